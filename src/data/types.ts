@@ -1,0 +1,48 @@
+// The contract between the data layer (spec → tables → arrays) and the model layer (arrays → tensors).
+// Everything here is plain typed arrays, so the data layer never depends on the engine.
+
+export type ModalityType = 'tabular' | 'timeseries' | 'codes' | 'text' | 'embedding';
+
+/** What the model needs to know about one modality to build its encoder. */
+export interface ModalityInfo {
+  name: string;
+  type: ModalityType;
+  /**
+   * Per-patient shape of the modality's array.
+   * tabular/codes/text/embedding: [D]. timeseries: [T, C] where C = 3·V channels per bin
+   * (V values, V observation masks, V times-since-last-observation), in that order.
+   */
+  shape: number[];
+  /** Human-readable names of the feature columns (length D, or C for time series), for insights and predict. */
+  features: string[];
+  /** timeseries only: number of variables V. */
+  variables?: number;
+}
+
+/** One split's patients, as dense arrays in patient order. */
+export interface SplitArrays {
+  ids: string[];
+  /** 0/1 labels (Float32 for direct use as BCE targets). */
+  labels: Float32Array;
+  /** Missingness mask, row-major N×K (K = modalities in spec order), 1 = observed. Every row has ≥ 1 one. */
+  mask: Uint8Array;
+  /** modality name → Float32Array of N × prod(shape), zeros where the modality is missing. Never NaN/Inf. */
+  values: Record<string, Float32Array>;
+  /** Optional per-patient true risk P(Y | U) (simulated data only), for the oracle AUROC. */
+  trueRisk?: Float32Array;
+}
+
+export type SplitName = 'train' | 'val' | 'test' | 'shift';
+
+export interface PreparedDataset {
+  /** Dataset name from the spec. */
+  name: string;
+  /** Modalities in spec order (mask column k ↔ modalities[k]). */
+  modalities: ModalityInfo[];
+  /** train/val/test always; shift only when the spec defines a shift environment. */
+  splits: Partial<Record<SplitName, SplitArrays>> & { train: SplitArrays; val: SplitArrays; test: SplitArrays };
+  /** Fitted preprocessing state (vocabularies, statistics, hash settings): JSON-serialisable. */
+  state: unknown;
+  /** Cohort accounting for `inspect`. */
+  cohort: { candidates: number; included: number; exclusions: Record<string, number> };
+}

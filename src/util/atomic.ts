@@ -1,0 +1,38 @@
+import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync, mkdtempSync } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+
+/** Writes a file so that readers see either the old content or the whole new one, never half of it. */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now()}`);
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Builds a folder in a temporary sibling, then swaps it in with rename, so a failure leaves no partial folder.
+ * An existing folder at `dir` is replaced only after `fill` succeeds.
+ */
+export async function writeDirAtomic(dir: string, fill: (tmpDir: string) => Promise<void> | void): Promise<void> {
+  mkdirSync(dirname(dir), { recursive: true });
+  const tmp = mkdtempSync(join(dirname(dir), `.${basename(dir)}.tmp-`));
+  try {
+    await fill(tmp);
+    if (existsSync(dir)) {
+      const old = `${tmp}.old`;
+      renameSync(dir, old);
+      renameSync(tmp, dir);
+      rmSync(old, { recursive: true, force: true });
+    } else {
+      renameSync(tmp, dir);
+    }
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
