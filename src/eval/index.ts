@@ -1,0 +1,4 @@
+export * from './metrics.js';
+export * from './delong.js';
+export * from './curves.js';
+export * from './patterns.js';
