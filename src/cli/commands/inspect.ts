@@ -1,0 +1,25 @@
+// cdmm inspect SPEC [--json]: what a dataset looks like before any model sees it.
+import type { Command } from 'commander';
+import { prepareDataset } from '../../data/build.js';
+import { formatSummary, summarize } from '../../data/summary.js';
+
+export function register(program: Command): void {
+  program
+    .command('inspect')
+    .description('Build (or load from cache) a dataset spec and show cohort, label rate, splits, modalities and missingness patterns')
+    .argument('<spec>', 'dataset spec (YAML)')
+    .option('--json', 'print the summary as JSON')
+    .option('--no-cache', 'rebuild even when a cached build exists')
+    .option('--seed <n>', 'override the split seed', (v) => parseInt(v, 10))
+    .action(async (specPath: string, o: { json?: boolean; cache: boolean; seed?: number }) => {
+      const ds = await prepareDataset(specPath, { cache: o.cache, quiet: !!o.json, seed: o.seed });
+      const s = summarize(ds);
+      if (o.json) {
+        const { dataset, patients, label_rate, splits, modalities, patterns, candidates, exclusions, warnings } = s;
+        const mods = Object.fromEntries(Object.entries(modalities).map(([k, m]) => [k, { type: m.type, available: m.available, dim: m.dim }]));
+        process.stdout.write(JSON.stringify({ patients, label_rate, splits, modalities: mods, patterns, dataset, candidates, exclusions, warnings }, null, 2) + '\n');
+      } else {
+        process.stdout.write(formatSummary(s, ds.modalities.map((m) => m.name)) + '\n');
+      }
+    });
+}

@@ -1,0 +1,193 @@
+// prepareDataset: spec → DuckDB (filtering, windowing, aggregation in SQL) → per-modality typed arrays for
+// each split, plus the fitted preprocessing state (fitted on the training split only).
+import { readFileSync, existsSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { CdmmError } from '../util/errors.js';
+import { progress } from '../util/progress.js';
+import { cacheDir, cacheKey, loadCache, saveCache, DATA_CODE_VERSION } from './cache.js';
+import { buildCohort, type Cohort } from './cohort.js';
+import { Db, registerSpecTables, type ColumnKind } from './db.js';
+import { builderFor } from './modalities/index.js';
+import type { Applied, Ctx, Raw } from './modalities/common.js';
+import { parseSpec, type Spec } from './spec.js';
+import { columnSplit, shiftTrain, stratifiedSplit, type SplitIndex } from './split.js';
+import type { ModalityInfo, PreparedDataset, SplitArrays, SplitName } from './types.js';
+
+/** Everything needed to transform new patients exactly like the training ones. JSON-serialisable. */
+export interface DataState {
+  version: string;
+  dataset: string;
+  idxKind: ColumnKind;
+  /** DuckDB column types of each spec table at training time (records are loaded with the same types). */
+  tableTypes: Record<string, Record<string, string>>;
+  modalities: { name: string; type: string; state: unknown }[];
+}
+
+export interface PrepareOptions {
+  cache?: boolean;
+  quiet?: boolean;
+  seed?: number;
+}
+
+/** Extra accounting kept with a prepared dataset (for inspect). */
+export interface PreparedExtra {
+  /** Fraction of included patients (all splits) with each modality. */
+  availability: Record<string, number>;
+}
+
+export async function prepareDataset(specPath: string, opts: PrepareOptions = {}): Promise<PreparedDataset> {
+  const path = resolve(specPath);
+  if (!existsSync(path)) throw new CdmmError(`${specPath}: spec file not found`);
+  const text = readFileSync(path, 'utf8');
+  const file = basename(path);
+  const spec = parseSpec(text, file);
+  const specDir = dirname(path);
+  const useCache = opts.cache ?? true;
+  const key = cacheKey(text, spec, specDir, opts.seed);
+  const dir = cacheDir(specDir);
+  if (useCache) {
+    const hit = loadCache(dir, key);
+    if (hit) return hit;
+  }
+  const ds = await buildDataset(spec, specDir, file, opts);
+  if (useCache) {
+    try {
+      saveCache(dir, key, ds);
+    } catch (e) {
+      if (!opts.quiet) process.stderr.write(`cdmm: warning: could not write the dataset cache in ${dir}: ${(e as Error).message}\n`);
+    }
+  }
+  return ds;
+}
+
+/** Pulls every modality's raw data with SQL, for the patients in __cohort. */
+export async function extractModalities(ctx: Ctx, quiet?: boolean): Promise<Raw[]> {
+  const names = Object.keys(ctx.spec.modalities);
+  const bar = progress('modalities', names.length, { quiet });
+  const raws: Raw[] = [];
+  for (const [k, name] of names.entries()) {
+    bar.update(k, { modality: name });
+    raws.push(await builderFor(ctx.spec.modalities[name]).extract(ctx, name));
+  }
+  bar.update(names.length);
+  bar.stop();
+  return raws;
+}
+
+/** Applies fitted states to raw data; checks that no NaN/Inf reaches an array. */
+export function applyModalities(spec: Spec, raws: Raw[], states: unknown[], ids: string[]): Applied[] {
+  return Object.keys(spec.modalities).map((name, k) => {
+    const applied = builderFor(spec.modalities[name]).apply(raws[k], states[k], name);
+    assertFinite(applied.values, name, applied.values.length / Math.max(1, ids.length), ids);
+    return applied;
+  });
+}
+
+function assertFinite(a: Float32Array, modality: string, width: number, ids: string[]): void {
+  for (let j = 0; j < a.length; j++)
+    if (!Number.isFinite(a[j])) throw new CdmmError(`internal check failed: modality '${modality}' has a non-finite value for patient ${ids[Math.floor(j / width)]}`);
+}
+
+async function buildDataset(spec: Spec, specDir: string, file: string, opts: PrepareOptions): Promise<PreparedDataset> {
+  const db = await Db.open(file);
+  try {
+    await registerSpecTables(db, spec, specDir);
+    const cohort = await buildCohort(db, spec, { withLabels: true });
+    const ctx: Ctx = { db, spec, specFile: file, n: cohort.ids.length, idxKind: cohort.idxKind };
+    const raws = await extractModalities(ctx, opts.quiet);
+    const names = Object.keys(spec.modalities);
+    const n = cohort.ids.length;
+    const labels = cohort.labels!;
+
+    // A patient with no observed modality has nothing to predict from: counted and left out.
+    const eligible = new Uint8Array(n);
+    for (let i = 0; i < n; i++) eligible[i] = raws.some((r) => r.present[i]) ? 1 : 0;
+    const exclusions = { ...cohort.exclusions };
+    const none = n - eligible.reduce((a, b) => a + b, 0);
+    if (none) exclusions['no modality observed'] = none;
+
+    const split = makeSplit(spec, cohort, labels, eligible, raws, names, opts.seed, exclusions, file);
+    const builders = names.map((nm) => builderFor(spec.modalities[nm]));
+    const states = builders.map((b, k) => b.fit(raws[k], split.train, names[k]));
+    const applied = applyModalities(spec, raws, states, cohort.ids);
+
+    const state: DataState = {
+      version: DATA_CODE_VERSION,
+      dataset: spec.name,
+      idxKind: cohort.idxKind,
+      tableTypes: Object.fromEntries(
+        Object.keys(spec.tables).map((t) => [t, Object.fromEntries(db.table(t).columns)]),
+      ),
+      modalities: names.map((name, k) => ({ name, type: spec.modalities[name].type, state: states[k] })),
+    };
+    const modalities: ModalityInfo[] = applied.map((a) => a.info);
+    const splits = {} as PreparedDataset['splits'];
+    for (const [s, idx] of Object.entries(split) as [SplitName, Int32Array][])
+      splits[s] = sliceSplit(idx, cohort, applied, raws);
+    const included = Object.values(split).reduce((a, idx) => a + idx.length, 0);
+    const availability: Record<string, number> = {};
+    names.forEach((nm, k) => {
+      let c = 0;
+      for (const idx of Object.values(split)) for (const i of idx) c += raws[k].present[i];
+      availability[nm] = included ? c / included : 0;
+    });
+    const ds: PreparedDataset & { extra: PreparedExtra } = {
+      name: spec.name,
+      modalities,
+      splits,
+      state,
+      cohort: { candidates: cohort.candidates, included, exclusions },
+      extra: { availability },
+    };
+    return ds;
+  } finally {
+    db.close();
+  }
+}
+
+function makeSplit(
+  spec: Spec, cohort: Cohort, labels: Float32Array, eligible: Uint8Array, raws: Raw[], names: string[],
+  seedOverride: number | undefined, exclusions: Record<string, number>, file: string,
+): SplitIndex {
+  const s = spec.split;
+  if (s.method === 'column') {
+    const { split, unassigned } = columnSplit(cohort.splitValues!, eligible, s.values, `${file}: split.column '${s.column}'`);
+    if (unassigned) exclusions['no split value'] = unassigned;
+    return split;
+  }
+  const seed = seedOverride ?? s.seed;
+  const split = stratifiedSplit(labels, eligible, s.fractions, seed);
+  if (s.method === 'random') return split;
+  const k = names.indexOf(s.modality);
+  const shifted = shiftTrain(split, labels, raws[k].present, s.strength, seed);
+  exclusions[`shift: dropped from train (${s.modality} availability vs label)`] = shifted.dropped;
+  return shifted.split;
+}
+
+/** Gathers one split's rows from the all-patient arrays. */
+export function sliceSplit(idx: Int32Array, cohort: Pick<Cohort, 'ids' | 'labels' | 'trueRisk'>, applied: Applied[], raws: Raw[]): SplitArrays {
+  const K = applied.length;
+  const n = idx.length;
+  const mask = new Uint8Array(n * K);
+  const values: Record<string, Float32Array> = {};
+  applied.forEach((a, k) => {
+    const D = a.info.shape.reduce((x, y) => x * y, 1);
+    const out = new Float32Array(n * D);
+    for (let r = 0; r < n; r++) {
+      const i = idx[r];
+      if (raws[k].present[i]) {
+        mask[r * K + k] = 1;
+        out.set(a.values.subarray(i * D, (i + 1) * D), r * D);
+      }
+    }
+    values[a.info.name] = out;
+  });
+  const out: SplitArrays = {
+    ids: Array.from(idx, (i) => cohort.ids[i]),
+    labels: cohort.labels ? Float32Array.from(idx, (i) => cohort.labels![i]) : new Float32Array(n),
+    mask,
+    values,
+  };
+  if (cohort.trueRisk) out.trueRisk = Float32Array.from(idx, (i) => cohort.trueRisk![i]);
+  return out;
+}

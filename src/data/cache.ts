@@ -1,0 +1,84 @@
+// Cache of prepared datasets: one JSON (metadata, state, offsets) + one binary file (all arrays), keyed by a
+// sha256 of the spec text, the seed, the files' sizes and modification times and a code version.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../util/atomic.js';
+import type { Spec } from './spec.js';
+import type { PreparedDataset, SplitArrays, SplitName } from './types.js';
+
+/** Bump when the build's output changes for the same inputs. */
+export const DATA_CODE_VERSION = 'cdmm-data/1';
+
+export function cacheDir(specDir: string): string {
+  return process.env.CDMM_CACHE_DIR ? resolve(process.env.CDMM_CACHE_DIR) : join(specDir, '.cdmm-cache');
+}
+
+export function cacheKey(specText: string, spec: Spec, specDir: string, seed: number | undefined): string {
+  const h = createHash('sha256');
+  h.update(DATA_CODE_VERSION).update('\0').update(specText).update('\0').update(String(seed ?? ''));
+  for (const [name, t] of Object.entries(spec.tables)) {
+    const p = resolve(specDir, t.file);
+    const st = existsSync(p) ? statSync(p) : undefined;
+    h.update(`\0${name}:${p}:${st?.size ?? -1}:${st?.mtimeMs ?? -1}`);
+  }
+  return h.digest('hex').slice(0, 32);
+}
+
+type ArrayRef = { offset: number; length: number; type: 'f32' | 'u8' };
+
+export function saveCache(dir: string, key: string, ds: PreparedDataset): void {
+  const buffers: Uint8Array[] = [];
+  let offset = 0;
+  const put = (a: Float32Array | Uint8Array): ArrayRef => {
+    const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    const ref: ArrayRef = { offset, length: a.length, type: a instanceof Float32Array ? 'f32' : 'u8' };
+    buffers.push(bytes);
+    offset += bytes.byteLength;
+    const pad = (8 - (offset % 8)) % 8; // keep Float32Array views aligned
+    if (pad) { buffers.push(new Uint8Array(pad)); offset += pad; }
+    return ref;
+  };
+  const splits: Record<string, unknown> = {};
+  for (const [name, s] of Object.entries(ds.splits) as [SplitName, SplitArrays][]) {
+    splits[name] = {
+      ids: s.ids,
+      labels: put(s.labels),
+      mask: put(s.mask),
+      values: Object.fromEntries(Object.entries(s.values).map(([k, v]) => [k, put(v)])),
+      trueRisk: s.trueRisk ? put(s.trueRisk) : undefined,
+    };
+  }
+  const bin = new Uint8Array(offset);
+  let o = 0;
+  for (const b of buffers) { bin.set(b, o); o += b.byteLength; }
+  writeFileAtomic(join(dir, `${key}.bin`), bin);
+  const meta = { version: DATA_CODE_VERSION, name: ds.name, modalities: ds.modalities, state: ds.state, cohort: ds.cohort, splits, extra: (ds as { extra?: unknown }).extra };
+  writeFileAtomic(join(dir, `${key}.json`), JSON.stringify(meta));
+}
+
+export function loadCache(dir: string, key: string): PreparedDataset | undefined {
+  const jp = join(dir, `${key}.json`), bp = join(dir, `${key}.bin`);
+  if (!existsSync(jp) || !existsSync(bp)) return undefined;
+  try {
+    const meta = JSON.parse(readFileSync(jp, 'utf8'));
+    if (meta.version !== DATA_CODE_VERSION) return undefined;
+    const raw = readFileSync(bp);
+    const buf = new ArrayBuffer(raw.byteLength);
+    new Uint8Array(buf).set(raw);
+    const get = (r: ArrayRef) => (r.type === 'f32' ? new Float32Array(buf, r.offset, r.length) : new Uint8Array(buf, r.offset, r.length));
+    const splits: Record<string, SplitArrays> = {};
+    for (const [name, s] of Object.entries(meta.splits) as [string, any][]) {
+      splits[name] = {
+        ids: s.ids,
+        labels: get(s.labels) as Float32Array,
+        mask: get(s.mask) as Uint8Array,
+        values: Object.fromEntries(Object.entries(s.values).map(([k, v]) => [k, get(v as ArrayRef) as Float32Array])),
+        ...(s.trueRisk ? { trueRisk: get(s.trueRisk) as Float32Array } : {}),
+      };
+    }
+    return { name: meta.name, modalities: meta.modalities, state: meta.state, cohort: meta.cohort, splits: splits as PreparedDataset['splits'], ...(meta.extra ? { extra: meta.extra } : {}) };
+  } catch {
+    return undefined; // a damaged cache entry is rebuilt
+  }
+}

@@ -1,0 +1,164 @@
+// Who the patients are: the cohort table's rows that pass the inclusion filters, have an index time and a
+// determinable label. Creates the DuckDB table __cohort(pid, key, idx) that every modality joins against.
+import { CdmmError } from '../util/errors.js';
+import { kindOf, lit, q, relDaysExpr, tbl, type ColumnKind, type Db } from './db.js';
+import type { Spec } from './spec.js';
+import { COHORT } from './modalities/common.js';
+
+export interface Cohort {
+  ids: string[];
+  /** 0/1 per patient, or undefined when the label is not computed (prediction). */
+  labels?: Float32Array;
+  /** Split name per patient from a split column, when the spec uses one. */
+  splitValues?: (string | null)[];
+  trueRisk?: Float32Array;
+  candidates: number;
+  exclusions: Record<string, number>;
+  idxKind: ColumnKind;
+}
+
+export interface CohortOptions {
+  /** Apply the inclusion filters and compute labels (training, external validation). */
+  withLabels: boolean;
+}
+
+export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Promise<Cohort> {
+  const f = db.specFile;
+  const ct = spec.cohort.table;
+  const t = db.table(ct);
+  const idCol = spec.cohort.id ?? t.id;
+  db.requireColumn(ct, idCol, spec.cohort.id ? 'cohort.id' : `tables.${ct}.id`);
+  await db.requireUniqueIds(ct, 'cohort.table');
+  const line = t.hasLine ? '__line' : 'NULL';
+
+  // Index time: a column (days or timestamp) or a constant number of days.
+  let idxSql: string;
+  let idxKind: ColumnKind;
+  if (typeof spec.cohort.index_time === 'string') {
+    const type = db.requireColumn(ct, spec.cohort.index_time, 'cohort.index_time');
+    idxKind = kindOf(type);
+    if (idxKind === 'text') {
+      // Text that parses as timestamps is accepted; anything else is an error naming the line.
+      const bad = await db.rows(`SELECT ${line} AS line, ${q(spec.cohort.index_time)} AS v FROM ${tbl(ct)} WHERE ${q(spec.cohort.index_time)} IS NOT NULL AND TRY_CAST(${q(spec.cohort.index_time)} AS TIMESTAMP) IS NULL AND TRY_CAST(${q(spec.cohort.index_time)} AS DOUBLE) IS NULL LIMIT 1`);
+      if (bad.length) throw new CdmmError(`${t.label}: line ${bad[0].line}, column '${spec.cohort.index_time}': index time ${JSON.stringify(bad[0].v)} is neither a number of days nor a timestamp (${f}: cohort.index_time)`);
+      await db.requireNumeric(ct, spec.cohort.index_time, 'cohort.index_time').catch(async () => {
+        await db.run(`ALTER TABLE ${tbl(ct)} ALTER ${q(spec.cohort.index_time as string)} SET DATA TYPE TIMESTAMP USING TRY_CAST(${q(spec.cohort.index_time as string)} AS TIMESTAMP)`);
+        t.columns.set(spec.cohort.index_time as string, 'TIMESTAMP');
+      });
+      idxKind = kindOf(t.columns.get(spec.cohort.index_time)!);
+    }
+    const missing = await db.rows(`SELECT ${line} AS line, CAST(${q(idCol)} AS VARCHAR) AS id FROM ${tbl(ct)} WHERE ${q(spec.cohort.index_time)} IS NULL ORDER BY 1 LIMIT 1`);
+    if (missing.length)
+      throw new CdmmError(`${t.label}: line ${missing[0].line} (id ${missing[0].id}): index time '${spec.cohort.index_time}' is missing (${f}: cohort.index_time)`);
+    idxSql = `x.${q(spec.cohort.index_time)}`;
+  } else {
+    idxSql = `CAST(${spec.cohort.index_time} AS DOUBLE)`;
+    idxKind = 'number';
+  }
+
+  const conds: string[] = [];
+  const exclusions: Record<string, number> = {};
+  const candidates = Number(await db.scalar(`SELECT count(*) FROM ${tbl(ct)}`));
+  const countWhere = async (w: string[]) => Number(await db.scalar(`SELECT count(*) FROM ${tbl(ct)} x ${w.length ? 'WHERE ' + w.map((c) => `(${c})`).join(' AND ') : ''}`));
+
+  if (opts.withLabels) {
+    let before = candidates;
+    for (const [k, expr] of spec.cohort.filters.entries()) {
+      let after: number;
+      try {
+        after = await countWhere([...conds, expr]);
+      } catch (e) {
+        throw new CdmmError(`${f}: cohort.filters[${k}]: invalid filter ${JSON.stringify(expr)}: ${(e as Error).message.split('\n')[0]}`);
+      }
+      exclusions[`filter: ${expr}`] = before - after;
+      conds.push(expr);
+      before = after;
+    }
+  }
+
+  // The label, as SQL: 1, 0, or NULL with the reason for exclusion.
+  let labelSql = 'NULL';
+  let reasonSql = 'NULL';
+  let labelJoin = '';
+  const label = spec.label;
+  if (opts.withLabels) {
+    const lt = label.table ?? ct;
+    const la = lt === ct ? 'x' : 'l';
+    if (lt !== ct) {
+      await db.requireUniqueIds(lt, 'label.table');
+      labelJoin = `LEFT JOIN ${tbl(lt)} l ON CAST(l.${q(db.table(lt).id)} AS VARCHAR) = CAST(x.${q(idCol)} AS VARCHAR)`;
+    }
+    if ('column' in label) {
+      const type = db.requireColumn(lt, label.column, 'label.column');
+      const col = `${la}.${q(label.column)}`;
+      const v = kindOf(type) === 'text' ? `lower(trim(${col}))` : `CAST(${col} AS VARCHAR)`;
+      const bad = await db.rows(`SELECT ${db.lineExpr(lt) === 'NULL' ? 'NULL' : `${la}.__line`} AS line, ${col} AS v FROM ${tbl(ct)} x ${labelJoin} WHERE ${col} IS NOT NULL AND ${v} NOT IN ('0','1','true','false','0.0','1.0') LIMIT 1`);
+      if (bad.length)
+        throw new CdmmError(`${db.table(lt).label}: line ${bad[0].line}, column '${label.column}': label value ${JSON.stringify(String(bad[0].v))} is not binary (0/1) (${f}: label.column)`);
+      labelSql = `CASE WHEN ${col} IS NULL THEN NULL WHEN ${v} IN ('1','true','1.0') THEN 1 ELSE 0 END`;
+      reasonSql = `CASE WHEN ${col} IS NULL THEN 'label missing' END`;
+    } else {
+      db.requireColumn(lt, label.event, 'label.event');
+      await db.requireNumeric(lt, label.time, 'label.time').catch((e) => {
+        if (kindOf(db.table(lt).columns.get(label.time)!) !== 'time') throw e;
+      });
+      const timeKind = kindOf(db.table(lt).columns.get(label.time)!);
+      const rel = relDaysExpr(`${la}.${q(label.time)}`, timeKind, idxSql, idxKind, 'label.time', f);
+      const ev = `CAST(${la}.${q(label.event)} AS VARCHAR) IN (${label.event_values.map((x) => lit(String(x))).join(', ')})`;
+      const H = label.horizon;
+      labelSql = `CASE WHEN ${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL THEN NULL
+        WHEN ${rel} < 0 THEN NULL WHEN ${ev} AND ${rel} <= ${H} THEN 1 WHEN ${rel} > ${H} THEN 0 ELSE NULL END`;
+      reasonSql = `CASE WHEN ${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL THEN 'label missing'
+        WHEN ${rel} < 0 THEN 'outcome time before index' WHEN ${ev} AND ${rel} <= ${H} THEN NULL WHEN ${rel} > ${H} THEN NULL
+        ELSE 'censored before horizon' END`;
+    }
+  }
+
+  let splitSql = 'NULL';
+  let splitJoin = '';
+  if (opts.withLabels && spec.split.method === 'column') {
+    const st = spec.split.table ?? ct;
+    db.requireColumn(st, spec.split.column, 'split.column');
+    if (st !== ct) splitJoin = `LEFT JOIN ${tbl(st)} s ON CAST(s.${q(db.table(st).id)} AS VARCHAR) = CAST(x.${q(idCol)} AS VARCHAR)`;
+    splitSql = `CAST(${st === ct ? 'x' : 's'}.${q(spec.split.column)} AS VARCHAR)`;
+  }
+  let riskSql = 'NULL';
+  let riskJoin = '';
+  if (spec.true_risk) {
+    const rt = spec.true_risk.table;
+    await db.requireNumeric(rt, spec.true_risk.column, 'true_risk.column');
+    if (rt !== ct) riskJoin = `LEFT JOIN ${tbl(rt)} r ON CAST(r.${q(db.table(rt).id)} AS VARCHAR) = CAST(x.${q(idCol)} AS VARCHAR)`;
+    riskSql = `CAST(${rt === ct ? 'x' : 'r'}.${q(spec.true_risk.column)} AS DOUBLE)`;
+  }
+
+  await db.run(`CREATE OR REPLACE TEMP TABLE __cand AS
+    SELECT x.${q(idCol)} AS key, ${idxSql} AS idx, ${labelSql} AS y, ${reasonSql} AS reason, ${splitSql} AS split, ${riskSql} AS risk
+    FROM ${tbl(ct)} x ${labelJoin} ${splitJoin} ${riskJoin}
+    ${conds.length ? 'WHERE ' + conds.map((c) => `(${c})`).join(' AND ') : ''}`);
+  if (opts.withLabels) {
+    for (const r of await db.rows(`SELECT reason, count(*) AS n FROM __cand WHERE y IS NULL GROUP BY reason ORDER BY reason`))
+      exclusions[String(r.reason)] = Number(r.n);
+  }
+  await db.run(`CREATE OR REPLACE TABLE ${COHORT} AS
+    SELECT CAST(row_number() OVER (ORDER BY key) - 1 AS INTEGER) AS pid, key, idx, y, split, risk FROM __cand
+    ${opts.withLabels ? 'WHERE y IS NOT NULL' : ''} ORDER BY key`);
+  await db.run(`DROP TABLE __cand`);
+  await db.describe(COHORT, { file: '', id: 'key' }, 'cohort', false);
+
+  const cols = await db.columns(`SELECT CAST(key AS VARCHAR) AS id, y, split, risk FROM ${COHORT} ORDER BY pid`);
+  const ids = cols.id as string[];
+  if (ids.length === 0) {
+    const why = Object.entries(exclusions).map(([k, v]) => `${k}: ${v}`).join('; ');
+    throw new CdmmError(`${f}: cohort: no patient left (${candidates} in ${t.label}${why ? '; excluded: ' + why : ''})`);
+  }
+  const out: Cohort = { ids, candidates, exclusions, idxKind };
+  if (opts.withLabels) {
+    out.labels = Float32Array.from(cols.y as number[]);
+    const pos = out.labels.reduce((a, b) => a + b, 0);
+    if (pos === 0 || pos === ids.length)
+      throw new CdmmError(`${f}: label: only one class among the ${ids.length} included patients (all ${pos === 0 ? 0 : 1}); a binary outcome needs both`);
+    if (spec.split.method === 'column') out.splitValues = cols.split as (string | null)[];
+  }
+  if (spec.true_risk) out.trueRisk = Float32Array.from(cols.risk as number[], (v) => (v === null ? 0 : v));
+  return out;
+}

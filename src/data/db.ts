@@ -1,0 +1,203 @@
+// One embedded DuckDB per build: registers the spec's tables, checks the columns the spec uses, and runs
+// queries whose results come back as plain columns.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { CdmmError } from '../util/errors.js';
+import { tableFormat, tableId, tableTime, type Spec, type TableSpec } from './spec.js';
+
+/** Quotes an SQL identifier. */
+export const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
+/** Quotes an SQL string literal. */
+export const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+/** The DuckDB table holding spec table `name`. */
+export const tbl = (name: string) => (name.startsWith('__') ? q(name) : q(`t_${name}`));
+
+export type ColumnKind = 'number' | 'time' | 'text' | 'other';
+
+export interface TableInfo {
+  name: string;
+  /** Shown in errors: the file as written in the spec (or "records"). */
+  label: string;
+  id: string;
+  time?: string;
+  columns: Map<string, string>; // name → DuckDB type
+  /** Whether the table has a __line column (1-based file line) for error messages. */
+  hasLine: boolean;
+}
+
+export function kindOf(duckType: string): ColumnKind {
+  const t = duckType.toUpperCase();
+  if (/^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|FLOAT|DOUBLE|REAL|DECIMAL|BOOLEAN)/.test(t)) return 'number';
+  if (/^(DATE|TIMESTAMP|TIME)/.test(t)) return 'time';
+  if (t === 'VARCHAR') return 'text';
+  return 'other';
+}
+
+export class Db {
+  readonly tables = new Map<string, TableInfo>();
+  private constructor(
+    private readonly inst: DuckDBInstance,
+    readonly con: DuckDBConnection,
+    /** Spec file name for error messages. */
+    readonly specFile: string,
+  ) {}
+
+  static async open(specFile: string, threads?: number): Promise<Db> {
+    const inst = await DuckDBInstance.create(':memory:', threads ? { threads: String(threads) } : undefined);
+    return new Db(inst, await inst.connect(), specFile);
+  }
+
+  close(): void {
+    this.con.closeSync();
+    this.inst.closeSync();
+  }
+
+  async run(sql: string): Promise<void> {
+    await this.con.run(sql);
+  }
+
+  /** Runs a query and returns its columns by name (BIGINT → number, decimals → number). */
+  async columns(sql: string): Promise<Record<string, unknown[]>> {
+    const r = await this.con.runAndReadAll(sql);
+    const names = r.columnNames();
+    const cols = r.getColumnsJS() as unknown[][];
+    const out: Record<string, unknown[]> = {};
+    names.forEach((n, i) => (out[n] = cols[i].map((v) => (typeof v === 'bigint' ? Number(v) : v))));
+    return out;
+  }
+
+  async rows(sql: string): Promise<Record<string, unknown>[]> {
+    const r = await this.con.runAndReadAll(sql);
+    return (r.getRowObjectsJS() as Record<string, unknown>[]).map((o) => {
+      for (const k of Object.keys(o)) if (typeof o[k] === 'bigint') o[k] = Number(o[k]);
+      return o;
+    });
+  }
+
+  async scalar(sql: string): Promise<unknown> {
+    const r = await this.rows(sql);
+    const first = r[0];
+    return first ? Object.values(first)[0] : undefined;
+  }
+
+  /** Loads one spec table from its file into a DuckDB table, with the file line of each row. */
+  async registerFile(name: string, t: TableSpec, specDir: string): Promise<TableInfo> {
+    const path = resolve(specDir, t.file);
+    const where = `${this.specFile}: tables.${name}.file`;
+    if (!existsSync(path)) throw new CdmmError(`${where}: file not found: ${path}`);
+    const fmt = tableFormat(t);
+    let source: string;
+    if (fmt === 'csv') {
+      // sample_size=-1: type every column from the whole file, so a numeric column holding text becomes
+      // VARCHAR and is reported below by line, instead of failing halfway through a read.
+      const delim = t.delimiter ? `, delim=${lit(t.delimiter)}` : '';
+      source = `SELECT row_number() OVER () + 1 AS __line, * FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim})`;
+    } else {
+      source = `SELECT file_row_number + 1 AS __line, * EXCLUDE (file_row_number) FROM read_parquet(${lit(path)}, file_row_number=true)`;
+    }
+    try {
+      await this.run(`CREATE TABLE ${tbl(name)} AS ${source}`);
+    } catch (e) {
+      throw new CdmmError(`${where}: cannot read ${path}: ${(e as Error).message.split('\n')[0]}`);
+    }
+    return this.describe(name, t, t.file, true);
+  }
+
+  /** Records the columns of a loaded table and checks that its id/time columns exist. */
+  async describe(name: string, t: TableSpec, label: string, hasLine: boolean): Promise<TableInfo> {
+    const desc = await this.rows(`DESCRIBE ${tbl(name)}`);
+    const columns = new Map<string, string>();
+    for (const d of desc) if (d.column_name !== '__line') columns.set(String(d.column_name), String(d.column_type));
+    const id = tableId(t);
+    if (!id) throw new CdmmError(`${this.specFile}: tables.${name}.id: expected the name of the patient id column`);
+    const info: TableInfo = { name, label, id, time: tableTime(t), columns, hasLine };
+    this.tables.set(name, info);
+    this.requireColumn(name, id, `tables.${name}.id`);
+    if (info.time) this.requireColumn(name, info.time, `tables.${name}.time`);
+    return info;
+  }
+
+  table(name: string): TableInfo {
+    const t = this.tables.get(name);
+    if (!t) throw new CdmmError(`${this.specFile}: unknown table '${name}'`);
+    return t;
+  }
+
+  /** Throws when `column` is not in the table, naming the spec field, the file and the columns there are. */
+  requireColumn(table: string, column: string, field: string): string {
+    const t = this.table(table);
+    const type = t.columns.get(column);
+    if (type === undefined)
+      throw new CdmmError(
+        `${this.specFile}: ${field}: column '${column}' not found in table '${table}' (${t.label}); columns: ${[...t.columns.keys()].join(', ')}`,
+      );
+    return type;
+  }
+
+  /** Where a row is, for messages: "line 17" or "row 3". */
+  lineExpr(table: string): string {
+    return this.table(table).hasLine ? '__line' : 'NULL';
+  }
+
+  /**
+   * Checks that a column declared numeric holds numbers; a text column whose values all parse as numbers
+   * is converted in place. Otherwise the error names file, line, column and the offending text.
+   */
+  async requireNumeric(table: string, column: string, field: string): Promise<void> {
+    const type = this.requireColumn(table, column, field);
+    const kind = kindOf(type);
+    if (kind === 'number') return;
+    const t = this.table(table);
+    if (kind === 'text') {
+      const bad = await this.rows(
+        `SELECT ${this.lineExpr(table)} AS line, ${q(column)} AS v FROM ${tbl(table)}
+         WHERE ${q(column)} IS NOT NULL AND trim(${q(column)}) <> '' AND TRY_CAST(${q(column)} AS DOUBLE) IS NULL
+         ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
+      );
+      if (bad.length === 0) {
+        await this.run(`ALTER TABLE ${tbl(table)} ALTER ${q(column)} SET DATA TYPE DOUBLE USING TRY_CAST(nullif(trim(${q(column)}), '') AS DOUBLE)`);
+        t.columns.set(column, 'DOUBLE');
+        return;
+      }
+      const where = bad[0].line !== null && bad[0].line !== undefined ? `line ${bad[0].line}` : 'a row';
+      throw new CdmmError(
+        `${t.label}: ${where}, column '${column}': non-numeric value ${JSON.stringify(bad[0].v)} in a column declared numeric (${this.specFile}: ${field})`,
+      );
+    }
+    throw new CdmmError(`${t.label}: column '${column}' has type ${type}, expected numbers (${this.specFile}: ${field})`);
+  }
+
+  /** Throws when a table meant to hold one row per patient repeats an id. */
+  async requireUniqueIds(table: string, field: string): Promise<void> {
+    const t = this.table(table);
+    const dup = await this.rows(
+      `SELECT CAST(${q(t.id)} AS VARCHAR) AS id, count(*) AS n, ${t.hasLine ? 'list(__line ORDER BY __line)' : 'NULL'} AS lines
+       FROM ${tbl(table)} GROUP BY ${q(t.id)} HAVING count(*) > 1 ORDER BY min(${t.hasLine ? '__line' : '1'}) LIMIT 1`,
+    );
+    if (dup.length) {
+      const lines = Array.isArray(dup[0].lines) ? ` (lines ${(dup[0].lines as unknown[]).slice(0, 5).join(', ')})` : '';
+      throw new CdmmError(
+        `${t.label}: duplicate id ${dup[0].id} appears ${dup[0].n} times${lines}, but ${field} needs one row per patient`,
+      );
+    }
+  }
+}
+
+/** Registers every table of the spec from its file. */
+export async function registerSpecTables(db: Db, spec: Spec, specDir: string): Promise<void> {
+  for (const [name, t] of Object.entries(spec.tables)) await db.registerFile(name, t, specDir);
+}
+
+/**
+ * SQL for "days from the index time to this row's time": numbers are days; two timestamps/dates differ in days.
+ * `idxKind` is the kind of the cohort's index time.
+ */
+export function relDaysExpr(timeSql: string, timeKind: ColumnKind, idxSql: string, idxKind: ColumnKind, field: string, specFile: string): string {
+  if (timeKind === 'number' && idxKind === 'number') return `(CAST(${timeSql} AS DOUBLE) - ${idxSql})`;
+  if (timeKind === 'time' && idxKind === 'time')
+    return `((epoch_ms(CAST(${timeSql} AS TIMESTAMP)) - epoch_ms(CAST(${idxSql} AS TIMESTAMP))) / 86400000.0)`;
+  if (timeKind === 'text' || idxKind === 'text')
+    throw new CdmmError(`${specFile}: ${field}: time column holds text that is neither numbers (days) nor timestamps`);
+  throw new CdmmError(`${specFile}: ${field}: time column and the cohort's index time must both be numbers (days) or both timestamps`);
+}

@@ -1,0 +1,61 @@
+// Codes modality: (id, time, code) rows in a window. Vocabulary = codes held by at least `min_count` training
+// patients (most frequent first, capped at max_vocab); codes outside it go to an '<other>' feature, so new
+// codes at prediction time are counted there, never refitted. Multi-hot (0/1) or log1p(counts).
+import { CdmmError } from '../../util/errors.js';
+import type { CodesSpec } from '../spec.js';
+import { prefixed, windowedRows, type Ctx, type ModalityBuilder, type Raw } from './common.js';
+
+export interface CodesRaw extends Raw {
+  pid: Int32Array;
+  code: string[];
+  count: Float64Array;
+}
+export interface CodesState {
+  vocabulary: string[];
+  encoding: 'multihot' | 'counts';
+}
+
+export function codesBuilder(m: CodesSpec): ModalityBuilder<CodesRaw, CodesState> {
+  return {
+    async extract(ctx: Ctx, name: string) {
+      const field = `modalities.${name}`;
+      const col = m.code ?? (ctx.spec.tables[m.table].format === 'meds' ? 'code' : undefined);
+      if (!col) throw new CdmmError(`${ctx.specFile}: ${field}.code: expected the name of the code column`);
+      ctx.db.requireColumn(m.table, col, `${field}.code`);
+      const px = prefixed(col, m.prefix, 'x.');
+      const p = prefixed(col, m.prefix);
+      const rows = windowedRows(ctx, m.table, m.window, field, [...px.where, `x.${'"' + col.replace(/"/g, '""') + '"'} IS NOT NULL`]);
+      const res = await ctx.db.columns(`SELECT pid, ${p.expr} AS code, count(*) AS n FROM (${rows}) GROUP BY ALL ORDER BY pid, code`);
+      const pid = Int32Array.from(res.pid as number[]);
+      const present = new Uint8Array(ctx.n);
+      for (const i of pid) present[i] = 1;
+      return { present, pid, code: res.code as string[], count: Float64Array.from(res.n as number[]) };
+    },
+
+    fit(raw, train) {
+      const isTrain = new Uint8Array(raw.present.length);
+      for (const i of train) isTrain[i] = 1;
+      const patients = new Map<string, number>();
+      for (let r = 0; r < raw.pid.length; r++) if (isTrain[raw.pid[r]]) patients.set(raw.code[r], (patients.get(raw.code[r]) ?? 0) + 1);
+      const vocabulary = [...patients.entries()]
+        .filter(([, k]) => k >= m.min_count)
+        .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+        .slice(0, m.max_vocab)
+        .map(([c]) => c)
+        .sort();
+      return { vocabulary, encoding: m.encoding };
+    },
+
+    apply(raw, st, name) {
+      const D = st.vocabulary.length + 1;
+      const index = new Map(st.vocabulary.map((c, k) => [c, k]));
+      const values = new Float32Array(raw.present.length * D);
+      for (let r = 0; r < raw.pid.length; r++) {
+        const k = index.get(raw.code[r]) ?? D - 1;
+        values[raw.pid[r] * D + k] += raw.count[r];
+      }
+      for (let j = 0; j < values.length; j++) if (values[j] > 0) values[j] = st.encoding === 'multihot' ? 1 : Math.log1p(values[j]);
+      return { info: { name, type: 'codes', shape: [D], features: [...st.vocabulary, '<other>'] }, values };
+    },
+  };
+}

@@ -1,0 +1,122 @@
+// What every modality builder shares: the build context, the windowed SQL over a long table, and a fast
+// reader of numeric result columns.
+import { CdmmError } from '../../util/errors.js';
+import { kindOf, lit, q, relDaysExpr, tbl, type ColumnKind, type Db } from '../db.js';
+import type { Spec, Window } from '../spec.js';
+import type { ModalityInfo } from '../types.js';
+
+/** The DuckDB table of included patients: pid (0..n-1, array order), key (the id), idx (index time). */
+export const COHORT = '__cohort';
+
+export interface Ctx {
+  db: Db;
+  spec: Spec;
+  specFile: string;
+  /** Number of patients in __cohort. */
+  n: number;
+  idxKind: ColumnKind;
+}
+
+/** Per-patient raw data pulled by SQL, before any fitting. `present[i]` = 1 when patient i has the modality. */
+export interface Raw {
+  present: Uint8Array;
+}
+
+export interface Applied {
+  info: ModalityInfo;
+  /** n × prod(shape), zeros where the modality is missing. */
+  values: Float32Array;
+}
+
+/** One modality type: SQL extraction, fitting on training patients, and the transform. */
+export interface ModalityBuilder<R extends Raw = Raw, S = unknown> {
+  extract(ctx: Ctx, name: string): Promise<R>;
+  /** Fits preprocessing state on the training patients `train` only. */
+  fit(raw: R, train: Int32Array, name: string): S;
+  apply(raw: R, state: S, name: string): Applied;
+}
+
+/** JOIN condition between a table's id column and the cohort key, casting when the types differ. */
+export function joinOnCohort(ctx: Ctx, table: string, alias = 'x'): string {
+  const t = ctx.db.table(table);
+  const c = ctx.db.table(COHORT);
+  const tType = t.columns.get(t.id)!;
+  const cType = c.columns.get('key')!;
+  if (tType === cType) return `${alias}.${q(t.id)} = c.key`;
+  return `CAST(${alias}.${q(t.id)} AS VARCHAR) = CAST(c.key AS VARCHAR)`;
+}
+
+/**
+ * SELECT of (pid, rel, x.*) for the rows of a long table inside `window` (days relative to each patient's
+ * index time): the one place where "nothing after the prediction time" is enforced.
+ */
+export function windowedRows(ctx: Ctx, table: string, window: Window, field: string, extraWhere: string[] = []): string {
+  const t = ctx.db.table(table);
+  if (!t.time) throw new CdmmError(`${ctx.specFile}: tables.${table}.time: needed by ${field}`);
+  const timeKind = kindOf(t.columns.get(t.time)!);
+  const rel = relDaysExpr(`x.${q(t.time)}`, timeKind, 'c.idx', ctx.idxKind, `tables.${table}.time`, ctx.specFile);
+  const where = [`x.${q(t.time)} IS NOT NULL`, `${rel} <= ${window.end}`];
+  if (window.start !== null) where.push(`${rel} >= ${window.start}`);
+  where.push(...extraWhere);
+  return `SELECT c.pid, ${rel} AS rel, x.* FROM ${tbl(table)} x JOIN ${COHORT} c ON ${joinOnCohort(ctx, table)} WHERE ${where.join(' AND ')}`;
+}
+
+/** Prefix filter and stripped code expression for MEDS-style code prefixes. */
+export function prefixed(column: string, prefix: string | undefined, alias = ''): { where: string[]; expr: string } {
+  const col = `CAST(${alias}${q(column)} AS VARCHAR)`;
+  if (!prefix) return { where: [], expr: col };
+  return { where: [`starts_with(${col}, ${lit(prefix)})`], expr: `substr(${col}, ${prefix.length + 1})` };
+}
+
+/**
+ * Runs a query whose columns are all numeric and returns them as Float64Arrays (NULL → NaN), reading the
+ * result vectors directly (much faster than row objects for millions of rows).
+ */
+export async function numericColumns(db: Db, sql: string): Promise<Float64Array[]> {
+  const res = await db.con.run(sql);
+  const nCols = res.columnCount;
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const ch = await res.fetchChunk();
+    if (!ch || ch.rowCount === 0) break;
+    chunks.push(ch);
+    total += ch.rowCount;
+  }
+  const out = Array.from({ length: nCols }, () => new Float64Array(total));
+  let off = 0;
+  for (const ch of chunks) {
+    const rows = ch.rowCount;
+    for (let c = 0; c < nCols; c++) {
+      const vec = ch.getColumnVector(c);
+      const dst = out[c];
+      for (let i = 0; i < rows; i++) {
+        const v = vec.getItem(i) as number | bigint | null;
+        dst[off + i] = v === null ? NaN : Number(v);
+      }
+    }
+    off += rows;
+  }
+  return out;
+}
+
+/** Mean and standard deviation over the finite values of `x` at the rows in `idx` (std 1 when degenerate). */
+export function meanStd(values: (i: number) => number, idx: Iterable<number>): { mean: number; std: number } {
+  let n = 0, s = 0, s2 = 0;
+  for (const i of idx) {
+    const v = values(i);
+    if (Number.isFinite(v)) { n++; s += v; s2 += v * v; }
+  }
+  if (n === 0) return { mean: 0, std: 1 };
+  const mean = s / n;
+  const variance = Math.max(0, s2 / n - mean * mean);
+  const std = Math.sqrt(variance);
+  return { mean, std: std > 1e-12 ? std : 1 };
+}
+
+/** Present flags for patients that have at least one row in a (pid) result column. */
+export function presentFromPids(n: number, pids: Float64Array): Uint8Array {
+  const p = new Uint8Array(n);
+  for (let i = 0; i < pids.length; i++) p[pids[i]] = 1;
+  return p;
+}

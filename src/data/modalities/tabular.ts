@@ -1,0 +1,100 @@
+// Tabular modality: numeric and categorical columns of a one-row-per-patient table.
+// Numeric: standardised with training mean/std; a value missing inside an observed modality is imputed with
+// the training mean (0 after standardising) and flagged. Categorical: one-hot over the training categories
+// plus 'other' (unseen) and 'missing'. The modality is missing when all its columns are.
+import { q, tbl } from '../db.js';
+import type { TabularSpec } from '../spec.js';
+import { COHORT, joinOnCohort, meanStd, type Ctx, type ModalityBuilder, type Raw } from './common.js';
+
+export interface TabularRaw extends Raw {
+  numeric: Float64Array[]; // per column, NaN = missing
+  categorical: (string | null)[][]; // per column
+}
+export interface TabularState {
+  numeric: { column: string; mean: number; std: number }[];
+  categorical: { column: string; categories: string[] }[];
+  missingIndicators: boolean;
+}
+
+export function tabularBuilder(m: TabularSpec): ModalityBuilder<TabularRaw, TabularState> {
+  return {
+    async extract(ctx: Ctx, name: string) {
+      const field = `modalities.${name}`;
+      await ctx.db.requireUniqueIds(m.table, `${field}.table (tabular)`);
+      for (const [i, c] of m.numeric.entries()) await ctx.db.requireNumeric(m.table, c, `${field}.numeric[${i}]`);
+      for (const [i, c] of m.categorical.entries()) ctx.db.requireColumn(m.table, c, `${field}.categorical[${i}]`);
+      const sel = [
+        'c.pid',
+        ...m.numeric.map((c) => `CAST(x.${q(c)} AS DOUBLE)`),
+        ...m.categorical.map((c) => `CAST(x.${q(c)} AS VARCHAR)`),
+      ];
+      const sql = `SELECT ${sel.join(', ')} FROM ${COHORT} c JOIN ${tbl(m.table)} x ON ${joinOnCohort(ctx, m.table)}`;
+      const rows = await ctx.db.con.runAndReadAll(sql);
+      const cols = rows.getColumnsJS() as unknown[][];
+      const n = ctx.n;
+      const numeric = m.numeric.map(() => new Float64Array(n).fill(NaN));
+      const categorical = m.categorical.map(() => new Array<string | null>(n).fill(null));
+      const present = new Uint8Array(n);
+      const pids = cols[0];
+      for (let r = 0; r < pids.length; r++) {
+        const pid = Number(pids[r]);
+        let any = false;
+        m.numeric.forEach((_, j) => {
+          const v = cols[1 + j][r];
+          if (v !== null && v !== undefined && Number.isFinite(Number(v))) { numeric[j][pid] = Number(v); any = true; }
+        });
+        m.categorical.forEach((_, j) => {
+          const v = cols[1 + m.numeric.length + j][r];
+          if (v !== null && v !== undefined && String(v).trim() !== '') { categorical[j][pid] = String(v); any = true; }
+        });
+        present[pid] = any ? 1 : 0;
+      }
+      return { present, numeric, categorical };
+    },
+
+    fit(raw, train) {
+      const trainPresent = Array.from(train).filter((i) => raw.present[i]);
+      return {
+        numeric: m.numeric.map((column, j) => ({ column, ...meanStd((i) => raw.numeric[j][i], trainPresent) })),
+        categorical: m.categorical.map((column, j) => {
+          const seen = new Set<string>();
+          for (const i of trainPresent) { const v = raw.categorical[j][i]; if (v !== null) seen.add(v); }
+          return { column, categories: [...seen].sort() };
+        }),
+        missingIndicators: m.missing_indicators,
+      };
+    },
+
+    apply(raw, st, name) {
+      const features: string[] = [];
+      for (const s of st.numeric) features.push(s.column);
+      if (st.missingIndicators) for (const s of st.numeric) features.push(`${s.column}:missing`);
+      const catOffsets: number[] = [];
+      for (const c of st.categorical) {
+        catOffsets.push(features.length);
+        for (const v of c.categories) features.push(`${c.column}=${v}`);
+        features.push(`${c.column}=<other>`, `${c.column}=<missing>`);
+      }
+      const D = features.length;
+      const n = raw.present.length;
+      const values = new Float32Array(n * D);
+      const nNum = st.numeric.length;
+      const catIndex = st.categorical.map((c) => new Map(c.categories.map((v, k) => [v, k])));
+      for (let i = 0; i < n; i++) {
+        if (!raw.present[i]) continue;
+        const row = i * D;
+        for (let j = 0; j < nNum; j++) {
+          const v = raw.numeric[j][i];
+          if (Number.isFinite(v)) values[row + j] = (v - st.numeric[j].mean) / st.numeric[j].std;
+          else if (st.missingIndicators) values[row + nNum + j] = 1;
+        }
+        st.categorical.forEach((c, j) => {
+          const v = raw.categorical[j][i];
+          const k = v === null ? c.categories.length + 1 : catIndex[j].get(v) ?? c.categories.length;
+          values[row + catOffsets[j] + k] = 1;
+        });
+      }
+      return { info: { name, type: 'tabular', shape: [D], features }, values };
+    },
+  };
+}

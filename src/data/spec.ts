@@ -1,0 +1,296 @@
+// The dataset spec: a YAML file that says which tables exist, who the patients are, what the label is,
+// which groups of columns form modalities and how patients are split. Validated with zod so that every
+// error names the file and the field path.
+import { readFileSync, existsSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { CdmmError } from '../util/errors.js';
+
+const ident = z.string().min(1);
+const num = z.number().finite();
+
+/** A window relative to the index time, in days. Default end 0 = at the index; start null = unbounded. */
+export const windowSchema = z
+  .object({
+    start: num.nullable().default(null),
+    end: num.default(0),
+    /** Set true to allow data after the index time (end > 0): that is leakage unless you know why. */
+    allow_after_index: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((w, ctx) => {
+    if (w.end > 0 && !w.allow_after_index)
+      ctx.addIssue({ code: 'custom', path: ['end'], message: 'window end must be <= 0 (the index time) unless allow_after_index: true' });
+    if (w.start !== null && w.start >= w.end) ctx.addIssue({ code: 'custom', path: ['start'], message: 'window start must be < end' });
+  });
+export type Window = z.infer<typeof windowSchema>;
+const defaultWindow = (): Window => ({ start: null, end: 0, allow_after_index: false });
+
+export const tableSchema = z
+  .object({
+    file: ident,
+    /** csv (also .csv.gz), parquet, or meds (a MEDS Parquet event table: subject_id, time, code, numeric_value, text_value). */
+    format: z.enum(['csv', 'parquet', 'meds']).optional(),
+    id: ident.optional(),
+    time: ident.optional(),
+    /** CSV delimiter, when not ','. */
+    delimiter: z.string().length(1).optional(),
+  })
+  .strict();
+export type TableSpec = z.infer<typeof tableSchema>;
+
+const tabularSchema = z
+  .object({
+    type: z.literal('tabular'),
+    table: ident,
+    numeric: z.array(ident).default([]),
+    categorical: z.array(ident).default([]),
+    /** Add one 0/1 "was missing" feature per numeric column (imputed with the training mean). */
+    missing_indicators: z.boolean().default(true),
+  })
+  .strict()
+  .refine((m) => m.numeric.length + m.categorical.length > 0, { message: 'a tabular modality needs numeric or categorical columns' });
+
+/** Options shared by modalities read from a long (event) table. */
+const longBase = {
+  table: ident,
+  window: windowSchema.default(defaultWindow()),
+  /** Keep only rows whose code/variable starts with this prefix (MEDS: e.g. "LAB//"); the prefix is stripped. */
+  prefix: z.string().optional(),
+};
+
+const timeseriesSchema = z
+  .object({
+    type: z.literal('timeseries'),
+    ...longBase,
+    /** Long form: the column naming the variable and the column holding the value. */
+    variable: ident.optional(),
+    value: ident.optional(),
+    /** Wide form: each listed column is a variable (used when `variable` is absent). */
+    columns: z.array(ident).optional(),
+    /** Variables to keep, in order. Long form default: every variable seen in the training split. */
+    variables: z.array(z.string()).optional(),
+    bins: z.number().int().min(1).max(1000).default(4),
+    /** Explicit bin edges in days (length bins+1, increasing, last <= window end); overrides equal-width bins. */
+    edges: z.array(num).optional(),
+    aggregate: z.enum(['last', 'mean']).default('last'),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    if (!m.columns && !m.variable && !m.prefix) ctx.addIssue({ code: 'custom', path: ['variable'], message: 'give `variable` + `value` (long table) or `columns` (wide table)' });
+    if (m.window.start === null && !m.edges) ctx.addIssue({ code: 'custom', path: ['window', 'start'], message: 'a timeseries modality needs a window start (or explicit edges)' });
+    if (m.edges) {
+      if (m.edges.length < 2) ctx.addIssue({ code: 'custom', path: ['edges'], message: 'need at least 2 edges' });
+      for (let i = 1; i < m.edges.length; i++)
+        if (m.edges[i] <= m.edges[i - 1]) ctx.addIssue({ code: 'custom', path: ['edges', i], message: 'edges must increase' });
+      if (m.edges[m.edges.length - 1] > m.window.end) ctx.addIssue({ code: 'custom', path: ['edges'], message: 'last edge must be <= window end' });
+    }
+  });
+
+const codesSchema = z
+  .object({
+    type: z.literal('codes'),
+    ...longBase,
+    code: ident.optional(),
+    min_count: z.number().int().min(1).default(5),
+    encoding: z.enum(['multihot', 'counts']).default('multihot'),
+    max_vocab: z.number().int().min(1).default(5000),
+  })
+  .strict();
+
+const textSchema = z
+  .object({
+    type: z.literal('text'),
+    ...longBase,
+    text: ident.optional(),
+    width: z.number().int().min(8).max(1 << 16).default(256),
+    /** Hash seed, so that two specs can share or separate hash spaces. */
+    hash_seed: z.number().int().default(0),
+    min_df: z.number().int().min(1).default(1),
+  })
+  .strict();
+
+const embeddingSchema = z
+  .object({
+    type: z.literal('embedding'),
+    table: ident,
+    /** The vector's columns, explicitly or by a name prefix. */
+    columns: z.array(ident).optional(),
+    column_prefix: z.string().optional(),
+    standardize: z.boolean().default(true),
+  })
+  .strict()
+  .refine((m) => m.columns || m.column_prefix, { message: 'give `columns` or `column_prefix`' });
+
+export const modalitySchema = z.discriminatedUnion('type', [
+  tabularSchema.innerType(),
+  timeseriesSchema.innerType(),
+  codesSchema,
+  textSchema,
+  embeddingSchema.innerType(),
+]);
+// discriminatedUnion needs plain objects; the refinements run afterwards in superRefine below.
+const modalityRefiners: Record<string, z.ZodTypeAny> = {
+  tabular: tabularSchema,
+  timeseries: timeseriesSchema,
+  embedding: embeddingSchema,
+};
+export type ModalitySpec = z.infer<typeof modalitySchema>;
+export type TabularSpec = Extract<ModalitySpec, { type: 'tabular' }>;
+export type TimeseriesSpec = Extract<ModalitySpec, { type: 'timeseries' }>;
+export type CodesSpec = Extract<ModalitySpec, { type: 'codes' }>;
+export type TextSpec = Extract<ModalitySpec, { type: 'text' }>;
+export type EmbeddingSpec = Extract<ModalitySpec, { type: 'embedding' }>;
+
+export const labelSchema = z.union([
+  z.object({ column: ident, table: ident.optional() }).strict(),
+  z
+    .object({
+      table: ident.optional(),
+      /** The event flag column and the values that count as the event (others: no event / censored). */
+      event: ident,
+      event_values: z.array(z.union([z.number(), z.string()])).default([1]),
+      /** Time of the event or of the end of follow-up, on the same clock as the index time. */
+      time: ident,
+      /** Horizon in days after the index time. */
+      horizon: num.positive(),
+    })
+    .strict(),
+]);
+
+const fractions = z
+  .object({ train: num.min(0), val: num.min(0), test: num.min(0) })
+  .strict()
+  .refine((f) => Math.abs(f.train + f.val + f.test - 1) < 1e-6 && f.train > 0 && f.val > 0 && f.test > 0, {
+    message: 'train, val and test fractions must be > 0 and sum to 1',
+  });
+
+export const splitSchema = z.discriminatedUnion('method', [
+  z.object({ method: z.literal('random'), fractions: fractions.default({ train: 0.7, val: 0.1, test: 0.2 }), seed: z.number().int().default(0) }).strict(),
+  z
+    .object({
+      method: z.literal('column'),
+      table: ident.optional(),
+      column: ident,
+      /** Map from split name to the column values meaning it; default: the names themselves. */
+      values: z.record(z.enum(['train', 'val', 'test', 'shift']), z.array(z.union([z.string(), z.number()]))).optional(),
+    })
+    .strict(),
+  z
+    .object({
+      method: z.literal('shift'),
+      fractions: fractions.default({ train: 0.7, val: 0.1, test: 0.2 }),
+      seed: z.number().int().default(0),
+      /** The modality whose availability is tied to the label in the training split. */
+      modality: ident,
+      /** Probability of dropping a training patient whose availability disagrees with its label. */
+      strength: num.min(0).max(0.99).default(0.8),
+    })
+    .strict(),
+]);
+export type SplitSpec = z.infer<typeof splitSchema>;
+
+export const specSchema = z
+  .object({
+    name: ident,
+    description: z.string().optional(),
+    tables: z.record(ident, tableSchema).refine((t) => Object.keys(t).length > 0, { message: 'at least one table' }),
+    cohort: z
+      .object({
+        table: ident,
+        id: ident.optional(),
+        /** A column of the cohort table (number of days or a timestamp), or a constant number of days. */
+        index_time: z.union([ident, num]).default(0),
+        /** SQL boolean expressions on the cohort table's columns; a patient must satisfy all. */
+        filters: z.array(z.string().min(1)).default([]),
+      })
+      .strict(),
+    label: labelSchema,
+    modalities: z.record(ident, modalitySchema).refine((m) => Object.keys(m).length > 0, { message: 'at least one modality' }),
+    split: splitSchema.default({ method: 'random', fractions: { train: 0.7, val: 0.1, test: 0.2 }, seed: 0 }),
+    /** Simulated data only: a per-patient true risk P(Y | U), for the oracle AUROC. */
+    true_risk: z.object({ table: ident, column: ident }).strict().optional(),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    const tables = Object.keys(s.tables);
+    const needTable = (t: string | undefined, path: (string | number)[]) => {
+      if (t !== undefined && !s.tables[t]) ctx.addIssue({ code: 'custom', path, message: `unknown table '${t}' (tables: ${tables.join(', ')})` });
+    };
+    needTable(s.cohort.table, ['cohort', 'table']);
+    needTable(s.label.table, ['label', 'table']);
+    if (s.split.method === 'column') needTable(s.split.table, ['split', 'table']);
+    if (s.split.method === 'shift' && !s.modalities[s.split.modality])
+      ctx.addIssue({ code: 'custom', path: ['split', 'modality'], message: `unknown modality '${s.split.modality}'` });
+    if (s.true_risk) needTable(s.true_risk.table, ['true_risk', 'table']);
+    for (const [name, m] of Object.entries(s.modalities)) {
+      needTable(m.table, ['modalities', name, 'table']);
+      const refiner = modalityRefiners[m.type];
+      if (refiner) {
+        const r = refiner.safeParse(m);
+        if (!r.success) for (const iss of r.error.issues) ctx.addIssue({ ...iss, path: ['modalities', name, ...iss.path] } as z.IssueData);
+      }
+      const t = s.tables[m.table];
+      if (t && m.type !== 'tabular' && m.type !== 'embedding' && !t.time && t.format !== 'meds')
+        ctx.addIssue({ code: 'custom', path: ['tables', m.table, 'time'], message: `table '${m.table}' is used by ${m.type} modality '${name}' and needs a time column` });
+    }
+  });
+
+export type Spec = z.infer<typeof specSchema>;
+
+/** Formats a zod path as `a.b[2].c`. */
+export function formatPath(path: (string | number)[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${p}` : p;
+  return out || '(root)';
+}
+
+/** Turns zod issues into one CdmmError naming the file and each field path. */
+export function zodToCdmm(file: string, err: z.ZodError): CdmmError {
+  const lines = err.issues.slice(0, 8).map((i) => `${file}: ${formatPath(i.path)}: ${issueMessage(i)}`);
+  if (err.issues.length > 8) lines.push(`… and ${err.issues.length - 8} more`);
+  return new CdmmError(lines.join('\n'));
+}
+
+function issueMessage(i: z.ZodIssue): string {
+  if (i.code === 'invalid_type') return `expected ${i.expected}${i.received === 'undefined' ? ' (missing)' : `, got ${i.received}`}`;
+  if (i.code === 'invalid_union_discriminator') return `unknown value; expected one of ${i.options.map(String).join(', ')}`;
+  if (i.code === 'unrecognized_keys') return `unknown field(s) ${i.keys.join(', ')}`;
+  return i.message;
+}
+
+/** Parses and validates a spec from text; `file` is the name used in error messages. */
+export function parseSpec(text: string, file: string): Spec {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (e) {
+    if (e instanceof YAMLParseError) throw new CdmmError(`${file}: YAML error: ${e.message}`);
+    throw e;
+  }
+  if (raw === null || typeof raw !== 'object') throw new CdmmError(`${file}: expected a YAML mapping at the top level`);
+  const r = specSchema.safeParse(raw);
+  if (!r.success) throw zodToCdmm(file, r.error);
+  return r.data;
+}
+
+/** Reads and validates a dataset spec. Errors name the file and field path. */
+export function loadSpec(path: string): Spec {
+  if (!existsSync(path)) throw new CdmmError(`${path}: spec file not found`);
+  return parseSpec(readFileSync(path, 'utf8'), basename(path));
+}
+
+/** Table format from the spec or the file extension. */
+export function tableFormat(t: TableSpec): 'csv' | 'parquet' | 'meds' {
+  if (t.format) return t.format;
+  return /\.parquet$/i.test(t.file) ? 'parquet' : 'csv';
+}
+
+/** The id / time column of a table, with MEDS defaults. */
+export function tableId(t: TableSpec): string | undefined {
+  return t.id ?? (tableFormat(t) === 'meds' ? 'subject_id' : undefined);
+}
+export function tableTime(t: TableSpec): string | undefined {
+  return t.time ?? (tableFormat(t) === 'meds' ? 'time' : undefined);
+}

@@ -1,0 +1,126 @@
+// What `cdmm inspect` reports: cohort size, exclusions, label rate, split sizes, per-modality availability and
+// width, and the missingness-pattern table with warnings.
+import type { PreparedDataset, SplitArrays } from './types.js';
+
+export interface PatternRow {
+  mask: string;
+  count: number;
+  label_rate: number;
+}
+
+export interface DatasetSummary {
+  dataset: string;
+  patients: number;
+  label_rate: number;
+  splits: Record<string, number>;
+  modalities: Record<string, { type: string; available: number; dim: number; shape: number[] }>;
+  patterns: PatternRow[];
+  candidates: number;
+  exclusions: Record<string, number>;
+  warnings: string[];
+}
+
+/** Patterns whose label rate is this many binomial standard errors from the overall rate, and at least
+ *  1.5× or ≤ 1/1.5 of it, are flagged. */
+const PATTERN_Z = 4;
+const PATTERN_RATIO = 1.5;
+const RARE_MODALITY = 0.01;
+
+export function summarize(ds: PreparedDataset): DatasetSummary {
+  const K = ds.modalities.length;
+  const all: SplitArrays[] = Object.values(ds.splits);
+  const patients = all.reduce((a, s) => a + s.ids.length, 0);
+  let pos = 0;
+  const avail = new Float64Array(K);
+  const patterns = new Map<string, { count: number; pos: number }>();
+  for (const s of all) {
+    for (let i = 0; i < s.ids.length; i++) {
+      let key = '';
+      for (let k = 0; k < K; k++) {
+        const bit = s.mask[i * K + k];
+        avail[k] += bit;
+        key += bit ? '1' : '0';
+      }
+      const p = patterns.get(key) ?? { count: 0, pos: 0 };
+      p.count++;
+      p.pos += s.labels[i];
+      pos += s.labels[i];
+      patterns.set(key, p);
+    }
+  }
+  const rate = patients ? pos / patients : 0;
+  const modalities: DatasetSummary['modalities'] = {};
+  const warnings: string[] = [];
+  ds.modalities.forEach((m, k) => {
+    const available = patients ? avail[k] / patients : 0;
+    modalities[m.name] = { type: m.type, available, dim: m.shape.reduce((a, b) => a * b, 1), shape: m.shape };
+    if (available < RARE_MODALITY)
+      warnings.push(`modality '${m.name}' is present for only ${(100 * available).toFixed(2)}% of patients (< 1%)`);
+  });
+  const rows = [...patterns.entries()]
+    .map(([mask, p]) => ({ mask, count: p.count, label_rate: p.count ? p.pos / p.count : 0 }))
+    .sort((a, b) => b.count - a.count || (a.mask < b.mask ? -1 : 1));
+  for (const r of rows) {
+    const se = Math.sqrt((rate * (1 - rate)) / r.count);
+    const z = se > 0 ? Math.abs(r.label_rate - rate) / se : 0;
+    const ratio = rate > 0 ? r.label_rate / rate : 1;
+    if (z >= PATTERN_Z && (ratio >= PATTERN_RATIO || ratio <= 1 / PATTERN_RATIO))
+      warnings.push(
+        `pattern ${r.mask} (${r.count} patients) has label rate ${(100 * r.label_rate).toFixed(1)}% vs ${(100 * rate).toFixed(1)}% overall: ` +
+          `which modalities are missing predicts the outcome here (missingness bias)`,
+      );
+  }
+  const splits = Object.fromEntries(Object.entries(ds.splits).map(([k, s]) => [k, s.ids.length]));
+  return {
+    dataset: ds.name,
+    patients,
+    label_rate: rate,
+    splits,
+    modalities,
+    patterns: rows,
+    candidates: ds.cohort.candidates,
+    exclusions: ds.cohort.exclusions,
+    warnings,
+  };
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+function table(header: string[], rows: string[][], right: boolean[]): string {
+  const w = header.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j].length)));
+  const fmt = (r: string[]) => r.map((c, j) => (right[j] ? c.padStart(w[j]) : c.padEnd(w[j]))).join('  ').trimEnd();
+  return [fmt(header), w.map((x) => '-'.repeat(x)).join('  '), ...rows.map(fmt)].join('\n');
+}
+
+/** The plain-text report: the pattern table first, since that is what a user should see first. */
+export function formatSummary(s: DatasetSummary, modalityOrder: string[]): string {
+  const out: string[] = [];
+  out.push(`dataset ${s.dataset}: ${s.patients} patients, label rate ${pct(s.label_rate)}`);
+  out.push('');
+  out.push(`missingness patterns (mask characters in modality order: ${modalityOrder.join(', ')})`);
+  out.push(
+    table(
+      ['mask', ...modalityOrder.map((_, k) => String(k + 1)), 'count', 'share', 'label rate'],
+      s.patterns.map((p) => [p.mask, ...p.mask.split('').map((c) => (c === '1' ? 'x' : '.')), String(p.count), pct(p.count / s.patients), pct(p.label_rate)]),
+      [false, ...modalityOrder.map(() => false), true, true, true],
+    ),
+  );
+  out.push('');
+  out.push('modalities');
+  out.push(
+    table(
+      ['#', 'name', 'type', 'available', 'shape', 'dim'],
+      modalityOrder.map((n, k) => [String(k + 1), n, s.modalities[n].type, pct(s.modalities[n].available), s.modalities[n].shape.join('×'), String(s.modalities[n].dim)]),
+      [true, false, false, true, false, true],
+    ),
+  );
+  out.push('');
+  out.push(`cohort: ${s.candidates} candidates, ${s.patients} included`);
+  for (const [k, v] of Object.entries(s.exclusions)) out.push(`  excluded: ${k}: ${v}`);
+  out.push(`splits: ${Object.entries(s.splits).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  if (s.warnings.length) {
+    out.push('');
+    for (const w of s.warnings) out.push(`warning: ${w}`);
+  }
+  return out.join('\n');
+}
