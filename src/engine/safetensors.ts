@@ -1,0 +1,85 @@
+// Weights in the safetensors format (the one Python's `safetensors` package reads): an 8-byte little-endian
+// header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__}, then the raw bytes.
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../util/atomic.js';
+import { Tensor, tensor } from './tensor.js';
+import { DTYPE_BYTES, type AnyTypedArray, type DType } from './dtype.js';
+
+const TO_ST: Record<DType, string> = { float32: 'F32', float64: 'F64', int64: 'I64', bool: 'BOOL', int32: 'I32' };
+const FROM_ST: Record<string, DType> = { F32: 'float32', F64: 'float64', I64: 'int64', BOOL: 'bool', I32: 'int32' };
+
+interface Entry { dtype: string; shape: number[]; data_offsets: [number, number] }
+
+/** Serialises named tensors (and string metadata) to safetensors bytes. */
+export function encodeSafetensors(tensors: Map<string, Tensor> | Record<string, Tensor>, metadata: Record<string, string> = {}): Uint8Array {
+  const entries = [...(tensors instanceof Map ? tensors : Object.entries(tensors))].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const header: Record<string, Entry | Record<string, string>> = {};
+  if (Object.keys(metadata).length) header.__metadata__ = metadata;
+  const blobs: Uint8Array[] = [];
+  let offset = 0;
+  for (const [name, t] of entries) {
+    const arr = t.toArray();
+    const bytes = new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength);
+    header[name] = { dtype: TO_ST[t.dtype], shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
+    blobs.push(bytes);
+    offset += bytes.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8); // align the data start to 8 bytes
+  const head = Buffer.from(json, 'utf8');
+  const out = new Uint8Array(8 + head.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
+  out.set(head, 8);
+  let p = 8 + head.length;
+  for (const b of blobs) { out.set(b, p); p += b.byteLength; }
+  return out;
+}
+
+/** Parses safetensors bytes; every structural problem is reported with `source` (e.g. the file name). */
+export function decodeSafetensors(buf: Uint8Array, source = 'safetensors'): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
+  const fail = (why: string): never => { throw new Error(`${source}: damaged safetensors file: ${why}`); };
+  if (buf.byteLength < 8) fail('shorter than its 8-byte header length');
+  const n = Number(new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getBigUint64(0, true));
+  if (n <= 0 || 8 + n > buf.byteLength) fail(`header length ${n} does not fit in ${buf.byteLength} bytes`);
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + 8, n).toString('utf8'));
+  } catch {
+    return fail('header is not valid JSON');
+  }
+  const dataStart = 8 + n;
+  const dataLen = buf.byteLength - dataStart;
+  const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
+  const tensors = new Map<string, Tensor>();
+  for (const [name, raw] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const e = raw as Entry;
+    const dt = FROM_ST[e?.dtype];
+    if (!dt) fail(`tensor ${name}: unsupported dtype ${String(e?.dtype)}`);
+    const [b, end] = e.data_offsets ?? [];
+    const count = (e.shape ?? []).reduce((a, x) => a * x, 1);
+    if (!(b >= 0 && end <= dataLen && end - b === count * DTYPE_BYTES[dt])) fail(`tensor ${name}: data_offsets [${b}, ${end}] do not match shape [${e.shape}]`);
+    const bytes = buf.slice(dataStart + b, dataStart + end); // a copy, aligned for the typed array
+    const arr = makeArray(dt, bytes.buffer);
+    tensors.set(name, tensor(arr, e.shape, dt));
+  }
+  return { tensors, metadata };
+}
+
+function makeArray(dt: DType, b: ArrayBuffer): AnyTypedArray {
+  switch (dt) {
+    case 'float32': return new Float32Array(b);
+    case 'float64': return new Float64Array(b);
+    case 'int64': return new BigInt64Array(b);
+    case 'int32': return new Int32Array(b);
+    case 'bool': return new Uint8Array(b);
+  }
+}
+
+export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Record<string, Tensor>, metadata: Record<string, string> = {}): void {
+  writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+}
+
+export function loadSafetensors(path: string): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
+  return decodeSafetensors(readFileSync(path), path);
+}
