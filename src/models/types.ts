@@ -1,0 +1,76 @@
+// The contract between the model code (src/models) and training/evaluation/serving (src/train, src/eval, src/serve).
+import type { Tensor } from '../engine/index.js';
+import type { ModalityInfo } from '../data/types.js';
+
+export type BackboneName = 'early' | 'late' | 'transformer' | 'm3care' | 'muse';
+export type DebiasMode = 'none' | 'deconfound' | 'dual' | 'full';
+
+export interface ModelConfig {
+  backbone: BackboneName;
+  debias: DebiasMode;
+  /** Modality embedding width d (default 128). */
+  dim: number;
+  /** Causal/spurious branch width (default 64). */
+  branchDim: number;
+  dropout: number;
+  /** Time-series encoder: 'gru' (default) or 'tcn' (temporal convolution). */
+  seriesEncoder: 'gru' | 'tcn';
+  /** Back-door adjustment: exact sum over the dictionary (default) or the NWGM approximation. */
+  adjustment: 'exact' | 'nwgm';
+  /** Dependence penalty between causal and spurious features. */
+  decorrelation: 'hsic' | 'club';
+  lambdaFact: number; // default 0.5
+  lambdaGce: number; // default 1
+  lambdaDec: number; // default 0.1
+  gceQ: number; // default 0.7
+  /** Counterfactual swap of spurious features within a batch (after warm-up); weight 0 = off. */
+  lambdaSwap: number;
+  /** Epochs with w = 1 before the bias-reweighting starts. */
+  warmupEpochs: number; // default 2
+  /** Smooth the per-patient weights with an exponential moving average across epochs (0 = off). */
+  weightEma: number;
+}
+
+/** The missingness-pattern dictionary fitted on the training split. */
+export interface PatternDictionary {
+  /** Pattern masks as strings of 0/1 in modality order, e.g. "1011". */
+  masks: string[];
+  /** Prior π_m (sums to 1). */
+  prior: number[];
+}
+
+/** One mini-batch, already as tensors. */
+export interface Batch {
+  /** modality name → float32 tensor (B, ...shape). */
+  values: Record<string, Tensor>;
+  /** float32 (B, K), 1 = observed. */
+  mask: Tensor;
+  /** int64 (B): index of each patient's pattern in the dictionary (after merging rare patterns). */
+  patternIdx: Tensor;
+  /** float32 (B) labels (training and scoring only). */
+  labels?: Tensor;
+  /** int64 (B): row index of each patient within its split (for per-patient EMA weights). */
+  rows?: Tensor;
+}
+
+export interface ModelOutput {
+  /** Probability used for prediction: p_do with deconfounding, else σ(logit). (B) */
+  p: Tensor;
+  /** Logit of the factual pattern-conditioned prediction h(c, e_{m_i}) (or the plain logit). (B) */
+  logitFactual: Tensor;
+  /** (B, P) logits h(c, e_m) for every dictionary pattern, when deconfounding is on. */
+  logitsAll: Tensor | null;
+  /** Spurious head logit, when the dual branch is on. (B) */
+  logitSpurious: Tensor | null;
+  /** Causal and spurious features, when the dual branch is on. (B, branchDim) */
+  zc: Tensor | null;
+  zs: Tensor | null;
+}
+
+export interface LossParts {
+  total: Tensor;
+  /** Scalar parts for logging (already detached numbers). */
+  parts: Record<string, number>;
+}
+
+export type { ModalityInfo };
