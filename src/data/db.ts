@@ -63,7 +63,8 @@ export class Db {
     const names = r.columnNames();
     const cols = r.getColumnsJS() as unknown[][];
     const out: Record<string, unknown[]> = {};
-    names.forEach((n, i) => (out[n] = cols[i].map((v) => (typeof v === 'bigint' ? Number(v) : v))));
+    // A result with no rows has no column vectors: every column is then empty.
+    names.forEach((n, i) => (out[n] = (cols[i] ?? []).map((v) => (typeof v === 'bigint' ? Number(v) : v))));
     return out;
   }
 

@@ -1,0 +1,122 @@
+// transformPatients: new patients → arrays, with the preprocessing state fitted at training time (no refitting;
+// unseen codes and categories go to their '<other>' features). Same SQL path as training.
+import { existsSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { CdmmError } from '../util/errors.js';
+import { applyModalities, extractModalities, type DataState } from './build.js';
+import { buildCohort } from './cohort.js';
+import { Db, q, tbl } from './db.js';
+import type { Ctx } from './modalities/common.js';
+import { loadRecords, parseRecords, type PatientRecord } from './records.js';
+import { loadSpec, type Spec } from './spec.js';
+
+export type { PatientRecord } from './records.js';
+export { patientRecordSchema, patientRecordSchemaFor, parseRecords } from './records.js';
+
+export type TransformSource = { specPath: string } | { tables: Record<string, string> } | { records: PatientRecord[] };
+
+export interface TransformResult {
+  ids: string[];
+  /** Present when the source is a spec that defines a label (external validation). */
+  labels?: Float32Array;
+  /** Row-major N×K, modalities in the training spec's order. */
+  mask: Uint8Array;
+  values: Record<string, Float32Array>;
+  /** Patients left out (no observed modality, or no determinable label), with counts by reason. */
+  exclusions?: Record<string, number>;
+}
+
+function checkState(state: unknown, spec: Spec, where: string): DataState {
+  const st = state as DataState;
+  if (!st || !Array.isArray(st.modalities) || !st.tableTypes) throw new CdmmError(`${where}: the fitted preprocessing state is missing or malformed`);
+  const names = Object.keys(spec.modalities);
+  const fitted = st.modalities.map((m) => m.name);
+  if (names.join('\0') !== fitted.join('\0'))
+    throw new CdmmError(`${where}: modalities [${names.join(', ')}] differ from the fitted ones [${fitted.join(', ')}]`);
+  for (const m of st.modalities)
+    if (spec.modalities[m.name].type !== m.type) throw new CdmmError(`${where}: modalities.${m.name}.type is ${spec.modalities[m.name].type}, fitted as ${m.type}`);
+  return st;
+}
+
+export async function transformPatients(spec: Spec, specDir: string, state: unknown, source: TransformSource): Promise<TransformResult> {
+  let useSpec = spec;
+  let dir = specDir;
+  let file = `${spec.name}.yaml`;
+  let withLabels = false;
+  if ('specPath' in source) {
+    // External validation: the other spec's tables, cohort and label; the fitted state of this one.
+    useSpec = loadSpec(source.specPath);
+    dir = dirname(resolve(source.specPath));
+    file = basename(source.specPath);
+    withLabels = true;
+  }
+  const st = checkState(state, useSpec, file);
+  const db = await Db.open(file);
+  try {
+    if ('specPath' in source) {
+      for (const [name, t] of Object.entries(useSpec.tables)) await db.registerFile(name, t, dir);
+    } else if ('tables' in source) {
+      await registerGivenTables(db, useSpec, st, source.tables);
+    } else {
+      await loadRecords(db, useSpec, st.tableTypes, parseRecords(source.records, st.tableTypes));
+    }
+    const cohort = await buildCohort(db, useSpec, { withLabels });
+    const ctx: Ctx = { db, spec: useSpec, specFile: file, n: cohort.ids.length, idxKind: cohort.idxKind };
+    if (cohort.idxKind !== st.idxKind) throw new CdmmError(`${file}: cohort.index_time is ${cohort.idxKind === 'time' ? 'a timestamp' : 'a number of days'}, but was ${st.idxKind === 'time' ? 'a timestamp' : 'a number of days'} in training`);
+    const raws = await extractModalities(ctx, true);
+    const applied = applyModalities(useSpec, raws, st.modalities.map((m) => m.state), cohort.ids);
+    const K = applied.length;
+    const keep: number[] = [];
+    const noData: number[] = [];
+    for (let i = 0; i < cohort.ids.length; i++) (raws.some((r) => r.present[i]) ? keep : noData).push(i);
+    if ('records' in source && noData.length)
+      throw new CdmmError(`records: patient ${noData.slice(0, 5).map((i) => JSON.stringify(cohort.ids[i])).join(', ')} has no observed modality (no data in any modality's tables and windows)`);
+    const n = keep.length;
+    const mask = new Uint8Array(n * K);
+    const values: Record<string, Float32Array> = {};
+    applied.forEach((a, k) => {
+      const D = a.info.shape.reduce((x, y) => x * y, 1);
+      const out = new Float32Array(n * D);
+      keep.forEach((i, r) => {
+        if (!raws[k].present[i]) return;
+        mask[r * K + k] = 1;
+        out.set(a.values.subarray(i * D, (i + 1) * D), r * D);
+      });
+      values[a.info.name] = out;
+    });
+    const result: TransformResult = { ids: keep.map((i) => cohort.ids[i]), mask, values };
+    const exclusions = { ...cohort.exclusions };
+    if (noData.length) exclusions['no modality observed'] = noData.length;
+    if (Object.keys(exclusions).length) result.exclusions = exclusions;
+    if (cohort.labels) result.labels = Float32Array.from(keep, (i) => cohort.labels![i]);
+    return result;
+  } finally {
+    db.close();
+  }
+}
+
+/** Registers the given table files; a spec table not given becomes an empty table with the training types. */
+async function registerGivenTables(db: Db, spec: Spec, st: DataState, files: Record<string, string>): Promise<void> {
+  for (const name of Object.keys(files))
+    if (!spec.tables[name]) throw new CdmmError(`tables.${name}: not a table of spec '${spec.name}' (tables: ${Object.keys(spec.tables).join(', ')})`);
+  for (const [name, t] of Object.entries(spec.tables)) {
+    if (files[name]) {
+      const path = resolve(files[name]);
+      await db.registerFile(name, { ...t, file: path }, dirname(path));
+      continue;
+    }
+    const types = st.tableTypes[name];
+    await db.run(`CREATE TABLE ${tbl(name)} (${Object.entries(types).map(([c, ty]) => `${q(c)} ${ty}`).join(', ')})`);
+    await db.describe(name, t, `(table ${name} not given)`, false);
+  }
+  // Without the cohort table, the patients are those found in the given tables, at the constant index time.
+  const ct = spec.cohort.table;
+  if (!files[ct]) {
+    if (typeof spec.cohort.index_time === 'string')
+      throw new CdmmError(`tables.${ct}: the cohort table is needed: it holds the index time column '${spec.cohort.index_time}'`);
+    const cohortT = db.table(ct);
+    const idType = st.tableTypes[ct][cohortT.id];
+    const unions = Object.keys(files).map((n) => `SELECT DISTINCT CAST(${q(db.table(n).id)} AS ${idType}) AS id FROM ${tbl(n)}`);
+    await db.run(`INSERT INTO ${tbl(ct)} (${q(cohortT.id)}) SELECT DISTINCT id FROM (${unions.join(' UNION ')}) WHERE id IS NOT NULL`);
+  }
+}
