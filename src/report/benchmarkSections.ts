@@ -1,0 +1,105 @@
+import { auroc } from '../eval/metrics.js';
+import { rocCurve } from '../eval/curves.js';
+import { intervalChart, rocChart, shiftScatterChart, type IntervalRow, type ShiftPoint } from './charts.js';
+import type { Charter } from './charter.js';
+import { escapeHtml, fmtMeanStd, fmtSigned, note, paragraph, table, type Section } from './html.js';
+import type { BenchmarkData, BenchmarkResult, RunData } from './load.js';
+import { runLabel, runSections } from './runSections.js';
+
+/** The sections of a benchmark folder: the table, the AUROC chart, shift results, and the best configuration. */
+
+const configKey = (backbone: string, debias: string) => `${backbone} + ${debias}`;
+
+/** Best configuration: highest mean AUROC under shift when every result has a shift split, else on test. */
+export function bestResult(results: BenchmarkResult[]): { index: number; by: 'shift' | 'test' } {
+  const by = results.length > 0 && results.every((r) => r.shift) ? 'shift' : 'test';
+  let index = 0;
+  results.forEach((r, i) => {
+    if ((r[by]?.auroc_mean ?? -Infinity) > (results[index][by]?.auroc_mean ?? -Infinity)) index = i;
+  });
+  return { index, by };
+}
+
+/** A configuration's representative run: the seed with the median test AUROC (lower median on even counts). */
+export function representativeRun(runs: RunData[], backbone: string, debias: string): RunData | undefined {
+  const mine = runs.filter((r) => r.metrics.backbone === backbone && r.metrics.debias === debias);
+  mine.sort((a, b) => (a.metrics.splits.test.auroc ?? 0) - (b.metrics.splits.test.auroc ?? 0));
+  return mine[Math.floor((mine.length - 1) / 2)];
+}
+
+function seedCount(seeds: number | number[]): number {
+  return Array.isArray(seeds) ? seeds.length : seeds;
+}
+
+function benchmarkTable(results: BenchmarkResult[], best: number): string {
+  const hasShift = results.some((r) => r.shift);
+  const headers = ['backbone', 'debias', 'seeds', 'test AUROC', 'test AUPRC', 'Δ test AUROC vs plain'];
+  if (hasShift) headers.push('shift AUROC', 'shift AUPRC', 'Δ shift AUROC vs plain');
+  const rows = results.map((r) => {
+    const d = r.delta_vs_plain;
+    const delta = (x?: { auroc_mean: number; auroc_std: number }) => (x ? `${fmtSigned(x.auroc_mean)} ± ${x.auroc_std.toFixed(3)}` : '—');
+    const row: string[] = [r.backbone, r.debias, String(seedCount(r.seeds)), fmtMeanStd(r.test.auroc_mean, r.test.auroc_std), fmtMeanStd(r.test.auprc_mean, r.test.auprc_std), delta(d?.test)];
+    if (hasShift) row.push(fmtMeanStd(r.shift?.auroc_mean, r.shift?.auroc_std), fmtMeanStd(r.shift?.auprc_mean, r.shift?.auprc_std), delta(d?.shift));
+    return row;
+  });
+  return table(headers, rows, { highlightRow: best });
+}
+
+export async function benchmarkSections(data: BenchmarkData, charter: Charter): Promise<Section[]> {
+  const { results, dataset } = data.benchmark;
+  const sections: Section[] = [];
+  const best = bestResult(results);
+
+  sections.push({
+    id: 'benchmark',
+    title: 'Benchmark',
+    body:
+      benchmarkTable(results, best.index) +
+      note(`Mean ± standard deviation over seeds; Δ = debiased − plain for the same backbone (mean ± std over seeds). Highlighted: best configuration by ${best.by} AUROC.`),
+  });
+
+  const iv: IntervalRow[] = results.flatMap((r) =>
+    (['test', 'shift'] as const).flatMap((s) => {
+      const m = r[s];
+      return m ? [{ facet: r.backbone, group: r.debias, series: s, value: m.auroc_mean, lo: m.auroc_mean - m.auroc_std, hi: m.auroc_mean + m.auroc_std }] : [];
+    }),
+  );
+  const figs = [await charter.figure(intervalChart(iv, { title: `AUROC per backbone × debias (${dataset})`, yTitle: 'AUROC (mean ± std)', groupTitle: 'debias' }), 'Mean AUROC over seeds with ± 1 std error bars, on the i.i.d. test split and the shifted split.')];
+
+  const shiftPts: ShiftPoint[] = data.runs.flatMap((r) => {
+    const t = r.metrics.splits.test.auroc;
+    const s = r.metrics.splits.shift?.auroc;
+    return t != null && s != null ? [{ backbone: r.metrics.backbone, debias: r.metrics.debias, run: runLabel(r), test: t, shift: s }] : [];
+  });
+  if (shiftPts.length) figs.push(await charter.figure(shiftScatterChart(shiftPts), 'Each run’s test AUROC against its AUROC under shift; points below the dashed diagonal lose accuracy when the missingness mechanism and confounding change.'));
+  sections.push({ id: 'bench-auroc', title: 'AUROC on test and under shift', body: `<div class="charts">${figs.join('')}</div>` });
+
+  // One representative run per configuration: test ROC curves overlaid.
+  const reps = results.map((r) => ({ r, run: representativeRun(data.runs, r.backbone, r.debias) }));
+  const roc = reps.flatMap(({ r, run }) => {
+    const t = run?.predictions?.test;
+    if (!t) return [];
+    const pts = rocCurve(t.y, t.p);
+    return pts.length ? [{ label: `${configKey(r.backbone, r.debias)} (${auroc(t.y, t.p).toFixed(3)})`, points: pts }] : [];
+  });
+  if (roc.length)
+    sections.push({
+      id: 'bench-roc',
+      title: 'Test ROC per configuration',
+      body: `<div class="charts">${await charter.figure(rocChart(roc, 'Test ROC, representative run per configuration'), 'Representative run = the seed with the median test AUROC of its configuration.')}</div>`,
+    });
+
+  const bestRes = results[best.index];
+  const bestRun = bestRes && representativeRun(data.runs, bestRes.backbone, bestRes.debias);
+  if (bestRun) {
+    const sub = await runSections(bestRun, charter, 'best');
+    sections.push({
+      id: 'best',
+      title: `Best configuration: ${configKey(bestRes.backbone, bestRes.debias)}`,
+      body: paragraph(`Chosen by mean ${best.by} AUROC. Details of its representative run (${runLabel(bestRun)}), folder ${bestRun.dir}.`) + sub.map((s) => `<h3 id="${escapeHtml(s.id)}">${escapeHtml(s.title)}</h3>${s.body}`).join('\n'),
+    });
+  } else if (bestRes) {
+    sections.push({ id: 'best', title: 'Best configuration', body: note(`No run folder found for ${configKey(bestRes.backbone, bestRes.debias)}.`) });
+  }
+  return sections;
+}

@@ -1,0 +1,195 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { CdmmError } from '../util/errors.js';
+
+/** Reading and validating the run-folder and benchmark-folder files of docs/RUN-FORMAT.md. */
+
+const num = z.number();
+const ci = z.tuple([num.nullable(), num.nullable()]);
+export const MetricSetSchema = z.object({
+  n: num,
+  prevalence: num,
+  auroc: num.nullable(),
+  auroc_ci: ci,
+  auprc: num.nullable(),
+  auprc_ci: ci,
+  brier: num,
+  brier_ci: ci,
+  ece: num,
+  ece_ci: ci,
+});
+const PatternMetricsSchema = z.object({
+  mask: z.string(),
+  n: num,
+  prevalence: num,
+  auroc: num.nullable(),
+  auprc: num.nullable(),
+  brier: num,
+  mean_p: num,
+});
+const ManifestSchema = z
+  .object({
+    format: z.string().startsWith('cdmm-model/'),
+    cdmm_version: z.string().optional(),
+    libtorch_version: z.string().optional(),
+    created: z.string().optional(),
+    spec_path: z.string().optional(),
+    config: z.record(z.unknown()).default({}),
+    modalities: z.array(z.object({ name: z.string() }).passthrough()).default([]),
+  })
+  .passthrough();
+const RunMetricsSchema = z.object({
+  dataset: z.string(),
+  backbone: z.string(),
+  debias: z.string(),
+  seed: z.union([num, z.string()]),
+  splits: z.object({ val: MetricSetSchema, test: MetricSetSchema, shift: MetricSetSchema.optional() }),
+  per_pattern: z
+    .object({ test: z.array(PatternMetricsSchema), shift: z.array(PatternMetricsSchema).optional() })
+    .partial()
+    .default({}),
+});
+const InsightsSchema = z.object({
+  marginal: num,
+  patterns: z.array(
+    z.object({
+      mask: z.string(),
+      count: num,
+      label_rate: num,
+      model_effect: num,
+      observed_effect: num,
+      spurious_accuracy: num.nullable().optional(),
+    }),
+  ),
+});
+const SplitPredictionsSchema = z
+  .object({
+    ids: z.array(z.union([z.string(), num])).optional(),
+    y: z.array(num),
+    p: z.array(num),
+    p_factual: z.array(num).optional(),
+    mask: z.array(z.string()).optional(),
+  })
+  .superRefine((s, ctx) => {
+    if (s.p.length !== s.y.length) ctx.addIssue({ code: 'custom', message: `p has ${s.p.length} entries but y has ${s.y.length}` });
+    if (s.mask && s.mask.length !== s.y.length) ctx.addIssue({ code: 'custom', message: `mask has ${s.mask.length} entries but y has ${s.y.length}` });
+    const badY = s.y.findIndex((v) => v !== 0 && v !== 1);
+    if (badY >= 0) ctx.addIssue({ code: 'custom', path: ['y', badY], message: `label ${s.y[badY]} is not 0 or 1` });
+    const badP = s.p.findIndex((v) => !(v >= 0 && v <= 1));
+    if (badP >= 0) ctx.addIssue({ code: 'custom', path: ['p', badP], message: `prediction ${s.p[badP]} is not in [0, 1]` });
+  });
+const PredictionsSchema = z.record(SplitPredictionsSchema);
+const HistorySchema = z.array(
+  z
+    .object({
+      epoch: num,
+      train_loss: num.nullable(),
+      val_auroc: num.nullable().optional(),
+      val_auprc: num.nullable().optional(),
+      lr: num.nullable().optional(),
+      seconds: num.nullable().optional(),
+    })
+    .passthrough(),
+);
+const SummarySchema = z.object({ auroc_mean: num, auroc_std: num, auprc_mean: num, auprc_std: num });
+const DeltaSchema = z.object({ auroc_mean: num, auroc_std: num }).passthrough();
+const BenchmarkSchema = z.object({
+  dataset: z.string(),
+  results: z.array(
+    z.object({
+      backbone: z.string(),
+      debias: z.string(),
+      seeds: z.union([z.array(num), num]),
+      test: SummarySchema,
+      shift: SummarySchema.optional(),
+      delta_vs_plain: z.object({ test: DeltaSchema, shift: DeltaSchema.optional() }).optional(),
+    }),
+  ),
+  runs: z.array(z.string()),
+});
+
+export type MetricSetJson = z.infer<typeof MetricSetSchema>;
+export type PatternMetricsJson = z.infer<typeof PatternMetricsSchema>;
+export type Manifest = z.infer<typeof ManifestSchema>;
+export type RunMetrics = z.infer<typeof RunMetricsSchema>;
+export type Insights = z.infer<typeof InsightsSchema>;
+export type SplitPredictions = z.infer<typeof SplitPredictionsSchema>;
+export type Predictions = z.infer<typeof PredictionsSchema>;
+export type History = z.infer<typeof HistorySchema>;
+export type Benchmark = z.infer<typeof BenchmarkSchema>;
+export type BenchmarkResult = Benchmark['results'][number];
+
+export interface RunData {
+  dir: string;
+  manifest: Manifest;
+  metrics: RunMetrics;
+  insights?: Insights;
+  predictions?: Predictions;
+  history?: History;
+}
+
+export interface BenchmarkData {
+  dir: string;
+  benchmark: Benchmark;
+  runs: RunData[];
+  /** Created time of benchmark.json (the folder format has no timestamp of its own). */
+  created: string;
+}
+
+/** Parses one JSON file against a schema; any failure names the file and the offending field. */
+function readJson<T>(path: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>): T {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new CdmmError(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const where = issue.path.length ? issue.path.join('.') : '(top level)';
+    throw new CdmmError(`${path} is damaged: at ${where}: ${issue.message}`);
+  }
+  return r.data;
+}
+
+function readOptional<T>(path: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>): T | undefined {
+  return existsSync(path) ? readJson(path, schema) : undefined;
+}
+
+export const isRunDir = (dir: string) => existsSync(join(dir, 'manifest.json'));
+export const isBenchmarkDir = (dir: string) => existsSync(join(dir, 'benchmark.json'));
+
+export function loadRun(dir: string): RunData {
+  for (const f of ['manifest.json', 'metrics.json'])
+    if (!existsSync(join(dir, f))) throw new CdmmError(`${dir} is not a complete run folder: ${f} is missing`);
+  return {
+    dir,
+    manifest: readJson(join(dir, 'manifest.json'), ManifestSchema),
+    metrics: readJson(join(dir, 'metrics.json'), RunMetricsSchema),
+    insights: readOptional(join(dir, 'insights.json'), InsightsSchema),
+    predictions: readOptional(join(dir, 'predictions.json'), PredictionsSchema),
+    history: readOptional(join(dir, 'history.json'), HistorySchema),
+  };
+}
+
+export function loadBenchmark(dir: string): BenchmarkData {
+  const file = join(dir, 'benchmark.json');
+  const benchmark = readJson(file, BenchmarkSchema);
+  const runs = benchmark.runs.map((r) => {
+    const runDir = join(dir, r);
+    if (!existsSync(runDir)) throw new CdmmError(`${file} lists run folder ${r}, which does not exist`);
+    return loadRun(runDir);
+  });
+  return { dir, benchmark, runs, created: statSync(file).mtime.toISOString() };
+}
+
+export type Loaded = { kind: 'run'; run: RunData } | { kind: 'benchmark'; bench: BenchmarkData };
+
+export function loadInput(dir: string): Loaded {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CdmmError(`${dir} is not a folder`);
+  if (isBenchmarkDir(dir)) return { kind: 'benchmark', bench: loadBenchmark(dir) };
+  if (isRunDir(dir)) return { kind: 'run', run: loadRun(dir) };
+  throw new CdmmError(`${dir} is neither a run folder (no manifest.json) nor a benchmark folder (no benchmark.json)`);
+}
