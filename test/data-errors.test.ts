@@ -1,0 +1,134 @@
+// Bad input → a CdmmError naming file and field/row, non-zero exit, and no partial output.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { prepareDataset } from '../src/data/build.js';
+import { loadSpec } from '../src/data/spec.js';
+import { CdmmError } from '../src/util/errors.js';
+import { smallDataset, tempDir } from './fixtures/data/helpers.js';
+
+async function buildError(dir: string): Promise<CdmmError> {
+  try {
+    await prepareDataset(join(dir, 'spec.yaml'), { quiet: true });
+  } catch (e) {
+    expect(e).toBeInstanceOf(CdmmError);
+    expect(existsSync(join(dir, '.cdmm-cache'))).toBe(false); // nothing cached from a failed build
+    return e as CdmmError;
+  }
+  throw new Error('expected the build to fail');
+}
+
+function editSpec(dir: string, from: string | RegExp, to: string): void {
+  const p = join(dir, 'spec.yaml');
+  const s = readFileSync(p, 'utf8');
+  const t = s.replace(from, to);
+  expect(t).not.toBe(s);
+  writeFileSync(p, t);
+}
+
+describe('data errors', () => {
+  it('a valid small dataset builds (the fixtures below differ from it in one thing)', async () => {
+    const ds = await prepareDataset(join(smallDataset(), 'spec.yaml'), { quiet: true, cache: false });
+    expect(ds.cohort.included).toBe(40);
+  });
+
+  it('missing file names the field and the path', async () => {
+    const dir = smallDataset();
+    editSpec(dir, 'file: labs.csv', 'file: nolabs.csv');
+    const e = await buildError(dir);
+    expect(e.message).toMatch(/spec\.yaml: tables\.labs\.file: file not found: .*nolabs\.csv/);
+  });
+
+  it('unknown column names the spec field, the table and the file', async () => {
+    const dir = smallDataset();
+    editSpec(dir, 'numeric: [age]', 'numeric: [agee]');
+    const e = await buildError(dir);
+    expect(e.message).toContain("modalities.demo.numeric[0]: column 'agee' not found in table 'patients' (patients.csv)");
+  });
+
+  it('non-numeric text in a numeric column names file, line and column', async () => {
+    const labs = 'id,day,test,value\n1,90,hb,10\n2,90,hb,11\n3,95,hb,high\n';
+    const e = await buildError(smallDataset({ labs }));
+    expect(e.message).toMatch(/labs\.csv: line 4, column 'value': non-numeric value "high"/);
+    expect(e.message).toContain('modalities.labs.value');
+  });
+
+  it('duplicate ids in a one-row-per-patient table name the id and lines', async () => {
+    const patients = 'id,age,sex,y,index_day\n1,50,F,0,100\n2,51,M,1,100\n2,52,M,0,100\n3,53,F,1,100\n';
+    const e = await buildError(smallDataset({ patients }));
+    expect(e.message).toMatch(/patients\.csv: duplicate id 2 appears 2 times \(lines 3, 4\)/);
+  });
+
+  it('a missing index time names the line and the id', async () => {
+    const patients = 'id,age,sex,y,index_day\n1,50,F,0,100\n2,51,M,1,\n3,53,F,1,100\n';
+    const e = await buildError(smallDataset({ patients }));
+    expect(e.message).toMatch(/patients\.csv: line 3 \(id 2\): index time 'index_day' is missing/);
+  });
+
+  it('an empty cohort (all filtered out) is an error that gives the exclusions', async () => {
+    const dir = smallDataset();
+    editSpec(dir, 'index_time: index_day }', 'index_time: index_day, filters: ["age > 1000"] }');
+    const e = await buildError(dir);
+    expect(e.message).toMatch(/cohort: no patient left \(40 in patients\.csv; excluded: filter: age > 1000: 40\)/);
+  });
+
+  it('a label with one class is an error', async () => {
+    const dir = smallDataset();
+    editSpec(dir, 'index_time: index_day }', 'index_time: index_day, filters: ["y = 0"] }');
+    const e = await buildError(dir);
+    expect(e.message).toMatch(/label: only one class among the 30 included patients \(all 0\)/);
+  });
+
+  it('a non-binary label value names the line', async () => {
+    const patients = 'id,age,sex,y,index_day\n1,50,F,0,100\n2,51,M,2,100\n';
+    const e = await buildError(smallDataset({ patients }));
+    expect(e.message).toMatch(/patients\.csv: line 3, column 'y': label value "2" is not binary/);
+  });
+
+  it('an unknown modality type names the field path', () => {
+    const dir = smallDataset();
+    editSpec(dir, 'type: tabular', 'type: spreadsheet');
+    expect(() => loadSpec(join(dir, 'spec.yaml'))).toThrow(/spec\.yaml: modalities\.demo\.type: unknown value; expected one of tabular, timeseries, codes, text, embedding/);
+  });
+
+  it('a wrongly typed field names its path', () => {
+    const dir = smallDataset();
+    editSpec(dir, 'start: -30', 'start: "a month"');
+    expect(() => loadSpec(join(dir, 'spec.yaml'))).toThrow(/spec\.yaml: modalities\.labs\.window\.start: expected number, got string/);
+  });
+
+  it('a window reaching after the index time is refused unless allowed', () => {
+    const dir = smallDataset();
+    editSpec(dir, 'end: 0', 'end: 5');
+    expect(() => loadSpec(join(dir, 'spec.yaml'))).toThrow(/modalities\.labs\.window\.end: window end must be <= 0/);
+  });
+
+  it('the CLI prints the error and exits 2 without a stack trace', () => {
+    const dir = smallDataset();
+    editSpec(dir, 'file: labs.csv', 'file: nolabs.csv');
+    let status = 0;
+    let stderr = '';
+    try {
+      execFileSync('npx', ['tsx', 'test/fixtures/data/cli.ts', 'inspect', join(dir, 'spec.yaml')], { encoding: 'utf8', stdio: 'pipe' });
+    } catch (e) {
+      status = (e as { status: number }).status;
+      stderr = (e as { stderr: string }).stderr;
+    }
+    expect(status).toBe(2);
+    expect(stderr).toMatch(/^cdmm: error: spec\.yaml: tables\.labs\.file: file not found/m);
+    expect(stderr).not.toMatch(/at .*\.ts:\d+/);
+  });
+
+  it('simulate with a bad option writes nothing', () => {
+    const out = join(tempDir(), 'sim');
+    let status = 0;
+    try {
+      execFileSync('npx', ['tsx', 'test/fixtures/data/cli.ts', 'simulate', '--out', out, '--n', '10'], { stdio: 'pipe' });
+    } catch (e) {
+      status = (e as { status: number }).status;
+    }
+    expect(status).toBe(2);
+    expect(existsSync(out)).toBe(false);
+  });
+});
