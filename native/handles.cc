@@ -28,6 +28,8 @@ void Release(int32_t h) {
   g_live--;
 }
 
+void Replace(int32_t h, at::Tensor t) { g_table.at(h) = std::move(t); }
+
 size_t LiveCount() { return g_live; }
 
 size_t LiveBytes() {

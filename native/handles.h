@@ -11,6 +11,7 @@ namespace cdmm {
 
 int32_t Put(at::Tensor t);
 void Release(int32_t h);
+void Replace(int32_t h, at::Tensor t);
 size_t LiveCount();
 size_t LiveBytes();
 

@@ -221,6 +221,17 @@ FN(Copy_) {
     return env.Undefined();
   });
 }
+// retype_(h, dtype): swaps the tensor behind a handle for a converted leaf, keeping requires_grad (Module.to).
+FN(Retype_) {
+  ENV;
+  return Guard(info, "retype_", [&]() -> Napi::Value {
+    at::Tensor t = T(info, 0);
+    bool rg = t.requires_grad();
+    auto n = t.detach().to(DType(info[1].As<Napi::Number>().Int32Value())).set_requires_grad(rg);
+    Replace(info[0].As<Napi::Number>().Int32Value(), n);
+    return env.Undefined();
+  });
+}
 FN(Uniform_) { ENV; return Guard(info, "uniform_", [&]() -> Napi::Value { at::NoGradGuard ng; auto t = T(info, 0); t.uniform_(ARGD(1), ARGD(2)); return env.Undefined(); }); }
 FN(Normal_) { ENV; return Guard(info, "normal_", [&]() -> Napi::Value { at::NoGradGuard ng; auto t = T(info, 0); t.normal_(ARGD(1), ARGD(2)); return env.Undefined(); }); }
 FN(Fill_) { ENV; return Guard(info, "fill_", [&]() -> Napi::Value { at::NoGradGuard ng; auto t = T(info, 0); t.fill_(ARGD(1)); return env.Undefined(); }); }
@@ -240,7 +251,7 @@ void RegisterTensor(Napi::Env env, Napi::Object e) {
   REG("scatterAdd", ScatterAdd); REG("maskedFill", MaskedFill); REG("where", Where); REG("cat", Cat); REG("stack", Stack); REG("split", Split);
   REG("setRequiresGrad", SetRequiresGrad); REG("requiresGrad", RequiresGrad); REG("backward", Backward); REG("grad", Grad);
   REG("zeroGrad", ZeroGrad); REG("detach", Detach); REG("setGradEnabled", SetGradEnabled); REG("isGradEnabled", IsGradEnabled);
-  REG("copy_", Copy_); REG("uniform_", Uniform_); REG("normal_", Normal_); REG("fill_", Fill_);
+  REG("copy_", Copy_); REG("retype_", Retype_); REG("uniform_", Uniform_); REG("normal_", Normal_); REG("fill_", Fill_);
 #undef REG
 }
 

@@ -66,6 +66,7 @@ export interface NativeAddon {
   setGradEnabled(on: boolean): boolean;
   isGradEnabled(): boolean;
   copy_(dst: H, src: H): void;
+  retype_(h: H, dt: number): void;
   uniform_(h: H, a: number, b: number): void;
   normal_(h: H, mean: number, std: number): void;
   fill_(h: H, v: number): void;

@@ -2,6 +2,8 @@
 import { Tensor, zeros } from '../tensor.js';
 import { keep } from '../scope.js';
 import { noGrad } from '../settings.js';
+import { native } from '../native.js';
+import { DTYPE_CODE, type DType } from '../dtype.js';
 
 export class Module {
   training = true;
@@ -48,6 +50,12 @@ export class Module {
     return this;
   }
   eval(): this { return this.train(false); }
+
+  /** Converts every parameter and buffer to dtype in place (the Tensor objects stay the same). */
+  to(dtype: DType): this {
+    for (const t of this.stateDict().values()) if (t.dtype !== dtype && t.dtype !== 'int64' && t.dtype !== 'bool') native.retype_(t.h, DTYPE_CODE[dtype]);
+    return this;
+  }
 
   zeroGrad(): void { for (const p of this.parameters()) p.zeroGrad(); }
 
