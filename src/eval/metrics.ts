@@ -1,5 +1,5 @@
 import { CdmmError } from '../util/errors.js';
-import { mulberry32 } from './rng.js';
+import { Mulberry32 } from './rng.js';
 
 /**
  * Binary classification metrics on labels y ∈ {0,1} and predicted probabilities p ∈ [0,1].
@@ -59,50 +59,52 @@ export function sortScores(p: Vec): SortedScores {
 }
 
 /**
- * The data laid out once in ascending score order, so that every metric, and every bootstrap resample (a
- * vector of per-patient counts in the same order), is one linear pass over contiguous arrays. Patients with
- * equal scores form a group; since a group shares one score it also shares one calibration bin, so after the
- * per-patient pass everything is computed per group.
+ * The data reduced, after one sort, to groups of tied scores in ascending order. Every metric here depends on
+ * the data only through, per group, the number of positives and of patients (a group shares one score, hence
+ * one calibration bin). A bootstrap resample is then just new group counts, so no resample is ever sorted.
  */
 export interface Prepared {
   n: number;
-  /** Labels (0/1) in ascending score order. */
-  y: Float64Array;
-  /** Tie group of each patient, same order. */
-  groupOf: Uint32Array;
   /** Score of each group (ascending). */
   groupP: Float64Array;
   /** Equal-width calibration bin of each group. */
   groupBin: Uint16Array;
   bins: number;
+  /** Group of each positive patient, and of each negative patient (the bootstrap's two strata). */
+  posGroup: Uint32Array;
+  negGroup: Uint32Array;
 }
 
 export function prepare(y: Vec, p: Vec, bins = 10): Prepared {
   const { order, groupStart } = sortScores(p);
-  const n = y.length;
   const G = groupStart.length - 1;
-  const ys = new Float64Array(n);
-  const groupOf = new Uint32Array(n);
   const groupP = new Float64Array(G);
+  const pos: number[] = [];
+  const neg: number[] = [];
   for (let g = 0; g < G; g++) {
     groupP[g] = p[order[groupStart[g]]];
-    for (let k = groupStart[g]; k < groupStart[g + 1]; k++) {
-      ys[k] = y[order[k]];
-      groupOf[k] = g;
-    }
+    for (let k = groupStart[g]; k < groupStart[g + 1]; k++) (y[order[k]] === 1 ? pos : neg).push(g);
   }
-  return { n, y: ys, groupOf, groupP, groupBin: binIndex(groupP, bins), bins };
+  return { n: y.length, groupP, groupBin: binIndex(groupP, bins), bins, posGroup: Uint32Array.from(pos), negGroup: Uint32Array.from(neg) };
 }
 
-/** Work arrays for weightedMetrics, allocated once per bootstrap rather than once per resample. */
-export class Scratch {
-  readonly gp: Float64Array;
-  readonly gw: Float64Array;
-  readonly binSums: Float64Array;
+/** Per-group counts: positives (pos) and all patients (all), as weights (a resample counts repeats). */
+export class GroupCounts {
+  readonly pos: Float64Array;
+  readonly all: Float64Array;
   constructor(d: Prepared) {
-    this.gp = new Float64Array(d.groupP.length);
-    this.gw = new Float64Array(d.groupP.length);
-    this.binSums = new Float64Array(3 * d.bins);
+    this.pos = new Float64Array(d.groupP.length);
+    this.all = new Float64Array(d.groupP.length);
+  }
+  /** The counts of the data itself. */
+  static of(d: Prepared): GroupCounts {
+    const c = new GroupCounts(d);
+    for (const g of d.posGroup) {
+      c.pos[g]++;
+      c.all[g]++;
+    }
+    for (const g of d.negGroup) c.all[g]++;
+    return c;
   }
 }
 
@@ -114,27 +116,19 @@ export interface PointMetrics {
 }
 
 /**
- * All four metrics with per-patient weights w (multiplicities, in sorted order):
+ * All four metrics from per-group counts, in one ascending and one descending pass over the groups:
  * - AUROC: P(random positive scores above random negative), ties ½ (= Mann–Whitney U / (n1·n0));
  * - AUPRC: average precision as scikit-learn defines it, AP = Σ_k (R_k − R_{k−1}) · P_k over distinct thresholds
  *   in descending order, tied scores entering together (no interpolation);
- * - Brier: weighted mean of (p − y)²;
+ * - Brier: mean of (p − y)²;
  * - ECE: Σ_b (n_b / n) · |mean p in b − observed rate in b| over equal-width bins.
  */
-export function weightedMetrics(d: Prepared, w: Float64Array, scratch = new Scratch(d)): PointMetrics {
-  const { y, groupOf, groupP, groupBin, bins, n } = d;
+export function groupMetrics(d: Prepared, c: GroupCounts, binSums = new Float64Array(3 * d.bins)): PointMetrics {
+  const { groupP, groupBin, bins } = d;
   const G = groupP.length;
-  const { gp, gw, binSums } = scratch;
-  gp.fill(0);
-  gw.fill(0);
+  const gp = c.pos;
+  const gw = c.all;
   binSums.fill(0);
-  // The only per-patient pass: positive and total weight per group.
-  for (let k = 0; k < n; k++) {
-    const wk = w[k];
-    const g = groupOf[k];
-    gp[g] += wk * y[k];
-    gw[g] += wk;
-  }
   let negBelow = 0;
   let num = 0;
   let totPos = 0;
@@ -142,25 +136,31 @@ export function weightedMetrics(d: Prepared, w: Float64Array, scratch = new Scra
   let sq = 0;
   for (let g = 0; g < G; g++) {
     const wp = gp[g];
-    const wn = gw[g] - wp;
+    const wa = gw[g];
+    if (wa === 0) continue;
+    const wn = wa - wp;
     const pg = groupP[g];
     num += wp * (negBelow + 0.5 * wn);
     negBelow += wn;
     totPos += wp;
-    tw += gw[g];
+    tw += wa;
     sq += wp * (1 - pg) * (1 - pg) + wn * pg * pg;
     const b = 3 * groupBin[g];
-    binSums[b] += gw[g];
-    binSums[b + 1] += gw[g] * pg;
+    binSums[b] += wa;
+    binSums[b + 1] += wa * pg;
     binSums[b + 2] += wp;
   }
   let tp = 0;
   let fp = 0;
   let ap = 0;
   for (let g = G - 1; g >= 0; g--) {
+    if (gp[g] === 0) {
+      fp += gw[g];
+      continue;
+    }
     tp += gp[g];
     fp += gw[g] - gp[g];
-    if (gp[g] > 0) ap += (gp[g] / totPos) * (tp / (tp + fp));
+    ap += (gp[g] / totPos) * (tp / (tp + fp));
   }
   let e = 0;
   for (let b = 0; b < bins; b++) if (binSums[3 * b] > 0) e += Math.abs(binSums[3 * b + 1] - binSums[3 * b + 2]) / tw;
@@ -182,7 +182,7 @@ export function binIndex(p: Vec, bins: number): Uint16Array {
 function unweighted(y: Vec, p: Vec, what: string, bins = 10): PointMetrics {
   checkInputs(y, p, what);
   const d = prepare(y, p, bins);
-  return weightedMetrics(d, new Float64Array(d.n).fill(1));
+  return groupMetrics(d, GroupCounts.of(d));
 }
 
 export function auroc(y: Vec, p: Vec): number {
@@ -235,34 +235,37 @@ export interface MetricSetOptions {
  * resample never lacks a class when the data has both; a resample with one class (only possible when the data
  * itself has one) gives NaN for AUROC and is skipped for that interval.
  *
- * Speed: the scores are sorted once; a resample is a vector of per-patient counts, and every metric is a
- * linear weighted pass over the sorted order, so a resample costs O(n) rather than O(n log n).
+ * Speed: the scores are sorted once; a resample draws patients straight into per-tie-group counts, and every
+ * metric is a linear pass over the groups, so a resample costs O(n) rather than O(n log n).
  */
 export function computeMetricSet(y: Vec, p: Vec, opts: MetricSetOptions = {}): MetricSet {
   const { bootstrap = 1000, seed = 0, bins = 10 } = opts;
   checkInputs(y, p, 'computeMetricSet');
+  if (!(Number.isInteger(bins) && bins >= 1 && bins <= 65535)) throw new CdmmError(`computeMetricSet: bins must be an integer ≥ 1, got ${bins}`);
+  if (!(Number.isInteger(bootstrap) && bootstrap >= 0)) throw new CdmmError(`computeMetricSet: bootstrap must be an integer ≥ 0, got ${bootstrap}`);
   const d = prepare(y, p, bins);
   const n = d.n;
-  // Positions (in sorted order) of each class, the strata of the resampling.
-  const pos: number[] = [];
-  const neg: number[] = [];
-  for (let k = 0; k < n; k++) (d.y[k] === 1 ? pos : neg).push(k);
-  const strata = [Uint32Array.from(pos), Uint32Array.from(neg)];
-
-  const w = new Float64Array(n).fill(1);
-  const scratch = new Scratch(d);
-  const est = weightedMetrics(d, w, scratch);
+  const binSums = new Float64Array(3 * bins);
+  const est = groupMetrics(d, GroupCounts.of(d), binSums);
 
   const boot = { auroc: [] as number[], auprc: [] as number[], brier: [] as number[], ece: [] as number[] };
-  const rand = mulberry32(seed);
+  const rand = new Mulberry32(seed);
+  const c = new GroupCounts(d);
+  const { posGroup, negGroup } = d;
+  const n1 = posGroup.length;
+  const n0 = negGroup.length;
   for (let r = 0; r < bootstrap; r++) {
-    w.fill(0);
-    for (const s of strata) {
-      const m = s.length;
-      for (let k = 0; k < m; k++) w[s[Math.floor(rand() * m)]] += 1;
+    // Stratified resample, straight into group counts.
+    c.pos.fill(0);
+    c.all.fill(0);
+    for (let k = 0; k < n1; k++) {
+      const g = posGroup[rand.index(n1)];
+      c.pos[g]++;
+      c.all[g]++;
     }
-    const b = weightedMetrics(d, w, scratch);
-    boot.auroc.push(b.auroc); // NaN (one-class resample) is dropped by percentileCi
+    for (let k = 0; k < n0; k++) c.all[negGroup[rand.index(n0)]]++;
+    const b = groupMetrics(d, c, binSums);
+    boot.auroc.push(b.auroc); // NaN (one-class data) is dropped by percentileCi
     boot.auprc.push(b.auprc);
     boot.brier.push(b.brier);
     boot.ece.push(b.ece);
@@ -270,7 +273,7 @@ export function computeMetricSet(y: Vec, p: Vec, opts: MetricSetOptions = {}): M
 
   return {
     n,
-    prevalence: pos.length / n,
+    prevalence: n1 / n,
     auroc: orNull(est.auroc),
     auroc_ci: percentileCi(boot.auroc),
     auprc: orNull(est.auprc),

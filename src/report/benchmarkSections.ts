@@ -48,6 +48,7 @@ function benchmarkTable(results: BenchmarkResult[], best: number): string {
 export async function benchmarkSections(data: BenchmarkData, charter: Charter): Promise<Section[]> {
   const { results, dataset } = data.benchmark;
   const sections: Section[] = [];
+  if (results.length === 0) return [{ id: 'benchmark', title: 'Benchmark', body: note('benchmark.json lists no results.') }];
   const best = bestResult(results);
 
   sections.push({

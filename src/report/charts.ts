@@ -268,7 +268,8 @@ export function intervalChart(values: IntervalRow[], opts: { title: string; yTit
   const enc = {
     x: { field: 'group', type: 'nominal' as const, sort: groups, title: opts.groupTitle, axis: { labelAngle: 0 } },
     xOffset: { field: 'series', type: 'nominal' as const, sort: series },
-    color: { field: 'series', type: 'nominal' as const, sort: series, title: null, legend: { orient: 'bottom' as const } },
+    // One series needs no legend (the y title names it).
+    color: { field: 'series', type: 'nominal' as const, sort: series, title: null, legend: series.length > 1 ? { orient: 'bottom' as const } : null },
   };
   const layer = [
     {
