@@ -3,7 +3,7 @@ import { rocCurve } from '../eval/curves.js';
 import { intervalChart, rocChart, shiftScatterChart, type IntervalRow, type ShiftPoint } from './charts.js';
 import type { Charter } from './charter.js';
 import { escapeHtml, fmtMeanStd, fmtSigned, note, paragraph, table, type Section } from './html.js';
-import type { BenchmarkData, BenchmarkResult, RunData } from './load.js';
+import { withPredictions, type BenchmarkData, type BenchmarkResult, type RunData } from './load.js';
 import { runLabel, runSections } from './runSections.js';
 
 /** The sections of a benchmark folder: the table, the AUROC chart, shift results, and the best configuration. */
@@ -24,7 +24,8 @@ export function bestResult(results: BenchmarkResult[]): { index: number; by: 'sh
 export function representativeRun(runs: RunData[], backbone: string, debias: string): RunData | undefined {
   const mine = runs.filter((r) => r.metrics.backbone === backbone && r.metrics.debias === debias);
   mine.sort((a, b) => (a.metrics.splits.test.auroc ?? 0) - (b.metrics.splits.test.auroc ?? 0));
-  return mine[Math.floor((mine.length - 1) / 2)];
+  const rep = mine[Math.floor((mine.length - 1) / 2)];
+  return rep && withPredictions(rep);
 }
 
 function seedCount(seeds: number | number[]): number {
@@ -91,7 +92,7 @@ export async function benchmarkSections(data: BenchmarkData, charter: Charter): 
     });
 
   const bestRes = results[best.index];
-  const bestRun = bestRes && representativeRun(data.runs, bestRes.backbone, bestRes.debias);
+  const bestRun = reps[best.index]?.run;
   if (bestRun) {
     const sub = await runSections(bestRun, charter, 'best');
     sections.push({

@@ -161,7 +161,11 @@ function readOptional<T>(path: string, schema: z.ZodType<T, z.ZodTypeDef, unknow
 export const isRunDir = (dir: string) => existsSync(join(dir, 'manifest.json'));
 export const isBenchmarkDir = (dir: string) => existsSync(join(dir, 'benchmark.json'));
 
-export function loadRun(dir: string): RunData {
+/**
+ * Reads a run folder. `predictions: false` defers predictions.json (the largest file) so a benchmark with many
+ * runs does not hold every run's predictions; `withPredictions` reads it when needed.
+ */
+export function loadRun(dir: string, opts: { predictions?: boolean } = {}): RunData {
   for (const f of ['manifest.json', 'metrics.json'])
     if (!existsSync(join(dir, f))) throw new CdmmError(`${dir} is not a complete run folder: ${f} is missing`);
   return {
@@ -169,7 +173,7 @@ export function loadRun(dir: string): RunData {
     manifest: readJson(join(dir, 'manifest.json'), ManifestSchema),
     metrics: readJson(join(dir, 'metrics.json'), RunMetricsSchema),
     insights: readOptional(join(dir, 'insights.json'), InsightsSchema),
-    predictions: readOptional(join(dir, 'predictions.json'), PredictionsSchema),
+    predictions: opts.predictions === false ? undefined : readOptional(join(dir, 'predictions.json'), PredictionsSchema),
     history: readOptional(join(dir, 'history.json'), HistorySchema),
   };
 }
@@ -180,9 +184,15 @@ export function loadBenchmark(dir: string): BenchmarkData {
   const runs = benchmark.runs.map((r) => {
     const runDir = join(dir, r);
     if (!existsSync(runDir)) throw new CdmmError(`${file} lists run folder ${r}, which does not exist`);
-    return loadRun(runDir);
+    return loadRun(runDir, { predictions: false });
   });
   return { dir, benchmark, runs, created: statSync(file).mtime.toISOString() };
+}
+
+/** The run with its predictions.json read (a no-op when already read or absent). */
+export function withPredictions(run: RunData): RunData {
+  if (run.predictions) return run;
+  return { ...run, predictions: readOptional(join(run.dir, 'predictions.json'), PredictionsSchema) };
 }
 
 export type Loaded = { kind: 'run'; run: RunData } | { kind: 'benchmark'; bench: BenchmarkData };
