@@ -59,7 +59,8 @@ export function decodeSafetensors(buf: Uint8Array, source = 'safetensors'): { te
     const [b, end] = e.data_offsets ?? [];
     const count = (e.shape ?? []).reduce((a, x) => a * x, 1);
     if (!(b >= 0 && end <= dataLen && end - b === count * DTYPE_BYTES[dt])) fail(`tensor ${name}: data_offsets [${b}, ${end}] do not match shape [${e.shape}]`);
-    const bytes = buf.slice(dataStart + b, dataStart + end); // a copy, aligned for the typed array
+    const bytes = new Uint8Array(end - b); // a copy, aligned for the typed array (Buffer.slice would share the pool)
+    bytes.set(buf.subarray(dataStart + b, dataStart + end));
     const arr = makeArray(dt, bytes.buffer);
     tensors.set(name, tensor(arr, e.shape, dt));
   }
