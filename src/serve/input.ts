@@ -1,0 +1,95 @@
+// Where new patients come from for `cdmm predict --input`: a folder of table files (named as in the spec, or
+// `<table>.csv|.csv.gz|.parquet`), a YAML/JSON mapping of table name → file, a dataset spec with the same
+// tables (external validation), or JSON patient records (.json array / {"records": [...]}, or .jsonl).
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { Spec } from '../data/spec.js';
+import { CdmmError } from '../util/errors.js';
+
+export type PatientInput =
+  | { kind: 'tables'; tables: Record<string, string> }
+  | { kind: 'spec'; specPath: string }
+  | { kind: 'records'; records: unknown[]; /** 1-based line of each record in a .jsonl file. */ lines?: number[] };
+
+const TABLE_EXTENSIONS = ['.csv', '.csv.gz', '.parquet'];
+
+export function readPatientInput(path: string, spec: Spec): PatientInput {
+  if (!existsSync(path)) throw new CdmmError(`${path}: input not found`);
+  if (statSync(path).isDirectory()) return { kind: 'tables', tables: tablesInFolder(path, spec) };
+  const name = basename(path).toLowerCase();
+  if (name.endsWith('.jsonl') || name.endsWith('.ndjson')) return readJsonLines(path);
+  if (name.endsWith('.json')) return fromParsed(path, parseText(path, (t) => JSON.parse(t)), spec);
+  if (name.endsWith('.yaml') || name.endsWith('.yml')) return fromParsed(path, parseText(path, (t) => parseYaml(t)), spec);
+  throw new CdmmError(
+    `${path}: expected a folder of table files, a YAML/JSON mapping of table name → file, a dataset spec, or JSON patient records (.json/.jsonl); ` +
+      `a single table file cannot say which spec table it is`,
+  );
+}
+
+function parseText(path: string, parse: (t: string) => unknown): unknown {
+  try {
+    return parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new CdmmError(`${path}: cannot parse: ${(e as Error).message}`);
+  }
+}
+
+function readJsonLines(path: string): PatientInput {
+  const records: unknown[] = [];
+  const lines: number[] = [];
+  readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    try {
+      records.push(JSON.parse(line));
+    } catch (e) {
+      throw new CdmmError(`${path}: line ${i + 1}: invalid JSON: ${(e as Error).message}`);
+    }
+    lines.push(i + 1);
+  });
+  if (!records.length) throw new CdmmError(`${path}: no records (empty file)`);
+  return { kind: 'records', records, lines };
+}
+
+function fromParsed(path: string, doc: unknown, spec: Spec): PatientInput {
+  if (Array.isArray(doc)) return { kind: 'records', records: doc };
+  if (doc === null || typeof doc !== 'object') throw new CdmmError(`${path}: expected a list of patient records or a mapping of table name → file`);
+  const obj = doc as Record<string, unknown>;
+  if (Array.isArray(obj.records)) return { kind: 'records', records: obj.records };
+  // A dataset spec names its tables with objects ({ file, id, ... }) and has modalities.
+  if (obj.tables && typeof obj.tables === 'object' && obj.modalities) return { kind: 'spec', specPath: resolve(path) };
+  const map = (obj.tables && typeof obj.tables === 'object' ? obj.tables : obj) as Record<string, unknown>;
+  const tables: Record<string, string> = {};
+  for (const [table, file] of Object.entries(map)) {
+    if (!spec.tables[table]) throw new CdmmError(`${path}: ${table}: not a table of spec '${spec.name}' (tables: ${Object.keys(spec.tables).join(', ')})`);
+    if (typeof file !== 'string' || !file) throw new CdmmError(`${path}: ${table}: expected a file path`);
+    const full = resolve(dirname(path), file);
+    if (!existsSync(full)) throw new CdmmError(`${path}: ${table}: file ${full} not found`);
+    tables[table] = full;
+  }
+  if (!Object.keys(tables).length) throw new CdmmError(`${path}: the mapping names no table (tables of spec '${spec.name}': ${Object.keys(spec.tables).join(', ')})`);
+  return { kind: 'tables', tables };
+}
+
+/** Finds each spec table in a folder: first by the spec's own file name, then as `<table>.<ext>`. */
+function tablesInFolder(dir: string, spec: Spec): Record<string, string> {
+  const tables: Record<string, string> = {};
+  for (const [table, t] of Object.entries(spec.tables)) {
+    const candidates = [basename(t.file), ...TABLE_EXTENSIONS.map((e) => table + e)];
+    const hit = candidates.map((c) => join(dir, c)).find((p) => existsSync(p) && statSync(p).isFile());
+    if (hit) tables[table] = hit;
+  }
+  if (!Object.keys(tables).length) {
+    const expected = Object.entries(spec.tables).map(([table, t]) => `${table}: ${basename(t.file)} or ${table}${TABLE_EXTENSIONS[0]}`);
+    throw new CdmmError(`${dir}: no table file of spec '${spec.name}' found (expected ${expected.join('; ')})`);
+  }
+  return tables;
+}
+
+/** The output format from the --out extension. */
+export function outputFormat(path: string): 'json' | 'csv' {
+  const ext = extname(path).toLowerCase();
+  if (ext === '.json') return 'json';
+  if (ext === '.csv') return 'csv';
+  throw new CdmmError(`${path}: --out must end in .json or .csv`);
+}

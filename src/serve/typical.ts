@@ -1,0 +1,72 @@
+// "Typical values" of each modality: the mean feature vector over the training patients who have the modality
+// observed, in the model's input space (standardised values, one-hot and multi-hot frequencies, observation
+// flags). Used for the counterfactual "had this missing modality been observed at typical values".
+// Sources, in order: the run manifest's `typical` (written at training time), else the training split rebuilt
+// from the run's spec (the data layer's cache makes this cheap where training ran). Without either, the
+// counterfactual for missing modalities is not computed (reported as null), rather than guessed.
+import { existsSync } from 'node:fs';
+import { prepareDataset } from '../data/build.js';
+import type { ModalityInfo, SplitArrays } from '../data/types.js';
+
+export type TypicalSource = 'manifest' | 'training-data' | 'unavailable';
+
+export interface Typical {
+  values: Record<string, Float32Array> | null;
+  source: TypicalSource;
+  /** Why the values are unavailable, when they are. */
+  note?: string;
+}
+
+/** Mean feature vector of each modality over the rows where it is observed. */
+export function observedMeans(split: Pick<SplitArrays, 'mask' | 'values'>, modalities: ModalityInfo[]): Record<string, Float32Array> {
+  const K = modalities.length;
+  const n = split.mask.length / K;
+  const out: Record<string, Float32Array> = {};
+  modalities.forEach((m, k) => {
+    const D = m.shape.reduce((a, b) => a * b, 1);
+    const sum = new Float64Array(D);
+    let count = 0;
+    const v = split.values[m.name];
+    for (let i = 0; i < n; i++) {
+      if (!split.mask[i * K + k]) continue;
+      count++;
+      for (let d = 0; d < D; d++) sum[d] += v[i * D + d];
+    }
+    out[m.name] = Float32Array.from(sum, (s) => (count ? s / count : 0));
+  });
+  return out;
+}
+
+function fromManifest(raw: unknown, modalities: ModalityInfo[]): Record<string, Float32Array> | null {
+  if (!raw || typeof raw !== 'object') return null;
+  const out: Record<string, Float32Array> = {};
+  for (const m of modalities) {
+    const v = (raw as Record<string, unknown>)[m.name];
+    const D = m.shape.reduce((a, b) => a * b, 1);
+    if (!Array.isArray(v) || v.length !== D || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) return null;
+    out[m.name] = Float32Array.from(v as number[]);
+  }
+  return out;
+}
+
+export async function loadTypical(
+  manifest: { typical?: unknown; spec_path?: string; state?: unknown; config?: { split_seed?: number | null } },
+  modalities: ModalityInfo[],
+  opts: { rebuild?: boolean } = {},
+): Promise<Typical> {
+  const m = fromManifest(manifest.typical, modalities);
+  if (m) return { values: m, source: 'manifest' };
+  const specPath = manifest.spec_path;
+  if (opts.rebuild === false) return { values: null, source: 'unavailable', note: 'the manifest has no typical values and rebuilding the training data is off' };
+  if (!specPath || !existsSync(specPath))
+    return { values: null, source: 'unavailable', note: `the manifest has no typical values and the training spec ${specPath ?? '(none)'} is not reachable` };
+  try {
+    // The same split as training (split_seed), and the same fitted state: otherwise these are not its patients.
+    const ds = await prepareDataset(specPath, { quiet: true, seed: manifest.config?.split_seed ?? undefined });
+    const same = JSON.stringify(ds.state) === JSON.stringify(manifest.state) && JSON.stringify(ds.modalities) === JSON.stringify(modalities);
+    if (!same) return { values: null, source: 'unavailable', note: `the data of ${specPath} no longer matches the run's features` };
+    return { values: observedMeans(ds.splits.train, modalities), source: 'training-data' };
+  } catch (e) {
+    return { values: null, source: 'unavailable', note: `rebuilding the training data from ${specPath} failed: ${(e as Error).message}` };
+  }
+}

@@ -1,0 +1,134 @@
+// Validation of JSON patient records against the fitted spec, before anything reaches DuckDB or the model:
+// the data layer's PatientRecord schema (column types of training), plus what the schema lets through but the
+// SQL would choke on or silently ignore: unknown tables and columns, numbers out of their column type's range,
+// time strings that are not timestamps. Every issue carries a field path such as `records[0].labs[2].value`.
+import { z } from 'zod';
+import { patientRecordSchemaFor, type PatientRecord } from '../data/transform.js';
+import { kindOf } from '../data/db.js';
+import { formatPath } from '../data/spec.js';
+
+export interface InputIssue {
+  path: string;
+  message: string;
+}
+
+export type ValidationResult = { ok: true; records: PatientRecord[] } | { ok: false; issues: InputIssue[] };
+
+/** The largest magnitude each DuckDB numeric type holds (a value beyond fails the insert). */
+const INTEGER_LIMITS: [RegExp, number][] = [
+  [/^TINYINT/, 127],
+  [/^SMALLINT/, 32767],
+  [/^INTEGER/, 2147483647],
+  [/^(BIGINT|HUGEINT)/, 9.2e18],
+  [/^UTINYINT/, 255],
+  [/^USMALLINT/, 65535],
+  [/^UINTEGER/, 4294967295],
+  [/^UBIGINT/, 1.8e19],
+];
+/** Timestamps: ISO-like dates with an optional time; epoch seconds within years 0001–9999. */
+const TIME_TEXT = /^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?\s*$/;
+const EPOCH_LIMIT = 253402300799;
+const MAX_ISSUES = 20;
+
+function numberProblem(v: unknown, duckType: string): string | null {
+  const t = duckType.toUpperCase();
+  let x: number;
+  if (typeof v === 'number') x = v;
+  else if (typeof v === 'string' && v.trim() !== '') x = Number(v);
+  else return null;
+  if (!Number.isFinite(x)) return 'expected a finite number';
+  const lim = INTEGER_LIMITS.find(([re]) => re.test(t));
+  if (lim && Math.abs(x) > lim[1]) return `number out of range for this column (${t}, at most ±${lim[1]})`;
+  if (/^U/.test(t) && x < 0) return `expected a number ≥ 0 for this column (${t})`;
+  if (/^DECIMAL\((\d+),\s*(\d+)\)/.test(t)) {
+    const [, p, s] = /^DECIMAL\((\d+),\s*(\d+)\)/.exec(t)!;
+    if (Math.abs(x) >= 10 ** (Number(p) - Number(s))) return `number out of range for this column (${t})`;
+  }
+  return null;
+}
+
+function timeProblem(v: unknown): string | null {
+  if (v === null || v === undefined || v === '') return null;
+  if (typeof v === 'number') return Number.isFinite(v) && Math.abs(v) <= EPOCH_LIMIT ? null : 'expected a timestamp (epoch seconds within years 1–9999)';
+  if (typeof v === 'string') {
+    if (!TIME_TEXT.test(v)) return 'expected a timestamp such as "2020-01-31" or "2020-01-31 08:00:00"';
+    const [y, m, d] = v.trim().slice(0, 10).split('-').map(Number);
+    if (y < 1 || m < 1 || m > 12 || d < 1 || d > 31) return 'expected a valid calendar date';
+    return null;
+  }
+  return null;
+}
+
+/**
+ * A validator for one run: `tableTypes` are the DuckDB column types of each spec table at training time;
+ * `idColumns` the id column of each table (filled from the record id, so it may be left out of rows).
+ */
+export function makeRecordValidator(tableTypes: Record<string, Record<string, string>>, idColumns: Record<string, string>, opts: { maxRecords: number }) {
+  const schema = z.array(patientRecordSchemaFor(tableTypes));
+  const tableList = Object.keys(tableTypes).join(', ');
+
+  /** Checks what the zod schema lets through. */
+  function extraIssues(records: Record<string, unknown>[], prefix: (string | number)[]): InputIssue[] {
+    const issues: InputIssue[] = [];
+    const add = (path: (string | number)[], message: string) => issues.length < MAX_ISSUES && issues.push({ path: formatPath([...prefix, ...path]), message });
+    const seen = new Map<string, number>();
+    records.forEach((rec, i) => {
+      const id = String(rec.id);
+      if (seen.has(id)) add([i, 'id'], `duplicate id ${JSON.stringify(id)} (also records[${seen.get(id)}])`);
+      else seen.set(id, i);
+      for (const [key, val] of Object.entries(rec)) {
+        if (key === 'id' || key === 'index_time') continue;
+        const types = tableTypes[key];
+        if (!types) {
+          add([i, key], `unknown table '${key}' (tables: ${tableList})`);
+          continue;
+        }
+        const rows = Array.isArray(val) ? val : [val];
+        rows.forEach((row, r) => {
+          const at: (string | number)[] = Array.isArray(val) ? [i, key, r] : [i, key];
+          for (const [col, cell] of Object.entries(row as Record<string, unknown>)) {
+            const type = types[col];
+            if (!type) {
+              if (col !== idColumns[key]) add([...at, col], `unknown column '${col}' of table '${key}' (columns: ${Object.keys(types).join(', ')})`);
+              continue;
+            }
+            const kind = kindOf(type);
+            const problem = kind === 'number' ? numberProblem(cell, type) : kind === 'time' ? timeProblem(cell) : null;
+            if (problem) add([...at, col], problem);
+          }
+        });
+      }
+    });
+    return issues;
+  }
+
+  /** Validates a list of records; `prefix` is the path of the list in the request (default `records`). */
+  return function validate(input: unknown, prefix: (string | number)[] = ['records']): ValidationResult {
+    if (Array.isArray(input) && input.length === 0) return { ok: false, issues: [{ path: formatPath(prefix), message: 'expected at least one record' }] };
+    if (Array.isArray(input) && input.length > opts.maxRecords)
+      return { ok: false, issues: [{ path: formatPath(prefix), message: `too many records (${input.length}); at most ${opts.maxRecords} per request` }] };
+    const r = schema.safeParse(input);
+    if (!r.success) {
+      const issues = r.error.issues.slice(0, MAX_ISSUES).map((i) => ({ path: formatPath([...prefix, ...i.path]), message: issueText(i) }));
+      return { ok: false, issues };
+    }
+    const records = r.data as unknown as Record<string, unknown>[];
+    const issues = extraIssues(records, prefix);
+    if (issues.length) return { ok: false, issues };
+    return { ok: true, records: records as PatientRecord[] };
+  };
+}
+
+export type RecordValidator = ReturnType<typeof makeRecordValidator>;
+
+function issueText(i: z.ZodIssue): string {
+  if (i.code === 'invalid_type') return i.received === 'undefined' ? `expected ${i.expected} (missing)` : `expected ${i.expected}, got ${i.received}`;
+  if (i.code === 'invalid_union') {
+    // A union's own message ("Invalid input") says nothing: use the most specific branch's message.
+    const inner = i.unionErrors.flatMap((e) => e.issues).find((x) => x.message !== 'Required' && x.code !== 'invalid_type');
+    if (inner) return inner.message;
+    const types = [...new Set(i.unionErrors.flatMap((e) => e.issues).filter((x) => x.code === 'invalid_type').map((x) => (x as z.ZodInvalidTypeIssue).expected))];
+    return types.length ? `expected ${types.join(' or ')}` : i.message;
+  }
+  return i.message;
+}

@@ -1,0 +1,155 @@
+// The serving parts that need no model: counterfactual stacking, typical values, the request queue, record
+// validation against a fitted state, and reading prediction inputs.
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSpec } from '../src/data/spec.js';
+import type { ModalityInfo } from '../src/data/types.js';
+import { readPatientInput } from '../src/serve/input.js';
+import { PredictQueue, QueueFullError } from '../src/serve/queue.js';
+import { observedMeans } from '../src/serve/typical.js';
+import { makeRecordValidator } from '../src/serve/validate.js';
+import { maskString, stackVariants } from '../src/serve/variants.js';
+import type { PatientRecord } from '../src/data/transform.js';
+import type { PatientPrediction } from '../src/serve/predictor.js';
+
+const mods: ModalityInfo[] = [
+  { name: 'a', type: 'tabular', shape: [2], features: ['x', 'y'] },
+  { name: 'b', type: 'codes', shape: [3], features: ['c1', 'c2', 'c3'] },
+];
+
+describe('stackVariants', () => {
+  // Patient 0 has both modalities, patient 1 only a.
+  const mask = Uint8Array.from([1, 1, 1, 0]);
+  const values = { a: Float32Array.from([1, 2, 3, 4]), b: Float32Array.from([1, 0, 1, 0, 0, 0]) };
+  const typical = { a: Float32Array.from([0.5, -0.5]), b: Float32Array.from([0.2, 0.3, 0.4]) };
+
+  it('keeps block 0 factual and flips one modality per block', () => {
+    const s = stackVariants(2, mask, values, mods, typical);
+    expect(s.mask.length).toBe(3 * 2 * 2);
+    expect([0, 1, 2, 3, 4, 5].map((r) => maskString(s.mask, 2, r))).toEqual(['11', '10', '01', '10', '10', '11']);
+    // Block 1 (flip a): patient 0 loses a (zeroed); patient 1 would lose its only modality: left factual, undefined.
+    expect(Array.from(s.values.a.subarray(4, 6))).toEqual([0, 0]);
+    expect(Array.from(s.values.a.subarray(6, 8))).toEqual([3, 4]);
+    // Block 2 (flip b): patient 0 loses b, patient 1 gains b at typical values.
+    expect(Array.from(s.values.b.subarray(12, 15))).toEqual([0, 0, 0]);
+    expect(Array.from(s.values.b.subarray(15, 18)).map((x) => +x.toFixed(3))).toEqual([0.2, 0.3, 0.4]);
+    expect(Array.from(s.defined)).toEqual([1, 0, 1, 1]);
+    // The inputs are untouched.
+    expect(Array.from(values.a)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('leaves the "observed" flip undefined without typical values', () => {
+    const s = stackVariants(2, mask, values, mods, null);
+    expect(Array.from(s.defined)).toEqual([1, 0, 1, 0]);
+    expect(maskString(s.mask, 2, 5)).toBe('10');
+  });
+});
+
+describe('observedMeans', () => {
+  it('averages each modality over the rows where it is observed only', () => {
+    const m = observedMeans({ mask: Uint8Array.from([1, 1, 1, 0, 0, 1]), values: { a: Float32Array.from([1, 2, 3, 6, 0, 0]), b: Float32Array.from([1, 0, 0, 0, 0, 0, 0, 1, 1]) } }, mods);
+    expect(Array.from(m.a)).toEqual([2, 4]);
+    expect(Array.from(m.b)).toEqual([0.5, 0.5, 0.5]);
+  });
+});
+
+describe('PredictQueue', () => {
+  const rec = (id: string): PatientRecord => ({ id });
+  const fake = (id: string): PatientPrediction => ({ id, p_do: 0, p_factual: 0, mask: '1', pattern: '1', modalities_used: [], modalities: {} });
+
+  it('batches waiting requests, answers each its own records, and refuses beyond the bound', async () => {
+    const calls: string[][][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const q = new PredictQueue(async (groups) => {
+      calls.push(groups.map((g) => g.map((r) => r.id)));
+      if (calls.length === 1) await gate;
+      return groups.map((g) => (g.some((r) => r.id === 'bad') ? new Error('bad record') : g.map((r) => fake(r.id))));
+    }, { maxPendingRecords: 6, maxBatchRecords: 4 });
+    const first = q.submit([rec('a')]);
+    const waiting = [q.submit([rec('b'), rec('c')]), q.submit([rec('bad')]), q.submit([rec('d')])];
+    await expect(q.submit([rec('e'), rec('f')])).rejects.toBeInstanceOf(QueueFullError);
+    expect(q.pending).toBe(5);
+    release();
+    expect((await first).map((p) => p.id)).toEqual(['a']);
+    const [bc, bad, d] = await Promise.allSettled(waiting);
+    expect(bc.status === 'fulfilled' && bc.value.map((p) => p.id)).toEqual(['b', 'c']);
+    expect(bad.status === 'rejected' && (bad.reason as Error).message).toBe('bad record');
+    expect(d.status === 'fulfilled' && d.value.map((p) => p.id)).toEqual(['d']);
+    // The three that waited went through in one batch (4 records fit the batch budget).
+    expect(calls).toEqual([[['a']], [['b', 'c'], ['bad'], ['d']]]);
+    await q.idle();
+    expect(q.pending).toBe(0);
+  });
+});
+
+describe('record validation', () => {
+  const types = {
+    patients: { id: 'VARCHAR', index_day: 'BIGINT', age: 'DOUBLE', sex: 'VARCHAR', small: 'TINYINT' },
+    labs: { id: 'VARCHAR', day: 'BIGINT', variable: 'VARCHAR', value: 'DOUBLE' },
+    visits: { id: 'VARCHAR', at: 'TIMESTAMP' },
+  };
+  const validate = makeRecordValidator(types, { patients: 'id', labs: 'id', visits: 'id' }, { maxRecords: 3 });
+  const issues = (input: unknown) => {
+    const r = validate(input);
+    return r.ok ? [] : r.issues;
+  };
+
+  it('accepts good records (numbers as numeric strings, one-row tables as objects) and converts ids to strings', () => {
+    const r = validate([{ id: 7, patients: { age: '61.5', sex: 'F' }, labs: [{ day: -3, variable: 'crp', value: 2.5 }], visits: [{ at: '2020-01-31 08:00:00' }] }]);
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.records[0].id).toBe('7');
+  });
+
+  it('names the field path of each problem', () => {
+    expect(issues([{ id: 'a', labs: [{ day: 1, variable: 'x', value: 1 }, {}, { value: 'high' }] }])).toEqual([{ path: 'records[0].labs[2].value', message: 'expected number' }]);
+    expect(issues([{ id: 'a', vitals: [] }])[0]).toMatchObject({ path: 'records[0].vitals', message: expect.stringContaining("unknown table 'vitals'") });
+    expect(issues([{ id: 'a', labs: [{ valeu: 1 }] }])[0]).toMatchObject({ path: 'records[0].labs[0].valeu', message: expect.stringContaining('unknown column') });
+    expect(issues([{ id: 'a', patients: { small: 1000 } }])[0]).toMatchObject({ path: 'records[0].patients.small', message: expect.stringContaining('out of range') });
+    expect(issues([{ id: 'a', patients: { age: '1e400' } }])[0]).toMatchObject({ path: 'records[0].patients.age', message: 'expected a finite number' });
+    expect(issues([{ id: 'a', visits: [{ at: 'yesterday' }] }])[0].path).toBe('records[0].visits[0].at');
+    expect(issues([{ id: 'a' }, { id: 'a' }])[0]).toMatchObject({ path: 'records[1].id', message: expect.stringContaining('duplicate id') });
+    expect(issues([{ labs: [] }])[0]).toMatchObject({ path: 'records[0].id' });
+    expect(issues([])[0].message).toContain('at least one');
+    expect(issues([{ id: 'a' }, { id: 'b' }, { id: 'c' }, { id: 'd' }])[0].message).toContain('too many records');
+    expect(issues('x')[0]).toMatchObject({ path: 'records', message: expect.stringContaining('expected array') });
+  });
+});
+
+describe('readPatientInput', () => {
+  let dir: string;
+  const spec = loadSpec(join(import.meta.dirname, '..', 'datasets', 'nafld', 'nafld.yaml'));
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cdmm-serve-input-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('finds tables in a folder by the spec file name or <table>.csv', () => {
+    const f = join(dir, 'folder');
+    mkdirSync(f);
+    writeFileSync(join(f, 'nafld1.csv.gz'), '');
+    writeFileSync(join(f, 'labs.csv'), '');
+    const r = readPatientInput(f, spec);
+    expect(r).toEqual({ kind: 'tables', tables: { subjects: join(f, 'nafld1.csv.gz'), labs: join(f, 'labs.csv') } });
+  });
+
+  it('reads a mapping relative to its own folder and rejects unknown tables', () => {
+    writeFileSync(join(dir, 's.csv'), '');
+    writeFileSync(join(dir, 'map.yaml'), 'subjects: s.csv\n');
+    expect(readPatientInput(join(dir, 'map.yaml'), spec)).toEqual({ kind: 'tables', tables: { subjects: join(dir, 's.csv') } });
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ vitals: 's.csv' }));
+    expect(() => readPatientInput(join(dir, 'bad.json'), spec)).toThrow(/bad\.json: vitals: not a table of spec 'nafld'/);
+  });
+
+  it('reads JSON and JSONL records, naming the line of a broken one', () => {
+    writeFileSync(join(dir, 'r.json'), JSON.stringify({ records: [{ id: 1 }] }));
+    expect(readPatientInput(join(dir, 'r.json'), spec)).toEqual({ kind: 'records', records: [{ id: 1 }] });
+    writeFileSync(join(dir, 'r.jsonl'), '{"id":1}\n\n{"id":2}\n');
+    expect(readPatientInput(join(dir, 'r.jsonl'), spec)).toEqual({ kind: 'records', records: [{ id: 1 }, { id: 2 }], lines: [1, 3] });
+    writeFileSync(join(dir, 'b.jsonl'), '{"id":1}\n{"id":\n');
+    expect(() => readPatientInput(join(dir, 'b.jsonl'), spec)).toThrow(/b\.jsonl: line 2: invalid JSON/);
+    expect(() => readPatientInput(join(dir, 'x.csv'), spec)).toThrow(/input not found/);
+  });
+});
