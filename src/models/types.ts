@@ -29,6 +29,13 @@ export interface ModelConfig {
   warmupEpochs: number; // default 2
   /** Smooth the per-patient weights with an exponential moving average across epochs (0 = off). */
   weightEma: number;
+  /** Hidden width of the time-series encoder (GRU hidden size / TCN channels; default 64). */
+  seriesHidden?: number;
+  /** Hidden width of the pattern-conditioned head and the plain heads (default 64). */
+  headHidden?: number;
+  /** Transformer fusion: attention heads (default 4) and feed-forward width (default 256). */
+  fusionHeads?: number;
+  fusionFf?: number;
 }
 
 /** The missingness-pattern dictionary fitted on the training split. */
@@ -37,6 +44,8 @@ export interface PatternDictionary {
   masks: string[];
   /** Prior π_m (sums to 1). */
   prior: number[];
+  /** Training patients assigned to each pattern after merging (optional, for reports). */
+  counts?: number[];
 }
 
 /** One mini-batch, already as tensors. */

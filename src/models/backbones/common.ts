@@ -1,0 +1,20 @@
+// What every fusion backbone provides, and the masking helpers they share.
+import type { Module, Tensor } from '../../engine/index.js';
+
+/** Fuses per-modality embeddings (K tensors of (B, d)) and the mask (B, K), 1 = observed, into z (B, d). */
+export interface Backbone extends Module {
+  forward(embeddings: Tensor[], mask: Tensor): Tensor;
+}
+
+export interface BackboneOptions {
+  modalities: number;
+  dim: number;
+  dropout: number;
+  heads: number;
+  ff: number;
+}
+
+/** Mean over the observed tokens of x (B, K, d); every patient has at least one observed modality. */
+export function maskedMean(x: Tensor, mask: Tensor): Tensor {
+  return x.mul(mask.unsqueeze(-1)).sum(1).div(mask.sum(1, true));
+}

@@ -1,0 +1,111 @@
+// The whole model: per-modality encoders → fusion backbone → debiasing head.
+import { Module, Tensor, noGrad } from '../engine/index.js';
+import type { ModalityInfo } from '../data/types.js';
+import { createEncoder, type Encoder } from './encoders.js';
+import { createBackbone, type Backbone } from './backbones/index.js';
+import { DebiasHead, type LossContext } from './debias.js';
+import type { Batch, LossParts, ModelConfig, ModelOutput, PatternDictionary } from './types.js';
+
+export const defaultModelConfig: ModelConfig = {
+  backbone: 'transformer',
+  debias: 'full',
+  dim: 128,
+  branchDim: 64,
+  dropout: 0.1,
+  seriesEncoder: 'gru',
+  adjustment: 'exact',
+  decorrelation: 'hsic',
+  lambdaFact: 0.5,
+  lambdaGce: 1,
+  lambdaDec: 0.1,
+  gceQ: 0.7,
+  lambdaSwap: 0,
+  warmupEpochs: 2,
+  weightEma: 0,
+  seriesHidden: 64,
+  headHidden: 64,
+  fusionHeads: 4,
+  fusionFf: 256,
+};
+
+/** Holds the encoders under their modality names (so saved weights read "encoders.<modality>.…"). */
+class EncoderSet extends Module {
+  constructor(modalities: ModalityInfo[], make: (m: ModalityInfo) => Encoder, readonly list: Encoder[] = []) {
+    super();
+    for (const m of modalities) list.push(this.module(m.name, make(m)));
+  }
+}
+
+function validate(modalities: ModalityInfo[], dict: PatternDictionary, cfg: ModelConfig): void {
+  const K = modalities.length;
+  if (K === 0) throw new Error('createModel: no modalities');
+  if (new Set(modalities.map((m) => m.name)).size !== K) throw new Error('createModel: modality names must be unique');
+  if (dict.masks.length === 0) throw new Error('createModel: the pattern dictionary is empty');
+  if (dict.prior.length !== dict.masks.length) throw new Error('createModel: the dictionary has a prior of the wrong length');
+  for (const m of dict.masks) if (m.length !== K || !/^[01]+$/.test(m)) throw new Error(`createModel: dictionary pattern '${m}' does not match ${K} modalities`);
+  for (const [k, v] of Object.entries(cfg)) if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`createModel: config ${k} is not a finite number`);
+  if (cfg.dim < 1 || cfg.branchDim < 1) throw new Error('createModel: dim and branchDim must be positive');
+  if (cfg.backbone === 'transformer' && cfg.dim % (cfg.fusionHeads ?? 4) !== 0) throw new Error(`createModel: dim ${cfg.dim} is not divisible by fusionHeads ${cfg.fusionHeads}`);
+  if (cfg.gceQ <= 0 || cfg.gceQ > 1) throw new Error('createModel: gceQ must be in (0, 1]');
+  if (cfg.weightEma < 0 || cfg.weightEma >= 1) throw new Error('createModel: weightEma must be in [0, 1)');
+  if (cfg.dropout < 0 || cfg.dropout >= 1) throw new Error('createModel: dropout must be in [0, 1)');
+}
+
+export class CdmmModel extends Module {
+  readonly encoders: EncoderSet;
+  readonly backbone: Backbone;
+  readonly head: DebiasHead;
+
+  constructor(readonly modalities: ModalityInfo[], readonly dict: PatternDictionary, readonly config: ModelConfig) {
+    super();
+    validate(modalities, dict, config);
+    const encOpts = { dim: config.dim, dropout: config.dropout, seriesEncoder: config.seriesEncoder, seriesHidden: config.seriesHidden ?? 64 };
+    this.encoders = this.module('encoders', new EncoderSet(modalities, (m) => createEncoder(m, encOpts)));
+    this.backbone = this.module('backbone', createBackbone(config.backbone, {
+      modalities: modalities.length, dim: config.dim, dropout: config.dropout, heads: config.fusionHeads ?? 4, ff: config.fusionFf ?? 256,
+    }));
+    this.head = this.module('head', new DebiasHead(config, dict));
+  }
+
+  /** The fused representation z (B, d). */
+  fuse(batch: Batch): Tensor {
+    const embeddings = this.modalities.map((m, i) => {
+      const x = batch.values[m.name];
+      if (!x) throw new Error(`model.forward: the batch has no values for modality '${m.name}'`);
+      return this.encoders.list[i].forward(x);
+    });
+    return this.backbone.forward(embeddings, batch.mask);
+  }
+
+  forward(batch: Batch): ModelOutput {
+    return this.head.forward(this.fuse(batch), batch.patternIdx);
+  }
+
+  loss(out: ModelOutput, batch: Batch, ctx: LossContext): LossParts {
+    return this.head.loss(out, batch, ctx);
+  }
+
+  private requireDeconfounding(what: string): void {
+    if (!this.head.deconfound) throw new Error(`${what} needs the deconfounding module (debias 'deconfound' or 'full'), this model has '${this.config.debias}'`);
+  }
+
+  /** σ(h(c, e_m)) for every patient and every dictionary pattern: (B, P). No gradient. */
+  patternEffects(batch: Batch): Tensor {
+    this.requireDeconfounding('patternEffects');
+    return noGrad(() => this.forward(batch).logitsAll!.sigmoid());
+  }
+
+  /** The prediction had each patient had dictionary pattern m' instead: σ(h(c, e_m')) (B). No gradient. */
+  counterfactual(batch: Batch, patternIdx: number): Tensor {
+    this.requireDeconfounding('counterfactual');
+    if (!Number.isInteger(patternIdx) || patternIdx < 0 || patternIdx >= this.head.patterns)
+      throw new Error(`counterfactual: pattern index ${patternIdx} is outside the dictionary (0..${this.head.patterns - 1})`);
+    return noGrad(() => this.forward(batch).logitsAll!.select(1, patternIdx).sigmoid());
+  }
+}
+
+export function createModel(modalities: ModalityInfo[], dict: PatternDictionary, cfg: Partial<ModelConfig> = {}): CdmmModel {
+  // An explicit `undefined` (e.g. an unset CLI option) keeps the default.
+  const given = Object.fromEntries(Object.entries(cfg).filter(([, v]) => v !== undefined)) as Partial<ModelConfig>;
+  return new CdmmModel(modalities, dict, { ...defaultModelConfig, ...given });
+}
