@@ -1,0 +1,35 @@
+// cdmm evaluate RUN [--spec OTHER]: scores a saved run on its test (and shift) split, or on another spec's
+// patients with the run's fitted preprocessing (external validation).
+import type { Command } from 'commander';
+import { evaluateRun } from '../../train/evaluate.js';
+import { intArg } from '../../train/cli-options.js';
+import { loadRun } from '../../train/run-io.js';
+import { formatMetricLine } from '../../train/summary.js';
+
+export function register(program: Command): void {
+  program
+    .command('evaluate')
+    .description("Score a run folder on its test split (and shift environment), or on another spec's patients (external validation)")
+    .argument('<run>', 'run folder written by cdmm train')
+    .option('--spec <spec>', "another dataset spec: score its patients with the run's preprocessing and pattern dictionary")
+    .option('--bootstrap <n>', 'bootstrap resamples for metric intervals', intArg('bootstrap'), 1000)
+    .option('--json', 'print the result as JSON')
+    .option('--no-cache', 'rebuild the dataset even when a cached build exists')
+    .action(async (runDir: string, o: { spec?: string; bootstrap: number; json?: boolean; cache: boolean }) => {
+      const run = loadRun(runDir);
+      try {
+        const r = await evaluateRun(run, { specPath: o.spec, bootstrap: o.bootstrap, cache: o.cache, quiet: !!o.json });
+        if (o.json) {
+          process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+          return;
+        }
+        const c = run.manifest.config;
+        const lines = [`run ${run.dir} (${c.backbone}/${c.debias}, seed ${c.seed}) on ${r.source === 'external' ? `external spec ${r.spec_path}` : `${r.spec_path}`}`];
+        for (const [name, m] of Object.entries(r.splits)) lines.push(formatMetricLine(name, m));
+        if (r.exclusions) lines.push(`  left out: ${Object.entries(r.exclusions).map(([k, v]) => `${v} ${k}`).join(', ')}`);
+        process.stdout.write(lines.join('\n') + '\n');
+      } finally {
+        run.model.dispose();
+      }
+    });
+}

@@ -1,0 +1,36 @@
+// cdmm train SPEC --backbone B --debias D --seed S --out RUN: trains one model and writes a run folder
+// (docs/RUN-FORMAT.md).
+import type { Command } from 'commander';
+import { prepareDataset } from '../../data/build.js';
+import { loadSpec } from '../../data/spec.js';
+import { BACKBONES, DEBIAS, addTrainingOptions, intArg, modelOverridesFrom, oneOf, trainOptionsFrom, type TrainingFlags } from '../../train/cli-options.js';
+import { formatRunSummary } from '../../train/summary.js';
+import { trainRun } from '../../train/run.js';
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('train')
+    .description('Train one model (backbone × debiasing setting) on a dataset spec and write a run folder')
+    .argument('<spec>', 'dataset spec (YAML)')
+    .requiredOption('--out <dir>', 'run folder to write (replaced atomically)')
+    .option('--backbone <name>', `fusion backbone: ${BACKBONES.join(' | ')}`, 'early')
+    .option('--debias <mode>', `debiasing: ${DEBIAS.join(' | ')}`, 'full')
+    .option('--seed <n>', 'model seed (initial weights, dropout, batch order)', intArg('seed'), 0)
+    .option('--json', 'print metrics.json instead of the summary')
+    .option('--quiet', 'no progress bar');
+  addTrainingOptions(cmd).action(async (specPath: string, o: TrainingFlags & { out: string; backbone: string; debias: string; seed: number; json?: boolean; quiet?: boolean }) => {
+    const backbone = oneOf('backbone', BACKBONES, o.backbone);
+    const debias = oneOf('debias', DEBIAS, o.debias);
+    const train = trainOptionsFrom(o, o.seed);
+    const model = modelOverridesFrom(o);
+    const spec = loadSpec(specPath);
+    const quiet = !!o.quiet || !!o.json;
+    const ds = await prepareDataset(specPath, { cache: o.cache, quiet, seed: o.splitSeed });
+    const r = await trainRun(ds, { specPath, spec, splitSeed: o.splitSeed ?? null }, { backbone, debias, model, train }, o.out, {
+      quiet: !!o.quiet,
+      label: `train ${backbone}/${debias}`,
+    });
+    if (o.json) process.stdout.write(JSON.stringify(r.metrics, null, 2) + '\n');
+    else process.stdout.write(formatRunSummary(r) + '\n');
+  });
+}

@@ -1,0 +1,206 @@
+// Benchmarks: every backbone × debias setting × seed, one run folder each, then the table of mean ± std of
+// AUROC/AUPRC on test (and the shift environment) with paired differences against the plain model of the same
+// backbone and seed (docs/RUN-FORMAT.md benchmark folder).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { prepareDataset } from '../data/build.js';
+import { loadSpec } from '../data/spec.js';
+import type { BackboneName, DebiasMode, ModelConfig } from '../models/types.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { CdmmError } from '../util/errors.js';
+import { progress } from '../util/progress.js';
+import type { TrainOptions } from './options.js';
+import { trainRun } from './run.js';
+import { mean, std } from './stats.js';
+
+export interface Summary { auroc_mean: number; auroc_std: number; auprc_mean: number; auprc_std: number }
+export interface Delta extends Summary { n: number }
+
+export interface BenchmarkRow {
+  backbone: BackboneName;
+  debias: DebiasMode;
+  seeds: number;
+  test: Summary;
+  shift?: Summary;
+  /** Debiased − plain (same backbone, same seed), mean and std over seeds. */
+  delta_vs_plain?: { test: Delta; shift?: Delta };
+}
+
+export interface BenchmarkJson {
+  dataset: string;
+  spec_path: string;
+  seeds: number[];
+  config: { train: Omit<TrainOptions, 'seed'>; model: Partial<ModelConfig> };
+  results: BenchmarkRow[];
+  runs: string[];
+}
+
+/** The scores of one finished run, as the benchmark table needs them. */
+export interface RunScore {
+  backbone: BackboneName;
+  debias: DebiasMode;
+  seed: number;
+  dir: string;
+  test: { auroc: number; auprc: number };
+  shift?: { auroc: number; auprc: number };
+}
+
+export function runName(backbone: string, debias: string, seed: number): string {
+  return `${backbone}-${debias}-s${seed}`;
+}
+
+function summary(xs: { auroc: number; auprc: number }[]): Summary {
+  const a = xs.map((x) => x.auroc);
+  const p = xs.map((x) => x.auprc);
+  return { auroc_mean: mean(a), auroc_std: std(a), auprc_mean: mean(p), auprc_std: std(p) };
+}
+
+/** Aggregates run scores into table rows (order: backbones, then debias settings, as given). */
+export function aggregate(scores: RunScore[], backbones: BackboneName[], debias: DebiasMode[]): BenchmarkRow[] {
+  const rows: BenchmarkRow[] = [];
+  for (const b of backbones) {
+    for (const d of debias) {
+      const mine = scores.filter((s) => s.backbone === b && s.debias === d).sort((x, y) => x.seed - y.seed);
+      if (!mine.length) continue;
+      const row: BenchmarkRow = { backbone: b, debias: d, seeds: mine.length, test: summary(mine.map((s) => s.test)) };
+      const withShift = mine.filter((s) => s.shift);
+      if (withShift.length === mine.length) row.shift = summary(withShift.map((s) => s.shift!));
+      if (d !== 'none') {
+        const pairs = mine
+          .map((s) => ({ s, plain: scores.find((q) => q.backbone === b && q.debias === 'none' && q.seed === s.seed) }))
+          .filter((x) => x.plain);
+        if (pairs.length) {
+          const diff = (get: (r: RunScore) => { auroc: number; auprc: number } | undefined): Delta | undefined => {
+            const ds = pairs.map(({ s, plain }) => ({ a: get(s), b: get(plain!) })).filter((x) => x.a && x.b);
+            if (ds.length !== pairs.length) return undefined;
+            const da = ds.map((x) => x.a!.auroc - x.b!.auroc);
+            const dp = ds.map((x) => x.a!.auprc - x.b!.auprc);
+            return { auroc_mean: mean(da), auroc_std: std(da), auprc_mean: mean(dp), auprc_std: std(dp), n: ds.length };
+          };
+          const test = diff((r) => r.test)!;
+          const shift = diff((r) => r.shift);
+          row.delta_vs_plain = shift ? { test, shift } : { test };
+        }
+      }
+      rows.push(row);
+    }
+  }
+  return rows;
+}
+
+const f3 = (x: number) => x.toFixed(3);
+const pm = (m: number, s: number) => `${f3(m)} ± ${f3(s)}`;
+const signed = (m: number, s: number) => `${m >= 0 ? '+' : ''}${f3(m)} ± ${f3(s)}`;
+
+/** The human-readable table. */
+export function formatBenchmark(b: BenchmarkJson): string {
+  const hasShift = b.results.some((r) => r.shift);
+  const head = ['backbone', 'debias', 'seeds', 'test AUROC', 'test AUPRC', 'Δ test AUROC'];
+  if (hasShift) head.push('shift AUROC', 'shift AUPRC', 'Δ shift AUROC');
+  const lines = b.results.map((r) => {
+    const cells = [r.backbone, r.debias, String(r.seeds), pm(r.test.auroc_mean, r.test.auroc_std), pm(r.test.auprc_mean, r.test.auprc_std),
+      r.delta_vs_plain ? signed(r.delta_vs_plain.test.auroc_mean, r.delta_vs_plain.test.auroc_std) : ''];
+    if (hasShift)
+      cells.push(r.shift ? pm(r.shift.auroc_mean, r.shift.auroc_std) : '', r.shift ? pm(r.shift.auprc_mean, r.shift.auprc_std) : '',
+        r.delta_vs_plain?.shift ? signed(r.delta_vs_plain.shift.auroc_mean, r.delta_vs_plain.shift.auroc_std) : '');
+    return cells;
+  });
+  const width = head.map((h, j) => Math.max(h.length, ...lines.map((l) => l[j].length)));
+  const fmt = (cells: string[]) => cells.map((c, j) => c.padEnd(width[j])).join('  ').trimEnd();
+  return [
+    `dataset ${b.dataset}: mean ± std over seeds [${b.seeds.join(', ')}]; Δ = debiased − plain (same backbone and seed)`,
+    fmt(head),
+    width.map((w) => '-'.repeat(w)).join('  '),
+    ...lines.map(fmt),
+  ].join('\n');
+}
+
+export interface BenchmarkRequest {
+  specPath: string;
+  backbones: BackboneName[];
+  debias: DebiasMode[];
+  seeds: number[];
+  train: Omit<TrainOptions, 'seed'>;
+  model: Partial<ModelConfig>;
+  out: string;
+  cache?: boolean;
+  quiet?: boolean;
+  /** Keep a run folder that already exists with the same configuration instead of training it again. */
+  resume?: boolean;
+}
+
+/** The configuration a run folder must have to be reused with --resume. */
+function reusable(dir: string, req: BenchmarkRequest, backbone: string, debias: string, seed: number, splitSeed: number | null): RunScore | undefined {
+  try {
+    const man = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    const met = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8'));
+    const c = man.config;
+    const sameTrain = JSON.stringify({ ...c.train, seed: undefined }) === JSON.stringify({ ...req.train, seed: undefined });
+    const sameModel = Object.entries(req.model).every(([k, v]) => c.model?.[k] === v);
+    if (c.backbone !== backbone || c.debias !== debias || c.seed !== seed || c.split_seed !== splitSeed || !sameTrain || !sameModel) return undefined;
+    return scoreOf(met, backbone as BackboneName, debias as DebiasMode, seed, dir);
+  } catch {
+    return undefined;
+  }
+}
+
+function scoreOf(met: { splits: Record<string, { auroc: number | null; auprc: number | null }> }, backbone: BackboneName, debias: DebiasMode, seed: number, dir: string): RunScore {
+  const pick = (s?: { auroc: number | null; auprc: number | null }) => (s ? { auroc: s.auroc ?? NaN, auprc: s.auprc ?? NaN } : undefined);
+  const r: RunScore = { backbone, debias, seed, dir, test: pick(met.splits.test)! };
+  const sh = pick(met.splits.shift);
+  if (sh) r.shift = sh;
+  return r;
+}
+
+export async function runBenchmark(req: BenchmarkRequest): Promise<BenchmarkJson> {
+  const spec = loadSpec(req.specPath);
+  // Random and shift splits are re-drawn per seed; a column split is fixed by the data.
+  const resplit = spec.split.method !== 'column';
+  const combos = req.backbones.flatMap((b) => req.debias.map((d) => [b, d] as const));
+  const total = combos.length * req.seeds.length;
+  const bar = progress('benchmark', total * req.train.epochs, { quiet: req.quiet });
+  const scores: RunScore[] = [];
+  const runs: string[] = [];
+  let done = 0;
+  let datasetName = spec.name;
+  try {
+    for (const seed of req.seeds) {
+      const splitSeed = resplit ? seed : null;
+      let ds: Awaited<ReturnType<typeof prepareDataset>> | undefined;
+      for (const [backbone, debias] of combos) {
+        const name = runName(backbone, debias, seed);
+        const rel = join('runs', name);
+        const dir = join(req.out, rel);
+        const info = () => ({ runs: `${done}/${total}`, run: name });
+        let score = req.resume && existsSync(dir) ? reusable(dir, req, backbone, debias, seed, splitSeed) : undefined;
+        if (!score) {
+          ds ??= await prepareDataset(req.specPath, { cache: req.cache ?? true, quiet: true, seed: splitSeed ?? undefined });
+          datasetName = ds.name;
+          const base = done * req.train.epochs;
+          const outcome = await trainRun(ds, { specPath: req.specPath, spec, splitSeed }, { backbone, debias, model: req.model, train: { ...req.train, seed } }, dir, {
+            quiet: true,
+            onEpoch: (e) => bar.update(base + e.epoch, { ...info(), epoch: e.epoch, val_auprc: e.val_auprc?.toFixed(3) ?? '-' }),
+          });
+          score = scoreOf(outcome.metrics as never, backbone, debias, seed, outcome.dir);
+        }
+        scores.push(score);
+        runs.push(rel);
+        done++;
+        bar.update(done * req.train.epochs, info());
+      }
+    }
+  } finally {
+    bar.stop();
+  }
+  if (!scores.length) throw new CdmmError('benchmark: nothing to run');
+  const result: BenchmarkJson = {
+    dataset: datasetName,
+    spec_path: req.specPath,
+    seeds: req.seeds,
+    config: { train: req.train, model: req.model },
+    results: aggregate(scores, req.backbones, req.debias),
+    runs,
+  };
+  writeFileAtomic(join(req.out, 'benchmark.json'), JSON.stringify(result, null, 1) + '\n');
+  return result;
+}

@@ -1,0 +1,134 @@
+// Command-line options shared by `cdmm train` and `cdmm benchmark`: training hyper-parameters and model
+// hyper-parameters, parsed into TrainOptions and a partial ModelConfig.
+import type { Command } from 'commander';
+import type { ModelConfig } from '../models/types.js';
+import { CdmmError } from '../util/errors.js';
+import { checkTrainOptions, defaultTrainOptions, parsePosWeight, type PosWeightOption, type TrainOptions } from './options.js';
+
+export const BACKBONES = ['early', 'late', 'transformer', 'm3care', 'muse'] as const;
+export const DEBIAS = ['none', 'deconfound', 'dual', 'full'] as const;
+
+export const numArg = (flag: string) => (v: string): number => {
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x)) throw new CdmmError(`--${flag}: expected a number, got ${JSON.stringify(v)}`);
+  return x;
+};
+export const intArg = (flag: string) => (v: string): number => {
+  const x = numArg(flag)(v);
+  if (!Number.isInteger(x)) throw new CdmmError(`--${flag}: expected an integer, got ${JSON.stringify(v)}`);
+  return x;
+};
+
+export function oneOf<T extends string>(flag: string, allowed: readonly T[], v: string): T {
+  if (!(allowed as readonly string[]).includes(v)) throw new CdmmError(`--${flag} ${v}: expected one of ${allowed.join(', ')}`);
+  return v as T;
+}
+
+export function listOf<T extends string>(flag: string, allowed: readonly T[], v: string): T[] {
+  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!items.length) throw new CdmmError(`--${flag}: empty list`);
+  const out = items.map((s) => oneOf(flag, allowed, s));
+  if (new Set(out).size !== out.length) throw new CdmmError(`--${flag} ${v}: an entry is repeated`);
+  return out;
+}
+
+const d = defaultTrainOptions;
+
+/** Adds the training and model hyper-parameter options to a command. */
+export function addTrainingOptions(cmd: Command): Command {
+  return cmd
+    .option('--epochs <n>', 'maximum epochs', intArg('epochs'), d.epochs)
+    .option('--batch-size <n>', 'patients per batch', intArg('batch-size'), d.batchSize)
+    .option('--lr <x>', 'learning rate (the peak rate with --schedule onecycle)', numArg('lr'), d.lr)
+    .option('--weight-decay <x>', 'weight decay', numArg('weight-decay'), d.weightDecay)
+    .option('--optimizer <name>', 'adam | adamw', d.optimizer)
+    .option('--schedule <name>', 'learning-rate schedule: cosine | onecycle | none', d.schedule)
+    .option('--patience <n>', 'epochs without a better validation AUPRC before stopping (0 = off)', intArg('patience'), d.patience)
+    .option('--clip-norm <x>', 'clip the global gradient norm (0 = off)', numArg('clip-norm'), d.clipNorm)
+    .option('--pos-weight <w>', "weight of positive patients: auto (= negatives/positives of train) | none | a number", String(d.posWeight))
+    .option('--threads <n>', 'libtorch threads', intArg('threads'), d.threads)
+    .option('--bootstrap <n>', 'bootstrap resamples for metric intervals', intArg('bootstrap'), d.bootstrap)
+    .option('--dim <n>', 'modality embedding width d', intArg('dim'))
+    .option('--branch-dim <n>', 'causal/spurious branch width', intArg('branch-dim'))
+    .option('--dropout <x>', 'dropout rate', numArg('dropout'))
+    .option('--series-encoder <name>', 'time-series encoder: gru | tcn')
+    .option('--adjustment <name>', 'back-door adjustment: exact | nwgm')
+    .option('--decorrelation <name>', 'causal/spurious dependence penalty: hsic | club')
+    .option('--lambda-fact <x>', 'weight of the factual pattern loss', numArg('lambda-fact'))
+    .option('--lambda-gce <x>', 'weight of the spurious GCE loss', numArg('lambda-gce'))
+    .option('--lambda-dec <x>', 'weight of the decorrelation penalty', numArg('lambda-dec'))
+    .option('--lambda-swap <x>', 'weight of the counterfactual swap loss (0 = off)', numArg('lambda-swap'))
+    .option('--gce-q <x>', 'GCE exponent q', numArg('gce-q'))
+    .option('--warmup-epochs <n>', 'epochs before the bias reweighting starts', intArg('warmup-epochs'))
+    .option('--weight-ema <x>', 'EMA factor of the per-patient weights across epochs (0 = off)', numArg('weight-ema'))
+    .option('--split-seed <n>', "seed of the patient split (default: the spec's)", intArg('split-seed'))
+    .option('--no-cache', 'rebuild the dataset even when a cached build exists');
+}
+
+export interface TrainingFlags {
+  epochs: number; batchSize: number; lr: number; weightDecay: number; optimizer: string; schedule: string;
+  patience: number; clipNorm: number; posWeight: string; threads: number; bootstrap: number;
+  dim?: number; branchDim?: number; dropout?: number; seriesEncoder?: string; adjustment?: string; decorrelation?: string;
+  lambdaFact?: number; lambdaGce?: number; lambdaDec?: number; lambdaSwap?: number; gceQ?: number;
+  warmupEpochs?: number; weightEma?: number; splitSeed?: number; cache: boolean;
+}
+
+export function trainOptionsFrom(f: TrainingFlags, seed: number): TrainOptions {
+  const posWeight: PosWeightOption = parsePosWeight(f.posWeight);
+  return checkTrainOptions({
+    ...defaultTrainOptions,
+    seed,
+    epochs: f.epochs,
+    batchSize: f.batchSize,
+    lr: f.lr,
+    weightDecay: f.weightDecay,
+    optimizer: oneOf('optimizer', ['adam', 'adamw'] as const, f.optimizer),
+    schedule: oneOf('schedule', ['cosine', 'onecycle', 'none'] as const, f.schedule),
+    patience: f.patience,
+    clipNorm: f.clipNorm,
+    posWeight,
+    threads: f.threads,
+    bootstrap: f.bootstrap,
+  });
+}
+
+/** Model hyper-parameters given on the command line (the rest stay at the model's defaults). */
+export function modelOverridesFrom(f: TrainingFlags): Partial<ModelConfig> {
+  const o: Partial<ModelConfig> = {};
+  const pos = (flag: string, v: number | undefined, integer: boolean) => {
+    if (v === undefined) return undefined;
+    if (!(v > 0) || (integer && !Number.isInteger(v))) throw new CdmmError(`--${flag} ${v}: expected a positive ${integer ? 'integer' : 'number'}`);
+    return v;
+  };
+  const nonneg = (flag: string, v: number | undefined) => {
+    if (v === undefined) return undefined;
+    if (!(v >= 0)) throw new CdmmError(`--${flag} ${v}: expected a number ≥ 0`);
+    return v;
+  };
+  if (f.dim !== undefined) o.dim = pos('dim', f.dim, true);
+  if (f.branchDim !== undefined) o.branchDim = pos('branch-dim', f.branchDim, true);
+  if (f.dropout !== undefined) {
+    if (!(f.dropout >= 0 && f.dropout < 1)) throw new CdmmError(`--dropout ${f.dropout}: expected a number in [0, 1)`);
+    o.dropout = f.dropout;
+  }
+  if (f.seriesEncoder !== undefined) o.seriesEncoder = oneOf('series-encoder', ['gru', 'tcn'] as const, f.seriesEncoder);
+  if (f.adjustment !== undefined) o.adjustment = oneOf('adjustment', ['exact', 'nwgm'] as const, f.adjustment);
+  if (f.decorrelation !== undefined) o.decorrelation = oneOf('decorrelation', ['hsic', 'club'] as const, f.decorrelation);
+  if (f.lambdaFact !== undefined) o.lambdaFact = nonneg('lambda-fact', f.lambdaFact);
+  if (f.lambdaGce !== undefined) o.lambdaGce = nonneg('lambda-gce', f.lambdaGce);
+  if (f.lambdaDec !== undefined) o.lambdaDec = nonneg('lambda-dec', f.lambdaDec);
+  if (f.lambdaSwap !== undefined) o.lambdaSwap = nonneg('lambda-swap', f.lambdaSwap);
+  if (f.gceQ !== undefined) {
+    if (!(f.gceQ > 0 && f.gceQ <= 1)) throw new CdmmError(`--gce-q ${f.gceQ}: expected a number in (0, 1]`);
+    o.gceQ = f.gceQ;
+  }
+  if (f.warmupEpochs !== undefined) {
+    if (!Number.isInteger(f.warmupEpochs) || f.warmupEpochs < 0) throw new CdmmError(`--warmup-epochs ${f.warmupEpochs}: expected an integer ≥ 0`);
+    o.warmupEpochs = f.warmupEpochs;
+  }
+  if (f.weightEma !== undefined) {
+    if (!(f.weightEma >= 0 && f.weightEma < 1)) throw new CdmmError(`--weight-ema ${f.weightEma}: expected a number in [0, 1)`);
+    o.weightEma = f.weightEma;
+  }
+  return o;
+}

@@ -1,0 +1,82 @@
+// Scoring a saved run: on its own test (and shift) split, re-prepared from the manifest's spec and split seed
+// and checked against the fitted preprocessing state; or on another spec's patients (external validation)
+// transformed with the run's fitted state and assigned to the run's pattern dictionary.
+import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
+import { prepareDataset } from '../data/build.js';
+import { transformPatients } from '../data/transform.js';
+import type { Spec } from '../data/spec.js';
+import type { SplitArrays } from '../data/types.js';
+import type { MetricSet } from '../eval/metrics.js';
+import type { PatternMetrics } from '../eval/patterns.js';
+import { assignPatterns } from '../models/patterns.js';
+import { CdmmError } from '../util/errors.js';
+import { maskStrings, predictSplit } from './predict.js';
+import type { LoadedRun } from './run-io.js';
+import { scoreSplit } from './scoring.js';
+
+export interface EvaluationResult {
+  run: string;
+  dataset: string;
+  /** The spec whose patients were scored. */
+  spec_path: string;
+  source: 'run-splits' | 'external';
+  splits: Record<string, MetricSet>;
+  per_pattern: Record<string, PatternMetrics[]>;
+  /** External validation: patients left out, by reason. */
+  exclusions?: Record<string, number>;
+}
+
+export interface EvaluateOptions {
+  /** Another spec: external validation on its patients. */
+  specPath?: string;
+  bootstrap?: number;
+  cache?: boolean;
+  quiet?: boolean;
+}
+
+function scoreArrays(run: LoadedRun, split: SplitArrays, bootstrap: number) {
+  const K = run.manifest.modalities.length;
+  const pat = assignPatterns(split.mask, K, run.dict);
+  const out = predictSplit(run.model, split, run.manifest.modalities, pat, 1024);
+  return scoreSplit({ ids: split.ids, labels: split.labels, p: out.p, pFactual: out.pFactual, masks: maskStrings(split.mask, K) }, bootstrap, run.manifest.config.seed);
+}
+
+export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Promise<EvaluationResult> {
+  const m = run.manifest;
+  const bootstrap = o.bootstrap ?? 1000;
+  const result = (specPath: string, source: EvaluationResult['source']): EvaluationResult => ({
+    run: run.dir, dataset: m.dataset, spec_path: specPath, source, splits: {}, per_pattern: {},
+  });
+
+  if (o.specPath) {
+    const t = await transformPatients(m.spec as Spec, dirname(m.spec_path), m.state, { specPath: o.specPath });
+    if (!t.labels) throw new CdmmError(`${o.specPath}: the spec defines no label, so its patients cannot be scored`);
+    if (t.ids.length === 0) throw new CdmmError(`${o.specPath}: no patient to score after the cohort and modality checks`);
+    const split: SplitArrays = { ids: t.ids, labels: t.labels, mask: t.mask, values: t.values };
+    const s = scoreArrays(run, split, bootstrap);
+    const r = result(o.specPath, 'external');
+    r.splits.external = s.metrics;
+    r.per_pattern.external = s.perPattern;
+    if (t.exclusions) r.exclusions = t.exclusions;
+    return r;
+  }
+
+  if (!existsSync(m.spec_path))
+    throw new CdmmError(`${m.spec_path}: the run's spec file is gone; pass --spec to score another spec's patients`);
+  const ds = await prepareDataset(m.spec_path, { cache: o.cache ?? true, quiet: o.quiet, seed: m.config.split_seed ?? undefined });
+  if (JSON.stringify(ds.state) !== JSON.stringify(m.state) || JSON.stringify(ds.modalities) !== JSON.stringify(m.modalities))
+    throw new CdmmError(
+      `${m.spec_path}: the dataset built from this spec no longer matches the run's fitted preprocessing (the spec or its tables changed since training); ` +
+        `score it as external data with --spec instead`,
+    );
+  const r = result(m.spec_path, 'run-splits');
+  for (const name of ['test', 'shift'] as const) {
+    const split = ds.splits[name];
+    if (!split) continue;
+    const s = scoreArrays(run, split, bootstrap);
+    r.splits[name] = s.metrics;
+    r.per_pattern[name] = s.perPattern;
+  }
+  return r;
+}

@@ -1,0 +1,90 @@
+// Training hyper-parameters (optimizer, schedule, stopping, sampling) with defaults sized for small
+// tabular-ish clinical datasets (a few thousand patients).
+import { CdmmError } from '../util/errors.js';
+
+export type OptimizerName = 'adam' | 'adamw';
+export type ScheduleName = 'cosine' | 'onecycle' | 'none';
+/** 'auto' = negatives / positives of the training split; 'none' = 1; or a number. */
+export type PosWeightOption = 'auto' | 'none' | number;
+
+export interface TrainOptions {
+  /** Model seed: libtorch's generator (initial weights, dropout) and the batch shuffles. */
+  seed: number;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  weightDecay: number;
+  optimizer: OptimizerName;
+  schedule: ScheduleName;
+  /** Epochs without a better validation AUPRC before stopping (0 = never stop early). */
+  patience: number;
+  /** Maximum global gradient norm (0 = no clipping). */
+  clipNorm: number;
+  posWeight: PosWeightOption;
+  /** libtorch intra-op threads. */
+  threads: number;
+  /** Bootstrap resamples for the metric intervals. */
+  bootstrap: number;
+  /** Batch size for inference. */
+  evalBatchSize: number;
+}
+
+export const defaultTrainOptions: TrainOptions = {
+  seed: 0,
+  epochs: 40,
+  batchSize: 256,
+  lr: 1e-3,
+  weightDecay: 1e-4,
+  optimizer: 'adamw',
+  schedule: 'cosine',
+  patience: 6,
+  clipNorm: 1,
+  posWeight: 'none',
+  threads: 1,
+  bootstrap: 1000,
+  evalBatchSize: 1024,
+};
+
+/** Checks the ranges of every option; the message names the option as the CLI spells it. */
+export function checkTrainOptions(o: TrainOptions): TrainOptions {
+  const bad = (flag: string, v: unknown, why: string): never => {
+    throw new CdmmError(`--${flag} ${String(v)}: ${why}`);
+  };
+  const int = (flag: string, v: number, min: number) => {
+    if (!Number.isInteger(v) || v < min) bad(flag, v, `expected an integer ≥ ${min}`);
+  };
+  int('seed', o.seed, 0);
+  int('epochs', o.epochs, 1);
+  int('batch-size', o.batchSize, 2);
+  int('patience', o.patience, 0);
+  int('threads', o.threads, 1);
+  int('bootstrap', o.bootstrap, 0);
+  int('eval-batch-size', o.evalBatchSize, 1);
+  if (!(o.lr > 0 && Number.isFinite(o.lr))) bad('lr', o.lr, 'expected a positive number');
+  if (!(o.weightDecay >= 0 && Number.isFinite(o.weightDecay))) bad('weight-decay', o.weightDecay, 'expected a number ≥ 0');
+  if (!(o.clipNorm >= 0 && Number.isFinite(o.clipNorm))) bad('clip-norm', o.clipNorm, 'expected a number ≥ 0');
+  if (o.optimizer !== 'adam' && o.optimizer !== 'adamw') bad('optimizer', o.optimizer, 'expected adam or adamw');
+  if (!['cosine', 'onecycle', 'none'].includes(o.schedule)) bad('schedule', o.schedule, 'expected cosine, onecycle or none');
+  if (typeof o.posWeight === 'number' && !(o.posWeight > 0 && Number.isFinite(o.posWeight)))
+    bad('pos-weight', o.posWeight, "expected 'auto', 'none' or a positive number");
+  return o;
+}
+
+/** Parses --pos-weight: auto | none | a positive number. */
+export function parsePosWeight(v: string): PosWeightOption {
+  if (v === 'auto' || v === 'none') return v;
+  const x = Number(v);
+  if (!(x > 0 && Number.isFinite(x))) throw new CdmmError(`--pos-weight ${v}: expected 'auto', 'none' or a positive number`);
+  return x;
+}
+
+/** The weight of a positive patient in the loss, resolved on the training labels. */
+export function resolvePosWeight(opt: PosWeightOption, trainLabels: Float32Array): number {
+  if (opt === 'none') return 1;
+  if (typeof opt === 'number') return opt;
+  let pos = 0;
+  for (const y of trainLabels) pos += y;
+  const neg = trainLabels.length - pos;
+  if (pos === 0) throw new CdmmError('--pos-weight auto: the training split has no positive patient');
+  return neg / pos;
+}

@@ -1,0 +1,116 @@
+// One training run end to end: train on a prepared dataset, score val/test/shift, compute insights, write the
+// run folder (docs/RUN-FORMAT.md).
+import { resolve } from 'node:path';
+import { assignPatterns } from '../models/patterns.js';
+import { defaultModelConfig, type CdmmModel } from '../models/index.js';
+import type { BackboneName, DebiasMode, ModelConfig, PatternDictionary } from '../models/types.js';
+import type { PreparedDataset, SplitArrays, SplitName } from '../data/types.js';
+import type { MetricSet } from '../eval/metrics.js';
+import { computeInsights, type Insights } from './insights.js';
+import type { TrainOptions } from './options.js';
+import { maskStrings, predictSplit } from './predict.js';
+import { writeRun, type RunManifest } from './run-io.js';
+import { predictionsJson, scoreSplit, type RunMetrics, type ScoredSplit, type SplitPredictionsJson } from './scoring.js';
+import { trainModel, type EpochRecord, type TrainHooks } from './trainer.js';
+
+export interface RunRequest {
+  backbone: BackboneName;
+  debias: DebiasMode;
+  /** Model hyper-parameters other than the defaults (dim, dropout, λs, ...). */
+  model?: Partial<ModelConfig>;
+  train: TrainOptions;
+}
+
+export interface DatasetSource {
+  specPath: string;
+  /** The parsed spec object, recorded in the manifest. */
+  spec: unknown;
+  /** Split seed given to prepareDataset (null = the spec's own). */
+  splitSeed: number | null;
+}
+
+export interface RunOutcome {
+  dir: string;
+  manifest: RunManifest;
+  metrics: RunMetrics;
+  insights: Insights;
+  history: EpochRecord[];
+  bestEpoch: number;
+}
+
+export function modelConfigFor(req: RunRequest): ModelConfig {
+  return { ...defaultModelConfig, ...req.model, backbone: req.backbone, debias: req.debias };
+}
+
+const SCORED: SplitName[] = ['val', 'test', 'shift'];
+
+/** Predictions of a trained model on one split, with each patient's own mask. */
+export function scoreInputs(model: CdmmModel, ds: PreparedDataset, split: SplitArrays, dict: PatternDictionary, batchSize: number): ScoredSplit {
+  const K = ds.modalities.length;
+  const pat = assignPatterns(split.mask, K, dict);
+  const out = predictSplit(model, split, ds.modalities, pat, batchSize);
+  return { ids: split.ids, labels: split.labels, p: out.p, pFactual: out.pFactual, masks: maskStrings(split.mask, K) };
+}
+
+export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: RunRequest, outDir: string, hooks: TrainHooks = {}): Promise<RunOutcome> {
+  const cfg = modelConfigFor(req);
+  const opts = req.train;
+  const res = trainModel(ds, cfg, opts, hooks);
+  const { model, dict } = res;
+  try {
+    const metrics: RunMetrics = { dataset: ds.name, backbone: cfg.backbone, debias: cfg.debias, seed: opts.seed, splits: {}, per_pattern: {} };
+    const predictions: Partial<Record<SplitName, SplitPredictionsJson>> = {};
+    for (const name of SCORED) {
+      const split = ds.splits[name];
+      if (!split) continue;
+      const s = scoreInputs(model, ds, split, dict, opts.evalBatchSize);
+      const { metrics: m, perPattern } = scoreSplit(s, opts.bootstrap, opts.seed);
+      metrics.splits[name] = m as MetricSet;
+      if (name !== 'val') metrics.per_pattern[name] = perPattern;
+      predictions[name] = predictionsJson(s);
+    }
+
+    const train = ds.splits.train;
+    const K = ds.modalities.length;
+    const trainPat = assignPatterns(train.mask, K, dict);
+    const tout = predictSplit(model, train, ds.modalities, trainPat, opts.evalBatchSize);
+    const insights = computeInsights({
+      dict,
+      labels: train.labels,
+      patternIdx: trainPat,
+      p: tout.p,
+      pPatterns: tout.pPatterns,
+      pSpurious: tout.pSpurious,
+    });
+
+    const manifest = await writeRun(outDir, {
+      manifest: {
+        dataset: ds.name,
+        spec: src.spec,
+        spec_path: resolve(src.specPath),
+        config: {
+          backbone: cfg.backbone,
+          debias: cfg.debias,
+          seed: opts.seed,
+          split_seed: src.splitSeed,
+          model: cfg,
+          train: opts,
+          pos_weight: res.posWeight,
+          best_epoch: res.bestEpoch,
+          stopped_early: res.stoppedEarly,
+        },
+        modalities: ds.modalities,
+        patterns: { masks: dict.masks, prior: dict.prior },
+        state: ds.state,
+      },
+      weights: model.stateDict(),
+      metrics,
+      insights,
+      predictions,
+      history: res.history,
+    });
+    return { dir: resolve(outDir), manifest, metrics, insights, history: res.history, bestEpoch: res.bestEpoch };
+  } finally {
+    model.dispose();
+  }
+}

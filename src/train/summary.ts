@@ -1,0 +1,22 @@
+// The short human summary printed after `cdmm train`.
+import type { MetricSet } from '../eval/metrics.js';
+import type { RunOutcome } from './run.js';
+
+const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(3));
+
+export function formatMetricLine(name: string, m: MetricSet): string {
+  return `  ${name.padEnd(8)} n=${String(m.n).padEnd(6)} AUROC ${f(m.auroc)} [${f(m.auroc_ci[0])}, ${f(m.auroc_ci[1])}]  ` +
+    `AUPRC ${f(m.auprc)} [${f(m.auprc_ci[0])}, ${f(m.auprc_ci[1])}]  Brier ${m.brier.toFixed(4)}  ECE ${m.ece.toFixed(4)}`;
+}
+
+export function formatRunSummary(r: RunOutcome): string {
+  const c = r.manifest.config;
+  const last = r.history[r.history.length - 1];
+  const lines = [
+    `run ${r.dir}: ${r.manifest.dataset}, backbone ${c.backbone}, debias ${c.debias}, seed ${c.seed}`,
+    `  best epoch ${c.best_epoch} of ${last?.epoch ?? 0}${c.stopped_early ? ' (stopped early)' : ''}, ` +
+      `${r.manifest.patterns.masks.length} missingness patterns, positive weight ${c.pos_weight.toFixed(2)}`,
+  ];
+  for (const [name, m] of Object.entries(r.metrics.splits)) if (m) lines.push(formatMetricLine(name, m));
+  return lines.join('\n');
+}

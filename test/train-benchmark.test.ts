@@ -1,0 +1,80 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../src/cli/main.js';
+import { simulate } from '../src/data/simulate.js';
+import { aggregate, formatBenchmark, type RunScore } from '../src/train/benchmark.js';
+
+const score = (backbone: 'early' | 'late', debias: 'none' | 'full', seed: number, t: number, s: number): RunScore => ({
+  backbone, debias, seed, dir: `runs/${backbone}-${debias}-s${seed}`,
+  test: { auroc: t, auprc: t / 2 }, shift: { auroc: s, auprc: s / 2 },
+});
+
+describe('benchmark aggregation', () => {
+  it('gives mean ± sample std per setting and paired differences against plain of the same seed', () => {
+    const scores = [
+      score('early', 'none', 0, 0.80, 0.60), score('early', 'none', 1, 0.84, 0.64), score('early', 'none', 2, 0.82, 0.62),
+      score('early', 'full', 0, 0.79, 0.70), score('early', 'full', 2, 0.81, 0.66), score('early', 'full', 1, 0.83, 0.71),
+    ];
+    const rows = aggregate(scores, ['early'], ['none', 'full']);
+    expect(rows.map((r) => r.debias)).toEqual(['none', 'full']);
+    const [plain, full] = rows;
+    expect(plain.seeds).toBe(3);
+    expect(plain.test.auroc_mean).toBeCloseTo(0.82, 12);
+    expect(plain.test.auroc_std).toBeCloseTo(0.02, 12);
+    expect(plain.test.auprc_mean).toBeCloseTo(0.41, 12);
+    expect(plain.delta_vs_plain).toBeUndefined();
+    // Paired by seed: shift deltas are 0.10, 0.07, 0.04 → mean 0.07, std 0.03.
+    expect(full.delta_vs_plain!.shift!.auroc_mean).toBeCloseTo(0.07, 12);
+    expect(full.delta_vs_plain!.shift!.auroc_std).toBeCloseTo(0.03, 12);
+    // Test deltas are -0.01, -0.01, -0.01: no spread.
+    expect(full.delta_vs_plain!.test.auroc_mean).toBeCloseTo(-0.01, 12);
+    expect(full.delta_vs_plain!.test.auroc_std).toBeCloseTo(0, 12);
+    expect(full.delta_vs_plain!.test.n).toBe(3);
+    const table = formatBenchmark({ dataset: 'd', spec_path: 's', seeds: [0, 1, 2], config: {} as never, results: rows, runs: [] });
+    expect(table).toMatch(/early\s+full\s+3\s+0\.810 ± 0\.020/);
+    expect(table).toMatch(/\+0\.070 ± 0\.030/);
+  });
+
+  it('leaves shift out when a run has none', () => {
+    const s = score('late', 'none', 0, 0.8, 0.6);
+    delete s.shift;
+    const rows = aggregate([s], ['late'], ['none']);
+    expect(rows[0].shift).toBeUndefined();
+    expect(rows[0].test.auroc_std).toBe(0);
+  });
+});
+
+describe('cdmm benchmark', () => {
+  const root = mkdtempSync(join(tmpdir(), 'cdmm-bench-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('runs every combination and writes benchmark.json with run folders', async () => {
+    process.env.CDMM_CACHE_DIR = join(root, 'cache');
+    await simulate({ out: join(root, 'sim'), n: 700, seed: 4 });
+    let out = '';
+    const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
+    const e = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const args = ['benchmark', join(root, 'sim', 'spec.yaml'), '--backbones', 'early', '--debias', 'none,full', '--seeds', '2',
+      '--epochs', '1', '--dim', '16', '--branch-dim', '8', '--bootstrap', '0', '--out', join(root, 'bench'), '--json', '--quiet'];
+    let code: number;
+    try {
+      code = await main(args);
+    } finally {
+      o.mockRestore();
+      e.mockRestore();
+    }
+    expect(code).toBe(0);
+    const b = JSON.parse(out);
+    expect(b).toEqual(JSON.parse(readFileSync(join(root, 'bench', 'benchmark.json'), 'utf8')));
+    expect(b.runs).toEqual(['runs/early-none-s0', 'runs/early-full-s0', 'runs/early-none-s1', 'runs/early-full-s1']);
+    for (const r of b.runs) expect(existsSync(join(root, 'bench', r, 'model.safetensors'))).toBe(true);
+    expect(b.results.map((r: { debias: string }) => r.debias)).toEqual(['none', 'full']);
+    const m0 = JSON.parse(readFileSync(join(root, 'bench', 'runs/early-none-s0/metrics.json'), 'utf8'));
+    const m1 = JSON.parse(readFileSync(join(root, 'bench', 'runs/early-none-s1/metrics.json'), 'utf8'));
+    expect(b.results[0].test.auroc_mean).toBeCloseTo((m0.splits.test.auroc + m1.splits.test.auroc) / 2, 12);
+    expect(b.results[0].shift.auroc_mean).toBeCloseTo((m0.splits.shift.auroc + m1.splits.shift.auroc) / 2, 12);
+    expect(b.results[1].delta_vs_plain.shift.n).toBe(2);
+  });
+});

@@ -1,0 +1,77 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../src/cli/main.js';
+import { simulate } from '../src/data/simulate.js';
+
+let root: string;
+let spec: string;
+
+/** Runs the CLI in-process; returns the exit code and what it printed. */
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
+  try {
+    const code = await main(args);
+    return { code, out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+const tiny = ['--epochs', '2', '--dim', '16', '--branch-dim', '8', '--bootstrap', '50', '--quiet'];
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'cdmm-train-cli-'));
+  process.env.CDMM_CACHE_DIR = join(root, 'cache');
+  await simulate({ out: join(root, 'sim'), n: 900, seed: 3 });
+  spec = join(root, 'sim', 'spec.yaml');
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('cdmm train / evaluate', () => {
+  it('trains a run folder, prints metrics JSON, and evaluate reproduces the test metrics', async () => {
+    const run = join(root, 'run');
+    const t = await cli('train', spec, '--backbone', 'early', '--debias', 'full', '--seed', '1', '--out', run, '--json', ...tiny);
+    expect(t.err).toBe('');
+    expect(t.code).toBe(0);
+    const metrics = JSON.parse(t.out);
+    expect(metrics).toMatchObject({ dataset: 'simulated', backbone: 'early', debias: 'full', seed: 1 });
+    expect(Object.keys(metrics.splits).sort()).toEqual(['shift', 'test', 'val']);
+    for (const f of ['manifest.json', 'model.safetensors', 'metrics.json', 'insights.json', 'predictions.json', 'history.json'])
+      expect(existsSync(join(run, f)), f).toBe(true);
+    expect(JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'))).toEqual(metrics);
+
+    const ev = await cli('evaluate', run, '--json', '--bootstrap', '50');
+    expect(ev.code).toBe(0);
+    const r = JSON.parse(ev.out);
+    expect(r.source).toBe('run-splits');
+    expect(r.splits.test.auroc).toBe(metrics.splits.test.auroc);
+    expect(r.splits.shift.auprc).toBe(metrics.splits.shift.auprc);
+
+    // External validation on another simulated cohort: same spec layout, other patients.
+    await simulate({ out: join(root, 'sim2'), n: 300, seed: 11 });
+    const ext = await cli('evaluate', run, '--spec', join(root, 'sim2', 'spec.yaml'), '--json', '--bootstrap', '20');
+    expect(ext.code).toBe(0);
+    const x = JSON.parse(ext.out);
+    expect(x.source).toBe('external');
+    expect(x.splits.external.n).toBe(300);
+    expect(x.splits.external.auroc).toBeGreaterThan(0.5);
+
+    const human = await cli('evaluate', run, '--bootstrap', '20');
+    expect(human.out).toMatch(/test\s+n=\d+\s+AUROC 0\.\d{3}/);
+  });
+
+  it('reports bad options and damaged runs as errors, not crashes', async () => {
+    const bad = await cli('train', spec, '--backbone', 'resnet', '--out', join(root, 'x'), ...tiny);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--backbone resnet: expected one of early, late, transformer, m3care, muse/);
+    const missing = await cli('evaluate', join(root, 'no-such-run'));
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/no-such-run: run folder not found/);
+  });
+});
