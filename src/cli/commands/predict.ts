@@ -1,0 +1,35 @@
+// cdmm predict RUN --input FILE --out FILE [--json]: risk, pattern, counterfactuals and modality contributions
+// for new patients, with the run's fitted preprocessing.
+import type { Command } from 'commander';
+import { Predictor } from '../../serve/predictor.js';
+import { predictionsCsv, predictionsJson } from '../../serve/format.js';
+import { outputFormat } from '../../serve/input.js';
+import { writeFileAtomic } from '../../util/atomic.js';
+
+export function register(program: Command): void {
+  program
+    .command('predict')
+    .description('Predict for new patients: debiased and factual risk, missingness pattern, counterfactual risk and contribution per modality')
+    .argument('<run>', 'run folder (cdmm train --out)')
+    .requiredOption('--input <path>', "patients: a folder of the spec's table files, a YAML/JSON mapping table → file, a dataset spec, or JSON patient records (.json/.jsonl)")
+    .requiredOption('--out <file>', 'output file: .json or .csv')
+    .option('--json', 'print a JSON summary (count, output file, exclusions) on stdout')
+    .action(async (run: string, o: { input: string; out: string; json?: boolean }) => {
+      const format = outputFormat(o.out);
+      const predictor = await Predictor.load(run);
+      try {
+        const set = await predictor.predictFiles(o.input);
+        const m = predictor.manifest;
+        writeFileAtomic(o.out, format === 'json' ? predictionsJson(set, { dir: predictor.runDir, dataset: m.dataset }) : predictionsCsv(set, predictor.modalities));
+        const excluded = set.excluded ? Object.entries(set.excluded).map(([k, v]) => `${v} ${k}`).join(', ') : '';
+        if (o.json) {
+          process.stdout.write(JSON.stringify({ out: o.out, n: set.predictions.length, excluded: set.excluded ?? {}, typical_values: predictor.typical.source }) + '\n');
+        } else {
+          process.stdout.write(`${set.predictions.length} patient(s) → ${o.out}${excluded ? ` (left out: ${excluded})` : ''}\n`);
+          if (predictor.typical.note) process.stderr.write(`cdmm: note: no counterfactuals for missing modalities: ${predictor.typical.note}\n`);
+        }
+      } finally {
+        predictor.dispose();
+      }
+    });
+}

@@ -1,0 +1,47 @@
+// cdmm serve RUN [--port 8080] [--host 127.0.0.1] [--token T]: the prediction API over HTTP, with graceful
+// shutdown on SIGINT/SIGTERM (stop accepting, finish what is in flight, exit 0).
+import type { Command } from 'commander';
+import { Predictor } from '../../serve/predictor.js';
+import { buildServer } from '../../serve/server.js';
+import { CdmmError } from '../../util/errors.js';
+
+function intOption(flag: string, min: number, max: number) {
+  return (v: string): number => {
+    const x = Number(v);
+    if (!Number.isInteger(x) || x < min || x > max) throw new CdmmError(`${flag} ${v}: expected an integer from ${min} to ${max}`);
+    return x;
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('Serve a run over HTTP: POST /v1/predict, GET /v1/model, GET /healthz')
+    .argument('<run>', 'run folder (cdmm train --out)')
+    .option('--port <n>', 'port', intOption('--port', 0, 65535), 8080)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--token <token>', 'require "Authorization: Bearer <token>" on /v1 routes (default: $CDMM_TOKEN, else none)')
+    .option('--body-limit <bytes>', 'largest request body', intOption('--body-limit', 1024, 1 << 30), 1 << 20)
+    .option('--max-records <n>', 'most records per request', intOption('--max-records', 1, 100_000), 1000)
+    .option('--quiet', 'no access log')
+    .action(async (run: string, o: { port: number; host: string; token?: string; bodyLimit: number; maxRecords: number; quiet?: boolean }) => {
+      const token = o.token ?? process.env.CDMM_TOKEN;
+      const predictor = await Predictor.load(run, { maxRecords: o.maxRecords });
+      const app = buildServer(predictor, { token, bodyLimit: o.bodyLimit, logger: !o.quiet });
+      const address = await app.listen({ port: o.port, host: o.host });
+      process.stderr.write(`cdmm: serving ${predictor.manifest.dataset} (${predictor.manifest.config.backbone}, debias ${predictor.manifest.config.debias}) on ${address}${token ? ' (token required)' : ''}\n`);
+      if (predictor.typical.note) process.stderr.write(`cdmm: note: no counterfactuals for missing modalities: ${predictor.typical.note}\n`);
+      // Keep the command pending until a signal closes the server: then exit 0 through main().
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          process.stderr.write(`cdmm: ${signal}: finishing requests in flight, then stopping\n`);
+          app.close().then(() => {
+            predictor.dispose();
+            resolve();
+          }, () => resolve());
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+    });
+}

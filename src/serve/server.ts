@@ -1,0 +1,141 @@
+// The HTTP API over a Predictor: POST /v1/predict, GET /v1/model, GET /healthz. Input is validated against
+// the fitted spec (400 with field paths), bodies are capped (413), an optional Bearer token guards /v1 (401),
+// model calls go through one bounded queue (503 when full), and logs carry no patient data: method, route,
+// status, latency and record count only.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyRequest } from 'fastify';
+import { CdmmError } from '../util/errors.js';
+import { InputError, type Predictor } from './predictor.js';
+import { PredictQueue, QueueFullError } from './queue.js';
+import type { InputIssue } from './validate.js';
+
+export interface ServerOptions {
+  /** Bearer token required on /v1 routes; none = open. */
+  token?: string;
+  /** Largest request body in bytes (default 1 MiB). */
+  bodyLimit?: number;
+  /** Most records waiting or being scored across requests (default 4096); beyond → 503. */
+  maxPendingRecords?: number;
+  /** Most records scored in one pass through the data layer (default 512). */
+  maxBatchRecords?: number;
+  /** Fastify logger: false (default), true (info to stdout), or pino options (level, stream). */
+  logger?: boolean | { level?: string; stream?: NodeJS.WritableStream };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Records in a predict request, for the access log. */
+    recordCount: number;
+  }
+}
+
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+/** Constant-time token check: compares fixed-length digests, so neither content nor length leaks through timing. */
+function tokenChecker(token: string | undefined): (req: FastifyRequest) => boolean {
+  if (!token) return () => true;
+  const want = digest(token);
+  return (req) => {
+    const h = req.headers.authorization;
+    const m = typeof h === 'string' ? /^Bearer\s+(.+)$/i.exec(h.trim()) : null;
+    return timingSafeEqual(digest(m ? m[1] : ''), want) && !!m;
+  };
+}
+
+/** The request body as a list of records and where it sits in the body, for error paths. */
+function recordsOf(body: unknown): { list: unknown; prefix: (string | number)[]; single: boolean } | InputIssue {
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    return { path: '(root)', message: 'expected a patient record object or { "records": [...] }' };
+  if ('records' in body) return { list: (body as { records: unknown }).records, prefix: ['records'], single: false };
+  return { list: [body], prefix: [], single: true };
+}
+
+export function buildServer(predictor: Predictor, opts: ServerOptions = {}): FastifyInstance {
+  const logger = opts.logger === undefined || opts.logger === false ? false
+    : {
+        level: opts.logger === true ? 'info' : (opts.logger.level ?? 'info'),
+        ...(opts.logger !== true && opts.logger.stream ? { stream: opts.logger.stream } : {}),
+        // Nothing of a request but its method and route, nothing of an error but its type.
+        serializers: {
+          req: (r: FastifyRequest) => ({ method: r.method, route: r.routeOptions?.url ?? null }),
+          res: (r: { statusCode: number }) => ({ status: r.statusCode }),
+          // An error's message and stack may quote input values: left out.
+          err: (e: Error & { code?: string }) => ({ type: e.name, code: e.code, message: '(omitted)', stack: '(omitted)' }),
+        },
+      };
+  const app = Fastify({
+    logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    requestTimeout: 120_000,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  const queue = new PredictQueue((groups) => predictor.predictRecordGroups(groups), {
+    maxPendingRecords: opts.maxPendingRecords ?? 4096,
+    maxBatchRecords: opts.maxBatchRecords ?? 512,
+  });
+  const authorized = tokenChecker(opts.token);
+
+  app.decorateRequest('recordCount', 0);
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.url.startsWith('/v1/') && !authorized(req)) {
+      reply.header('www-authenticate', 'Bearer').code(401);
+      return reply.send({ error: 'unauthorized: a valid Bearer token is required' });
+    }
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info({ method: req.method, route: req.routeOptions?.url ?? null, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, records: req.recordCount }, 'request');
+  });
+  // Requests in flight finish before close resolves; the queue then has nothing left to run.
+  app.addHook('onClose', async () => {
+    await queue.idle();
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof QueueFullError) return reply.code(503).header('retry-after', '1').send({ error: err.message });
+    if (err instanceof InputError) return reply.code(400).send({ error: 'invalid input', issues: err.issues });
+    if (err instanceof CdmmError) return reply.code(400).send({ error: 'invalid input', issues: [{ path: 'records', message: err.message }] });
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) return reply.code(status).send({ error: clientMessage(err) });
+    req.log.error({ err }, 'internal error');
+    return reply.code(500).send({ error: 'internal error' });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0].slice(0, 100)}` }));
+
+  app.get('/healthz', async () => ({ status: 'ok', pending_records: queue.pending }));
+  app.get('/v1/model', async () => predictor.summary());
+  app.post('/v1/predict', async (req, reply) => {
+    const r = recordsOf(req.body);
+    if ('message' in r) return reply.code(400).send({ error: 'invalid input', issues: [r] });
+    if (Array.isArray(r.list)) req.recordCount = r.list.length;
+    const v = predictor.validate(r.list, r.prefix);
+    if (!v.ok) {
+      // A single record's paths start at the record itself: `labs[2].value`, not `[0].labs[2].value`.
+      const issues = r.single ? v.issues.map((i) => ({ ...i, path: i.path.replace(/^\[0\]\.?/, '') || '(root)' })) : v.issues;
+      return reply.code(400).send({ error: 'invalid input', issues });
+    }
+    const predictions = await queue.submit(v.records);
+    return { predictions };
+  });
+  return app;
+}
+
+/** Fastify's own 4xx messages (bad JSON, body too large, wrong content type) without internals. */
+function clientMessage(err: FastifyError): string {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'request body too large';
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'unsupported content type: send application/json';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return 'empty JSON body';
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    default:
+      return err.message && err.message.length < 200 ? err.message : 'bad request';
+  }
+}
