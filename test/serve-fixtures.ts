@@ -10,7 +10,7 @@ import { defaultTrainOptions } from '../src/train/options.js';
 import { trainRun } from '../src/train/run.js';
 
 /** Simulates a small cohort in `root/sim` and trains a tiny run into `root/run`; returns both paths. */
-export async function trainTinyRun(root: string, o: { n?: number; epochs?: number; backbone?: 'early' | 'transformer' } = {}): Promise<{ spec: string; run: string }> {
+export async function trainTinyRun(root: string, o: { n?: number; epochs?: number; lr?: number; backbone?: 'early' | 'transformer' } = {}): Promise<{ spec: string; run: string }> {
   await simulate({ out: join(root, 'sim'), n: o.n ?? 600, seed: 3 });
   const spec = join(root, 'sim', 'spec.yaml');
   const ds = await prepareDataset(spec, { quiet: true });
@@ -22,7 +22,7 @@ export async function trainTinyRun(root: string, o: { n?: number; epochs?: numbe
       backbone: o.backbone ?? 'early',
       debias: 'full',
       model: { dim: 16, branchDim: 8, seriesHidden: 8, headHidden: 8 } as never,
-      train: { ...defaultTrainOptions, epochs: o.epochs ?? 2, batchSize: 64, bootstrap: 20, seed: 1 },
+      train: { ...defaultTrainOptions, epochs: o.epochs ?? 5, batchSize: 64, lr: o.lr ?? 1e-2, bootstrap: 20, seed: 1 },
     },
     run,
     { quiet: true },

@@ -187,7 +187,7 @@ export class Predictor {
       if (!v.ok) {
         // JSONL: say the line, not the position in the list.
         const lines = input.lines;
-        const issues = lines ? v.issues.map((i) => ({ ...i, path: i.path.replace(/^records\[(\d+)\]/, (_, k) => `line ${lines[Number(k)]}`) })) : v.issues;
+        const issues = lines ? v.issues.map((i) => ({ ...i, path: i.path.replace(/^records\[(\d+)\](\.?)/, (_, k: string, dot: string) => `line ${lines[Number(k)]}${dot ? ': ' : ''}`) })) : v.issues;
         throw new InputError(issues, `${path}: `);
       }
       return { predictions: await this.predictGroup(v.records, `${path}: `) };

@@ -1,0 +1,183 @@
+// cdmm predict on a tiny trained run: table, spec and JSON-record inputs give the same numbers as training's own
+// scoring; counterfactual "removed" equals predicting without that modality; CSV and JSON outputs; clear errors.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../src/cli/main.js';
+import { Predictor, type PatientPrediction } from '../src/serve/predictor.js';
+import { trainTinyRun } from './serve-fixtures.js';
+
+let root: string;
+let run: string;
+let spec: string;
+let runPreds: { ids: string[]; y: number[]; p: number[]; p_factual: number[]; mask: string[] };
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
+  try {
+    return { code: await main(args), out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+/** A small CSV reader for the simulator's files (quoted fields, no embedded newlines). */
+function readCsv(path: string): Record<string, string>[] {
+  const lines = readFileSync(path, 'utf8').trim().split('\n');
+  const split = (l: string) => [...l.matchAll(/("([^"]|"")*"|[^,]*)(,|$)/g)].slice(0, -1).map((m) => m[1].replace(/^"|"$/g, '').replace(/""/g, '"'));
+  const head = split(lines[0]);
+  return lines.slice(1).map((l) => Object.fromEntries(split(l).map((v, i) => [head[i], v])));
+}
+
+/** The simulated patients' rows as JSON patient records (all tables, or only `tables`). */
+function recordsFromTables(ids: string[], tables = ['patients', 'labs', 'diagnoses', 'notes', 'imaging']): Record<string, unknown>[] {
+  const want = new Set(ids);
+  const rows = Object.fromEntries(tables.map((t) => [t, readCsv(join(root, 'sim', `${t}.csv`)).filter((r) => want.has(r.id))]));
+  return ids.map((id) => {
+    const rec: Record<string, unknown> = { id };
+    for (const t of tables) {
+      const mine = rows[t].filter((r) => r.id === id).map(({ id: _, ...rest }) => rest);
+      if (mine.length) rec[t] = t === 'patients' || t === 'imaging' ? mine[0] : mine;
+    }
+    return rec;
+  });
+}
+
+function byId(preds: PatientPrediction[]): Map<string, PatientPrediction> {
+  return new Map(preds.map((p) => [p.id, p]));
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'cdmm-predict-'));
+  process.env.CDMM_CACHE_DIR = join(root, 'cache');
+  ({ run, spec } = await trainTinyRun(root));
+  runPreds = JSON.parse(readFileSync(join(run, 'predictions.json'), 'utf8')).test;
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('cdmm predict', () => {
+  it("reproduces the run's own test predictions from the spec's tables (JSON output, labels kept)", async () => {
+    const out = join(root, 'spec-preds.json');
+    const r = await cli('predict', run, '--input', spec, '--out', out, '--json');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ out, typical_values: 'training-data' });
+    const doc = JSON.parse(readFileSync(out, 'utf8'));
+    const preds = byId(doc.predictions);
+    runPreds.ids.forEach((id, i) => {
+      const p = preds.get(id)!;
+      expect(p.p_do).toBeCloseTo(runPreds.p[i], 5);
+      expect(p.p_factual).toBeCloseTo(runPreds.p_factual[i], 5);
+      expect(p.mask).toBe(runPreds.mask[i]);
+      expect(p.label).toBe(runPreds.y[i]);
+    });
+    // No temporary file left next to the output (atomic write).
+    expect(readdirSync(root).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('gives the same predictions for the same patients as JSONL records, written as CSV', async () => {
+    const ids = runPreds.ids.slice(0, 25);
+    const file = join(root, 'recs.jsonl');
+    writeFileSync(file, recordsFromTables(ids).map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const out = join(root, 'recs.csv');
+    const r = await cli('predict', run, '--input', file, '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`25 patient(s) → ${out}`);
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
+    const head = lines[0].split(',');
+    expect(head.slice(0, 6)).toEqual(['id', 'p_do', 'p_factual', 'mask', 'pattern', 'modalities_used']);
+    expect(head).toContain('labs:contribution');
+    expect(lines.length).toBe(26);
+    lines.slice(1).forEach((line, i) => {
+      const cells = line.split(',');
+      const k = runPreds.ids.indexOf(cells[0]);
+      expect(cells[0]).toBe(ids[i]);
+      expect(Number(cells[1])).toBeCloseTo(runPreds.p[k], 5);
+      expect(cells[3]).toBe(runPreds.mask[k]);
+    });
+  });
+
+  it('a folder with some of the tables equals records with the same tables', async () => {
+    const ids = runPreds.ids.slice(0, 10);
+    const dir = join(root, 'folder');
+    mkdirSync(dir);
+    const want = new Set(ids);
+    for (const t of ['patients', 'labs']) {
+      const text = readFileSync(join(root, 'sim', `${t}.csv`), 'utf8').trim().split('\n');
+      writeFileSync(join(dir, `${t}.csv`), [text[0], ...text.slice(1).filter((l) => want.has(l.split(',')[0]))].join('\n') + '\n');
+    }
+    const out = join(root, 'folder.json');
+    expect((await cli('predict', run, '--input', dir, '--out', out)).code).toBe(0);
+    const fromFolder = byId(JSON.parse(readFileSync(out, 'utf8')).predictions);
+    const predictor = await Predictor.load(run);
+    try {
+      const fromRecords = await predictor.predictRecords(recordsFromTables(ids, ['patients', 'labs']));
+      expect(fromRecords.map((p) => p.id)).toEqual(ids);
+      for (const p of fromRecords) {
+        expect(p.mask.slice(2)).toBe('000');
+        expect(fromFolder.get(p.id)).toEqual(p);
+      }
+    } finally {
+      predictor.dispose();
+    }
+  });
+
+  it('the "removed" counterfactual equals predicting the patient without that modality', async () => {
+    const predictor = await Predictor.load(run);
+    try {
+      const ids = runPreds.ids.filter((_, i) => runPreds.mask[i].slice(1).includes('1')).slice(0, 12);
+      const recs = recordsFromTables(ids);
+      const full = await predictor.predictRecords(recs);
+      const names = ['labs', 'diagnoses', 'notes', 'imaging'];
+      let checked = 0;
+      for (const name of names) {
+        const having = full.filter((p) => p.modalities[name].observed);
+        if (!having.length) continue;
+        const without = await predictor.predictRecords(recs.filter((r) => having.some((p) => p.id === r.id)).map(({ [name]: _, ...rest }) => rest));
+        having.forEach((p, i) => {
+          const cf = p.modalities[name].counterfactual!;
+          expect(cf.change).toBe('removed');
+          expect(cf.mask).toBe(without[i].mask);
+          expect(cf.pattern).toBe(without[i].pattern);
+          expect(cf.p_do).toBeCloseTo(without[i].p_do, 6);
+          expect(p.modalities[name].contribution).toBeCloseTo(p.p_do - without[i].p_do, 6);
+          checked++;
+        });
+      }
+      expect(checked).toBeGreaterThan(5);
+      // A missing modality's counterfactual makes it observed, at the training mean of its features.
+      const missing = full.find((p) => !p.modalities.imaging.observed)!;
+      expect(missing.modalities.imaging.counterfactual).toMatchObject({ change: 'observed', mask: missing.mask.slice(0, 4) + '1' });
+      expect(missing.modalities.imaging.contribution).toBeNull();
+      expect(missing.modalities_used).toEqual(names.concat('demographics').filter((n) => missing.modalities[n].observed).sort((a, b) => predictor.modalities.findIndex((m) => m.name === a) - predictor.modalities.findIndex((m) => m.name === b)));
+    } finally {
+      predictor.dispose();
+    }
+  });
+
+  it('names the file, record and field of bad input, and the accepted --out formats', async () => {
+    const bad = join(root, 'bad.json');
+    writeFileSync(bad, JSON.stringify([{ id: 'a', patients: { age: 50 } }, { id: 'b', labs: [{ day: 1, variable: 'crp', value: 'high' }] }]));
+    const r = await cli('predict', run, '--input', bad, '--out', join(root, 'x.json'));
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`${bad}: records[1].labs[0].value: expected number`);
+    expect(existsSync(join(root, 'x.json'))).toBe(false);
+
+    const badl = join(root, 'bad.jsonl');
+    writeFileSync(badl, '{"id":"a","patients":{"age":50}}\n{"id":"b","vitals":[]}\n');
+    const r2 = await cli('predict', run, '--input', badl, '--out', join(root, 'x.json'));
+    expect(r2.code).toBe(2);
+    expect(r2.err).toContain(`${badl}: line 2: vitals: unknown table 'vitals'`);
+
+    const r3 = await cli('predict', run, '--input', bad, '--out', join(root, 'x.txt'));
+    expect(r3.err).toContain('--out must end in .json or .csv');
+    const r4 = await cli('predict', join(root, 'nope'), '--input', bad, '--out', join(root, 'x.json'));
+    expect(r4.code).toBe(2);
+    expect(r4.err).toContain('run folder not found');
+  });
+});
