@@ -91,7 +91,7 @@ function assertFinite(a: Float32Array, modality: string, width: number, ids: str
 async function buildDataset(spec: Spec, specDir: string, file: string, opts: PrepareOptions): Promise<PreparedDataset> {
   const db = await Db.open(file);
   try {
-    await registerSpecTables(db, spec, specDir);
+    await registerSpecTables(db, spec, specDir, opts.quiet);
     const cohort = await buildCohort(db, spec, { withLabels: true });
     const ctx: Ctx = { db, spec, specFile: file, n: cohort.ids.length, idxKind: cohort.idxKind };
     const raws = await extractModalities(ctx, opts.quiet);

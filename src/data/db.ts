@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { CdmmError } from '../util/errors.js';
+import { progress } from '../util/progress.js';
 import { tableFormat, tableId, tableTime, type Spec, type TableSpec } from './spec.js';
 
 /** Quotes an SQL identifier. */
@@ -186,8 +187,15 @@ export class Db {
 }
 
 /** Registers every table of the spec from its file. */
-export async function registerSpecTables(db: Db, spec: Spec, specDir: string): Promise<void> {
-  for (const [name, t] of Object.entries(spec.tables)) await db.registerFile(name, t, specDir);
+export async function registerSpecTables(db: Db, spec: Spec, specDir: string, quiet?: boolean): Promise<void> {
+  const entries = Object.entries(spec.tables);
+  const bar = progress('tables', entries.length, { quiet });
+  for (const [k, [name, t]] of entries.entries()) {
+    bar.update(k, { table: name });
+    await db.registerFile(name, t, specDir);
+  }
+  bar.update(entries.length);
+  bar.stop();
 }
 
 /**

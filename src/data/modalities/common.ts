@@ -90,6 +90,14 @@ export async function numericColumns(db: Db, sql: string): Promise<Float64Array[
     for (let c = 0; c < nCols; c++) {
       const vec = ch.getColumnVector(c);
       const dst = out[c];
+      // Fast path: a numeric vector without NULLs is copied as a whole (items/validity are the vector's
+      // typed-array view and NULL mask in @duckdb/node-api).
+      const items = (vec as unknown as { items?: unknown }).items;
+      const validity = (vec as unknown as { validity?: { data?: unknown } }).validity;
+      if ((items instanceof Float64Array || items instanceof Int32Array || items instanceof Float32Array) && validity && validity.data === null) {
+        dst.set(items.subarray(0, rows), off);
+        continue;
+      }
       for (let i = 0; i < rows; i++) {
         const v = vec.getItem(i) as number | bigint | null;
         dst[off + i] = v === null ? NaN : Number(v);

@@ -4,22 +4,49 @@
 // last observation (log1p(days) / log1p(window length), 1 when never observed). Missing when the window holds
 // no row.
 import { CdmmError } from '../../util/errors.js';
-import { lit, q } from '../db.js';
+import { lit, q, tbl } from '../db.js';
 import type { TimeseriesSpec } from '../spec.js';
 import { numericColumns, prefixed, windowedRows, type Ctx, type ModalityBuilder, type Raw } from './common.js';
 
 export interface TimeseriesRaw extends Raw {
   varNames: string[];
-  pid: Float64Array;
-  bin: Float64Array;
-  vi: Float64Array;
-  value: Float64Array;
-  tlast: Float64Array;
+  /** Dense [N, T, V] cells (V = varNames.length): the aggregate, NaN where the bin holds no observation. */
+  value: Float32Array;
+  /** Same layout: days from the index to the cell's latest observation. */
+  tlast: Float32Array;
   edges: number[];
 }
 export interface TimeseriesState {
   variables: { name: string; mean: number; std: number }[];
   edges: number[];
+}
+
+/** Largest [N, T, V] grid accepted (the output tensor is three times this). */
+const MAX_CELLS = 400_000_000;
+
+/**
+ * Per-cell aggregate over rows already windowed and binned by SQL: last (latest time; ties → larger value, so
+ * the result never depends on row order) or mean; plus each cell's latest time. One pass over dense arrays,
+ * several times faster than a hash aggregation over millions of small groups in DuckDB.
+ */
+export function aggregateCells(cell: Float64Array, rel: Float64Array, val: Float64Array, cells: number, how: 'last' | 'mean') {
+  const tlast = new Float32Array(cells).fill(-Infinity);
+  const value = new Float32Array(cells).fill(NaN);
+  if (how === 'last') {
+    for (let r = 0; r < cell.length; r++) {
+      const c = cell[r], t = rel[r], v = val[r];
+      if (t > tlast[c] || (t === tlast[c] && !(v <= value[c]))) { tlast[c] = t; value[c] = v; }
+    }
+  } else {
+    const sum = new Float64Array(cells), cnt = new Uint32Array(cells);
+    for (let r = 0; r < cell.length; r++) {
+      const c = cell[r], t = rel[r];
+      sum[c] += val[r]; cnt[c]++;
+      if (t > tlast[c]) tlast[c] = t;
+    }
+    for (let c = 0; c < cells; c++) if (cnt[c]) value[c] = sum[c] / cnt[c];
+  }
+  return { value, tlast };
 }
 
 export function binEdges(m: TimeseriesSpec): number[] {
@@ -57,34 +84,40 @@ export function timeseriesBuilder(m: TimeseriesSpec): ModalityBuilder<Timeseries
         const rows = windowedRows(ctx, m.table, win, field, where);
         long = `SELECT pid, rel, ${p.expr} AS var, CAST(${q(valueCol)} AS DOUBLE) AS value FROM (${rows})`;
       }
-      await db.run(`CREATE OR REPLACE TEMP TABLE __ts_long AS ${long}`);
-      const varNames = m.variables ?? ((await db.columns(`SELECT DISTINCT var FROM __ts_long ORDER BY var`)).var as string[]);
+      // The variable dictionary: the listed variables, or every name in the table (fit keeps those seen in
+      // training windows). A scan without the join is cheap.
+      let varNames = m.variables;
+      if (!varNames) {
+        const p = prefixed(m.variable ?? 'code', m.prefix);
+        varNames = m.columns ?? ((await db.columns(`SELECT DISTINCT ${p.expr} AS var FROM ${tbl(m.table)} ${p.where.length ? 'WHERE ' + p.where.join(' AND ') : ''} ORDER BY var`)).var as string[]).filter((v) => v !== null);
+      }
+      const V = varNames.length;
       await db.run(`CREATE OR REPLACE TEMP TABLE __ts_vars (var VARCHAR, vi INTEGER)`);
-      if (varNames.length)
-        await db.run(`INSERT INTO __ts_vars VALUES ${varNames.map((v, i) => `(${lit(v)}, ${i})`).join(', ')}`);
+      if (V) await db.run(`INSERT INTO __ts_vars VALUES ${varNames.map((v, i) => `(${lit(v)}, ${i})`).join(', ')}`);
       const binExpr = edges.length === 2 ? '0' : `CASE ${edges.slice(1, -1).map((e, k) => `WHEN rel < ${e} THEN ${k}`).join(' ')} ELSE ${T - 1} END`;
-      const agg = m.aggregate === 'last' ? 'arg_max(value, rel)' : 'avg(value)';
-      const [pid, bin, vi, value, tlast] = await numericColumns(
+      const TV = T * V;
+      if (ctx.n * TV > MAX_CELLS)
+        throw new CdmmError(`${ctx.specFile}: ${field}: ${ctx.n} patients × ${T} bins × ${V} variables is too large; list fewer \`variables\` or bins`);
+      const [cell, rel, val] = await numericColumns(
         db,
-        `SELECT pid, bin, vi, ${agg} AS value, max(rel) AS tlast FROM
-           (SELECT l.pid, ${binExpr} AS bin, v.vi, l.value, l.rel FROM __ts_long l JOIN __ts_vars v ON l.var = v.var)
-         GROUP BY pid, bin, vi`,
+        `SELECT CAST((l.pid * ${T} + ${binExpr}) * ${V} + v.vi AS INTEGER) AS cell, rel, value FROM (${long}) l JOIN __ts_vars v ON l.var = v.var`,
       );
-      await db.run(`DROP TABLE __ts_long; DROP TABLE __ts_vars`);
+      await db.run(`DROP TABLE __ts_vars`);
+      const { value, tlast } = aggregateCells(cell, rel, val, ctx.n * TV, m.aggregate);
       const present = new Uint8Array(ctx.n);
-      for (let r = 0; r < pid.length; r++) present[pid[r]] = 1;
-      return { present, varNames, pid, bin, vi, value, tlast, edges };
+      for (let r = 0; r < cell.length; r++) present[Math.floor(cell[r] / TV)] = 1;
+      return { present, varNames, value, tlast, edges };
     },
 
     fit(raw, train) {
-      const isTrain = new Uint8Array(raw.present.length);
-      for (const i of train) isTrain[i] = 1;
       const V = raw.varNames.length;
+      const T = raw.edges.length - 1;
       const n = new Float64Array(V), s = new Float64Array(V), s2 = new Float64Array(V);
-      for (let r = 0; r < raw.pid.length; r++) {
-        if (!isTrain[raw.pid[r]]) continue;
-        const v = raw.vi[r], x = raw.value[r];
-        n[v]++; s[v] += x; s2[v] += x * x;
+      for (const i of train) {
+        for (let c = i * T * V, end = c + T * V, v = 0; c < end; c++, v = v + 1 === V ? 0 : v + 1) {
+          const x = raw.value[c];
+          if (x === x) { n[v]++; s[v] += x; s2[v] += x * x; } // x === x: not NaN
+        }
       }
       // Long form without a variable list: keep the variables seen in training, in name order.
       const keep = raw.varNames.map((_, v) => v).filter((v) => m.variables || n[v] > 0);
@@ -103,21 +136,16 @@ export function timeseriesBuilder(m: TimeseriesSpec): ModalityBuilder<Timeseries
       const V = st.variables.length;
       const C = 3 * V;
       const N = raw.present.length;
-      const byName = new Map(st.variables.map((v, k) => [v.name, k]));
-      const map = raw.varNames.map((nm) => byName.get(nm) ?? -1);
-      // Dense observed aggregates and last-observation times, NaN where no observation.
-      const obs = new Float64Array(N * T * V).fill(NaN);
-      const last = new Float64Array(N * T * V).fill(NaN);
+      // State variable k ← raw column src[k] (matched by name: new data may list variables differently).
+      const rawIndex = new Map(raw.varNames.map((nm, j) => [nm, j]));
+      const src = st.variables.map((v) => rawIndex.get(v.name) ?? -1);
+      const RV = raw.varNames.length;
       const present = new Uint8Array(N);
-      for (let r = 0; r < raw.pid.length; r++) {
-        const k = map[raw.vi[r]];
-        if (k < 0) continue;
-        const cell = (raw.pid[r] * T + raw.bin[r]) * V + k;
-        obs[cell] = (raw.value[r] - st.variables[k].mean) / st.variables[k].std;
-        last[cell] = raw.tlast[r];
-        present[raw.pid[r]] = 1;
+      for (let i = 0; i < N; i++) {
+        if (!raw.present[i]) continue;
+        for (let b = 0; b < T && !present[i]; b++) for (const j of src) if (j >= 0 && raw.value[(i * T + b) * RV + j] === raw.value[(i * T + b) * RV + j]) { present[i] = 1; break; }
       }
-      raw.present = present;
+      raw.present = present; // a patient with only variables unknown to the fitted state has no observation
       const values = new Float32Array(N * T * C);
       const scale = Math.log1p(st.edges[T] - st.edges[0]);
       for (let i = 0; i < N; i++) {
@@ -125,12 +153,13 @@ export function timeseriesBuilder(m: TimeseriesSpec): ModalityBuilder<Timeseries
         for (let k = 0; k < V; k++) {
           let ff = 0;
           let lastT = NaN;
+          const j = src[k];
           for (let b = 0; b < T; b++) {
-            const cell = (i * T + b) * V + k;
+            const cell = (i * T + b) * RV + j;
             const out = (i * T + b) * C;
-            if (!Number.isNaN(obs[cell])) {
-              ff = obs[cell];
-              lastT = last[cell];
+            if (j >= 0 && raw.value[cell] === raw.value[cell]) {
+              ff = (raw.value[cell] - st.variables[k].mean) / st.variables[k].std;
+              lastT = raw.tlast[cell];
               values[out + V + k] = 1;
             }
             values[out + k] = ff;
