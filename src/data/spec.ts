@@ -248,9 +248,17 @@ export function formatPath(path: (string | number)[]): string {
 
 /** Turns zod issues into one CdmmError naming the file and each field path. */
 export function zodToCdmm(file: string, err: z.ZodError): CdmmError {
-  const lines = err.issues.slice(0, 8).map((i) => `${file}: ${formatPath(i.path)}: ${issueMessage(i)}`);
-  if (err.issues.length > 8) lines.push(`… and ${err.issues.length - 8} more`);
+  const issues = err.issues.flatMap(unwrapUnion);
+  const lines = issues.slice(0, 8).map((i) => `${file}: ${formatPath(i.path)}: ${issueMessage(i)}`);
+  if (issues.length > 8) lines.push(`… and ${issues.length - 8} more`);
   return new CdmmError(lines.join('\n'));
+}
+
+/** For a union (e.g. the two label forms), report the issues of the closest alternative. */
+function unwrapUnion(i: z.ZodIssue): z.ZodIssue[] {
+  if (i.code !== 'invalid_union') return [i];
+  const best = [...i.unionErrors].sort((a, b) => a.issues.length - b.issues.length)[0];
+  return best ? best.issues.flatMap(unwrapUnion) : [i];
 }
 
 function issueMessage(i: z.ZodIssue): string {
