@@ -1,10 +1,12 @@
 // Per-modality encoders: each maps a batch of one modality (B, ...shape) to embeddings (B, d).
 // Missing modalities arrive as zeros; the encoders do not look at the mask (the backbones mask their outputs).
-import { Module, Linear, GRU, Tensor, cat, zeros, F } from '../engine/index.js';
+import { Module, Linear, GRU, EmbeddingBag, Tensor, cat, zeros, noGrad, F } from '../engine/index.js';
 import type { ModalityInfo } from '../data/types.js';
+import type { SparseRows } from './types.js';
 
 export interface Encoder extends Module {
-  forward(x: Tensor): Tensor;
+  /** x: the dense batch (B, ...shape); sparse: the same rows' nonzeros, when the batch carries them. */
+  forward(x: Tensor, sparse?: SparseRows): Tensor;
 }
 
 export interface EncoderOptions {
@@ -28,14 +30,25 @@ export class MlpEncoder extends Module implements Encoder {
   }
 }
 
-/** Linear → ReLU over a wide sparse vector (multi-hot/count codes, hashed TF-IDF text). */
+/**
+ * Linear → ReLU over a wide, mostly-zero vector (multi-hot/count codes, hashed TF-IDF text). The weight is stored
+ * as (in, d) rows so that, given the nonzeros, x·W is an EmbeddingBag sum weighted by the values: work in
+ * proportion to the nonzeros (~1–2% here) instead of the full width. Without them it is a dense matmul.
+ */
 export class SparseLinearEncoder extends Module implements Encoder {
-  readonly fc: Linear;
+  readonly bag: EmbeddingBag;
+  readonly bias: Tensor;
   constructor(inDim: number, dim: number) {
     super();
-    this.fc = this.module('fc', new Linear(inDim, dim));
+    this.bag = this.module('bag', new EmbeddingBag(inDim, dim, 'sum'));
+    const bound = 1 / Math.sqrt(inDim); // PyTorch's Linear initialisation
+    noGrad(() => this.bag.weight.uniform_(-bound, bound));
+    this.bias = this.param('bias', zeros([dim]).uniform_(-bound, bound));
   }
-  forward(x: Tensor): Tensor { return this.fc.forward(x).relu(); }
+  forward(x: Tensor, sparse?: SparseRows): Tensor {
+    const xw = sparse ? this.bag.forward(sparse.indices, sparse.offsets, sparse.weights) : x.matmul(this.bag.weight);
+    return xw.add(this.bias).relu();
+  }
 }
 
 /** GRU over the binned channels (values, masks, time-since-last); last hidden state → Linear(hidden → d). */

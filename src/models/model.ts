@@ -1,5 +1,5 @@
 // The whole model: per-modality encoders → fusion backbone → debiasing head.
-import { Module, Tensor, noGrad } from '../engine/index.js';
+import { Module, Tensor, cat, zeros, noGrad } from '../engine/index.js';
 import type { ModalityInfo } from '../data/types.js';
 import { createEncoder, type Encoder } from './encoders.js';
 import { createBackbone, type Backbone } from './backbones/index.js';
@@ -67,14 +67,28 @@ export class CdmmModel extends Module {
     this.head = this.module('head', new DebiasHead(config, dict));
   }
 
+  /**
+   * One modality's embeddings (B, d). With the batch layout, a dense encoder runs on the observed rows only and the
+   * missing rows get zeros (every backbone masks them anyway); sparse encoders already skip them (empty bags).
+   */
+  private encode(i: number, batch: Batch): Tensor {
+    const m = this.modalities[i];
+    const enc = this.encoders.list[i];
+    const x = batch.values[m.name];
+    if (!x) throw new Error(`model.forward: the batch has no values for modality '${m.name}'`);
+    const sparse = batch.sparse?.[m.name];
+    const present = batch.layout?.present[m.name];
+    if (sparse || !present) return enc.forward(x, sparse);
+    const b = x.size(0);
+    if (present.count === 0) return zeros([b, this.config.dim]);
+    const observed = enc.forward(x.indexSelect(0, present.rows));
+    return cat([observed, zeros([1, this.config.dim])], 0).indexSelect(0, present.pos);
+  }
+
   /** The fused representation z (B, d). */
   fuse(batch: Batch): Tensor {
-    const embeddings = this.modalities.map((m, i) => {
-      const x = batch.values[m.name];
-      if (!x) throw new Error(`model.forward: the batch has no values for modality '${m.name}'`);
-      return this.encoders.list[i].forward(x);
-    });
-    return this.backbone.forward(embeddings, batch.mask);
+    const embeddings = this.modalities.map((_, i) => this.encode(i, batch));
+    return this.backbone.forward(embeddings, batch.mask, batch.layout);
   }
 
   forward(batch: Batch): ModelOutput {

@@ -60,6 +60,28 @@ export interface Batch {
   labels?: Tensor;
   /** int64 (B): row index of each patient within its split (for per-patient EMA weights). */
   rows?: Tensor;
+  /** Codes/text modalities in sparse form (the nonzeros of observed rows), for encoders that skip the zeros. */
+  sparse?: Record<string, SparseRows>;
+  /** Which rows observed which modality, precomputed from the mask so encoders and fusion can skip missing ones. */
+  layout?: BatchLayout;
+}
+
+/** The nonzeros of a (B, D) modality as EmbeddingBag input: column indices, bag starts (B), values (int32/float32). */
+export interface SparseRows {
+  indices: Tensor;
+  offsets: Tensor;
+  weights: Tensor;
+}
+
+/** Present rows/tokens of a batch as index tensors (int64); `count` is their number, known without reading tensors. */
+export interface BatchLayout {
+  /** Per modality that some rows miss: the observed rows (n) and each row's position among them, n when missing (B). */
+  present: Record<string, { rows: Tensor; pos: Tensor; count: number }>;
+  /**
+   * The observed (patient, modality) tokens in row-major order: their flat index i·K + k (n), and for each flat
+   * position its token's index, n when missing (B·K).
+   */
+  tokens: { index: Tensor; pos: Tensor; count: number };
 }
 
 export interface ModelOutput {

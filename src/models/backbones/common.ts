@@ -1,9 +1,13 @@
 // What every fusion backbone provides, and the masking helpers they share.
 import type { Module, Tensor } from '../../engine/index.js';
+import type { BatchLayout } from '../types.js';
 
-/** Fuses per-modality embeddings (K tensors of (B, d)) and the mask (B, K), 1 = observed, into z (B, d). */
+/**
+ * Fuses per-modality embeddings (K tensors of (B, d)) and the mask (B, K), 1 = observed, into z (B, d). The layout
+ * (when the batch has one) lets a backbone work on the observed tokens only; the result must not depend on it.
+ */
 export interface Backbone extends Module {
-  forward(embeddings: Tensor[], mask: Tensor): Tensor;
+  forward(embeddings: Tensor[], mask: Tensor, layout?: BatchLayout): Tensor;
 }
 
 export interface BackboneOptions {
