@@ -102,7 +102,9 @@ export class Predictor {
     const st = manifest.state as { tableTypes?: Record<string, Record<string, string>> };
     if (!st?.tableTypes) throw new CdmmError(`${join(runDir, 'manifest.json')}: the fitted state has no table column types`);
     const idColumns = Object.fromEntries(Object.entries(this.spec.tables).map(([n, t]) => [n, t.id ?? (t.format === 'meds' ? 'subject_id' : '')]));
-    this.validator = makeRecordValidator(st.tableTypes, idColumns, { maxRecords: opts.maxRecords });
+    const idx = this.spec.cohort.index_time;
+    const indexTime = typeof idx === 'string' ? { table: this.spec.cohort.table, column: idx } : undefined;
+    this.validator = makeRecordValidator(st.tableTypes, idColumns, { maxRecords: opts.maxRecords, indexTime });
     this.summaryJson = buildSummary(runDir, manifest, this.spec, typical);
   }
 

@@ -80,6 +80,8 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
     maxBatchRecords: opts.maxBatchRecords ?? 512,
   });
   const authorized = tokenChecker(opts.token);
+  // JSON only: fastify would otherwise hand text/plain bodies to the route as strings.
+  app.removeContentTypeParser('text/plain');
 
   app.decorateRequest('recordCount', 0);
   app.addHook('onRequest', async (req, reply) => {

@@ -63,7 +63,11 @@ function timeProblem(v: unknown): string | null {
  * A validator for one run: `tableTypes` are the DuckDB column types of each spec table at training time;
  * `idColumns` the id column of each table (filled from the record id, so it may be left out of rows).
  */
-export function makeRecordValidator(tableTypes: Record<string, Record<string, string>>, idColumns: Record<string, string>, opts: { maxRecords: number }) {
+export function makeRecordValidator(
+  tableTypes: Record<string, Record<string, string>>,
+  idColumns: Record<string, string>,
+  opts: { maxRecords: number; /** The cohort table's index time column, when the spec has one (else a constant). */ indexTime?: { table: string; column: string } },
+) {
   const schema = z.array(patientRecordSchemaFor(tableTypes));
   const tableList = Object.keys(tableTypes).join(', ');
 
@@ -76,6 +80,15 @@ export function makeRecordValidator(tableTypes: Record<string, Record<string, st
       const id = String(rec.id);
       if (seen.has(id)) add([i, 'id'], `duplicate id ${JSON.stringify(id)} (also records[${seen.get(id)}])`);
       else seen.set(id, i);
+      if (opts.indexTime && rec.index_time === undefined && !hasIndexTime(rec[opts.indexTime.table], opts.indexTime.column))
+        add([i, 'index_time'], `required: the patient's index (prediction) time, as index_time or ${opts.indexTime.table}.${opts.indexTime.column}`);
+      if (opts.indexTime && rec.index_time !== undefined) {
+        // index_time fills the index column: it must fit that column's type.
+        const type = tableTypes[opts.indexTime.table]?.[opts.indexTime.column] ?? 'DOUBLE';
+        const kind = kindOf(type);
+        const problem = kind === 'time' ? timeProblem(rec.index_time) : kind === 'number' ? numberProblem(rec.index_time, type) : null;
+        if (problem) add([i, 'index_time'], problem);
+      }
       for (const [key, val] of Object.entries(rec)) {
         if (key === 'id' || key === 'index_time') continue;
         const types = tableTypes[key];
@@ -120,6 +133,11 @@ export function makeRecordValidator(tableTypes: Record<string, Record<string, st
 }
 
 export type RecordValidator = ReturnType<typeof makeRecordValidator>;
+
+function hasIndexTime(rows: unknown, column: string): boolean {
+  const list = Array.isArray(rows) ? rows : rows ? [rows] : [];
+  return list.some((r) => r && typeof r === 'object' && (r as Record<string, unknown>)[column] !== undefined && (r as Record<string, unknown>)[column] !== null && (r as Record<string, unknown>)[column] !== '');
+}
 
 function issueText(i: z.ZodIssue): string {
   if (i.code === 'invalid_type') return i.received === 'undefined' ? `expected ${i.expected} (missing)` : `expected ${i.expected}, got ${i.received}`;

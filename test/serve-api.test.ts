@@ -1,0 +1,205 @@
+// The HTTP API on a tiny trained run: endpoints, validation with field paths, body limit, token, overload,
+// logs without patient data, concurrent requests equal to sequential ones, and flat engine memory.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memory } from '../src/engine/index.js';
+import { Predictor } from '../src/serve/predictor.js';
+import { buildServer } from '../src/serve/server.js';
+import { records, trainTinyRun, vocab } from './serve-fixtures.js';
+
+let root: string;
+let predictor: Predictor;
+let app: FastifyInstance;
+let v: ReturnType<typeof vocab>;
+
+const post = (a: FastifyInstance, body: unknown, headers: Record<string, string> = {}) =>
+  a.inject({ method: 'POST', url: '/v1/predict', payload: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'cdmm-serve-api-'));
+  process.env.CDMM_CACHE_DIR = join(root, 'cache');
+  const { run } = await trainTinyRun(root);
+  predictor = await Predictor.load(run);
+  v = vocab(predictor.modalities);
+  app = buildServer(predictor);
+  await app.ready();
+});
+afterAll(async () => {
+  await app?.close();
+  predictor?.dispose();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('endpoints', () => {
+  it('GET /healthz and GET /v1/model describe the run', async () => {
+    const h = await app.inject({ method: 'GET', url: '/healthz' });
+    expect(h.statusCode).toBe(200);
+    expect(h.json()).toMatchObject({ status: 'ok' });
+    const m = (await app.inject({ method: 'GET', url: '/v1/model' })).json();
+    expect(m.dataset).toBe('simulated');
+    expect(m.modalities.map((x: { name: string }) => x.name)).toEqual(['demographics', 'labs', 'diagnoses', 'notes', 'imaging']);
+    expect(m.modalities[0].input).toMatchObject({ type: 'tabular', table: 'patients', numeric: ['age', 'bmi'] });
+    expect(m.input.tables.labs.columns).toMatchObject({ value: 'DOUBLE' });
+    expect(m.patterns.masks.length).toBe(m.patterns.prior.length);
+    expect(m.metrics.test.auroc).toBeGreaterThan(0);
+    expect(m.config).toMatchObject({ backbone: 'early', debias: 'full' });
+    expect(m.versions.libtorch).toMatch(/\d/);
+    expect(m.typical_values.source).toBe('training-data');
+  });
+
+  it('POST /v1/predict answers one record or a list, the same as the Predictor', async () => {
+    const recs = records(32, 7, v);
+    const direct = await predictor.predictRecords(recs);
+    const one = await post(app, recs[3]);
+    expect(one.statusCode).toBe(200);
+    expect(one.json().predictions).toEqual([direct[3]]);
+    const many = await post(app, { records: recs });
+    expect(many.statusCode).toBe(200);
+    expect(many.json().predictions).toEqual(direct);
+    const p = direct[0];
+    expect(p.p_do).toBeGreaterThan(0);
+    expect(p.p_do).toBeLessThan(1);
+    expect(Object.keys(p.modalities)).toEqual(predictor.modalities.map((m) => m.name));
+  });
+});
+
+describe('validation', () => {
+  it('400 with the field path, for lists and single records', async () => {
+    const r = await post(app, { records: [{ id: 'a', patients: { age: 50 } }, { id: 'b', labs: [{ day: 1, variable: 'crp', value: 1 }, { day: 2, variable: 'crp', value: 'high' }] }] });
+    expect(r.statusCode).toBe(400);
+    expect(r.json()).toEqual({ error: 'invalid input', issues: [{ path: 'records[1].labs[1].value', message: 'expected number' }] });
+    const s = await post(app, { id: 'a', labs: [{ day: 'monday', variable: 'crp', value: 1 }] });
+    expect(s.json()).toEqual({ error: 'invalid input', issues: [{ path: 'labs[0].day', message: 'expected number' }] });
+    const u = await post(app, { id: 'a', index_time: 1000, vitals: [{ hr: 80 }] });
+    expect(u.statusCode).toBe(400);
+    expect(u.json().issues[0]).toMatchObject({ path: 'vitals', message: expect.stringContaining("unknown table 'vitals'") });
+    const big = await post(app, { id: 'a', patients: { age: 50 }, index_time: 1e300 });
+    expect(big.json().issues[0]).toMatchObject({ path: 'index_time', message: expect.stringContaining('out of range') });
+    const noTime = await post(app, { id: 'a', labs: [{ day: 1, variable: 'crp', value: 1 }] });
+    expect(noTime.json().issues[0]).toMatchObject({ path: 'index_time', message: expect.stringContaining('patients.index_day') });
+    expect((await post(app, { id: 'a', patients: { index_day: 5, age: 50 } })).statusCode).toBe(200);
+    const none = await post(app, { id: 'nobody', index_time: 1000 });
+    expect(none.statusCode).toBe(400);
+    expect(none.json().issues[0].message).toContain('no observed modality');
+    for (const body of ['[]', '"x"', 'null', '{"records":[]}', '{"records":{}}']) {
+      const b = await post(app, body);
+      expect(b.statusCode, body).toBe(400);
+      expect(b.json().error, body).toBe('invalid input');
+    }
+  });
+
+  it('4xx without internals for malformed JSON, wrong content type and unknown routes', async () => {
+    const bad = await post(app, '{"id": "a", "patients": {');
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).not.toMatch(/at .*\.(js|ts):\d+/);
+    const ct = await app.inject({ method: 'POST', url: '/v1/predict', payload: '{"id":"a"}', headers: { 'content-type': 'text/plain' } });
+    expect(ct.statusCode).toBe(415);
+    expect(ct.json().error).toContain('application/json');
+    expect((await app.inject({ method: 'GET', url: '/v1/nope' })).statusCode).toBe(404);
+  });
+
+  it('413 above the body limit', async () => {
+    const small = buildServer(predictor, { bodyLimit: 2000 });
+    try {
+      const r = await post(small, { records: records(20, 1, v) });
+      expect(r.statusCode).toBe(413);
+      expect(r.json()).toEqual({ error: 'request body too large' });
+      expect((await post(small, records(1, 1, v)[0])).statusCode).toBe(200);
+    } finally {
+      await small.close();
+    }
+  });
+});
+
+describe('token', () => {
+  it('401 without or with a wrong token, 200 with it; /healthz stays open', async () => {
+    const guarded = buildServer(predictor, { token: 's3cret-token' });
+    try {
+      const rec = records(1, 2, v)[0];
+      expect((await post(guarded, rec)).statusCode).toBe(401);
+      expect((await post(guarded, rec, { authorization: 'Bearer wrong' })).statusCode).toBe(401);
+      expect((await post(guarded, rec, { authorization: 'Bearer s3cret-token-longer' })).statusCode).toBe(401);
+      expect((await post(guarded, rec, { authorization: 's3cret-token' })).statusCode).toBe(401);
+      expect((await guarded.inject({ method: 'GET', url: '/v1/model' })).statusCode).toBe(401);
+      const ok = await post(guarded, rec, { authorization: 'Bearer s3cret-token' });
+      expect(ok.statusCode).toBe(200);
+      expect(ok.json().predictions[0].id).toBe(rec.id);
+      expect((await guarded.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    } finally {
+      await guarded.close();
+    }
+  });
+});
+
+describe('load', () => {
+  it('50 parallel requests over HTTP are answered exactly as sequential ones', async () => {
+    const bodies = Array.from({ length: 50 }, (_, i) => (i % 5 === 0 ? { records: records(4, 100 + i, v, `r${i}-`) } : records(1, 100 + i, v, `r${i}-`)[0]));
+    const sequential = [];
+    for (const b of bodies) sequential.push((await post(app, b)).json());
+    const server = buildServer(predictor);
+    try {
+      const url = await server.listen({ port: 0, host: '127.0.0.1' });
+      const parallel = await Promise.all(
+        bodies.map(async (b) => {
+          const r = await fetch(`${url}/v1/predict`, { method: 'POST', body: JSON.stringify(b), headers: { 'content-type': 'application/json' } });
+          return { status: r.status, body: await r.json() };
+        }),
+      );
+      expect(parallel.map((p) => p.status)).toEqual(bodies.map(() => 200));
+      expect(parallel.map((p) => p.body)).toEqual(sequential);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('503 when the queue is full, never unbounded', async () => {
+    const tight = buildServer(predictor, { maxPendingRecords: 3 });
+    try {
+      const res = await Promise.all(records(12, 5, v).map((r) => post(tight, r)));
+      const codes = res.map((r) => r.statusCode);
+      expect(codes.filter((c) => c === 503).length).toBeGreaterThan(0);
+      expect(codes.filter((c) => c === 200).length).toBeGreaterThanOrEqual(3);
+      expect(codes.every((c) => c === 200 || c === 503)).toBe(true);
+      expect(res.find((r) => r.statusCode === 503)!.headers['retry-after']).toBe('1');
+    } finally {
+      await tight.close();
+    }
+  });
+
+  it('engine memory stays flat across many requests', async () => {
+    const recs = records(8, 9, v);
+    await post(app, { records: recs });
+    const before = memory();
+    for (let i = 0; i < 30; i++) expect((await post(app, i % 2 ? recs[i % 8] : { records: recs })).statusCode).toBe(200);
+    expect(memory()).toEqual(before);
+  });
+});
+
+describe('logs', () => {
+  it('carry method, route, status, latency and record count, never patient data', async () => {
+    let text = '';
+    const stream = new Writable({ write(chunk, _enc, cb) { text += String(chunk); cb(); } });
+    const logged = buildServer(predictor, { logger: { stream } });
+    try {
+      const rec = { ...records(1, 3, v)[0], id: 'PATIENT-SECRET-77', notes: [{ day: 990, text: 'confidential zebra note' }] };
+      expect((await post(logged, rec)).statusCode).toBe(200);
+      expect((await post(logged, { records: [{ ...rec, labs: [{ day: 1, variable: 'crp', value: 'SECRETVALUE' }] }] })).statusCode).toBe(400);
+      expect((await post(logged, '{"id":"PATIENT-SECRET-77", bad json')).statusCode).toBe(400);
+    } finally {
+      await logged.close();
+    }
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l));
+    const access = lines.filter((l) => l.msg === 'request');
+    expect(access.map((l) => [l.method, l.route, l.status, l.records])).toEqual([
+      ['POST', '/v1/predict', 200, 1],
+      ['POST', '/v1/predict', 400, 1],
+      ['POST', '/v1/predict', 400, 0],
+    ]);
+    expect(access.every((l) => typeof l.ms === 'number')).toBe(true);
+    expect(text).not.toMatch(/SECRET|zebra/);
+  });
+});
