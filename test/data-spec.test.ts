@@ -1,0 +1,45 @@
+// Spec parsing: defaults, the documented example, and field paths in errors.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseSpec } from '../src/data/spec.js';
+
+describe('dataset spec', () => {
+  it('the full example in docs/SPEC.md is a valid spec', () => {
+    const doc = readFileSync('docs/SPEC.md', 'utf8');
+    const yaml = doc.match(/```yaml\n([\s\S]*?)```/)![1];
+    const spec = parseSpec(yaml, 'SPEC.md');
+    expect(Object.keys(spec.modalities)).toEqual(['demographics', 'labs', 'history', 'notes', 'cxr']);
+    expect(spec.modalities.history).toMatchObject({ type: 'codes', min_count: 20, window: { start: -730, end: 0 } });
+  });
+
+  it('fills defaults: window end at the index, random 70/10/20 split', () => {
+    const s = parseSpec(
+      `name: x
+tables: { p: { file: p.csv, id: id }, e: { file: e.csv, id: id, time: t } }
+cohort: { table: p }
+label: { column: y }
+modalities: { c: { type: codes, table: e, code: code } }
+`,
+      'x.yaml',
+    );
+    expect(s.cohort.index_time).toBe(0);
+    expect(s.modalities.c).toMatchObject({ window: { start: null, end: 0 }, encoding: 'multihot' });
+    expect(s.split).toEqual({ method: 'random', fractions: { train: 0.7, val: 0.1, test: 0.2 }, seed: 0 });
+  });
+
+  it('errors name the file and the field path', () => {
+    const bad = (y: string) => () => parseSpec(y, 'bad.yaml');
+    const base = `name: x
+tables: { p: { file: p.csv, id: id }, e: { file: e.csv, id: id } }
+cohort: { table: p }
+label: { column: y }
+`;
+    expect(bad(base + 'modalities: { c: { type: codes, table: e, code: code } }')).toThrow(/bad\.yaml: tables\.e\.time: table 'e' is used by codes modality 'c' and needs a time column/);
+    expect(bad(base + 'modalities: { c: { type: tabular, table: q, numeric: [a] } }')).toThrow(/bad\.yaml: modalities\.c\.table: unknown table 'q'/);
+    expect(bad(base + 'modalities: { c: { type: tabular, table: p } }')).toThrow(/bad\.yaml: modalities\.c: a tabular modality needs numeric or categorical columns/);
+    expect(bad(base + 'modalities: { c: { type: tabular, table: p, numeric: [a], colour: red } }')).toThrow(/bad\.yaml: modalities\.c: unknown field\(s\) colour/);
+    expect(bad(base.replace('label: { column: y }', 'label: { event: s, time: t, horizon: -3 }') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/bad\.yaml: label\.horizon: Number must be greater than 0/);
+    expect(bad('name: [1')).toThrow(/bad\.yaml: YAML error/);
+    expect(bad(base + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }\nsplit: { method: random, fractions: { train: 0.5, val: 0.1, test: 0.1 } }')).toThrow(/bad\.yaml: split\.fractions: train, val and test fractions must be > 0 and sum to 1/);
+  });
+});
