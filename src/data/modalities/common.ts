@@ -47,7 +47,7 @@ export function joinOnCohort(ctx: Ctx, table: string, alias = 'x'): string {
 }
 
 /**
- * SELECT of (pid, rel, x.*) for the rows of a long table inside `window` (days relative to each patient's
+ * SELECT of (__pid, __rel, x.*) for the rows of a long table inside `window` (days relative to each patient's
  * index time): the one place where "nothing after the prediction time" is enforced.
  */
 export function windowedRows(ctx: Ctx, table: string, window: Window, field: string, extraWhere: string[] = []): string {
@@ -58,7 +58,7 @@ export function windowedRows(ctx: Ctx, table: string, window: Window, field: str
   const where = [`x.${q(t.time)} IS NOT NULL`, `${rel} <= ${window.end}`];
   if (window.start !== null) where.push(`${rel} >= ${window.start}`);
   where.push(...extraWhere);
-  return `SELECT c.pid, ${rel} AS rel, x.* FROM ${tbl(table)} x JOIN ${COHORT} c ON ${joinOnCohort(ctx, table)} WHERE ${where.join(' AND ')}`;
+  return `SELECT c.pid AS __pid, ${rel} AS __rel, x.* FROM ${tbl(table)} x JOIN ${COHORT} c ON ${joinOnCohort(ctx, table)} WHERE ${where.join(' AND ')}`;
 }
 
 /** Prefix filter and stripped code expression for MEDS-style code prefixes. */

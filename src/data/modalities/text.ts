@@ -52,8 +52,8 @@ export function textBuilder(m: TextSpec): ModalityBuilder<TextRaw, TextState> {
       }
       const rows = windowedRows(ctx, m.table, m.window, field, where);
       const res = await ctx.db.columns(
-        `SELECT pid, string_agg(CAST("${col.replace(/"/g, '""')}" AS VARCHAR), ' ' ORDER BY rel, __order) AS doc
-         FROM (SELECT *, row_number() OVER () AS __order FROM (${rows})) GROUP BY pid`,
+        `SELECT __pid AS pid, string_agg(CAST("${col.replace(/"/g, '""')}" AS VARCHAR), ' ' ORDER BY __rel, "${col.replace(/"/g, '""')}") AS doc
+         FROM (${rows}) GROUP BY __pid`,
       );
       const docs = new Array<string | null>(ctx.n).fill(null);
       const present = new Uint8Array(ctx.n);

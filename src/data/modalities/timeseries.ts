@@ -70,7 +70,7 @@ export function timeseriesBuilder(m: TimeseriesSpec): ModalityBuilder<Timeseries
         for (const [i, c] of m.columns.entries()) await db.requireNumeric(m.table, c, `${field}.columns[${i}]`);
         const rows = windowedRows(ctx, m.table, win, field);
         const cols = m.columns.map((c) => `CAST(${q(c)} AS DOUBLE) AS ${q(c)}`).join(', ');
-        long = `SELECT pid, rel, var, value FROM (UNPIVOT (SELECT pid, rel, ${cols} FROM (${rows})) ON ${m.columns.map(q).join(', ')} INTO NAME var VALUE value)`;
+        long = `SELECT pid, rel, var, value FROM (UNPIVOT (SELECT __pid AS pid, __rel AS rel, ${cols} FROM (${rows})) ON ${m.columns.map(q).join(', ')} INTO NAME var VALUE value)`;
       } else {
         const variable = m.variable ?? 'code';
         const valueCol = m.value ?? (isMeds ? 'numeric_value' : undefined);
@@ -82,7 +82,7 @@ export function timeseriesBuilder(m: TimeseriesSpec): ModalityBuilder<Timeseries
         const where = [...px.where, `x.${q(valueCol)} IS NOT NULL`];
         if (m.variables) where.push(`${px.expr} IN (${m.variables.map(lit).join(', ')})`);
         const rows = windowedRows(ctx, m.table, win, field, where);
-        long = `SELECT pid, rel, ${p.expr} AS var, CAST(${q(valueCol)} AS DOUBLE) AS value FROM (${rows})`;
+        long = `SELECT __pid AS pid, __rel AS rel, ${p.expr} AS var, CAST(${q(valueCol)} AS DOUBLE) AS value FROM (${rows})`;
       }
       // The variable dictionary: the listed variables, or every name in the table (fit keeps those seen in
       // training windows). A scan without the join is cheap.

@@ -1,0 +1,75 @@
+// Time-series tensors computed by hand on a tiny wide table: bins, mean/last, forward fill, observation mask,
+// time since the last observation, standardisation with training statistics.
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { prepareDataset } from '../src/data/build.js';
+import { writeFixture } from './fixtures/data/helpers.js';
+
+// Patients 1..20, index day 100. Visits (wide: a, b): every patient at day 80 (a = id, b empty) and day 95
+// (a = id + 1, b = 2·id); odd patients also at day 99 (a = 100, b empty). Patient 20 has no visit.
+function fixture(aggregate: 'last' | 'mean') {
+  const patients = ['pid,idx,y'];
+  const visits = ['pid,day,a,b'];
+  for (let i = 1; i <= 20; i++) {
+    patients.push(`${i},100,${i % 2}`);
+    if (i === 20) continue;
+    visits.push(`${i},80,${i},`, `${i},95,${i + 1},${2 * i}`);
+    if (i % 2) visits.push(`${i},99,100,`);
+    visits.push(`${i},101,-5,-5`); // after the index: ignored
+  }
+  return writeFixture({
+    'patients.csv': patients.join('\n') + '\n',
+    'visits.csv': visits.join('\n') + '\n',
+    'spec.yaml': `name: wide
+tables:
+  patients: { file: patients.csv, id: pid }
+  visits: { file: visits.csv, id: pid, time: day }
+cohort: { table: patients, index_time: idx }
+label: { column: y }
+modalities:
+  base: { type: tabular, table: patients, numeric: [idx] }
+  vis: { type: timeseries, table: visits, columns: [a, b], window: { start: -30, end: 0 }, edges: [-30, -10, 0], aggregate: ${aggregate} }
+split: { method: random, seed: 0, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
+`,
+  });
+}
+
+describe('timeseries tensors', () => {
+  for (const aggregate of ['last', 'mean'] as const)
+    it(`wide table, aggregate ${aggregate}`, async () => {
+      const ds = await prepareDataset(join(fixture(aggregate), 'spec.yaml'), { quiet: true, cache: false });
+      const info = ds.modalities[1];
+      expect(info.shape).toEqual([2, 6]);
+      expect(info.features).toEqual(['a', 'b', 'a:observed', 'b:observed', 'a:days_since', 'b:days_since']);
+      const st = (ds.state as { modalities: { state: { variables: { name: string; mean: number; std: number }[] } }[] }).modalities[1].state.variables;
+      // Expected bin-1 aggregate of a (bin 0 = [-30,-10): day 80 → rel -20; bin 1 = [-10, 0]: days 95, 99).
+      const binA = (i: number) => [i, i % 2 ? (aggregate === 'last' ? 100 : (i + 1 + 100) / 2) : i + 1];
+      const train = ds.splits.train.ids.map(Number).filter((i) => i !== 20);
+      const cellsA = train.flatMap(binA);
+      const meanA = cellsA.reduce((x, y) => x + y, 0) / cellsA.length;
+      expect(st[0].mean).toBeCloseTo(meanA, 4);
+      const stdA = Math.sqrt(cellsA.reduce((x, y) => x + (y - meanA) ** 2, 0) / cellsA.length);
+      for (const s of Object.values(ds.splits))
+        s.ids.forEach((id, r) => {
+          const i = Number(id);
+          const v = Array.from(s.values.vis.subarray(r * 12, (r + 1) * 12));
+          if (i === 20) {
+            expect(s.mask[r * 2 + 1]).toBe(0);
+            expect(v.every((x) => x === 0)).toBe(true);
+            return;
+          }
+          const [a0, a1] = binA(i);
+          const scale = Math.log1p(30);
+          // bin 0: a observed (day 80, 10 days before bin end -10), b not observed yet
+          expect(v[0]).toBeCloseTo((a0 - st[0].mean) / st[0].std, 4);
+          expect(v.slice(1, 6)).toEqual([0, 1, 0, expect.closeTo(Math.log1p(10) / scale, 5), 1]);
+          // bin 1: both observed; a's latest at day 99 (odd) or 95; b at day 95
+          expect(v[6]).toBeCloseTo((a1 - st[0].mean) / st[0].std, 4);
+          expect(v[7]).toBeCloseTo((2 * i - st[1].mean) / st[1].std, 4);
+          expect(v.slice(8, 10)).toEqual([1, 1]);
+          expect(v[10]).toBeCloseTo(Math.log1p(i % 2 ? 1 : 5) / scale, 5);
+          expect(v[11]).toBeCloseTo(Math.log1p(5) / scale, 5);
+        });
+      expect(st[0].std).toBeCloseTo(stdA, 3);
+    });
+});
