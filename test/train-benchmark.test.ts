@@ -32,7 +32,7 @@ describe('benchmark aggregation', () => {
     expect(full.delta_vs_plain!.test.auroc_mean).toBeCloseTo(-0.01, 12);
     expect(full.delta_vs_plain!.test.auroc_std).toBeCloseTo(0, 12);
     expect(full.delta_vs_plain!.test.n).toBe(3);
-    const table = formatBenchmark({ dataset: 'd', spec_path: 's', seeds: [0, 1, 2], config: {} as never, results: rows, runs: [] });
+    const table = formatBenchmark({ dataset: 'd', spec_path: 's', seeds: [0, 1, 2], config: {} as never, results: rows, runs: [], per_run: [] });
     expect(table).toMatch(/early\s+full\s+3\s+0\.810 ± 0\.020/);
     expect(table).toMatch(/\+0\.070 ± 0\.030/);
   });
@@ -76,5 +76,6 @@ describe('cdmm benchmark', () => {
     expect(b.results[0].test.auroc_mean).toBeCloseTo((m0.splits.test.auroc + m1.splits.test.auroc) / 2, 12);
     expect(b.results[0].shift.auroc_mean).toBeCloseTo((m0.splits.shift.auroc + m1.splits.shift.auroc) / 2, 12);
     expect(b.results[1].delta_vs_plain.shift.n).toBe(2);
+    expect(b.per_run[2]).toMatchObject({ run: 'runs/early-none-s1', seed: 1, test: { auroc: m1.splits.test.auroc } });
   });
 });

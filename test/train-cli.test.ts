@@ -66,6 +66,17 @@ describe('cdmm train / evaluate', () => {
     expect(human.out).toMatch(/test\s+n=\d+\s+AUROC 0\.\d{3}/);
   });
 
+  it('the same seed gives the same weights and metrics bit for bit, across separate commands', async () => {
+    const a = join(root, 'same-a');
+    const b = join(root, 'same-b');
+    const args = ['--backbone', 'late', '--debias', 'dual', '--seed', '5', ...tiny];
+    expect((await cli('train', spec, '--out', a, ...args)).code).toBe(0);
+    expect((await cli('train', spec, '--out', b, ...args)).code).toBe(0);
+    expect(readFileSync(join(a, 'model.safetensors')).equals(readFileSync(join(b, 'model.safetensors')))).toBe(true);
+    expect(readFileSync(join(a, 'metrics.json'), 'utf8')).toBe(readFileSync(join(b, 'metrics.json'), 'utf8'));
+    expect(readFileSync(join(a, 'predictions.json'), 'utf8')).toBe(readFileSync(join(b, 'predictions.json'), 'utf8'));
+  });
+
   it('reports bad options and damaged runs as errors, not crashes', async () => {
     const bad = await cli('train', spec, '--backbone', 'resnet', '--out', join(root, 'x'), ...tiny);
     expect(bad.code).toBe(2);

@@ -33,6 +33,8 @@ export interface BenchmarkJson {
   config: { train: Omit<TrainOptions, 'seed'>; model: Partial<ModelConfig> };
   results: BenchmarkRow[];
   runs: string[];
+  /** Every run's scores (what the table aggregates). */
+  per_run: { run: string; backbone: string; debias: string; seed: number; test: { auroc: number; auprc: number }; shift?: { auroc: number; auprc: number } }[];
 }
 
 /** The scores of one finished run, as the benchmark table needs them. */
@@ -200,6 +202,7 @@ export async function runBenchmark(req: BenchmarkRequest): Promise<BenchmarkJson
     config: { train: req.train, model: req.model },
     results: aggregate(scores, req.backbones, req.debias),
     runs,
+    per_run: scores.map((s, i) => ({ run: runs[i], backbone: s.backbone, debias: s.debias, seed: s.seed, test: s.test, ...(s.shift ? { shift: s.shift } : {}) })),
   };
   writeFileAtomic(join(req.out, 'benchmark.json'), JSON.stringify(result, null, 1) + '\n');
   return result;
