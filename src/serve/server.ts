@@ -93,7 +93,15 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
   app.addHook('onResponse', async (req, reply) => {
     req.log.info({ method: req.method, route: req.routeOptions?.url ?? null, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, records: req.recordCount }, 'request');
   });
-  // Requests in flight finish before close resolves; the queue then has nothing left to run.
+  // Requests in flight finish before close resolves; their responses then close the connection, so that a
+  // keep-alive client does not hold the shutdown open until its idle timeout.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_req, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
   app.addHook('onClose', async () => {
     await queue.idle();
   });

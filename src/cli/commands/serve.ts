@@ -35,6 +35,8 @@ export function register(program: Command): void {
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           process.stderr.write(`cdmm: ${signal}: finishing requests in flight, then stopping\n`);
+          // A client that never finishes its request does not hold the shutdown for longer than this.
+          setTimeout(() => app.server.closeAllConnections(), 30_000).unref();
           app.close().then(() => {
             predictor.dispose();
             resolve();
