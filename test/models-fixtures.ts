@@ -36,7 +36,7 @@ export interface TinySplit {
  * n patients with random masks (each modality observed with probability pObs, at least one), values zero where
  * missing as the data layer guarantees, sparse codes/text, and labels from a logistic rule on static[0] (plus noise).
  */
-export function tinySplit(n: number, seed = 1, modalities = tinyModalities, pObs = 0.6): TinySplit {
+export function tinySplit(n: number, seed = 1, modalities = tinyModalities, pObs = 0.6, slope = 4): TinySplit {
   const r = rng(seed);
   const K = modalities.length;
   const mask = new Uint8Array(n * K);
@@ -60,7 +60,7 @@ export function tinySplit(n: number, seed = 1, modalities = tinyModalities, pObs
   const w0 = modalities[0].shape.reduce((a, b) => a * b, 1);
   for (let i = 0; i < n; i++) {
     const x = mask[i * K] ? values[modalities[0].name][i * w0] : 0;
-    labels[i] = r() < 1 / (1 + Math.exp(-4 * x)) ? 1 : 0;
+    labels[i] = r() < 1 / (1 + Math.exp(-slope * x)) ? 1 : 0;
   }
   return { values, mask, labels };
 }
