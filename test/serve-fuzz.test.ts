@@ -87,7 +87,7 @@ describe('cdmm serve process', () => {
       child.kill('SIGTERM');
       const res = await inFlight;
       expect(res.status).toBe(200);
-      expect((await res.json()).predictions.length).toBe(64);
+      expect(((await res.json()) as { predictions: unknown[] }).predictions.length).toBe(64);
       expect(await exited).toBe(0);
       expect(err).toContain('SIGTERM: finishing requests in flight');
     } finally {
