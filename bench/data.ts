@@ -3,6 +3,7 @@
 //  2. a generated 10-million-row long table (100,000 patients × 10 variables) into [T=4, 3V] time-series tensors:
 //     windowing, binning and aggregation in DuckDB, then the dense tensors (generation time not counted).
 import { statSync } from 'node:fs';
+import os from 'node:os';
 import { prepareDataset } from '../src/data/build.js';
 import { buildCohort } from '../src/data/cohort.js';
 import { Db } from '../src/data/db.js';
@@ -11,15 +12,23 @@ import { timeseriesBuilder } from '../src/data/modalities/timeseries.js';
 import { parseSpec } from '../src/data/spec.js';
 
 const fmt = (x: number) => `${(x / 1e6).toFixed(2)} M rows/s`;
+/** CPU seconds of this process (all threads, DuckDB's included) since `from`: shows how much of the wall
+ *  time was spent waiting for a shared machine's cores. */
+const cpuSince = (from: NodeJS.CpuUsage) => {
+  const u = process.cpuUsage(from);
+  return (u.user + u.system) / 1e6;
+};
 
 async function benchNafld(): Promise<void> {
   const rows = 17_549 + 400_123 + 34_340;
   await prepareDataset('datasets/nafld/nafld.yaml', { cache: false, quiet: true }); // warm-up (file cache, JIT)
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const ds = await prepareDataset('datasets/nafld/nafld.yaml', { cache: false, quiet: true });
   const s = (performance.now() - t0) / 1000;
+  const cpu = cpuSince(c0);
   const bytes = ['nafld1', 'nafld2', 'nafld3'].reduce((a, f) => a + statSync(`datasets/nafld/${f}.csv.gz`).size, 0);
-  console.log(`NAFLD build (${rows.toLocaleString()} rows in 3 gzipped CSV tables, ${(bytes / 1e6).toFixed(1)} MB): ${s.toFixed(2)} s, ${fmt(rows / s)}, ${ds.cohort.included} patients`);
+  console.log(`NAFLD build (${rows.toLocaleString()} rows in 3 gzipped CSV tables, ${(bytes / 1e6).toFixed(1)} MB): ${s.toFixed(2)} s, ${fmt(rows / s)} (CPU ${cpu.toFixed(2)} s on ${os.availableParallelism()} cores, load ${os.loadavg()[0].toFixed(1)}), ${ds.cohort.included} patients`);
 }
 
 async function benchLongTable(): Promise<void> {
@@ -49,6 +58,7 @@ modalities:
     const m = spec.modalities.labs;
     if (m.type !== 'timeseries') throw new Error('unreachable');
     const b = timeseriesBuilder(m);
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const raw = await b.extract(ctx, 'labs');
     const t1 = performance.now();
@@ -59,7 +69,8 @@ modalities:
     const s = (t2 - t0) / 1000;
     console.log(
       `long table → time-series tensors (${ROWS.toLocaleString()} rows, ${N.toLocaleString()} patients, ${V} variables, shape ${out.info.shape.join('×')}): ` +
-        `${s.toFixed(2)} s (SQL ${((t1 - t0) / 1000).toFixed(2)} s, tensors ${((t2 - t1) / 1000).toFixed(2)} s), ${fmt(ROWS / s)}`,
+        `${s.toFixed(2)} s (SQL + transfer ${((t1 - t0) / 1000).toFixed(2)} s, tensors ${((t2 - t1) / 1000).toFixed(2)} s), ${fmt(ROWS / s)} ` +
+        `(CPU ${cpuSince(c0).toFixed(2)} s on ${os.availableParallelism()} cores, load ${os.loadavg()[0].toFixed(1)})`,
     );
   } finally {
     db.close();

@@ -54,6 +54,12 @@ describe('data errors', () => {
     expect(e.message).toContain('modalities.labs.value');
   });
 
+  it('infinite or NaN numbers are input errors naming the line', async () => {
+    const labs = 'id,day,test,value\n1,90,hb,10.5\n2,90,hb,inf\n';
+    const e = await buildError(smallDataset({ labs }));
+    expect(e.message).toMatch(/labs\.csv: line 3, column 'value': non-finite value inf/);
+  });
+
   it('duplicate ids in a one-row-per-patient table name the id and lines', async () => {
     const patients = 'id,age,sex,y,index_day\n1,50,F,0,100\n2,51,M,1,100\n2,52,M,0,100\n3,53,F,1,100\n';
     const e = await buildError(smallDataset({ patients }));

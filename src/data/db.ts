@@ -149,8 +149,17 @@ export class Db {
   async requireNumeric(table: string, column: string, field: string): Promise<void> {
     const type = this.requireColumn(table, column, field);
     const kind = kindOf(type);
-    if (kind === 'number') return;
     const t = this.table(table);
+    if (kind === 'number') {
+      if (!/^(FLOAT|DOUBLE|REAL)/i.test(type)) return;
+      // "inf"/"nan" in a CSV parse as floats; they would poison standardisation, so they are input errors.
+      const bad = await this.rows(
+        `SELECT ${this.lineExpr(table)} AS line, CAST(${q(column)} AS VARCHAR) AS v FROM ${tbl(table)} WHERE NOT isfinite(${q(column)}) ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
+      );
+      if (bad.length)
+        throw new CdmmError(`${t.label}: ${bad[0].line !== null ? `line ${bad[0].line}` : 'a row'}, column '${column}': non-finite value ${bad[0].v} (${this.specFile}: ${field})`);
+      return;
+    }
     if (kind === 'text') {
       const bad = await this.rows(
         `SELECT ${this.lineExpr(table)} AS line, ${q(column)} AS v FROM ${tbl(table)}
