@@ -106,10 +106,20 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
     const none = n - eligible.reduce((a, b) => a + b, 0);
     if (none) exclusions['no modality observed'] = none;
 
-    const split = makeSplit(spec, cohort, labels, eligible, raws, names, opts.seed, exclusions, file);
+    let split = makeSplit(spec, cohort, labels, eligible, raws, names, opts.seed, exclusions, file);
     const builders = names.map((nm) => builderFor(spec.modalities[nm]));
     const states = builders.map((b, k) => b.fit(raws[k], split.train, names[k]));
     const applied = applyModalities(spec, raws, states, cohort.ids);
+    // Fitting can leave a patient with nothing (e.g. only time-series variables never seen in training).
+    let emptied = 0;
+    split = Object.fromEntries(
+      Object.entries(split).map(([s, idx]) => {
+        const keep = (idx as Int32Array).filter((i) => raws.some((r) => r.present[i]));
+        emptied += (idx as Int32Array).length - keep.length;
+        return [s, keep];
+      }),
+    ) as SplitIndex;
+    if (emptied) exclusions['no modality observed after fitting'] = emptied;
 
     const state: DataState = {
       version: DATA_CODE_VERSION,
