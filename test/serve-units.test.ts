@@ -110,6 +110,11 @@ describe('record validation', () => {
     expect(issues([{ id: 'a', patients: { small: 1000 } }])[0]).toMatchObject({ path: 'records[0].patients.small', message: expect.stringContaining('out of range') });
     expect(issues([{ id: 'a', patients: { age: '1e400' } }])[0]).toMatchObject({ path: 'records[0].patients.age', message: 'expected a finite number' });
     expect(issues([{ id: 'a', visits: [{ at: 'yesterday' }] }])[0].path).toBe('records[0].visits[0].at');
+    // What the SQL text could not carry: NUL characters and blank numbers.
+    expect(issues([{ id: 'a', patients: { sex: 'F\u0000' } }])[0]).toMatchObject({ path: 'records[0].patients.sex', message: expect.stringContaining('NUL') });
+    expect(issues([{ id: 'a\u0000' }])[0]).toMatchObject({ path: 'records[0].id' });
+    expect(issues([{ id: 'a', labs: [{ value: '  ' }] }])[0]).toMatchObject({ path: 'records[0].labs[0].value' });
+    expect(issues([{ id: 'a', labs: [{ value: '' }] }])).toEqual([]);
     expect(issues([{ id: 'a' }, { id: 'a' }])[0]).toMatchObject({ path: 'records[1].id', message: expect.stringContaining('duplicate id') });
     expect(issues([{ labs: [] }])[0]).toMatchObject({ path: 'records[0].id' });
     expect(issues([])[0].message).toContain('at least one');

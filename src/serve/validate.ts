@@ -35,6 +35,8 @@ function numberProblem(v: unknown, duckType: string): string | null {
   let x: number;
   if (typeof v === 'number') x = v;
   else if (typeof v === 'string' && v.trim() !== '') x = Number(v);
+  // Blank text is not read as missing by the data layer (only '' is): say so here rather than fail in SQL.
+  else if (typeof v === 'string' && v !== '') return 'expected a number, null or ""';
   else return null;
   if (!Number.isFinite(x)) return 'expected a finite number';
   const lim = INTEGER_LIMITS.find(([re]) => re.test(t));
@@ -78,6 +80,9 @@ export function makeRecordValidator(
     const seen = new Map<string, number>();
     records.forEach((rec, i) => {
       const id = String(rec.id);
+      // NUL cannot travel through the data layer's SQL text (it ends the statement).
+      if (id.includes('\u0000')) add([i, 'id'], 'id must not contain NUL characters');
+      if (typeof rec.index_time === 'string' && rec.index_time.includes('\u0000')) add([i, 'index_time'], 'must not contain NUL characters');
       if (seen.has(id)) add([i, 'id'], `duplicate id ${JSON.stringify(id)} (also records[${seen.get(id)}])`);
       else seen.set(id, i);
       if (opts.indexTime && rec.index_time === undefined && !hasIndexTime(rec[opts.indexTime.table], opts.indexTime.column))
@@ -103,6 +108,10 @@ export function makeRecordValidator(
             const type = types[col];
             if (!type) {
               if (col !== idColumns[key]) add([...at, col], `unknown column '${col}' of table '${key}' (columns: ${Object.keys(types).join(', ')})`);
+              continue;
+            }
+            if (typeof cell === 'string' && cell.includes('\u0000')) {
+              add([...at, col], 'text must not contain NUL characters');
               continue;
             }
             const kind = kindOf(type);
