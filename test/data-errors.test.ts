@@ -60,6 +60,24 @@ describe('data errors', () => {
     expect(e.message).toMatch(/labs\.csv: line 3, column 'value': non-finite value inf/);
   });
 
+  it('a time that is neither days nor a timestamp names the line; timestamps in text are accepted', async () => {
+    const labs = 'id,day,test,value\n1,2020-01-01,hb,10\n2,last week,hb,11\n';
+    const e = await buildError(smallDataset({ labs }));
+    expect(e.message).toMatch(/labs\.csv: line 3, column 'day': time "last week" is neither a number of days nor a timestamp \(spec\.yaml: tables\.labs\.time\)/);
+    // Timestamps on both clocks work, in days: a lab 3 days before a timestamp index time.
+    const patients = 'id,age,sex,y,index_day\n1,50,F,0,2020-01-10 12:00\n2,60,M,1,2020-01-10\n3,61,M,0,2020-01-10\n4,62,F,1,2020-01-10\n';
+    const dir = smallDataset({ patients, labs: 'id,day,test,value\n1,2020-01-07 12:00,hb,10\n2,2020-01-11,hb,11\n' });
+    const p = join(dir, 'spec.yaml');
+    writeFileSync(p, readFileSync(p, 'utf8').replace('split: { method: random, seed: 1 }', 'split: { method: column, column: age, values: { train: [50, 60], val: [61], test: [62] } }'));
+    const ds = await prepareDataset(p, { quiet: true, cache: false });
+    const train = ds.splits.train;
+    expect(train.ids).toEqual(['1', '2']);
+    expect(Array.from(train.mask)).toEqual([1, 1, 1, 0]); // patient 2's lab is a day after its index: not used
+    // [T=2, 3V=3]: bin 1 (of [-30,-15), [-15,0]) holds the lab 3 days before the index
+    expect(train.values.labs[3 + 1]).toBe(1);
+    expect(train.values.labs[3 + 2]).toBeCloseTo(Math.log1p(3) / Math.log1p(30), 5);
+  });
+
   it('duplicate ids in a one-row-per-patient table name the id and lines', async () => {
     const patients = 'id,age,sex,y,index_day\n1,50,F,0,100\n2,51,M,1,100\n2,52,M,0,100\n3,53,F,1,100\n';
     const e = await buildError(smallDataset({ patients }));

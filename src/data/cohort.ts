@@ -35,18 +35,8 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   let idxSql: string;
   let idxKind: ColumnKind;
   if (typeof spec.cohort.index_time === 'string') {
-    const type = db.requireColumn(ct, spec.cohort.index_time, 'cohort.index_time');
-    idxKind = kindOf(type);
-    if (idxKind === 'text') {
-      // Text that parses as timestamps is accepted; anything else is an error naming the line.
-      const bad = await db.rows(`SELECT ${line} AS line, ${q(spec.cohort.index_time)} AS v FROM ${tbl(ct)} WHERE ${q(spec.cohort.index_time)} IS NOT NULL AND TRY_CAST(${q(spec.cohort.index_time)} AS TIMESTAMP) IS NULL AND TRY_CAST(${q(spec.cohort.index_time)} AS DOUBLE) IS NULL LIMIT 1`);
-      if (bad.length) throw new CdmmError(`${t.label}: line ${bad[0].line}, column '${spec.cohort.index_time}': index time ${JSON.stringify(bad[0].v)} is neither a number of days nor a timestamp (${f}: cohort.index_time)`);
-      await db.requireNumeric(ct, spec.cohort.index_time, 'cohort.index_time').catch(async () => {
-        await db.run(`ALTER TABLE ${tbl(ct)} ALTER ${q(spec.cohort.index_time as string)} SET DATA TYPE TIMESTAMP USING TRY_CAST(${q(spec.cohort.index_time as string)} AS TIMESTAMP)`);
-        t.columns.set(spec.cohort.index_time as string, 'TIMESTAMP');
-      });
-      idxKind = kindOf(t.columns.get(spec.cohort.index_time)!);
-    }
+    await db.requireTime(ct, spec.cohort.index_time, 'cohort.index_time');
+    idxKind = kindOf(t.columns.get(spec.cohort.index_time)!);
     const missing = await db.rows(`SELECT ${line} AS line, CAST(${q(idCol)} AS VARCHAR) AS id FROM ${tbl(ct)} WHERE ${q(spec.cohort.index_time)} IS NULL ORDER BY 1 LIMIT 1`);
     if (missing.length)
       throw new CdmmError(`${t.label}: line ${missing[0].line} (id ${missing[0].id}): index time '${spec.cohort.index_time}' is missing (${f}: cohort.index_time)`);
@@ -99,9 +89,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       reasonSql = `CASE WHEN ${col} IS NULL THEN 'label missing' END`;
     } else {
       db.requireColumn(lt, label.event, 'label.event');
-      await db.requireNumeric(lt, label.time, 'label.time').catch((e) => {
-        if (kindOf(db.table(lt).columns.get(label.time)!) !== 'time') throw e;
-      });
+      await db.requireTime(lt, label.time, 'label.time');
       const timeKind = kindOf(db.table(lt).columns.get(label.time)!);
       const rel = relDaysExpr(`${la}.${q(label.time)}`, timeKind, idxSql, idxKind, 'label.time', f);
       const ev = `CAST(${la}.${q(label.event)} AS VARCHAR) IN (${label.event_values.map((x) => lit(String(x))).join(', ')})`;

@@ -116,8 +116,33 @@ export class Db {
     const info: TableInfo = { name, label, id, time: tableTime(t), columns, hasLine };
     this.tables.set(name, info);
     this.requireColumn(name, id, `tables.${name}.id`);
-    if (info.time) this.requireColumn(name, info.time, `tables.${name}.time`);
+    if (info.time) await this.requireTime(name, info.time, `tables.${name}.time`);
     return info;
+  }
+
+  /**
+   * Checks that a time column holds numbers (days) or timestamps; text that parses entirely as one of them is
+   * converted in place, anything else is an error naming the line.
+   */
+  async requireTime(table: string, column: string, field: string): Promise<void> {
+    const type = this.requireColumn(table, column, field);
+    if (kindOf(type) !== 'text') return;
+    const t = this.table(table);
+    const c = q(column);
+    for (const target of ['DOUBLE', 'TIMESTAMP']) {
+      const n = Number(await this.scalar(`SELECT count(*) FROM ${tbl(table)} WHERE ${c} IS NOT NULL AND trim(${c}) <> '' AND TRY_CAST(${c} AS ${target}) IS NULL`));
+      if (n === 0) {
+        await this.run(`ALTER TABLE ${tbl(table)} ALTER ${c} SET DATA TYPE ${target} USING TRY_CAST(nullif(trim(${c}), '') AS ${target})`);
+        t.columns.set(column, target);
+        return;
+      }
+    }
+    const bad = await this.rows(
+      `SELECT ${this.lineExpr(table)} AS line, ${c} AS v FROM ${tbl(table)} WHERE ${c} IS NOT NULL AND TRY_CAST(${c} AS TIMESTAMP) IS NULL AND TRY_CAST(${c} AS DOUBLE) IS NULL ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
+    );
+    throw new CdmmError(
+      `${t.label}: line ${bad[0]?.line ?? '?'}, column '${column}': time ${JSON.stringify(bad[0]?.v)} is neither a number of days nor a timestamp (${this.specFile}: ${field})`,
+    );
   }
 
   table(name: string): TableInfo {
