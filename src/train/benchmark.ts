@@ -165,10 +165,12 @@ export async function runBenchmark(req: BenchmarkRequest): Promise<BenchmarkJson
   const runs: string[] = [];
   let done = 0;
   let datasetName = spec.name;
+  // One prepared dataset per split seed (a column split has one for all seeds).
+  let ds: Awaited<ReturnType<typeof prepareDataset>> | undefined;
+  let dsSeed: number | null | undefined;
   try {
     for (const seed of req.seeds) {
       const splitSeed = resplit ? seed : null;
-      let ds: Awaited<ReturnType<typeof prepareDataset>> | undefined;
       for (const [backbone, debias] of combos) {
         const name = runName(backbone, debias, seed);
         const rel = join('runs', name);
@@ -176,7 +178,10 @@ export async function runBenchmark(req: BenchmarkRequest): Promise<BenchmarkJson
         const info = () => ({ runs: `${done}/${total}`, run: name });
         let score = req.resume && existsSync(dir) ? reusable(dir, req, backbone, debias, seed, splitSeed) : undefined;
         if (!score) {
-          ds ??= await prepareDataset(req.specPath, { cache: req.cache ?? true, quiet: true, seed: splitSeed ?? undefined });
+          if (!ds || dsSeed !== splitSeed) {
+            ds = await prepareDataset(req.specPath, { cache: req.cache ?? true, quiet: true, seed: splitSeed ?? undefined });
+            dsSeed = splitSeed;
+          }
           datasetName = ds.name;
           const base = done * req.train.epochs;
           const outcome = await trainRun(ds, { specPath: req.specPath, spec, splitSeed }, { backbone, debias, model: req.model, train: { ...req.train, seed } }, dir, {
