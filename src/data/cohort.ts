@@ -1,9 +1,10 @@
 // Who the patients are: the cohort table's rows that pass the inclusion filters, have an index time and a
-// determinable label. Creates the DuckDB table __cohort(pid, key, idx) that every modality joins against.
+// determinable label. Creates the DuckDB table __cohort(pid, key, idx) that every modality joins against;
+// idx is DOUBLE days (since 1970 for timestamps), so the per-row window test is plain arithmetic.
 import { CdmmError } from '../util/errors.js';
 import { kindOf, lit, q, relDaysExpr, tbl, type ColumnKind, type Db } from './db.js';
 import type { Spec } from './spec.js';
-import { COHORT } from './modalities/common.js';
+import { COHORT, COHORT_IDX } from './modalities/common.js';
 
 export interface Cohort {
   ids: string[];
@@ -128,7 +129,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       exclusions[String(r.reason)] = Number(r.n);
   }
   await db.run(`CREATE OR REPLACE TABLE ${COHORT} AS
-    SELECT CAST(row_number() OVER (ORDER BY key) - 1 AS INTEGER) AS pid, key, idx, y, split, risk FROM __cand
+    SELECT CAST(row_number() OVER (ORDER BY key) - 1 AS INTEGER) AS pid, key, ${COHORT_IDX(idxKind, 'idx')} AS idx, y, split, risk FROM __cand
     ${opts.withLabels ? 'WHERE y IS NOT NULL' : ''} ORDER BY key`);
   await db.run(`DROP TABLE __cand`);
   await db.describe(COHORT, { file: '', id: 'key' }, 'cohort', false);

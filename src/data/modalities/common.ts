@@ -8,6 +8,10 @@ import type { ModalityInfo } from '../types.js';
 /** The DuckDB table of included patients: pid (0..n-1, array order), key (the id), idx (index time). */
 export const COHORT = '__cohort';
 
+/** __cohort.idx as DOUBLE days: numbers as they are, timestamps as days since 1970 (the same for event times). */
+export const COHORT_IDX = (kind: ColumnKind, sql: string) =>
+  kind === 'time' ? `(epoch_ms(CAST(${sql} AS TIMESTAMP)) / 86400000.0)` : `CAST(${sql} AS DOUBLE)`;
+
 export interface Ctx {
   db: Db;
   spec: Spec;
@@ -54,7 +58,8 @@ export function windowedRows(ctx: Ctx, table: string, window: Window, field: str
   const t = ctx.db.table(table);
   if (!t.time) throw new CdmmError(`${ctx.specFile}: tables.${table}.time: needed by ${field}`);
   const timeKind = kindOf(t.columns.get(t.time)!);
-  const rel = relDaysExpr(`x.${q(t.time)}`, timeKind, 'c.idx', ctx.idxKind, `tables.${table}.time`, ctx.specFile);
+  relDaysExpr(`x.${q(t.time)}`, timeKind, 'c.idx', ctx.idxKind, `tables.${table}.time`, ctx.specFile); // checks the clocks match
+  const rel = `(${COHORT_IDX(timeKind, `x.${q(t.time)}`)} - c.idx)`;
   const where = [`x.${q(t.time)} IS NOT NULL`, `${rel} <= ${window.end}`];
   if (window.start !== null) where.push(`${rel} >= ${window.start}`);
   where.push(...extraWhere);

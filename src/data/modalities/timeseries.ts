@@ -94,7 +94,12 @@ export function timeseriesBuilder(m: TimeseriesSpec): ModalityBuilder<Timeseries
       const V = varNames.length;
       await db.run(`CREATE OR REPLACE TEMP TABLE __ts_vars (var VARCHAR, vi INTEGER)`);
       if (V) await db.run(`INSERT INTO __ts_vars VALUES ${varNames.map((v, i) => `(${lit(v)}, ${i})`).join(', ')}`);
-      const binExpr = edges.length === 2 ? '0' : `CASE ${edges.slice(1, -1).map((e, k) => `WHEN rel < ${e} THEN ${k}`).join(' ')} ELSE ${T - 1} END`;
+      const width = (edges[T] - edges[0]) / T;
+      const uniform = edges.every((e, k) => Math.abs(e - (edges[0] + k * width)) < 1e-9 * Math.max(1, Math.abs(e)));
+      const binExpr =
+        T === 1 ? '0'
+        : uniform ? `least(${T - 1}, CAST(floor((rel - (${edges[0]})) / ${width}) AS INTEGER))`
+        : `CASE ${edges.slice(1, -1).map((e, k) => `WHEN rel < ${e} THEN ${k}`).join(' ')} ELSE ${T - 1} END`;
       const TV = T * V;
       if (ctx.n * TV > MAX_CELLS)
         throw new CdmmError(`${ctx.specFile}: ${field}: ${ctx.n} patients × ${T} bins × ${V} variables is too large; list fewer \`variables\` or bins`);
