@@ -179,6 +179,23 @@ describe('load', () => {
   });
 });
 
+describe('batch-dependent backbones', () => {
+  it('scores M3Care patients one by one, so an answer does not depend on the rest of the request', async () => {
+    const { run } = await trainTinyRun(root, { backbone: 'm3care', epochs: 2 });
+    const m3 = await Predictor.load(run);
+    try {
+      expect(predictor.batchDependent).toBe(false);
+      expect(m3.batchDependent).toBe(true);
+      expect(m3.summary().scoring).toBe('per-patient');
+      const recs = records(6, 21, v);
+      const together = await m3.predictRecords(recs);
+      for (const i of [0, 3]) expect((await m3.predictRecords([recs[i]]))[0]).toEqual(together[i]);
+    } finally {
+      m3.dispose();
+    }
+  });
+});
+
 describe('logs', () => {
   it('carry method, route, status, latency and record count, never patient data', async () => {
     let text = '';

@@ -1,20 +1,22 @@
 // Shared by the serving tests and bench/serve.ts: a tiny trained run on a simulated cohort, JSON patient
 // records in that cohort's layout, and malformed request bodies for fuzzing.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { prepareDataset } from '../src/data/build.js';
 import { mulberry32, normal } from '../src/data/rng.js';
 import { simulate } from '../src/data/simulate.js';
 import { loadSpec } from '../src/data/spec.js';
 import type { ModalityInfo } from '../src/data/types.js';
+import type { BackboneName } from '../src/models/types.js';
 import { defaultTrainOptions } from '../src/train/options.js';
 import { trainRun } from '../src/train/run.js';
 
-/** Simulates a small cohort in `root/sim` and trains a tiny run into `root/run`; returns both paths. */
-export async function trainTinyRun(root: string, o: { n?: number; epochs?: number; lr?: number; backbone?: 'early' | 'transformer' } = {}): Promise<{ spec: string; run: string }> {
-  await simulate({ out: join(root, 'sim'), n: o.n ?? 600, seed: 3 });
+/** Simulates a small cohort in `root/sim` (once) and trains a tiny run into `root/run[-backbone]`; returns both paths. */
+export async function trainTinyRun(root: string, o: { n?: number; epochs?: number; lr?: number; backbone?: BackboneName } = {}): Promise<{ spec: string; run: string }> {
   const spec = join(root, 'sim', 'spec.yaml');
+  if (!existsSync(spec)) await simulate({ out: join(root, 'sim'), n: o.n ?? 600, seed: 3 });
   const ds = await prepareDataset(spec, { quiet: true });
-  const run = join(root, 'run');
+  const run = join(root, o.backbone && o.backbone !== 'early' ? `run-${o.backbone}` : 'run');
   await trainRun(
     ds,
     { specPath: spec, spec: loadSpec(spec), splitSeed: null },

@@ -85,6 +85,12 @@ export class Predictor {
   private readonly specDir: string;
   private readonly validator: RecordValidator;
   private readonly summaryJson: Record<string, unknown>;
+  /**
+   * True when the model's output for a patient depends on the other patients in its batch (M3Care imputes from
+   * similar patients in the batch, MUSE passes messages over the batch's graph): each patient is then scored
+   * alone, so that an answer never depends on who else was in the request.
+   */
+  readonly batchDependent: boolean;
   private disposed = false;
 
   private constructor(
@@ -105,7 +111,31 @@ export class Predictor {
     const idx = this.spec.cohort.index_time;
     const indexTime = typeof idx === 'string' ? { table: this.spec.cohort.table, column: idx } : undefined;
     this.validator = makeRecordValidator(st.tableTypes, idColumns, { maxRecords: opts.maxRecords, indexTime });
-    this.summaryJson = buildSummary(runDir, manifest, this.spec, typical);
+    this.batchDependent = this.probeBatchDependence();
+    this.summaryJson = { ...buildSummary(runDir, manifest, this.spec, typical), scoring: this.batchDependent ? 'per-patient' : 'batched' };
+  }
+
+  /** Scores a patient alone and next to a different one: any change means the batch matters. */
+  private probeBatchDependence(): boolean {
+    const K = this.K;
+    const mask = new Uint8Array(2 * K).fill(1);
+    mask.fill(0, K + 1);
+    const values: Record<string, Float32Array> = {};
+    for (const m of this.modalities) {
+      const D = m.shape.reduce((a, b) => a * b, 1);
+      const v = new Float32Array(2 * D);
+      for (let d = 0; d < D; d++) v[d] = Math.sin(d + 1);
+      for (let d = 0; d < D; d++) v[D + d] = m === this.modalities[0] ? -2 * Math.cos(d) : 0;
+      values[m.name] = v;
+    }
+    const pat = assignPatterns(mask, K, this.dict);
+    const both = predictSplit(this.model, { ids: ['a', 'b'], mask, values }, this.modalities, pat, 2).p;
+    // Patient a is fully observed, b misses all but one modality: imputation from the batch shows in b.
+    return [0, 1].some((i) => {
+      const one = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v.subarray((i * v.length) / 2, ((i + 1) * v.length) / 2)]));
+      const alone = predictSplit(this.model, { ids: ['x'], mask: mask.subarray(i * K, (i + 1) * K), values: one }, this.modalities, pat.subarray(i, i + 1), 1).p[0];
+      return Math.abs(both[i] - alone) > 1e-5;
+    });
   }
 
   static async load(runDir: string, opts: PredictorOptions = {}): Promise<Predictor> {
@@ -234,8 +264,9 @@ export class Predictor {
     this.assertOpen();
     const { K, modalities, dict } = this;
     const out: PatientPrediction[] = [];
-    for (let start = 0; start < ids.length; start += this.opts.chunkSize) {
-      const n = Math.min(this.opts.chunkSize, ids.length - start);
+    const chunkSize = this.batchDependent ? 1 : this.opts.chunkSize;
+    for (let start = 0; start < ids.length; start += chunkSize) {
+      const n = Math.min(chunkSize, ids.length - start);
       const rows = Array.from({ length: n }, (_, i) => start + i);
       const chunk = takeRows(arrays, rows, modalities);
       const st = stackVariants(n, chunk.mask, chunk.values, modalities, this.typical.values);
