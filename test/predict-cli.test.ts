@@ -160,6 +160,19 @@ describe('cdmm predict', () => {
     }
   });
 
+  it('--no-typical leaves the "observed" counterfactuals out, says why, and keeps the rest', async () => {
+    const file = join(root, 'three.json');
+    writeFileSync(file, JSON.stringify(recordsFromTables(runPreds.ids.slice(0, 3))));
+    const out = join(root, 'three.json.out.json');
+    const r = await cli('predict', run, '--input', file, '--out', out, '--no-typical');
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('no counterfactuals for missing modalities');
+    const preds: PatientPrediction[] = JSON.parse(readFileSync(out, 'utf8')).predictions;
+    const all = preds.flatMap((p) => Object.values(p.modalities));
+    expect(all.filter((m) => !m.observed).every((m) => m.counterfactual === null)).toBe(true);
+    expect(all.some((m) => m.observed && m.counterfactual?.change === 'removed')).toBe(true);
+  });
+
   it('names the file, record and field of bad input, and the accepted --out formats', async () => {
     const bad = join(root, 'bad.json');
     writeFileSync(bad, JSON.stringify([{ id: 'a', patients: { age: 50 } }, { id: 'b', labs: [{ day: 1, variable: 'crp', value: 'high' }] }]));

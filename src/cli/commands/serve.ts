@@ -23,10 +23,11 @@ export function register(program: Command): void {
     .option('--token <token>', 'require "Authorization: Bearer <token>" on /v1 routes (default: $CDMM_TOKEN, else none)')
     .option('--body-limit <bytes>', 'largest request body', intOption('--body-limit', 1024, 1 << 30), 1 << 20)
     .option('--max-records <n>', 'most records per request', intOption('--max-records', 1, 100_000), 1000)
+    .option('--no-typical', "don't rebuild the training data for typical values (no counterfactuals for missing modalities)")
     .option('--quiet', 'no access log')
-    .action(async (run: string, o: { port: number; host: string; token?: string; bodyLimit: number; maxRecords: number; quiet?: boolean }) => {
+    .action(async (run: string, o: { port: number; host: string; token?: string; bodyLimit: number; maxRecords: number; typical: boolean; quiet?: boolean }) => {
       const token = o.token ?? process.env.CDMM_TOKEN;
-      const predictor = await Predictor.load(run, { maxRecords: o.maxRecords });
+      const predictor = await Predictor.load(run, { maxRecords: o.maxRecords, rebuildTypical: o.typical });
       const app = buildServer(predictor, { token, bodyLimit: o.bodyLimit, logger: !o.quiet });
       const address = await app.listen({ port: o.port, host: o.host });
       process.stderr.write(`cdmm: serving ${predictor.manifest.dataset} (${predictor.manifest.config.backbone}, debias ${predictor.manifest.config.debias}) on ${address}${token ? ' (token required)' : ''}\n`);
