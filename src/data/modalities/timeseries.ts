@@ -49,6 +49,28 @@ export function aggregateCells(cell: Float64Array, rel: Float64Array, val: Float
   return { value, tlast };
 }
 
+/** Bin of each row's time (edges[k] <= t < edges[k+1]; the last bin includes its end), then (pid, bin, var) → cell. */
+export function cellIndex(pid: Float64Array, vi: Float64Array, rel: Float64Array, edges: number[], V: number): Float64Array {
+  const T = edges.length - 1;
+  const cell = new Float64Array(pid.length);
+  const e0 = edges[0];
+  const width = (edges[T] - e0) / T;
+  const uniform = edges.every((e, k) => Math.abs(e - (e0 + k * width)) <= 1e-9 * Math.max(1, Math.abs(e)));
+  for (let r = 0; r < pid.length; r++) {
+    let b: number;
+    if (uniform) {
+      b = Math.floor((rel[r] - e0) / width);
+      if (b > T - 1) b = T - 1;
+      if (b < 0) b = 0;
+    } else {
+      b = T - 1;
+      for (let k = 1; k < T; k++) if (rel[r] < edges[k]) { b = k - 1; break; }
+    }
+    cell[r] = (pid[r] * T + b) * V + vi[r];
+  }
+  return cell;
+}
+
 export function binEdges(m: TimeseriesSpec): number[] {
   if (m.edges) return m.edges;
   const start = m.window.start!;
@@ -94,19 +116,12 @@ export function timeseriesBuilder(m: TimeseriesSpec): ModalityBuilder<Timeseries
       const V = varNames.length;
       await db.run(`CREATE OR REPLACE TEMP TABLE __ts_vars (var VARCHAR, vi INTEGER)`);
       if (V) await db.run(`INSERT INTO __ts_vars VALUES ${varNames.map((v, i) => `(${lit(v)}, ${i})`).join(', ')}`);
-      const width = (edges[T] - edges[0]) / T;
-      const uniform = edges.every((e, k) => Math.abs(e - (edges[0] + k * width)) < 1e-9 * Math.max(1, Math.abs(e)));
-      const binExpr =
-        T === 1 ? '0'
-        : uniform ? `least(${T - 1}, CAST(floor((rel - (${edges[0]})) / ${width}) AS INTEGER))`
-        : `CASE ${edges.slice(1, -1).map((e, k) => `WHEN rel < ${e} THEN ${k}`).join(' ')} ELSE ${T - 1} END`;
       const TV = T * V;
       if (ctx.n * TV > MAX_CELLS)
         throw new CdmmError(`${ctx.specFile}: ${field}: ${ctx.n} patients × ${T} bins × ${V} variables is too large; list fewer \`variables\` or bins`);
-      const [cell, rel, val] = await numericColumns(
-        db,
-        `SELECT CAST((l.pid * ${T} + ${binExpr}) * ${V} + v.vi AS INTEGER) AS cell, rel, value FROM (${long}) l JOIN __ts_vars v ON l.var = v.var`,
-      );
+      // SQL windows the rows and names the variable; the bin and the cell are plain arithmetic, done here.
+      const [pid, vi, rel, val] = await numericColumns(db, `SELECT l.pid, v.vi, rel, value FROM (${long}) l JOIN __ts_vars v ON l.var = v.var`);
+      const cell = cellIndex(pid, vi, rel, edges, V);
       await db.run(`DROP TABLE __ts_vars`);
       const { value, tlast } = aggregateCells(cell, rel, val, ctx.n * TV, m.aggregate);
       const present = new Uint8Array(ctx.n);
