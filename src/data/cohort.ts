@@ -40,7 +40,9 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
     idxKind = kindOf(t.columns.get(spec.cohort.index_time)!);
     const missing = await db.rows(`SELECT ${line} AS line, CAST(${q(idCol)} AS VARCHAR) AS id FROM ${tbl(ct)} WHERE ${q(spec.cohort.index_time)} IS NULL ORDER BY 1 LIMIT 1`);
     if (missing.length)
-      throw new CdmmError(`${t.label}: line ${missing[0].line} (id ${missing[0].id}): index time '${spec.cohort.index_time}' is missing (${f}: cohort.index_time)`);
+      throw new CdmmError(
+        `${t.label}: ${missing[0].line !== null ? `line ${missing[0].line} ` : ''}(id ${missing[0].id}): index time '${spec.cohort.index_time}' is missing (${f}: cohort.index_time${t.hasLine ? '' : '; give it as the record\'s index_time'})`,
+      );
     idxSql = `x.${q(spec.cohort.index_time)}`;
   } else {
     idxSql = `CAST(${spec.cohort.index_time} AS DOUBLE)`;

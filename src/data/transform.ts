@@ -41,7 +41,7 @@ function checkState(state: unknown, spec: Spec, where: string): DataState {
 export async function transformPatients(spec: Spec, specDir: string, state: unknown, source: TransformSource): Promise<TransformResult> {
   let useSpec = spec;
   let dir = specDir;
-  let file = `${spec.name}.yaml`;
+  let file = `spec '${spec.name}'`;
   let withLabels = false;
   if ('specPath' in source) {
     // External validation: the other spec's tables, cohort and label; the fitted state of this one.
