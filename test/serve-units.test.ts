@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSpec } from '../src/data/spec.js';
 import type { ModalityInfo } from '../src/data/types.js';
+import { predictionsCsv } from '../src/serve/format.js';
 import { readPatientInput } from '../src/serve/input.js';
 import { PredictQueue, QueueFullError } from '../src/serve/queue.js';
 import { observedMeans } from '../src/serve/typical.js';
@@ -156,5 +157,22 @@ describe('readPatientInput', () => {
     writeFileSync(join(dir, 'b.jsonl'), '{"id":1}\n{"id":\n');
     expect(() => readPatientInput(join(dir, 'b.jsonl'), spec)).toThrow(/b\.jsonl: line 2: invalid JSON/);
     expect(() => readPatientInput(join(dir, 'x.csv'), spec)).toThrow(/input not found/);
+  });
+});
+
+describe('predictionsCsv', () => {
+  it('one row per patient, per-modality columns, quoting and no spreadsheet formulas from ids', () => {
+    const pred = (id: string): PatientPrediction => ({
+      id, p_do: 0.25, p_factual: 0.5, mask: '10', pattern: '10', modalities_used: ['a'],
+      modalities: {
+        a: { observed: true, counterfactual: null, contribution: null },
+        b: { observed: false, counterfactual: { change: 'observed', mask: '11', pattern: '11', p_do: 0.125, p_factual: 0.5 }, contribution: null },
+      },
+    });
+    const csv = predictionsCsv({ predictions: [pred('=HYPERLINK("x")'), pred('-12'), pred('a,b')] }, mods).trim().split('\n');
+    expect(csv[0]).toBe('id,p_do,p_factual,mask,pattern,modalities_used,a:observed,a:cf_p_do,a:cf_pattern,a:contribution,b:observed,b:cf_p_do,b:cf_pattern,b:contribution');
+    expect(csv[1]).toBe(`"'=HYPERLINK(""x"")",0.25,0.5,10,10,a,1,,,,0,0.125,11,`);
+    expect(csv[2].startsWith('-12,')).toBe(true);
+    expect(csv[3].startsWith('"a,b",')).toBe(true);
   });
 });

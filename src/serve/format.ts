@@ -6,10 +6,14 @@ export function predictionsJson(set: PredictionSet, run: { dir: string; dataset:
   return JSON.stringify({ run: run.dir, dataset: run.dataset, n: set.predictions.length, ...(set.excluded ? { excluded: set.excluded } : {}), predictions: set.predictions }, null, 1) + '\n';
 }
 
-/** RFC 4180 quoting: only when needed. */
+/**
+ * RFC 4180 quoting, only when needed. Text that a spreadsheet would run as a formula (=, +, -, @ first, and not a
+ * number) gets a leading apostrophe: ids come from whoever sent the patients.
+ */
 function cell(v: unknown): string {
   if (v === null || v === undefined) return '';
-  const s = String(v);
+  let s = String(v);
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s) && !Number.isFinite(Number(s))) s = `'${s}`;
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
