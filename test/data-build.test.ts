@@ -175,6 +175,9 @@ describe('prepared dataset', () => {
     await expect(transformPatients(spec, dir, ds.state, { records: [{ id: 'a', labs: [{ day: 1, variable: 'crp', value: 2 }, { day: 2, variable: 'crp', value: 'lots' }] }] })).rejects.toThrow(
       /records\[0\]\.labs\[1\]\.value: expected number/,
     );
+    await expect(transformPatients(spec, dir, ds.state, { records: [{ id: 'a', notes: [{ day: 1, text: 'bad\u0000text' }] }] })).rejects.toThrow(
+      /records\[0\]\.notes\[0\]\.text: text must not contain NUL characters/,
+    );
   });
 
   it('the cache returns the same arrays and is keyed by the files', async () => {

@@ -6,7 +6,9 @@ import { CdmmError } from '../util/errors.js';
 import { kindOf, lit, q, tbl, type Db } from './db.js';
 import { formatPath, type Spec } from './spec.js';
 
-const cell = z.union([z.number(), z.string(), z.boolean(), z.null()]);
+// NUL cannot travel through SQL text; nothing clinical needs it.
+const text = z.string().refine((v) => !v.includes('\u0000'), { message: 'text must not contain NUL characters' });
+const cell = z.union([z.number(), text, z.boolean(), z.null()]);
 const row = z.record(cell);
 
 /** Generic shape of a patient record (any spec). */
@@ -31,7 +33,7 @@ export function patientRecordSchemaFor(tableTypes: Record<string, Record<string,
         k === 'number'
           ? z.union([z.number().finite(), z.boolean(), z.null(), z.string().regex(/^\s*$|^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/, 'expected number')]).optional()
           : k === 'time'
-            ? z.union([z.string(), z.number(), z.null()]).optional()
+            ? z.union([text, z.number(), z.null()]).optional()
             : cell.optional();
     }
     const r = z.object(shape).passthrough();
