@@ -1,7 +1,8 @@
 // Mini-batches from a split's typed arrays: rows are copied into one Float32Array per modality (runs of consecutive
 // rows with one copy), then handed to the engine with a single tensor() call each. Alongside the dense values the
 // batch carries what lets the model skip work on missing data: the nonzeros of codes/text modalities (sparse
-// encoders) and the positions of the observed rows and tokens (encoders and fusion run on those only).
+// encoders; their dense tensors are built lazily, on first access) and the positions of the observed rows and
+// tokens (encoders and fusion run on those only).
 import { tensor, type Tensor } from '../engine/index.js';
 import type { ModalityInfo } from '../data/types.js';
 import type { Batch, BatchLayout, SparseRows } from './types.js';
@@ -38,17 +39,17 @@ function gatherRows(src: Float32Array, width: number, rows: ArrayLike<number>): 
 }
 
 /**
- * The nonzeros of the observed rows of a (B, width) array; missing rows get empty bags. One pass; when the row
- * width is even and aligned, zero pairs of floats are skipped 8 bytes at a time (two float32 zeros, +0 or −0, read
- * as a float64 ±0; any nonzero float32 makes the pair nonzero).
+ * The nonzeros of the batch's observed rows of an N×width source array, as bags; missing rows get empty bags.
+ * One pass; when the width is even and the array 8-byte aligned, zero pairs of floats are skipped 8 bytes at a time
+ * (two float32 zeros, +0 or −0, read as a float64 ±0; any nonzero float32 makes the pair nonzero).
  */
-function sparseRows(x: Float32Array, width: number, mask: Float32Array, K: number, k: number): SparseRows {
-  const b = x.length / width;
+function sparseRows(src: Float32Array, width: number, rows: ArrayLike<number>, mask: Float32Array, K: number, k: number): SparseRows {
+  const b = rows.length;
   let cap = Math.max(64, b * 16);
   let idx = new Int32Array(cap);
   let val = new Float32Array(cap);
   const off = new Int32Array(b);
-  const pairs = width % 2 === 0 && x.byteOffset % 8 === 0 ? new Float64Array(x.buffer, x.byteOffset, x.length / 2) : null;
+  const pairs = width % 2 === 0 && src.byteOffset % 8 === 0 ? new Float64Array(src.buffer, src.byteOffset, src.length / 2) : null;
   let n = 0;
   const push = (j: number, v: number) => {
     if (n === cap) {
@@ -61,17 +62,17 @@ function sparseRows(x: Float32Array, width: number, mask: Float32Array, K: numbe
   for (let i = 0; i < b; i++) {
     off[i] = n;
     if (!mask[i * K + k]) continue;
-    const base = i * width;
+    const base = rows[i] * width;
     if (pairs) {
       const pb = base / 2;
       for (let q = 0; q < width / 2; q++) {
         if (pairs[pb + q] === 0) continue;
         const j = 2 * q;
-        if (x[base + j] !== 0) push(j, x[base + j]);
-        if (x[base + j + 1] !== 0) push(j + 1, x[base + j + 1]);
+        if (src[base + j] !== 0) push(j, src[base + j]);
+        if (src[base + j + 1] !== 0) push(j + 1, src[base + j + 1]);
       }
     } else {
-      for (let j = 0; j < width; j++) if (x[base + j] !== 0) push(j, x[base + j]);
+      for (let j = 0; j < width; j++) if (src[base + j] !== 0) push(j, src[base + j]);
     }
   }
   return { indices: tensor(idx.subarray(0, n), [n], 'int64'), offsets: tensor(off, [b], 'int64'), weights: tensor(val.subarray(0, n), [n]) };
@@ -125,13 +126,24 @@ export function makeBatch(split: BatchSource, rows: Int32Array | number[], modal
   }
   const values: Batch['values'] = {};
   const sparse: Record<string, SparseRows> = {};
+  const ownRows = Int32Array.from(rows); // the lazy copies below must not see the caller reuse its row buffer
   modalities.forEach((m, k) => {
     const src = split.values[m.name];
     if (!src) throw new Error(`makeBatch: the split has no values for modality '${m.name}'`);
     const width = perRow(m);
-    const x = gatherRows(src, width, rows);
-    values[m.name] = tensor(x, [b, ...m.shape]);
-    if (isSparseModality(m)) sparse[m.name] = sparseRows(x, width, mask, K, k);
+    const shape = [b, ...m.shape];
+    if (!isSparseModality(m)) { values[m.name] = tensor(gatherRows(src, width, ownRows), shape); return; }
+    sparse[m.name] = sparseRows(src, width, ownRows, mask, K, k);
+    // The model reads the sparse form; the dense (B, D) tensor is built only if someone asks for it.
+    let dense: Tensor | null = null;
+    Object.defineProperty(values, m.name, {
+      enumerable: true,
+      configurable: true,
+      get: () => {
+        if (!dense || dense.disposed) dense = tensor(gatherRows(src, width, ownRows), shape);
+        return dense;
+      },
+    });
   });
   const batch: Batch = {
     values, mask: tensor(mask, [b, K]), patternIdx: tensor(pat, [b]), rows: tensor(rowIds, [b]), sparse,

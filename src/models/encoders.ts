@@ -5,8 +5,8 @@ import type { ModalityInfo } from '../data/types.js';
 import type { SparseRows } from './types.js';
 
 export interface Encoder extends Module {
-  /** x: the dense batch (B, ...shape); sparse: the same rows' nonzeros, when the batch carries them. */
-  forward(x: Tensor, sparse?: SparseRows): Tensor;
+  /** x: the dense batch (B, ...shape). */
+  forward(x: Tensor): Tensor;
 }
 
 export interface EncoderOptions {
@@ -45,9 +45,10 @@ export class SparseLinearEncoder extends Module implements Encoder {
     noGrad(() => this.bag.weight.uniform_(-bound, bound));
     this.bias = this.param('bias', zeros([dim]).uniform_(-bound, bound));
   }
-  forward(x: Tensor, sparse?: SparseRows): Tensor {
-    const xw = sparse ? this.bag.forward(sparse.indices, sparse.offsets, sparse.weights) : x.matmul(this.bag.weight);
-    return xw.add(this.bias).relu();
+  forward(x: Tensor): Tensor { return x.matmul(this.bag.weight).add(this.bias).relu(); }
+  /** The same from the rows' nonzeros (B bags). */
+  forwardSparse(s: SparseRows): Tensor {
+    return this.bag.forward(s.indices, s.offsets, s.weights).add(this.bias).relu();
   }
 }
 

@@ -1,7 +1,7 @@
 // The whole model: per-modality encoders → fusion backbone → debiasing head.
 import { Module, Tensor, cat, zeros, noGrad } from '../engine/index.js';
 import type { ModalityInfo } from '../data/types.js';
-import { createEncoder, type Encoder } from './encoders.js';
+import { createEncoder, SparseLinearEncoder, type Encoder } from './encoders.js';
 import { createBackbone, type Backbone } from './backbones/index.js';
 import { DebiasHead, type LossContext } from './debias.js';
 import type { Batch, LossParts, ModelConfig, ModelOutput, PatternDictionary } from './types.js';
@@ -74,11 +74,12 @@ export class CdmmModel extends Module {
   private encode(i: number, batch: Batch): Tensor {
     const m = this.modalities[i];
     const enc = this.encoders.list[i];
+    const sparse = batch.sparse?.[m.name];
+    if (sparse && enc instanceof SparseLinearEncoder) return enc.forwardSparse(sparse); // never touches the dense values
     const x = batch.values[m.name];
     if (!x) throw new Error(`model.forward: the batch has no values for modality '${m.name}'`);
-    const sparse = batch.sparse?.[m.name];
     const present = batch.layout?.present[m.name];
-    if (sparse || !present) return enc.forward(x, sparse);
+    if (!present) return enc.forward(x);
     const b = x.size(0);
     if (present.count === 0) return zeros([b, this.config.dim]);
     const observed = enc.forward(x.indexSelect(0, present.rows));
