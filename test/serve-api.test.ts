@@ -67,6 +67,19 @@ describe('endpoints', () => {
   });
 });
 
+describe('unseen values', () => {
+  it('unseen categories and codes are scored (as the "other" features): two different unseen values agree', async () => {
+    const base = records(1, 31, v)[0];
+    const withValues = (id: string, sex: string, code: string) => ({ ...base, id, patients: { ...(base.patients as object), sex }, diagnoses: [{ day: 990, code }] });
+    const r = await post(app, { records: [withValues('u1', 'unknown-1', 'new_code_1'), withValues('u2', 'unknown-2', 'new_code_2'), withValues('k', 'F', v.codes[0])] });
+    expect(r.statusCode).toBe(200);
+    const [u1, u2, k] = r.json().predictions;
+    expect(u1.p_do).toBe(u2.p_do);
+    expect(u1.mask).toBe(k.mask);
+    expect(u1.p_do).not.toBe(k.p_do);
+  });
+});
+
 describe('validation', () => {
   it('400 with the field path, for lists and single records', async () => {
     const r = await post(app, { records: [{ id: 'a', patients: { age: 50 } }, { id: 'b', labs: [{ day: 1, variable: 'crp', value: 1 }, { day: 2, variable: 'crp', value: 'high' }] }] });
