@@ -31,6 +31,8 @@ export function register(program: Command): void {
       const app = buildServer(predictor, { token, bodyLimit: o.bodyLimit, logger: !o.quiet });
       const address = await app.listen({ port: o.port, host: o.host });
       process.stderr.write(`cdmm: serving ${predictor.manifest.dataset} (${predictor.manifest.config.backbone}, debias ${predictor.manifest.config.debias}) on ${address}${token ? ' (token required)' : ''}\n`);
+      if (!token && !/^(127\.|::1$|localhost$)/.test(o.host))
+        process.stderr.write(`cdmm: warning: listening on ${o.host} without --token: anyone who can reach it can query the model\n`);
       if (predictor.typical.note) process.stderr.write(`cdmm: note: no counterfactuals for missing modalities: ${predictor.typical.note}\n`);
       // Keep the command pending until a signal closes the server: then exit 0 through main().
       await new Promise<void>((resolve) => {
