@@ -47,6 +47,13 @@ Napi::Value Guard(const Napi::CallbackInfo& info, const char* op, F&& body) {
   }
 }
 
+// Shorthands for the binding functions: each takes the call info and reads typed arguments by position.
+#define FN(name) static Napi::Value name(const Napi::CallbackInfo& info)
+#define ENV Napi::Env env = info.Env()
+#define ARGI(i) info[i].As<Napi::Number>().Int64Value()
+#define ARGD(i) info[i].As<Napi::Number>().DoubleValue()
+#define ARGB(i) info[i].As<Napi::Boolean>().Value()
+
 inline Napi::Number H(Napi::Env env, at::Tensor t) { return Napi::Number::New(env, Put(std::move(t))); }
 
 void RegisterTensor(Napi::Env env, Napi::Object exports);

@@ -4,12 +4,6 @@
 
 namespace cdmm {
 
-#define FN(name) static Napi::Value name(const Napi::CallbackInfo& info)
-#define ENV Napi::Env env = info.Env()
-#define ARGI(i) info[i].As<Napi::Number>().Int64Value()
-#define ARGD(i) info[i].As<Napi::Number>().DoubleValue()
-#define ARGB(i) info[i].As<Napi::Boolean>().Value()
-
 static const char* kUnaryNames[] = {"neg", "exp", "log", "sqrt", "abs", "sigmoid", "tanh", "relu", "gelu", "logSigmoid",
                                     "softplus", "reciprocal", "square", "log1p", "sign", "floor", "ceil", "round", "logicalNot",
                                     "isnan", "sin", "cos", "isfinite", "rsqrt", "expm1"};

@@ -5,12 +5,6 @@
 
 namespace cdmm {
 
-#define FN(name) static Napi::Value name(const Napi::CallbackInfo& info)
-#define ENV Napi::Env env = info.Env()
-#define ARGI(i) info[i].As<Napi::Number>().Int64Value()
-#define ARGD(i) info[i].As<Napi::Number>().DoubleValue()
-#define ARGB(i) info[i].As<Napi::Boolean>().Value()
-
 static c10::optional<at::Tensor> Opt(const at::Tensor& t) { return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt; }
 
 FN(Embedding) {

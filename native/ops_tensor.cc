@@ -7,12 +7,6 @@
 
 namespace cdmm {
 
-#define FN(name) static Napi::Value name(const Napi::CallbackInfo& info)
-#define ENV Napi::Env env = info.Env()
-#define ARGI(i) info[i].As<Napi::Number>().Int64Value()
-#define ARGD(i) info[i].As<Napi::Number>().DoubleValue()
-#define ARGB(i) info[i].As<Napi::Boolean>().Value()
-
 static at::TensorOptions Opts(int code) { return at::TensorOptions().dtype(DType(code)); }
 
 // fromBuffer(typedArray, shape, dtypeCode): copies the bytes; the typed array's element type must match dtype.

@@ -8,12 +8,6 @@
 
 namespace cdmm {
 
-#define FN(name) static Napi::Value name(const Napi::CallbackInfo& info)
-#define ENV Napi::Env env = info.Env()
-#define ARGI(i) info[i].As<Napi::Number>().Int64Value()
-#define ARGD(i) info[i].As<Napi::Number>().DoubleValue()
-#define ARGB(i) info[i].As<Napi::Boolean>().Value()
-
 static std::vector<std::unique_ptr<torch::optim::Optimizer>> g_optims;
 
 static torch::optim::Optimizer& Get(const Napi::CallbackInfo& info) {

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Tensor, tensor } from './tensor.js';
-import { DTYPE_BYTES, type AnyTypedArray, type DType } from './dtype.js';
+import { DTYPE_BYTES, viewAs, type DType } from './dtype.js';
 
 const TO_ST: Record<DType, string> = { float32: 'F32', float64: 'F64', int64: 'I64', bool: 'BOOL', int32: 'I32' };
 const FROM_ST: Record<string, DType> = { F32: 'float32', F64: 'float64', I64: 'int64', BOOL: 'bool', I32: 'int32' };
@@ -61,21 +61,12 @@ export function decodeSafetensors(buf: Uint8Array, source = 'safetensors'): { te
     if (!(b >= 0 && end <= dataLen && end - b === count * DTYPE_BYTES[dt])) fail(`tensor ${name}: data_offsets [${b}, ${end}] do not match shape [${e.shape}]`);
     const bytes = new Uint8Array(end - b); // a copy, aligned for the typed array (Buffer.slice would share the pool)
     bytes.set(buf.subarray(dataStart + b, dataStart + end));
-    const arr = makeArray(dt, bytes.buffer);
+    const arr = viewAs(bytes.buffer, dt);
     tensors.set(name, tensor(arr, e.shape, dt));
   }
   return { tensors, metadata };
 }
 
-function makeArray(dt: DType, b: ArrayBuffer): AnyTypedArray {
-  switch (dt) {
-    case 'float32': return new Float32Array(b);
-    case 'float64': return new Float64Array(b);
-    case 'int64': return new BigInt64Array(b);
-    case 'int32': return new Int32Array(b);
-    case 'bool': return new Uint8Array(b);
-  }
-}
 
 export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Record<string, Tensor>, metadata: Record<string, string> = {}): void {
   writeFileAtomic(path, encodeSafetensors(tensors, metadata));
