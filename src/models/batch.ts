@@ -107,20 +107,46 @@ export function batchLayout(mask: Float32Array, modalities: ModalityInfo[]): Bat
 }
 
 /**
- * The batch for `rows` of a split. `patternIdx` holds the dictionary index of every row of the split
- * (from assignPatterns on the split's mask), not of the batch.
+ * A batch-level mask that hides some observed modalities (modality dropout in training): `mask` (B×K, row-major)
+ * must be a subset of the split's mask for the batch rows with ≥ 1 modality per row, and `patternIdx` (B) the
+ * dictionary index of each of its rows. Hidden modalities get zero values, as missing ones have.
  */
-export function makeBatch(split: BatchSource, rows: Int32Array | number[], modalities: ModalityInfo[], patternIdx: Int32Array): Batch {
+export interface MaskOverride {
+  mask: Uint8Array;
+  patternIdx: Int32Array;
+}
+
+/** Zeroes the rows of a gathered (B × width) array whose modality k the override hides. */
+function hideRows(out: Float32Array, width: number, split: BatchSource, rows: ArrayLike<number>, mask: Float32Array, K: number, k: number): Float32Array {
+  for (let i = 0; i < rows.length; i++) if (split.mask[rows[i] * K + k] && !mask[i * K + k]) out.fill(0, i * width, (i + 1) * width);
+  return out;
+}
+
+/**
+ * The batch for `rows` of a split. `patternIdx` holds the dictionary index of every row of the split
+ * (from assignPatterns on the split's mask), not of the batch. `override` hides observed modalities (training only).
+ */
+export function makeBatch(split: BatchSource, rows: Int32Array | number[], modalities: ModalityInfo[], patternIdx: Int32Array, override?: MaskOverride): Batch {
   const b = rows.length;
   const K = modalities.length;
   const mask = new Float32Array(b * K);
   const pat = new BigInt64Array(b);
   const rowIds = new BigInt64Array(b);
   const labels = split.labels ? new Float32Array(b) : null;
+  if (override && (override.mask.length !== b * K || override.patternIdx.length !== b))
+    throw new Error(`makeBatch: the mask override must be ${b}×${K} with ${b} pattern indices`);
   for (let i = 0; i < b; i++) {
     const r = rows[i];
-    for (let k = 0; k < K; k++) mask[i * K + k] = split.mask[r * K + k];
-    pat[i] = BigInt(patternIdx[r]);
+    let seen = 0;
+    for (let k = 0; k < K; k++) {
+      const own = split.mask[r * K + k];
+      const m = override ? override.mask[i * K + k] : own;
+      if (m && !own) throw new Error(`makeBatch: the mask override shows modality ${k} that row ${r} does not have`);
+      mask[i * K + k] = m;
+      seen += m;
+    }
+    if (override && seen === 0) throw new Error(`makeBatch: the mask override hides every modality of row ${r}`);
+    pat[i] = BigInt(override ? override.patternIdx[i] : patternIdx[r]);
     rowIds[i] = BigInt(r);
     if (labels) labels[i] = split.labels![r];
   }
@@ -132,7 +158,11 @@ export function makeBatch(split: BatchSource, rows: Int32Array | number[], modal
     if (!src) throw new Error(`makeBatch: the split has no values for modality '${m.name}'`);
     const width = perRow(m);
     const shape = [b, ...m.shape];
-    if (!isSparseModality(m)) { values[m.name] = tensor(gatherRows(src, width, ownRows), shape); return; }
+    const gather = () => {
+      const out = gatherRows(src, width, ownRows);
+      return override ? hideRows(out, width, split, ownRows, mask, K, k) : out;
+    };
+    if (!isSparseModality(m)) { values[m.name] = tensor(gather(), shape); return; }
     sparse[m.name] = sparseRows(src, width, ownRows, mask, K, k);
     // The model reads the sparse form; the dense (B, D) tensor is built only if someone asks for it.
     let dense: Tensor | null = null;
@@ -140,7 +170,7 @@ export function makeBatch(split: BatchSource, rows: Int32Array | number[], modal
       enumerable: true,
       configurable: true,
       get: () => {
-        if (!dense || dense.disposed) dense = tensor(gatherRows(src, width, ownRows), shape);
+        if (!dense || dense.disposed) dense = tensor(gather(), shape);
         return dense;
       },
     });

@@ -4,9 +4,9 @@
 //  - dual branch: causal c and spurious s projections, a spurious head trained with GCE, bias-reweighting of the
 //    causal loss, a c–s dependence penalty (HSIC or CLUB) and an optional counterfactual swap;
 //  - 'none': a plain MLP head on z.
-import { Module, Linear, Tensor, tensor, scalar, zeros, randperm, cat, noGrad, F } from '../engine/index.js';
+import { Module, Linear, Tensor, tensor, scalar, zeros, eye, randperm, cat, noGrad, F } from '../engine/index.js';
 import { ClubEstimator } from './club.js';
-import { gce, hsic } from './losses.js';
+import { conditionalHsic, gce, hsic } from './losses.js';
 import type { Batch, LossParts, ModelConfig, ModelOutput, PatternDictionary } from './types.js';
 
 export interface LossContext {
@@ -20,7 +20,7 @@ export interface LossContext {
   parts?: boolean;
 }
 
-export const LOSS_PARTS = ['bce_do', 'fact', 'gce', 'dec', 'swap', 'w_mean'] as const;
+export const LOSS_PARTS = ['bce_do', 'fact', 'gce', 'dec', 'swap', 'w_mean', 'pat'] as const;
 
 export class DebiasHead extends Module {
   readonly deconfound: boolean;
@@ -40,6 +40,8 @@ export class DebiasHead extends Module {
   readonly key: Linear | null = null;
   readonly swapHead: Linear | null = null;
   readonly club: ClubEstimator | null = null;
+  /** Mask → spurious features (cfg.spuriousMask): hands the shortcut "which modalities are present" to s. */
+  readonly spuriousMask: Linear | null = null;
 
   constructor(readonly cfg: ModelConfig, dict: PatternDictionary) {
     super();
@@ -56,6 +58,7 @@ export class DebiasHead extends Module {
       this.spuriousHead = this.module('spurious_head', new Linear(br, 1));
       if (cfg.lambdaSwap > 0) this.swapHead = this.module('swap_head', new Linear(2 * br, 1));
       if (cfg.decorrelation === 'club') this.club = this.module('club', new ClubEstimator(br));
+      if (cfg.spuriousMask) this.spuriousMask = this.module('spurious_mask', new Linear(dict.masks[0].length, br));
     }
     this.headC = this.module('head_c', new Linear(cfg.debias === 'none' ? dim : br, hh));
     if (this.deconfound) {
@@ -85,23 +88,35 @@ export class DebiasHead extends Module {
     return this.headOut.forward(this.headC.forward(c).add(this.headE!.forward(eBar)).relu()).squeeze(-1).sigmoid();
   }
 
-  forward(zIn: Tensor, patternIdx: Tensor): ModelOutput {
+  /** The causal features are returned (zc) whenever a loss term needs them. */
+  private get keepC(): boolean { return this.dual || (this.cfg.lambdaPattern ?? 0) > 0; }
+
+  /** `mask` (B, K) feeds the spurious branch when cfg.spuriousMask is on. */
+  forward(zIn: Tensor, patternIdx: Tensor, mask?: Tensor): ModelOutput {
     const z = F.dropout(zIn, this.cfg.dropout, this.training);
     if (this.cfg.debias === 'none') {
       const logit = this.headOut.forward(this.headC.forward(z).relu()).squeeze(-1);
       return { p: logit.sigmoid(), logitFactual: logit, logitsAll: null, logitSpurious: null, zc: null, zs: null };
     }
     const c = this.causal!.forward(z).relu();
-    const s = this.dual ? this.spurious!.forward(z).relu() : null;
+    let s: Tensor | null = null;
+    if (this.dual) {
+      let pre = this.spurious!.forward(z);
+      if (this.spuriousMask) {
+        if (!mask) throw new Error('DebiasHead.forward: spuriousMask needs the batch mask');
+        pre = pre.add(this.spuriousMask.forward(mask));
+      }
+      s = pre.relu();
+    }
     const logitSpurious = s ? this.spuriousHead!.forward(s).squeeze(-1) : null;
     if (!this.deconfound) {
       const logit = this.headOut.forward(this.headC.forward(c).relu()).squeeze(-1);
-      return { p: logit.sigmoid(), logitFactual: logit, logitsAll: null, logitSpurious, zc: c, zs: s };
+      return { p: logit.sigmoid(), logitFactual: logit, logitsAll: null, logitSpurious, zc: this.keepC ? c : null, zs: s };
     }
     const logitsAll = this.logitsAll(c);
     const p = this.cfg.adjustment === 'nwgm' ? this.nwgm(c) : logitsAll.sigmoid().matmul(this.prior);
     const logitFactual = logitsAll.gather(1, patternIdx.unsqueeze(1)).squeeze(1);
-    return { p, logitFactual, logitsAll, logitSpurious, zc: this.dual ? c : null, zs: s };
+    return { p, logitFactual, logitsAll, logitSpurious, zc: this.keepC ? c : null, zs: s };
   }
 
   /** Per-patient bias weights w = CE_s / (CE_s + CE_c), without gradient; optionally EMA-smoothed per patient. */
@@ -177,9 +192,19 @@ export class DebiasHead extends Module {
         total = total.add(swap.mul(cfg.lambdaSwap));
       }
     }
+    let pat = zero;
+    if ((cfg.lambdaPattern ?? 0) > 0 && out.zc) {
+      // c ⊥ pattern | y: HSIC between c and the one-hot of the patient's dictionary pattern, within each class.
+      const onehot = eye(this.patterns).indexSelect(0, batch.patternIdx);
+      const term = conditionalHsic(out.zc, onehot, y.toFloat32Array());
+      if (term) {
+        pat = term;
+        total = total.add(pat.mul(cfg.lambdaPattern!));
+      }
+    }
     if (ctx.parts === false) return { total, parts: {} };
     const wMean = w ? w.mean() : scalar(1);
-    const vals = noGrad(() => cat([main, fact, gceTerm, dec, swap, wMean].map((t) => t.detach().reshape(1)), 0).toFloat32Array());
+    const vals = noGrad(() => cat([main, fact, gceTerm, dec, swap, wMean, pat].map((t) => t.detach().reshape(1)), 0).toFloat32Array());
     const parts: Record<string, number> = {};
     LOSS_PARTS.forEach((k, i) => { parts[k] = vals[i]; });
     return { total, parts };

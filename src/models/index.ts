@@ -1,7 +1,7 @@
 // The model layer's API for training, evaluation and serving.
 export { createModel, defaultModelConfig, CdmmModel } from './model.js';
-export { makeBatch, type BatchSource } from './batch.js';
-export { buildPatternDictionary, assignPatterns, maskKey, type PatternDictionaryOptions } from './patterns.js';
+export { makeBatch, type BatchSource, type MaskOverride } from './batch.js';
+export { buildPatternDictionary, assignPatterns, maskKey, modalityDropout, type PatternDictionaryOptions } from './patterns.js';
 export { DebiasHead, LOSS_PARTS, type LossContext } from './debias.js';
 export { gce, hsic, rbfKernel } from './losses.js';
 export { createEncoder, type Encoder } from './encoders.js';

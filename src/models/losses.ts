@@ -1,5 +1,5 @@
 // The loss terms of the method that the engine does not provide: generalized cross-entropy and HSIC.
-import { Tensor, cdist } from '../engine/index.js';
+import { Tensor, cdist, tensor } from '../engine/index.js';
 
 /**
  * Generalized cross-entropy for a binary logit: mean over patients of (1 − p_y^q) / q, where p_y is the probability
@@ -24,9 +24,34 @@ export function rbfKernel(x: Tensor): Tensor {
  * sum((H Kx H) ∘ Ky) / (n − 1)²: centring Kx directly costs O(n²) where the matrix products cost O(n³).
  */
 export function hsic(x: Tensor, y: Tensor): Tensor {
-  const n = x.size(0);
-  const kx = rbfKernel(x);
-  const ky = rbfKernel(y);
+  return hsicKernels(rbfKernel(x), rbfKernel(y));
+}
+
+/** The same biased HSIC estimator from two (n, n) kernel matrices. */
+export function hsicKernels(kx: Tensor, ky: Tensor): Tensor {
+  const n = kx.size(0);
   const centred = kx.sub(kx.mean(0, true)).sub(kx.mean(1, true)).add(kx.mean());
   return centred.mul(ky).sum().div((n - 1) * (n - 1));
+}
+
+/**
+ * Dependence between features x (B, f) and a categorical variable given as a one-hot matrix g (B, P), conditional on
+ * the binary label y (B): the mean over the classes (with ≥ 2 patients) of HSIC(x, g) computed within the class, with
+ * an RBF kernel on x and the delta kernel g gᵀ (1 when two patients share the category) on g. Zero when x carries no
+ * information about the category beyond what the label explains. `yHost` is y already read back (no sync here).
+ */
+export function conditionalHsic(x: Tensor, g: Tensor, yHost: Float32Array): Tensor | null {
+  let out: Tensor | null = null;
+  let classes = 0;
+  for (const cls of [0, 1]) {
+    const idx: number[] = [];
+    yHost.forEach((v, i) => { if ((v >= 0.5 ? 1 : 0) === cls) idx.push(i); });
+    if (idx.length < 2) continue;
+    const rows = tensor(BigInt64Array.from(idx, (i) => BigInt(i)), [idx.length]);
+    const gc = g.indexSelect(0, rows);
+    const term = hsicKernels(rbfKernel(x.indexSelect(0, rows)), gc.matmul(gc.T));
+    out = out ? out.add(term) : term;
+    classes++;
+  }
+  return out && classes > 1 ? out.div(classes) : out;
 }

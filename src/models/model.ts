@@ -22,6 +22,8 @@ export const defaultModelConfig: ModelConfig = {
   lambdaSwap: 0,
   warmupEpochs: 2,
   weightEma: 0,
+  lambdaPattern: 0,
+  spuriousMask: false,
   seriesHidden: 64,
   headHidden: 64,
   fusionHeads: 4,
@@ -48,6 +50,7 @@ function validate(modalities: ModalityInfo[], dict: PatternDictionary, cfg: Mode
   if (cfg.backbone === 'transformer' && cfg.dim % (cfg.fusionHeads ?? 4) !== 0) throw new Error(`createModel: dim ${cfg.dim} is not divisible by fusionHeads ${cfg.fusionHeads}`);
   if (cfg.gceQ <= 0 || cfg.gceQ > 1) throw new Error('createModel: gceQ must be in (0, 1]');
   if (cfg.weightEma < 0 || cfg.weightEma >= 1) throw new Error('createModel: weightEma must be in [0, 1)');
+  if ((cfg.lambdaPattern ?? 0) < 0) throw new Error('createModel: lambdaPattern must be ≥ 0');
   if (cfg.dropout < 0 || cfg.dropout >= 1) throw new Error('createModel: dropout must be in [0, 1)');
 }
 
@@ -93,7 +96,7 @@ export class CdmmModel extends Module {
   }
 
   forward(batch: Batch): ModelOutput {
-    return this.head.forward(this.fuse(batch), batch.patternIdx);
+    return this.head.forward(this.fuse(batch), batch.patternIdx, batch.mask);
   }
 
   loss(out: ModelOutput, batch: Batch, ctx: LossContext): LossParts {

@@ -70,3 +70,23 @@ export function assignPatterns(masks: Uint8Array, K: number, dict: PatternDictio
   }
   return out;
 }
+
+/**
+ * Modality dropout (training only): for each of the batch `rows` of a split's N×K mask, hides every observed
+ * modality with probability p, but always keeps at least one (when all would go, one observed modality chosen
+ * uniformly stays). Returns the batch-level mask (B×K) and its dictionary patterns, for makeBatch's override.
+ */
+export function modalityDropout(masks: Uint8Array, K: number, rows: ArrayLike<number>, p: number, dict: PatternDictionary, rand: () => number): { mask: Uint8Array; patternIdx: Int32Array } {
+  if (!(p >= 0 && p < 1)) throw new Error(`modalityDropout: p must be in [0, 1), got ${p}`);
+  const b = rows.length;
+  const mask = new Uint8Array(b * K);
+  for (let i = 0; i < b; i++) {
+    const r = rows[i];
+    const observed: number[] = [];
+    for (let k = 0; k < K; k++) if (masks[r * K + k]) observed.push(k);
+    let kept = 0;
+    for (const k of observed) if (rand() >= p) { mask[i * K + k] = 1; kept++; }
+    if (kept === 0 && observed.length) mask[i * K + observed[Math.min(observed.length - 1, Math.floor(rand() * observed.length))]] = 1;
+  }
+  return { mask, patternIdx: assignPatterns(mask, K, dict) };
+}

@@ -29,6 +29,13 @@ export interface ModelConfig {
   warmupEpochs: number; // default 2
   /** Smooth the per-patient weights with an exponential moving average across epochs (0 = off). */
   weightEma: number;
+  /**
+   * Pattern invariance of the causal features: weight of HSIC(c, one-hot of the dictionary pattern) computed within
+   * each class (c ⊥ pattern | y); 0 or absent = off. Ignored with debias 'none' (no c).
+   */
+  lambdaPattern?: number;
+  /** Feed the mask (B, K) into the spurious branch so the GCE shortcut head gets the pattern directly (dual/full). */
+  spuriousMask?: boolean;
   /** Hidden width of the time-series encoder (GRU hidden size / TCN channels; default 64). */
   seriesHidden?: number;
   /** Hidden width of the pattern-conditioned head and the plain heads (default 64). */

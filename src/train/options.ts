@@ -27,6 +27,11 @@ export interface TrainOptions {
   bootstrap: number;
   /** Batch size for inference. */
   evalBatchSize: number;
+  /**
+   * Modality dropout: in training batches, each observed modality is hidden with this probability (≥ 1 kept; the
+   * pattern is re-assigned for the new mask). 0 = off. Validation, test and serving never see it.
+   */
+  modalityDropout?: number;
 }
 
 export const defaultTrainOptions: TrainOptions = {
@@ -63,6 +68,8 @@ export function checkTrainOptions(o: TrainOptions): TrainOptions {
   if (!(o.lr > 0 && Number.isFinite(o.lr))) bad('lr', o.lr, 'expected a positive number');
   if (!(o.weightDecay >= 0 && Number.isFinite(o.weightDecay))) bad('weight-decay', o.weightDecay, 'expected a number ≥ 0');
   if (!(o.clipNorm >= 0 && Number.isFinite(o.clipNorm))) bad('clip-norm', o.clipNorm, 'expected a number ≥ 0');
+  const md = o.modalityDropout ?? 0;
+  if (!(md >= 0 && md < 1)) bad('modality-dropout', md, 'expected a number in [0, 1)');
   if (o.optimizer !== 'adam' && o.optimizer !== 'adamw') bad('optimizer', o.optimizer, 'expected adam or adamw');
   if (!['cosine', 'onecycle', 'none'].includes(o.schedule)) bad('schedule', o.schedule, 'expected cosine, onecycle or none');
   if (typeof o.posWeight === 'number' && !(o.posWeight > 0 && Number.isFinite(o.posWeight)))

@@ -7,7 +7,8 @@ import {
 import { auprc, auroc } from '../eval/metrics.js';
 import { makeBatch } from '../models/batch.js';
 import { createModel, type CdmmModel } from '../models/index.js';
-import { assignPatterns, buildPatternDictionary } from '../models/patterns.js';
+import { assignPatterns, buildPatternDictionary, modalityDropout } from '../models/patterns.js';
+import { mulberry32 } from '../data/rng.js';
 import type { ModelConfig, PatternDictionary } from '../models/types.js';
 import type { PreparedDataset } from '../data/types.js';
 import { CdmmError } from '../util/errors.js';
@@ -73,6 +74,9 @@ export function trainModel(ds: PreparedDataset, modelCfg: ModelConfig, opts: Tra
     : opts.schedule === 'onecycle' ? new OneCycleLR(optim, opts.lr, totalSteps) : null;
   // Per-patient state the model may keep across epochs (EMA of the bias weights), indexed by training row.
   const emaWeights = new Float32Array(train.ids.length).fill(Number.NaN);
+  // Modality dropout: its own seeded stream, so the batch order and the weights' init do not change with it.
+  const dropP = opts.modalityDropout ?? 0;
+  const dropRand = dropP > 0 ? mulberry32((opts.seed * 2246822519 + 0x27d4eb2f) >>> 0) : null;
 
   const history: EpochRecord[] = [];
   let best = -Infinity;
@@ -93,7 +97,8 @@ export function trainModel(ds: PreparedDataset, modelCfg: ModelConfig, opts: Tra
       for (const rows of sampler.nextEpoch()) {
         const ctx = { epoch: epoch - 1, posWeight, emaWeights };
         const { loss, parts } = tidy(() => {
-          const batch = makeBatch(train, rows, ds.modalities, trainPat);
+          const override = dropRand ? modalityDropout(train.mask, K, rows, dropP, dict, dropRand) : undefined;
+          const batch = makeBatch(train, rows, ds.modalities, trainPat, override);
           const out = model.forward(batch);
           const l = model.loss(out, batch, ctx);
           optim.zeroGrad();
