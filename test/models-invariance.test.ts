@@ -201,3 +201,27 @@ describe('modality dropout', () => {
     expect(() => trainModel(ds, cfg, { ...opts, modalityDropout: 1 }, { quiet: true })).toThrow(/modality-dropout/);
   });
 });
+
+describe('weightNorm', () => {
+  const split = tinySplit(60, 4);
+  const dict = buildPatternDictionary(split.mask, K, { minCount: 2 });
+  const pid = assignPatterns(split.mask, K, dict);
+  it('divides the weighted causal loss by the batch mean of w and reports the raw w_mean', () => {
+    manualSeed(6);
+    const off = createModel(tinyModalities, dict, { ...tinyConfig, debias: 'full', warmupEpochs: 1 });
+    manualSeed(6);
+    const on = createModel(tinyModalities, dict, { ...tinyConfig, debias: 'full', warmupEpochs: 1, weightNorm: true });
+    tidy(() => {
+      const batch = makeBatch(split, range(60), tinyModalities, pid);
+      const out = off.forward(batch);
+      const a = off.loss(out, batch, { epoch: 1 }).parts;
+      const b = on.loss(out, batch, { epoch: 1 }).parts;
+      expect(b.w_mean).toBeCloseTo(a.w_mean, 6);
+      expect(a.w_mean).toBeLessThan(1);
+      expect(b.bce_do).toBeCloseTo(a.bce_do / a.w_mean, 4);
+      expect(on.loss(out, batch, { epoch: 0 }).parts.bce_do).toBeCloseTo(off.loss(out, batch, { epoch: 0 }).parts.bce_do, 6); // warm-up: w = 1
+    });
+    off.dispose();
+    on.dispose();
+  });
+});

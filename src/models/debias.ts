@@ -163,7 +163,9 @@ export class DebiasHead extends Module {
     const posWeight = pw !== null ? scalar(pw) : undefined;
     const classW = pw !== null ? y.mul(pw - 1).add(1) : null; // per patient: posWeight for positives, 1 otherwise
     const afterWarmup = ctx.epoch >= cfg.warmupEpochs;
-    const w = this.dual && afterWarmup ? this.biasWeights(out, y, batch, ctx) : null;
+    const wRaw = this.dual && afterWarmup ? this.biasWeights(out, y, batch, ctx) : null;
+    // cfg.weightNorm: w / mean(w) over the batch, so the causal loss keeps its scale when every w is small.
+    const w = wRaw && cfg.weightNorm ? noGrad(() => wRaw.div(wRaw.mean().clampMin(1e-8))) : wRaw;
     const zero = scalar(0);
 
     let main: Tensor;
@@ -203,7 +205,7 @@ export class DebiasHead extends Module {
       }
     }
     if (ctx.parts === false) return { total, parts: {} };
-    const wMean = w ? w.mean() : scalar(1);
+    const wMean = wRaw ? wRaw.mean() : scalar(1);
     const vals = noGrad(() => cat([main, fact, gceTerm, dec, swap, wMean, pat].map((t) => t.detach().reshape(1)), 0).toFloat32Array());
     const parts: Record<string, number> = {};
     LOSS_PARTS.forEach((k, i) => { parts[k] = vals[i]; });

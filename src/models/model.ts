@@ -24,6 +24,7 @@ export const defaultModelConfig: ModelConfig = {
   weightEma: 0,
   lambdaPattern: 0,
   spuriousMask: false,
+  weightNorm: false,
   seriesHidden: 64,
   headHidden: 64,
   fusionHeads: 4,

@@ -34,6 +34,8 @@ export interface ModelConfig {
    * each class (c ⊥ pattern | y); 0 or absent = off. Ignored with debias 'none' (no c).
    */
   lambdaPattern?: number;
+  /** Normalise the bias weights to mean 1 within each batch (the causal loss keeps its scale as w_mean falls). */
+  weightNorm?: boolean;
   /** Feed the mask (B, K) into the spurious branch so the GCE shortcut head gets the pattern directly (dual/full). */
   spuriousMask?: boolean;
   /** Hidden width of the time-series encoder (GRU hidden size / TCN channels; default 64). */

@@ -62,6 +62,7 @@ export function addTrainingOptions(cmd: Command): Command {
     .option('--warmup-epochs <n>', 'epochs before the bias reweighting starts', intArg('warmup-epochs'))
     .option('--weight-ema <x>', 'EMA factor of the per-patient weights across epochs (0 = off)', numArg('weight-ema'))
     .option('--lambda-pattern <x>', 'weight of HSIC(c, pattern) within each class: pattern-invariant causal features (0 = off)', numArg('lambda-pattern'))
+    .option('--weight-norm', 'normalise the bias weights to mean 1 within each batch (dual/full)')
     .option('--spurious-mask', 'feed the missingness mask into the spurious branch (dual/full)')
     .option('--modality-dropout <p>', 'hide each observed modality of training patients with probability p (≥ 1 kept; 0 = off)', numArg('modality-dropout'))
     .option('--split-seed <n>', "seed of the patient split (default: the spec's)", intArg('split-seed'))
@@ -74,7 +75,7 @@ export interface TrainingFlags {
   dim?: number; branchDim?: number; dropout?: number; seriesEncoder?: string; adjustment?: string; decorrelation?: string;
   lambdaFact?: number; lambdaGce?: number; lambdaDec?: number; lambdaSwap?: number; gceQ?: number;
   warmupEpochs?: number; weightEma?: number; splitSeed?: number; cache: boolean;
-  lambdaPattern?: number; spuriousMask?: boolean; modalityDropout?: number;
+  lambdaPattern?: number; spuriousMask?: boolean; weightNorm?: boolean; modalityDropout?: number;
 }
 
 export function trainOptionsFrom(f: TrainingFlags, seed: number): TrainOptions {
@@ -124,6 +125,7 @@ export function modelOverridesFrom(f: TrainingFlags): Partial<ModelConfig> {
   if (f.lambdaDec !== undefined) o.lambdaDec = nonneg('lambda-dec', f.lambdaDec);
   if (f.lambdaPattern !== undefined) o.lambdaPattern = nonneg('lambda-pattern', f.lambdaPattern);
   if (f.spuriousMask) o.spuriousMask = true;
+  if (f.weightNorm) o.weightNorm = true;
   if (f.lambdaSwap !== undefined) o.lambdaSwap = nonneg('lambda-swap', f.lambdaSwap);
   if (f.gceQ !== undefined) {
     if (!(f.gceQ > 0 && f.gceQ <= 1)) throw new CdmmError(`--gce-q ${f.gceQ}: expected a number in (0, 1]`);
