@@ -60,6 +60,9 @@ describe('endpoints', () => {
     const many = await post(app, { records: recs });
     expect(many.statusCode).toBe(200);
     expect(many.json().predictions).toEqual(direct);
+    const bare = await post(app, recs); // a bare array reads like { records: [...] }
+    expect(bare.statusCode).toBe(200);
+    expect(bare.json().predictions).toEqual(direct);
     const p = direct[0];
     expect(p.p_do).toBeGreaterThan(0);
     expect(p.p_do).toBeLessThan(1);
@@ -85,6 +88,9 @@ describe('validation', () => {
     const r = await post(app, { records: [{ id: 'a', patients: { age: 50 } }, { id: 'b', labs: [{ day: 1, variable: 'crp', value: 1 }, { day: 2, variable: 'crp', value: 'high' }] }] });
     expect(r.statusCode).toBe(400);
     expect(r.json()).toEqual({ error: 'invalid input', issues: [{ path: 'records[1].labs[1].value', message: 'expected number' }] });
+    const arr = await post(app, [{ id: 'a', patients: { age: 50 } }, { id: 'b', labs: [{ day: 2, variable: 'crp', value: 'high' }] }]);
+    expect(arr.statusCode).toBe(400);
+    expect(arr.json().issues).toEqual([{ path: '[1].labs[0].value', message: 'expected number' }]);
     const s = await post(app, { id: 'a', labs: [{ day: 'monday', variable: 'crp', value: 1 }] });
     expect(s.json()).toEqual({ error: 'invalid input', issues: [{ path: 'labs[0].day', message: 'expected number' }] });
     const u = await post(app, { id: 'a', index_time: 1000, vitals: [{ hr: 80 }] });

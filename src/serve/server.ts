@@ -48,8 +48,10 @@ function tokenChecker(token: string | undefined): (req: FastifyRequest) => boole
 
 /** The request body as a list of records and where it sits in the body, for error paths. */
 function recordsOf(body: unknown): { list: unknown; prefix: (string | number)[]; single: boolean } | InputIssue {
-  if (body === null || typeof body !== 'object' || Array.isArray(body))
-    return { path: '(root)', message: 'expected a patient record object or { "records": [...] }' };
+  // A bare array of records reads like { "records": [...] } (paths then start at the index: [1].labs[0].value).
+  if (Array.isArray(body)) return { list: body, prefix: [], single: false };
+  if (body === null || typeof body !== 'object')
+    return { path: '(root)', message: 'expected a patient record object, an array of them, or { "records": [...] }' };
   if ('records' in body) return { list: (body as { records: unknown }).records, prefix: ['records'], single: false };
   return { list: [body], prefix: [], single: true };
 }
