@@ -14,17 +14,9 @@ export const tinyConfig: Partial<ModelConfig> = {
   dim: 16, branchDim: 8, headHidden: 8, fusionHeads: 2, fusionFf: 16, seriesHidden: 8, dropout: 0, warmupEpochs: 0,
 };
 
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers in [0, 1): the data layer's mulberry32. */
+import { mulberry32 as rng } from '../src/data/rng.js';
+export { rng };
 
 export interface TinySplit {
   values: Record<string, Float32Array>;

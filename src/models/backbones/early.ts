@@ -12,8 +12,12 @@ export class EarlyFusion extends Module implements Backbone {
   }
   forward(embeddings: Tensor[], mask: Tensor): Tensor {
     // Multiplying by the mask zeroes a missing modality's embedding, whatever its (zero-filled) input made of it.
-    const x = stack(embeddings, 1).mul(mask.unsqueeze(-1)).flatten(1);
-    const h = this.fc1.forward(cat([x, mask], 1)).relu();
+    return this.mlp(stack(embeddings, 1).mul(mask.unsqueeze(-1)).flatten(1), mask);
+  }
+
+  /** The fusion MLP over the flattened (B, K·d) embeddings and the mask; M3Care reuses it on completed embeddings. */
+  protected mlp(flat: Tensor, mask: Tensor): Tensor {
+    const h = this.fc1.forward(cat([flat, mask], 1)).relu();
     return this.fc2.forward(F.dropout(h, this.o.dropout, this.training));
   }
 }

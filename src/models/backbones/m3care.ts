@@ -1,18 +1,12 @@
 // M3Care-style fusion: a missing modality's embedding is imputed from the patients of the batch that observed it,
 // weighted by patient similarity; similarity uses only the modalities both patients observed (a Gaussian kernel per
 // modality, bandwidth = mean squared distance over the observed pairs, no gradient), averaged over those modalities.
-// The completed embeddings and the mask then go through an MLP (as in early fusion).
-import { Module, Linear, Tensor, cat, stack, eye, cdist, F } from '../../engine/index.js';
-import type { Backbone, BackboneOptions } from './common.js';
+// The completed embeddings and the mask then go through early fusion's MLP (same layers, same parameter names).
+import { Tensor, stack, eye, cdist } from '../../engine/index.js';
+import type { Backbone } from './common.js';
+import { EarlyFusion } from './early.js';
 
-export class M3CareFusion extends Module implements Backbone {
-  readonly fc1: Linear;
-  readonly fc2: Linear;
-  constructor(readonly o: BackboneOptions) {
-    super();
-    this.fc1 = this.module('fc1', new Linear(o.modalities * o.dim + o.modalities, o.dim));
-    this.fc2 = this.module('fc2', new Linear(o.dim, o.dim));
-  }
+export class M3CareFusion extends EarlyFusion implements Backbone {
 
   /** Patient-by-patient similarity (B, B) over the shared observed modalities, 0 on the diagonal. */
   static similarity(e: Tensor, mT: Tensor): Tensor {
@@ -36,8 +30,6 @@ export class M3CareFusion extends Module implements Backbone {
   }
 
   forward(embeddings: Tensor[], mask: Tensor): Tensor {
-    const filled = M3CareFusion.complete(embeddings, mask).flatten(1);
-    const h = this.fc1.forward(cat([filled, mask], 1)).relu();
-    return this.fc2.forward(F.dropout(h, this.o.dropout, this.training));
+    return this.mlp(M3CareFusion.complete(embeddings, mask).flatten(1), mask);
   }
 }
