@@ -66,7 +66,7 @@ describe('cdmm predict', () => {
     const r = await cli('predict', run, '--input', spec, '--out', out, '--json');
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.out)).toMatchObject({ out, typical_values: 'training-data' });
+    expect(JSON.parse(r.out)).toMatchObject({ out, typical_values: 'manifest' });
     const doc = JSON.parse(readFileSync(out, 'utf8'));
     const preds = byId(doc.predictions);
     runPreds.ids.forEach((id, i) => {

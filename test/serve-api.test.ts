@@ -1,5 +1,6 @@
 // The HTTP API on a tiny trained run: endpoints, validation with field paths, body limit, token, overload,
 // logs without patient data, concurrent requests equal to sequential ones, and flat engine memory.
+import { loadTypical } from '../src/serve/typical.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +49,17 @@ describe('endpoints', () => {
     expect(m.metrics.test.auroc).toBeGreaterThan(0);
     expect(m.config).toMatchObject({ backbone: 'early', debias: 'full' });
     expect(m.versions.libtorch).toMatch(/\d/);
-    expect(m.typical_values.source).toBe('training-data');
+    expect(m.typical_values.source).toBe('manifest');
+  });
+
+  it("typical values stored at training equal the training split's observed means rebuilt from the data", async () => {
+    const rebuilt = await loadTypical({ ...predictor.manifest, typical: undefined }, predictor.modalities);
+    expect(rebuilt.source).toBe('training-data');
+    for (const mod of predictor.modalities) {
+      const a = Array.from(predictor.typical.values![mod.name]), b = Array.from(rebuilt.values![mod.name]);
+      expect(a.length).toBe(b.length);
+      a.forEach((x, i) => expect(x).toBeCloseTo(b[i], 5));
+    }
   });
 
   it('POST /v1/predict answers one record or a list, the same as the Predictor', async () => {

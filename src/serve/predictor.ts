@@ -70,7 +70,7 @@ export interface PredictorOptions {
   maxRecords?: number;
   /** Patients scored per model call (with their K counterfactual copies each). */
   chunkSize?: number;
-  /** Rebuild the training data for typical values when the manifest has none (default true). */
+  /** Use typical values (from the manifest, else rebuilt from the training data); false = none (default true). */
   rebuildTypical?: boolean;
 }
 

@@ -6,7 +6,10 @@
 // counterfactual for missing modalities is not computed (reported as null), rather than guessed.
 import { existsSync } from 'node:fs';
 import { prepareDataset } from '../data/build.js';
-import type { ModalityInfo, SplitArrays } from '../data/types.js';
+import type { ModalityInfo } from '../data/types.js';
+import { observedMeans } from '../data/typical.js';
+
+export { observedMeans };
 
 export type TypicalSource = 'manifest' | 'training-data' | 'unavailable';
 
@@ -17,25 +20,6 @@ export interface Typical {
   note?: string;
 }
 
-/** Mean feature vector of each modality over the rows where it is observed. */
-export function observedMeans(split: Pick<SplitArrays, 'mask' | 'values'>, modalities: ModalityInfo[]): Record<string, Float32Array> {
-  const K = modalities.length;
-  const n = split.mask.length / K;
-  const out: Record<string, Float32Array> = {};
-  modalities.forEach((m, k) => {
-    const D = m.shape.reduce((a, b) => a * b, 1);
-    const sum = new Float64Array(D);
-    let count = 0;
-    const v = split.values[m.name];
-    for (let i = 0; i < n; i++) {
-      if (!split.mask[i * K + k]) continue;
-      count++;
-      for (let d = 0; d < D; d++) sum[d] += v[i * D + d];
-    }
-    out[m.name] = Float32Array.from(sum, (s) => (count ? s / count : 0));
-  });
-  return out;
-}
 
 function fromManifest(raw: unknown, modalities: ModalityInfo[]): Record<string, Float32Array> | null {
   if (!raw || typeof raw !== 'object') return null;
@@ -54,10 +38,10 @@ export async function loadTypical(
   modalities: ModalityInfo[],
   opts: { rebuild?: boolean } = {},
 ): Promise<Typical> {
+  if (opts.rebuild === false) return { values: null, source: 'unavailable', note: 'typical values are turned off (--no-typical)' };
   const m = fromManifest(manifest.typical, modalities);
   if (m) return { values: m, source: 'manifest' };
   const specPath = manifest.spec_path;
-  if (opts.rebuild === false) return { values: null, source: 'unavailable', note: 'the manifest has no typical values and rebuilding the training data is off' };
   if (!specPath || !existsSync(specPath))
     return { values: null, source: 'unavailable', note: `the manifest has no typical values and the training spec ${specPath ?? '(none)'} is not reachable` };
   try {

@@ -47,6 +47,8 @@ export interface RunManifest {
   patterns: PatternDictionary;
   /** The data layer's fitted preprocessing state. */
   state: unknown;
+  /** Per modality, the mean input features of training patients who have it (counterfactuals when serving). */
+  typical?: Record<string, number[]>;
   weights: { file: string; sha256: string };
 }
 

@@ -10,6 +10,7 @@ import { computeInsights, type Insights } from './insights.js';
 import type { TrainOptions } from './options.js';
 import { maskStrings, predictSplit } from './predict.js';
 import { writeRun, type RunManifest } from './run-io.js';
+import { observedMeans } from '../data/typical.js';
 import { predictionsJson, scoreSplit, type RunMetrics, type ScoredSplit, type SplitPredictionsJson } from './scoring.js';
 import { trainModel, type EpochRecord, type TrainHooks } from './trainer.js';
 
@@ -102,6 +103,7 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
         modalities: ds.modalities,
         patterns: { masks: dict.masks, prior: dict.prior },
         state: ds.state,
+        typical: Object.fromEntries(Object.entries(observedMeans(ds.splits.train, ds.modalities)).map(([k, v]) => [k, Array.from(v)])),
       },
       weights: model.stateDict(),
       metrics,

@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .requiredOption('--input <path>', "patients: a folder of the spec's table files, a YAML/JSON mapping table → file, a dataset spec, or JSON patient records (.json/.jsonl)")
     .requiredOption('--out <file>', 'output file: .json or .csv')
     .option('--json', 'print a JSON summary (count, output file, exclusions) on stdout')
-    .option('--no-typical', "don't rebuild the training data for typical values (no counterfactuals for missing modalities)")
+    .option('--no-typical', "no typical values, so no counterfactuals for missing modalities (they come from the manifest, or from the training data for older runs)")
     .action(async (run: string, o: { input: string; out: string; json?: boolean; typical: boolean }) => {
       const format = outputFormat(o.out);
       const predictor = await Predictor.load(run, { rebuildTypical: o.typical });

@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .option('--token <token>', 'require "Authorization: Bearer <token>" on /v1 routes (default: $CDMM_TOKEN, else none)')
     .option('--body-limit <bytes>', 'largest request body', intOption('--body-limit', 1024, 1 << 30), 1 << 20)
     .option('--max-records <n>', 'most records per request', intOption('--max-records', 1, 100_000), 1000)
-    .option('--no-typical', "don't rebuild the training data for typical values (no counterfactuals for missing modalities)")
+    .option('--no-typical', "no typical values, so no counterfactuals for missing modalities (they come from the manifest, or from the training data for older runs)")
     .option('--quiet', 'no access log')
     .action(async (run: string, o: { port: number; host: string; token?: string; bodyLimit: number; maxRecords: number; typical: boolean; quiet?: boolean }) => {
       const token = o.token ?? process.env.CDMM_TOKEN;
