@@ -6,9 +6,9 @@ import { CdmmError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { cacheDir, cacheKey, loadCache, saveCache, DATA_CODE_VERSION } from './cache.js';
 import { buildCohort, type Cohort } from './cohort.js';
-import { Db, registerSpecTables, type ColumnKind } from './db.js';
+import { Db, q, registerSpecTables, tbl, type ColumnKind } from './db.js';
 import { builderFor } from './modalities/index.js';
-import type { Applied, Ctx, Raw } from './modalities/common.js';
+import { COHORT, type Applied, type Ctx, type Raw } from './modalities/common.js';
 import { parseSpec, type Spec } from './spec.js';
 import { columnSplit, shiftTrain, stratifiedSplit, type SplitIndex } from './split.js';
 import type { ModalityInfo, PreparedDataset, SplitArrays, SplitName } from './types.js';
@@ -83,6 +83,35 @@ export function applyModalities(spec: Spec, raws: Raw[], states: unknown[], ids:
   });
 }
 
+/**
+ * A modality table with rows none of whose ids is a cohort id is almost always a key mix-up (e.g. an image table
+ * keyed by hadm_id while the cohort uses subject_id, or ids written "007" in one file and 7 in another): an error
+ * with examples from both sides, instead of a modality that is silently missing for everyone.
+ */
+async function checkIdsMatch(ctx: Ctx): Promise<void> {
+  const { db, spec } = ctx;
+  const seen = new Set<string>();
+  for (const [name, m] of Object.entries(spec.modalities)) {
+    if (m.table === spec.cohort.table || seen.has(m.table)) continue;
+    seen.add(m.table);
+    const t = db.table(m.table);
+    const idc = `CAST(${q(t.id)} AS VARCHAR)`;
+    const total = Number(await db.scalar(`SELECT count(DISTINCT ${idc}) FROM ${tbl(m.table)} WHERE ${q(t.id)} IS NOT NULL`));
+    if (total === 0) continue;
+    const hit = Number(await db.scalar(`SELECT count(*) FROM (SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)}) x JOIN (SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT}) c ON x.k = c.k`));
+    if (hit > 0) continue;
+    const ex = async (sql: string) => (await db.rows(sql)).map((r) => JSON.stringify(String(r.k))).join(', ');
+    const theirs = await ex(`SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)} WHERE ${q(t.id)} IS NOT NULL ORDER BY 1 LIMIT 3`);
+    const ours = await ex(`SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT} ORDER BY pid LIMIT 3`);
+    const ct = db.table(spec.cohort.table);
+    throw new CdmmError(
+      `${ctx.specFile}: modalities.${name}.table: none of the ${total} ids in ${t.label} (column '${t.id}', e.g. ${theirs}) ` +
+        `is a cohort id (${ct.label} column '${spec.cohort.id ?? ct.id}', e.g. ${ours}); every table must key rows by the same patient id ` +
+        `(tables.${m.table}.id)`,
+    );
+  }
+}
+
 function assertFinite(a: Float32Array, modality: string, width: number, ids: string[]): void {
   for (let j = 0; j < a.length; j++)
     if (!Number.isFinite(a[j])) throw new CdmmError(`internal check failed: modality '${modality}' has a non-finite value for patient ${ids[Math.floor(j / width)]}`);
@@ -94,6 +123,7 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
     await registerSpecTables(db, spec, specDir, opts.quiet);
     const cohort = await buildCohort(db, spec, { withLabels: true });
     const ctx: Ctx = { db, spec, specFile: file, n: cohort.ids.length, idxKind: cohort.idxKind };
+    await checkIdsMatch(ctx);
     const raws = await extractModalities(ctx, opts.quiet);
     const names = Object.keys(spec.modalities);
     const n = cohort.ids.length;

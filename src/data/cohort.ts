@@ -48,6 +48,13 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
     idxSql = `CAST(${spec.cohort.index_time} AS DOUBLE)`;
     idxKind = 'number';
   }
+  // index_offset (days) moves the prediction time, e.g. admittime + 1 day: for a timestamp column the
+  // offset is added as an interval so that both clocks (the label's and the modalities') see the same time.
+  const off = spec.cohort.index_offset ?? 0;
+  if (off !== 0)
+    idxSql = idxKind === 'time'
+      ? `(CAST(${idxSql} AS TIMESTAMP) + to_microseconds(CAST(round(${off} * 86400e6) AS BIGINT)))`
+      : `(CAST(${idxSql} AS DOUBLE) + ${off})`;
 
   const conds: string[] = [];
   const exclusions: Record<string, number> = {};
@@ -95,7 +102,31 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       await db.requireTime(lt, label.time, 'label.time');
       const timeKind = kindOf(db.table(lt).columns.get(label.time)!);
       const rel = relDaysExpr(`${la}.${q(label.time)}`, timeKind, idxSql, idxKind, 'label.time', f);
-      const ev = `CAST(${la}.${q(label.event)} AS VARCHAR) IN (${label.event_values.map((x) => lit(String(x))).join(', ')})`;
+      // DuckDB reads a yes/no (or true/false, t/f) column as BOOLEAN: then the event values are compared as
+      // booleans, so that `event_values: ["yes"]` and `[1]` and `[true]` all mean TRUE.
+      const evType = db.table(lt).columns.get(label.event)!;
+      const evCol = `${la}.${q(label.event)}`;
+      let ev: string;
+      if (evType === 'BOOLEAN') {
+        const truthy = (x: string | number | boolean) => ['1', 'true', 't', 'yes', 'y'].includes(String(x).trim().toLowerCase());
+        const falsy = (x: string | number | boolean) => ['0', 'false', 'f', 'no', 'n'].includes(String(x).trim().toLowerCase());
+        const bad = label.event_values.find((x) => !truthy(x) && !falsy(x));
+        if (bad !== undefined)
+          throw new CdmmError(`${f}: label.event_values: ${JSON.stringify(bad)} cannot match column '${label.event}', which holds yes/no (true/false) values`);
+        const vals = [...new Set(label.event_values.map((x) => (truthy(x) ? 'TRUE' : 'FALSE')))];
+        ev = `${evCol} IN (${vals.join(', ')})`;
+      } else {
+        ev = `CAST(${evCol} AS VARCHAR) IN (${label.event_values.map((x) => lit(String(x))).join(', ')})`;
+        // An event value that never occurs (e.g. "Yes" for a column holding "yes", or 1 for "dead") would
+        // silently make every patient negative: an error listing the values that do occur.
+        const hits = Number(await db.scalar(`SELECT count(*) FROM ${tbl(lt)} ${la} WHERE ${ev}`));
+        if (hits === 0) {
+          const seen = (await db.rows(`SELECT DISTINCT CAST(${evCol} AS VARCHAR) AS v FROM ${tbl(lt)} ${la} WHERE ${evCol} IS NOT NULL ORDER BY 1 LIMIT 6`)).map((r) => JSON.stringify(r.v));
+          throw new CdmmError(
+            `${f}: label.event_values: none of ${JSON.stringify(label.event_values)} occurs in column '${label.event}' of ${db.table(lt).label} (values there: ${seen.join(', ')}${seen.length === 6 ? ', …' : ''})`,
+          );
+        }
+      }
       const H = label.horizon;
       labelSql = `CASE WHEN ${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL THEN NULL
         WHEN ${rel} < 0 THEN NULL WHEN ${ev} AND ${rel} <= ${H} THEN 1 WHEN ${rel} > ${H} THEN 0 ELSE NULL END`;

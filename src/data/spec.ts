@@ -202,6 +202,8 @@ export const specSchema = z
         id: ident.optional(),
         /** A column of the cohort table (number of days or a timestamp), or a constant number of days. */
         index_time: z.union([ident, num]).default(0),
+        /** Days added to the index time, e.g. 1 = 24 h after an admission time column (may be negative). */
+        index_offset: num.default(0),
         /** SQL boolean expressions on the cohort table's columns; a patient must satisfy all. */
         filters: z.array(z.string().min(1)).default([]),
       })

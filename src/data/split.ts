@@ -41,7 +41,12 @@ export function columnSplit(
 ): { split: SplitIndex; unassigned: number } {
   const lookup = new Map<string, SplitName>();
   for (const name of Object.keys(DEFAULT_VALUES) as SplitName[])
-    for (const v of mapping?.[name]?.map(String) ?? DEFAULT_VALUES[name]) lookup.set(v.toLowerCase(), name);
+    for (const v of mapping?.[name]?.map(String) ?? DEFAULT_VALUES[name]) {
+      const prev = lookup.get(v.toLowerCase());
+      if (prev && prev !== name && mapping?.[prev])
+        throw new CdmmError(`${where}: value ${JSON.stringify(v)} is listed for both '${prev}' and '${name}'; each value must name one split (to split one site's patients into train and val at random, write the split names into the column, or use method: random)`);
+      lookup.set(v.toLowerCase(), name);
+    }
   const parts: Record<SplitName, number[]> = { train: [], val: [], test: [], shift: [] };
   let unassigned = 0;
   values.forEach((v, i) => {

@@ -1,0 +1,123 @@
+// Friction found by writing specs for unfamiliar multi-table data from the docs alone: an index time that is
+// a timestamp plus an offset (MIMIC: admittime + 24 h), yes/no event flags, event values that never occur,
+// tables keyed by another id than the cohort, and a split column mapping one value to two splits.
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { prepareDataset } from '../src/data/build.js';
+import { loadSpec } from '../src/data/spec.js';
+import { transformPatients } from '../src/data/transform.js';
+import type { SplitArrays } from '../src/data/types.js';
+import { writeFixture } from './fixtures/data/helpers.js';
+
+const N = 40;
+const iso = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+const H = 3600e3;
+
+/** Admissions with ISO admittimes; odd patients have a lab 12 h after admission, even ones only 30 h after. */
+function mimicLike(specExtra: { cohort?: string; cxrId?: string } = {}): string {
+  const adm = ['hadm_id,subject_id,admittime,died,age'];
+  const labs = ['subject_id,charttime,itemid,valuenum'];
+  const cxr = ['hadm_id,subject_id,e0,e1'];
+  const t0 = Date.UTC(2150, 0, 1);
+  for (let i = 1; i <= N; i++) {
+    const at = t0 + i * 97 * H;
+    adm.push(`${1000 + i},${i},${iso(at)},${i % 4 === 0 ? 1 : 0},${40 + i}`);
+    labs.push(`${i},${iso(at + (i % 2 ? 12 : 30) * H)},50912,${1 + (i % 5)}`);
+    if (i % 2) cxr.push(`${1000 + i},${i},${i / 10},${-i / 10}`);
+  }
+  const spec = `name: mimic-like
+tables:
+  admissions: { file: admissions.csv, id: subject_id }
+  labs: { file: labs.csv, id: subject_id, time: charttime }
+  cxr: { file: cxr.csv, id: ${specExtra.cxrId ?? 'subject_id'} }
+cohort: { table: admissions, index_time: admittime${specExtra.cohort ?? ''} }
+label: { column: died }
+modalities:
+  demo: { type: tabular, table: admissions, numeric: [age] }
+  labs: { type: timeseries, table: labs, variable: itemid, value: valuenum, window: { start: -2, end: 0 }, bins: 2 }
+  cxr: { type: embedding, table: cxr, column_prefix: e }
+split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 }, seed: 1 }
+`;
+  return writeFixture({ 'admissions.csv': adm.join('\n') + '\n', 'labs.csv': labs.join('\n') + '\n', 'cxr.csv': cxr.join('\n') + '\n', 'spec.yaml': spec });
+}
+
+/** id → has modality k, over all splits. */
+function presence(splits: Record<string, SplitArrays>, K: number, k: number): Map<string, boolean> {
+  const out = new Map<string, boolean>();
+  for (const s of Object.values(splits)) s.ids.forEach((id, i) => out.set(id, s.mask[i * K + k] === 1));
+  return out;
+}
+
+describe('cohort.index_offset (prediction time = a timestamp column + days)', () => {
+  it('moves the index: a lab 12 h after admission is inside a window ending 24 h after it, one at 30 h is not', async () => {
+    const dir = mimicLike({ cohort: ', index_offset: 1' });
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    const labs = presence(ds.splits, 3, 1);
+    expect(labs.size).toBe(N);
+    for (const [id, has] of labs) expect(has).toBe(Number(id) % 2 === 1);
+    // the same run's state applied to JSON records: the record's index_time is the column's value (admittime)
+    const spec = loadSpec(join(dir, 'spec.yaml'));
+    const rec = (id: string, hours: number) => ({
+      id, index_time: '2160-01-01 00:00:00',
+      admissions: { age: 60, admittime: '2160-01-01 00:00:00' },
+      labs: [{ charttime: iso(Date.UTC(2160, 0, 1) + hours * H), itemid: 50912, valuenum: 3 }],
+    });
+    const out = await transformPatients(spec, dir, ds.state, { records: [rec('a', 12), rec('b', 30)] });
+    expect(Array.from(out.mask)).toEqual([1, 1, 0, 1, 0, 0]);
+  }, 60_000);
+
+  it('without the offset the window ends at admission and no lab is inside it', async () => {
+    const dir = mimicLike();
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    for (const has of presence(ds.splits, 3, 1).values()) expect(has).toBe(false);
+  }, 60_000);
+});
+
+describe('tables keyed by another id than the cohort', () => {
+  it('is an error naming the table, both id columns and example ids', async () => {
+    const dir = mimicLike({ cxrId: 'hadm_id' });
+    await expect(prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(
+      /modalities\.cxr\.table: none of the 20 ids in cxr\.csv \(column 'hadm_id', e\.g\. "1001".*admissions\.csv column 'subject_id', e\.g\. "1"/,
+    );
+  }, 60_000);
+});
+
+function eventData(event: (i: number) => string, eventValues: string, extraSpec = ''): string {
+  const rows = ['pid;arm;index_day;event;event_day;site'];
+  for (let i = 0; i < N; i++) rows.push(`P-${i};${i % 3 ? 'x' : 'y'};10;${event(i)};${10 + (i % 2 ? 100 : 500)};${i % 5 ? 'A' : 'B'}`);
+  const spec = `name: events
+tables:
+  patients: { file: patients.csv, id: pid, delimiter: ";" }
+cohort: { table: patients, index_time: index_day }
+label: { event: event, event_values: ${eventValues}, time: event_day, horizon: 365 }
+modalities:
+  base: { type: tabular, table: patients, categorical: [arm] }
+${extraSpec}`;
+  return writeFixture({ 'patients.csv': rows.join('\n') + '\n', 'spec.yaml': spec });
+}
+
+describe('event labels', () => {
+  it('a yes/no event column (read as BOOLEAN) matches event_values ["yes"]', async () => {
+    const dir = eventData((i) => (i % 2 ? 'yes' : 'no'), '["yes"]');
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    const all = Object.values(ds.splits).flatMap((s) => s.ids.map((id, k) => [id, s.labels[k]] as const));
+    expect(all.length).toBe(N);
+    for (const [id, y] of all) expect(y).toBe(Number(id.slice(2)) % 2);
+  }, 60_000);
+
+  it('event values that never occur are an error listing the values present', async () => {
+    const dir = eventData((i) => (i % 2 ? 'dead' : 'alive'), '[1]');
+    await expect(prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(
+      /label\.event_values: none of \[1\] occurs in column 'event' of patients\.csv \(values there: "alive", "dead"\)/,
+    );
+  }, 60_000);
+});
+
+describe('split by column', () => {
+  it('one value listed for two splits is an error saying so', async () => {
+    const dir = eventData((i) => (i % 2 ? 'yes' : 'no'), '["yes"]', 'split: { method: column, column: site, values: { train: [A], val: [A], test: [B] } }\n');
+    await expect(prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(
+      /split\.column 'site': value "A" is listed for both 'train' and 'val'/,
+    );
+  }, 60_000);
+});
