@@ -18,7 +18,9 @@ export async function buildProgram(): Promise<Command> {
   const program = new Command('cdmm')
     .description('Causal Debiasing for Multimodal Medicine: risk models on multimodal data with missing modalities')
     .version('0.1.0')
-    .showHelpAfterError();
+    // Set before the subcommands are added, which inherit them: parse errors throw (exit 2 below) with a hint.
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)');
   for (const m of commandModules) {
     let mod: { register?: (p: Command) => void };
     try {
@@ -34,7 +36,6 @@ export async function buildProgram(): Promise<Command> {
 
 export async function main(argv: string[]): Promise<number> {
   const program = await buildProgram();
-  program.exitOverride();
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

@@ -1,5 +1,6 @@
 // cdmm simulate --out DIR: multi-table data and a spec from a known structural causal model (src/data/simulate.ts).
 import type { Command } from 'commander';
+import { join } from 'node:path';
 import { CdmmError } from '../../util/errors.js';
 import { simulate, type Missingness } from '../../data/simulate.js';
 
@@ -20,7 +21,8 @@ export function register(program: Command): void {
     .option('--missingness-strength <a>', 'strength A of the missingness driver', num('missingness-strength'), 2)
     .option('--confounding <b>', 'strength B of the confounder–outcome correlation in training', num('confounding'), 2)
     .option('--shift-fraction <f>', 'fraction of patients in the shift (test) environment', num('shift-fraction'), 0.2)
-    .action(async (o: { out: string; n: number; seed: number; missingness: string; missingnessStrength: number; confounding: number; shiftFraction: number }) => {
+    .option('--json', 'print {"out", "spec", "patients", "files"} on stdout')
+    .action(async (o: { out: string; n: number; seed: number; missingness: string; missingnessStrength: number; confounding: number; shiftFraction: number; json?: boolean }) => {
       const r = await simulate({
         out: o.out,
         n: o.n,
@@ -30,6 +32,7 @@ export function register(program: Command): void {
         confounding: o.confounding,
         shiftFraction: o.shiftFraction,
       });
-      process.stdout.write(`wrote ${r.patients} simulated patients to ${o.out} (${r.files.join(', ')}); next: cdmm inspect ${o.out}/spec.yaml\n`);
+      if (o.json) process.stdout.write(JSON.stringify({ out: o.out, spec: join(o.out, 'spec.yaml'), patients: r.patients, files: r.files }) + '\n');
+      else process.stdout.write(`wrote ${r.patients} simulated patients to ${o.out} (${r.files.join(', ')}); next: cdmm inspect ${o.out}/spec.yaml\n`);
     });
 }

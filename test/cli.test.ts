@@ -1,0 +1,41 @@
+// The real `cdmm` binary (bin/cdmm.js): every documented command is there, --json output parses, and user errors
+// exit 2 with a message naming the file, without a stack trace.
+import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const cdmm = (...args: string[]) => {
+  const r = spawnSync(process.execPath, ['bin/cdmm.js', ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+
+describe('cdmm command', () => {
+  it('lists every documented command', () => {
+    const r = cdmm('--help');
+    expect(r.code).toBe(0);
+    for (const c of ['inspect', 'simulate', 'train', 'evaluate', 'benchmark', 'predict', 'serve', 'report', 'demo'])
+      expect(r.out, c).toMatch(new RegExp(`^\\s+${c}\\b`, 'm'));
+  });
+  it('simulate --json prints where it wrote the spec, and the spec is there', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'cdmm-cli-')), 'sim');
+    const r = cdmm('simulate', '--out', out, '--n', '300', '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j).toMatchObject({ out, patients: 300 });
+    expect(existsSync(j.spec)).toBe(true);
+  });
+  it('a missing spec file is a user error: exit 2, the file named, no stack trace', () => {
+    const r = cdmm('inspect', '/nonexistent/spec.yaml', '--json');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^cdmm: error: .*\/nonexistent\/spec\.yaml/);
+    expect(r.err).not.toMatch(/\n\s+at /);
+    expect(r.out).toBe('');
+  });
+  it('an unknown option exits non-zero with commander\'s message', () => {
+    const r = cdmm('inspect', 'x.yaml', '--bogus');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/error: unknown option '--bogus'\n\(add --help for usage\)/);
+  });
+});
