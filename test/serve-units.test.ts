@@ -158,6 +158,14 @@ describe('readPatientInput', () => {
     expect(() => readPatientInput(join(dir, 'b.jsonl'), spec)).toThrow(/b\.jsonl: line 2: invalid JSON/);
     expect(() => readPatientInput(join(dir, 'x.csv'), spec)).toThrow(/input not found/);
   });
+
+  it('reads one patient record (as POST /v1/predict takes it) from a .json file', () => {
+    const rec = { id: 'p1', index_time: 0, subjects: [{ age: 61 }], labs: [{ days: -1, test: 'sbp', value: 141 }] };
+    writeFileSync(join(dir, 'one.json'), JSON.stringify(rec));
+    expect(readPatientInput(join(dir, 'one.json'), spec)).toEqual({ kind: 'records', records: [rec] });
+    writeFileSync(join(dir, 'rows.json'), JSON.stringify({ subjects: { age: 61 } }));
+    expect(readPatientInput(join(dir, 'rows.json'), spec)).toEqual({ kind: 'records', records: [{ subjects: { age: 61 } }] });
+  });
 });
 
 describe('predictionsCsv', () => {

@@ -56,6 +56,10 @@ function fromParsed(path: string, doc: unknown, spec: Spec): PatientInput {
   if (doc === null || typeof doc !== 'object') throw new CdmmError(`${path}: expected a list of patient records or a mapping of table name → file`);
   const obj = doc as Record<string, unknown>;
   if (Array.isArray(obj.records)) return { kind: 'records', records: obj.records };
+  // One patient record, as `cdmm serve` accepts it: has an id or index time, or rows rather than file paths.
+  const isRecord = (!spec.tables.id && 'id' in obj) || (!spec.tables.index_time && 'index_time' in obj) ||
+    Object.entries(obj).some(([k, v]) => spec.tables[k] && v !== null && typeof v === 'object');
+  if (isRecord && !(obj.tables && obj.modalities)) return { kind: 'records', records: [obj] };
   // A dataset spec names its tables with objects ({ file, id, ... }) and has modalities.
   if (obj.tables && typeof obj.tables === 'object' && obj.modalities) return { kind: 'spec', specPath: resolve(path) };
   const map = (obj.tables && typeof obj.tables === 'object' ? obj.tables : obj) as Record<string, unknown>;
