@@ -64,6 +64,14 @@ describe('cohort.index_offset (prediction time = a timestamp column + days)', ()
     });
     const out = await transformPatients(spec, dir, ds.state, { records: [rec('a', 12), rec('b', 30)] });
     expect(Array.from(out.mask)).toEqual([1, 1, 0, 1, 0, 0]);
+    // times with a zone are instants: index 10:00+02:00 (08:00 UTC) + 1 day; a lab at 09:30 UTC the next day is
+    // after the prediction time, one at 09:30+02:00 (07:30 UTC) before it
+    const zoned = (id: string, t: string) => ({
+      id, index_time: '2160-01-01T10:00:00+02:00', admissions: { age: 60 }, labs: [{ charttime: t, itemid: 50912, valuenum: 3 }],
+    });
+    const z = await transformPatients(spec, dir, ds.state, { records: [zoned('late', '2160-01-02T09:30:00Z'), zoned('early', '2160-01-02T09:30:00+02:00')] });
+    const byId = Object.fromEntries(z.ids.map((id, i) => [id, z.mask[i * 3 + 1]]));
+    expect(byId).toEqual({ late: 0, early: 1 });
   }, 60_000);
 
   it('without the offset the window ends at admission and no lab is inside it', async () => {

@@ -46,7 +46,14 @@ export class Db {
 
   static async open(specFile: string, threads?: number): Promise<Db> {
     const inst = await DuckDBInstance.create(':memory:', threads ? { threads: String(threads) } : undefined);
-    return new Db(inst, await inst.connect(), specFile);
+    const con = await inst.connect();
+    // Times with a zone in table files (TIMESTAMPTZ) become UTC instants whatever the machine's zone is.
+    try {
+      await con.run(`SET TimeZone = 'UTC'`);
+    } catch {
+      /* DuckDB without ICU: zoned times are already UTC */
+    }
+    return new Db(inst, con, specFile);
   }
 
   close(): void {

@@ -63,11 +63,20 @@ export function parseRecords(input: unknown, tableTypes: Record<string, Record<s
   return r.data as PatientRecord[];
 }
 
+const ZONED = /\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)\s*$/i;
+
 function sqlValue(v: unknown, type: string): string {
   if (v === null || v === undefined || v === '') return 'NULL';
   const k = kindOf(type);
   if (k === 'number') return typeof v === 'boolean' ? (v ? '1' : '0') : `CAST(${lit(String(v))} AS DOUBLE)`;
-  if (k === 'time') return typeof v === 'number' ? `to_timestamp(${v})::TIMESTAMP` : `CAST(${lit(String(v))} AS ${type})`;
+  if (k === 'time') {
+    if (typeof v === 'number') return `to_timestamp(${v})::TIMESTAMP`;
+    // A time with a zone ("…Z", "…+02:00") for a column without one: the instant in UTC, as DuckDB reads
+    // zoned times in table files (the session is in UTC), not the wall-clock digits with the zone dropped.
+    if (ZONED.test(String(v)) && !/WITH TIME ZONE|TIMESTAMPTZ/i.test(type))
+      return `CAST(timezone('UTC', CAST(${lit(String(v))} AS TIMESTAMPTZ)) AS ${type})`;
+    return `CAST(${lit(String(v))} AS ${type})`;
+  }
   return lit(String(v));
 }
 
