@@ -129,3 +129,46 @@ describe('split by column', () => {
     );
   }, 60_000);
 });
+
+describe('tables.NAME.time_format', () => {
+  const euro = (fmt: string, bad = false) => {
+    const p = ['id;admit;y;age'];
+    const v = ['id;when;hr'];
+    for (let i = 0; i < N; i++) {
+      const d = String(1 + (i % 28)).padStart(2, '0');
+      p.push(`E${i};${d}/03/2021 08:00;${i % 4 === 0 ? 1 : 0};${30 + i}`);
+      // odd patients: a reading 2 h before admission (inside the 1-day window); even: 2 days before (outside)
+      v.push(`E${i};${i % 2 ? `${d}/03/2021 06:00` : `${d}/02/2021 06:00`};${60 + i}`);
+    }
+    if (bad) v.push(`E1;2021-03-02 06:00;70`);
+    const spec = `name: eu
+tables:
+  patients: { file: patients.csv, id: id, delimiter: ";"${fmt} }
+  vitals: { file: vitals.csv, id: id, time: when, delimiter: ";"${fmt} }
+cohort: { table: patients, index_time: admit }
+label: { column: y }
+modalities:
+  demo: { type: tabular, table: patients, numeric: [age] }
+  vitals: { type: timeseries, table: vitals, columns: [hr], window: { start: -1 }, bins: 1 }
+split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
+`;
+    return writeFixture({ 'patients.csv': p.join('\n') + '\n', 'vitals.csv': v.join('\n') + '\n', 'spec.yaml': spec });
+  };
+  const FMT = ', time_format: "%d/%m/%Y %H:%M"';
+
+  it('reads day/month/year times with the given layout', async () => {
+    const ds = await prepareDataset(join(euro(FMT), 'spec.yaml'), { quiet: true, cache: false });
+    const vit = presence(ds.splits, 2, 1);
+    expect(vit.size).toBe(N);
+    for (const [id, has] of vit) expect(has).toBe(Number(id.slice(1)) % 2 === 1);
+  }, 60_000);
+
+  it('without it, the error says how to give the layout; a value off the layout is named with its line', async () => {
+    await expect(prepareDataset(join(euro(''), 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(
+      /vitals\.csv: line 2, column 'when': time "01\/02\/2021 06:00" is neither a number of days nor a timestamp .*give tables\.vitals\.time_format/,
+    );
+    await expect(prepareDataset(join(euro(FMT, true), 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(
+      /vitals\.csv: line 42, column 'when': time "2021-03-02 06:00" does not match time_format "%d\/%m\/%Y %H:%M"/,
+    );
+  }, 60_000);
+});

@@ -25,6 +25,8 @@ export interface TableInfo {
   columns: Map<string, string>; // name → DuckDB type
   /** Whether the table has a __line column (1-based file line) for error messages. */
   hasLine: boolean;
+  /** strptime format of the table's time columns written as text (tables.NAME.time_format). */
+  timeFormat?: string;
 }
 
 export function kindOf(duckType: string): ColumnKind {
@@ -120,7 +122,7 @@ export class Db {
     for (const d of desc) if (d.column_name !== '__line') columns.set(String(d.column_name), String(d.column_type));
     const id = tableId(t);
     if (!id) throw new CdmmError(`${this.specFile}: tables.${name}.id: expected the name of the patient id column`);
-    const info: TableInfo = { name, label, id, time: tableTime(t), columns, hasLine };
+    const info: TableInfo = { name, label, id, time: tableTime(t), columns, hasLine, timeFormat: t.time_format };
     this.tables.set(name, info);
     this.requireColumn(name, id, `tables.${name}.id`);
     if (info.time) await this.requireTime(name, info.time, `tables.${name}.time`);
@@ -136,6 +138,20 @@ export class Db {
     if (kindOf(type) !== 'text') return;
     const t = this.table(table);
     const c = q(column);
+    if (t.timeFormat) {
+      // An explicit layout such as "%d/%m/%Y %H:%M": every non-empty value must match it.
+      const fmt = lit(t.timeFormat);
+      const bad = await this.rows(
+        `SELECT ${this.lineExpr(table)} AS line, ${c} AS v FROM ${tbl(table)} WHERE ${c} IS NOT NULL AND trim(${c}) <> '' AND try_strptime(trim(${c}), ${fmt}) IS NULL ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
+      );
+      if (bad.length)
+        throw new CdmmError(
+          `${t.label}: ${bad[0].line !== null ? `line ${bad[0].line}, ` : ''}column '${column}': time ${JSON.stringify(bad[0].v)} does not match time_format ${JSON.stringify(t.timeFormat)} (${this.specFile}: ${field})`,
+        );
+      await this.run(`ALTER TABLE ${tbl(table)} ALTER ${c} SET DATA TYPE TIMESTAMP USING try_strptime(nullif(trim(${c}), ''), ${fmt})`);
+      t.columns.set(column, 'TIMESTAMP');
+      return;
+    }
     for (const target of ['DOUBLE', 'TIMESTAMP']) {
       const n = Number(await this.scalar(`SELECT count(*) FROM ${tbl(table)} WHERE ${c} IS NOT NULL AND trim(${c}) <> '' AND TRY_CAST(${c} AS ${target}) IS NULL`));
       if (n === 0) {
@@ -148,7 +164,8 @@ export class Db {
       `SELECT ${this.lineExpr(table)} AS line, ${c} AS v FROM ${tbl(table)} WHERE ${c} IS NOT NULL AND TRY_CAST(${c} AS TIMESTAMP) IS NULL AND TRY_CAST(${c} AS DOUBLE) IS NULL ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
     );
     throw new CdmmError(
-      `${t.label}: line ${bad[0]?.line ?? '?'}, column '${column}': time ${JSON.stringify(bad[0]?.v)} is neither a number of days nor a timestamp (${this.specFile}: ${field})`,
+      `${t.label}: line ${bad[0]?.line ?? '?'}, column '${column}': time ${JSON.stringify(bad[0]?.v)} is neither a number of days nor a timestamp (${this.specFile}: ${field}; ` +
+        `for another layout give tables.${table}.time_format, e.g. "%d/%m/%Y %H:%M")`,
     );
   }
 

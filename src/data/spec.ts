@@ -34,6 +34,8 @@ export const tableSchema = z
     format: z.enum(['csv', 'parquet', 'meds']).optional(),
     id: ident.optional(),
     time: ident.optional(),
+    /** strptime layout of time columns written as text that DuckDB does not recognise, e.g. "%d/%m/%Y %H:%M". */
+    time_format: z.string().min(1).optional(),
     /** CSV delimiter, when not ','. */
     delimiter: z.string().length(1).optional(),
   })
