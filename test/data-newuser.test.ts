@@ -1,7 +1,9 @@
 // Friction found by writing specs for unfamiliar multi-table data from the docs alone: an index time that is
 // a timestamp plus an offset (MIMIC: admittime + 24 h), yes/no event flags, event values that never occur,
 // tables keyed by another id than the cohort, and a split column mapping one value to two splits.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { prepareDataset } from '../src/data/build.js';
 import { loadSpec } from '../src/data/spec.js';
@@ -170,5 +172,41 @@ split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
     await expect(prepareDataset(join(euro(FMT, true), 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(
       /vitals\.csv: line 42, column 'when': time "2021-03-02 06:00" does not match time_format "%d\/%m\/%Y %H:%M"/,
     );
+  }, 60_000);
+});
+
+describe('tables.NAME.na_values', () => {
+  const labsWith = (na: string) => {
+    const p = ['id,y,age'];
+    const l = ['id,day,itemid,valuenum'];
+    for (let i = 0; i < N; i++) {
+      p.push(`${i},${i % 4 === 0 ? 1 : 0},${30 + i}`);
+      l.push(`${i},-1,50912,${i === 3 ? 'ERROR' : i === 5 ? '___' : 1 + (i % 7)}`);
+    }
+    const spec = `name: na
+tables:
+  patients: { file: patients.csv, id: id }
+  labs: { file: labs.csv.gz, id: id, time: day${na} }
+cohort: { table: patients, index_time: 0 }
+label: { column: y }
+modalities:
+  demo: { type: tabular, table: patients, numeric: [age] }
+  labs: { type: timeseries, table: labs, variable: itemid, value: valuenum, window: { start: -2 }, bins: 1 }
+split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
+`;
+    const dir = writeFixture({ 'patients.csv': p.join('\n') + '\n', 'spec.yaml': spec });
+    writeFileSync(join(dir, 'labs.csv.gz'), gzipSync(l.join('\n') + '\n'));
+    return dir;
+  };
+
+  it('junk markers are an error pointing at na_values; listed, they are missing values', async () => {
+    await expect(prepareDataset(join(labsWith(''), 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(
+      /labs\.csv\.gz: line 5, column 'valuenum': non-numeric value "ERROR" in a column declared numeric \(spec\.yaml: modalities\.labs\.value; to read such markers as missing, list them in tables\.labs\.na_values\)/,
+    );
+    const ds = await prepareDataset(join(labsWith(', na_values: [ERROR, "___"]'), 'spec.yaml'), { quiet: true, cache: false });
+    const labs = presence(ds.splits, 2, 1);
+    expect(labs.size).toBe(N);
+    // a row whose only value is missing is no observation
+    for (const [id, has] of labs) expect(has).toBe(id !== '3' && id !== '5');
   }, 60_000);
 });

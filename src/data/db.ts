@@ -103,7 +103,9 @@ export class Db {
       // sample_size=-1: type every column from the whole file, so a numeric column holding text becomes
       // VARCHAR and is reported below by line, instead of failing halfway through a read.
       const delim = t.delimiter ? `, delim=${lit(t.delimiter)}` : '';
-      source = `SELECT row_number() OVER () + 1 AS __line, * FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim})`;
+      // na_values: markers such as "ERROR" or "NA" read as missing (besides empty fields).
+      const na = t.na_values?.length ? `, nullstr=[${['', ...t.na_values].map(lit).join(', ')}]` : '';
+      source = `SELECT row_number() OVER () + 1 AS __line, * FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim}${na})`;
     } else {
       source = `SELECT file_row_number + 1 AS __line, * EXCLUDE (file_row_number) FROM read_parquet(${lit(path)}, file_row_number=true)`;
     }
@@ -222,7 +224,8 @@ export class Db {
       }
       const where = bad[0].line !== null && bad[0].line !== undefined ? `line ${bad[0].line}` : 'a row';
       throw new CdmmError(
-        `${t.label}: ${where}, column '${column}': non-numeric value ${JSON.stringify(bad[0].v)} in a column declared numeric (${this.specFile}: ${field})`,
+        `${t.label}: ${where}, column '${column}': non-numeric value ${JSON.stringify(bad[0].v)} in a column declared numeric (${this.specFile}: ${field}` +
+          `${t.hasLine && /\.csv/i.test(t.label) ? `; to read such markers as missing, list them in tables.${table}.na_values` : ''})`,
       );
     }
     throw new CdmmError(`${t.label}: column '${column}' has type ${type}, expected numbers (${this.specFile}: ${field})`);

@@ -36,6 +36,8 @@ export const tableSchema = z
     time: ident.optional(),
     /** strptime layout of time columns written as text that DuckDB does not recognise, e.g. "%d/%m/%Y %H:%M". */
     time_format: z.string().min(1).optional(),
+    /** CSV only: values read as missing besides empty fields, e.g. ["NA", "ERROR"]. */
+    na_values: z.array(z.string()).optional(),
     /** CSV delimiter, when not ','. */
     delimiter: z.string().length(1).optional(),
   })
