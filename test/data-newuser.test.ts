@@ -210,3 +210,25 @@ split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
     for (const [id, has] of labs) expect(has).toBe(id !== '3' && id !== '5');
   }, 60_000);
 });
+
+describe('tables.NAME.decimal', () => {
+  it('reads decimal commas in a semicolon-separated file', async () => {
+    const p = ['pid;bmi;y'];
+    for (let i = 0; i < N; i++) p.push(`P-${i};${i === 7 ? '' : `${20 + i},5`};${i % 4 === 0 ? 1 : 0}`);
+    const spec = `name: dec
+tables:
+  patients: { file: patients.csv, id: pid, delimiter: ";", decimal: "," }
+cohort: { table: patients, index_time: 0 }
+label: { column: y }
+modalities:
+  base: { type: tabular, table: patients, numeric: [bmi] }
+split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
+`;
+    const dir = writeFixture({ 'patients.csv': p.join('\n') + '\n', 'spec.yaml': spec });
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    const st = (ds.state as { modalities: { state: { numeric: { mean: number }[] } }[] }).modalities[0].state;
+    const train = ds.splits.train.ids.filter((id) => id !== 'P-7');
+    const mean = train.reduce((a, id) => a + 20 + Number(id.slice(2)) + 0.5, 0) / train.length;
+    expect(st.numeric[0].mean).toBeCloseTo(mean, 6);
+  }, 60_000);
+});

@@ -105,7 +105,8 @@ export class Db {
       const delim = t.delimiter ? `, delim=${lit(t.delimiter)}` : '';
       // na_values: markers such as "ERROR" or "NA" read as missing (besides empty fields).
       const na = t.na_values?.length ? `, nullstr=[${['', ...t.na_values].map(lit).join(', ')}]` : '';
-      source = `SELECT row_number() OVER () + 1 AS __line, * FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim}${na})`;
+      const dec = t.decimal ? `, decimal_separator=${lit(t.decimal)}` : '';
+      source = `SELECT row_number() OVER () + 1 AS __line, * FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim}${na}${dec})`;
     } else {
       source = `SELECT file_row_number + 1 AS __line, * EXCLUDE (file_row_number) FROM read_parquet(${lit(path)}, file_row_number=true)`;
     }

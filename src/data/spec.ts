@@ -38,6 +38,8 @@ export const tableSchema = z
     time_format: z.string().min(1).optional(),
     /** CSV only: values read as missing besides empty fields, e.g. ["NA", "ERROR"]. */
     na_values: z.array(z.string()).optional(),
+    /** CSV decimal separator, when not '.' (e.g. ',' with `delimiter: ";"`). */
+    decimal: z.enum(['.', ',']).optional(),
     /** CSV delimiter, when not ','. */
     delimiter: z.string().length(1).optional(),
   })
