@@ -232,3 +232,53 @@ split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
     expect(st.numeric[0].mean).toBeCloseTo(mean, 6);
   }, 60_000);
 });
+
+describe('codes from a table without times (untimed)', () => {
+  const data = (untimed: string) => {
+    const p = ['id,y,age'];
+    const dx = ['id,icd_code'];
+    for (let i = 0; i < N; i++) {
+      p.push(`${i},${i % 4 === 0 ? 1 : 0},${30 + i}`);
+      if (i % 2) dx.push(`${i},I10`, `${i},${i % 4 === 1 ? 'E119' : 'N179'}`);
+    }
+    const spec = `name: untimed
+tables:
+  patients: { file: patients.csv, id: id }
+  dx: { file: dx.csv, id: id }
+cohort: { table: patients, index_time: 0 }
+label: { column: y }
+modalities:
+  demo: { type: tabular, table: patients, numeric: [age] }
+  history: { type: codes, table: dx, code: icd_code, min_count: 1${untimed} }
+split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
+`;
+    return writeFixture({ 'patients.csv': p.join('\n') + '\n', 'dx.csv': dx.join('\n') + '\n', 'spec.yaml': spec });
+  };
+
+  it('without untimed the spec error says how to use it; with it every row counts', async () => {
+    expect(() => loadSpec(join(data(''), 'spec.yaml'))).toThrow(
+      /tables\.dx\.time: table 'dx' is used by codes modality 'history' and needs a time column \(or, when all its rows are known before the prediction time, set modalities\.history\.untimed: true\)/,
+    );
+    const dir = data(', untimed: true');
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    for (const [id, has] of presence(ds.splits, 2, 1)) expect(has).toBe(Number(id) % 2 === 1);
+    const spec = loadSpec(join(dir, 'spec.yaml'));
+    const out = await transformPatients(spec, dir, ds.state, { records: [{ id: 'a', patients: { age: 50 }, dx: [{ icd_code: 'I10' }] }, { id: 'b', patients: { age: 50 } }] });
+    expect(Array.from(out.mask)).toEqual([1, 1, 1, 0]);
+  }, 60_000);
+
+  it('untimed on a table that has a time column is refused', () => {
+    const dir = writeFixture({
+      'spec.yaml': `name: x
+tables:
+  p: { file: p.csv, id: id }
+  dx: { file: dx.csv, id: id, time: day }
+cohort: { table: p }
+label: { column: y }
+modalities:
+  history: { type: codes, table: dx, code: c, untimed: true }
+`,
+    });
+    expect(() => loadSpec(join(dir, 'spec.yaml'))).toThrow(/modalities\.history\.untimed: table 'dx' has a time column: use a window instead of untimed/);
+  });
+});

@@ -99,6 +99,8 @@ const codesSchema = z
     type: z.literal('codes'),
     ...longBase,
     code: ident.optional(),
+    /** The table has no time column: every row counts as known at the index time (no window). */
+    untimed: z.boolean().optional(),
     min_count: z.number().int().min(1).default(5),
     encoding: z.enum(['multihot', 'counts']).default('multihot'),
     max_vocab: z.number().int().min(1).default(5000),
@@ -110,6 +112,8 @@ const textSchema = z
     type: z.literal('text'),
     ...longBase,
     text: ident.optional(),
+    /** The table has no time column: every row counts as known at the index time (no window). */
+    untimed: z.boolean().optional(),
     width: z.number().int().min(8).max(1 << 16).default(256),
     /** Hash seed, so that two specs can share or separate hash spaces. */
     hash_seed: z.number().int().default(0),
@@ -240,8 +244,15 @@ export const specSchema = z
         if (!r.success) for (const iss of r.error.issues) ctx.addIssue({ ...iss, path: ['modalities', name, ...iss.path] } as z.IssueData);
       }
       const t = s.tables[m.table];
-      if (t && m.type !== 'tabular' && m.type !== 'embedding' && !t.time && t.format !== 'meds')
-        ctx.addIssue({ code: 'custom', path: ['tables', m.table, 'time'], message: `table '${m.table}' is used by ${m.type} modality '${name}' and needs a time column` });
+      const untimed = (m.type === 'codes' || m.type === 'text') && m.untimed === true;
+      if (t && untimed && (t.time || t.format === 'meds'))
+        ctx.addIssue({ code: 'custom', path: ['modalities', name, 'untimed'], message: `table '${m.table}' has a time column: use a window instead of untimed` });
+      if (t && m.type !== 'tabular' && m.type !== 'embedding' && !untimed && !t.time && t.format !== 'meds')
+        ctx.addIssue({
+          code: 'custom', path: ['tables', m.table, 'time'],
+          message: `table '${m.table}' is used by ${m.type} modality '${name}' and needs a time column` +
+            (m.type === 'timeseries' ? '' : ` (or, when all its rows are known before the prediction time, set modalities.${name}.untimed: true)`),
+        });
     }
   });
 

@@ -24,7 +24,7 @@ export function codesBuilder(m: CodesSpec): ModalityBuilder<CodesRaw, CodesState
       ctx.db.requireColumn(m.table, col, `${field}.code`);
       const px = prefixed(col, m.prefix, 'x.');
       const p = prefixed(col, m.prefix);
-      const rows = windowedRows(ctx, m.table, m.window, field, [...px.where, `x.${'"' + col.replace(/"/g, '""') + '"'} IS NOT NULL`]);
+      const rows = windowedRows(ctx, m.table, m.window, field, [...px.where, `x.${'"' + col.replace(/"/g, '""') + '"'} IS NOT NULL`], m.untimed === true);
       const res = await ctx.db.columns(`SELECT __pid AS pid, ${p.expr} AS code, count(*) AS n FROM (${rows}) GROUP BY ALL ORDER BY pid, code`);
       const pid = Int32Array.from(res.pid as number[]);
       const present = new Uint8Array(ctx.n);

@@ -54,8 +54,13 @@ export function joinOnCohort(ctx: Ctx, table: string, alias = 'x'): string {
  * SELECT of (__pid, __rel, x.*) for the rows of a long table inside `window` (days relative to each patient's
  * index time): the one place where "nothing after the prediction time" is enforced.
  */
-export function windowedRows(ctx: Ctx, table: string, window: Window, field: string, extraWhere: string[] = []): string {
+export function windowedRows(ctx: Ctx, table: string, window: Window, field: string, extraWhere: string[] = [], untimed = false): string {
   const t = ctx.db.table(table);
+  if (untimed && !t.time) {
+    // An untimed table (e.g. a problem list known at admission): every row counts as at the index time.
+    const w = extraWhere.length ? `WHERE ${extraWhere.join(' AND ')}` : '';
+    return `SELECT c.pid AS __pid, 0.0 AS __rel, x.* FROM ${tbl(table)} x JOIN ${COHORT} c ON ${joinOnCohort(ctx, table)} ${w}`;
+  }
   if (!t.time) throw new CdmmError(`${ctx.specFile}: tables.${table}.time: needed by ${field}`);
   const timeKind = kindOf(t.columns.get(t.time)!);
   relDaysExpr(`x.${q(t.time)}`, timeKind, 'c.idx', ctx.idxKind, `tables.${table}.time`, ctx.specFile); // checks the clocks match

@@ -50,7 +50,7 @@ export function textBuilder(m: TextSpec): ModalityBuilder<TextRaw, TextState> {
         ctx.db.requireColumn(m.table, 'code', `${field}.prefix`);
         where.push(...prefixed('code', m.prefix, 'x.').where);
       }
-      const rows = windowedRows(ctx, m.table, m.window, field, where);
+      const rows = windowedRows(ctx, m.table, m.window, field, where, m.untimed === true);
       const res = await ctx.db.columns(
         `SELECT __pid AS pid, string_agg(CAST("${col.replace(/"/g, '""')}" AS VARCHAR), ' ' ORDER BY __rel, "${col.replace(/"/g, '""')}") AS doc
          FROM (${rows}) GROUP BY __pid`,
