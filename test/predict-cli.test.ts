@@ -112,7 +112,9 @@ describe('cdmm predict', () => {
       writeFileSync(join(dir, `${t}.csv`), [text[0], ...text.slice(1).filter((l) => want.has(l.split(',')[0]))].join('\n') + '\n');
     }
     const out = join(root, 'folder.json');
-    expect((await cli('predict', run, '--input', dir, '--out', out)).code).toBe(0);
+    const r = await cli('predict', run, '--input', dir, '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('cdmm: note: no file for table(s) diagnoses, notes, imaging in');
     const fromFolder = byId(JSON.parse(readFileSync(out, 'utf8')).predictions);
     const predictor = await Predictor.load(run);
     try {

@@ -55,6 +55,8 @@ export interface PredictionSet {
   predictions: PatientPrediction[];
   /** Patients of the input left out by the data layer, by reason. */
   excluded?: Record<string, number>;
+  /** Table files input: the spec's tables that were not found (their modalities count as missing). */
+  missingTables?: string[];
 }
 
 /** A bad request or input file; `issues` name the field paths. */
@@ -228,7 +230,8 @@ export class Predictor {
     if (!t.ids.length) throw new CdmmError(`${path}: no patient to predict${t.exclusions ? ` (left out: ${formatCounts(t.exclusions)})` : ''}`);
     const predictions = this.scoreArrays(t.ids, t);
     if (t.labels) predictions.forEach((p, i) => (p.label = t.labels![i]));
-    return { predictions, ...(t.exclusions ? { excluded: t.exclusions } : {}) };
+    const missingTables = input.kind === 'tables' ? Object.keys(this.spec.tables).filter((n) => !input.tables[n]) : [];
+    return { predictions, ...(t.exclusions ? { excluded: t.exclusions } : {}), ...(missingTables.length ? { missingTables } : {}) };
   }
 
   /** Frees the model's tensors. */

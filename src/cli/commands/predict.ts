@@ -24,9 +24,11 @@ export function register(program: Command): void {
         writeFileAtomic(o.out, format === 'json' ? predictionsJson(set, { dir: predictor.runDir, dataset: m.dataset }) : predictionsCsv(set, predictor.modalities));
         const excluded = set.excluded ? Object.entries(set.excluded).map(([k, v]) => `${v} ${k}`).join(', ') : '';
         if (o.json) {
-          process.stdout.write(JSON.stringify({ out: o.out, n: set.predictions.length, excluded: set.excluded ?? {}, typical_values: predictor.typical.source }) + '\n');
+          process.stdout.write(JSON.stringify({ out: o.out, n: set.predictions.length, excluded: set.excluded ?? {}, typical_values: predictor.typical.source, ...(set.missingTables ? { tables_not_given: set.missingTables } : {}) }) + '\n');
         } else {
           process.stdout.write(`${set.predictions.length} patient(s) → ${o.out}${excluded ? ` (left out: ${excluded})` : ''}\n`);
+          if (set.missingTables)
+            process.stderr.write(`cdmm: note: no file for table(s) ${set.missingTables.join(', ')} in ${o.input}: what they hold counts as missing\n`);
           if (predictor.typical.note) process.stderr.write(`cdmm: note: no counterfactuals for missing modalities: ${predictor.typical.note}\n`);
         }
       } finally {
