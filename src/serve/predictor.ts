@@ -230,7 +230,8 @@ export class Predictor {
     if (!t.ids.length) throw new CdmmError(`${path}: no patient to predict${t.exclusions ? ` (left out: ${formatCounts(t.exclusions)})` : ''}`);
     const predictions = this.scoreArrays(t.ids, t);
     if (t.labels) predictions.forEach((p, i) => (p.label = t.labels![i]));
-    const missingTables = input.kind === 'tables' ? Object.keys(this.spec.tables).filter((n) => !input.tables[n]) : [];
+    const used = new Set(Object.values(this.spec.modalities).map((m) => m.table));
+    const missingTables = input.kind === 'tables' ? Object.keys(this.spec.tables).filter((n) => used.has(n) && !input.tables[n]) : [];
     return { predictions, ...(t.exclusions ? { excluded: t.exclusions } : {}), ...(missingTables.length ? { missingTables } : {}) };
   }
 
