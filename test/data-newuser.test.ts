@@ -282,3 +282,29 @@ modalities:
     expect(() => loadSpec(join(dir, 'spec.yaml'))).toThrow(/modalities\.history\.untimed: table 'dx' has a time column: use a window instead of untimed/);
   });
 });
+
+describe('event label with index_offset', () => {
+  it('times the horizon from the shifted index: an event in the first 24 h is before the index', async () => {
+    const adm = ['id,admittime,died,deathtime,age'];
+    const t0 = Date.UTC(2150, 0, 1);
+    for (let i = 0; i < N; i++) {
+      const at = t0 + i * 50 * H;
+      // i % 4 == 0: died 12 h after admission (before the prediction time); i % 4 == 1: died on day 5; else alive at day 30
+      const dt = i % 4 === 0 ? at + 12 * H : i % 4 === 1 ? at + 5 * 24 * H : at + 30 * 24 * H;
+      adm.push(`A${i},${iso(at)},${i % 4 < 2 ? 1 : 0},${iso(dt)},${40 + i}`);
+    }
+    const spec = `name: offset-label
+tables:
+  adm: { file: adm.csv, id: id }
+cohort: { table: adm, index_time: admittime, index_offset: 1 }
+label: { event: died, time: deathtime, horizon: 7 }
+modalities:
+  demo: { type: tabular, table: adm, numeric: [age] }
+split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
+`;
+    const dir = writeFixture({ 'adm.csv': adm.join('\n') + '\n', 'spec.yaml': spec });
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    expect(ds.cohort.exclusions['outcome time before index']).toBe(N / 4);
+    for (const s of Object.values(ds.splits)) s.ids.forEach((id, k) => expect(s.labels[k]).toBe(Number(id.slice(1)) % 4 === 1 ? 1 : 0));
+  }, 60_000);
+});
