@@ -308,3 +308,24 @@ split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
     for (const s of Object.values(ds.splits)) s.ids.forEach((id, k) => expect(s.labels[k]).toBe(Number(id.slice(1)) % 4 === 1 ? 1 : 0));
   }, 60_000);
 });
+
+describe('a label table keyed by another id', () => {
+  it('is an error with examples of both ids, not "no patient left"', async () => {
+    const p = ['id,age'];
+    const o = ['mrn,y'];
+    for (let i = 0; i < N; i++) p.push(`${i},${30 + i}`), o.push(`MRN${i},${i % 4 === 0 ? 1 : 0}`);
+    const spec = `name: lab
+tables:
+  p: { file: p.csv, id: id }
+  outcomes: { file: o.csv, id: mrn }
+cohort: { table: p, index_time: 0 }
+label: { column: y, table: outcomes }
+modalities:
+  demo: { type: tabular, table: p, numeric: [age] }
+`;
+    const dir = writeFixture({ 'p.csv': p.join('\n') + '\n', 'o.csv': o.join('\n') + '\n', 'spec.yaml': spec });
+    await expect(prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(
+      /spec\.yaml: label\.table: none of the 40 ids in o\.csv \(column 'mrn', e\.g\. "MRN0", "MRN1", "MRN10"\) is an id of the cohort table p\.csv \(column 'id', e\.g\. "0", "1", "10"\)/,
+    );
+  }, 60_000);
+});

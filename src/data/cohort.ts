@@ -86,6 +86,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
     const la = lt === ct ? 'x' : 'l';
     if (lt !== ct) {
       await db.requireUniqueIds(lt, 'label.table');
+      await requireIdOverlap(db, ct, idCol, lt, 'label.table');
       labelJoin = `LEFT JOIN ${tbl(lt)} l ON CAST(l.${q(db.table(lt).id)} AS VARCHAR) = CAST(x.${q(idCol)} AS VARCHAR)`;
     }
     if ('column' in label) {
@@ -141,6 +142,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   if (opts.withLabels && spec.split.method === 'column') {
     const st = spec.split.table ?? ct;
     db.requireColumn(st, spec.split.column, 'split.column');
+    if (st !== ct) await requireIdOverlap(db, ct, idCol, st, 'split.table');
     if (st !== ct) splitJoin = `LEFT JOIN ${tbl(st)} s ON CAST(s.${q(db.table(st).id)} AS VARCHAR) = CAST(x.${q(idCol)} AS VARCHAR)`;
     splitSql = `CAST(${st === ct ? 'x' : 's'}.${q(spec.split.column)} AS VARCHAR)`;
   }
@@ -183,4 +185,19 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   }
   if (spec.true_risk) out.trueRisk = Float32Array.from(cols.risk as number[], (v) => (v === null ? 0 : v));
   return out;
+}
+
+/** A second one-row-per-patient table none of whose ids is in the cohort table: a key mix-up, said with examples. */
+async function requireIdOverlap(db: Db, ct: string, idCol: string, other: string, field: string): Promise<void> {
+  const o = db.table(other);
+  const k = (t: string, c: string) => `SELECT DISTINCT CAST(${q(c)} AS VARCHAR) AS k FROM ${tbl(t)} WHERE ${q(c)} IS NOT NULL`;
+  const total = Number(await db.scalar(`SELECT count(*) FROM (${k(other, o.id)})`));
+  if (total === 0) return;
+  const hit = Number(await db.scalar(`SELECT count(*) FROM (${k(other, o.id)}) a JOIN (${k(ct, idCol)}) b ON a.k = b.k`));
+  if (hit > 0) return;
+  const ex = async (t: string, c: string) => (await db.rows(`${k(t, c)} ORDER BY 1 LIMIT 3`)).map((r) => JSON.stringify(String(r.k))).join(', ');
+  throw new CdmmError(
+    `${db.specFile}: ${field}: none of the ${total} ids in ${o.label} (column '${o.id}', e.g. ${await ex(other, o.id)}) is an id of the cohort table ` +
+      `${db.table(ct).label} (column '${idCol}', e.g. ${await ex(ct, idCol)}); every table must key rows by the same patient id`,
+  );
 }
