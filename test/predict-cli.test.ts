@@ -3,8 +3,8 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli as cli } from './helpers/cli.js';
 import { Predictor, type PatientPrediction } from '../src/serve/predictor.js';
 import { trainTinyRun } from './serve-fixtures.js';
 
@@ -13,18 +13,6 @@ let run: string;
 let spec: string;
 let runPreds: { ids: string[]; y: number[]; p: number[]; p_factual: number[]; mask: string[] };
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
 /** A small CSV reader for the simulator's files (quoted fields, no embedded newlines). */
 function readCsv(path: string): Record<string, string>[] {

@@ -1,8 +1,8 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli.js';
 import { simulate } from '../src/data/simulate.js';
 import { aggregate, formatBenchmark, type RunScore } from '../src/train/benchmark.js';
 
@@ -53,18 +53,9 @@ describe('cdmm benchmark', () => {
   it('runs every combination and writes benchmark.json with run folders', async () => {
     process.env.CDMM_CACHE_DIR = join(root, 'cache');
     await simulate({ out: join(root, 'sim'), n: 700, seed: 4 });
-    let out = '';
-    const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-    const e = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     const args = ['benchmark', join(root, 'sim', 'spec.yaml'), '--backbones', 'early', '--debias', 'none,full', '--seeds', '2',
       '--epochs', '1', '--dim', '16', '--branch-dim', '8', '--bootstrap', '0', '--out', join(root, 'bench'), '--json', '--quiet'];
-    let code: number;
-    try {
-      code = await main(args);
-    } finally {
-      o.mockRestore();
-      e.mockRestore();
-    }
+    const { code, out } = await runCli(...args);
     expect(code).toBe(0);
     const b = JSON.parse(out);
     expect(b).toEqual(JSON.parse(readFileSync(join(root, 'bench', 'benchmark.json'), 'utf8')));
