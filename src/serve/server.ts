@@ -10,7 +10,7 @@ import { PredictQueue, QueueFullError } from './queue.js';
 import type { InputIssue } from './validate.js';
 
 export interface ServerOptions {
-  /** Bearer token required on /v1 routes; none = open. */
+  /** Bearer token required on every route but GET/HEAD /healthz; none = open. */
   token?: string;
   /** Largest request body in bytes (default 1 MiB). */
   bodyLimit?: number;
@@ -37,7 +37,9 @@ function digest(s: string): Buffer {
 
 /** Constant-time token check: compares fixed-length digests, so neither content nor length leaks through timing. */
 function tokenChecker(token: string | undefined): (req: FastifyRequest) => boolean {
-  if (!token) return () => true;
+  if (token === undefined) return () => true;
+  // An empty token (e.g. CDMM_TOKEN= left blank) would look like protection and be none.
+  if (!token.trim()) throw new CdmmError('--token: the token is empty; give a non-empty token, or none for an open server');
   const want = digest(token);
   return (req) => {
     const h = req.headers.authorization;
@@ -52,7 +54,7 @@ function recordsOf(body: unknown): { list: unknown; prefix: (string | number)[];
   if (Array.isArray(body)) return { list: body, prefix: [], single: false };
   if (body === null || typeof body !== 'object')
     return { path: '(root)', message: 'expected a patient record object, an array of them, or { "records": [...] }' };
-  if ('records' in body) return { list: (body as { records: unknown }).records, prefix: ['records'], single: false };
+  if (Object.hasOwn(body, 'records')) return { list: (body as { records: unknown }).records, prefix: ['records'], single: false };
   return { list: [body], prefix: [], single: true };
 }
 
@@ -86,8 +88,12 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
   app.removeContentTypeParser('text/plain');
 
   app.decorateRequest('recordCount', 0);
+  // Deny by default, decided on the route the router matched (not the raw URL, which may be percent-encoded,
+  // absolute-form or dotted): only GET/HEAD of the exact /healthz route is open. Unknown routes get 401 too,
+  // so that without the token nothing tells which routes exist.
   app.addHook('onRequest', async (req, reply) => {
-    if (req.url.startsWith('/v1/') && !authorized(req)) {
+    const open = req.routeOptions.url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD');
+    if (!open && !authorized(req)) {
       reply.header('www-authenticate', 'Bearer').code(401);
       return reply.send({ error: 'unauthorized: a valid Bearer token is required' });
     }
@@ -110,7 +116,6 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof QueueFullError) return reply.code(503).header('retry-after', '1').send({ error: err.message });
-    if (err instanceof InputError) return reply.code(400).send({ error: 'invalid input', issues: err.issues });
     if (err instanceof CdmmError) return reply.code(400).send({ error: 'invalid input', issues: [{ path: 'records', message: err.message }] });
     const status = err.statusCode ?? 500;
     if (status >= 400 && status < 500) return reply.code(status).send({ error: clientMessage(err) });
@@ -131,8 +136,14 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
       const issues = r.single ? v.issues.map((i) => ({ ...i, path: i.path.replace(/^\[0\]\.?/, '') || '(root)' })) : v.issues;
       return reply.code(400).send({ error: 'invalid input', issues });
     }
-    const predictions = await queue.submit(v.records);
-    return { predictions };
+    try {
+      return { predictions: await queue.submit(v.records) };
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      // The data layer's paths start at `records`: say them as this request wrote its records.
+      const at = (p: string) => (r.single ? p.replace(/^records(\[0\])?\.?/, '') : r.prefix.length ? p : p.replace(/^records/, '')) || '(root)';
+      return reply.code(400).send({ error: 'invalid input', issues: e.issues.map((i) => ({ ...i, path: at(i.path) })) });
+    }
   });
   return app;
 }
