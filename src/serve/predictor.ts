@@ -4,8 +4,8 @@
 // `cdmm predict` and `cdmm serve`.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { transformPatients, type PatientRecord, type TransformResult, type TransformSource } from '../data/transform.js';
-import type { Spec } from '../data/spec.js';
+import { transformPatients, unreadableValues, type PatientRecord, type TransformResult, type TransformSource } from '../data/transform.js';
+import { formatPath, type Spec } from '../data/spec.js';
 import type { ModalityInfo } from '../data/types.js';
 import { assignPatterns } from '../models/patterns.js';
 import type { CdmmModel } from '../models/index.js';
@@ -86,6 +86,7 @@ export class Predictor {
   private readonly spec: Spec;
   private readonly specDir: string;
   private readonly validator: RecordValidator;
+  private readonly tableTypes: Record<string, Record<string, string>>;
   private readonly summaryJson: Record<string, unknown>;
   /**
    * True when the model's output for a patient depends on the other patients in its batch (M3Care imputes from
@@ -109,6 +110,7 @@ export class Predictor {
     this.specDir = dirname(manifest.spec_path);
     const st = manifest.state as { tableTypes?: Record<string, Record<string, string>> };
     if (!st?.tableTypes) throw new CdmmError(`${join(runDir, 'manifest.json')}: the fitted state has no table column types`);
+    this.tableTypes = st.tableTypes;
     const idColumns = Object.fromEntries(Object.entries(this.spec.tables).map(([n, t]) => [n, t.id ?? (t.format === 'meds' ? 'subject_id' : '')]));
     const idx = this.spec.cohort.index_time;
     const indexTime = typeof idx === 'string' ? { table: this.spec.cohort.table, column: idx } : undefined;
@@ -231,7 +233,7 @@ export class Predictor {
     const predictions = this.scoreArrays(t.ids, t);
     if (t.labels) predictions.forEach((p, i) => (p.label = t.labels![i]));
     const used = new Set(Object.values(this.spec.modalities).map((m) => m.table));
-    const missingTables = input.kind === 'tables' ? Object.keys(this.spec.tables).filter((n) => used.has(n) && !input.tables[n]) : [];
+    const missingTables = input.kind === 'tables' ? Object.keys(this.spec.tables).filter((n) => used.has(n) && !Object.hasOwn(input.tables, n)) : [];
     return { predictions, ...(t.exclusions ? { excluded: t.exclusions } : {}), ...(missingTables.length ? { missingTables } : {}) };
   }
 
@@ -258,8 +260,11 @@ export class Predictor {
     } catch (e) {
       if (e instanceof CdmmError) throw where ? new CdmmError(`${where}${e.message}`, e.exitCode) : e;
       const msg = (e as Error)?.message ?? String(e);
-      if (INPUT_SQL_ERROR.test(msg)) throw new InputError([{ path: 'records', message: `a value cannot be read as its column's type (${msg.split('\n')[0]})` }], where);
-      throw e;
+      if (!INPUT_SQL_ERROR.test(msg)) throw e;
+      // Name the cells DuckDB could not read (validation lets few through, e.g. a type it does not check).
+      const bad = 'records' in source ? await unreadableValues(this.spec, this.tableTypes, source.records).catch(() => []) : [];
+      if (bad.length) throw new InputError(bad.map((b) => ({ path: formatPath(['records', ...b.path]), message: `cannot be read as ${b.type}` })), where);
+      throw new InputError([{ path: 'records', message: `a value cannot be read as its column's type (${msg.split('\n')[0]})` }], where);
     }
   }
 
