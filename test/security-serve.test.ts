@@ -2,7 +2,7 @@
 // file access from a run folder, no prototype keys, field paths for every wrong type, and overload answered
 // before the body is read. Each case asserts the exact outcome.
 import { connect } from 'node:net';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Predictor } from '../src/serve/predictor.js';
 import { buildServer } from '../src/serve/server.js';
 import { runCli } from './helpers/cli.js';
+import { copyRunFolder, editManifest } from './helpers/run-folder.js';
 import { records, trainTinyRun, vocab } from './serve-fixtures.js';
 
 let root: string;
@@ -218,5 +219,138 @@ describe('field paths for wrong types', () => {
     expect((await post(app, { id: 'a', index_time: 1000, patients: { sex: { a: 1 } } })).json().issues[0].path).toBe('patients.sex');
     expect((await post(app, { id: { a: 1 }, patients: { age: 1 } })).json().issues[0].path).toBe('id');
     expect((await post(app, { id: 'a', index_time: 1000, labs: 5 })).json().issues[0].path).toBe('labs');
+  });
+});
+
+describe('run folders are untrusted input: cdmm predict and serve check the whole manifest before any SQL', () => {
+  let n = 0;
+  /** A copy of the run with manifest.json edited and SHA256SUMS recomputed, as someone who knows the format would. */
+  const evil = (edit: (m: Record<string, any>) => void) => {
+    const dir = copyRunFolder(runDir, join(root, `evil-${n++}`));
+    editManifest(dir, edit);
+    return dir;
+  };
+  const input = () => {
+    const p = join(root, 'one.json');
+    writeFileSync(p, JSON.stringify(records(2, 4, v)));
+    return p;
+  };
+  /** cdmm predict on the run: exit code, stderr, and whether it wrote --out or the injected file. */
+  const predictOn = async (dir: string) => {
+    const out = join(root, `out-${n}.json`);
+    const pwned = join(root, 'pwned.csv');
+    const r = await runCli('predict', dir, '--input', input(), '--out', out);
+    const wrote = existsSync(out);
+    rmSync(out, { force: true });
+    const injected = existsSync(pwned);
+    rmSync(pwned, { force: true });
+    return { ...r, wrote, injected };
+  };
+  const pwnedSql = () => `COPY (SELECT 1) TO '${join(root, 'pwned.csv')}'`;
+
+  it.each([
+    (): string => `DOUBLE); ${pwnedSql()}; CREATE TABLE z (a DOUBLE`,
+    (): string => `DOUBLE; ${pwnedSql()}`,
+    (): string => "VARCHAR DEFAULT (read_text('/etc/passwd'))",
+    (): string => 'STRUCT(a INTEGER)',
+    (): string => 'double',
+    (): string => '',
+  ])('a tableTypes value %# that is not a DuckDB column type → exit 2 naming manifest.json and the field, no SQL run, no output', async (type) => {
+    const dir = evil((m) => (m.state.tableTypes.patients.age = type()));
+    const r = await predictOn(dir);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(new RegExp(`^cdmm: error: ${join(dir, 'manifest.json').replace(/[/.]/g, '\\$&')}: damaged manifest: state\\.tableTypes\\.patients\\.age: unsupported column type`));
+    expect(r.injected).toBe(false);
+    expect(r.wrote).toBe(false);
+    await expect(Predictor.load(dir)).rejects.toThrow(/state\.tableTypes\.patients\.age: unsupported column type/); // what cdmm serve loads
+  });
+
+  it('a column name made of SQL is only ever a quoted identifier: the run loads, predicts, and runs nothing', async () => {
+    const name = `x" DOUBLE); ${pwnedSql()}; --`;
+    const dir = evil((m) => (m.state.tableTypes.patients[name] = 'DOUBLE'));
+    const p = await Predictor.load(dir);
+    try {
+      const [pred] = await p.predictRecords([{ ...records(1, 5, v)[0], patients: { age: 50, [name]: 1 } }]);
+      expect(pred.p_do).toBeGreaterThan(0);
+    } finally {
+      p.dispose();
+    }
+    expect(existsSync(join(root, 'pwned.csv'))).toBe(false);
+  });
+
+  it.each([
+    ['a table name with a NUL', (m: any) => (m.state.tableTypes['pa\u0000tients'] = { id: 'VARCHAR' }), /state\.tableTypes.*control characters/],
+    ['a column name with a newline', (m: any) => (m.state.tableTypes.patients['a\nb'] = 'DOUBLE'), /state\.tableTypes\.patients.*control characters/],
+    ['a spec table without column types', (m: any) => delete m.state.tableTypes.labs, /state\.tableTypes\.labs: missing/],
+    ['a window end that is SQL', (m: any) => (m.spec.modalities.labs.window.end = '0) OR (1=1'), /spec\.modalities\.labs\.window\.end: Expected number/],
+    ['a spec field the data layer does not know', (m: any) => (m.spec.cohort.sql = 'DROP TABLE x'), /spec\.cohort: Unrecognized key/],
+    ['a model width of 10^9 (allocation before any weight check)', (m: any) => (m.config.model.dim = 1e9), /config\.model\.dim: Number must be less than or equal to 8192/],
+    ['a fitted std of 0', (m: any) => (m.state.modalities[0].state.numeric[0].std = 0), /state\.modalities\[0\]\.state\.numeric\[0\]\.std: must be > 0/],
+    ['a fitted mean that is a string', (m: any) => (m.state.modalities[0].state.numeric[0].mean = '1; DROP'), /state\.modalities\[0\]\.state\.numeric\[0\]\.mean: Expected number/],
+    ['a fitted mean of null (NaN written as JSON)', (m: any) => (m.state.modalities[0].state.numeric[0].mean = null), /numeric\[0\]\.mean: Expected number, received null/],
+    ['one typical value too few', (m: any) => m.typical.labs.pop(), /typical\.labs: \d+ values for \d+ features/],
+    ['a typical value for no modality', (m: any) => (m.typical.nope = [1]), /typical\.nope: not a modality/],
+    ['one prior too many', (m: any) => m.patterns.prior.push(0), /patterns: do not match/],
+    ['a mask of the wrong length', (m: any) => (m.patterns.masks[0] += '1'), /patterns: do not match/],
+    ['priors that do not sum to 1', (m: any) => (m.patterns.prior[0] += 0.5), /patterns\.prior: sums to/],
+    ['a feature name too few', (m: any) => m.modalities[0].features.pop(), /modalities\[0\]\.features: \d+ names for \d+ features/],
+    ['a vocabulary entry the model was not built for', (m: any) => m.state.modalities[2].state.vocabulary.push('zzz'), /modalities\[2\]: shape .* do not match the fitted state of 'diagnoses'/],
+    ['an idf of the wrong length', (m: any) => m.state.modalities[3].state.idf.pop(), /state\.modalities\[3\]\.state\.idf: has \d+ values for width/],
+    ['embedding columns other than the spec says', (m: any) => (m.state.modalities[4].state.columns[0] = 'emb_99'), /modalities\[4\]: shape .* do not match/],
+    ['tabular columns other than the spec says', (m: any) => (m.state.modalities[0].state.numeric[0].column = 'weight'), /state\.modalities\[0\]\.state\.numeric: columns/],
+    ['bins other than the spec says', (m: any) => (m.state.modalities[1].state.edges[1] = -300), /state\.modalities\[1\]\.state\.edges: differ from the spec's bins/],
+    ['a weights file outside the run folder', (m: any) => (m.weights.file = '../model.safetensors'), /weights\.file: must be a plain file name/],
+    ['a modality the spec does not have', (m: any) => (m.modalities[0].name = 'other'), /modalities: .* differ from the spec's/],
+    ['an unknown format', (m: any) => (m.format = 'cdmm-model/3'), /format "cdmm-model\/3" is not supported/],
+    ['another major cdmm version', (m: any) => (m.cdmm_version = '99.0.0'), /cdmm_version: written with cdmm 99\.0\.0.*different major version/],
+  ])('%s → exit 2 naming manifest.json and the field, no output', async (_what, edit, message) => {
+    const dir = evil(edit);
+    const r = await predictOn(dir);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(join(dir, 'manifest.json'));
+    expect(r.err).toMatch(message);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+    expect(r.wrote).toBe(false);
+  });
+
+  it('one changed digit of a fitted mean without a new checksum → exit 2, "changed or damaged" naming manifest.json', async () => {
+    const dir = copyRunFolder(runDir, join(root, 'digit'));
+    const path = join(dir, 'manifest.json');
+    const text = readFileSync(path, 'utf8');
+    writeFileSync(path, text.replace(/("mean": -?\d+\.)(\d)/, (_, a: string, d: string) => `${a}${(Number(d) + 1) % 10}`));
+    const r = await predictOn(dir);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`${path}: changed or damaged since it was written`);
+    expect(r.wrote).toBe(false);
+    await expect(Predictor.load(dir)).rejects.toThrow(/manifest\.json: changed or damaged/);
+  });
+
+  it('SHA256SUMS itself is checked: a malformed line, a missing entry, a removed file', async () => {
+    const dir = copyRunFolder(runDir, join(root, 'sums'));
+    const sums = join(dir, 'SHA256SUMS');
+    const text = readFileSync(sums, 'utf8');
+    writeFileSync(sums, text + 'not a checksum line\n');
+    expect((await predictOn(dir)).err).toMatch(/SHA256SUMS: line \d+: expected "<sha256>  <file name>"/);
+    writeFileSync(sums, text.split('\n').filter((l) => !l.endsWith('manifest.json')).join('\n'));
+    expect((await predictOn(dir)).err).toMatch(/manifest\.json: not listed in .*SHA256SUMS/);
+    rmSync(sums);
+    expect((await predictOn(dir)).err).toMatch(/SHA256SUMS: not found/);
+  });
+
+  it("spec_path is not echoed to HTTP clients: /v1/model says only that rebuilding the typical values failed", async () => {
+    const secret = join(root, 'secret.yaml');
+    writeFileSync(secret, 'key: [unclosed SECRET-CONTENT-42\n');
+    const dir = evil((m) => {
+      delete m.typical;
+      m.spec_path = secret;
+    });
+    const p = await Predictor.load(dir);
+    try {
+      expect(p.typical.source).toBe('unavailable');
+      expect(JSON.stringify(p.summary())).not.toContain('SECRET-CONTENT');
+      expect((p.summary().typical_values as { note: string }).note).toMatch(/rebuilding the training data failed/);
+    } finally {
+      p.dispose();
+    }
   });
 });

@@ -103,6 +103,8 @@ export class Predictor {
     private readonly dict: PatternDictionary,
     readonly typical: Typical,
     private readonly opts: Required<PredictorOptions>,
+    /** What loading the run found worth saying (a version difference, an old format): the commands print it. */
+    readonly warnings: string[] = [],
   ) {
     this.modalities = manifest.modalities;
     this.K = this.modalities.length;
@@ -147,7 +149,7 @@ export class Predictor {
     try {
       const typical = await loadTypical(run.manifest, run.manifest.modalities, { rebuild: opts.rebuildTypical ?? true });
       const full = { maxRecords: opts.maxRecords ?? 1000, chunkSize: opts.chunkSize ?? 256, rebuildTypical: opts.rebuildTypical ?? true };
-      return new Predictor(run.dir, run.manifest, run.model, run.dict, typical, full);
+      return new Predictor(run.dir, run.manifest, run.model, run.dict, typical, full, run.warnings);
     } catch (e) {
       run.model.dispose();
       throw e;
@@ -377,6 +379,7 @@ function buildSummary(runDir: string, m: RunManifest, spec: Spec, typical: Typic
     },
     patterns: m.patterns,
     metrics,
-    typical_values: typical.note ? { source: typical.source, note: typical.note } : { source: typical.source },
+    // Not the note itself to HTTP clients: a failed rebuild's message may quote the file at spec_path.
+    typical_values: typical.note ? { source: typical.source, note: typical.reason ?? typical.note } : { source: typical.source },
   };
 }

@@ -17,6 +17,7 @@ export function register(program: Command): void {
     .option('--no-cache', 'rebuild the dataset even when a cached build exists')
     .action(async (runDir: string, o: { spec?: string; bootstrap: number; json?: boolean; cache: boolean }) => {
       const run = loadRun(runDir);
+      for (const w of run.warnings) process.stderr.write(`cdmm: warning: ${w}\n`);
       try {
         const r = await evaluateRun(run, { specPath: o.spec, bootstrap: o.bootstrap, cache: o.cache, quiet: !!o.json });
         if (o.json) {

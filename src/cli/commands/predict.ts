@@ -18,6 +18,7 @@ export function register(program: Command): void {
     .action(async (run: string, o: { input: string; out: string; json?: boolean; typical: boolean }) => {
       const format = outputFormat(o.out);
       const predictor = await Predictor.load(run, { rebuildTypical: o.typical });
+      for (const w of predictor.warnings) process.stderr.write(`cdmm: warning: ${w}\n`);
       try {
         const set = await predictor.predictFiles(o.input);
         const m = predictor.manifest;

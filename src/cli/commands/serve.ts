@@ -29,6 +29,7 @@ export function register(program: Command): void {
       const token = o.token ?? process.env.CDMM_TOKEN;
       if (token !== undefined && !token.trim()) throw new CdmmError(`${o.token !== undefined ? '--token' : 'CDMM_TOKEN'}: the token is empty; give a non-empty token, or none for an open server`);
       const predictor = await Predictor.load(run, { maxRecords: o.maxRecords, rebuildTypical: o.typical });
+      for (const w of predictor.warnings) process.stderr.write(`cdmm: warning: ${w}\n`);
       const app = buildServer(predictor, { token, bodyLimit: o.bodyLimit, logger: !o.quiet });
       const address = await app.listen({ port: o.port, host: o.host });
       process.stderr.write(`cdmm: serving ${predictor.manifest.dataset} (${predictor.manifest.config.backbone}, debias ${predictor.manifest.config.debias}) on ${address}${token ? ' (token required)' : ''}\n`);
