@@ -9,6 +9,10 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Predictor } from '../src/serve/predictor.js';
 import { buildServer } from '../src/serve/server.js';
+import { Admission, defaultAdmission } from '../src/serve/admission.js';
+import { JobAbandonedError, PredictQueue } from '../src/serve/queue.js';
+import type { PatientRecord } from '../src/data/transform.js';
+import type { PatientPrediction } from '../src/serve/predictor.js';
 import { runCli } from './helpers/cli.js';
 import { copyRunFolder, editManifest } from './helpers/run-folder.js';
 import { records, trainTinyRun, vocab } from './serve-fixtures.js';
@@ -37,8 +41,10 @@ function rawStatus(port: number, requestLine: string, headers: Record<string, st
       }
     });
     s.on('error', reject);
+    s.on('close', () => resolve(0));
     const head = { host: '127.0.0.1', connection: 'close', 'content-length': String(Buffer.byteLength(body)), ...headers };
-    s.write(`${requestLine}\r\n${Object.entries(head).map(([k, x]) => `${k}: ${x}`).join('\r\n')}\r\n\r\n${body}`);
+    const lines = Object.entries(head).filter(([, x]) => x !== '').map(([k, x]) => `${k}: ${x}`);
+    s.write(`${requestLine}\r\n${lines.join('\r\n')}\r\n\r\n${body}`);
   });
 }
 
@@ -352,5 +358,161 @@ describe('run folders are untrusted input: cdmm predict and serve check the whol
     } finally {
       p.dispose();
     }
+  });
+});
+
+describe('overload: refused before the body is read, small requests keep flowing', () => {
+  /** Opens a request whose body is announced but not (yet) sent; resolves with the status once one arrives. */
+  function partial(port: number, contentLength: number, sent = '') {
+    const s = connect(port, '127.0.0.1');
+    const status = new Promise<number>((resolve) => {
+      let got = '';
+      s.on('data', (d) => {
+        got += d.toString('latin1');
+        const m = /^HTTP\/1\.1 (\d{3})/.exec(got);
+        if (m) resolve(Number(m[1]));
+      });
+      s.on('close', () => resolve(0));
+      s.on('error', () => resolve(0));
+    });
+    s.write(`POST /v1/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${contentLength}\r\n\r\n${sent}`);
+    return { status, socket: s };
+  }
+  const health = async (url: string) => (await fetch(`${url}/healthz`)).json() as Promise<{ admitted_records: number; pending_records: number }>;
+
+  it('a large request over capacity → 503 with Retry-After at once, its body never sent; a 1-record request meanwhile → 200', async () => {
+    const app = buildServer(predictor, { maxPendingRecords: 200 });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (app.server.address() as { port: number }).port;
+    try {
+      // 100 kB announced, nothing sent: counted as 196 records, admitted because the server is idle.
+      const first = partial(port, 100_000, '{"records": [');
+      await expect.poll(async () => (await health(url)).admitted_records).toBe(196);
+      // 200 kB more would not fit: refused from its headers alone.
+      const second = partial(port, 200_000);
+      expect(await second.status).toBe(503);
+      second.socket.destroy();
+      const r = await fetch(`${url}/v1/predict`, { method: 'POST', body: JSON.stringify({ records: records(100, 8, v) }), headers: json });
+      expect(r.status).toBe(503);
+      expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(await r.json()).toEqual({ error: 'the server is busy; retry later' });
+      // A small request still gets in, and is answered while the first one still holds its share.
+      const small = await fetch(`${url}/v1/predict`, { method: 'POST', body: JSON.stringify(records(1, 9, v)[0]), headers: json });
+      expect(small.status).toBe(200);
+      expect(((await small.json()) as { predictions: unknown[] }).predictions).toHaveLength(1);
+      // The first client goes away: its share is released.
+      first.socket.destroy();
+      await expect.poll(async () => (await health(url)).admitted_records).toBe(0);
+      expect((await fetch(`${url}/v1/predict`, { method: 'POST', body: JSON.stringify({ records: records(100, 8, v) }), headers: json })).status).toBe(200);
+      expect((await health(url)).admitted_records).toBe(0);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('a chunked body (no Content-Length) counts as the most records a request may hold', async () => {
+    // 196 held + 1000 for the chunked body > 1100 − 256 kept for small requests.
+    const app = buildServer(predictor, { maxPendingRecords: 1100 });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (app.server.address() as { port: number }).port;
+    try {
+      const first = partial(port, 100_000, '{'); // 196 records held
+      await expect.poll(async () => (await health(url)).admitted_records).toBe(196);
+      const chunked = await rawStatus(port, 'POST /v1/predict HTTP/1.1', { ...json, 'transfer-encoding': 'chunked', 'content-length': '' }, '');
+      expect(chunked).toBe(503);
+      first.socket.destroy();
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('413 over the body limit from the Content-Length alone, 415 for a non-JSON body, 400 for malformed JSON', async () => {
+    const app = buildServer(predictor, { bodyLimit: 4096 });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (app.server.address() as { port: number }).port;
+    try {
+      const big = partial(port, 1_000_000);
+      expect(await big.status).toBe(413);
+      big.socket.destroy();
+      expect((await post(app, 'x', { 'content-type': 'text/plain' })).statusCode).toBe(415);
+      expect((await post(app, 'id=1', { 'content-type': 'application/x-www-form-urlencoded' })).statusCode).toBe(415);
+      expect((await post(app, '{"id":')).statusCode).toBe(400);
+      expect((await post(app, JSON.stringify({ id: 'x', notes: [{ day: 1, text: 'a'.repeat(5000) }] }))).statusCode).toBe(413);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('admission and queue rules', () => {
+  const recs = (n: number, tag: string) => Array.from({ length: n }, (_, i) => ({ id: `${tag}${i}` }) as PatientRecord);
+
+  it('counts a body as Content-Length / 512 records (at least 1, at most the per-request limit; no length → the limit)', () => {
+    const a = new Admission(defaultAdmission(4096, 1000), () => null);
+    expect([a.estimate(10), a.estimate(512), a.estimate(513), a.estimate(44_610), a.estimate(10_000_000), a.estimate(undefined), a.estimate(NaN)]).toEqual([1, 1, 2, 88, 1000, 1000, 1000]);
+  });
+
+  it('an idle server admits anything; then the total, the reserve for small requests and the measured rate bound large ones', () => {
+    let rate: number | null = null;
+    const a = new Admission({ ...defaultAdmission(1000, 1000), maxWaitMs: 1000 }, () => rate);
+    const big = a.admit(1000)!; // idle: admitted though over every bound but the total
+    expect(a.records).toBe(1000);
+    expect(a.admit(1)).toBeNull(); // the total is full
+    big.resize(600); // parsed: 600 records after all
+    expect(a.admit(200)).toBeNull(); // 800 > 1000 − 250 kept for small requests
+    const s1 = a.admit(16)!; // small: may use the reserve
+    expect(a.admit(100)!.records).toBe(100); // 716 ≤ 750
+    rate = 500; // the worker scores 500 records/s: large ones only while ≤ 1 s of work is admitted
+    expect(a.admit(20)).toBeNull();
+    expect(a.admit(10)).not.toBeNull();
+    expect(a.drainSeconds()).toBeCloseTo(726 / 500, 10);
+    big.release();
+    big.release(); // idempotent
+    s1.release();
+    expect(a.records).toBe(110);
+  });
+
+  it('a small job goes before large ones that came first; no two small-only batches in a row while large ones wait', async () => {
+    const batches: string[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const run = async (groups: PatientRecord[][]) => {
+      batches.push(groups.map((g) => `${g[0].id.replace(/\d+$/, '')}×${g.length}`));
+      if (batches.length === 1) await gate;
+      return groups.map((g) => g.map((r) => ({ id: r.id }) as PatientPrediction));
+    };
+    const q = new PredictQueue(run, { maxPendingRecords: 10_000, maxBatchRecords: 150 });
+    const done = [q.submit(recs(100, 'first')), q.submit(recs(100, 'largeA')), q.submit(recs(100, 'largeB')), q.submit(recs(1, 'small1')), q.submit(recs(2, 'small2'))];
+    await Promise.resolve();
+    release();
+    await Promise.all(done);
+    const late = [q.submit(recs(100, 'largeC')), q.submit(recs(1, 'small3'))];
+    await Promise.all(late);
+    expect(batches).toEqual([['first×100'], ['small×1', 'small×2'], ['largeA×100'], ['largeB×100'], ['largeC×100'], ['small×1']]);
+  });
+
+  it('a job whose client has gone is dropped before it runs (JobAbandonedError), and its records leave the count', async () => {
+    const seen: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const q = new PredictQueue(async (groups) => {
+      seen.push(...groups.flat().map((r) => r.id));
+      await gate;
+      return groups.map((g) => g.map((r) => ({ id: r.id }) as PatientPrediction));
+    }, { maxPendingRecords: 100, maxBatchRecords: 10 });
+    const running = q.submit(recs(10, 'a'));
+    const gone = new AbortController();
+    const waiting = q.submit(recs(5, 'b'), gone.signal);
+    expect(q.pending).toBe(15);
+    gone.abort();
+    await expect(waiting).rejects.toBeInstanceOf(JobAbandonedError);
+    expect(q.pending).toBe(10);
+    release();
+    await running;
+    await q.idle();
+    expect(seen.some((id) => id.startsWith('b'))).toBe(false);
+    const already = new AbortController();
+    already.abort();
+    await expect(q.submit(recs(1, 'c'), already.signal)).rejects.toBeInstanceOf(JobAbandonedError);
   });
 });

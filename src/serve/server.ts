@@ -1,12 +1,14 @@
-// The HTTP API over a Predictor: POST /v1/predict, GET /v1/model, GET /healthz. Input is validated against
-// the fitted spec (400 with field paths), bodies are capped (413), an optional Bearer token guards /v1 (401),
-// model calls go through one bounded queue (503 when full), and logs carry no patient data: method, route,
-// status, latency and record count only.
+// The HTTP API over a Predictor: POST /v1/predict, GET /v1/model, GET /healthz. With a Bearer token, every
+// route but GET /healthz needs it (401, decided before the body is read); requests over capacity are refused
+// (503) before their body is read too (admission.ts); input is validated against the fitted spec (400 with
+// field paths), bodies are capped (413), model calls go through one bounded queue, and logs carry no patient
+// data: method, route, status, latency and record count only. docs/SECURITY.md says what each check is for.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyRequest } from 'fastify';
 import { CdmmError } from '../util/errors.js';
 import { InputError, type Predictor } from './predictor.js';
-import { PredictQueue, QueueFullError } from './queue.js';
+import { Admission, defaultAdmission, type Ticket } from './admission.js';
+import { JobAbandonedError, PredictQueue, QueueFullError } from './queue.js';
 import type { InputIssue } from './validate.js';
 
 export interface ServerOptions {
@@ -18,6 +20,8 @@ export interface ServerOptions {
   maxPendingRecords?: number;
   /** Most records scored in one pass through the data layer (default 512). */
   maxBatchRecords?: number;
+  /** Large requests are refused (503) once the records admitted would take longer than this to score (default 2000 ms). */
+  maxWaitMs?: number;
   /** Fastify logger: false (default), true (info to stdout), or pino options (level, stream). */
   logger?: boolean | { level?: string; stream?: NodeJS.WritableStream };
 }
@@ -26,6 +30,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Records in a predict request, for the access log. */
     recordCount: number;
+    /** Its share of the admission budget (POST /v1/predict only). */
+    ticket: Ticket | null;
   }
 }
 
@@ -83,11 +89,16 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
     maxPendingRecords: opts.maxPendingRecords ?? 4096,
     maxBatchRecords: opts.maxBatchRecords ?? 512,
   });
+  const admission = new Admission(
+    { ...defaultAdmission(opts.maxPendingRecords ?? 4096, predictor.maxRecords), ...(opts.maxWaitMs !== undefined ? { maxWaitMs: opts.maxWaitMs } : {}) },
+    () => queue.recordsPerSecond,
+  );
   const authorized = tokenChecker(opts.token);
   // JSON only: fastify would otherwise hand text/plain bodies to the route as strings.
   app.removeContentTypeParser('text/plain');
 
   app.decorateRequest('recordCount', 0);
+  app.decorateRequest('ticket', null);
   // Deny by default, decided on the route the router matched (not the raw URL, which may be percent-encoded,
   // absolute-form or dotted): only GET/HEAD of the exact /healthz route is open. Unknown routes get 401 too,
   // so that without the token nothing tells which routes exist.
@@ -96,6 +107,17 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
     if (!open && !authorized(req)) {
       reply.header('www-authenticate', 'Bearer').code(401);
       return reply.send({ error: 'unauthorized: a valid Bearer token is required' });
+    }
+    if (req.routeOptions.url === '/v1/predict' && req.method === 'POST') {
+      const length = req.headers['content-length'];
+      const ticket = admission.admit(admission.estimate(length === undefined ? undefined : Number(length)));
+      if (!ticket) {
+        const wait = Math.min(60, Math.max(1, Math.ceil(admission.drainSeconds())));
+        return reply.code(503).header('retry-after', String(wait)).send({ error: 'the server is busy; retry later' });
+      }
+      req.ticket = ticket;
+      // Released when the answer is sent or the connection drops, whichever comes first.
+      reply.raw.once('close', () => ticket.release());
     }
   });
   app.addHook('onResponse', async (req, reply) => {
@@ -124,7 +146,7 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0].slice(0, 100)}` }));
 
-  app.get('/healthz', async () => ({ status: 'ok', pending_records: queue.pending }));
+  app.get('/healthz', async () => ({ status: 'ok', pending_records: queue.pending, admitted_records: admission.records }));
   app.get('/v1/model', async () => predictor.summary());
   app.post('/v1/predict', async (req, reply) => {
     const r = recordsOf(req.body);
@@ -136,9 +158,14 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
       const issues = r.single ? v.issues.map((i) => ({ ...i, path: i.path.replace(/^\[0\]\.?/, '') || '(root)' })) : v.issues;
       return reply.code(400).send({ error: 'invalid input', issues });
     }
+    req.ticket?.resize(v.records.length);
+    // A client that has gone (e.g. timed out) need not be scored: its job leaves the queue.
+    const gone = new AbortController();
+    reply.raw.once('close', () => !reply.raw.writableFinished && gone.abort());
     try {
-      return { predictions: await queue.submit(v.records) };
+      return { predictions: await queue.submit(v.records, gone.signal) };
     } catch (e) {
+      if (e instanceof JobAbandonedError) return reply.code(503).send({ error: 'the client closed the connection' });
       if (!(e instanceof InputError)) throw e;
       // The data layer's paths start at `records`: say them as this request wrote its records.
       const at = (p: string) => (r.single ? p.replace(/^records(\[0\])?\.?/, '') : r.prefix.length ? p : p.replace(/^records/, '')) || '(root)';
