@@ -80,6 +80,13 @@ export interface PredictorOptions {
 const INPUT_SQL_ERROR = /^(Conversion|Invalid Input|Out of Range) Error/;
 const sig = (x: number) => Number(x.toPrecision(7));
 
+/**
+ * How far a patient's numbers (risks, counterfactual risks, contributions) may move with the rest of the request:
+ * libtorch's float32 CPU kernels sum in an order that depends on the batch size and the CPU, so a patient scored
+ * alone and in a batch agree to about 1e-7, not bit for bit. The README states this bound; tests use it.
+ */
+export const PREDICTION_TOLERANCE = 1e-6;
+
 export class Predictor {
   readonly modalities: ModalityInfo[];
   private readonly K: number;
