@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Predictor } from '../src/serve/predictor.js';
 import { buildServer } from '../src/serve/server.js';
+import { makeRecordValidator } from '../src/serve/validate.js';
 import { Admission, defaultAdmission } from '../src/serve/admission.js';
 import { JobAbandonedError, PredictQueue } from '../src/serve/queue.js';
 import type { PatientRecord } from '../src/data/transform.js';
@@ -221,6 +222,42 @@ describe('field paths for wrong types', () => {
     expect(row.json().issues[0].path).toBe('patients.age');
   });
 
+  it('dates DuckDB would refuse are caught with their path: 2021-02-29, 2020-04-31, 25:00, 12:60', () => {
+    const check = makeRecordValidator({ visits: { id: 'VARCHAR', at: 'TIMESTAMP', on: 'DATE' } }, { visits: 'id' }, { maxRecords: 10 });
+    const first = (at: unknown, on: unknown = null) => {
+      const r = check([{ id: 'a', visits: [{ at: '2020-01-01', on: '2020-01-01' }, { at, on }] }]);
+      return r.ok ? null : r.issues[0];
+    };
+    expect(first('2021-02-29')).toEqual({ path: 'records[0].visits[1].at', message: 'expected a valid calendar date' });
+    expect(first('2020-02-29 23:59:59')).toBeNull(); // a leap day
+    expect(first('1900-02-29')).toMatchObject({ message: 'expected a valid calendar date' });
+    expect(first('2000-02-29')).toBeNull();
+    expect(first(null, '2020-04-31')).toEqual({ path: 'records[0].visits[1].on', message: 'expected a valid calendar date' });
+    expect(first('2020-01-01 25:00')).toEqual({ path: 'records[0].visits[1].at', message: 'expected a valid time of day' });
+    expect(first('2020-01-01 12:60:00')).toMatchObject({ message: 'expected a valid time of day' });
+    expect(first('2020-01-01 24:00:00')).toBeNull(); // DuckDB reads it as the next midnight
+  });
+
+  it('a value of a type the validator does not check, which DuckDB cannot read, → 400 naming the cell (was: path "records")', async () => {
+    const dir = copyRunFolder(runDir, join(root, 'uuid-run'));
+    editManifest(dir, (m) => (m.state.tableTypes.patients.split = 'UUID')); // a column the model does not use
+    const p = await Predictor.load(dir);
+    const a = buildServer(p);
+    try {
+      const rec = { ...records(1, 6, v)[0], patients: { age: 50, split: 'not-a-uuid' } };
+      const r = await post(a, rec);
+      expect(r.statusCode).toBe(400);
+      expect(r.json()).toEqual({ error: 'invalid input', issues: [{ path: 'patients.split', message: 'cannot be read as UUID' }] });
+      const list = await post(a, { records: [records(1, 7, v, 'q')[0], rec] });
+      expect(list.json().issues).toEqual([{ path: 'records[1].patients.split', message: 'cannot be read as UUID' }]);
+      const ok = await post(a, { ...rec, patients: { age: 50, split: '123e4567-e89b-12d3-a456-426614174000' } });
+      expect(ok.statusCode).toBe(200);
+    } finally {
+      await a.close();
+      p.dispose();
+    }
+  });
+
   it('a text cell holding an object, an id holding an object, a table holding a number', async () => {
     expect((await post(app, { id: 'a', index_time: 1000, patients: { sex: { a: 1 } } })).json().issues[0].path).toBe('patients.sex');
     expect((await post(app, { id: { a: 1 }, patients: { age: 1 } })).json().issues[0].path).toBe('id');
@@ -294,6 +331,7 @@ describe('run folders are untrusted input: cdmm predict and serve check the whol
     ['a fitted std of 0', (m: any) => (m.state.modalities[0].state.numeric[0].std = 0), /state\.modalities\[0\]\.state\.numeric\[0\]\.std: must be > 0/],
     ['a fitted mean that is a string', (m: any) => (m.state.modalities[0].state.numeric[0].mean = '1; DROP'), /state\.modalities\[0\]\.state\.numeric\[0\]\.mean: Expected number/],
     ['a fitted mean of null (NaN written as JSON)', (m: any) => (m.state.modalities[0].state.numeric[0].mean = null), /numeric\[0\]\.mean: Expected number, received null/],
+    ['no typical values in a cdmm-model/2 manifest (serving would read spec_path instead)', (m: any) => delete m.typical, /typical: missing/],
     ['one typical value too few', (m: any) => m.typical.labs.pop(), /typical\.labs: \d+ values for \d+ features/],
     ['a typical value for no modality', (m: any) => (m.typical.nope = [1]), /typical\.nope: not a modality/],
     ['one prior too many', (m: any) => m.patterns.prior.push(0), /patterns: do not match/],
@@ -331,6 +369,14 @@ describe('run folders are untrusted input: cdmm predict and serve check the whol
     await expect(Predictor.load(dir)).rejects.toThrow(/manifest\.json: changed or damaged/);
   });
 
+  it("SQL in the manifest spec's cohort filters is not run: predict and serve apply no cohort filter to new patients", async () => {
+    const dir = evil((m) => (m.spec.cohort.filters = [`1=1); ${pwnedSql()}; --`, "length(read_text('/etc/hostname')) > 0"]));
+    const r = await predictOn(dir);
+    expect(r.code).toBe(0);
+    expect(r.injected).toBe(false);
+    expect(r.wrote).toBe(true);
+  });
+
   it('SHA256SUMS itself is checked: a malformed line, a missing entry, a removed file', async () => {
     const dir = copyRunFolder(runDir, join(root, 'sums'));
     const sums = join(dir, 'SHA256SUMS');
@@ -347,6 +393,7 @@ describe('run folders are untrusted input: cdmm predict and serve check the whol
     const secret = join(root, 'secret.yaml');
     writeFileSync(secret, 'key: [unclosed SECRET-CONTENT-42\n');
     const dir = evil((m) => {
+      m.format = 'cdmm-model/1'; // only old runs rebuild typical values from spec_path
       delete m.typical;
       m.spec_path = secret;
     });

@@ -128,6 +128,9 @@ function crossProblem(m: ParsedManifest): string | null {
     if ((mod.type === 'timeseries') !== (mod.shape.length === 2)) return `modalities[${k}].shape: ${mod.type} expects ${mod.type === 'timeseries' ? '[T, C]' : '[D]'}`;
     if (mod.type === 'timeseries' && mod.variables !== undefined && 3 * mod.variables !== channels) return `modalities[${k}].variables: ${mod.variables} variables need ${3 * mod.variables} channels`;
   }
+  // Without them, serving would rebuild them from the spec file at spec_path: a path from elsewhere. Format 2
+  // always carries them; only old runs rebuild.
+  if (m.format === RUN_FORMAT && !m.typical) return `typical: missing (a ${RUN_FORMAT} manifest holds each modality's typical values)`;
   if (m.typical) {
     for (const [name, v] of Object.entries(m.typical)) {
       const mod = m.modalities.find((x) => x.name === name);
