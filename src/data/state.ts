@@ -27,7 +27,6 @@ export function isColumnType(t: string): boolean {
 }
 
 // No control characters: NUL ends SQL text, and newlines in names would forge lines in messages.
-// eslint-disable-next-line no-control-regex
 const name = z.string().min(1).max(256).regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
 const finite = z.number().finite();
 const positive = finite.refine((x) => x > 0, 'must be > 0');

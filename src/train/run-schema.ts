@@ -13,7 +13,6 @@ export const RUN_FORMAT = 'cdmm-model/2';
 /** Written before manifests were covered by SHA256SUMS: still read, with a warning. */
 export const RUN_FORMAT_V1 = 'cdmm-model/1';
 
-// eslint-disable-next-line no-control-regex
 const label = z.string().min(1).max(256).regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
 const finite = z.number().finite();
 /** Widths the engine allocates: bounded, so that a manifest cannot ask for terabytes before the weights are checked. */
@@ -87,7 +86,6 @@ export const manifestSchema = z
 export type ParsedManifest = z.infer<typeof manifestSchema> & { spec: Spec; state: DataState };
 
 /** A field path for a message; a key with control characters is shown quoted, so it cannot forge a line. */
-// eslint-disable-next-line no-control-regex
 const shownPath = (path: (string | number)[]) => formatPath(path.map((p) => (typeof p === 'string' && /[\u0000-\u001f\u007f]/.test(p) ? JSON.stringify(p) : p)));
 
 /** The manifest fully checked, or the first problem as "field.path: message". */
