@@ -158,6 +158,23 @@ describe('prototype keys in records', () => {
     expect(inList.json().issues[0].path).toBe(`records[0].labs[0].${key}`);
   });
 
+  it('a real column named toString or constructor is optional like any other, and checked when given', async () => {
+    const dir = copyRunFolder(runDir, join(root, 'proto-columns'));
+    editManifest(dir, (m) => Object.assign(m.state.tableTypes.patients, { toString: 'DOUBLE', constructor: 'VARCHAR' }));
+    const p = await Predictor.load(dir);
+    const a = buildServer(p);
+    try {
+      expect((await post(a, base())).statusCode).toBe(200); // not "expected number": the absent column is absent
+      expect((await post(a, { ...base(), patients: { age: 50, toString: 5, constructor: 'x' } })).statusCode).toBe(200);
+      const bad = await post(a, { ...base(), patients: { age: 50, toString: 'five' } });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json().issues).toEqual([{ path: 'patients.toString', message: 'expected number' }]);
+    } finally {
+      await a.close();
+      p.dispose();
+    }
+  });
+
   it('__proto__ and constructor.prototype in a body → 400, and nothing is polluted', async () => {
     for (const body of ['{"id":"a","index_time":1000,"__proto__":{"polluted":1},"patients":{"age":1}}', '{"id":"a","index_time":1000,"patients":{"age":1,"__proto__":{"x":1}}}', '{"id":"a","constructor":{"prototype":{"polluted":1}}}']) {
       const r = await post(app, body);
