@@ -451,7 +451,7 @@ describe('overload: refused before the body is read, small requests keep flowing
     try {
       // 100 kB announced, nothing sent: counted as 196 records, admitted because the server is idle.
       const first = partial(port, 100_000, '{"records": [');
-      await expect.poll(async () => (await health(url)).admitted_records).toBe(196);
+      await expect.poll(async () => (await health(url)).admitted_records, { timeout: 10_000 }).toBe(196);
       // 200 kB more would not fit: refused from its headers alone.
       const second = partial(port, 200_000);
       expect(await second.status).toBe(503);
@@ -466,7 +466,7 @@ describe('overload: refused before the body is read, small requests keep flowing
       expect(((await small.json()) as { predictions: unknown[] }).predictions).toHaveLength(1);
       // The first client goes away: its share is released.
       first.socket.destroy();
-      await expect.poll(async () => (await health(url)).admitted_records).toBe(0);
+      await expect.poll(async () => (await health(url)).admitted_records, { timeout: 10_000 }).toBe(0);
       expect((await fetch(`${url}/v1/predict`, { method: 'POST', body: JSON.stringify({ records: records(100, 8, v) }), headers: json })).status).toBe(200);
       expect((await health(url)).admitted_records).toBe(0);
     } finally {
@@ -481,7 +481,7 @@ describe('overload: refused before the body is read, small requests keep flowing
     const port = (app.server.address() as { port: number }).port;
     try {
       const first = partial(port, 100_000, '{'); // 196 records held
-      await expect.poll(async () => (await health(url)).admitted_records).toBe(196);
+      await expect.poll(async () => (await health(url)).admitted_records, { timeout: 10_000 }).toBe(196);
       const chunked = await rawStatus(port, 'POST /v1/predict HTTP/1.1', { ...json, 'transfer-encoding': 'chunked', 'content-length': '' }, '');
       expect(chunked).toBe(503);
       first.socket.destroy();

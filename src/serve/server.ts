@@ -81,7 +81,8 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
     logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    requestTimeout: 120_000,
+    // Until the whole request is received: a client trickling its body holds its admission share no longer.
+    requestTimeout: 30_000,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
