@@ -54,7 +54,9 @@ export function summarize(ds: PreparedDataset): DatasetSummary {
   ds.modalities.forEach((m, k) => {
     const available = patients ? avail[k] / patients : 0;
     modalities[m.name] = { type: m.type, available, dim: m.shape.reduce((a, b) => a * b, 1), shape: m.shape };
-    if (available < RARE_MODALITY)
+    if (available === 0)
+      warnings.push(`modality '${m.name}' is missing for every patient (its table is empty, or none of its rows lies in the modality's window): the model cannot learn from it`);
+    else if (available < RARE_MODALITY)
       warnings.push(`modality '${m.name}' is present for only ${(100 * available).toFixed(2)}% of patients (< 1%)`);
   });
   const rows = [...patterns.entries()]
