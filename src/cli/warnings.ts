@@ -1,14 +1,11 @@
-// What `cdmm inspect` warns about (a modality missing for almost everyone, a missingness pattern that predicts
-// the outcome) is printed by the commands that train too, on stderr, so that --json output stays clean.
-import { summarize } from '../data/summary.js';
+// A modality that (almost) no patient has is worth a word wherever a model is trained, not only in
+// `cdmm inspect`: printed on stderr, so that --json output on stdout stays clean.
+import { modalityWarnings } from '../data/summary.js';
 import type { PreparedDataset } from '../data/types.js';
 
-export function datasetWarnings(ds: PreparedDataset): string[] {
-  return summarize(ds).warnings;
-}
-
+/** Prints each warning once (`seen` spans the datasets a benchmark prepares). */
 export function printWarnings(ds: PreparedDataset, seen?: Set<string>): void {
-  for (const w of datasetWarnings(ds)) {
+  for (const w of modalityWarnings(ds)) {
     if (seen?.has(w)) continue;
     seen?.add(w);
     process.stderr.write(`cdmm: warning: ${ds.name}: ${w}\n`);
