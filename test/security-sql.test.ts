@@ -239,7 +239,7 @@ describe('every other place a spec reaches DuckDB is quoted or checked', () => {
     const t2 = parseSpec(JSON.stringify(spec), 'spec.yaml') as AnySpec;
     t2.cohort.index_time = 100;
     t2.cohort.index_offset = '1); DROP TABLE t_patients; --';
-    await expect(transformPatients(t2 as never, dir, { ...ds.state, idxKind: 'number' }, { records: [{ id: '1', labs: [{ day: 95, test: 'hb', value: 3 }] }] }))
+    await expect(transformPatients(t2 as never, dir, ds.state, { records: [{ id: '1', labs: [{ day: 95, test: 'hb', value: 3 }] }] }))
       .rejects.toThrow(/cohort\.index_offset: expected a finite number/);
     expect(existsSync(join(dir, 'pwned.csv'))).toBe(false);
   });
