@@ -109,6 +109,8 @@ describe('table files stay in the spec folder unless --allow-outside', () => {
     expectUserError(await cli('train', sib, '--out', join(root, 'sib-run'), ...TINY), /tables\.labs\.file: "\.\.\/sibling\/labs\.csv" is outside the spec's folder/);
     expect(existsSync(join(root, 'sib-run'))).toBe(false);
     expect((await cli('train', sib, '--out', join(root, 'sib-run'), '--allow-outside', ...TINY)).code).toBe(0);
+    // That build is cached now; the cache is no permission.
+    expectUserError(await cli('inspect', sib, '--json'), /tables\.labs\.file: "\.\.\/sibling\/labs\.csv" is outside the spec's folder/);
     const dirAsFile = variant({}, labsFile('folder.csv'));
     mkdirSync(join(dirAsFile, '..', 'folder.csv'));
     expectUserError(await cli('inspect', dirAsFile, '--no-cache'), /tables\.labs\.file: .*folder\.csv is not a file/);

@@ -7,6 +7,7 @@ import { cacheDir, cacheKey, loadCache, saveCache, DATA_CODE_VERSION } from './c
 import { buildCohort, type Cohort } from './cohort.js';
 import { Db, q, registerSpecTables, tbl, type ColumnKind } from './db.js';
 import { builderFor } from './modalities/index.js';
+import { resolveTableFile } from './paths.js';
 import { COHORT, type Applied, type Ctx, type Raw } from './modalities/common.js';
 import { parseSpec, readSpecText, type Spec } from './spec.js';
 import { columnSplit, shiftTrain, stratifiedSplit, type SplitIndex } from './split.js';
@@ -42,6 +43,8 @@ export async function prepareDataset(specPath: string, opts: PrepareOptions = {}
   const file = basename(path);
   const spec = parseSpec(text, file);
   const specDir = dirname(path);
+  // The folder rule holds for a cached build too (a cache written with --allow-outside is not a permission).
+  for (const [name, t] of Object.entries(spec.tables)) resolveTableFile(specDir, t.file, `${file}: tables.${name}.file`, { allowOutside: opts.allowOutside });
   const useCache = opts.cache ?? true;
   const key = cacheKey(text, spec, specDir, opts.seed);
   const dir = cacheDir(specDir);
