@@ -386,11 +386,23 @@ describe('run folders are untrusted input: cdmm predict and serve check the whol
     await expect(Predictor.load(dir)).rejects.toThrow(/manifest\.json: changed or damaged/);
   });
 
-  it("SQL in the manifest spec's cohort filters is not run: predict and serve apply no cohort filter to new patients", async () => {
-    const dir = evil((m) => (m.spec.cohort.filters = [`1=1); ${pwnedSql()}; --`, "length(read_text('/etc/hostname')) > 0"]));
+  it.each([
+    () => `1=1); ${pwnedSql()}; --`,
+    () => "length(read_text('/etc/hostname')) > 0",
+    () => 'age > 0; DROP TABLE t_patients',
+  ])("SQL in the manifest spec's cohort filters (%#) is refused by the spec's own filter grammar, naming the field", async (filter) => {
+    const dir = evil((m) => (m.spec.cohort.filters = [filter()]));
+    const r = await predictOn(dir);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/manifest\.json: damaged manifest: spec\.cohort\.filters\[0\]: /);
+    expect(r.injected).toBe(false);
+    expect(r.wrote).toBe(false);
+  });
+
+  it('a filter the grammar accepts is kept, and predict applies no cohort filter to new patients', async () => {
+    const dir = evil((m) => (m.spec.cohort.filters = ['age > 1000']));
     const r = await predictOn(dir);
     expect(r.code).toBe(0);
-    expect(r.injected).toBe(false);
     expect(r.wrote).toBe(true);
   });
 

@@ -13,7 +13,8 @@ import { loadSpec, type Spec } from './spec.js';
 export type { PatientRecord } from './records.js';
 export { ownRecords, patientRecordSchema, patientRecordSchemaFor, parseRecords, unreadableValues } from './records.js';
 
-export type TransformSource = { specPath: string } | { tables: Record<string, string> } | { records: PatientRecord[] };
+/** `allowOutside`: a spec's (or a mapping's) table files may lie outside its folder (--allow-outside). */
+export type TransformSource = { specPath: string; allowOutside?: boolean } | { tables: Record<string, string> } | { records: PatientRecord[] };
 
 export interface TransformResult {
   ids: string[];
@@ -54,12 +55,13 @@ export async function transformPatients(spec: Spec, specDir: string, state: unkn
   const db = await Db.open(file);
   try {
     if ('specPath' in source) {
-      for (const [name, t] of Object.entries(useSpec.tables)) await db.registerFile(name, t, dir);
+      for (const [name, t] of Object.entries(useSpec.tables)) await db.registerFile(name, t, dir, { allowOutside: source.allowOutside });
     } else if ('tables' in source) {
       await registerGivenTables(db, useSpec, st, source.tables);
     } else {
       await loadRecords(db, useSpec, st.tableTypes, parseRecords(source.records, st.tableTypes));
     }
+    await db.lockDown();
     const cohort = await buildCohort(db, useSpec, { withLabels });
     const ctx: Ctx = { db, spec: useSpec, specFile: file, n: cohort.ids.length, idxKind: cohort.idxKind };
     if (cohort.idxKind !== st.idxKind) throw new CdmmError(`${file}: cohort.index_time is ${cohort.idxKind === 'time' ? 'a timestamp' : 'a number of days'}, but was ${st.idxKind === 'time' ? 'a timestamp' : 'a number of days'} in training`);
@@ -102,6 +104,7 @@ async function registerGivenTables(db: Db, spec: Spec, st: DataState, files: Rec
     if (!Object.hasOwn(spec.tables, name)) throw new CdmmError(`tables.${name}: not a table of spec '${spec.name}' (tables: ${Object.keys(spec.tables).join(', ')})`);
   for (const [name, t] of Object.entries(spec.tables)) {
     if (Object.hasOwn(files, name)) {
+      // Chosen by the user on the command line (a folder or a mapping checked in src/serve/input.ts).
       const path = resolve(files[name]);
       await db.registerFile(name, { ...t, file: path }, dirname(path));
       continue;

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { transformPatients, unreadableValues, type PatientRecord, type TransformResult, type TransformSource } from '../data/transform.js';
+import type { PathPolicy } from '../data/paths.js';
 import { formatPath, type Spec } from '../data/spec.js';
 import type { ModalityInfo } from '../data/types.js';
 import { assignPatterns } from '../models/patterns.js';
@@ -224,9 +225,10 @@ export class Predictor {
   }
 
   /** Patients in table files, a dataset spec, or JSON/JSONL records (see input.ts). */
-  async predictFiles(path: string): Promise<PredictionSet> {
+  /** `policy.allowOutside`: table files named by a spec or mapping may lie outside its folder (--allow-outside). */
+  async predictFiles(path: string, policy: PathPolicy = {}): Promise<PredictionSet> {
     this.assertOpen();
-    const input: PatientInput = readPatientInput(path, this.spec);
+    const input: PatientInput = readPatientInput(path, this.spec, policy);
     if (input.kind === 'records') {
       const v = this.validate(input.records);
       if (!v.ok) {
@@ -237,7 +239,7 @@ export class Predictor {
       }
       return { predictions: await this.predictGroup(v.records, `${path}: `) };
     }
-    const t = await this.transform(input.kind === 'tables' ? { tables: input.tables } : { specPath: input.specPath }, `${path}: `);
+    const t = await this.transform(input.kind === 'tables' ? { tables: input.tables } : { specPath: input.specPath, allowOutside: policy.allowOutside }, `${path}: `);
     if (!t.ids.length) throw new CdmmError(`${path}: no patient to predict${t.exclusions ? ` (left out: ${formatCounts(t.exclusions)})` : ''}`);
     const predictions = this.scoreArrays(t.ids, t);
     if (t.labels) predictions.forEach((p, i) => (p.label = t.labels![i]));

@@ -41,7 +41,8 @@ const modalitySchema = z
   .object({
     name: label,
     type: z.enum(['tabular', 'timeseries', 'codes', 'text', 'embedding']),
-    shape: z.array(z.number().int().min(1).max(1 << 20)).min(1).max(2),
+    // 0 is a width too: a time-series modality whose table is empty in training has no variables (a warning then).
+    shape: z.array(z.number().int().min(0).max(1 << 20)).min(1).max(2),
     features: z.array(z.string().max(1000)),
     variables: z.number().int().min(0).optional(),
   })
