@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { auprc, auroc } from '../src/eval/metrics.js';
 import { assignPatterns } from '../src/models/patterns.js';
 import { defaultTrainOptions, resolvePosWeight, type TrainOptions } from '../src/train/options.js';
-import { predictSplit } from '../src/train/predict.js';
+import { predictSplit } from '../src/run/predict.js';
 import { modelConfigFor } from '../src/train/run.js';
 import { cutPoints, PatientSampler } from '../src/train/sampler.js';
 import { trainModel } from '../src/train/trainer.js';

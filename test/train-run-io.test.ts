@@ -10,10 +10,10 @@ import type { PreparedDataset } from '../src/data/types.js';
 import { libtorchVersion } from '../src/engine/index.js';
 import { assignPatterns } from '../src/models/patterns.js';
 import { defaultTrainOptions } from '../src/train/options.js';
-import { predictSplit } from '../src/train/predict.js';
-import { loadRun, sha256 } from '../src/train/run-io.js';
+import { predictSplit } from '../src/run/predict.js';
+import { loadRun, sha256 } from '../src/run/run-io.js';
 import { trainRun, type RunOutcome } from '../src/train/run.js';
-import { cdmmVersion } from '../src/train/version.js';
+import { cdmmVersion } from '../src/run/version.js';
 import { CdmmError } from '../src/util/errors.js';
 import { editManifest, resum } from './helpers/run-folder.js';
 

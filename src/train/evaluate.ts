@@ -11,8 +11,8 @@ import type { MetricSet } from '../eval/metrics.js';
 import type { PatternMetrics } from '../eval/patterns.js';
 import { assignPatterns } from '../models/patterns.js';
 import { CdmmError } from '../util/errors.js';
-import { maskStrings, predictSplit } from './predict.js';
-import type { LoadedRun } from './run-io.js';
+import { maskStrings, predictSplit } from '../run/predict.js';
+import type { LoadedRun } from '../run/run-io.js';
 import { scoreSplit } from './scoring.js';
 
 export interface EvaluationResult {

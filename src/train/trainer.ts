@@ -14,7 +14,7 @@ import type { PreparedDataset } from '../data/types.js';
 import { CdmmError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { checkTrainOptions, resolvePosWeight, type TrainOptions } from './options.js';
-import { predictSplit } from './predict.js';
+import { predictSplit } from '../run/predict.js';
 import { PatientSampler } from './sampler.js';
 
 export interface EpochRecord {

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { evaluateRun } from '../../train/evaluate.js';
 import { intArg } from '../../train/cli-options.js';
-import { loadRun } from '../../train/run-io.js';
+import { loadRun } from '../../run/run-io.js';
 import { formatMetricLine } from '../../train/summary.js';
 
 export function register(program: Command): void {

@@ -11,7 +11,6 @@ import type { ModelConfig, PatternDictionary } from '../models/types.js';
 import type { ModalityInfo } from '../data/types.js';
 import { writeDirAtomic } from '../util/atomic.js';
 import { CdmmError } from '../util/errors.js';
-import type { TrainOptions } from './options.js';
 import { checkManifest, RUN_FORMAT, RUN_FORMAT_V1, versionProblems } from './run-schema.js';
 import { cdmmVersion } from './version.js';
 
@@ -28,7 +27,8 @@ export interface RunConfig {
   /** Seed of the patient split passed to prepareDataset; null = the spec's own. */
   split_seed: number | null;
   model: ModelConfig;
-  train: TrainOptions;
+  /** The training options (src/train/options.ts), as the manifest schema holds them: a record of primitives. */
+  train: object;
   /** Resolved weight of a positive patient in the loss. */
   pos_weight: number;
   best_epoch: number;
