@@ -96,7 +96,7 @@ export function parseRecords(input: unknown, tableTypes: Record<string, Record<s
 const ZONED = /\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)\s*$/i;
 
 /** The SQL value of one cell for a column of `type`; `cast` is CAST, or TRY_CAST to find the unreadable ones. */
-function sqlValue(v: unknown, type: string, cast: 'CAST' | 'TRY_CAST' = 'CAST'): string {
+export function sqlValue(v: unknown, type: string, cast: 'CAST' | 'TRY_CAST' = 'CAST'): string {
   if (v === null || v === undefined || v === '') return 'NULL';
   const k = kindOf(type);
   if (k === 'number') return typeof v === 'boolean' ? (v ? '1' : '0') : `${cast}(${lit(String(v))} AS DOUBLE)`;

@@ -1,0 +1,105 @@
+// The record validator's fast path (no zod) against its schema path (zod + the extra checks), on valid records,
+// every kind of malformed body the fuzz corpus makes, and thousands of single-cell mutations: both must accept
+// the same inputs, and give the same records.
+import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../src/data/rng.js';
+import { makeRecordValidator } from '../src/serve/validate.js';
+import { fuzzBodies, randomRecord } from './serve-fixtures.js';
+
+// The simulator's column types (as a trained run records them), plus a few types the simulator does not use.
+const tableTypes = {
+  patients: { id: 'VARCHAR', index_day: 'BIGINT', age: 'DOUBLE', sex: 'VARCHAR', bmi: 'DOUBLE', site: 'VARCHAR', small: 'TINYINT', f: 'FLOAT', at: 'TIMESTAMP', on: 'DATE', u: 'UUID', constructor: 'DOUBLE' },
+  labs: { id: 'VARCHAR', day: 'BIGINT', variable: 'VARCHAR', value: 'DOUBLE' },
+  diagnoses: { id: 'VARCHAR', day: 'BIGINT', code: 'VARCHAR' },
+  notes: { id: 'VARCHAR', day: 'BIGINT', text: 'VARCHAR' },
+  imaging: Object.fromEntries([['id', 'VARCHAR'], ...Array.from({ length: 8 }, (_, j) => [`emb_${j}`, 'DOUBLE'])]),
+};
+const idColumns = Object.fromEntries(Object.keys(tableTypes).map((t) => [t, 'id']));
+const validate = makeRecordValidator(tableTypes, idColumns, { maxRecords: 500, indexTime: { table: 'patients', column: 'index_day' } });
+const v = { labVariables: ['lactate', 'crp'], codes: ['htn', 'ckd'] };
+
+const plain = (x: unknown) => JSON.parse(JSON.stringify(x));
+
+function describeInput(x: unknown): string {
+  try {
+    return JSON.stringify(x).slice(0, 300);
+  } catch {
+    return '(too deep to print)';
+  }
+}
+
+function agree(input: unknown): boolean {
+  const fast = validate(input);
+  const slow = validate.viaSchema(input);
+  expect(fast.ok, describeInput(input)).toBe(slow.ok);
+  if (fast.ok && slow.ok) expect(plain(fast.records)).toEqual(plain(slow.records));
+  else expect(fast).toEqual(slow);
+  return fast.ok;
+}
+
+/** Replaces one leaf or entry of a record with a value from an adversarial list. */
+function mutate(rand: () => number, rec: Record<string, unknown>): unknown {
+  const copy = plain(rec);
+  const paths: (string | number)[][] = [];
+  const walk = (x: unknown, p: (string | number)[]) => {
+    paths.push(p);
+    if (x && typeof x === 'object') for (const [k, y] of Object.entries(x)) walk(y, [...p, Array.isArray(x) ? Number(k) : k]);
+  };
+  walk(copy, []);
+  const leaves = [null, true, false, 0, -0, 1.5, -1, 1e308, 5e-324, 127.6, 1e39, '', ' ', '3', ' 4 ', '1e400', '\u00a03', 'x', '\u0000',
+    '2020-02-29', '2021-02-29', '2020-01-01 08:00', '2020-01-01 08:00 ', '2020-01-01 08:00:00\t', '2020-01-01 08:00:00+02:00', '2020-01-01Z',
+    '123e4567-e89b-12d3-a456-426614174000', [], {}, [{}], { a: 1 }, [1]];
+  const path = paths[1 + Math.floor(rand() * (paths.length - 1))];
+  let at = copy;
+  for (const k of path.slice(0, -1)) at = at[k];
+  const last = path[path.length - 1];
+  if (rand() < 0.15 && !Array.isArray(at)) {
+    delete at[last];
+    at[['zzz', 'constructor', 'toString', 'small', 'f', 'at', 'on', 'u', 'index_time', 'id'][Math.floor(rand() * 10)]] = leaves[Math.floor(rand() * leaves.length)];
+  } else at[last] = leaves[Math.floor(rand() * leaves.length)];
+  return copy;
+}
+
+describe('validator: fast path = schema path', () => {
+  it('valid records pass both, with the same records (ids as text)', () => {
+    const rand = mulberry32(1);
+    const recs = Array.from({ length: 200 }, (_, i) => ({ ...randomRecord(rand, `p${i}`, v), ...(i % 3 === 0 ? { id: i } : {}) }));
+    expect(agree(recs)).toBe(true);
+    // The fast path answered (its records are null-prototype copies; zod's are plain objects).
+    const r = validate(recs);
+    expect(r.ok && Object.getPrototypeOf(r.records[0])).toBeNull();
+    for (const r of recs.slice(0, 50)) expect(agree([r])).toBe(true);
+  });
+
+  it('agree on 4,000 single mutations of valid records', () => {
+    const rand = mulberry32(2);
+    let ok = 0;
+    for (let i = 0; i < 4000; i++) {
+      const base = randomRecord(rand, `m${i}`, v);
+      if (rand() < 0.5) (base.patients as Record<string, unknown>).at = '2020-01-01 08:00:00';
+      if (agree([mutate(rand, base)])) ok++;
+    }
+    // Both outcomes occur often enough for the comparison to mean something.
+    expect(ok).toBeGreaterThan(400);
+    expect(ok).toBeLessThan(3600);
+  });
+
+  it('agree on the fuzz corpus and on odd shapes', () => {
+    const rand = mulberry32(3);
+    const valid = Array.from({ length: 10 }, (_, i) => randomRecord(rand, `f${i}`, v));
+    for (const b of fuzzBodies(400, 7, valid, 1 << 16)) {
+      let body: unknown;
+      try {
+        body = JSON.parse(String(b.body));
+      } catch {
+        continue;
+      }
+      const list = Array.isArray(body) ? body : body && typeof body === 'object' && 'records' in body ? (body as { records: unknown }).records : [body];
+      agree(list);
+    }
+    for (const odd of [[{ id: 'a', index_time: 5, patients: { age: 1 } }, { id: 'a', index_time: 5, patients: { age: 2 } }], [{ id: '', index_time: 1 }], [{ id: 'a' }],
+      [{ id: 'a', patients: { index_day: '' } }], [{ id: 'a', patients: [{ index_day: 3 }, { age: 1 }] }], JSON.parse('[{"id":"a","index_time":1,"__proto__":{"x":1}}]'),
+      [{ id: 'a', index_time: 1, patients: { u: 'not-a-uuid' } }], [{ id: 'a', index_time: '2020-01-01' }], [{ id: 'a', index_time: 1, labs: null }], 'x', null, [null], [[]]])
+      agree(odd);
+  });
+});
