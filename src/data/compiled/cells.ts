@@ -125,13 +125,18 @@ function epochMs(days: number, us: number): number {
   return days * MS_PER_DAY + (days < 0 ? Math.ceil(us / 1000) : Math.floor(us / 1000));
 }
 
-/** Same, from a whole number of microseconds since 1970 that may exceed 2^53. */
-function epochMsOfMicros(us: bigint, cls: 'date' | 'timestamp'): number {
-  if (cls === 'date') {
-    const day = us / BigInt(US_PER_DAY) - (us % BigInt(US_PER_DAY) < 0n ? 1n : 0n);
-    return Number(day) * MS_PER_DAY;
-  }
-  return Number(us / 1000n);
+/** An instant as whole days since 1970 and microseconds into the day (0 ≤ us < one day). */
+export interface Instant {
+  days: number;
+  us: number;
+}
+
+/** The instant of a whole number of microseconds since 1970 (exact beyond 2^53). */
+function instantOfMicros(total: bigint): Instant {
+  const D = BigInt(US_PER_DAY);
+  let days = total / D;
+  if (total % D < 0n) days -= 1n;
+  return { days: Number(days), us: Number(total - days * D) };
 }
 
 /** What the validator lets through (TIME_TEXT in src/serve/validate.ts), with the parts named. */
@@ -143,17 +148,18 @@ const ZONED = /\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)\s*$/i;
 const daysIn = (y: number, m: number) => [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1];
 
 /**
- * epoch_ms(CAST(column AS TIMESTAMP)) after the cell was written into a DATE or TIMESTAMP column; NaN = NULL.
- * Numbers are epoch seconds (to_timestamp: microseconds rounded half to even); text is a date with an optional
- * time and zone, read by DuckDB's rules: a zone or trailing blanks need the seconds, digits past microseconds are
- * cut, 24:00 is the next midnight, and a zoned time counts as its instant in UTC.
+ * The instant a DATE or TIMESTAMP column holds after the cell was written into it; NaN = NULL. Numbers are epoch
+ * seconds (to_timestamp: microseconds rounded half to even); text is a date with an optional time and zone, read by
+ * DuckDB's rules: a zone or trailing blanks need the seconds, digits past microseconds are cut, 24:00 is the next
+ * midnight, a zoned time counts as its instant in UTC, and a DATE keeps the day only.
  */
-export function readTime(v: unknown, cls: ColumnClass): number | Unreadable {
+export function readInstant(v: unknown, cls: ColumnClass): Instant | number | Unreadable {
   if (blank(v)) return NaN;
   if (cls !== 'date' && cls !== 'timestamp') return UNREADABLE;
   if (typeof v === 'number') {
     if (!Number.isFinite(v) || Math.abs(v) > 253402300799) return UNREADABLE;
-    return epochMsOfMicros(BigInt(roundHalfEven(v * 1e6)), cls);
+    const t = instantOfMicros(BigInt(roundHalfEven(v * 1e6)));
+    return cls === 'date' ? { days: t.days, us: 0 } : t;
   }
   if (typeof v !== 'string') return UNREADABLE;
   const m = TIME_PARTS.exec(v);
@@ -164,7 +170,7 @@ export function readTime(v: unknown, cls: ColumnClass): number | Unreadable {
   const hasTime = hs !== undefined;
   const h = hasTime ? Number(hs) : 0, mi = hasTime ? Number(mins) : 0, s = ss === undefined ? 0 : Number(ss);
   if (h > 24 || mi > 59 || s > 59 || (h === 24 && (mi > 0 || s > 0 || (frac !== undefined && /[1-9]/.test(frac))))) return UNREADABLE;
-  let days = daysFromCivil(y, mo, d);
+  const days = daysFromCivil(y, mo, d);
   const us = ((h * 60 + mi) * 60 + s) * 1e6 + (frac === undefined ? 0 : Number(frac.slice(0, 6).padEnd(6, '0')));
   if (ZONED.test(v)) {
     // TIMESTAMPTZ: seconds required, ASCII blanks after; the instant = local time − zone offset.
@@ -175,13 +181,23 @@ export function readTime(v: unknown, cls: ColumnClass): number | Unreadable {
       const digits = zone.slice(1).replace(':', '');
       off = sign * (Number(digits.slice(0, 2)) * 60 + (digits.length > 2 ? Number(digits.slice(2)) : 0)) * 60e6;
     }
-    let t = us - off;
-    days += Math.floor(t / US_PER_DAY);
-    t -= Math.floor(t / US_PER_DAY) * US_PER_DAY;
-    return cls === 'date' ? days * MS_PER_DAY : epochMs(days, t);
+    const t = us - off;
+    const shift = Math.floor(t / US_PER_DAY);
+    return { days: days + shift, us: cls === 'date' ? 0 : t - shift * US_PER_DAY };
   }
   // DATE reads the date and ignores what follows; TIMESTAMP takes spaces after the seconds only, and no zone here.
-  if (cls === 'date') return days * MS_PER_DAY;
+  if (cls === 'date') return { days, us: 0 };
   if (zone !== undefined || !/^ *$/.test(trail) || (ss === undefined && trail !== '')) return UNREADABLE;
-  return us >= US_PER_DAY ? epochMs(days + 1, us - US_PER_DAY) : epochMs(days, us);
+  return us >= US_PER_DAY ? { days: days + 1, us: us - US_PER_DAY } : { days, us };
+}
+
+/** epoch_ms(CAST(column AS TIMESTAMP)) after the cell was written into a DATE or TIMESTAMP column; NaN = NULL. */
+export function readTime(v: unknown, cls: ColumnClass): number | Unreadable {
+  const t = readInstant(v, cls);
+  return typeof t === 'object' ? epochMs(t.days, t.us) : t;
+}
+
+/** epoch_ms(CAST(t AS TIMESTAMP) + to_microseconds(offsetUs)): an instant moved by whole microseconds. */
+export function shiftedEpochMs(t: Instant, offsetUs: number): number {
+  return Number((BigInt(t.days) * BigInt(US_PER_DAY) + BigInt(t.us) + BigInt(offsetUs)) / 1000n);
 }

@@ -28,7 +28,7 @@ export function tokenize(text: string): string[] {
   return text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
 }
 
-function termCounts(doc: string, width: number, seed: number): Map<number, number> {
+export function termCounts(doc: string, width: number, seed: number): Map<number, number> {
   const tf = new Map<number, number>();
   for (const tok of tokenize(doc)) {
     const b = hashToken(tok, seed) % width;

@@ -1,0 +1,316 @@
+// Parity of the two request paths: the compiled transform (src/data/compiled, no SQL) against the SQL path
+// (src/data/transform.ts via DuckDB, the oracle) on the same JSON records, and against the training arrays
+// themselves for the same patients, on NAFLD, the simulator, a cohort with timestamps (clock times, zones, an
+// index offset, MEDS-style prefixes, wide and long series, untimed codes), and the eICU task once it is there.
+// Tolerance: masks equal exactly; every feature within 1e-6 (absolute; features are standardised, O(1)), which
+// allows the last float32 bit of a mean summed in another row order. In practice the arrays are equal bit for bit.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prepareDataset, type DataState } from '../src/data/build.js';
+import { compileRecordTransform, tryCompileRecordTransform } from '../src/data/compiled/index.js';
+import { Db, kindOf, q, registerSpecTables, tbl } from '../src/data/db.js';
+import { mulberry32 } from '../src/data/rng.js';
+import { simulate } from '../src/data/simulate.js';
+import { loadSpec, tableId, type Spec } from '../src/data/spec.js';
+import { transformPatients, type PatientRecord } from '../src/data/transform.js';
+import type { PreparedDataset, SplitArrays } from '../src/data/types.js';
+import { makeRecordValidator } from '../src/serve/validate.js';
+import { records, vocab } from './serve-fixtures.js';
+
+const TOLERANCE = 1e-6;
+let root: string;
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'cdmm-compiled-'));
+  process.env.CDMM_CACHE_DIR = join(root, 'cache');
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** The patients' rows of every spec table, as JSON records (time columns as DuckDB writes them: text). */
+async function recordsFromTables(specPath: string, ids: string[]): Promise<PatientRecord[]> {
+  const spec = loadSpec(specPath);
+  const db = await Db.open('records');
+  try {
+    await registerSpecTables(db, spec, dirname(resolve(specPath)), true);
+    const byId = new Map(ids.map((id) => [id, { id } as PatientRecord]));
+    const list = ids.map((id) => `'${id.replace(/'/g, "''")}'`).join(', ');
+    for (const name of Object.keys(spec.tables)) {
+      const t = db.table(name);
+      const cols = [...t.columns.entries()].map(([c, type]) => (kindOf(type) === 'time' ? `CAST(${q(c)} AS VARCHAR) AS ${q(c)}` : q(c)));
+      const rows = await db.rows(`SELECT ${cols.join(', ')} FROM ${tbl(name)} WHERE CAST(${q(tableId(spec.tables[name])!)} AS VARCHAR) IN (${list}) ORDER BY ${t.hasLine ? '__line' : '1'}`);
+      for (const row of rows) {
+        const rec = byId.get(String(row[t.id]))!;
+        delete row[t.id];
+        ((rec[name] ??= []) as unknown[]).push(row);
+      }
+    }
+    return ids.map((id) => byId.get(id)!);
+  } finally {
+    db.close();
+  }
+}
+
+interface Diff {
+  compared: number;
+  exact: number;
+  maxAbs: number;
+  where: string;
+}
+
+/** Compares the rows of `ids` in two sets of arrays (masks exactly, values within the tolerance). */
+function compare(ds: Pick<PreparedDataset, 'modalities'>, a: { ids: string[]; mask: Uint8Array; values: Record<string, Float32Array> }, b: typeof a, ids: string[]): Diff {
+  const K = ds.modalities.length;
+  const rowA = new Map(a.ids.map((id, i) => [id, i]));
+  const rowB = new Map(b.ids.map((id, i) => [id, i]));
+  const d: Diff = { compared: 0, exact: 0, maxAbs: 0, where: '' };
+  for (const id of ids) {
+    const i = rowA.get(id)!, j = rowB.get(id)!;
+    expect(i, `${id} in the first`).toBeDefined();
+    expect(j, `${id} in the second`).toBeDefined();
+    expect(Array.from(a.mask.subarray(i * K, (i + 1) * K)), `mask of ${id}`).toEqual(Array.from(b.mask.subarray(j * K, (j + 1) * K)));
+    for (const m of ds.modalities) {
+      const D = m.shape.reduce((x, y) => x * y, 1);
+      const va = a.values[m.name].subarray(i * D, (i + 1) * D), vb = b.values[m.name].subarray(j * D, (j + 1) * D);
+      for (let k = 0; k < D; k++) {
+        d.compared++;
+        if (Object.is(va[k], vb[k]) || va[k] === vb[k]) d.exact++;
+        const diff = Math.abs(va[k] - vb[k]);
+        if (!(diff <= d.maxAbs)) {
+          d.maxAbs = diff;
+          d.where = `${id} ${m.name}[${k}]: ${va[k]} vs ${vb[k]}`;
+        }
+      }
+    }
+  }
+  return d;
+}
+
+/** All training arrays (every split) as one set. */
+function allSplits(ds: PreparedDataset): SplitArrays {
+  const parts = Object.values(ds.splits) as SplitArrays[];
+  const K = ds.modalities.length;
+  const values: Record<string, Float32Array> = {};
+  for (const m of ds.modalities) {
+    const D = m.shape.reduce((x, y) => x * y, 1);
+    const v = new Float32Array(parts.reduce((n, p) => n + p.ids.length, 0) * D);
+    let off = 0;
+    for (const p of parts) {
+      v.set(p.values[m.name], off);
+      off += p.values[m.name].length;
+    }
+    values[m.name] = v;
+  }
+  const mask = new Uint8Array(values[ds.modalities[0].name].length / ds.modalities[0].shape.reduce((x, y) => x * y, 1) * K);
+  let off = 0;
+  for (const p of parts) {
+    mask.set(p.mask, off);
+    off += p.mask.length;
+  }
+  return { ids: parts.flatMap((p) => p.ids), labels: new Float32Array(0), mask, values };
+}
+
+/** Both oracles on `n` patients of a spec (drawn from every split); returns the two comparisons. */
+async function parity(specPath: string, n: number, seed = 1) {
+  const ds = await prepareDataset(specPath, { quiet: true });
+  const spec = loadSpec(specPath);
+  const state = ds.state as DataState;
+  const all = allSplits(ds);
+  const rand = mulberry32(seed);
+  const ids = [...all.ids].sort(() => rand() - 0.5).slice(0, n);
+  const records = await recordsFromTables(specPath, ids);
+  const compiled = compileRecordTransform(spec, state, ds.modalities).transform(records);
+  expect(compiled.problems).toEqual([]);
+  const sql = await transformPatients(spec, dirname(resolve(specPath)), state, { records });
+  // Every modality is observed for some of the patients compared.
+  ds.modalities.forEach((m, k) => expect(ids.filter((_, i) => compiled.mask[i * ds.modalities.length + k]).length, m.name).toBeGreaterThan(0));
+  return { ds, spec, state, records, ids, compiled, vsSql: compare(ds, compiled, sql, ids), vsTraining: compare(ds, compiled, all, ids) };
+}
+
+function expectParity(d: Diff, label: string) {
+  if (process.env.CDMM_PARITY_LOG) console.log(label, JSON.stringify(d));
+  expect(d.compared, label).toBeGreaterThan(1000);
+  expect(d.maxAbs, `${label}: largest difference at ${d.where}`).toBeLessThanOrEqual(TOLERANCE);
+}
+
+describe('compiled transform = SQL path = training arrays', () => {
+  it('NAFLD (600 patients, 5 time series and codes)', async () => {
+    const r = await parity('datasets/nafld/nafld.yaml', 600);
+    expectParity(r.vsSql, 'vs SQL');
+    expectParity(r.vsTraining, 'vs training');
+    expect(r.vsSql.exact).toBe(r.vsSql.compared);
+  }, 120_000);
+
+  it('the simulator (tabular with categories, mean-aggregated labs, codes, notes, embeddings)', async () => {
+    const dir = join(root, 'sim');
+    await simulate({ out: dir, n: 700, seed: 11 });
+    const r = await parity(join(dir, 'spec.yaml'), 500);
+    expectParity(r.vsSql, 'vs SQL');
+    expectParity(r.vsTraining, 'vs training');
+
+    // New patients as a client sends them: unseen codes and categories, numbers as text, odd but valid cells.
+    const validate = makeRecordValidator(r.state.tableTypes, Object.fromEntries(Object.keys(r.spec.tables).map((t) => [t, 'id'])), { maxRecords: 5000, indexTime: { table: 'patients', column: 'index_day' } });
+    const rand = mulberry32(4);
+    const sent = records(300, 9, vocab(r.ds.modalities)).flatMap((rec, i) => [rec, oddCells(rand, rec, `odd${i}`)]);
+    const checked = sent.map((rec) => validate([rec])).filter((x) => x.ok).map((x) => (x.ok ? x.records[0] : null!));
+    expect(checked.length).toBeGreaterThan(450);
+    const t = compileRecordTransform(r.spec, r.state, r.ds.modalities).transform(checked);
+    const bad = new Set(t.problems.map((p) => p.record));
+    const good = checked.filter((_, i) => !bad.has(i));
+    const sql = await transformPatients(r.spec, join(root, 'sim'), r.state, { records: good });
+    expectParity(compare(r.ds, t, sql, good.map((x) => x.id)), 'client records vs SQL');
+    // A record the compiled transform refuses is refused by the SQL path too.
+    for (const i of [...bad].slice(0, 3)) await expect(transformPatients(r.spec, join(root, 'sim'), r.state, { records: [checked[i]] })).rejects.toThrow(/no observed modality/);
+  }, 120_000);
+
+  it('timestamps: clock times (and dates), an index offset, prefixes, wide and long series, untimed counts', async () => {
+    const specPath = writeClockCohort(join(root, 'clock'), 400);
+    const r = await parity(specPath, 300);
+    expectParity(r.vsSql, 'vs SQL');
+    expectParity(r.vsTraining, 'vs training');
+    expect(r.state.tableTypes.events.at).toBe('TIMESTAMP');
+    expect(r.state.tableTypes.visits.on).toBe('DATE');
+    // The same patients with their times written in another zone (the same instants) give the same arrays.
+    const shifted = r.records.map((rec) => ({ ...rec, events: (rec.events as Record<string, unknown>[] | undefined)?.map((e) => ({ ...e, at: inZone(String(e.at), 5.5) })) }));
+    const again = compileRecordTransform(r.spec, r.state, r.ds.modalities).transform(shifted as PatientRecord[]);
+    expectParity(compare(r.ds, again, r.compiled, r.ids), 'zoned times');
+  }, 120_000);
+
+  const eicu = 'datasets/eicu-demo/mortality-24h.yaml';
+  it.skipIf(!existsSync(eicu))('the eICU task (datasets/eicu-demo/mortality-24h.yaml)', async () => {
+    const ds = await prepareDataset(eicu, { quiet: true });
+    const compiled = tryCompileRecordTransform(loadSpec(eicu), ds.state as DataState, ds.modalities);
+    expect('unsupported' in compiled ? compiled.unsupported : 'compiled').toBe('compiled');
+    const r = await parity(eicu, 300);
+    expectParity(r.vsSql, 'vs SQL');
+    expectParity(r.vsTraining, 'vs training');
+  }, 300_000);
+});
+
+describe('what the compiled transform declines or refuses', () => {
+  it('declines (with the reason) a spec field it does not know, so that the SQL path serves the run', async () => {
+    const ds = await prepareDataset('datasets/nafld/nafld.yaml', { quiet: true });
+    const spec = loadSpec('datasets/nafld/nafld.yaml');
+    const withField = { ...spec, tables: { ...spec.tables, labs: { ...spec.tables.labs, value_map: { x: 1 } } } } as unknown as Spec;
+    expect(tryCompileRecordTransform(withField, ds.state as DataState)).toEqual({ unsupported: 'tables.labs: value_map (not known to the compiled transform)' });
+    const state = ds.state as DataState;
+    const decimal = { ...state, tableTypes: { ...state.tableTypes, subjects: { ...state.tableTypes.subjects, age: 'DECIMAL(5,1)' } } };
+    expect(tryCompileRecordTransform(spec, decimal)).toMatchObject({ unsupported: expect.stringContaining('DECIMAL(5,1)') });
+  });
+
+  it('names the record and table of a patient it cannot transform; the others are transformed', async () => {
+    const ds = await prepareDataset('datasets/nafld/nafld.yaml', { quiet: true });
+    const t = compileRecordTransform(loadSpec('datasets/nafld/nafld.yaml'), ds.state as DataState, ds.modalities);
+    const r = t.transform([
+      { id: 'a', subjects: [{ age: 50 }, { age: 51 }] },
+      { id: 'b', labs: [{ days: 10, test: 'sbp', value: 120 }] }, // after the index: nothing observed
+      { id: 'c', subjects: { age: 1e300 } },
+      { id: 'd', subjects: { age: 50 } },
+    ] as PatientRecord[]);
+    expect(r.problems).toEqual([
+      { record: 0, path: ['subjects'], message: '2 rows, but the cohort table (cohort.table) needs one row per patient' },
+      { record: 1, path: [], message: 'patient "b" has no observed modality (no data in any modality\'s tables and windows)' },
+      { record: 2, path: [], message: "modality 'demographics' has a non-finite feature (a value too large for float32 once standardised)" },
+    ]);
+    expect(Array.from(r.mask.subarray(3 * 6, 4 * 6))).toEqual([1, 0, 0, 0, 0, 0]);
+    expect(Array.from(r.mask.subarray(0, 3 * 6)).every((x) => x === 0)).toBe(true);
+  });
+
+  it('is pure: the same records give the same arrays, and the records are not changed', async () => {
+    const ds = await prepareDataset('datasets/nafld/nafld.yaml', { quiet: true });
+    const t = compileRecordTransform(loadSpec('datasets/nafld/nafld.yaml'), ds.state as DataState, ds.modalities);
+    const recs = await recordsFromTables('datasets/nafld/nafld.yaml', ds.splits.test.ids.slice(0, 40));
+    const before = JSON.stringify(recs);
+    const a = t.transform(recs), b = t.transform(recs);
+    expect(JSON.stringify(recs)).toBe(before);
+    expect(b).toEqual(a);
+  });
+});
+
+/** A copy of a record with cells written another valid way: numbers as text, booleans, rounding into integer days, blanks. */
+function oddCells(rand: () => number, rec: Record<string, unknown>, id: string): Record<string, unknown> {
+  const copy = JSON.parse(JSON.stringify(rec)) as Record<string, unknown>;
+  copy.id = id;
+  const odd = (v: unknown, key: string): unknown => {
+    const r = rand();
+    if (typeof v === 'number') return r < 0.3 ? ` ${v} ` : r < 0.4 && key === 'day' ? v + 0.5 : r < 0.45 ? '' : r < 0.5 ? null : v;
+    if (typeof v === 'string') return r < 0.1 ? '' : r < 0.2 ? v.toUpperCase() : r < 0.25 ? ` ${v}` : v;
+    return v;
+  };
+  for (const [k, v] of Object.entries(copy)) {
+    if (k === 'id') continue;
+    if (k === 'index_time') {
+      if (rand() < 0.3) {
+        delete copy.index_time;
+        (copy.patients as Record<string, unknown>).index_day = rand() < 0.5 ? '1000' : 1000.5;
+      }
+      continue;
+    }
+    const rows = Array.isArray(v) ? v : [v];
+    for (const row of rows as Record<string, unknown>[]) for (const c of Object.keys(row)) row[c] = odd(row[c], c);
+  }
+  if (rand() < 0.2) copy.labs = [...((copy.labs as unknown[]) ?? []), { day: 999, variable: 'lactate', value: true }];
+  return copy;
+}
+
+/** Writes a cohort whose times are timestamps (admissions with a time of day, events with zones) and its spec. */
+function writeClockCohort(dir: string, n: number): string {
+  mkdirSync(dir, { recursive: true });
+  const rand = mulberry32(5);
+  const pad = (x: number, w = 2) => String(x).padStart(w, '0');
+  const stamp = (ms: number, zoned: boolean) => {
+    const d = new Date(ms);
+    const base = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+    return zoned ? `${base}.${pad(d.getUTCMilliseconds(), 3)}Z` : base;
+  };
+  const adm: string[] = ['id,admit,age,ward,outcome,out_at'];
+  const ev: string[] = ['id,at,code,value'];
+  const vit: string[] = ['id,at,hr,sbp'];
+  const hist: string[] = ['id,code'];
+  const visits: string[] = ['id,on,reason'];
+  for (let i = 0; i < n; i++) {
+    const admit = Date.UTC(2019, 0, 1) + Math.floor(rand() * 600) * 86400e3 + Math.floor(rand() * 86400e3);
+    const died = rand() < 0.3;
+    adm.push(`${i},${stamp(admit, false)},${Math.round(40 + rand() * 50)},${1 + Math.floor(rand() * 4)},${died ? 1 : 0},${stamp(admit + (died ? 5 : 40) * 86400e3, false)}`);
+    for (let e = 0, E = Math.floor(rand() * 8); e < E; e++) {
+      const at = admit + Math.floor((rand() * 3 - 2) * 86400e3);
+      const kind = rand();
+      ev.push(`${i},${stamp(at, false)},${kind < 0.4 ? 'LAB//lactate' : kind < 0.7 ? 'LAB//crp' : kind < 0.9 ? 'DX//sepsis' : 'DX//aki'},${(rand() * 5 + (died ? 1 : 0)).toFixed(3)}`);
+    }
+    for (let e = 0, E = Math.floor(rand() * 5); e < E; e++) {
+      const at = admit + Math.floor((rand() * 1.5 - 0.5) * 86400e3);
+      vit.push(`${i},${stamp(at, false)},${rand() < 0.1 ? '' : Math.round(60 + rand() * 60)},${Math.round(90 + rand() * 50)}`);
+    }
+    if (rand() < 0.6) for (let e = 0, E = 1 + Math.floor(rand() * 3); e < E; e++) hist.push(`${i},${['htn', 'ckd', 'copd', 'dm'][Math.floor(rand() * 4)]}`);
+    for (let e = 0, E = Math.floor(rand() * 4); e < E; e++) visits.push(`${i},${stamp(admit - Math.floor(rand() * 400 - 20) * 86400e3, false).slice(0, 10)},${['fall', 'rash', 'cough'][Math.floor(rand() * 3)]}`);
+  }
+  for (const [f, lines] of [['admissions.csv', adm], ['events.csv', ev], ['vitals.csv', vit], ['history.csv', hist], ['visits.csv', visits]] as const) writeFileSync(join(dir, f), lines.join('\n') + '\n');
+  writeFileSync(join(dir, 'spec.yaml'), `name: clock
+tables:
+  admissions: { file: admissions.csv, id: id }
+  events: { file: events.csv, id: id, time: at }
+  vitals: { file: vitals.csv, id: id, time: at }
+  history: { file: history.csv, id: id }
+  visits: { file: visits.csv, id: id, time: "on" }
+cohort: { table: admissions, index_time: admit, index_offset: 0.5 }
+label: { event: outcome, time: out_at, horizon: 30 }
+modalities:
+  demographics: { type: tabular, table: admissions, numeric: [age], categorical: [ward] }
+  labs: { type: timeseries, table: events, prefix: "LAB//", variable: code, value: value, window: { start: -2.5, end: 0 }, bins: 3, aggregate: last }
+  vitals: { type: timeseries, table: vitals, columns: [hr, sbp], window: { start: -1, end: 0 }, edges: [-1, -0.25, -0.05, 0], aggregate: mean }
+  diagnoses: { type: codes, table: events, prefix: "DX//", code: code, window: { start: -3, end: 0 }, min_count: 2, encoding: counts }
+  history: { type: codes, table: history, code: code, untimed: true, min_count: 1 }
+  visits: { type: codes, table: visits, code: reason, window: { start: -365, end: 0 }, min_count: 1 }
+split: { method: random, seed: 2 }
+`);
+  return join(dir, 'spec.yaml');
+}
+
+/** The same instant written with a zone `hours` ahead of UTC, e.g. "2020-01-01 10:30:00.000+05:30". */
+function inZone(text: string, hours: number): string {
+  const ms = Date.parse(text.replace(' ', 'T').replace(/Z?$/, 'Z')) + hours * 3600e3;
+  const d = new Date(ms);
+  const pad = (x: number, w = 2) => String(x).padStart(w, '0');
+  const h = Math.floor(hours), m = Math.round((hours - h) * 60);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${pad(d.getUTCMilliseconds(), 3)}+${pad(h)}:${pad(m)}`;
+}
