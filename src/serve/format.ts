@@ -1,6 +1,6 @@
 // Predictions as files: JSON (the full nested records) or CSV (one row per patient, per-modality columns).
 import type { ModalityInfo } from '../data/types.js';
-import type { PredictionSet } from './predictor.js';
+import type { PredictionSet } from './types.js';
 
 export function predictionsJson(set: PredictionSet, run: { dir: string; dataset: string }): string {
   return JSON.stringify({ run: run.dir, dataset: run.dataset, n: set.predictions.length, ...(set.excluded ? { excluded: set.excluded } : {}), predictions: set.predictions }, null, 1) + '\n';

@@ -1,77 +1,32 @@
-// The Predictor: a loaded run folder that turns new patients (JSON records or table files) into predictions
-// with the run's fitted preprocessing, pattern dictionary and model: the debiased risk p_do, the factual risk,
-// the missingness pattern, and per modality the counterfactual risk and the contribution. Shared by
-// `cdmm predict` and `cdmm serve`.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { transformPatients, unreadableValues, type PatientRecord, type TransformResult, type TransformSource } from '../data/transform.js';
+// The Predictor: a loaded run folder that turns new patients (JSON records or table files) into predictions with
+// the run's fitted preprocessing, pattern dictionary and model. Shared by `cdmm predict` and `cdmm serve`.
+// Loading is load.ts, scoring scoring.ts, the /v1/model summary summary.ts; this file routes patients: JSON
+// records through the compiled transform (src/data/compiled: no SQL), table files and specs (and records of runs
+// the compiler declines) through the SQL path (src/data/transform.ts).
+import { dirname } from 'node:path';
+import type { RecordTransform } from '../data/compiled/index.js';
+import { columnClass } from '../data/compiled/cells.js';
 import type { PathPolicy } from '../data/paths.js';
+import { own } from '../data/records.js';
 import { formatPath, type Spec } from '../data/spec.js';
+import { transformPatients, unreadableValues, type PatientRecord, type TransformResult, type TransformSource } from '../data/transform.js';
 import type { ModalityInfo } from '../data/types.js';
-import { assignPatterns } from '../models/patterns.js';
-import type { CdmmModel } from '../models/index.js';
-import type { PatternDictionary } from '../models/types.js';
-import { predictSplit } from '../run/predict.js';
-import { loadRun, type RunManifest } from '../run/run-io.js';
+import type { RunManifest } from '../run/run-io.js';
 import { CdmmError } from '../util/errors.js';
 import { readPatientInput, type PatientInput } from './input.js';
-import { loadTypical, type Typical } from './typical.js';
-import { makeRecordValidator, type InputIssue, type RecordValidator } from './validate.js';
-import { maskString, stackVariants, type Change } from './variants.js';
+import { loadServedRun, type ServedRun } from './load.js';
+import { Scorer, type PatientArrays } from './scoring.js';
+import { buildSummary } from './summary.js';
+import type { Typical } from './typical.js';
+import { InputError, type PatientPrediction, type PredictionSet } from './types.js';
+import { makeRecordValidator, type RecordValidator } from './validate.js';
 
-export interface Counterfactual {
-  /** 'observed': the missing modality made observed at typical values; 'removed': the present one made missing. */
-  change: Change;
-  mask: string;
-  pattern: string;
-  p_do: number;
-  p_factual: number;
-}
-
-export interface ModalityPrediction {
-  observed: boolean;
-  /** null when undefined: removing the only observed modality, or no typical values for a missing one. */
-  counterfactual: Counterfactual | null;
-  /** Present modalities: p_do − p_do with the modality removed (null when it is the only one). Missing: null. */
-  contribution: number | null;
-}
-
-export interface PatientPrediction {
-  id: string;
-  /** The debiased risk (back-door adjusted p_do; σ(logit) for runs without deconfounding). */
-  p_do: number;
-  /** The factual risk σ(h(c, e_{m_i})) for the patient's own pattern. */
-  p_factual: number;
-  /** Observed modalities as 0/1 in the run's modality order. */
-  mask: string;
-  /** The dictionary pattern the mask was assigned to (rare masks merge into the nearest frequent one). */
-  pattern: string;
-  modalities_used: string[];
-  modalities: Record<string, ModalityPrediction>;
-  /** Outcome label, when the input was a spec that defines one (external validation). */
-  label?: number;
-}
-
-export interface PredictionSet {
-  predictions: PatientPrediction[];
-  /** Patients of the input left out by the data layer, by reason. */
-  excluded?: Record<string, number>;
-  /** Table files input: the spec's tables that were not found (their modalities count as missing). */
-  missingTables?: string[];
-}
-
-/** A bad request or input file; `issues` name the field paths. */
-export class InputError extends CdmmError {
-  constructor(readonly issues: InputIssue[], where = '') {
-    super(issues.map((i) => `${where}${i.path}: ${i.message}`).join('\n'));
-    this.name = 'InputError';
-  }
-}
+export { InputError, PREDICTION_TOLERANCE, type Counterfactual, type ModalityPrediction, type PatientPrediction, type PredictionSet } from './types.js';
 
 export interface PredictorOptions {
   /** Most records in one request or call to predictRecords (default 1000). */
   maxRecords?: number;
-  /** Patients scored per model call (with their K counterfactual copies each). */
+  /** Patients scored per model call (with their K counterfactual copies each; default 256). */
   chunkSize?: number;
   /** Use typical values (from the manifest, else rebuilt from the training data); false = none (default true). */
   rebuildTypical?: boolean;
@@ -79,98 +34,63 @@ export interface PredictorOptions {
 
 /** DuckDB messages that mean a value of the input could not be read as its column type. */
 const INPUT_SQL_ERROR = /^(Conversion|Invalid Input|Out of Range) Error/;
-const sig = (x: number) => Number(x.toPrecision(7));
-
-/**
- * How far a patient's numbers (risks, counterfactual risks, contributions) may move with the rest of the request:
- * libtorch's float32 CPU kernels sum in an order that depends on the batch size and the CPU, so a patient scored
- * alone and in a batch agree to about 1e-7, not bit for bit. The README states this bound; tests use it.
- */
-export const PREDICTION_TOLERANCE = 1e-6;
 
 export class Predictor {
+  readonly runDir: string;
+  readonly manifest: RunManifest;
   readonly modalities: ModalityInfo[];
-  private readonly K: number;
+  readonly typical: Typical;
+  /** What loading the run found worth saying (a version difference, an old format): the commands print it. */
+  readonly warnings: string[];
+  /** Scored one patient (and one row) per model call: see ServedRun.batchDependent. */
+  readonly batchDependent: boolean;
+  readonly maxRecords: number;
   private readonly spec: Spec;
   private readonly specDir: string;
-  private readonly validator: RecordValidator;
   private readonly tableTypes: Record<string, Record<string, string>>;
+  private readonly validator: RecordValidator;
+  private readonly scorer: Scorer;
+  /** The compiled transform for JSON records; null: the SQL path (compiledNote says why). */
+  private readonly compiled: RecordTransform | null;
+  /** Per table, the columns of a type only DuckDB reads (checked by DuckDB when a record fills one). */
+  private readonly duckColumns: [string, string[]][];
   private readonly summaryJson: Record<string, unknown>;
-  /**
-   * True when the model's output for a patient depends on the other patients in its batch (M3Care imputes from
-   * similar patients in the batch, MUSE passes messages over the batch's graph): each patient is then scored
-   * alone, so that an answer never depends on who else was in the request.
-   */
-  readonly batchDependent: boolean;
   private disposed = false;
 
-  private constructor(
-    readonly runDir: string,
-    readonly manifest: RunManifest,
-    private readonly model: CdmmModel,
-    private readonly dict: PatternDictionary,
-    readonly typical: Typical,
-    private readonly opts: Required<PredictorOptions>,
-    /** What loading the run found worth saying (a version difference, an old format): the commands print it. */
-    readonly warnings: string[] = [],
-  ) {
-    this.modalities = manifest.modalities;
-    this.K = this.modalities.length;
-    this.spec = manifest.spec as Spec;
-    this.specDir = dirname(manifest.spec_path);
-    const st = manifest.state as { tableTypes?: Record<string, Record<string, string>> };
-    if (!st?.tableTypes) throw new CdmmError(`${join(runDir, 'manifest.json')}: the fitted state has no table column types`);
-    this.tableTypes = st.tableTypes;
+  private constructor(private readonly run: ServedRun, opts: Required<PredictorOptions>) {
+    this.runDir = run.dir;
+    this.manifest = run.manifest;
+    this.modalities = run.manifest.modalities;
+    this.typical = run.typical;
+    this.warnings = run.warnings;
+    this.batchDependent = run.batchDependent;
+    this.maxRecords = opts.maxRecords;
+    this.spec = run.spec;
+    this.specDir = dirname(run.manifest.spec_path);
+    this.tableTypes = run.state.tableTypes;
     const idColumns = Object.fromEntries(Object.entries(this.spec.tables).map(([n, t]) => [n, t.id ?? (t.format === 'meds' ? 'subject_id' : '')]));
     const idx = this.spec.cohort.index_time;
     const indexTime = typeof idx === 'string' ? { table: this.spec.cohort.table, column: idx } : undefined;
-    this.validator = makeRecordValidator(st.tableTypes, idColumns, { maxRecords: opts.maxRecords, indexTime });
-    this.batchDependent = this.probeBatchDependence();
-    this.summaryJson = { ...buildSummary(runDir, manifest, this.spec, typical), scoring: this.batchDependent ? 'per-patient' : 'batched' };
-  }
-
-  /** Scores a patient alone and next to a different one: any change means the batch matters. */
-  private probeBatchDependence(): boolean {
-    const K = this.K;
-    const mask = new Uint8Array(2 * K).fill(1);
-    mask.fill(0, K + 1);
-    const values: Record<string, Float32Array> = {};
-    for (const m of this.modalities) {
-      const D = m.shape.reduce((a, b) => a * b, 1);
-      const v = new Float32Array(2 * D);
-      for (let d = 0; d < D; d++) v[d] = Math.sin(d + 1);
-      for (let d = 0; d < D; d++) v[D + d] = m === this.modalities[0] ? -2 * Math.cos(d) : 0;
-      values[m.name] = v;
-    }
-    const pat = assignPatterns(mask, K, this.dict);
-    const both = predictSplit(this.model, { ids: ['a', 'b'], mask, values }, this.modalities, pat, 2).p;
-    // Patient a is fully observed, b misses all but one modality: imputation from the batch shows in b.
-    return [0, 1].some((i) => {
-      const one = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v.subarray((i * v.length) / 2, ((i + 1) * v.length) / 2)]));
-      const alone = predictSplit(this.model, { ids: ['x'], mask: mask.subarray(i * K, (i + 1) * K), values: one }, this.modalities, pat.subarray(i, i + 1), 1).p[0];
-      return Math.abs(both[i] - alone) > 1e-5;
+    this.validator = makeRecordValidator(this.tableTypes, idColumns, { maxRecords: opts.maxRecords, indexTime });
+    this.scorer = new Scorer(run.model, this.modalities, run.dict, run.typical.values, { batchDependent: run.batchDependent, chunkSize: opts.chunkSize });
+    this.compiled = 'unsupported' in run.compiled ? null : run.compiled;
+    this.duckColumns = Object.entries(this.tableTypes)
+      .map(([t, cols]): [string, string[]] => [t, Object.entries(cols).filter(([, type]) => columnClass(type) === 'duck').map(([c]) => c)])
+      .filter(([, cols]) => cols.length > 0);
+    this.summaryJson = buildSummary(run.dir, run.manifest, this.spec, run.typical, {
+      scoring: run.batchDependent ? 'per-patient' : 'batched',
+      transform: 'unsupported' in run.compiled ? { path: 'sql', reason: run.compiled.unsupported } : { path: 'compiled' },
     });
   }
 
   static async load(runDir: string, opts: PredictorOptions = {}): Promise<Predictor> {
-    const run = loadRun(runDir);
-    try {
-      const typical = await loadTypical(run.manifest, run.manifest.modalities, { rebuild: opts.rebuildTypical ?? true });
-      const full = { maxRecords: opts.maxRecords ?? 1000, chunkSize: opts.chunkSize ?? 256, rebuildTypical: opts.rebuildTypical ?? true };
-      return new Predictor(run.dir, run.manifest, run.model, run.dict, typical, full, run.warnings);
-    } catch (e) {
-      run.model.dispose();
-      throw e;
-    }
+    const full = { maxRecords: opts.maxRecords ?? 1000, chunkSize: opts.chunkSize ?? 256, rebuildTypical: opts.rebuildTypical ?? true };
+    return new Predictor(await loadServedRun(runDir, full), full);
   }
 
   /** What the model is and what it expects (GET /v1/model). */
   summary(): Record<string, unknown> {
     return this.summaryJson;
-  }
-
-  get maxRecords(): number {
-    return this.opts.maxRecords;
   }
 
   /** Checks a list of records against the fitted spec; issues carry paths under `prefix`. */
@@ -182,46 +102,71 @@ export class Predictor {
   async predictRecords(input: unknown): Promise<PatientPrediction[]> {
     const v = this.validate(input);
     if (!v.ok) throw new InputError(v.issues);
-    const [r] = await this.predictRecordGroups([v.records]);
-    if (r instanceof Error) throw r;
-    return r;
+    return this.predictValidated(v.records);
   }
 
   /**
-   * Scores several already validated groups of records (one per request) with one pass through the data layer
-   * for all of them (a DuckDB build costs the same for 1 or 100 patients); the model then scores each group on
-   * its own, so a group's answer never depends on the others. A group whose records the data layer rejects gets
-   * its own error; the others still get their predictions.
+   * Scores several already validated groups of records (one per request): one pass through the transform for
+   * all of them, then one model call per chunk of patients across the groups. A group whose records cannot be
+   * transformed gets its own error (paths under `records`); the others still get their predictions.
    */
   async predictRecordGroups(groups: PatientRecord[][]): Promise<(PatientPrediction[] | Error)[]> {
     this.assertOpen();
-    if (groups.length === 1) return [await this.predictGroup(groups[0]).catch((e: unknown) => asError(e))];
-    const merged = groups.flatMap((recs, g) => recs.map((r) => ({ ...r, id: `${g}:${r.id}` })));
-    let t: TransformResult;
-    try {
-      t = await this.transform({ records: merged });
-    } catch {
-      // One group's records broke the shared pass: each group alone, so the error reaches only its sender.
-      const out: (PatientPrediction[] | Error)[] = [];
-      for (const recs of groups) out.push(await this.predictGroup(recs).catch((e: unknown) => asError(e)));
-      return out;
+    const results: (PatientPrediction[] | Error | undefined)[] = new Array(groups.length);
+    // Cells of a type only DuckDB reads (UUID, DECIMAL, …): DuckDB judges them, as the SQL path's INSERT would.
+    for (const [g, recs] of groups.entries()) {
+      if (!this.fillsDuckColumn(recs)) continue;
+      const bad = await unreadableValues(this.spec, this.tableTypes, recs);
+      if (bad.length) results[g] = new InputError(bad.map((b) => ({ path: formatPath(['records', ...b.path]), message: `cannot be read as ${b.type}` })));
     }
-    const rowsOf = groups.map(() => [] as number[]);
-    const idsOf = groups.map(() => [] as string[]);
-    t.ids.forEach((id, row) => {
-      const sep = id.indexOf(':');
-      const g = Number(id.slice(0, sep));
-      rowsOf[g].push(row);
-      idsOf[g].push(id.slice(sep + 1));
-    });
-    return groups.map((recs, g) => {
-      try {
-        checkAllScored(recs, idsOf[g], t.exclusions);
-        return inRecordOrder(recs, this.scoreArrays(idsOf[g], takeRows(t, rowsOf[g], this.modalities)));
-      } catch (e) {
-        return asError(e);
+    const todo = groups.map((_, g) => g).filter((g) => results[g] === undefined);
+    // Transform: every group's records as rows of one set of arrays (the compiled path), or each group through SQL.
+    const ids: string[] = [];
+    const rows: number[] = [];
+    const span = new Map<number, [number, number]>();
+    let arrays: PatientArrays | null = null;
+    if (this.compiled) {
+      const all = todo.flatMap((g) => groups[g]);
+      const t = this.compiled.transform(all);
+      const first = new Int32Array(todo.length + 1);
+      todo.forEach((g, j) => (first[j + 1] = first[j] + groups[g].length));
+      const issues = new Map<number, { path: string; message: string }[]>();
+      for (const p of t.problems) {
+        let j = 0;
+        while (first[j + 1] <= p.record) j++;
+        const list = issues.get(todo[j]) ?? issues.set(todo[j], []).get(todo[j])!;
+        list.push({ path: formatPath(['records', p.record - first[j], ...p.path]), message: p.message });
       }
-    });
+      todo.forEach((g, j) => {
+        const list = issues.get(g);
+        if (list) return void (results[g] = new InputError(list.slice(0, 20)));
+        span.set(g, [ids.length, groups[g].length]);
+        for (let r = first[j]; r < first[j + 1]; r++) rows.push(r);
+        ids.push(...t.ids.slice(first[j], first[j + 1]));
+      });
+      arrays = t;
+    } else {
+      for (const g of todo) {
+        try {
+          const t = await this.transform({ records: groups[g] });
+          checkAllScored(groups[g], t.ids, t.exclusions);
+          const byId = new Map(t.ids.map((id, r) => [id, r]));
+          // One group at a time: its arrays are scored before the next group's are built.
+          results[g] = this.scorer.score(groups[g].map((r) => r.id), t, groups[g].map((r) => byId.get(r.id)!));
+        } catch (e) {
+          results[g] = asError(e);
+        }
+      }
+    }
+    if (arrays && rows.length) {
+      try {
+        const preds = this.scorer.score(ids, arrays, rows);
+        for (const [g, [at, n]] of span) results[g] = preds.slice(at, at + n);
+      } catch (e) {
+        for (const g of span.keys()) results[g] = asError(e);
+      }
+    }
+    return results as (PatientPrediction[] | Error)[];
   }
 
   /** Patients in table files, a dataset spec, or JSON/JSONL records (see input.ts). */
@@ -237,34 +182,59 @@ export class Predictor {
         const issues = lines ? v.issues.map((i) => ({ ...i, path: i.path.replace(/^records\[(\d+)\](\.?)/, (_, k: string, dot: string) => `line ${lines[Number(k)]}${dot ? ': ' : ''}`) })) : v.issues;
         throw new InputError(issues, `${path}: `);
       }
-      return { predictions: await this.predictGroup(v.records, `${path}: `) };
+      return { predictions: await this.predictValidated(v.records, `${path}: `) };
     }
     const t = await this.transform(input.kind === 'tables' ? { tables: input.tables } : { specPath: input.specPath, allowOutside: policy.allowOutside }, `${path}: `);
     if (!t.ids.length) throw new CdmmError(`${path}: no patient to predict${t.exclusions ? ` (left out: ${formatCounts(t.exclusions)})` : ''}`);
-    const predictions = this.scoreArrays(t.ids, t);
+    const predictions = this.scorer.score(t.ids, t);
     if (t.labels) predictions.forEach((p, i) => (p.label = t.labels![i]));
     const used = new Set(Object.values(this.spec.modalities).map((m) => m.table));
     const missingTables = input.kind === 'tables' ? Object.keys(this.spec.tables).filter((n) => used.has(n) && !Object.hasOwn(input.tables, n)) : [];
     return { predictions, ...(t.exclusions ? { excluded: t.exclusions } : {}), ...(missingTables.length ? { missingTables } : {}) };
   }
 
+  /** The engine part: factual and counterfactual scores for patients already as arrays. Synchronous. */
+  scoreArrays(ids: string[], arrays: PatientArrays): PatientPrediction[] {
+    this.assertOpen();
+    return this.scorer.score(ids, arrays);
+  }
+
   /** Frees the model's tensors. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.model.dispose();
+    this.run.model.dispose();
   }
 
   private assertOpen(): void {
     if (this.disposed) throw new Error('Predictor was disposed');
   }
 
-  private async predictGroup(records: PatientRecord[], where = ''): Promise<PatientPrediction[]> {
-    const t = await this.transform({ records }, where);
-    checkAllScored(records, t.ids, t.exclusions);
-    return inRecordOrder(records, this.scoreArrays(t.ids, t));
+  /** One validated list of records; errors name `where` (the input file) before their paths. */
+  private async predictValidated(records: PatientRecord[], where = ''): Promise<PatientPrediction[]> {
+    const [r] = await this.predictRecordGroups([records]);
+    if (!(r instanceof Error)) return r;
+    if (!where) throw r;
+    if (r instanceof InputError) throw new InputError(r.issues, where);
+    if (r instanceof CdmmError) throw new CdmmError(`${where}${r.message}`, r.exitCode);
+    throw r;
   }
 
+  private fillsDuckColumn(records: PatientRecord[]): boolean {
+    if (!this.duckColumns.length) return false;
+    return records.some((rec) =>
+      this.duckColumns.some(([t, cols]) => {
+        const raw = own(rec, t);
+        const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+        return list.some((row) => cols.some((c) => {
+          const v = own(row, c);
+          return v !== undefined && v !== null && v !== '';
+        }));
+      }),
+    );
+  }
+
+  /** The SQL path. */
   private async transform(source: TransformSource, where = ''): Promise<TransformResult> {
     try {
       return await transformPatients(this.spec, this.specDir, this.manifest.state, source);
@@ -278,61 +248,10 @@ export class Predictor {
       throw new InputError([{ path: 'records', message: `a value cannot be read as its column's type (${msg.split('\n')[0]})` }], where);
     }
   }
-
-  /** The engine part: factual and counterfactual scores for patients already as arrays. Synchronous. */
-  scoreArrays(ids: string[], arrays: Pick<TransformResult, 'mask' | 'values'>): PatientPrediction[] {
-    this.assertOpen();
-    const { K, modalities, dict } = this;
-    const out: PatientPrediction[] = [];
-    const chunkSize = this.batchDependent ? 1 : this.opts.chunkSize;
-    for (let start = 0; start < ids.length; start += chunkSize) {
-      const n = Math.min(chunkSize, ids.length - start);
-      const rows = Array.from({ length: n }, (_, i) => start + i);
-      const chunk = takeRows(arrays, rows, modalities);
-      const st = stackVariants(n, chunk.mask, chunk.values, modalities, this.typical.values);
-      const pat = assignPatterns(st.mask, K, dict);
-      // One model call per block of n rows (batch size n): each block is the factual or one flipped copy.
-      const res = predictSplit(this.model, { ids: new Array<string>(st.mask.length / K).fill(''), mask: st.mask, values: st.values }, modalities, pat, n);
-      for (let i = 0; i < n; i++) {
-        const p = res.p[i];
-        const mods: Record<string, ModalityPrediction> = {};
-        const used: string[] = [];
-        modalities.forEach((m, k) => {
-          const observed = chunk.mask[i * K + k] === 1;
-          if (observed) used.push(m.name);
-          const row = (k + 1) * n + i;
-          const defined = st.defined[k * n + i] === 1;
-          mods[m.name] = {
-            observed,
-            counterfactual: defined
-              ? { change: observed ? 'removed' : 'observed', mask: maskString(st.mask, K, row), pattern: dict.masks[pat[row]], p_do: sig(res.p[row]), p_factual: sig(res.pFactual[row]) }
-              : null,
-            contribution: defined && observed ? sig(p - res.p[row]) : null,
-          };
-        });
-        out.push({
-          id: ids[start + i],
-          p_do: sig(p),
-          p_factual: sig(res.pFactual[i]),
-          mask: maskString(chunk.mask, K, i),
-          pattern: dict.masks[pat[i]],
-          modalities_used: used,
-          modalities: mods,
-        });
-      }
-    }
-    return out;
-  }
 }
 
 function asError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
-}
-
-/** Predictions in the order of the records that asked for them (the data layer may order patients otherwise). */
-function inRecordOrder(records: PatientRecord[], preds: PatientPrediction[]): PatientPrediction[] {
-  const byId = new Map(preds.map((p) => [p.id, p]));
-  return records.map((r) => byId.get(r.id)!);
 }
 
 function formatCounts(c: Record<string, number>): string {
@@ -345,50 +264,4 @@ function checkAllScored(records: PatientRecord[], ids: string[], exclusions?: Re
   const got = new Set(ids);
   const issues = records.flatMap((r, i) => (got.has(r.id) ? [] : [{ path: `records[${i}]`, message: `patient ${JSON.stringify(r.id)} was left out${exclusions ? ` (${formatCounts(exclusions)})` : ''}` }]));
   throw new InputError(issues.slice(0, 20));
-}
-
-/** The given rows of mask and values, as a new compact set of arrays. */
-function takeRows(a: Pick<TransformResult, 'mask' | 'values'>, rows: number[], modalities: ModalityInfo[]): Pick<TransformResult, 'mask' | 'values'> {
-  const K = modalities.length;
-  const mask = new Uint8Array(rows.length * K);
-  const values: Record<string, Float32Array> = {};
-  rows.forEach((r, i) => mask.set(a.mask.subarray(r * K, (r + 1) * K), i * K));
-  for (const m of modalities) {
-    const D = m.shape.reduce((x, y) => x * y, 1);
-    const src = a.values[m.name];
-    const dst = new Float32Array(rows.length * D);
-    rows.forEach((r, i) => dst.set(src.subarray(r * D, (r + 1) * D), i * D));
-    values[m.name] = dst;
-  }
-  return { mask, values };
-}
-
-function buildSummary(runDir: string, m: RunManifest, spec: Spec, typical: Typical): Record<string, unknown> {
-  const metricsPath = join(runDir, 'metrics.json');
-  let metrics: unknown = null;
-  if (existsSync(metricsPath)) {
-    try {
-      metrics = (JSON.parse(readFileSync(metricsPath, 'utf8')) as { splits?: unknown }).splits ?? null;
-    } catch {
-      metrics = null;
-    }
-  }
-  const st = m.state as { tableTypes: Record<string, Record<string, string>> };
-  return {
-    format: m.format,
-    dataset: m.dataset,
-    created: m.created,
-    versions: { cdmm: m.cdmm_version, libtorch: m.libtorch_version },
-    config: { backbone: m.config.backbone, debias: m.config.debias, seed: m.config.seed, model: m.config.model, best_epoch: m.config.best_epoch },
-    modalities: m.modalities.map((x) => ({ name: x.name, type: x.type, shape: x.shape, features: x.features, input: spec.modalities[x.name] })),
-    input: {
-      tables: Object.fromEntries(Object.entries(spec.tables).map(([n, t]) => [n, { id: t.id ?? null, time: t.time ?? null, columns: st.tableTypes[n] }])),
-      cohort_table: spec.cohort.table,
-      index_time: spec.cohort.index_time,
-    },
-    patterns: m.patterns,
-    metrics,
-    // Not the note itself to HTTP clients: a failed rebuild's message may quote the file at spec_path.
-    typical_values: typical.note ? { source: typical.source, note: typical.reason ?? typical.note } : { source: typical.source },
-  };
 }

@@ -5,7 +5,7 @@
 // thousands of records), a job whose client has gone is dropped before it runs, and the worker's rate in
 // records per second is measured for admission (admission.ts).
 import type { PatientRecord } from '../data/transform.js';
-import type { PatientPrediction } from './predictor.js';
+import type { PatientPrediction } from './types.js';
 
 export class QueueFullError extends Error {
   constructor(readonly pendingRecords: number) {

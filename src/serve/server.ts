@@ -6,10 +6,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyRequest } from 'fastify';
 import { CdmmError } from '../util/errors.js';
-import { InputError, type Predictor } from './predictor.js';
+import type { Predictor } from './predictor.js';
+import { InputError } from './types.js';
 import { Admission, defaultAdmission, type Ticket } from './admission.js';
 import { JobAbandonedError, PredictQueue, QueueFullError } from './queue.js';
-import type { InputIssue } from './validate.js';
+import type { InputIssue } from './types.js';
 
 export interface ServerOptions {
   /** Bearer token required on every route but GET/HEAD /healthz; none = open. */

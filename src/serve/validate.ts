@@ -11,11 +11,9 @@ import { own } from '../data/records.js';
 import { kindOf } from '../data/db.js';
 import { columnClass, readNumber, readTime, UNREADABLE, type ColumnClass } from '../data/compiled/cells.js';
 import { formatPath } from '../data/spec.js';
+import type { InputIssue } from './types.js';
 
-export interface InputIssue {
-  path: string;
-  message: string;
-}
+export type { InputIssue } from './types.js';
 
 export type ValidationResult = { ok: true; records: PatientRecord[] } | { ok: false; issues: InputIssue[] };
 

@@ -1,0 +1,117 @@
+// Scoring patients already turned into arrays: each patient with its K counterfactual copies (variants.ts), the
+// copies of all patients of a chunk in one model call, then the answer per patient: the served risk, the factual
+// risk, the pattern, and per modality the counterfactual and the contribution.
+import type { ModalityInfo } from '../data/types.js';
+import { assignPatterns } from '../models/patterns.js';
+import type { CdmmModel } from '../models/index.js';
+import type { PatternDictionary } from '../models/types.js';
+import { predictSplit, type SplitOutputs } from '../run/predict.js';
+import type { ModalityPrediction, PatientPrediction } from './types.js';
+import { maskString, stackVariants } from './variants.js';
+
+export interface PatientArrays {
+  /** Row-major N×K. */
+  mask: Uint8Array;
+  values: Record<string, Float32Array>;
+}
+
+const sig = (x: number) => Number(x.toPrecision(7));
+
+/**
+ * The risks a patient is served, from the model's outputs for its rows: the one place they are computed (a
+ * calibration of the served risk goes here, applied to both arrays).
+ */
+export function servedRisks(out: SplitOutputs): { pDo: Float32Array; pFactual: Float32Array } {
+  return { pDo: out.p, pFactual: out.pFactual };
+}
+
+export interface ScorerOptions {
+  /** The model's output for a patient depends on the other patients in its batch: one row per model call. */
+  batchDependent: boolean;
+  /** Patients per model call (each with its K counterfactual copies). */
+  chunkSize: number;
+}
+
+export class Scorer {
+  private readonly K: number;
+
+  constructor(
+    private readonly model: CdmmModel,
+    private readonly modalities: ModalityInfo[],
+    private readonly dict: PatternDictionary,
+    private readonly typical: Record<string, Float32Array> | null,
+    private readonly opts: ScorerOptions,
+  ) {
+    this.K = modalities.length;
+  }
+
+  /**
+   * Predictions for rows `rows` of the arrays (default: all), named `ids[i]` for rows[i]. Synchronous: the engine
+   * runs on this thread. A patient's numbers do not depend on the other rows beyond PREDICTION_TOLERANCE (float32
+   * sums per batch size); batch-dependent backbones see one row per call, so theirs not at all.
+   */
+  score(ids: string[], arrays: PatientArrays, rows?: ArrayLike<number>): PatientPrediction[] {
+    const { K, modalities, dict } = this;
+    const out: PatientPrediction[] = [];
+    const total = rows ? rows.length : ids.length;
+    const chunkSize = this.opts.batchDependent ? 1 : this.opts.chunkSize;
+    for (let start = 0; start < total; start += chunkSize) {
+      const n = Math.min(chunkSize, total - start);
+      const chunk = takeRows(arrays, n, (i) => (rows ? rows[start + i] : start + i), modalities);
+      const st = stackVariants(n, chunk.mask, chunk.values, modalities, this.typical);
+      const pat = assignPatterns(st.mask, K, dict);
+      const R = st.mask.length / K;
+      // Block 0 is the factual rows, block 1 + k the copies with modality k flipped: all in one model call
+      // (one row per call for batch-dependent backbones, so that the copies do not see each other).
+      const res = predictSplit(this.model, { ids: new Array<string>(R).fill(''), mask: st.mask, values: st.values }, modalities, pat, this.opts.batchDependent ? 1 : R);
+      const { pDo, pFactual } = servedRisks(res);
+      for (let i = 0; i < n; i++) {
+        const p = pDo[i];
+        const mods: Record<string, ModalityPrediction> = {};
+        const used: string[] = [];
+        modalities.forEach((m, k) => {
+          const observed = chunk.mask[i * K + k] === 1;
+          if (observed) used.push(m.name);
+          const row = (k + 1) * n + i;
+          const defined = st.defined[k * n + i] === 1;
+          mods[m.name] = {
+            observed,
+            counterfactual: defined
+              ? { change: observed ? 'removed' : 'observed', mask: maskString(st.mask, K, row), pattern: dict.masks[pat[row]], p_do: sig(pDo[row]), p_factual: sig(pFactual[row]) }
+              : null,
+            contribution: defined && observed ? sig(p - pDo[row]) : null,
+          };
+        });
+        out.push({
+          id: ids[start + i],
+          p_do: sig(p),
+          p_factual: sig(pFactual[i]),
+          mask: maskString(chunk.mask, K, i),
+          pattern: dict.masks[pat[i]],
+          modalities_used: used,
+          modalities: mods,
+        });
+      }
+    }
+    return out;
+  }
+}
+
+/** Rows row(0..n-1) of mask and values as a compact set of arrays (the arrays themselves when they are those rows). */
+function takeRows(a: PatientArrays, n: number, row: (i: number) => number, modalities: ModalityInfo[]): PatientArrays {
+  const K = modalities.length;
+  let contiguous = a.mask.length === n * K;
+  for (let i = 0; i < n && contiguous; i++) contiguous = row(i) === i;
+  if (contiguous) return a;
+  const mask = new Uint8Array(n * K);
+  const values: Record<string, Float32Array> = {};
+  for (let i = 0; i < n; i++) mask.set(a.mask.subarray(row(i) * K, (row(i) + 1) * K), i * K);
+  for (const m of modalities) {
+    const D = m.shape.reduce((x, y) => x * y, 1);
+    const src = a.values[m.name];
+    const dst = new Float32Array(n * D);
+    for (let i = 0; i < n; i++) dst.set(src.subarray(row(i) * D, (row(i) + 1) * D), i * D);
+    values[m.name] = dst;
+  }
+  return { mask, values };
+}
