@@ -558,13 +558,15 @@ describe('admission and queue rules', () => {
       return groups.map((g) => g.map((r) => ({ id: r.id }) as PatientPrediction));
     };
     const q = new PredictQueue(run, { maxPendingRecords: 10_000, maxBatchRecords: 150 });
-    const done = [q.submit(recs(100, 'first')), q.submit(recs(100, 'largeA')), q.submit(recs(100, 'largeB')), q.submit(recs(1, 'small1')), q.submit(recs(2, 'small2'))];
-    await Promise.resolve();
+    const done = [q.submit(recs(100, 'first'))];
+    await new Promise((r) => setImmediate(r)); // the worker has taken the first job and is scoring it
+    done.push(q.submit(recs(100, 'largeA')), q.submit(recs(100, 'largeB')), q.submit(recs(1, 'small1')), q.submit(recs(2, 'small2')));
     release();
     await Promise.all(done);
+    // Arriving together at an idle queue: the small one still goes first.
     const late = [q.submit(recs(100, 'largeC')), q.submit(recs(1, 'small3'))];
     await Promise.all(late);
-    expect(batches).toEqual([['first×100'], ['small×1', 'small×2'], ['largeA×100'], ['largeB×100'], ['largeC×100'], ['small×1']]);
+    expect(batches).toEqual([['first×100'], ['small×1', 'small×2'], ['largeA×100'], ['largeB×100'], ['small×1'], ['largeC×100']]);
   });
 
   it('a job whose client has gone is dropped before it runs (JobAbandonedError), and its records leave the count', async () => {

@@ -70,6 +70,7 @@ describe('PredictQueue', () => {
       return groups.map((g) => (g.some((r) => r.id === 'bad') ? new Error('bad record') : g.map((r) => fake(r.id))));
     }, { maxPendingRecords: 6, maxBatchRecords: 4 });
     const first = q.submit([rec('a')]);
+    await new Promise((r) => setImmediate(r)); // the worker has taken 'a' alone and waits at the gate
     const waiting = [q.submit([rec('b'), rec('c')]), q.submit([rec('bad')]), q.submit([rec('d')])];
     await expect(q.submit([rec('e'), rec('f')])).rejects.toBeInstanceOf(QueueFullError);
     expect(q.pending).toBe(5);

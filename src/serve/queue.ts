@@ -1,9 +1,9 @@
-// One worker in front of the model: the engine is synchronous and single-threaded, and a DuckDB build per
-// request would multiply memory, so requests wait in a bounded queue and the worker takes whatever is waiting
-// (up to a record budget) as one batch. Beyond the bound, submit() fails fast with QueueFullError (HTTP 503)
-// instead of letting memory grow without limit. Small jobs go first (a 1-record request is not held behind
-// thousands of records), a job whose client has gone is dropped before it runs, and the worker's rate in
-// records per second is measured for admission (admission.ts).
+// One worker in front of the model: the engine is synchronous and single-threaded, so requests wait in a bounded
+// queue and the worker takes whatever is waiting (up to a record budget) as one batch, after letting the event
+// loop read what has arrived. Beyond the bound, submit() fails fast with QueueFullError (HTTP 503) instead of
+// letting memory grow without limit. Small jobs go first (a 1-record request is not held behind thousands of
+// records), a job whose client has gone is dropped before it runs, and the worker's rate in records per second
+// is measured for admission (admission.ts).
 import type { PatientRecord } from '../data/transform.js';
 import type { PatientPrediction } from './types.js';
 
@@ -106,7 +106,11 @@ export class PredictQueue {
   }
 
   private async work(): Promise<void> {
-    while (this.jobs.length) {
+    for (;;) {
+      // Scoring is synchronous: before each batch the event loop reads what has arrived meanwhile (requests that
+      // then join this batch, small ones that go first) and writes the answers of the last one.
+      await new Promise<void>((r) => setImmediate(r));
+      if (!this.jobs.length) return;
       const batch = this.take();
       const size = batch.reduce((a, j) => a + j.records.length, 0);
       const t0 = performance.now();
