@@ -189,7 +189,7 @@ describe('token', () => {
 describe('load', () => {
   it('50 parallel requests over HTTP are answered as sequential ones (within the tolerance)', async () => {
     const bodies = Array.from({ length: 50 }, (_, i) => (i % 5 === 0 ? { records: records(4, 100 + i, v, `r${i}-`) } : records(1, 100 + i, v, `r${i}-`)[0]));
-    const sequential = [];
+    const sequential: unknown[] = [];
     for (const b of bodies) sequential.push((await post(app, b)).json());
     const server = buildServer(predictor);
     try {
