@@ -6,11 +6,12 @@ import { CdmmError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { cacheDir, cacheKey, loadCache, saveCache, DATA_CODE_VERSION } from './cache.js';
 import { buildCohort, type Cohort } from './cohort.js';
-import { Db, q, registerSpecTables, tbl, type ColumnKind } from './db.js';
+import { Db, q, tbl, type ColumnKind } from './db.js';
 import { builderFor } from './modalities/index.js';
 import { COHORT, type Applied, type Ctx, type Raw } from './modalities/common.js';
 import { parseSpec, type Spec } from './spec.js';
-import { columnSplit, shiftTrain, stratifiedSplit, type SplitIndex } from './split.js';
+import { registerTables } from './tables.js';
+import { columnSplit, connectedUnits, groupSplit, requirePatientDisjoint, shiftByValue, shiftTrain, stratifiedSplit, stratifiedUnitSplit, type SplitIndex } from './split.js';
 import type { ModalityInfo, PreparedDataset, SplitArrays, SplitName } from './types.js';
 
 /** Everything needed to transform new patients exactly like the training ones. JSON-serialisable. */
@@ -120,7 +121,7 @@ function assertFinite(a: Float32Array, modality: string, width: number, ids: str
 async function buildDataset(spec: Spec, specDir: string, file: string, opts: PrepareOptions): Promise<PreparedDataset> {
   const db = await Db.open(file);
   try {
-    await registerSpecTables(db, spec, specDir, opts.quiet);
+    await registerTables(db, spec, specDir, opts.quiet);
     const cohort = await buildCohort(db, spec, { withLabels: true });
     const ctx: Ctx = { db, spec, specFile: file, n: cohort.ids.length, idxKind: cohort.idxKind };
     await checkIdsMatch(ctx);
@@ -179,25 +180,51 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
       cohort: { candidates: cohort.candidates, included, exclusions },
       extra: { availability },
     };
+    if (spec.reference) ds.reference = { name: spec.reference.name ?? spec.reference.column, column: spec.reference.column };
     return ds;
   } finally {
     db.close();
   }
 }
 
+/**
+ * Every split is by patient: rows of one patient (cohort.patient, else each row is its own patient) never fall
+ * on two sides. Group splits also keep each group whole; a shift environment chosen by value is taken out first.
+ */
 function makeSplit(
   spec: Spec, cohort: Cohort, labels: Float32Array, eligible: Uint8Array, raws: Raw[], names: string[],
   seedOverride: number | undefined, exclusions: Record<string, number>, file: string,
 ): SplitIndex {
   const s = spec.split;
+  const patients = cohort.patients;
   if (s.method === 'column') {
     const { split, unassigned } = columnSplit(cohort.splitValues!, eligible, s.values, `${file}: split.column '${s.column}'`);
     if (unassigned) exclusions['no split value'] = unassigned;
+    if (patients) requirePatientDisjoint(split, patients, cohort.ids, `${file}: split.column '${s.column}'`);
     return split;
   }
   const seed = seedOverride ?? s.seed;
-  const split = stratifiedSplit(labels, eligible, s.fractions, seed);
-  if (s.method === 'random') return split;
+  let pool = eligible;
+  let shift: Int32Array | undefined;
+  if ((s.method === 'random' || s.method === 'group') && s.shift && cohort.inShift) {
+    const picked = shiftByValue(eligible, cohort.inShift, patients);
+    if (picked.shift.length === 0) throw new CdmmError(`${file}: split.shift: no included patient has ${s.shift.column} in ${JSON.stringify(s.shift.values)}`);
+    if (picked.dropped) exclusions['patient also in the shift environment'] = picked.dropped;
+    pool = picked.rest;
+    shift = picked.shift;
+  }
+  let split: SplitIndex;
+  if (s.method === 'group') {
+    const groups = cohort.groups!;
+    let none = 0;
+    pool = Uint8Array.from(pool, (e, i) => (e && (groups[i] === null || groups[i] === undefined) ? (none++, 0) : e));
+    if (none) exclusions[`no split group (${s.column})`] = none;
+    split = groupSplit(connectedUnits(pool, patients ? [groups, patients] : [groups]), s.fractions, seed, `${file}: split (method group, column '${s.column}')`);
+  } else {
+    split = patients ? stratifiedUnitSplit(labels, connectedUnits(pool, [patients]), s.fractions, seed) : stratifiedSplit(labels, pool, s.fractions, seed);
+  }
+  if (shift) split.shift = shift;
+  if (s.method !== 'shift') return split;
   const k = names.indexOf(s.modality);
   const shifted = shiftTrain(split, labels, raws[k].present, s.strength, seed);
   exclusions[`shift: dropped from train (${s.modality} availability vs label)`] = shifted.dropped;
@@ -205,7 +232,7 @@ function makeSplit(
 }
 
 /** Gathers one split's rows from the all-patient arrays. */
-export function sliceSplit(idx: Int32Array, cohort: Pick<Cohort, 'ids' | 'labels' | 'trueRisk'>, applied: Applied[], raws: Raw[]): SplitArrays {
+export function sliceSplit(idx: Int32Array, cohort: Pick<Cohort, 'ids' | 'labels' | 'trueRisk' | 'reference'>, applied: Applied[], raws: Raw[]): SplitArrays {
   const K = applied.length;
   const n = idx.length;
   const mask = new Uint8Array(n * K);
@@ -229,5 +256,6 @@ export function sliceSplit(idx: Int32Array, cohort: Pick<Cohort, 'ids' | 'labels
     values,
   };
   if (cohort.trueRisk) out.trueRisk = Float32Array.from(idx, (i) => cohort.trueRisk![i]);
+  if (cohort.reference) out.reference = Float32Array.from(idx, (i) => cohort.reference![i]);
   return out;
 }

@@ -4,8 +4,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { CdmmError } from '../util/errors.js';
-import { progress } from '../util/progress.js';
-import { tableFormat, tableId, tableTime, type Spec, type TableSpec } from './spec.js';
+import { tableFormat, tableId, tableTime, timeUnitsPerDay, type TableSpec } from './spec.js';
 
 /** Quotes an SQL identifier. */
 export const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
@@ -27,6 +26,10 @@ export interface TableInfo {
   hasLine: boolean;
   /** strptime format of the table's time columns written as text (tables.NAME.time_format). */
   timeFormat?: string;
+  /** Numeric times are in units of 1/unitsPerDay days (tables.NAME.time_unit; 1440 = minutes). */
+  unitsPerDay: number;
+  /** The table's id is `column` of `table`, a one-row-per-patient table keyed by the cohort id (tables.NAME.link). */
+  link?: { table: string; column: string };
 }
 
 export function kindOf(duckType: string): ColumnKind {
@@ -94,6 +97,12 @@ export class Db {
 
   /** Loads one spec table from its file into a DuckDB table, with the file line of each row. */
   async registerFile(name: string, t: TableSpec, specDir: string): Promise<TableInfo> {
+    await this.loadFile(name, t, specDir);
+    return this.describe(name, t, t.file, true);
+  }
+
+  /** Creates the DuckDB table of spec table `name` from its file (no column checks yet). */
+  async loadFile(name: string, t: TableSpec, specDir: string): Promise<void> {
     const path = resolve(specDir, t.file);
     const where = `${this.specFile}: tables.${name}.file`;
     if (!existsSync(path)) throw new CdmmError(`${where}: file not found: ${path}`);
@@ -115,20 +124,22 @@ export class Db {
     } catch (e) {
       throw new CdmmError(`${where}: cannot read ${path}: ${(e as Error).message.split('\n')[0]}`);
     }
-    return this.describe(name, t, t.file, true);
   }
 
-  /** Records the columns of a loaded table and checks that its id/time columns exist. */
-  async describe(name: string, t: TableSpec, label: string, hasLine: boolean): Promise<TableInfo> {
+  /**
+   * Records the columns of a loaded table and checks that its id/time columns exist. `checkTime: false` leaves
+   * the time column to be checked later (it may come from a lookup, or be derived from several columns).
+   */
+  async describe(name: string, t: TableSpec, label: string, hasLine: boolean, checkTime = true): Promise<TableInfo> {
     const desc = await this.rows(`DESCRIBE ${tbl(name)}`);
     const columns = new Map<string, string>();
     for (const d of desc) if (d.column_name !== '__line') columns.set(String(d.column_name), String(d.column_type));
     const id = tableId(t);
     if (!id) throw new CdmmError(`${this.specFile}: tables.${name}.id: expected the name of the patient id column`);
-    const info: TableInfo = { name, label, id, time: tableTime(t), columns, hasLine, timeFormat: t.time_format };
+    const info: TableInfo = { name, label, id, time: tableTime(t), columns, hasLine, timeFormat: t.time_format, unitsPerDay: timeUnitsPerDay(t), link: t.link };
     this.tables.set(name, info);
     this.requireColumn(name, id, `tables.${name}.id`);
-    if (info.time) await this.requireTime(name, info.time, `tables.${name}.time`);
+    if (info.time && checkTime) await this.requireTime(name, info.time, `tables.${name}.time`);
     return info;
   }
 
@@ -246,18 +257,6 @@ export class Db {
       );
     }
   }
-}
-
-/** Registers every table of the spec from its file. */
-export async function registerSpecTables(db: Db, spec: Spec, specDir: string, quiet?: boolean): Promise<void> {
-  const entries = Object.entries(spec.tables);
-  const bar = progress('tables', entries.length, { quiet });
-  for (const [k, [name, t]] of entries.entries()) {
-    bar.update(k, { table: name });
-    await db.registerFile(name, t, specDir);
-  }
-  bar.update(entries.length);
-  bar.stop();
 }
 
 /**

@@ -9,6 +9,7 @@ import { Db, q, tbl } from './db.js';
 import type { Ctx } from './modalities/common.js';
 import { loadRecords, parseRecords, type PatientRecord } from './records.js';
 import { loadSpec, type Spec } from './spec.js';
+import { finishTables, registerTable, registerTables } from './tables.js';
 
 export type { PatientRecord } from './records.js';
 export { patientRecordSchema, patientRecordSchemaFor, parseRecords } from './records.js';
@@ -54,7 +55,7 @@ export async function transformPatients(spec: Spec, specDir: string, state: unkn
   const db = await Db.open(file);
   try {
     if ('specPath' in source) {
-      for (const [name, t] of Object.entries(useSpec.tables)) await db.registerFile(name, t, dir);
+      await registerTables(db, useSpec, dir, true);
     } else if ('tables' in source) {
       await registerGivenTables(db, useSpec, st, source.tables);
     } else {
@@ -102,13 +103,14 @@ async function registerGivenTables(db: Db, spec: Spec, st: DataState, files: Rec
   for (const [name, t] of Object.entries(spec.tables)) {
     if (files[name]) {
       const path = resolve(files[name]);
-      await db.registerFile(name, { ...t, file: path }, dirname(path));
+      await registerTable(db, name, { ...t, file: path }, dirname(path));
       continue;
     }
     const types = st.tableTypes[name];
     await db.run(`CREATE TABLE ${tbl(name)} (${Object.entries(types).map(([c, ty]) => `${q(c)} ${ty}`).join(', ')})`);
-    await db.describe(name, t, `(table ${name} not given)`, false);
+    await db.describe(name, t, `(table ${name} not given)`, false, false);
   }
+  await finishTables(db, spec);
   // Without the cohort table, the patients are those found in the given tables, at the constant index time.
   const ct = spec.cohort.table;
   if (!files[ct]) {
