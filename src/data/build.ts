@@ -8,7 +8,7 @@ import { cacheDir, cacheKey, loadCache, saveCache, DATA_CODE_VERSION } from './c
 import { buildCohort, type Cohort } from './cohort.js';
 import { Db, q, tbl, type ColumnKind } from './db.js';
 import { builderFor } from './modalities/index.js';
-import { COHORT, type Applied, type Ctx, type Raw } from './modalities/common.js';
+import { COHORT, cohortJoin, type Applied, type Ctx, type Raw } from './modalities/common.js';
 import { parseSpec, type Spec } from './spec.js';
 import { registerTables } from './tables.js';
 import { columnSplit, connectedUnits, groupSplit, requirePatientDisjoint, shiftByValue, shiftTrain, stratifiedSplit, stratifiedUnitSplit, type SplitIndex } from './split.js';
@@ -99,16 +99,28 @@ async function checkIdsMatch(ctx: Ctx): Promise<void> {
     const idc = `CAST(${q(t.id)} AS VARCHAR)`;
     const total = Number(await db.scalar(`SELECT count(DISTINCT ${idc}) FROM ${tbl(m.table)} WHERE ${q(t.id)} IS NOT NULL`));
     if (total === 0) continue;
-    const hit = Number(await db.scalar(`SELECT count(*) FROM (SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)}) x JOIN (SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT}) c ON x.k = c.k`));
+    // The ids this table should hold: the cohort keys, or for a linked table the link column's values.
+    const keys = t.link
+      ? `SELECT CAST(c.__lk AS VARCHAR) AS k FROM ${tbl(m.table)} x ${cohortJoin(ctx, m.table)}`
+      : `SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT}`;
+    const hit = Number(await db.scalar(`SELECT count(*) FROM (SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)}) x JOIN (${keys}) c ON x.k = c.k`));
     if (hit > 0) continue;
     const ex = async (sql: string) => (await db.rows(sql)).map((r) => JSON.stringify(String(r.k))).join(', ');
     const theirs = await ex(`SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)} WHERE ${q(t.id)} IS NOT NULL ORDER BY 1 LIMIT 3`);
-    const ours = await ex(`SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT} ORDER BY pid LIMIT 3`);
     const ct = db.table(spec.cohort.table);
+    if (t.link) {
+      const l = db.table(t.link.table);
+      const ours = await ex(`SELECT DISTINCT CAST(${q(t.link.column)} AS VARCHAR) AS k FROM ${tbl(t.link.table)} WHERE ${q(t.link.column)} IS NOT NULL ORDER BY 1 LIMIT 3`);
+      throw new CdmmError(
+        `${ctx.specFile}: modalities.${name}.table: none of the ${total} ids in ${t.label} (column '${t.id}', e.g. ${theirs}) ` +
+          `is a value of its link column '${t.link.column}' in ${l.label} for a cohort row (e.g. ${ours}) (tables.${m.table}.link)`,
+      );
+    }
+    const ours = await ex(`SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT} ORDER BY pid LIMIT 3`);
     throw new CdmmError(
       `${ctx.specFile}: modalities.${name}.table: none of the ${total} ids in ${t.label} (column '${t.id}', e.g. ${theirs}) ` +
         `is a cohort id (${ct.label} column '${spec.cohort.id ?? ct.id}', e.g. ${ours}); every table must key rows by the same patient id ` +
-        `(tables.${m.table}.id)`,
+        `(tables.${m.table}.id, or tables.${m.table}.link when it is keyed by another id such as subject_id)`,
     );
   }
 }
@@ -172,12 +184,18 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
       for (const idx of Object.values(split)) for (const i of idx) c += raws[k].present[i];
       availability[nm] = included ? c / included : 0;
     });
+    const cohortInfo: PreparedDataset['cohort'] = { candidates: cohort.candidates, included, exclusions };
+    if (spec.cohort.patient && cohort.patients) {
+      const keys = new Set<string>();
+      for (const idx of Object.values(split)) for (const i of idx) keys.add(cohort.patients[i] ?? `\0row${i}`);
+      cohortInfo.patient_key = { column: spec.cohort.patient, distinct: keys.size };
+    }
     const ds: PreparedDataset & { extra: PreparedExtra } = {
       name: spec.name,
       modalities,
       splits,
       state,
-      cohort: { candidates: cohort.candidates, included, exclusions },
+      cohort: cohortInfo,
       extra: { availability },
     };
     if (spec.reference) ds.reference = { name: spec.reference.name ?? spec.reference.column, column: spec.reference.column };

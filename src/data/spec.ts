@@ -112,8 +112,8 @@ const timeseriesSchema = z
     value: ident.optional(),
     /** Wide form: each listed column is a variable (used when `variable` is absent). */
     columns: z.array(ident).optional(),
-    /** Variables to keep, in order. Long form default: every variable seen in the training split. */
-    variables: z.array(z.string()).optional(),
+    /** Variables to keep, in order (numbers such as MIMIC itemids are compared as text). Long form default: every variable seen in the training split. */
+    variables: z.array(z.union([z.string(), num.transform(String)])).optional(),
     bins: z.number().int().min(1).max(1000).default(4),
     /** Explicit bin edges in days (length bins+1, increasing, last <= window end); overrides equal-width bins. */
     edges: z.array(num).optional(),

@@ -126,15 +126,27 @@ const sortedIdx = (a: number[]) => Int32Array.from(a.sort((x, y) => x - y));
 
 /**
  * The stratified random split over units (patients) instead of rows: a unit is positive when any of its rows
- * is; each class of units is shuffled with the seed and cut by the fractions; every row follows its unit.
+ * is; each class of units is shuffled with the seed and cut where the running count of rows reaches the
+ * fractions, so that a patient with many stays weighs as many rows. With one row per unit this is exactly
+ * stratifiedSplit.
  */
 export function stratifiedUnitSplit(labels: Float32Array, unit: Int32Array, fr: { train: number; val: number; test: number }, seed: number): SplitIndex {
   const rows = rowsOf(unit);
-  const unitLabel = new Float32Array(rows.length);
-  rows.forEach((r, u) => (unitLabel[u] = r.some((i) => labels[i] === 1) ? 1 : 0));
-  const byUnit = stratifiedSplit(unitLabel, new Uint8Array(rows.length).fill(1), fr, seed);
-  const expand = (us: Int32Array) => sortedIdx(Array.from(us).flatMap((u) => rows[u]));
-  return { train: expand(byUnit.train), val: expand(byUnit.val), test: expand(byUnit.test) };
+  const rand = mulberry32(seed);
+  const parts: Record<'train' | 'val' | 'test', number[]> = { train: [], val: [], test: [] };
+  for (const cls of [0, 1]) {
+    const us = rows.map((_, u) => u).filter((u) => (rows[u].some((i) => labels[i] === 1) ? 1 : 0) === cls);
+    shuffle(us, rand);
+    const total = us.reduce((a, u) => a + rows[u].length, 0);
+    const nTrain = Math.round(fr.train * total);
+    const nVal = Math.round(fr.val * total);
+    let cum = 0;
+    for (const u of us) {
+      parts[cum < nTrain ? 'train' : cum < nTrain + nVal ? 'val' : 'test'].push(...rows[u]);
+      cum += rows[u].length;
+    }
+  }
+  return { train: sortedIdx(parts.train), val: sortedIdx(parts.val), test: sortedIdx(parts.test) };
 }
 
 /**

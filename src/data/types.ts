@@ -48,5 +48,11 @@ export interface PreparedDataset {
   /** The spec's reference score (spec.reference), when there is one. */
   reference?: { name: string; column: string };
   /** Cohort accounting for `inspect`. */
-  cohort: { candidates: number; included: number; exclusions: Record<string, number> };
+  cohort: {
+    candidates: number;
+    included: number;
+    exclusions: Record<string, number>;
+    /** With cohort.patient: the column and how many distinct patients the included rows belong to. */
+    patient_key?: { column: string; distinct: number };
+  };
 }
