@@ -25,6 +25,8 @@ export interface TransformResult {
   values: Record<string, Float32Array>;
   /** Patients left out (no observed modality, or no determinable label), with counts by reason. */
   exclusions?: Record<string, number>;
+  /** When the source spec has a reference score: its name and value per patient (NaN = missing). */
+  reference?: { name: string; values: Float32Array };
 }
 
 function checkState(state: unknown, spec: Spec, where: string): DataState {
@@ -90,6 +92,8 @@ export async function transformPatients(spec: Spec, specDir: string, state: unkn
     if (noData.length) exclusions['no modality observed'] = noData.length;
     if (Object.keys(exclusions).length) result.exclusions = exclusions;
     if (cohort.labels) result.labels = Float32Array.from(keep, (i) => cohort.labels![i]);
+    if (cohort.reference && useSpec.reference)
+      result.reference = { name: useSpec.reference.name ?? useSpec.reference.column, values: Float32Array.from(keep, (i) => cohort.reference![i]) };
     return result;
   } finally {
     db.close();
