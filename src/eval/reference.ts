@@ -142,38 +142,44 @@ export function summarizeReference(runs: ReferenceMetrics[]): ReferenceSummary |
   };
 }
 
-/** The table printed under a benchmark's: the reference, then each configuration, on the same patients. */
-export function formatReferenceTable(
-  results: { backbone: string; debias: string; test: { reference?: ReferenceSummary }; shift?: { reference?: ReferenceSummary } }[],
-): string | undefined {
+type ResultLike = { backbone: string; debias: string; test: { reference?: ReferenceSummary }; shift?: { reference?: ReferenceSummary } };
+
+/**
+ * The reference table of a benchmark, as header, rows and a caption: the reference first, then each
+ * configuration on the same patients (those with a score). Shared by the printed table and the report.
+ */
+export function referenceTable(results: ResultLike[]): { head: string[]; rows: string[][]; caption: string } | undefined {
   const first = results.find((r) => r.test.reference)?.test.reference;
   if (!first) return undefined;
-  const hasShift = results.some((r) => r.shift?.reference);
+  const shiftRef = results.find((r) => r.shift?.reference)?.shift?.reference;
   const f3 = (x: number | null) => (x === null || !Number.isFinite(x) ? 'n/a' : x.toFixed(3));
   const pm = (m: number | null, s: number | null) => (m === null || !Number.isFinite(m) ? 'n/a' : `${f3(m)} ± ${f3(s)}`);
   const signed = (m: number, s: number) => (Number.isFinite(m) ? `${m >= 0 ? '+' : ''}${f3(m)} ± ${f3(s)}` : 'n/a');
   const head = ['score', 'test AUROC', 'test AUPRC', 'test ECE', 'Δ test AUROC vs ref'];
-  if (hasShift) head.push('shift AUROC', 'shift AUPRC', 'shift ECE', 'Δ shift AUROC vs ref');
-  const shiftRef = results.find((r) => r.shift?.reference)?.shift?.reference;
+  if (shiftRef) head.push('shift AUROC', 'shift AUPRC', 'shift ECE', 'Δ shift AUROC vs ref');
   const refRow = [`${first.name} (reference)`, pm(first.auroc_mean, first.auroc_std), pm(first.auprc_mean, first.auprc_std), pm(first.ece_mean, first.ece_std), ''];
-  if (hasShift && shiftRef) refRow.push(pm(shiftRef.auroc_mean, shiftRef.auroc_std), pm(shiftRef.auprc_mean, shiftRef.auprc_std), pm(shiftRef.ece_mean, shiftRef.ece_std), '');
+  if (shiftRef) refRow.push(pm(shiftRef.auroc_mean, shiftRef.auroc_std), pm(shiftRef.auprc_mean, shiftRef.auprc_std), pm(shiftRef.ece_mean, shiftRef.ece_std), '');
   const rows = [refRow];
   for (const r of results) {
     const t = r.test.reference;
     if (!t) continue;
     const row = [`${r.backbone} + ${r.debias}`, pm(t.model_auroc_mean, t.model_auroc_std), pm(t.model_auprc_mean, t.model_auprc_std), '', signed(t.delta_auroc_mean, t.delta_auroc_std)];
     const s = r.shift?.reference;
-    if (hasShift) row.push(s ? pm(s.model_auroc_mean, s.model_auroc_std) : '', s ? pm(s.model_auprc_mean, s.model_auprc_std) : '', '', s ? signed(s.delta_auroc_mean, s.delta_auroc_std) : '');
+    if (shiftRef) row.push(s ? pm(s.model_auroc_mean, s.model_auroc_std) : '', s ? pm(s.model_auprc_mean, s.model_auprc_std) : '', '', s ? signed(s.delta_auroc_mean, s.delta_auroc_std) : '');
     rows.push(row);
   }
-  const width = head.map((h, j) => Math.max(h.length, ...rows.map((l) => (l[j] ?? '').length)));
-  const fmt = (cells: string[]) => cells.map((c, j) => (c ?? '').padEnd(width[j])).join('  ').trimEnd();
   const cov = `test ${(100 * first.coverage_mean).toFixed(1)}%${shiftRef ? `, shift ${(100 * shiftRef.coverage_mean).toFixed(1)}%` : ''}`;
-  return [
-    `reference ${first.name}, on the same patients: those with a score (${cov} of each split), mean ± std over seeds; ` +
-      `each configuration's AUROC/AUPRC here is on those patients only (its ECE: the table above)`,
-    fmt(head),
-    width.map((w) => '-'.repeat(w)).join('  '),
-    ...rows.map(fmt),
-  ].join('\n');
+  const caption =
+    `Reference ${first.name} on the same patients: those with a score (${cov} of each split), mean ± std over seeds; ` +
+    `each configuration's AUROC/AUPRC here is on those patients only; Δ = model − reference, paired by seed.`;
+  return { head, rows, caption };
+}
+
+/** The reference table printed under a benchmark's. */
+export function formatReferenceTable(results: ResultLike[]): string | undefined {
+  const t = referenceTable(results);
+  if (!t) return undefined;
+  const width = t.head.map((h, j) => Math.max(h.length, ...t.rows.map((l) => (l[j] ?? '').length)));
+  const fmt = (cells: string[]) => cells.map((c, j) => (c ?? '').padEnd(width[j])).join('  ').trimEnd();
+  return [t.caption, fmt(t.head), width.map((w) => '-'.repeat(w)).join('  '), ...t.rows.map(fmt)].join('\n');
 }
