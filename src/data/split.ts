@@ -151,7 +151,8 @@ export function stratifiedUnitSplit(labels: Float32Array, unit: Int32Array, fr: 
 
 /**
  * Whole units (groups such as hospitals, joined through shared patients) to train, val and test: units are
- * shuffled with the seed and each goes to the split furthest below its target share of rows.
+ * shuffled with the seed and each goes to the split furthest below its target number of rows, relative to that
+ * target (so the first three units go one to each split, and the shares then approach the fractions).
  */
 export function groupSplit(unit: Int32Array, fr: { train: number; val: number; test: number }, seed: number, where: string): SplitIndex {
   const rows = rowsOf(unit);
@@ -163,13 +164,13 @@ export function groupSplit(unit: Int32Array, fr: { train: number; val: number; t
     let best: (typeof names)[number] = 'train';
     let gap = -Infinity;
     for (const s of names) {
-      const g = fr[s] * total - parts[s].length;
+      const g = (fr[s] * total - parts[s].length) / (fr[s] * total);
       if (g > gap) { gap = g; best = s; }
     }
     parts[best].push(...rows[u]);
   }
   for (const s of names)
-    if (parts[s].length === 0) throw new CdmmError(`${where}: only ${rows.length} groups: too few to give '${s}' a whole group (use more groups or method: random)`);
+    if (parts[s].length === 0) throw new CdmmError(`${where}: only ${rows.length} groups (after joining groups that share a patient): too few to give '${s}' a whole group (use more groups or method: random)`);
   return { train: sortedIdx(parts.train), val: sortedIdx(parts.val), test: sortedIdx(parts.test) };
 }
 
