@@ -317,6 +317,21 @@ split: { method: random, fractions: { train: 0.4, val: 0.2, test: 0.4 }, seed: 0
   });
 });
 
+describe('columns: loading only some columns of a wide table', () => {
+  it('loads the listed columns and those the table options name, and nothing else', async () => {
+    const dir = eicu(eicuSpec().replace('meds: { file: meds.csv, id: patientunitstayid,', 'meds: { file: meds.csv, columns: [drug], id: patientunitstayid,'));
+    const ds = await build(dir);
+    const types = (ds.state as { tableTypes: Record<string, Record<string, string>> }).tableTypes.meds;
+    expect(Object.keys(types).sort()).toEqual(['__time', 'drug', 'drugorderoffset', 'drugstartoffset', 'patientunitstayid']);
+    expect(Object.fromEntries([...byId(ds, 'meds')].map(([id, v]) => [id, v.present]))).toEqual({ '1': false, '2': true, '4': false, '9': true, '10': true });
+  });
+
+  it('a listed column that is not in the file is an error naming the field', async () => {
+    const dir = eicu(eicuSpec().replace('meds: { file: meds.csv, id: patientunitstayid,', 'meds: { file: meds.csv, columns: [drug, dose], id: patientunitstayid,'));
+    await expect(build(dir)).rejects.toThrow(/tables\.meds\.columns: column 'dose' not found in .*meds\.csv/);
+  });
+});
+
 describe('spec text reaches SQL only as checked names and escaped values', () => {
   const base = `name: inj
 tables:

@@ -188,6 +188,15 @@ describe('MIMIC-IV demo: mortality-24h', () => {
       if ((bySubject.get(a.subject) ?? []).some((t) => t >= idx - 2 * DAY && t <= idx)) wantLabs.add(id);
       if (dx.some((d) => d.subject_id === a.subject && adm.get(d.hadm_id)!.disch <= idx && d.icd_code !== '')) wantHistory.add(id);
     }
+    // Prescriptions of the admission, known at the later of start and pharmacy entry.
+    const entered = new Map(readCsv(join(dir, 'hosp', 'pharmacy.csv.gz')).map((p) => [p.pharmacy_id, ms(p.entertime)]));
+    const wantMeds = new Set<string>();
+    for (const p of readCsv(join(dir, 'hosp', 'prescriptions.csv.gz'))) {
+      const a = adm.get(p.hadm_id);
+      const t = Math.max(ms(p.starttime), entered.get(p.pharmacy_id) ?? -Infinity);
+      if (a && a.disch > a.admit + DAY && p.drug !== '' && t <= a.admit + DAY) wantMeds.add(p.hadm_id);
+    }
+    expect(sorted(presentIds(ds, 'medications'))).toEqual(sorted(wantMeds));
     expect(sorted(presentIds(ds, 'labs'))).toEqual(sorted(wantLabs));
     expect(sorted(presentIds(ds, 'history'))).toEqual(sorted(wantHistory));
     // Some labs come only from rows without hadm_id: matching by hadm_id alone would miss them.

@@ -6,6 +6,18 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { CdmmError } from '../util/errors.js';
 import { tableFormat, tableId, tableTime, timeUnitsPerDay, type TableSpec } from './spec.js';
 
+/**
+ * The columns to load: all, or with tables.NAME.columns only those and the ones the table's own options name
+ * (id, times, lookup key, where and values columns), which keeps a wide table's memory down.
+ */
+function loadedColumns(t: TableSpec, exclude?: string): string {
+  if (!t.columns) return exclude ? `* EXCLUDE (${exclude})` : '*';
+  const own = [t.id !== '_row' ? t.id : undefined, ...(Array.isArray(t.time) ? t.time : [t.time]), t.lookup?.on, ...Object.keys(t.where ?? {}), ...Object.keys(t.values ?? {})];
+  const looked = new Set(t.lookup?.columns ?? []); // added from another table later, not in this file
+  const cols = [...new Set([...t.columns, ...own.filter((c): c is string => typeof c === 'string' && !looked.has(c))])];
+  return cols.map(q).join(', ');
+}
+
 /** Quotes an SQL identifier. */
 export const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
 /** Quotes an SQL string literal. */
@@ -115,13 +127,15 @@ export class Db {
       // na_values: markers such as "ERROR" or "NA" read as missing (besides empty fields).
       const na = t.na_values?.length ? `, nullstr=[${['', ...t.na_values].map(lit).join(', ')}]` : '';
       const dec = t.decimal ? `, decimal_separator=${lit(t.decimal)}` : '';
-      source = `SELECT row_number() OVER () + 1 AS __line, * FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim}${na}${dec})`;
+      source = `SELECT row_number() OVER () + 1 AS __line, ${loadedColumns(t)} FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim}${na}${dec})`;
     } else {
-      source = `SELECT file_row_number + 1 AS __line, * EXCLUDE (file_row_number) FROM read_parquet(${lit(path)}, file_row_number=true)`;
+      source = `SELECT file_row_number + 1 AS __line, ${loadedColumns(t, 'file_row_number')} FROM read_parquet(${lit(path)}, file_row_number=true)`;
     }
     try {
       await this.run(`CREATE TABLE ${tbl(name)} AS ${source}`);
     } catch (e) {
+      const missing = t.columns && /Referenced column "((?:[^"]|"")*)" not found/.exec((e as Error).message);
+      if (missing) throw new CdmmError(`${this.specFile}: tables.${name}.columns: column '${missing[1]}' not found in ${path}`);
       throw new CdmmError(`${where}: cannot read ${path}: ${(e as Error).message.split('\n')[0]}`);
     }
   }

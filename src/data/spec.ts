@@ -69,6 +69,8 @@ export const tableSchema = z
     lookup: z.object({ table: ident, on: ident, columns: z.array(ident).min(1) }).strict().optional(),
     /** Keeps only rows whose column holds one of the given values, e.g. { apacheversion: IVa }. */
     where: z.record(ident, scalars).optional(),
+    /** Load only these columns (and those the table's own options name): for wide tables of large databases. */
+    columns: z.array(ident).min(1).optional(),
     /** Per-column value maps applied on loading, e.g. { age: { "> 89": 90 } }; null maps to missing. */
     values: z.record(ident, z.record(z.string(), z.union([num, specText, z.null()]))).optional(),
     /** strptime layout of time columns written as text that DuckDB does not recognise, e.g. "%d/%m/%Y %H:%M". */
