@@ -1,6 +1,5 @@
 // prepareDataset: spec → DuckDB (filtering, windowing, aggregation in SQL) → per-modality typed arrays for
 // each split, plus the fitted preprocessing state (fitted on the training split only).
-import { readFileSync, existsSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { CdmmError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
@@ -8,8 +7,9 @@ import { cacheDir, cacheKey, loadCache, saveCache, DATA_CODE_VERSION } from './c
 import { buildCohort, type Cohort } from './cohort.js';
 import { Db, q, tbl, type ColumnKind } from './db.js';
 import { builderFor } from './modalities/index.js';
+import { resolveTableFile } from './paths.js';
 import { COHORT, cohortJoin, type Applied, type Ctx, type Raw } from './modalities/common.js';
-import { parseSpec, type Spec } from './spec.js';
+import { parseSpec, readSpecText, type Spec } from './spec.js';
 import { registerTables } from './tables.js';
 import { columnSplit, connectedUnits, groupSplit, requirePatientDisjoint, shiftByValue, shiftTrain, stratifiedSplit, stratifiedUnitSplit, type SplitIndex } from './split.js';
 import type { ModalityInfo, PreparedDataset, SplitArrays, SplitName } from './types.js';
@@ -28,6 +28,8 @@ export interface PrepareOptions {
   cache?: boolean;
   quiet?: boolean;
   seed?: number;
+  /** Read table files outside the spec's folder (--allow-outside). */
+  allowOutside?: boolean;
 }
 
 /** Extra accounting kept with a prepared dataset (for inspect). */
@@ -38,11 +40,12 @@ export interface PreparedExtra {
 
 export async function prepareDataset(specPath: string, opts: PrepareOptions = {}): Promise<PreparedDataset> {
   const path = resolve(specPath);
-  if (!existsSync(path)) throw new CdmmError(`${specPath}: spec file not found`);
-  const text = readFileSync(path, 'utf8');
+  const text = readSpecText(specPath);
   const file = basename(path);
   const spec = parseSpec(text, file);
   const specDir = dirname(path);
+  // The folder rule holds for a cached build too (a cache written with --allow-outside is not a permission).
+  for (const [name, t] of Object.entries(spec.tables)) resolveTableFile(specDir, t.file, `${file}: tables.${name}.file`, { allowOutside: opts.allowOutside });
   const useCache = opts.cache ?? true;
   const key = cacheKey(text, spec, specDir, opts.seed);
   const dir = cacheDir(specDir);
@@ -133,7 +136,8 @@ function assertFinite(a: Float32Array, modality: string, width: number, ids: str
 async function buildDataset(spec: Spec, specDir: string, file: string, opts: PrepareOptions): Promise<PreparedDataset> {
   const db = await Db.open(file);
   try {
-    await registerTables(db, spec, specDir, opts.quiet);
+    await registerTables(db, spec, specDir, opts.quiet, { allowOutside: opts.allowOutside });
+    await db.lockDown();
     const cohort = await buildCohort(db, spec, { withLabels: true });
     const ctx: Ctx = { db, spec, specFile: file, n: cohort.ids.length, idxKind: cohort.idxKind };
     await checkIdsMatch(ctx);

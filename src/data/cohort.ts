@@ -2,7 +2,8 @@
 // determinable label. Creates the DuckDB table __cohort(pid, key, idx) that every modality joins against;
 // idx is DOUBLE days (since 1970 for timestamps), so the per-row window test is plain arithmetic.
 import { CdmmError } from '../util/errors.js';
-import { kindOf, lit, q, relDaysExpr, tbl, type ColumnKind, type Db } from './db.js';
+import { duckdbReason, kindOf, lit, q, relDaysExpr, sqlNum, tbl, type ColumnKind, type Db } from './db.js';
+import { compileFilter } from './filter.js';
 import type { Spec } from './spec.js';
 import { COHORT, COHORT_IDX, sameKey } from './modalities/common.js';
 import { someValues, valueMatch } from './tables.js';
@@ -54,16 +55,18 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       );
     idxSql = idxKind === 'number' ? COHORT_IDX('number', `x.${q(spec.cohort.index_time)}`, t.unitsPerDay) : `x.${q(spec.cohort.index_time)}`;
   } else {
-    idxSql = `CAST(${spec.cohort.index_time} AS DOUBLE)`;
+    idxSql = `CAST(${sqlNum(spec.cohort.index_time, `${f}: cohort.index_time`)} AS DOUBLE)`;
     idxKind = 'number';
   }
   // index_offset (days) moves the prediction time, e.g. admittime + 1 day: for a timestamp column the
   // offset is added as an interval so that both clocks (the label's and the modalities') see the same time.
   const off = spec.cohort.index_offset ?? 0;
-  if (off !== 0)
+  if (off !== 0) {
+    const o = sqlNum(off, `${f}: cohort.index_offset`);
     idxSql = idxKind === 'time'
-      ? `(CAST(${idxSql} AS TIMESTAMP) + to_microseconds(CAST(round(${off} * 86400e6) AS BIGINT)))`
-      : `(CAST(${idxSql} AS DOUBLE) + ${off})`;
+      ? `(CAST(${idxSql} AS TIMESTAMP) + to_microseconds(CAST(round(${o} * 86400e6) AS BIGINT)))`
+      : `(CAST(${idxSql} AS DOUBLE) + ${o})`;
+  }
 
   const conds: string[] = [];
   const exclusions: Record<string, number> = {};
@@ -72,15 +75,18 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
 
   if (opts.withLabels) {
     let before = candidates;
+    // Each filter is parsed and its SQL written from the parse tree (src/data/filter.ts): never the text itself.
+    const columns = [...t.columns.keys()];
     for (const [k, expr] of spec.cohort.filters.entries()) {
+      const sql = compileFilter(expr, k, columns, 'x', { specFile: f, table: ct, label: t.label });
       let after: number;
       try {
-        after = await countWhere([...conds, expr]);
+        after = await countWhere([...conds, sql]);
       } catch (e) {
-        throw new CdmmError(`${f}: cohort.filters[${k}]: invalid filter ${JSON.stringify(expr)}: ${(e as Error).message.split('\n')[0]}`);
+        throw new CdmmError(`${f}: cohort.filters[${k}]: invalid filter ${JSON.stringify(expr)}: ${duckdbReason(e)}`);
       }
       exclusions[`filter: ${expr}`] = before - after;
-      conds.push(expr);
+      conds.push(sql);
       before = after;
     }
     // A stay that ends by the prediction time (discharge or death before it) has nothing to predict.
@@ -156,7 +162,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
           );
         }
       }
-      const H = label.horizon;
+      const H = sqlNum(label.horizon, `${f}: label.horizon`);
       labelSql = `CASE WHEN ${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL THEN NULL
         WHEN ${rel} < 0 THEN NULL WHEN ${ev} AND ${rel} <= ${H} THEN 1 WHEN ${rel} > ${H} THEN 0 ELSE NULL END`;
       reasonSql = `CASE WHEN ${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL THEN 'label missing'

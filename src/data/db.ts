@@ -1,9 +1,9 @@
 // One embedded DuckDB per build: registers the spec's tables, checks the columns the spec uses, and runs
 // queries whose results come back as plain columns.
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { statSync } from 'node:fs';
+import { DuckDBInstance, type DuckDBConnection, type DuckDBMaterializedResult, type DuckDBResultReader } from '@duckdb/node-api';
 import { CdmmError } from '../util/errors.js';
+import { checkGzipComplete, findLongLine, findRaggedRow, resolveTableFile, type PathPolicy } from './paths.js';
 import { tableFormat, tableId, tableTime, timeUnitsPerDay, type TableSpec } from './spec.js';
 
 /**
@@ -24,6 +24,32 @@ export const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
 export const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 /** The DuckDB table holding spec table `name`. */
 export const tbl = (name: string) => (name.startsWith('__') ? q(name) : q(`t_${name}`));
+/** A number written into SQL: only a finite JavaScript number, never text (a spec from a run folder is not re-validated). */
+export const sqlNum = (x: unknown, field: string): string => {
+  if (typeof x !== 'number' || !Number.isFinite(x)) throw new CdmmError(`${field}: expected a finite number, got ${JSON.stringify(x)}`);
+  return String(x);
+};
+
+/** Longest piece of file content quoted in an error. */
+const QUOTE_MAX = 100;
+const clip = (s: string, n = QUOTE_MAX) => (s.length > n ? `${s.slice(0, n)}… (${s.length} characters)` : s);
+
+/**
+ * The useful part of a DuckDB error as one line: the reason and any line number, without DuckDB's option dump,
+ * its list of possible fixes (options of read_csv, not of the spec), the echo of our SQL, or a long file line.
+ */
+export function duckdbReason(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  const keep: string[] = [];
+  for (const raw of msg.split('\n')) {
+    const l = raw.trim();
+    if (/^(Possible fixes|Possible Solution|The search space used was|LINE \d+:)/.test(l)) break;
+    if (!l || /^\^+$/.test(l) || /^\S+ = /.test(l)) continue;
+    const orig = /^Original Line:\s?(.*)$/.exec(l);
+    keep.push(orig ? `original line: ${clip(orig[1], 60)}` : l);
+  }
+  return clip(keep.join('; ') || msg.split('\n')[0], 600);
+}
 
 export type ColumnKind = 'number' | 'time' | 'text' | 'other';
 
@@ -56,7 +82,8 @@ export class Db {
   readonly tables = new Map<string, TableInfo>();
   private constructor(
     private readonly inst: DuckDBInstance,
-    readonly con: DuckDBConnection,
+    /** Private: every statement goes through prepared() (one statement per call). */
+    private readonly con: DuckDBConnection,
     /** Spec file name for error messages. */
     readonly specFile: string,
   ) {}
@@ -78,13 +105,36 @@ export class Db {
     this.inst.closeSync();
   }
 
+  /**
+   * Turns off everything that reaches outside the database (files, extensions, network) and locks the setting:
+   * called once the spec's files are loaded, before any SQL that spec text shapes (filters, windows, values).
+   */
+  async lockDown(): Promise<void> {
+    await this.con.run('SET enable_external_access = false');
+    await this.con.run('SET lock_configuration = true');
+  }
+
+  /** One statement, prepared: DuckDB refuses to prepare text holding several ("Cannot prepare multiple statements"). */
+  private async prepared(sql: string) {
+    return this.con.prepare(sql);
+  }
+
   async run(sql: string): Promise<void> {
-    await this.con.run(sql);
+    await (await this.prepared(sql)).run();
+  }
+
+  /** A materialized result (read chunk by chunk by numericColumns). */
+  async result(sql: string): Promise<DuckDBMaterializedResult> {
+    return (await this.prepared(sql)).run();
+  }
+
+  async reader(sql: string): Promise<DuckDBResultReader> {
+    return (await this.prepared(sql)).runAndReadAll();
   }
 
   /** Runs a query and returns its columns by name (BIGINT → number, decimals → number). */
   async columns(sql: string): Promise<Record<string, unknown[]>> {
-    const r = await this.con.runAndReadAll(sql);
+    const r = await this.reader(sql);
     const names = r.columnNames();
     const cols = r.getColumnsJS() as unknown[][];
     const out: Record<string, unknown[]> = {};
@@ -94,7 +144,7 @@ export class Db {
   }
 
   async rows(sql: string): Promise<Record<string, unknown>[]> {
-    const r = await this.con.runAndReadAll(sql);
+    const r = await this.reader(sql);
     return (r.getRowObjectsJS() as Record<string, unknown>[]).map((o) => {
       for (const k of Object.keys(o)) if (typeof o[k] === 'bigint') o[k] = Number(o[k]);
       return o;
@@ -108,19 +158,20 @@ export class Db {
   }
 
   /** Loads one spec table from its file into a DuckDB table, with the file line of each row. */
-  async registerFile(name: string, t: TableSpec, specDir: string): Promise<TableInfo> {
-    await this.loadFile(name, t, specDir);
+  async registerFile(name: string, t: TableSpec, specDir: string, policy: PathPolicy = {}): Promise<TableInfo> {
+    await this.loadFile(name, t, specDir, policy);
     return this.describe(name, t, t.file, true);
   }
 
   /** Creates the DuckDB table of spec table `name` from its file (no column checks yet). */
-  async loadFile(name: string, t: TableSpec, specDir: string): Promise<void> {
-    const path = resolve(specDir, t.file);
+  async loadFile(name: string, t: TableSpec, specDir: string, policy: PathPolicy = {}): Promise<void> {
     const where = `${this.specFile}: tables.${name}.file`;
-    if (!existsSync(path)) throw new CdmmError(`${where}: file not found: ${path}`);
+    const path = resolveTableFile(specDir, t.file, where, policy);
     const fmt = tableFormat(t);
     let source: string;
     if (fmt === 'csv') {
+      if (statSync(path).size === 0) throw new CdmmError(`${where}: ${path}: the file is empty (expected a header line with the column names)`);
+      await checkGzipComplete(path, where);
       // sample_size=-1: type every column from the whole file, so a numeric column holding text becomes
       // VARCHAR and is reported below by line, instead of failing halfway through a read.
       const delim = t.delimiter ? `, delim=${lit(t.delimiter)}` : '';
@@ -136,8 +187,39 @@ export class Db {
     } catch (e) {
       const missing = t.columns && /Referenced column "((?:[^"]|"")*)" not found/.exec((e as Error).message);
       if (missing) throw new CdmmError(`${this.specFile}: tables.${name}.columns: column '${missing[1]}' not found in ${path}`);
-      throw new CdmmError(`${where}: cannot read ${path}: ${(e as Error).message.split('\n')[0]}`);
+      throw new CdmmError(`${where}: cannot read ${path}: ${await this.readProblem(path, fmt, e)}`);
     }
+    if (fmt === 'csv') await this.checkCsvShape(name, t, path, where);
+  }
+
+  /** DuckDB's reason a file could not be read; for an over-long line, the line DuckDB should have named. */
+  private async readProblem(path: string, fmt: string, e: unknown): Promise<string> {
+    const reason = duckdbReason(e);
+    const long = /Maximum line size of (\d+) bytes exceeded/.exec(reason);
+    if (fmt === 'csv' && long) {
+      const hit = await findLongLine(path, Number(long[1])).catch(() => undefined);
+      if (hit) return `line ${hit.line} is ${hit.bytes} bytes long, more than the ${long[1]} bytes a CSV line may have (a field that is not closed by a quote, or a huge value?)`;
+    }
+    return reason;
+  }
+
+  /**
+   * An empty file reads as one column "column0"; a row with more or fewer fields than the header makes the
+   * dialect detection give up and read every line as one column: both said plainly, with the line.
+   */
+  private async checkCsvShape(name: string, t: TableSpec, path: string, where: string): Promise<void> {
+    const desc = (await this.rows(`DESCRIBE ${tbl(name)}`)).map((d) => String(d.column_name)).filter((c) => c !== '__line');
+    if (desc.length !== 1) return;
+    const rows = Number(await this.scalar(`SELECT count(*) FROM ${tbl(name)}`));
+    if (desc[0] === 'column0' && rows === 0) throw new CdmmError(`${where}: ${path}: the file is empty (expected a header line with the column names)`);
+    if (t.delimiter) return;
+    const delim = [',', ';', '\t', '|'].find((d) => desc[0].includes(d));
+    if (!delim) return;
+    const bad = await findRaggedRow(path, delim).catch(() => undefined);
+    if (bad)
+      throw new CdmmError(
+        `${where}: ${path}: line ${bad.line} has ${bad.fields} fields but the header has ${bad.header} (delimiter ${JSON.stringify(delim)}); every row needs one value per column (empty fields are missing values)`,
+      );
   }
 
   /**
@@ -162,6 +244,26 @@ export class Db {
    * converted in place, anything else is an error naming the line.
    */
   async requireTime(table: string, column: string, field: string): Promise<void> {
+    await this.convertTime(table, column, field);
+    await this.requireFiniteTime(table, column, field);
+  }
+
+  /**
+   * "inf", "nan" (numbers) or "infinity" (timestamps) in a time column would put a row outside every window, or a
+   * patient's index time nowhere, without a word: an input error naming the line.
+   */
+  private async requireFiniteTime(table: string, column: string, field: string): Promise<void> {
+    const t = this.table(table);
+    const type = t.columns.get(column)!;
+    if (!/^(FLOAT|DOUBLE|REAL|DATE|TIMESTAMP)/i.test(type)) return;
+    const bad = await this.rows(
+      `SELECT ${this.lineExpr(table)} AS line, CAST(${q(column)} AS VARCHAR) AS v FROM ${tbl(table)} WHERE NOT isfinite(${q(column)}) ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
+    );
+    if (bad.length)
+      throw new CdmmError(`${t.label}: ${bad[0].line !== null ? `line ${bad[0].line}` : 'a row'}, column '${column}': time ${bad[0].v} is not a finite time (${this.specFile}: ${field})`);
+  }
+
+  private async convertTime(table: string, column: string, field: string): Promise<void> {
     const type = this.requireColumn(table, column, field);
     if (kindOf(type) !== 'text') return;
     const t = this.table(table);
@@ -207,10 +309,11 @@ export class Db {
   requireColumn(table: string, column: string, field: string): string {
     const t = this.table(table);
     const type = t.columns.get(column);
-    if (type === undefined)
-      throw new CdmmError(
-        `${this.specFile}: ${field}: column '${column}' not found in table '${table}' (${t.label}); columns: ${[...t.columns.keys()].join(', ')}`,
-      );
+    if (type === undefined) {
+      const names = [...t.columns.keys()];
+      const list = names.slice(0, 30).map((c) => clip(c, 40)).join(', ') + (names.length > 30 ? `, … (${names.length} columns)` : '');
+      throw new CdmmError(`${this.specFile}: ${field}: column '${column}' not found in table '${table}' (${t.label}); columns: ${list}`);
+    }
     return type;
   }
 

@@ -1,11 +1,12 @@
 // The dataset spec: a YAML file that says which tables exist, who the patients are, what the label is,
 // which groups of columns form modalities and how patients are split. Validated with zod so that every
 // error names the file and the field path.
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { CdmmError } from '../util/errors.js';
+import { parseYamlText } from '../util/yaml.js';
+import { filterSyntaxProblem } from './filter.js';
 
 const ident = z.string().min(1);
 const num = z.number().finite();
@@ -276,7 +277,9 @@ export const specSchema = z
   .object({
     name: ident,
     description: z.string().optional(),
-    tables: z.record(ident, tableSchema).refine((t) => Object.keys(t).length > 0, { message: 'at least one table' }),
+    tables: z
+      .record(ident.refine((n) => !n.startsWith('__'), { message: 'a table name must not start with "__" (reserved for cdmm\'s own tables)' }), tableSchema)
+      .refine((t) => Object.keys(t).length > 0, { message: 'at least one table' }),
     cohort: z
       .object({
         table: ident,
@@ -289,8 +292,15 @@ export const specSchema = z
         patient: ident.optional(),
         /** When each stay ends (discharge): rows whose stay ends at or before the index time are excluded and counted. */
         end_time: ident.optional(),
-        /** SQL boolean expressions on the cohort table's columns; a patient must satisfy all. */
-        filters: z.array(z.string().min(1)).default([]),
+        /** Boolean expressions on the cohort table's columns (src/data/filter.ts grammar); a patient must satisfy all. */
+        filters: z
+          .array(
+            z.string().min(1).superRefine((f, ctx) => {
+              const why = filterSyntaxProblem(f);
+              if (why) ctx.addIssue({ code: 'custom', message: `invalid filter ${JSON.stringify(f)}: ${why}; a filter is one boolean expression over the cohort table's columns (docs/SPEC.md)` });
+            }),
+          )
+          .default([]),
       })
       .strict(),
     label: labelSchema,
@@ -391,25 +401,47 @@ function issueMessage(i: z.ZodIssue): string {
   return i.message;
 }
 
+/** The path of the first string holding a NUL character: it cannot travel through SQL text (C strings). */
+function nulPath(v: unknown, path: (string | number)[] = []): (string | number)[] | undefined {
+  if (typeof v === 'string') return v.includes('\u0000') ? path : undefined;
+  if (Array.isArray(v)) {
+    for (const [i, x] of v.entries()) { const p = nulPath(x, [...path, i]); if (p) return p; }
+  } else if (v !== null && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      const p = k.includes('\u0000') ? [...path, k] : nulPath(x, [...path, k]);
+      if (p) return p;
+    }
+  }
+  return undefined;
+}
+
 /** Parses and validates a spec from text; `file` is the name used in error messages. */
 export function parseSpec(text: string, file: string): Spec {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (e) {
-    if (e instanceof YAMLParseError) throw new CdmmError(`${file}: YAML error: ${e.message}`);
-    throw e;
-  }
-  if (raw === null || typeof raw !== 'object') throw new CdmmError(`${file}: expected a YAML mapping at the top level`);
+  const raw = parseYamlText(text, file);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new CdmmError(`${file}: expected a YAML mapping at the top level`);
+  const nul = nulPath(raw);
+  if (nul) throw new CdmmError(`${file}: ${formatPath(nul)}: text must not contain NUL characters`);
   const r = specSchema.safeParse(raw);
   if (!r.success) throw zodToCdmm(file, r.error);
   return r.data;
 }
 
+/** A spec is a small YAML file; anything much larger is not one. */
+const SPEC_MAX_BYTES = 4 << 20;
+
+/** The text of a spec file, with plain errors for a missing path, a folder or a huge file. */
+export function readSpecText(path: string): string {
+  if (!existsSync(path)) throw new CdmmError(`${path}: spec file not found`);
+  const st = statSync(path);
+  if (st.isDirectory()) throw new CdmmError(`${path}: is a folder; expected a dataset spec file (YAML)`);
+  if (!st.isFile()) throw new CdmmError(`${path}: not a regular file; expected a dataset spec file (YAML)`);
+  if (st.size > SPEC_MAX_BYTES) throw new CdmmError(`${path}: ${st.size} bytes is too large for a dataset spec (at most ${SPEC_MAX_BYTES}); is it a data file?`);
+  return readFileSync(path, 'utf8');
+}
+
 /** Reads and validates a dataset spec. Errors name the file and field path. */
 export function loadSpec(path: string): Spec {
-  if (!existsSync(path)) throw new CdmmError(`${path}: spec file not found`);
-  return parseSpec(readFileSync(path, 'utf8'), basename(path));
+  return parseSpec(readSpecText(path), basename(path));
 }
 
 /** Table format from the spec or the file extension. */

@@ -30,6 +30,26 @@ const PATTERN_Z = 4;
 const PATTERN_RATIO = 1.5;
 const RARE_MODALITY = 0.01;
 
+/** A modality (almost) nobody has: the model cannot learn from it, whatever the rest of the data. */
+function availabilityWarning(name: string, available: number): string | undefined {
+  if (available === 0)
+    return `modality '${name}' is missing for every patient (its table is empty, or none of its rows lies in the modality's window): the model cannot learn from it`;
+  if (available < RARE_MODALITY) return `modality '${name}' is present for only ${(100 * available).toFixed(2)}% of patients (< 1%)`;
+  return undefined;
+}
+
+/** The availability warnings alone (what `train` and `benchmark` print; `inspect` shows all warnings). */
+export function modalityWarnings(ds: PreparedDataset): string[] {
+  const K = ds.modalities.length;
+  const avail = new Float64Array(K);
+  let n = 0;
+  for (const s of Object.values(ds.splits) as SplitArrays[]) {
+    n += s.ids.length;
+    for (let i = 0; i < s.mask.length; i++) avail[i % K] += s.mask[i];
+  }
+  return ds.modalities.flatMap((m, k) => availabilityWarning(m.name, n ? avail[k] / n : 0) ?? []);
+}
+
 export function summarize(ds: PreparedDataset): DatasetSummary {
   const K = ds.modalities.length;
   const all: SplitArrays[] = Object.values(ds.splits);
@@ -58,8 +78,8 @@ export function summarize(ds: PreparedDataset): DatasetSummary {
   ds.modalities.forEach((m, k) => {
     const available = patients ? avail[k] / patients : 0;
     modalities[m.name] = { type: m.type, available, dim: m.shape.reduce((a, b) => a * b, 1), shape: m.shape };
-    if (available < RARE_MODALITY)
-      warnings.push(`modality '${m.name}' is present for only ${(100 * available).toFixed(2)}% of patients (< 1%)`);
+    const w = availabilityWarning(m.name, available);
+    if (w) warnings.push(w);
   });
   const rows = [...patterns.entries()]
     .map(([mask, p]) => ({ mask, count: p.count, label_rate: p.count ? p.pos / p.count : 0 }))

@@ -53,6 +53,9 @@ export async function buildReport(inputDir: string): Promise<{ html: string; cha
         ['configurations', `${b.results.length} (${[...new Set(b.results.map((r) => r.backbone))].join(', ')} × ${[...new Set(b.results.map((r) => r.debias))].join(', ')}), ${bench.runs.length} runs`],
         ['benchmark folder', resolve(bench.dir)],
         ['benchmark written', bench.created],
+        ...(b.complete === false
+          ? ([['status', `incomplete: ${b.runs.length} of ${b.planned?.length ?? '?'} runs finished${b.resume_command ? `; to finish it: ${b.resume_command}` : ' (continue it with cdmm benchmark … --resume)'}`]] as [string, string][])
+          : []),
         ['trained with', `cdmm ${versions.join(', ')}`],
         ['report', `${generated} by cdmm ${cdmmVersion()}`],
       ],

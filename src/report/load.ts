@@ -126,6 +126,10 @@ const BenchmarkSchema = z.object({
     }),
   ),
   runs: z.array(z.string()),
+  /** Written by benchmarks since the folder is recorded as it goes: false while runs are missing. */
+  planned: z.array(z.string()).optional(),
+  complete: z.boolean().optional(),
+  resume_command: z.string().optional(),
 });
 
 export type MetricSetJson = z.infer<typeof MetricSetSchema>;
@@ -221,5 +225,10 @@ export function loadInput(dir: string): Loaded {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CdmmError(`${dir} is not a folder`);
   if (isBenchmarkDir(dir)) return { kind: 'benchmark', bench: loadBenchmark(dir) };
   if (isRunDir(dir)) return { kind: 'run', run: loadRun(dir) };
+  if (existsSync(join(dir, 'runs')))
+    throw new CdmmError(
+      `${dir} looks like an interrupted benchmark (run folders under runs/ but no benchmark.json yet): finish it with ` +
+        '`cdmm benchmark SPEC --out ' + dir + ' --resume` and the options it was started with, or report one run with `cdmm report ' + join(dir, 'runs', 'NAME') + ' --out FILE`',
+    );
   throw new CdmmError(`${dir} is neither a run folder (no manifest.json) nor a benchmark folder (no benchmark.json)`);
 }

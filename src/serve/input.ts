@@ -3,9 +3,10 @@
 // tables (external validation), or JSON patient records (.json array / {"records": [...]}, or .jsonl).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { resolveTableFile, type PathPolicy } from '../data/paths.js';
 import type { Spec } from '../data/spec.js';
 import { CdmmError } from '../util/errors.js';
+import { parseYamlText } from '../util/yaml.js';
 
 export type PatientInput =
   | { kind: 'tables'; tables: Record<string, string> }
@@ -14,13 +15,14 @@ export type PatientInput =
 
 const TABLE_EXTENSIONS = ['.csv', '.csv.gz', '.parquet'];
 
-export function readPatientInput(path: string, spec: Spec): PatientInput {
+/** `policy.allowOutside`: a mapping's files may lie outside the mapping's folder (--allow-outside). */
+export function readPatientInput(path: string, spec: Spec, policy: PathPolicy = {}): PatientInput {
   if (!existsSync(path)) throw new CdmmError(`${path}: input not found`);
   if (statSync(path).isDirectory()) return { kind: 'tables', tables: tablesInFolder(path, spec) };
   const name = basename(path).toLowerCase();
   if (name.endsWith('.jsonl') || name.endsWith('.ndjson')) return readJsonLines(path);
-  if (name.endsWith('.json')) return fromParsed(path, parseText(path, (t) => JSON.parse(t)), spec);
-  if (name.endsWith('.yaml') || name.endsWith('.yml')) return fromParsed(path, parseText(path, (t) => parseYaml(t)), spec);
+  if (name.endsWith('.json')) return fromParsed(path, parseText(path, (t) => JSON.parse(t)), spec, policy);
+  if (name.endsWith('.yaml') || name.endsWith('.yml')) return fromParsed(path, parseText(path, (t) => parseYamlText(t, path)), spec, policy);
   throw new CdmmError(
     `${path}: expected a folder of table files, a YAML/JSON mapping of table name → file, a dataset spec, or JSON patient records (.json/.jsonl); ` +
       `a single table file cannot say which spec table it is`,
@@ -31,6 +33,7 @@ function parseText(path: string, parse: (t: string) => unknown): unknown {
   try {
     return parse(readFileSync(path, 'utf8'));
   } catch (e) {
+    if (e instanceof CdmmError) throw e;
     throw new CdmmError(`${path}: cannot parse: ${(e as Error).message}`);
   }
 }
@@ -51,25 +54,27 @@ function readJsonLines(path: string): PatientInput {
   return { kind: 'records', records, lines };
 }
 
-function fromParsed(path: string, doc: unknown, spec: Spec): PatientInput {
+function fromParsed(path: string, doc: unknown, spec: Spec, policy: PathPolicy): PatientInput {
   if (Array.isArray(doc)) return { kind: 'records', records: doc };
   if (doc === null || typeof doc !== 'object') throw new CdmmError(`${path}: expected a list of patient records or a mapping of table name → file`);
   const obj = doc as Record<string, unknown>;
-  if (Array.isArray(obj.records)) return { kind: 'records', records: obj.records };
+  if (Object.hasOwn(obj, 'records') && Array.isArray(obj.records)) return { kind: 'records', records: obj.records };
+  // Own keys only: a key such as `constructor` is not a spec table because Object.prototype has one.
+  const isTable = (k: string) => Object.hasOwn(spec.tables, k);
   // One patient record, as `cdmm serve` accepts it: has an id or index time, or rows rather than file paths.
-  const isRecord = (!spec.tables.id && 'id' in obj) || (!spec.tables.index_time && 'index_time' in obj) ||
-    Object.entries(obj).some(([k, v]) => spec.tables[k] && v !== null && typeof v === 'object');
-  if (isRecord && !(obj.tables && obj.modalities)) return { kind: 'records', records: [obj] };
+  const has = (k: string) => Object.hasOwn(obj, k);
+  const isRecord = (!isTable('id') && has('id')) || (!isTable('index_time') && has('index_time')) ||
+    Object.entries(obj).some(([k, v]) => isTable(k) && v !== null && typeof v === 'object');
+  const tablesField = has('tables') && obj.tables !== null && typeof obj.tables === 'object' ? obj.tables : undefined;
+  if (isRecord && !(tablesField && has('modalities'))) return { kind: 'records', records: [obj] };
   // A dataset spec names its tables with objects ({ file, id, ... }) and has modalities.
-  if (obj.tables && typeof obj.tables === 'object' && obj.modalities) return { kind: 'spec', specPath: resolve(path) };
-  const map = (obj.tables && typeof obj.tables === 'object' ? obj.tables : obj) as Record<string, unknown>;
+  if (tablesField && has('modalities')) return { kind: 'spec', specPath: resolve(path) };
+  const map = (tablesField ?? obj) as Record<string, unknown>;
   const tables: Record<string, string> = {};
   for (const [table, file] of Object.entries(map)) {
-    if (!spec.tables[table]) throw new CdmmError(`${path}: ${table}: not a table of spec '${spec.name}' (tables: ${Object.keys(spec.tables).join(', ')})`);
+    if (!isTable(table)) throw new CdmmError(`${path}: ${table}: not a table of spec '${spec.name}' (tables: ${Object.keys(spec.tables).join(', ')})`);
     if (typeof file !== 'string' || !file) throw new CdmmError(`${path}: ${table}: expected a file path`);
-    const full = resolve(dirname(path), file);
-    if (!existsSync(full)) throw new CdmmError(`${path}: ${table}: file ${full} not found`);
-    tables[table] = full;
+    tables[table] = resolveTableFile(dirname(path), file, `${path}: ${table}`, policy, 'mapping');
   }
   if (!Object.keys(tables).length) throw new CdmmError(`${path}: the mapping names no table (tables of spec '${spec.name}': ${Object.keys(spec.tables).join(', ')})`);
   return { kind: 'tables', tables };

@@ -2,9 +2,11 @@
 // AUROC/AUPRC on test (and the shift environment) with paired differences against the plain model of the same
 // backbone and seed (docs/RUN-FORMAT.md benchmark folder).
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { prepareDataset } from '../data/build.js';
 import { loadSpec } from '../data/spec.js';
+import type { PreparedDataset } from '../data/types.js';
+import { checkOutDir, setAside } from '../util/outdir.js';
 import type { BackboneName, DebiasMode, ModelConfig } from '../models/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { CdmmError } from '../util/errors.js';
@@ -46,7 +48,13 @@ export interface BenchmarkJson {
   seeds: number[];
   config: { train: Omit<TrainOptions, 'seed'>; model: Partial<ModelConfig> };
   results: BenchmarkRow[];
+  /** The finished runs (what results aggregate). */
   runs: string[];
+  /** Every run the benchmark consists of; while some are missing, complete is false (an interrupted benchmark). */
+  planned?: string[];
+  complete?: boolean;
+  /** How to finish an interrupted benchmark (the command that started it, with --resume). */
+  resume_command?: string;
   /** Every run's scores (what the table aggregates). */
   per_run: { run: string; backbone: string; debias: string; seed: number; test: { auroc: number; auprc: number }; shift?: { auroc: number; auprc: number } }[];
 }
@@ -148,8 +156,48 @@ export interface BenchmarkRequest {
   out: string;
   cache?: boolean;
   quiet?: boolean;
-  /** Keep a run folder that already exists with the same configuration instead of training it again. */
+  /** Continue the benchmark folder at `out`: keep its finished runs, train the missing ones. */
   resume?: boolean;
+  /** Replace an existing benchmark folder at `out` (nothing else is ever replaced). */
+  overwrite?: boolean;
+  /** Read table files outside the spec's folder. */
+  allowOutside?: boolean;
+  /** The command line that started the benchmark, recorded for the resume hint. */
+  command?: string[];
+  /** Called with each dataset prepared (the CLI prints its warnings). */
+  onDataset?: (ds: PreparedDataset) => void;
+}
+
+/** A command line as one shell-quoted string. */
+export function shellLine(args: string[]): string {
+  return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/** The command that continues the benchmark: the recorded one with --resume (and without --overwrite). */
+function resumeCommand(req: BenchmarkRequest): string | undefined {
+  if (!req.command) return undefined;
+  const args = req.command.filter((a) => a !== '--overwrite' && a !== '--resume');
+  return shellLine(['cdmm', ...args, '--resume']);
+}
+
+/** With --resume: the folder's recorded plan and configuration must be this request's, or runs would mix. */
+function checkResumable(req: BenchmarkRequest, planned: string[]): void {
+  let prev: Partial<BenchmarkJson>;
+  try {
+    prev = JSON.parse(readFileSync(join(req.out, 'benchmark.json'), 'utf8'));
+  } catch {
+    return; // an older folder without benchmark.json: each run folder is checked by reusable()
+  }
+  const diffs: string[] = [];
+  if (prev.planned && JSON.stringify(prev.planned) !== JSON.stringify(planned)) diffs.push(`runs ${prev.planned.length} planned (${prev.planned.slice(0, 3).join(', ')}…), now ${planned.length}`);
+  if (prev.config && JSON.stringify(prev.config.train) !== JSON.stringify(req.train)) diffs.push('training options');
+  if (prev.config && JSON.stringify(prev.config.model) !== JSON.stringify(req.model)) diffs.push('model options');
+  if (prev.spec_path && resolve(prev.spec_path) !== resolve(req.specPath)) diffs.push(`spec ${prev.spec_path}`);
+  if (diffs.length)
+    throw new CdmmError(
+      `--resume: ${req.out} was started with another configuration (differs: ${diffs.join('; ')}); give the same options as before` +
+        `${prev.resume_command ? ` (${prev.resume_command})` : ''}, or --overwrite to start it again`,
+    );
 }
 
 /** The configuration a run folder must have to be reused with --resume. */
@@ -180,7 +228,23 @@ function scoreOf(
 }
 
 export async function runBenchmark(req: BenchmarkRequest): Promise<BenchmarkJson> {
+  // Before any work: an --out holding anything but a benchmark folder is never touched.
+  const outState = checkOutDir(req.out, 'benchmark', { overwrite: req.overwrite, resume: req.resume });
   const spec = loadSpec(req.specPath);
+  const planned = req.seeds.flatMap((seed) => req.backbones.flatMap((b) => req.debias.map((d) => join('runs', runName(b, d, seed)))));
+  if (outState === 'resume') checkResumable(req, planned);
+  const aside = outState === 'replace' ? setAside(req.out) : undefined;
+  try {
+    const result = await runAll(req, spec, planned);
+    aside?.commit();
+    return result;
+  } catch (e) {
+    aside?.rollback();
+    throw e;
+  }
+}
+
+async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, planned: string[]): Promise<BenchmarkJson> {
   // Random and shift splits are re-drawn per seed; a column split is fixed by the data.
   const resplit = spec.split.method !== 'column';
   const combos = req.backbones.flatMap((b) => req.debias.map((d) => [b, d] as const));
@@ -193,6 +257,25 @@ export async function runBenchmark(req: BenchmarkRequest): Promise<BenchmarkJson
   // One prepared dataset per split seed (a column split has one for all seeds).
   let ds: Awaited<ReturnType<typeof prepareDataset>> | undefined;
   let dsSeed: number | null | undefined;
+  // benchmark.json is written before the first run and after each one: an interrupted benchmark is a folder
+  // that `report` renders as incomplete and `--resume` continues.
+  const record = (complete: boolean): BenchmarkJson => {
+    const result: BenchmarkJson = {
+      dataset: datasetName,
+      spec_path: req.specPath,
+      seeds: req.seeds,
+      config: { train: req.train, model: req.model },
+      results: aggregate(scores, req.backbones, req.debias),
+      runs,
+      planned,
+      complete,
+      ...(req.command ? { resume_command: resumeCommand(req) } : {}),
+      per_run: scores.map((s, i) => ({ run: runs[i], backbone: s.backbone, debias: s.debias, seed: s.seed, test: s.test, ...(s.shift ? { shift: s.shift } : {}) })),
+    };
+    writeFileAtomic(join(req.out, 'benchmark.json'), JSON.stringify(result, null, 1) + '\n');
+    return result;
+  };
+  record(false);
   try {
     for (const seed of req.seeds) {
       const splitSeed = resplit ? seed : null;
@@ -204,8 +287,9 @@ export async function runBenchmark(req: BenchmarkRequest): Promise<BenchmarkJson
         let score = req.resume && existsSync(dir) ? reusable(dir, req, backbone, debias, seed, splitSeed) : undefined;
         if (!score) {
           if (!ds || dsSeed !== splitSeed) {
-            ds = await prepareDataset(req.specPath, { cache: req.cache ?? true, quiet: true, seed: splitSeed ?? undefined });
+            ds = await prepareDataset(req.specPath, { cache: req.cache ?? true, quiet: true, seed: splitSeed ?? undefined, allowOutside: req.allowOutside });
             dsSeed = splitSeed;
+            req.onDataset?.(ds);
           }
           datasetName = ds.name;
           const base = done * req.train.epochs;
@@ -218,6 +302,7 @@ export async function runBenchmark(req: BenchmarkRequest): Promise<BenchmarkJson
         scores.push(score);
         runs.push(rel);
         done++;
+        record(false);
         bar.update(done * req.train.epochs, info());
       }
     }
@@ -225,15 +310,5 @@ export async function runBenchmark(req: BenchmarkRequest): Promise<BenchmarkJson
     bar.stop();
   }
   if (!scores.length) throw new CdmmError('benchmark: nothing to run');
-  const result: BenchmarkJson = {
-    dataset: datasetName,
-    spec_path: req.specPath,
-    seeds: req.seeds,
-    config: { train: req.train, model: req.model },
-    results: aggregate(scores, req.backbones, req.debias),
-    runs,
-    per_run: scores.map((s, i) => ({ run: runs[i], backbone: s.backbone, debias: s.debias, seed: s.seed, test: s.test, ...(s.shift ? { shift: s.shift } : {}) })),
-  };
-  writeFileAtomic(join(req.out, 'benchmark.json'), JSON.stringify(result, null, 1) + '\n');
-  return result;
+  return record(true);
 }

@@ -34,6 +34,9 @@ export function listOf<T extends string>(flag: string, allowed: readonly T[], v:
 
 const d = defaultTrainOptions;
 
+/** Largest --dim / --branch-dim accepted. */
+export const MAX_WIDTH = 4096;
+
 /** Adds the training and model hyper-parameter options to a command. */
 export function addTrainingOptions(cmd: Command): Command {
   return cmd
@@ -104,6 +107,8 @@ export function modelOverridesFrom(f: TrainingFlags): Partial<ModelConfig> {
   const pos = (flag: string, v: number | undefined, integer: boolean) => {
     if (v === undefined) return undefined;
     if (!(v > 0) || (integer && !Number.isInteger(v))) throw new CdmmError(`--${flag} ${v}: expected a positive ${integer ? 'integer' : 'number'}`);
+    // Widths beyond this are never a clinical risk model; the memory check in size-check.ts covers the rest.
+    if (integer && v > MAX_WIDTH) throw new CdmmError(`--${flag} ${v}: expected a width of at most ${MAX_WIDTH}`);
     return v;
   };
   const nonneg = (flag: string, v: number | undefined) => {

@@ -36,6 +36,8 @@ export interface EvaluateOptions {
   bootstrap?: number;
   cache?: boolean;
   quiet?: boolean;
+  /** Read table files outside the spec's folder. */
+  allowOutside?: boolean;
 }
 
 function scoreArrays(run: LoadedRun, split: SplitArrays, bootstrap: number, referenceName?: string) {
@@ -55,7 +57,7 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
   });
 
   if (o.specPath) {
-    const t = await transformPatients(m.spec as Spec, dirname(m.spec_path), m.state, { specPath: o.specPath });
+    const t = await transformPatients(m.spec as Spec, dirname(m.spec_path), m.state, { specPath: o.specPath, allowOutside: o.allowOutside });
     if (!t.labels) throw new CdmmError(`${o.specPath}: the spec defines no label, so its patients cannot be scored`);
     if (t.ids.length === 0) throw new CdmmError(`${o.specPath}: no patient to score after the cohort and modality checks`);
     const split: SplitArrays = { ids: t.ids, labels: t.labels, mask: t.mask, values: t.values, ...(t.reference ? { reference: t.reference.values } : {}) };
@@ -70,7 +72,7 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
 
   if (!existsSync(m.spec_path))
     throw new CdmmError(`${m.spec_path}: the run's spec file is gone; pass --spec to score another spec's patients`);
-  const ds = await prepareDataset(m.spec_path, { cache: o.cache ?? true, quiet: o.quiet, seed: m.config.split_seed ?? undefined });
+  const ds = await prepareDataset(m.spec_path, { cache: o.cache ?? true, quiet: o.quiet, seed: m.config.split_seed ?? undefined, allowOutside: o.allowOutside });
   if (JSON.stringify(ds.state) !== JSON.stringify(m.state) || JSON.stringify(ds.modalities) !== JSON.stringify(m.modalities))
     throw new CdmmError(
       `${m.spec_path}: the dataset built from this spec no longer matches the run's fitted preprocessing (the spec or its tables changed since training); ` +

@@ -50,6 +50,9 @@ export const defaultTrainOptions: TrainOptions = {
   evalBatchSize: 1024,
 };
 
+/** Largest learning rate accepted. */
+export const MAX_LR = 10;
+
 /** Checks the ranges of every option; the message names the option as the CLI spells it. */
 export function checkTrainOptions(o: TrainOptions): TrainOptions {
   const bad = (flag: string, v: unknown, why: string): never => {
@@ -65,7 +68,8 @@ export function checkTrainOptions(o: TrainOptions): TrainOptions {
   int('threads', o.threads, 1);
   int('bootstrap', o.bootstrap, 0);
   int('eval-batch-size', o.evalBatchSize, 1);
-  if (!(o.lr > 0 && Number.isFinite(o.lr))) bad('lr', o.lr, 'expected a positive number');
+  // Above MAX_LR an Adam step overflows the weights to inf/NaN within one epoch: never a useful setting.
+  if (!(o.lr > 0 && o.lr <= MAX_LR)) bad('lr', o.lr, `expected a learning rate in (0, ${MAX_LR}]`);
   if (!(o.weightDecay >= 0 && Number.isFinite(o.weightDecay))) bad('weight-decay', o.weightDecay, 'expected a number ≥ 0');
   if (!(o.clipNorm >= 0 && Number.isFinite(o.clipNorm))) bad('clip-norm', o.clipNorm, 'expected a number ≥ 0');
   const md = o.modalityDropout ?? 0;

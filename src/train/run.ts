@@ -13,6 +13,8 @@ import { maskStrings, predictSplit } from './predict.js';
 import { writeRun, type RunManifest } from './run-io.js';
 import { observedMeans } from '../data/typical.js';
 import { predictionsJson, scoreSplit, type RunMetrics, type ScoredSplit, type SplitPredictionsJson } from './scoring.js';
+import { CdmmError } from '../util/errors.js';
+import { checkModelSize } from './size-check.js';
 import { trainModel, type EpochRecord, type TrainHooks } from './trainer.js';
 
 export interface RunRequest {
@@ -54,10 +56,22 @@ export function scoreInputs(model: CdmmModel, ds: PreparedDataset, split: SplitA
   return { ids: split.ids, labels: split.labels, p: out.p, pFactual: out.pFactual, masks: maskStrings(split.mask, K) };
 }
 
+/** NaN predictions during training mean the weights overflowed: said as such, with the option to change. */
+function trainWithDivergenceMessage(ds: PreparedDataset, cfg: ModelConfig, opts: TrainOptions, hooks: TrainHooks) {
+  try {
+    return trainModel(ds, cfg, opts, hooks);
+  } catch (e) {
+    if (e instanceof CdmmError && /prediction \d+ is NaN/.test(e.message))
+      throw new CdmmError(`training diverged: the model's predictions became NaN (its weights overflowed); try a lower --lr (now ${opts.lr}) or --clip-norm`);
+    throw e;
+  }
+}
+
 export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: RunRequest, outDir: string, hooks: TrainHooks = {}): Promise<RunOutcome> {
   const cfg = modelConfigFor(req);
   const opts = req.train;
-  const res = trainModel(ds, cfg, opts, hooks);
+  checkModelSize(ds.modalities, cfg);
+  const res = trainWithDivergenceMessage(ds, cfg, opts, hooks);
   const { model, dict } = res;
   try {
     const metrics: RunMetrics = { dataset: ds.name, backbone: cfg.backbone, debias: cfg.debias, seed: opts.seed, splits: {}, per_pattern: {} };

@@ -4,6 +4,14 @@ import type { Command } from 'commander';
 import { formatBenchmark, runBenchmark } from '../../train/benchmark.js';
 import { BACKBONES, DEBIAS, addTrainingOptions, listOf, modelOverridesFrom, trainOptionsFrom, type TrainingFlags } from '../../train/cli-options.js';
 import { CdmmError } from '../../util/errors.js';
+import { printWarnings } from '../warnings.js';
+
+/** The arguments this command was given (after the command name), for the resume hint. */
+function commandArgs(cmd: Command): string[] {
+  const raw = (cmd.parent as (Command & { rawArgs?: string[] }) | null)?.rawArgs ?? [];
+  const at = raw.indexOf('benchmark');
+  return at >= 0 ? raw.slice(at + 1).filter((a) => a !== '--debug') : [];
+}
 
 /** --seeds 5 means seeds 0..4; --seeds 3,7,11 lists them. */
 export function parseSeeds(v: string): number[] {
@@ -23,16 +31,19 @@ export function register(program: Command): void {
     .command('benchmark')
     .description('Train every backbone × debiasing setting over several seeds and tabulate mean ± std and paired differences')
     .argument('<spec>', 'dataset spec (YAML)')
-    .requiredOption('--out <dir>', 'benchmark folder (benchmark.json and runs/)')
+    .requiredOption('--out <dir>', 'benchmark folder (benchmark.json and runs/): a new or empty folder, or a benchmark folder with --resume/--overwrite')
     .option('--backbones <list>', 'comma-separated backbones', BACKBONES.join(','))
     .option('--debias <list>', 'comma-separated debiasing settings', DEBIAS.join(','))
     .option('--seeds <n|list>', 'number of seeds (0..n-1) or a list', '5')
-    .option('--resume', 'keep run folders that already exist with the same configuration')
+    .option('--resume', 'continue the benchmark folder at --out (an interrupted one): keep its finished runs, train the rest')
+    .option('--overwrite', 'replace --out when it is a cdmm benchmark folder (anything else is never replaced)')
+    .option('--allow-outside', "read table files outside the spec's folder")
     .option('--json', 'print benchmark.json instead of the table')
     .option('--quiet', 'no progress bar');
-  addTrainingOptions(cmd).action(async (specPath: string, o: TrainingFlags & { out: string; backbones: string; debias: string; seeds: string; resume?: boolean; json?: boolean; quiet?: boolean }) => {
+  addTrainingOptions(cmd).action(async (specPath: string, o: TrainingFlags & { out: string; backbones: string; debias: string; seeds: string; resume?: boolean; overwrite?: boolean; allowOutside?: boolean; json?: boolean; quiet?: boolean }) => {
     if (o.splitSeed !== undefined) throw new CdmmError('--split-seed: not used by benchmark (random splits are re-drawn with each seed)');
     const { seed: _seed, ...train } = trainOptionsFrom(o, 0);
+    const seen = new Set<string>();
     const b = await runBenchmark({
       specPath,
       backbones: listOf('backbones', BACKBONES, o.backbones),
@@ -44,6 +55,10 @@ export function register(program: Command): void {
       cache: o.cache,
       quiet: !!o.quiet,
       resume: !!o.resume,
+      overwrite: !!o.overwrite,
+      allowOutside: !!o.allowOutside,
+      command: ['benchmark', ...commandArgs(cmd)],
+      onDataset: (ds) => printWarnings(ds, seen),
     });
     process.stdout.write((o.json ? JSON.stringify(b, null, 2) : formatBenchmark(b)) + '\n');
   });

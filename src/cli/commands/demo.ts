@@ -12,10 +12,12 @@ import { defaultTrainOptions } from '../../train/options.js';
 import { intArg } from '../../train/cli-options.js';
 import { writeReport } from '../../report/index.js';
 import { CdmmError } from '../../util/errors.js';
+import { writeFileAtomic } from '../../util/atomic.js';
+import { checkOutDir, setAside } from '../../util/outdir.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
-interface DemoFlags { out: string; seeds: number; epochs: number; n: number; json?: boolean; quiet?: boolean }
+interface DemoFlags { out: string; seeds: number; epochs: number; n: number; json?: boolean; quiet?: boolean; overwrite?: boolean }
 
 function say(msg: string): void { process.stderr.write(msg + '\n'); }
 
@@ -23,7 +25,8 @@ export function register(program: Command): void {
   program
     .command('demo')
     .description('Train plain vs debiased transformer fusion on bundled NAFLD data and a simulated shift scenario; print the comparison and write reports')
-    .option('--out <dir>', 'output folder', 'cdmm-demo')
+    .option('--out <dir>', 'output folder: a new or empty folder (or, with --overwrite, an earlier demo folder)', 'cdmm-demo')
+    .option('--overwrite', 'replace --out when it is a folder cdmm demo wrote (anything else is never replaced)')
     .option('--seeds <n>', 'seeds per configuration', intArg('seeds'), 2)
     .option('--epochs <n>', 'maximum epochs per run (early stopping on validation AUPRC)', intArg('epochs'), 15)
     .option('--n <n>', 'patients in the simulated scenario', intArg('n'), 6000)
@@ -33,44 +36,59 @@ export function register(program: Command): void {
       if (o.seeds < 1 || o.epochs < 1 || o.n < 500) throw new CdmmError('demo: --seeds and --epochs must be ≥ 1 and --n ≥ 500');
       const t0 = Date.now();
       const out = resolve(o.out);
-      mkdirSync(out, { recursive: true });
       const nafldSpec = join(repoRoot, 'datasets', 'nafld', 'nafld.yaml');
       if (!existsSync(nafldSpec)) throw new CdmmError(`demo: the bundled NAFLD spec is missing (${nafldSpec})`);
-      const seeds = Array.from({ length: o.seeds }, (_, i) => i);
-      const train = { ...defaultTrainOptions, epochs: o.epochs, patience: 4, bootstrap: 300 };
-      const bench = (specPath: string, dir: string) =>
-        runBenchmark({ specPath, backbones: ['transformer'], debias: ['none', 'full'], seeds, train, model: {}, out: dir, quiet: !!o.quiet });
-
-      say(`cdmm demo → ${out}\n`);
-      say('[1/4] NAFLD cohort (bundled; Olmsted County NAFLD study via the R survival package): death within 5 years of the index date');
-      const nafld = await prepareDataset(nafldSpec, { quiet: !!o.quiet });
-      say(formatSummary(summarize(nafld), nafld.modalities.map((m) => m.name)) + '\n');
-
-      say(`[2/4] NAFLD: plain vs debiased transformer fusion, ${o.seeds} seed(s), ≤ ${o.epochs} epochs each`);
-      const nafldBench = await bench(nafldSpec, join(out, 'nafld'));
-      say(formatBenchmark(nafldBench) + '\n');
-
-      say(`[3/4] Simulated shift scenario: ${o.n} patients, MNAR missingness and a confounder whose link to the outcome flips at test time`);
-      const simDir = join(out, 'simulated-data');
-      await simulate({ out: simDir, n: o.n, seed: 0, missingness: 'mnar', missingnessStrength: 2, confounding: 2 });
-      const simBench = await bench(join(simDir, 'spec.yaml'), join(out, 'simulated'));
-      say(formatBenchmark(simBench) + '\n');
-
-      say('[4/4] Reports');
-      const reports: string[] = [];
-      for (const name of ['nafld', 'simulated']) {
-        const r = await writeReport(join(out, name), join(out, `${name}-report.html`));
-        reports.push(r.out);
-      }
-      const minutes = ((Date.now() - t0) / 60000).toFixed(1);
-      const summary = { seconds: Math.round((Date.now() - t0) / 1000), reports, nafld: brief(nafldBench), simulated: brief(simBench) };
-      if (o.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
-      else {
-        process.stdout.write(`\n${headline('NAFLD', nafldBench)}\n${headline('Simulated', simBench)}\n`);
-        process.stdout.write(`\nReports (open in a browser, no network needed):\n${reports.map((r) => '  ' + relative(process.cwd(), r)).join('\n')}\n`);
-        process.stdout.write(`Run folders: ${relative(process.cwd(), out)}/{nafld,simulated}/runs/  (try: cdmm predict / cdmm serve on one)\nDone in ${minutes} min.\n`);
+      const state = checkOutDir(o.out, 'demo', { overwrite: o.overwrite });
+      const aside = state === 'replace' ? setAside(out) : undefined;
+      try {
+        await runDemo(o, out, nafldSpec, t0);
+        aside?.commit();
+      } catch (e) {
+        aside?.rollback();
+        throw e;
       }
     });
+}
+
+async function runDemo(o: DemoFlags, out: string, nafldSpec: string, t0: number): Promise<void> {
+  mkdirSync(out, { recursive: true });
+  // The marker that makes this a demo folder (replaceable with --overwrite), written before anything else.
+  writeFileAtomic(join(out, 'demo.json'), JSON.stringify({ cdmm: 'demo', complete: false }) + '\n');
+  const seeds = Array.from({ length: o.seeds }, (_, i) => i);
+  const train = { ...defaultTrainOptions, epochs: o.epochs, patience: 4, bootstrap: 300 };
+  const bench = (specPath: string, dir: string) =>
+    runBenchmark({ specPath, backbones: ['transformer'], debias: ['none', 'full'], seeds, train, model: {}, out: dir, quiet: !!o.quiet });
+
+  say(`cdmm demo → ${out}\n`);
+  say('[1/4] NAFLD cohort (bundled; Olmsted County NAFLD study via the R survival package): death within 5 years of the index date');
+  const nafld = await prepareDataset(nafldSpec, { quiet: !!o.quiet });
+  say(formatSummary(summarize(nafld), nafld.modalities.map((m) => m.name)) + '\n');
+
+  say(`[2/4] NAFLD: plain vs debiased transformer fusion, ${o.seeds} seed(s), ≤ ${o.epochs} epochs each`);
+  const nafldBench = await bench(nafldSpec, join(out, 'nafld'));
+  say(formatBenchmark(nafldBench) + '\n');
+
+  say(`[3/4] Simulated shift scenario: ${o.n} patients, MNAR missingness and a confounder whose link to the outcome flips at test time`);
+  const simDir = join(out, 'simulated-data');
+  await simulate({ out: simDir, n: o.n, seed: 0, missingness: 'mnar', missingnessStrength: 2, confounding: 2 });
+  const simBench = await bench(join(simDir, 'spec.yaml'), join(out, 'simulated'));
+  say(formatBenchmark(simBench) + '\n');
+
+  say('[4/4] Reports');
+  const reports: string[] = [];
+  for (const name of ['nafld', 'simulated']) {
+    const r = await writeReport(join(out, name), join(out, `${name}-report.html`));
+    reports.push(r.out);
+  }
+  const minutes = ((Date.now() - t0) / 60000).toFixed(1);
+  const summary = { seconds: Math.round((Date.now() - t0) / 1000), reports, nafld: brief(nafldBench), simulated: brief(simBench) };
+  writeFileAtomic(join(out, 'demo.json'), JSON.stringify({ cdmm: 'demo', complete: true, ...summary }, null, 2) + '\n');
+  if (o.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+  else {
+    process.stdout.write(`\n${headline('NAFLD', nafldBench)}\n${headline('Simulated', simBench)}\n`);
+    process.stdout.write(`\nReports (open in a browser, no network needed):\n${reports.map((r) => '  ' + relative(process.cwd(), r)).join('\n')}\n`);
+    process.stdout.write(`Run folders: ${relative(process.cwd(), out)}/{nafld,simulated}/runs/  (try: cdmm predict / cdmm serve on one)\nDone in ${minutes} min.\n`);
+  }
 }
 
 function brief(b: BenchmarkJson) {

@@ -15,10 +15,12 @@ export function register(program: Command): void {
     .option('--bootstrap <n>', 'bootstrap resamples for metric intervals', intArg('bootstrap'), 1000)
     .option('--json', 'print the result as JSON')
     .option('--no-cache', 'rebuild the dataset even when a cached build exists')
-    .action(async (runDir: string, o: { spec?: string; bootstrap: number; json?: boolean; cache: boolean }) => {
+    .option('--allow-outside', "read table files outside the spec's folder")
+    .action(async (runDir: string, o: { spec?: string; bootstrap: number; json?: boolean; cache: boolean; allowOutside?: boolean }) => {
       const run = loadRun(runDir);
+      for (const w of run.warnings) process.stderr.write(`cdmm: warning: ${w}\n`);
       try {
-        const r = await evaluateRun(run, { specPath: o.spec, bootstrap: o.bootstrap, cache: o.cache, quiet: !!o.json });
+        const r = await evaluateRun(run, { specPath: o.spec, bootstrap: o.bootstrap, cache: o.cache, quiet: !!o.json, allowOutside: o.allowOutside });
         if (o.json) {
           process.stdout.write(JSON.stringify(r, null, 2) + '\n');
           return;

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { prepareDataset } from '../../data/build.js';
 import { formatSummary, summarize } from '../../data/summary.js';
+import { intArg } from '../../train/cli-options.js';
 
 export function register(program: Command): void {
   program
@@ -10,9 +11,10 @@ export function register(program: Command): void {
     .argument('<spec>', 'dataset spec (YAML)')
     .option('--json', 'print the summary as JSON')
     .option('--no-cache', 'rebuild even when a cached build exists')
-    .option('--seed <n>', 'override the split seed', (v) => parseInt(v, 10))
-    .action(async (specPath: string, o: { json?: boolean; cache: boolean; seed?: number }) => {
-      const ds = await prepareDataset(specPath, { cache: o.cache, quiet: !!o.json, seed: o.seed });
+    .option('--seed <n>', 'override the split seed', intArg('seed'))
+    .option('--allow-outside', "read table files outside the spec's folder")
+    .action(async (specPath: string, o: { json?: boolean; cache: boolean; seed?: number; allowOutside?: boolean }) => {
+      const ds = await prepareDataset(specPath, { cache: o.cache, quiet: !!o.json, seed: o.seed, allowOutside: o.allowOutside });
       const s = summarize(ds);
       if (o.json) {
         const { dataset, patients, label_rate, splits, modalities, patterns, candidates, exclusions, warnings, patient_key, reference } = s;

@@ -5,6 +5,7 @@ import { Predictor } from '../../serve/predictor.js';
 import { predictionsCsv, predictionsJson } from '../../serve/format.js';
 import { outputFormat } from '../../serve/input.js';
 import { writeFileAtomic } from '../../util/atomic.js';
+import { checkOutFile, isPredictionsFile } from '../../util/outdir.js';
 
 export function register(program: Command): void {
   program
@@ -12,14 +13,18 @@ export function register(program: Command): void {
     .description('Predict for new patients: debiased and factual risk, missingness pattern, counterfactual risk and contribution per modality')
     .argument('<run>', 'run folder (cdmm train --out)')
     .requiredOption('--input <path>', "patients: a folder of the spec's table files, a YAML/JSON mapping table → file, a dataset spec, or JSON patient records (.json/.jsonl)")
-    .requiredOption('--out <file>', 'output file: .json or .csv')
+    .requiredOption('--out <file>', 'output file: .json or .csv (an existing file only with --overwrite)')
+    .option('--overwrite', 'replace --out when it is a predictions file cdmm wrote')
+    .option('--allow-outside', "read table files a spec or mapping names outside its folder")
     .option('--json', 'print a JSON summary (count, output file, exclusions) on stdout')
     .option('--no-typical', "no typical values, so no counterfactuals for missing modalities (they come from the manifest, or from the training data for older runs)")
-    .action(async (run: string, o: { input: string; out: string; json?: boolean; typical: boolean }) => {
+    .action(async (run: string, o: { input: string; out: string; json?: boolean; typical: boolean; overwrite?: boolean; allowOutside?: boolean }) => {
       const format = outputFormat(o.out);
+      checkOutFile(o.out, 'predictions', isPredictionsFile, { overwrite: o.overwrite });
       const predictor = await Predictor.load(run, { rebuildTypical: o.typical });
+      for (const w of predictor.warnings) process.stderr.write(`cdmm: warning: ${w}\n`);
       try {
-        const set = await predictor.predictFiles(o.input);
+        const set = await predictor.predictFiles(o.input, { allowOutside: o.allowOutside });
         const m = predictor.manifest;
         writeFileAtomic(o.out, format === 'json' ? predictionsJson(set, { dir: predictor.runDir, dataset: m.dataset }) : predictionsCsv(set, predictor.modalities));
         const excluded = set.excluded ? Object.entries(set.excluded).map(([k, v]) => `${v} ${k}`).join(', ') : '';

@@ -1,14 +1,17 @@
 import type { Command } from 'commander';
 import { writeReport } from '../../report/index.js';
+import { checkOutFile, isCdmmReport } from '../../util/outdir.js';
 
 export function register(program: Command): void {
   program
     .command('report')
     .description('Write a self-contained HTML report (curves, calibration, missingness patterns, benchmark table, shift) for a run or benchmark folder')
     .argument('<dir>', 'run folder (from `cdmm train`) or benchmark folder (from `cdmm benchmark`)')
-    .requiredOption('--out <file>', 'HTML file to write')
+    .requiredOption('--out <file>', 'HTML file to write (an existing file only with --overwrite)')
+    .option('--overwrite', 'replace --out when it is a report cdmm wrote')
     .option('--json', 'print {"out": path, "charts": n} on stdout')
-    .action(async (dir: string, opts: { out: string; json?: boolean }) => {
+    .action(async (dir: string, opts: { out: string; json?: boolean; overwrite?: boolean }) => {
+      checkOutFile(opts.out, 'report', isCdmmReport, { overwrite: opts.overwrite });
       const r = await writeReport(dir, opts.out);
       if (opts.json) process.stdout.write(JSON.stringify({ out: r.out, charts: r.charts }) + '\n');
       else process.stderr.write(`report written to ${r.out} (${r.charts} charts)\n`);

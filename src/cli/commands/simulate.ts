@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { CdmmError } from '../../util/errors.js';
 import { simulate, type Missingness } from '../../data/simulate.js';
+import { checkOutDir } from '../../util/outdir.js';
 
 const num = (name: string) => (v: string) => {
   const x = Number(v);
@@ -14,7 +15,8 @@ export function register(program: Command): void {
   program
     .command('simulate')
     .description('Write simulated multimodal tables and a spec from a known causal model (missingness and confounding under your control)')
-    .requiredOption('--out <dir>', 'output folder (replaced atomically)')
+    .requiredOption('--out <dir>', 'output folder: a new or empty folder (or, with --overwrite, a simulated-data folder)')
+    .option('--overwrite', 'replace --out when it is a folder cdmm simulate wrote (anything else is never replaced)')
     .option('--n <n>', 'number of patients', num('n'), 20000)
     .option('--seed <s>', 'random seed', num('seed'), 0)
     .option('--missingness <mech>', 'what drives missingness: mcar | mar | mnar', 'mnar')
@@ -22,7 +24,8 @@ export function register(program: Command): void {
     .option('--confounding <b>', 'strength B of the confounder–outcome correlation in training', num('confounding'), 2)
     .option('--shift-fraction <f>', 'fraction of patients in the shift (test) environment', num('shift-fraction'), 0.2)
     .option('--json', 'print {"out", "spec", "patients", "files"} on stdout')
-    .action(async (o: { out: string; n: number; seed: number; missingness: string; missingnessStrength: number; confounding: number; shiftFraction: number; json?: boolean }) => {
+    .action(async (o: { out: string; n: number; seed: number; missingness: string; missingnessStrength: number; confounding: number; shiftFraction: number; json?: boolean; overwrite?: boolean }) => {
+      checkOutDir(o.out, 'simulate', { overwrite: o.overwrite });
       const r = await simulate({
         out: o.out,
         n: o.n,

@@ -5,27 +5,34 @@ import { prepareDataset } from '../../data/build.js';
 import { loadSpec } from '../../data/spec.js';
 import { BACKBONES, DEBIAS, addTrainingOptions, intArg, modelOverridesFrom, oneOf, trainOptionsFrom, type TrainingFlags } from '../../train/cli-options.js';
 import { formatRunSummary } from '../../train/summary.js';
+import { printWarnings } from '../warnings.js';
 import { trainRun } from '../../train/run.js';
+import { checkOutDir } from '../../util/outdir.js';
 
 export function register(program: Command): void {
   const cmd = program
     .command('train')
     .description('Train one model (backbone × debiasing setting) on a dataset spec and write a run folder')
     .argument('<spec>', 'dataset spec (YAML)')
-    .requiredOption('--out <dir>', 'run folder to write (replaced atomically)')
+    .requiredOption('--out <dir>', 'run folder to write: a new or empty folder (or, with --overwrite, a run folder)')
+    .option('--overwrite', 'replace --out when it is a cdmm run folder (anything else is never replaced)')
+    .option('--allow-outside', "read table files outside the spec's folder")
     .option('--backbone <name>', `fusion backbone: ${BACKBONES.join(' | ')}`, 'early')
     .option('--debias <mode>', `debiasing: ${DEBIAS.join(' | ')}`, 'full')
     .option('--seed <n>', 'model seed (initial weights, dropout, batch order)', intArg('seed'), 0)
     .option('--json', 'print metrics.json instead of the summary')
     .option('--quiet', 'no progress bar');
-  addTrainingOptions(cmd).action(async (specPath: string, o: TrainingFlags & { out: string; backbone: string; debias: string; seed: number; json?: boolean; quiet?: boolean }) => {
+  addTrainingOptions(cmd).action(async (specPath: string, o: TrainingFlags & { out: string; backbone: string; debias: string; seed: number; json?: boolean; quiet?: boolean; overwrite?: boolean; allowOutside?: boolean }) => {
     const backbone = oneOf('backbone', BACKBONES, o.backbone);
     const debias = oneOf('debias', DEBIAS, o.debias);
     const train = trainOptionsFrom(o, o.seed);
     const model = modelOverridesFrom(o);
+    // Before any work: a --out that would lose someone's files, or cannot be written, stops here.
+    checkOutDir(o.out, 'run', { overwrite: o.overwrite });
     const spec = loadSpec(specPath);
     const quiet = !!o.quiet || !!o.json;
-    const ds = await prepareDataset(specPath, { cache: o.cache, quiet, seed: o.splitSeed });
+    const ds = await prepareDataset(specPath, { cache: o.cache, quiet, seed: o.splitSeed, allowOutside: o.allowOutside });
+    printWarnings(ds);
     const r = await trainRun(ds, { specPath, spec, splitSeed: o.splitSeed ?? null }, { backbone, debias, model, train }, o.out, {
       quiet: !!o.quiet,
       label: `train ${backbone}/${debias}`,

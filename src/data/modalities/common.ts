@@ -1,7 +1,7 @@
 // What every modality builder shares: the build context, the windowed SQL over a long table, and a fast
 // reader of numeric result columns.
 import { CdmmError } from '../../util/errors.js';
-import { kindOf, lit, q, relDaysExpr, tbl, type ColumnKind, type Db } from '../db.js';
+import { kindOf, lit, q, relDaysExpr, sqlNum, tbl, type ColumnKind, type Db } from '../db.js';
 import type { Spec, Window } from '../spec.js';
 import type { ModalityInfo } from '../types.js';
 
@@ -86,8 +86,8 @@ export function windowedRows(ctx: Ctx, table: string, window: Window, field: str
   const timeKind = kindOf(t.columns.get(t.time)!);
   relDaysExpr(`x.${q(t.time)}`, timeKind, 'c.idx', ctx.idxKind, `tables.${table}.time`, ctx.specFile); // checks the clocks match
   const rel = `(${COHORT_IDX(timeKind, `x.${q(t.time)}`, t.unitsPerDay)} - c.idx)`;
-  const where = [`x.${q(t.time)} IS NOT NULL`, `${rel} <= ${window.end}`];
-  if (window.start !== null) where.push(`${rel} >= ${window.start}`);
+  const where = [`x.${q(t.time)} IS NOT NULL`, `${rel} <= ${sqlNum(window.end, `${ctx.specFile}: ${field}.window.end`)}`];
+  if (window.start !== null) where.push(`${rel} >= ${sqlNum(window.start, `${ctx.specFile}: ${field}.window.start`)}`);
   where.push(...extraWhere);
   return `SELECT c.pid AS __pid, ${rel} AS __rel, x.* FROM ${tbl(table)} x ${cohortJoin(ctx, table)} WHERE ${where.join(' AND ')}`;
 }
@@ -96,7 +96,7 @@ export function windowedRows(ctx: Ctx, table: string, window: Window, field: str
 export function prefixed(column: string, prefix: string | undefined, alias = ''): { where: string[]; expr: string } {
   const col = `CAST(${alias}${q(column)} AS VARCHAR)`;
   if (!prefix) return { where: [], expr: col };
-  return { where: [`starts_with(${col}, ${lit(prefix)})`], expr: `substr(${col}, ${prefix.length + 1})` };
+  return { where: [`starts_with(${col}, ${lit(prefix)})`], expr: `substr(${col}, length(${lit(prefix)}) + 1)` };
 }
 
 /**
@@ -105,7 +105,7 @@ export function prefixed(column: string, prefix: string | undefined, alias = '')
  */
 export async function numericColumns(db: Db, sql: string): Promise<Float64Array[]> {
   // A materialized result hands out its chunks synchronously: no async hop per 2,048 rows.
-  const res = await db.con.run(sql);
+  const res = await db.result(sql);
   const nCols = res.columnCount;
   const chunks = [];
   let total = 0;

@@ -29,7 +29,7 @@ export function tabularBuilder(m: TabularSpec): ModalityBuilder<TabularRaw, Tabu
         ...m.categorical.map((c) => `CAST(x.${q(c)} AS VARCHAR)`),
       ];
       const sql = `SELECT ${sel.join(', ')} FROM ${tbl(m.table)} x ${cohortJoin(ctx, m.table)}`;
-      const rows = await ctx.db.con.runAndReadAll(sql);
+      const rows = await ctx.db.reader(sql);
       const cols = rows.getColumnsJS() as unknown[][];
       const n = ctx.n;
       const numeric = m.numeric.map(() => new Float64Array(n).fill(NaN));

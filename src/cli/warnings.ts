@@ -1,0 +1,13 @@
+// A modality that (almost) no patient has is worth a word wherever a model is trained, not only in
+// `cdmm inspect`: printed on stderr, so that --json output on stdout stays clean.
+import { modalityWarnings } from '../data/summary.js';
+import type { PreparedDataset } from '../data/types.js';
+
+/** Prints each warning once (`seen` spans the datasets a benchmark prepares). */
+export function printWarnings(ds: PreparedDataset, seen?: Set<string>): void {
+  for (const w of modalityWarnings(ds)) {
+    if (seen?.has(w)) continue;
+    seen?.add(w);
+    process.stderr.write(`cdmm: warning: ${ds.name}: ${w}\n`);
+  }
+}

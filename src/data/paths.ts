@@ -1,0 +1,97 @@
+// Which files a spec may name, and checks of a table file before DuckDB reads it. A spec is trusted to name its
+// data, not to read other files: a table file must lie in the spec's folder (or below it, symbolic links
+// resolved) and look like a data file, unless the user passes --allow-outside (docs/SECURITY.md).
+import { createReadStream, existsSync, realpathSync, statSync } from 'node:fs';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { CdmmError } from '../util/errors.js';
+
+export interface PathPolicy {
+  /** Read table files outside the spec's folder (the --allow-outside flag). */
+  allowOutside?: boolean;
+}
+
+/** File names a table may have: CSV-like text (optionally gzip/zstd-compressed) or Parquet. */
+export const DATA_FILE = /\.(csv|tsv|txt)(\.(gz|zst))?$|\.parquet$/i;
+
+const inside = (dir: string, path: string) => {
+  const rel = relative(dir, path);
+  return rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel));
+};
+
+/**
+ * Resolves a spec's table file against the spec's folder and checks it: inside the folder (unless allowed),
+ * present, a regular file, with a data file name. `where` names the spec field in errors.
+ */
+export function resolveTableFile(specDir: string, file: string, where: string, policy: PathPolicy = {}, what = 'spec'): string {
+  const dir = resolve(specDir);
+  const path = resolve(dir, file);
+  const outside = () =>
+    new CdmmError(`${where}: ${JSON.stringify(file)} is outside the ${what}'s folder ${dir}; a ${what} may only name files in its own folder or below it (pass --allow-outside to read files elsewhere)`);
+  if (!policy.allowOutside && !inside(dir, path)) throw outside();
+  if (!existsSync(path)) throw new CdmmError(`${where}: file not found: ${path}`);
+  // A link inside the folder that points elsewhere leaves it too.
+  if (!policy.allowOutside && !inside(realpathSync(dir), realpathSync(path))) throw outside();
+  if (!statSync(path).isFile()) throw new CdmmError(`${where}: ${path} is not a file`);
+  if (!DATA_FILE.test(path))
+    throw new CdmmError(`${where}: ${JSON.stringify(file)} is not a table file name: expected .csv, .tsv or .txt (optionally .gz or .zst) or .parquet`);
+  return path;
+}
+
+/** A gzip file must decompress to its end: DuckDB reads a truncated one as complete (the rows up to the cut). */
+export async function checkGzipComplete(path: string, where: string): Promise<void> {
+  if (!/\.gz$/i.test(path)) return;
+  try {
+    await pipeline(createReadStream(path), createGunzip(), async (source: AsyncIterable<Buffer>) => {
+      for await (const chunk of source) void chunk;
+    });
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'Z_BUF_ERROR' ? 'it ends before the end of its compressed data (truncated or still being copied?)' : (e as Error).message;
+    throw new CdmmError(`${where}: ${path} is a damaged gzip file: ${why}`);
+  }
+}
+
+function textLines(path: string): AsyncIterable<string> {
+  const raw = createReadStream(path);
+  const stream: Readable = /\.gz$/i.test(path) ? raw.pipe(createGunzip()) : raw;
+  return createInterface({ input: stream, crlfDelay: Infinity });
+}
+
+/**
+ * The first CSV record whose number of fields differs from the header's, with its 1-based line; quoted fields
+ * (with doubled quotes and line breaks inside) count as one field.
+ */
+export async function findRaggedRow(path: string, delim: string): Promise<{ line: number; fields: number; header: number } | undefined> {
+  let header = -1;
+  let fields = 1;
+  let inQuotes = false;
+  let start = 1;
+  let lineNo = 0;
+  for await (const line of textLines(path)) {
+    lineNo++;
+    if (!inQuotes) { fields = 1; start = lineNo; if (line === '') continue; }
+    for (let i = 0; i < line.length; i++) {
+      const c = line[i];
+      if (c === '"') inQuotes = !inQuotes;
+      else if (c === delim && !inQuotes) fields++;
+    }
+    if (inQuotes) continue;
+    if (header < 0) header = fields;
+    else if (fields !== header) return { line: start, fields, header };
+  }
+  return undefined;
+}
+
+/** The 1-based line of the first line longer than `limit` bytes. */
+export async function findLongLine(path: string, limit: number): Promise<{ line: number; bytes: number } | undefined> {
+  let n = 0;
+  for await (const line of textLines(path)) {
+    n++;
+    const bytes = Buffer.byteLength(line);
+    if (bytes > limit) return { line: n, bytes };
+  }
+  return undefined;
+}

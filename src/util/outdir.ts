@@ -1,0 +1,190 @@
+// Checks of an output path (--out) before any work starts: nothing a user has is deleted or overwritten unless
+// they pass --overwrite, and even then only a folder (or file) that cdmm wrote, of the kind the command writes.
+// A path that cannot be written fails here, in one line, instead of after hours of training.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, openSync, readSync, closeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { CdmmError } from './errors.js';
+
+/** The folders cdmm writes, each recognised by the files it holds (docs/RUN-FORMAT.md). */
+export type OutputKind = 'run' | 'benchmark' | 'simulate' | 'demo';
+
+const KIND_NAME: Record<OutputKind, string> = { run: 'run folder', benchmark: 'benchmark folder', simulate: 'simulated-data folder', demo: 'demo folder' };
+
+function readJson(path: string): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(readFileSync(path, 'utf8'));
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The first `n` bytes of a file as text (for recognising our own outputs without reading a large file). */
+function head(path: string, n: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    const got = readSync(fd, buf, 0, n, 0);
+    return buf.subarray(0, got).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** What kind of cdmm folder `dir` is, or undefined when cdmm did not write it. */
+export function outputKind(dir: string): OutputKind | undefined {
+  const has = (f: string) => existsSync(join(dir, f)) && statSync(join(dir, f)).isFile();
+  if (has('manifest.json') && String(readJson(join(dir, 'manifest.json'))?.format ?? '').startsWith('cdmm-model/')) return 'run';
+  if (has('benchmark.json') && Array.isArray(readJson(join(dir, 'benchmark.json'))?.runs)) return 'benchmark';
+  if (has('demo.json') && readJson(join(dir, 'demo.json'))?.cdmm === 'demo') return 'demo';
+  if (has('spec.yaml') && has('README.md') && head(join(dir, 'README.md'), 64).startsWith('# Simulated multimodal cohort')) return 'simulate';
+  if (isInterruptedBenchmark(dir)) return 'benchmark';
+  return undefined;
+}
+
+/** A benchmark folder from before benchmark.json was written at the start: only runs/ with run folders in it. */
+export function isInterruptedBenchmark(dir: string): boolean {
+  const runs = join(dir, 'runs');
+  if (existsSync(join(dir, 'benchmark.json')) || !existsSync(runs) || !statSync(runs).isDirectory()) return false;
+  const top = readdirSync(dir).filter((f) => !f.startsWith('.'));
+  const inner = readdirSync(runs).filter((f) => !f.startsWith('.'));
+  return top.length === 1 && inner.length > 0 && inner.every((r) => outputKind(join(runs, r)) === 'run');
+}
+
+const ERRNO_WORDS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EEXIST: 'already exists',
+  EISDIR: 'is a folder',
+  ENOENT: 'no such file or folder',
+  ENAMETOOLONG: 'name too long',
+};
+
+/** A file system error as words: "read-only file system (EROFS)". */
+export function errnoWords(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code && ERRNO_WORDS[code]) return `${ERRNO_WORDS[code]} (${code})`;
+  return (e as Error)?.message ?? String(e);
+}
+
+/** The nearest existing folder at or above `path`; an existing file on the way is an error. */
+function nearestFolder(path: string, flag: string, shown: string): string {
+  let p = dirname(path);
+  while (!existsSync(p)) {
+    const up = dirname(p);
+    if (up === p) break;
+    p = up;
+  }
+  if (!statSync(p).isDirectory()) throw new CdmmError(`${flag} ${shown}: cannot write there: ${p} is a file, not a folder`);
+  return p;
+}
+
+/** Creates and removes a temporary folder in `dir`: the only sure test that files can be created there. */
+function probeWritable(dir: string, flag: string, shown: string): void {
+  let tmp: string | undefined;
+  try {
+    tmp = mkdtempSync(join(dir, '.cdmm-write-test-'));
+  } catch (e) {
+    throw new CdmmError(`${flag} ${shown}: cannot write in ${dir}: ${errnoWords(e)}`);
+  } finally {
+    if (tmp) rmdirSync(tmp);
+  }
+}
+
+export interface OutOptions {
+  overwrite?: boolean;
+  /** benchmark --resume: an existing folder of this kind is continued, not replaced. */
+  resume?: boolean;
+  /** The flag as the user spelled it, for messages (default --out). */
+  flag?: string;
+}
+
+/** What the command may do with its output folder. */
+export type OutDirState = 'new' | 'empty' | 'replace' | 'resume';
+
+/**
+ * Checks an output folder before the command does any work. A missing or empty folder may be written; an
+ * existing folder of `kind` is replaced only with --overwrite (continued with --resume where the command has
+ * it); anything else (a file, someone's data, another kind of cdmm folder) is refused whatever the flags.
+ */
+export function checkOutDir(dir: string, kind: OutputKind, o: OutOptions = {}): OutDirState {
+  const flag = o.flag ?? '--out';
+  const path = resolve(dir);
+  if (o.overwrite && o.resume) throw new CdmmError(`${flag} ${dir}: --overwrite and --resume exclude each other (replace the folder, or continue it)`);
+  if (!existsSync(path)) {
+    probeWritable(nearestFolder(path, flag, dir), flag, dir);
+    return 'new';
+  }
+  const st = statSync(path);
+  if (!st.isDirectory()) throw new CdmmError(`${flag} ${dir}: is a file, not a folder; nothing was changed (give the name of a new or empty folder for the ${KIND_NAME[kind]})`);
+  const entries = readdirSync(path);
+  const found = entries.length ? outputKind(path) : undefined;
+  let state: OutDirState;
+  if (entries.length === 0) state = 'empty';
+  else if (found === kind && o.resume) state = 'resume';
+  else if (found === kind && o.overwrite) state = 'replace';
+  else if (found === kind)
+    throw new CdmmError(`${flag} ${dir}: holds a cdmm ${KIND_NAME[kind]} already; pass --overwrite to replace it${kind === 'benchmark' ? ', --resume to continue it,' : ''} or choose another ${flag}`);
+  else if (found)
+    throw new CdmmError(`${flag} ${dir}: holds a cdmm ${KIND_NAME[found]}, not a ${KIND_NAME[kind]}; not replaced (choose another ${flag})`);
+  else
+    throw new CdmmError(
+      `${flag} ${dir}: the folder exists and is not empty (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}), and cdmm did not write it; ` +
+        `nothing was changed${o.overwrite ? ' (--overwrite replaces only a folder cdmm wrote)' : ''}: choose a new or empty ${flag}`,
+    );
+  probeWritable(path, flag, dir);
+  probeWritable(dirname(path), flag, dir);
+  return state;
+}
+
+/**
+ * Checks an output file (predict --out, report --out) before the work: not a folder, in a place that can be
+ * written, and an existing file replaced only with --overwrite and only when `ours` recognises it.
+ */
+export function checkOutFile(file: string, what: string, ours: (text: string) => boolean, o: OutOptions = {}): void {
+  const flag = o.flag ?? '--out';
+  const path = resolve(file);
+  if (existsSync(path)) {
+    const st = statSync(path);
+    if (st.isDirectory()) throw new CdmmError(`${flag} ${file}: is a folder; expected the name of the ${what} file to write`);
+    if (!st.isFile()) throw new CdmmError(`${flag} ${file}: is not a regular file; expected the name of the ${what} file to write`);
+    if (!o.overwrite) throw new CdmmError(`${flag} ${file}: exists; pass --overwrite to replace it, or choose another ${flag}`);
+    if (!ours(head(path, 4096)))
+      throw new CdmmError(`${flag} ${file}: exists and is not a ${what} file written by cdmm; not replaced (choose another ${flag})`);
+    probeWritable(dirname(path), flag, file);
+    return;
+  }
+  probeWritable(nearestFolder(path, flag, file), flag, file);
+}
+
+/** The start of a predictions file written by `cdmm predict` (src/serve/format.ts). */
+export function isPredictionsFile(text: string): boolean {
+  return /^\{\s*"run":/.test(text) || /^id,(label,)?p_do,p_factual,mask,pattern,modalities_used/.test(text);
+}
+
+/** The start of an HTML report written by `cdmm report` (src/report/html.ts). */
+export function isCdmmReport(text: string): boolean {
+  return text.startsWith('<!DOCTYPE html>') && /<title>cdmm (benchmark )?report: /.test(text);
+}
+
+/**
+ * Moves an existing output folder aside while a long command writes its replacement in place: `commit` deletes
+ * the old one once the new one is complete, `rollback` puts it back after a failure.
+ */
+export function setAside(dir: string): { old: string; commit(): void; rollback(): void } {
+  const path = resolve(dir);
+  const old = join(dirname(path), `.${basename(path)}.replaced-${process.pid}-${Date.now()}`);
+  renameSync(path, old);
+  return {
+    old,
+    commit: () => rmSync(old, { recursive: true, force: true }),
+    rollback: () => {
+      rmSync(path, { recursive: true, force: true });
+      renameSync(old, path);
+    },
+  };
+}
