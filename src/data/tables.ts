@@ -6,6 +6,7 @@
 import { CdmmError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { kindOf, lit, q, tbl, type Db } from './db.js';
+import type { PathPolicy } from './paths.js';
 import { ROW_TIME, tableFormat, type Spec, type TableSpec } from './spec.js';
 
 type Scalar = string | number | boolean;
@@ -91,19 +92,19 @@ export async function shapeRows(db: Db, name: string, t: TableSpec, label: strin
 }
 
 /** Loads one spec table: file, row-level options, columns (time checked later by finishTables). */
-export async function registerTable(db: Db, name: string, t: TableSpec, specDir: string): Promise<void> {
-  await db.loadFile(name, t, specDir);
+export async function registerTable(db: Db, name: string, t: TableSpec, specDir: string, policy: PathPolicy = {}): Promise<void> {
+  await db.loadFile(name, t, specDir, policy);
   await shapeRows(db, name, t, t.file);
   await db.describe(name, t, t.file, true, false);
 }
 
 /** Registers every table of the spec from its file, then the table-to-table options. */
-export async function registerTables(db: Db, spec: Spec, specDir: string, quiet?: boolean): Promise<void> {
+export async function registerTables(db: Db, spec: Spec, specDir: string, quiet?: boolean, policy: PathPolicy = {}): Promise<void> {
   const entries = Object.entries(spec.tables);
   const bar = progress('tables', entries.length, { quiet });
   for (const [k, [name, t]] of entries.entries()) {
     bar.update(k, { table: name });
-    await registerTable(db, name, t, specDir);
+    await registerTable(db, name, t, specDir, policy);
   }
   bar.update(entries.length);
   bar.stop();
