@@ -145,6 +145,10 @@ describe('tables keyed by another id (link) and lookup columns', () => {
     const K = 3;
     expect(out.ids).toEqual(['r1', 'r2']);
     expect([out.mask[1], out.mask[K + 1]]).toEqual([1, 0]); // a lab 12 h after admission is seen, one at 25 h is not
+    // Records without any row of a tabular table: that modality is missing (no table at all is not an error).
+    const bare = (id: string) => ({ ...rec(id, 12), patients: undefined });
+    const out2 = await transformPatients(spec, dir, ds.state, { records: [bare('r3'), bare('r4')] });
+    expect(Array.from(out2.mask)).toEqual([0, 1, 0, 0, 1, 0]);
   });
 
   it('a link column that is not in the link table is an error naming the field', async () => {

@@ -35,7 +35,7 @@ export function tabularBuilder(m: TabularSpec): ModalityBuilder<TabularRaw, Tabu
       const numeric = m.numeric.map(() => new Float64Array(n).fill(NaN));
       const categorical = m.categorical.map(() => new Array<string | null>(n).fill(null));
       const present = new Uint8Array(n);
-      const pids = cols[0];
+      const pids = cols[0] ?? []; // a result without rows (no patient has the table, e.g. a record without it) has no vectors
       for (let r = 0; r < pids.length; r++) {
         const pid = Number(pids[r]);
         let any = false;
