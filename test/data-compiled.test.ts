@@ -1,16 +1,18 @@
 // Parity of the two request paths: the compiled transform (src/data/compiled, no SQL) against the SQL path
 // (src/data/transform.ts via DuckDB, the oracle) on the same JSON records, and against the training arrays
 // themselves for the same patients, on NAFLD, the simulator, a cohort with timestamps (clock times, zones, an
-// index offset, MEDS-style prefixes, wide and long series, untimed codes), and the eICU task once it is there.
+// index offset, MEDS-style prefixes, wide and long series, untimed codes, linked tables) and the eICU task
+// (minute offsets, the latest of two row times, value maps).
 // Tolerance: masks equal exactly; every feature within 1e-6 (absolute; features are standardised, O(1)), which
 // allows the last float32 bit of a mean summed in another row order. In practice the arrays are equal bit for bit.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareDataset, type DataState } from '../src/data/build.js';
 import { compileRecordTransform, tryCompileRecordTransform } from '../src/data/compiled/index.js';
-import { Db, kindOf, q, registerSpecTables, tbl } from '../src/data/db.js';
+import { Db, kindOf, q, tbl } from '../src/data/db.js';
+import { registerTables } from '../src/data/tables.js';
 import { mulberry32 } from '../src/data/rng.js';
 import { simulate } from '../src/data/simulate.js';
 import { loadSpec, tableId, type Spec } from '../src/data/spec.js';
@@ -32,16 +34,22 @@ async function recordsFromTables(specPath: string, ids: string[]): Promise<Patie
   const spec = loadSpec(specPath);
   const db = await Db.open('records');
   try {
-    await registerSpecTables(db, spec, dirname(resolve(specPath)), true);
+    await registerTables(db, spec, dirname(resolve(specPath)), true);
     const byId = new Map(ids.map((id) => [id, { id } as PatientRecord]));
     const list = ids.map((id) => `'${id.replace(/'/g, "''")}'`).join(', ');
     for (const name of Object.keys(spec.tables)) {
       const t = db.table(name);
-      const cols = [...t.columns.entries()].map(([c, type]) => (kindOf(type) === 'time' ? `CAST(${q(c)} AS VARCHAR) AS ${q(c)}` : q(c)));
-      const rows = await db.rows(`SELECT ${cols.join(', ')} FROM ${tbl(name)} WHERE CAST(${q(tableId(spec.tables[name])!)} AS VARCHAR) IN (${list}) ORDER BY ${t.hasLine ? '__line' : '1'}`);
-      for (const row of rows) {
-        const rec = byId.get(String(row[t.id]))!;
-        delete row[t.id];
+      // As a client sends them: the table's own columns (not the derived row time), values already mapped.
+      const cols = [...t.columns.entries()].filter(([c]) => !c.startsWith('__')).map(([c, type]) => (kindOf(type) === 'time' ? `CAST(${q(c)} AS VARCHAR) AS ${q(c)}` : q(c)));
+      const link = spec.tables[name].link;
+      // A linked table (keyed by another id): each record gets the rows of its link value, e.g. its person's.
+      const x = cols.map((c) => c.replace(/^"/, 'x."')).join(', ');
+      const keyed = link
+        ? await db.rows(`SELECT CAST(l.${q(tableId(spec.tables[link.table])!)} AS VARCHAR) AS k, ${x} FROM ${tbl(name)} x JOIN ${tbl(link.table)} l ON CAST(l.${q(link.column)} AS VARCHAR) = CAST(x.${q(t.id)} AS VARCHAR) WHERE CAST(l.${q(tableId(spec.tables[link.table])!)} AS VARCHAR) IN (${list}) ORDER BY ${t.hasLine ? 'x.__line' : '1'}`)
+        : await db.rows(`SELECT CAST(x.${q(t.id)} AS VARCHAR) AS k, ${x} FROM ${tbl(name)} x WHERE CAST(x.${q(t.id)} AS VARCHAR) IN (${list}) ORDER BY ${t.hasLine ? 'x.__line' : '1'}`);
+      for (const row of keyed) {
+        const rec = byId.get(String(row.k))!;
+        for (const c of ['k', t.id]) delete row[c];
         ((rec[name] ??= []) as unknown[]).push(row);
       }
     }
@@ -163,7 +171,7 @@ describe('compiled transform = SQL path = training arrays', () => {
     for (const i of [...bad].slice(0, 3)) await expect(transformPatients(r.spec, join(root, 'sim'), r.state, { records: [checked[i]] })).rejects.toThrow(/no observed modality/);
   }, 120_000);
 
-  it('timestamps: clock times (and dates), an index offset, prefixes, wide and long series, untimed counts', async () => {
+  it('timestamps: clock times (and dates), an index offset, prefixes, wide and long series, untimed counts, linked tables', async () => {
     const specPath = writeClockCohort(join(root, 'clock'), 400);
     const r = await parity(specPath, 300);
     expectParity(r.vsSql, 'vs SQL');
@@ -177,7 +185,7 @@ describe('compiled transform = SQL path = training arrays', () => {
   }, 120_000);
 
   const eicu = 'datasets/eicu-demo/mortality-24h.yaml';
-  it.skipIf(!existsSync(eicu))('the eICU task (datasets/eicu-demo/mortality-24h.yaml)', async () => {
+  it('the eICU task (minute offsets, the latest of two times, value maps, row filters)', async () => {
     const ds = await prepareDataset(eicu, { quiet: true });
     const compiled = tryCompileRecordTransform(loadSpec(eicu), ds.state as DataState, ds.modalities);
     expect('unsupported' in compiled ? compiled.unsupported : 'compiled').toBe('compiled');
@@ -263,7 +271,13 @@ function writeClockCohort(dir: string, n: number): string {
     const base = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
     return zoned ? `${base}.${pad(d.getUTCMilliseconds(), 3)}Z` : base;
   };
-  const adm: string[] = ['id,admit,age,ward,outcome,out_at'];
+  const adm: string[] = ['id,person,admit,age,ward,outcome,out_at'];
+  const people: string[] = ['person,sex,smoker'];
+  const allergies: string[] = ['person,noted,allergy'];
+  for (let p = 0; p < Math.ceil(n / 2); p++) {
+    people.push(`${p},${rand() < 0.5 ? 'F' : 'M'},${rand() < 0.3 ? 1 : 0}`);
+    for (let e = 0, E = Math.floor(rand() * 3); e < E; e++) allergies.push(`${p},${stamp(Date.UTC(2018, 6, 1) + Math.floor(rand() * 900) * 86400e3, false)},${['penicillin', 'latex', 'nuts'][Math.floor(rand() * 3)]}`);
+  }
   const ev: string[] = ['id,at,code,value'];
   const vit: string[] = ['id,at,hr,sbp'];
   const hist: string[] = ['id,code'];
@@ -271,7 +285,7 @@ function writeClockCohort(dir: string, n: number): string {
   for (let i = 0; i < n; i++) {
     const admit = Date.UTC(2019, 0, 1) + Math.floor(rand() * 600) * 86400e3 + Math.floor(rand() * 86400e3);
     const died = rand() < 0.3;
-    adm.push(`${i},${stamp(admit, false)},${Math.round(40 + rand() * 50)},${1 + Math.floor(rand() * 4)},${died ? 1 : 0},${stamp(admit + (died ? 5 : 40) * 86400e3, false)}`);
+    adm.push(`${i},${Math.floor(rand() * Math.ceil(n / 2))},${stamp(admit, false)},${Math.round(40 + rand() * 50)},${1 + Math.floor(rand() * 4)},${died ? 1 : 0},${stamp(admit + (died ? 5 : 40) * 86400e3, false)}`);
     for (let e = 0, E = Math.floor(rand() * 8); e < E; e++) {
       const at = admit + Math.floor((rand() * 3 - 2) * 86400e3);
       const kind = rand();
@@ -284,7 +298,7 @@ function writeClockCohort(dir: string, n: number): string {
     if (rand() < 0.6) for (let e = 0, E = 1 + Math.floor(rand() * 3); e < E; e++) hist.push(`${i},${['htn', 'ckd', 'copd', 'dm'][Math.floor(rand() * 4)]}`);
     for (let e = 0, E = Math.floor(rand() * 4); e < E; e++) visits.push(`${i},${stamp(admit - Math.floor(rand() * 400 - 20) * 86400e3, false).slice(0, 10)},${['fall', 'rash', 'cough'][Math.floor(rand() * 3)]}`);
   }
-  for (const [f, lines] of [['admissions.csv', adm], ['events.csv', ev], ['vitals.csv', vit], ['history.csv', hist], ['visits.csv', visits]] as const) writeFileSync(join(dir, f), lines.join('\n') + '\n');
+  for (const [f, lines] of [['admissions.csv', adm], ['events.csv', ev], ['vitals.csv', vit], ['history.csv', hist], ['visits.csv', visits], ['people.csv', people], ['allergies.csv', allergies]] as const) writeFileSync(join(dir, f), lines.join('\n') + '\n');
   writeFileSync(join(dir, 'spec.yaml'), `name: clock
 tables:
   admissions: { file: admissions.csv, id: id }
@@ -292,6 +306,8 @@ tables:
   vitals: { file: vitals.csv, id: id, time: at }
   history: { file: history.csv, id: id }
   visits: { file: visits.csv, id: id, time: "on" }
+  people: { file: people.csv, id: person, link: { table: admissions, column: person } }
+  allergies: { file: allergies.csv, id: person, time: noted, link: { table: admissions, column: person } }
 cohort: { table: admissions, index_time: admit, index_offset: 0.5 }
 label: { event: outcome, time: out_at, horizon: 30 }
 modalities:
@@ -301,6 +317,8 @@ modalities:
   diagnoses: { type: codes, table: events, prefix: "DX//", code: code, window: { start: -3, end: 0 }, min_count: 2, encoding: counts }
   history: { type: codes, table: history, code: code, untimed: true, min_count: 1 }
   visits: { type: codes, table: visits, code: reason, window: { start: -365, end: 0 }, min_count: 1 }
+  person: { type: tabular, table: people, numeric: [smoker], categorical: [sex] }
+  allergies: { type: codes, table: allergies, code: allergy, window: { start: -720, end: 0 }, min_count: 1 }
 split: { method: random, seed: 2 }
 `);
   return join(dir, 'spec.yaml');

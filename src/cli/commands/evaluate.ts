@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { evaluateRun } from '../../train/evaluate.js';
 import { intArg } from '../../train/cli-options.js';
 import { loadRun } from '../../run/run-io.js';
-import { formatMetricLine } from '../../train/summary.js';
+import { formatMetricLine, formatReferenceLine } from '../../train/summary.js';
 
 export function register(program: Command): void {
   program
@@ -28,6 +28,7 @@ export function register(program: Command): void {
         const c = run.manifest.config;
         const lines = [`run ${run.dir} (${c.backbone}/${c.debias}, seed ${c.seed}) on ${r.source === 'external' ? `external spec ${r.spec_path}` : `${r.spec_path}`}`];
         for (const [name, m] of Object.entries(r.splits)) lines.push(formatMetricLine(name, m));
+        for (const [name, ref] of Object.entries(r.reference ?? {})) lines.push(formatReferenceLine(name, ref));
         if (r.exclusions) lines.push(`  left out: ${Object.entries(r.exclusions).map(([k, v]) => `${v} ${k}`).join(', ')}`);
         process.stdout.write(lines.join('\n') + '\n');
       } finally {

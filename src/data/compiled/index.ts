@@ -42,9 +42,10 @@ const ENCODERS: { [T in Spec['modalities'][string]['type']]: (m: Extract<Spec['m
 
 /** The fields this compiler was written for; any other (a newer spec or state feature) sends the run to the SQL path. */
 const KNOWN: Record<string, string[]> = {
-  spec: ['name', 'description', 'tables', 'cohort', 'label', 'modalities', 'split', 'true_risk'],
-  table: ['file', 'format', 'id', 'time', 'time_format', 'na_values', 'decimal', 'delimiter'],
-  cohort: ['table', 'id', 'index_time', 'index_offset', 'filters'],
+  // label, split, reference and true_risk do not reach a prediction; cohort.patient and end_time neither.
+  spec: ['name', 'description', 'tables', 'cohort', 'label', 'modalities', 'split', 'true_risk', 'reference'],
+  table: ['file', 'format', 'id', 'time', 'time_format', 'time_unit', 'na_values', 'decimal', 'delimiter', 'columns', 'where', 'values', 'link', 'lookup'],
+  cohort: ['table', 'id', 'patient', 'index_time', 'index_offset', 'end_time', 'filters'],
   window: ['start', 'end', 'allow_after_index'],
   tabular: ['type', 'table', 'numeric', 'categorical', 'missing_indicators'],
   timeseries: ['type', 'table', 'window', 'prefix', 'variable', 'value', 'columns', 'variables', 'bins', 'edges', 'aggregate'],
@@ -90,7 +91,7 @@ export function compileRecordTransform(spec: Spec, state: DataState, modalities?
     if (!v) {
       const types = state.tableTypes[name];
       if (!types || !Object.hasOwn(spec.tables, name)) throw new Unsupported(`tables.${name}: no fitted column types`);
-      v = new TableView(name, new Map(Object.entries(types)), spec, name === ct ? indexColumn : undefined);
+      v = new TableView(name, new Map(Object.entries(types)), spec, name === ct ? indexColumn : undefined, table);
       views.set(name, v);
     }
     return v;
@@ -113,6 +114,7 @@ export function compileRecordTransform(spec: Spec, state: DataState, modalities?
       throw new Unsupported(`modalities[${k}]: ${info.name} has ${D} features, the fitted state gives ${encoders[k].width}`);
   });
   const K = encoders.length;
+  const linked = [...views.values()].filter((v) => v.link);
 
   function transform(records: PatientRecord[]): RecordArrays {
     const n = records.length;
@@ -130,6 +132,11 @@ export function compileRecordTransform(spec: Spec, state: DataState, modalities?
       const idx = index(rec, rows);
       if (isProblem(idx)) {
         fail(i, idx);
+        continue;
+      }
+      const linkProblem = linked.map((v) => v.linkProblem(rec)).find((p) => p !== null);
+      if (linkProblem) {
+        fail(i, linkProblem);
         continue;
       }
       let any = false;

@@ -4,7 +4,7 @@
 // (src/data/cohort.ts for the index, src/data/modalities/common.ts windowedRows for the rows).
 import type { PatientRecord } from '../records.js';
 import { own } from '../records.js';
-import { tableId, tableTime, type Spec } from '../spec.js';
+import { tableId, tableTime, timeUnitsPerDay, type Spec } from '../spec.js';
 import { columnClass, readInstant, readNumber, readText, readTime, shiftedEpochMs, UNREADABLE, type ColumnClass } from './cells.js';
 
 export type Row = Record<string, unknown>;
@@ -26,12 +26,28 @@ export class Unsupported extends Error {}
 
 const MS_PER_DAY = 86_400_000;
 
-/** One spec table as the records hold it. */
+/** DuckDB's trim(): spaces only. */
+const duckTrim = (s: string) => s.replace(/^ +| +$/g, '');
+/** DuckDB's lower(): each code point on its own (JavaScript's toLowerCase on a whole string is context-sensitive). */
+const duckLower = (s: string) => Array.from(s, (c) => (c.toLowerCase().length === c.length ? c.toLowerCase() : c)).join('');
+const TRUTHY = ['1', 'true', 't', 'yes', 'y'];
+const FALSY = ['0', 'false', 'f', 'no', 'n'];
+
+type Scalar = string | number | boolean;
+
+/** One spec table as the records hold it, with its table options (time unit, row times, where, values, link). */
 export class TableView {
   readonly id: string;
-  readonly time: string | undefined;
   readonly isCohort: boolean;
-  private readonly timeClass: ColumnClass | undefined;
+  /** The row time: one column, or the latest of several (tables.NAME.time: [a, b]); none for an untimed table. */
+  private readonly times: { column: string; cls: ColumnClass }[];
+  private readonly clock: boolean;
+  private readonly unitsPerDay: number;
+  private readonly where: ((rec: PatientRecord, row: Row) => boolean)[] = [];
+  /** tables.NAME.values: per column, trimmed text → replacement (null = missing). */
+  private readonly valueMaps = new Map<string, Map<string, string | null>>();
+  /** tables.NAME.link: rows belong to the patient only when the link table has its row. */
+  readonly link: TableView | undefined;
 
   constructor(
     readonly name: string,
@@ -39,12 +55,53 @@ export class TableView {
     spec: Spec,
     /** The cohort table's index column that `index_time` fills (cohort table only). */
     private readonly indexColumn: string | undefined,
+    table: (name: string) => TableView,
   ) {
     const t = spec.tables[name];
     this.id = tableId(t)!;
-    this.time = tableTime(t);
-    this.timeClass = this.time === undefined ? undefined : this.classOf(this.time, TIME_CLASSES, 'a time');
     this.isCohort = name === spec.cohort.table;
+    if (t.id === '_row') throw new Unsupported(`tables.${name}.id: _row`);
+    // lookup joins a row to a row of another table by a shared column: across the records of a request.
+    if (t.lookup) throw new Unsupported(`tables.${name}.lookup`);
+    if (this.isCohort && t.where) throw new Unsupported(`tables.${name}.where on the cohort table`);
+    this.unitsPerDay = timeUnitsPerDay(t);
+    for (const [column, map] of Object.entries(t.values ?? {})) {
+      if (column === indexColumn) throw new Unsupported(`tables.${name}.values.${column}: the index time`);
+      this.valueMaps.set(column, new Map(Object.entries(map).map(([from, to]) => [from.trim(), to === null ? null : String(to)])));
+    }
+    const timeColumns = Array.isArray(t.time) ? t.time : tableTime(t) === undefined ? [] : [tableTime(t)!];
+    this.times = timeColumns.map((column) => ({ column, cls: this.classOf(column, TIME_CLASSES, 'a time') }));
+    const clocks = new Set(this.times.map((x) => x.cls === 'date' || x.cls === 'timestamp'));
+    if (clocks.size > 1) throw new Unsupported(`tables.${name}.time: numbers and timestamps`);
+    this.clock = clocks.has(true);
+    for (const [column, values] of Object.entries(t.where ?? {})) this.where.push(this.whereTest(column, values as Scalar[]));
+    this.link = t.link ? table(t.link.table) : undefined;
+  }
+
+  /** tables.NAME.where as tables.ts valueMatch writes it: booleans, numbers, or trimmed lower-case text. */
+  private whereTest(column: string, values: Scalar[]): (rec: PatientRecord, row: Row) => boolean {
+    const type = this.types.get(column);
+    if (type === undefined || this.valueMaps.has(column)) throw new Unsupported(`tables.${this.name}.where.${column}`);
+    const cls = columnClass(type);
+    if (type === 'BOOLEAN') {
+      const want = new Set<number>(values.map((v) => {
+        const s = String(v).trim().toLowerCase();
+        if (TRUTHY.includes(s)) return 1;
+        if (FALSY.includes(s)) return 0;
+        throw new Unsupported(`tables.${this.name}.where.${column}: ${JSON.stringify(v)}`);
+      }));
+      return (rec, row) => want.has(this.number(rec, row, column, cls));
+    }
+    if (NUMBER_CLASSES.includes(cls) && values.every((v) => typeof v === 'number' || (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))))) {
+      const want = new Set(values.map(Number));
+      return (rec, row) => want.has(this.number(rec, row, column, cls));
+    }
+    if (!TEXT_CLASSES.includes(cls)) throw new Unsupported(`tables.${this.name}.where.${column}: column type ${type}`);
+    const want = new Set(values.map((v) => String(v).trim().toLowerCase()));
+    return (rec, row) => {
+      const text = this.text(rec, row, column, cls);
+      return text !== null && want.has(duckLower(duckTrim(text)));
+    };
   }
 
   /** The class of a column the modalities read, checked to be one of `allowed` (else Unsupported). */
@@ -53,14 +110,23 @@ export class TableView {
     if (type === undefined) throw new Unsupported(`tables.${this.name}: no column '${column}' in the fitted column types`);
     const cls = columnClass(type);
     if (!allowed.includes(cls)) throw new Unsupported(`tables.${this.name}.${column}: column type ${type} as ${what}`);
+    // A mapped column read as text has the type the request's values give it (VARCHAR or DOUBLE): not compiled.
+    if (this.valueMaps.has(column) && what !== 'a number') throw new Unsupported(`tables.${this.name}.values.${column}: read as ${what}`);
     return cls;
   }
 
-  /** The record's rows of this table; the cohort table always has one (loadRecords adds an empty one). */
-  rows(rec: PatientRecord): Row[] {
+  /** The record's own rows of this table, before any option; the cohort table always has one (loadRecords). */
+  private given(rec: PatientRecord): Row[] {
     const raw = own(rec, this.name);
     const rows = raw === undefined ? [] : Array.isArray(raw) ? (raw as Row[]) : [raw as Row];
     return this.isCohort && rows.length === 0 ? [EMPTY_ROW] : rows;
+  }
+
+  /** The rows the builders' SQL sees: kept by `where`, and only when a linked table's link row is there. */
+  rows(rec: PatientRecord): Row[] {
+    if (this.link && this.link.rows(rec).length !== 1) return [];
+    const rows = this.given(rec);
+    return this.where.length ? rows.filter((row) => this.where.every((w) => w(rec, row))) : rows;
   }
 
   /** A cell as written into the table: the id column holds the record id, the index column `index_time`. */
@@ -71,8 +137,24 @@ export class TableView {
   }
 
   number(rec: PatientRecord, row: Row, column: string, cls: ColumnClass): number {
+    const map = this.valueMaps.get(column);
+    if (map) return this.mapped(rec, row, column, cls, map);
     const v = readNumber(this.cell(rec, row, column), cls);
     return v === UNREADABLE ? NaN : v;
+  }
+
+  /**
+   * A value-mapped cell read as a number (shapeRows): its text, trimmed, replaced when the map has it, then read
+   * as a DOUBLE (NaN: missing, or not a number, which the SQL path refuses when a modality reads it as one).
+   */
+  private mapped(rec: PatientRecord, row: Row, column: string, cls: ColumnClass, map: Map<string, string | null>): number {
+    const text = readText(this.cell(rec, row, column), cls);
+    if (text === null || text === UNREADABLE) return NaN;
+    const to = map.get(duckTrim(text));
+    const v = to === undefined ? text : to;
+    if (v === null || duckTrim(v) === '') return NaN;
+    const x = readNumber(duckTrim(v), 'double');
+    return x === UNREADABLE ? NaN : x;
   }
 
   text(rec: PatientRecord, row: Row, column: string, cls: ColumnClass): string | null {
@@ -80,20 +162,34 @@ export class TableView {
     return v === UNREADABLE ? null : v;
   }
 
-  /** A row's time in days (numbers as they are, timestamps as days since 1970); NaN = none. */
-  days(rec: PatientRecord, row: Row): number {
-    const cls = this.timeClass!;
-    const v = this.cell(rec, row, this.time!);
-    if (cls === 'date' || cls === 'timestamp') {
-      const ms = readTime(v, cls);
-      return ms === UNREADABLE ? NaN : ms / MS_PER_DAY;
-    }
-    const x = readNumber(v, cls);
-    return x === UNREADABLE ? NaN : x;
+  get hasTime(): boolean {
+    return this.times.length > 0;
   }
 
-  get timeIsClock(): boolean {
-    return this.timeClass === 'date' || this.timeClass === 'timestamp';
+  /**
+   * A row's time in days as windowedRows computes it: numbers in the table's time unit divided into days,
+   * timestamps as days since 1970; with several time columns the latest given one. NaN = none.
+   */
+  days(rec: PatientRecord, row: Row): number {
+    let best = NaN;
+    for (const { column, cls } of this.times) {
+      const v = this.cell(rec, row, column);
+      const x = this.clock ? readTime(v, cls) : readNumber(v, cls);
+      if (x !== UNREADABLE && !Number.isNaN(x) && !(x <= best)) best = x;
+    }
+    if (this.clock) return best / MS_PER_DAY;
+    return this.unitsPerDay === 1 ? best : best / this.unitsPerDay;
+  }
+
+  /** The problem of a record whose link row is not unique (finishTables: requireUniqueIds on the link table). */
+  linkProblem(rec: PatientRecord): Problem | null {
+    const n = this.link ? this.link.rows(rec).length : 0;
+    return n > 1 ? { path: [this.link!.name], message: `${n} rows, but tables.${this.name}.link needs one row per patient in table '${this.link!.name}'` } : null;
+  }
+
+  /** Numeric index times in the cohort table's time unit. */
+  get indexUnitsPerDay(): number {
+    return this.unitsPerDay;
   }
 }
 
@@ -115,11 +211,13 @@ export function indexReader(spec: Spec, cohort: TableView, idxKind: string): Ind
   if ((clock ? 'time' : 'number') !== idxKind) throw new Unsupported(`cohort.index_time: '${col}' is ${clock ? 'a timestamp' : 'a number'}, fitted otherwise`);
   // round(o · 86400e6) in DuckDB rounds half away from zero.
   const offsetUs = Math.sign(off * 86400e6) * Math.round(Math.abs(off * 86400e6));
+  const units = cohort.indexUnitsPerDay;
   return (rec, rows) => {
     const v = cohort.cell(rec, rows[0], col);
     if (!clock) {
-      const x = readNumber(v, cls);
-      if (x === UNREADABLE || Number.isNaN(x)) return { path: ['index_time'], message: `index time '${col}' is missing` };
+      const raw = readNumber(v, cls);
+      if (raw === UNREADABLE || Number.isNaN(raw)) return { path: ['index_time'], message: `index time '${col}' is missing` };
+      const x = units === 1 ? raw : raw / units;
       return off !== 0 ? x + off : x;
     }
     const t = readInstant(v, cls);
