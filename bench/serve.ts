@@ -1,12 +1,13 @@
 // npm run bench:serve [-- --run DIR] [--duration S] [--connections N] [--overload-connections N] [--fuzz N]
 // Trains a tiny run on a simulated cohort (or loads --run), serves it on loopback, and measures POST /v1/predict
-// with autocannon for 1-record and 32-record bodies (requests/s, p50/p99 latency); then overload: 48 connections
+// with autocannon for 1-record and 32-record bodies (requests/s, p50/p99 latency; autocannon runs in a worker
+// thread of its own, so that the client does not share the server's event loop); then overload: 48 connections
 // sending 100-record bodies while one client sends 1-record requests (some large requests must succeed, the rest
 // be refused fast, and the small ones keep flowing); then fires malformed and hostile bodies at it: every answer
 // must be < 500 and the server must still answer /healthz. Last line: one JSON object with the figures.
 import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { memory } from '../src/engine/index.js';
@@ -35,19 +36,18 @@ const { values: args } = parseArgs({
   },
 });
 
+let bodyFiles = 0;
 async function load(url: string, bodies: string[], label: string, connections = Number(args.connections)): Promise<CannonResult> {
-  let next = 0;
+  // The worker thread reads the bodies from a file (bench/serve-request.cjs).
+  const file = join(process.env.CDMM_BENCH_DIR!, `bodies-${bodyFiles++}.json`);
+  writeFileSync(file, JSON.stringify(bodies));
+  process.env.CDMM_BENCH_BODIES = file;
   const r = await autocannon({
     url: `${url}/v1/predict`,
     connections,
     duration: Number(args.duration),
-    requests: [
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        setupRequest: (req: Record<string, unknown>) => ({ ...req, body: bodies[next++ % bodies.length] }),
-      },
-    ],
+    workers: 1,
+    requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: join(import.meta.dirname, 'serve-request.cjs') }],
   });
   const codes = Object.entries(r.statusCodeStats).map(([c, s]) => `${c}:${s.count}`).join(' ');
   console.log(
@@ -113,6 +113,9 @@ async function fuzz(url: string, valid: Record<string, unknown>[], n: number, bo
 async function main(): Promise<number> {
   const root = mkdtempSync(join(tmpdir(), 'cdmm-bench-serve-'));
   process.env.CDMM_CACHE_DIR ??= join(root, 'cache');
+  process.env.CDMM_BENCH_DIR = root;
+  const load3 = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+  console.log(`machine load (1/5/15 min) at start: ${load3()} on ${availableParallelism()} cores`);
   try {
     let runDir = args.run;
     if (!runDir) {
@@ -156,6 +159,7 @@ async function main(): Promise<number> {
     predictor.dispose();
     const smallOk = small.status['200'] ?? 0;
     const ok = fivexx === 0 && alive && one.non2xx === 0 && many.non2xx === 0 && mem0.tensors === mem1.tensors && overloadSuccesses > 0 && smallOk === small.ms.length;
+    console.log(`machine load (1/5/15 min) at the end: ${load3()}`);
     console.log(ok ? 'OK' : 'FAILED');
     const r1 = (x: number) => Math.round(x * 10) / 10;
     console.log(JSON.stringify({
