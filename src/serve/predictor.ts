@@ -4,7 +4,7 @@
 // records through the compiled transform (src/data/compiled: no SQL), table files and specs (and records of runs
 // the compiler declines) through the SQL path (src/data/transform.ts).
 import { dirname } from 'node:path';
-import type { RecordTransform } from '../data/compiled/index.js';
+import type { RecordArrays, RecordTransform } from '../data/compiled/index.js';
 import { columnClass } from '../data/compiled/cells.js';
 import type { PathPolicy } from '../data/paths.js';
 import { own } from '../data/records.js';
@@ -127,7 +127,8 @@ export class Predictor {
     let arrays: PatientArrays | null = null;
     if (this.compiled) {
       const all = todo.flatMap((g) => groups[g]);
-      const t = this.compiled.transform(all);
+      // A lookup matches rows across the records of one request: then each request is transformed on its own.
+      const t = this.compiled.crossRecord ? concatArrays(todo.map((g) => this.compiled!.transform(groups[g]))) : this.compiled.transform(all);
       const first = new Int32Array(todo.length + 1);
       todo.forEach((g, j) => (first[j + 1] = first[j] + groups[g].length));
       const issues = new Map<number, { path: string; message: string }[]>();
@@ -248,6 +249,29 @@ export class Predictor {
       throw new InputError([{ path: 'records', message: `a value cannot be read as its column's type (${msg.split('\n')[0]})` }], where);
     }
   }
+}
+
+/** Several transforms' arrays as one (rows in order; problems renumbered). */
+function concatArrays(parts: RecordArrays[]): RecordArrays {
+  if (parts.length === 1) return parts[0];
+  const out: RecordArrays = { ids: parts.flatMap((p) => p.ids), mask: new Uint8Array(parts.reduce((n, p) => n + p.mask.length, 0)), values: {}, problems: [] };
+  let row = 0, at = 0;
+  for (const p of parts) {
+    out.mask.set(p.mask, at);
+    at += p.mask.length;
+    for (const q of p.problems) out.problems.push({ ...q, record: q.record + row });
+    row += p.ids.length;
+  }
+  for (const name of Object.keys(parts[0].values)) {
+    const v = new Float32Array(parts.reduce((n, p) => n + p.values[name].length, 0));
+    let off = 0;
+    for (const p of parts) {
+      v.set(p.values[name], off);
+      off += p.values[name].length;
+    }
+    out.values[name] = v;
+  }
+  return out;
 }
 
 function asError(e: unknown): Error {

@@ -28,6 +28,11 @@ export interface RecordArrays {
 
 export interface RecordTransform {
   readonly modalities: { name: string; width: number }[];
+  /**
+   * True when a record's arrays may depend on the other records of the call (tables.NAME.lookup matches rows
+   * across the records, as the SQL path does within a request): call it once per request then.
+   */
+  readonly crossRecord: boolean;
   transform(records: PatientRecord[]): RecordArrays;
 }
 
@@ -115,6 +120,7 @@ export function compileRecordTransform(spec: Spec, state: DataState, modalities?
   });
   const K = encoders.length;
   const linked = [...views.values()].filter((v) => v.link);
+  const lookups = [...views.values()].filter((v) => v.lookup);
 
   function transform(records: PatientRecord[]): RecordArrays {
     const n = records.length;
@@ -122,56 +128,68 @@ export function compileRecordTransform(spec: Spec, state: DataState, modalities?
     const out = encoders.map((e) => new Float32Array(n * e.width));
     const problems: RecordArrays['problems'] = [];
     const fail = (record: number, p: Problem) => problems.push({ record, path: p.path, message: p.message });
-    for (let i = 0; i < n; i++) {
-      const rec = records[i];
-      const rows = cohort.rows(rec);
-      if (rows.length > 1) {
-        fail(i, { path: [ct], message: `${rows.length} rows, but the cohort table (cohort.table) needs one row per patient` });
-        continue;
-      }
-      const idx = index(rec, rows);
-      if (isProblem(idx)) {
-        fail(i, idx);
-        continue;
-      }
-      const linkProblem = linked.map((v) => v.linkProblem(rec)).find((p) => p !== null);
-      if (linkProblem) {
-        fail(i, linkProblem);
-        continue;
-      }
-      let any = false;
-      let failed = false;
-      for (let k = 0; k < K && !failed; k++) {
-        const e = encoders[k];
-        const at = i * e.width;
-        const r = e.encode(rec, idx, out[k], at);
-        if (isProblem(r)) {
-          fail(i, r);
-          failed = true;
-        } else if (r) {
-          mask[i * K + k] = 1;
-          any = true;
-          // assertFinite in build.ts: a value too large for float32 (or for standardising) is an input error here.
-          for (let d = at; d < at + e.width; d++)
-            if (!Number.isFinite(out[k][d])) {
-              fail(i, { path: [], message: `modality '${e.name}' has a non-finite feature (a value too large for float32 once standardised)` });
-              failed = true;
-              break;
-            }
+    // The lookup rows of this call's records, found once (and forgotten when the call ends).
+    const lookupProblems = new Map<number, Problem>();
+    try {
+      for (const v of lookups) for (const [i, p] of v.lookupIndex(records)) if (!lookupProblems.has(i)) lookupProblems.set(i, p);
+      for (let i = 0; i < n; i++) {
+        const rec = records[i];
+        const lp = lookupProblems.get(i);
+        if (lp) {
+          fail(i, lp);
+          continue;
+        }
+        const rows = cohort.rows(rec);
+        if (rows.length > 1) {
+          fail(i, { path: [ct], message: `${rows.length} rows, but the cohort table (cohort.table) needs one row per patient` });
+          continue;
+        }
+        const idx = index(rec, rows);
+        if (isProblem(idx)) {
+          fail(i, idx);
+          continue;
+        }
+        const linkProblem = linked.map((v) => v.linkProblem(rec)).find((p) => p !== null);
+        if (linkProblem) {
+          fail(i, linkProblem);
+          continue;
+        }
+        let any = false;
+        let failed = false;
+        for (let k = 0; k < K && !failed; k++) {
+          const e = encoders[k];
+          const at = i * e.width;
+          const r = e.encode(rec, idx, out[k], at);
+          if (isProblem(r)) {
+            fail(i, r);
+            failed = true;
+          } else if (r) {
+            mask[i * K + k] = 1;
+            any = true;
+            // assertFinite in build.ts: a value too large for float32 (or for standardising) is an input error here.
+            for (let d = at; d < at + e.width; d++)
+              if (!Number.isFinite(out[k][d])) {
+                fail(i, { path: [], message: `modality '${e.name}' has a non-finite feature (a value too large for float32 once standardised)` });
+                failed = true;
+                break;
+              }
+          }
+        }
+        if (!failed && !any) fail(i, { path: [], message: `patient ${JSON.stringify(rec.id)} has no observed modality (no data in any modality's tables and windows)` });
+        if (failed || !any) {
+          mask.fill(0, i * K, (i + 1) * K);
+          encoders.forEach((e, k) => out[k].fill(0, i * e.width, (i + 1) * e.width));
         }
       }
-      if (!failed && !any) fail(i, { path: [], message: `patient ${JSON.stringify(rec.id)} has no observed modality (no data in any modality's tables and windows)` });
-      if (failed || !any) {
-        mask.fill(0, i * K, (i + 1) * K);
-        encoders.forEach((e, k) => out[k].fill(0, i * e.width, (i + 1) * e.width));
-      }
+    } finally {
+      for (const v of lookups) v.matches = null;
     }
     const values: Record<string, Float32Array> = {};
     encoders.forEach((e, k) => (values[e.name] = out[k]));
     return { ids: records.map((r) => r.id), mask, values, problems };
   }
 
-  return { modalities: encoders.map((e) => ({ name: e.name, width: e.width })), transform };
+  return { modalities: encoders.map((e) => ({ name: e.name, width: e.width })), crossRecord: lookups.length > 0, transform };
 }
 
 /** compileRecordTransform, or the reason it declined. */

@@ -48,11 +48,18 @@ export class TableView {
   private readonly valueMaps = new Map<string, Map<string, string | null>>();
   /** tables.NAME.link: rows belong to the patient only when the link table has its row. */
   readonly link: TableView | undefined;
+  /**
+   * tables.NAME.lookup: empty cells of `columns` filled from the row of `table` with the same `on` value, among
+   * the rows of every record transformed together (as the SQL path joins the tables of one request).
+   */
+  readonly lookup: { from: TableView; on: string; columns: Set<string>; key: (rec: PatientRecord, row: Row, view: TableView) => string | null } | undefined;
+  /** During one transform call: each of this table's rows → its lookup row (set by lookupIndex, cleared after). */
+  matches: Map<Row, { rec: PatientRecord; row: Row }> | null = null;
 
   constructor(
     readonly name: string,
-    private readonly types: Map<string, string>,
-    spec: Spec,
+    readonly types: Map<string, string>,
+    private readonly spec: Spec,
     /** The cohort table's index column that `index_time` fills (cohort table only). */
     private readonly indexColumn: string | undefined,
     table: (name: string) => TableView,
@@ -61,8 +68,8 @@ export class TableView {
     this.id = tableId(t)!;
     this.isCohort = name === spec.cohort.table;
     if (t.id === '_row') throw new Unsupported(`tables.${name}.id: _row`);
-    // lookup joins a row to a row of another table by a shared column: across the records of a request.
-    if (t.lookup) throw new Unsupported(`tables.${name}.lookup`);
+    if (t.lookup && this.isCohort) throw new Unsupported(`tables.${name}.lookup on the cohort table`);
+    this.lookup = t.lookup ? this.compileLookup(t.lookup, table) : undefined;
     if (this.isCohort && t.where) throw new Unsupported(`tables.${name}.where on the cohort table`);
     this.unitsPerDay = timeUnitsPerDay(t);
     for (const [column, map] of Object.entries(t.values ?? {})) {
@@ -76,6 +83,28 @@ export class TableView {
     this.clock = clocks.has(true);
     for (const [column, values] of Object.entries(t.where ?? {})) this.where.push(this.whereTest(column, values as Scalar[]));
     this.link = t.link ? table(t.link.table) : undefined;
+  }
+
+  private compileLookup(lk: { table: string; on: string; columns: string[] }, table: (name: string) => TableView) {
+    const from = table(lk.table);
+    const mine = this.types.get(lk.on), theirs = from.types.get(lk.on);
+    if (mine === undefined || theirs === undefined) throw new Unsupported(`tables.${this.name}.lookup.on: ${lk.on}`);
+    for (const c of lk.columns) {
+      if (this.types.get(c) !== from.types.get(c)) throw new Unsupported(`tables.${this.name}.lookup.columns: ${c} has another type in '${lk.table}'`);
+      if (this.valueMaps.has(c) || (this.spec.tables[this.name].where ?? {})[c] !== undefined) throw new Unsupported(`tables.${this.name}.lookup.columns: ${c} is mapped or filtered`);
+    }
+    // x.on = l.on for the same type (numbers as numbers), else both as text (addLookup in tables.ts).
+    const cls = columnClass(mine);
+    const same = mine === theirs && NUMBER_CLASSES.includes(cls);
+    if (!same && (!TEXT_CLASSES.includes(cls) || !TEXT_CLASSES.includes(columnClass(theirs)))) throw new Unsupported(`tables.${this.name}.lookup.on: column types ${mine}, ${theirs}`);
+    const key = (rec: PatientRecord, row: Row, view: TableView): string | null => {
+      if (same) {
+        const x = view.number(rec, row, lk.on, cls);
+        return Number.isNaN(x) ? null : String(x);
+      }
+      return view.text(rec, row, lk.on, columnClass(view.types.get(lk.on)!));
+    };
+    return { from, on: lk.on, columns: new Set(lk.columns), key };
   }
 
   /** tables.NAME.where as tables.ts valueMatch writes it: booleans, numbers, or trimmed lower-case text. */
@@ -122,18 +151,59 @@ export class TableView {
     return this.isCohort && rows.length === 0 ? [EMPTY_ROW] : rows;
   }
 
-  /** The rows the builders' SQL sees: kept by `where`, and only when a linked table's link row is there. */
-  rows(rec: PatientRecord): Row[] {
-    if (this.link && this.link.rows(rec).length !== 1) return [];
+  /** The rows the table holds once loaded: the record's, kept by `where` (shapeRows). */
+  kept(rec: PatientRecord): Row[] {
     const rows = this.given(rec);
     return this.where.length ? rows.filter((row) => this.where.every((w) => w(rec, row))) : rows;
   }
 
-  /** A cell as written into the table: the id column holds the record id, the index column `index_time`. */
+  /** The rows the builders' SQL sees: the kept ones, and for a linked table only when its link row is there. */
+  rows(rec: PatientRecord): Row[] {
+    if (this.link && this.link.kept(rec).length !== 1) return [];
+    return this.kept(rec);
+  }
+
+  /**
+   * A cell as the builders read it: the id column holds the record id, the index column `index_time`, an empty
+   * lookup column the lookup row's value.
+   */
   cell(rec: PatientRecord, row: Row, column: string): unknown {
     if (column === this.id) return rec.id;
     if (column === this.indexColumn && rec.index_time !== undefined) return rec.index_time;
-    return own(row, column);
+    const v = own(row, column);
+    if (this.lookup && this.lookup.columns.has(column) && (v === undefined || v === null || v === '')) {
+      const m = this.matches?.get(row);
+      return m ? this.lookup.from.cell(m.rec, m.row, column) : v;
+    }
+    return v;
+  }
+
+  /**
+   * The lookup rows of this table's rows among `records` (one call of the transform: one request), or the
+   * problem of an `on` value that several lookup rows share, for each record holding one of them.
+   */
+  lookupIndex(records: PatientRecord[]): Map<number, Problem> {
+    const problems = new Map<number, Problem>();
+    const lk = this.lookup!;
+    const index = new Map<string, { rec: PatientRecord; row: Row; i: number }[]>();
+    records.forEach((rec, i) => {
+      for (const row of lk.from.kept(rec)) {
+        const k = lk.key(rec, row, lk.from);
+        if (k !== null) (index.get(k) ?? index.set(k, []).get(k)!).push({ rec, row, i });
+      }
+    });
+    for (const [k, hits] of index)
+      if (hits.length > 1)
+        for (const h of hits) problems.set(h.i, { path: [lk.from.name], message: `${lk.on} ${k} appears ${hits.length} times, but tables.${this.name}.lookup needs one row per ${lk.on} in table '${lk.from.name}'` });
+    this.matches = new Map();
+    records.forEach((rec) => {
+      for (const row of this.kept(rec)) {
+        const k = lk.key(rec, row, this);
+        const hit = k === null ? undefined : index.get(k);
+        if (hit?.length === 1) this.matches!.set(row, hit[0]);
+      }
+    });
+    return problems;
   }
 
   number(rec: PatientRecord, row: Row, column: string, cls: ColumnClass): number {
@@ -183,7 +253,7 @@ export class TableView {
 
   /** The problem of a record whose link row is not unique (finishTables: requireUniqueIds on the link table). */
   linkProblem(rec: PatientRecord): Problem | null {
-    const n = this.link ? this.link.rows(rec).length : 0;
+    const n = this.link ? this.link.kept(rec).length : 0;
     return n > 1 ? { path: [this.link!.name], message: `${n} rows, but tables.${this.name}.link needs one row per patient in table '${this.link!.name}'` } : null;
   }
 
