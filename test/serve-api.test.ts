@@ -102,6 +102,30 @@ describe('endpoints', () => {
   });
 });
 
+describe('request by request', () => {
+  it('a run whose transform matches rows across records (lookups) is transformed one request at a time, with the same answers', async () => {
+    const groups = [records(3, 41, v, 'a'), [{ id: 'nobody', index_time: 1000 }], records(5, 42, v, 'b')].map((g) => {
+      const r = predictor.validate(g);
+      if (!r.ok) throw new Error('invalid fixture');
+      return r.records;
+    });
+    const together = await predictor.predictRecordGroups(groups);
+    // The switch a lookup sets (RecordTransform.crossRecord), turned on for this run.
+    const compiled = (predictor as unknown as { compiled: { crossRecord: boolean } }).compiled;
+    compiled.crossRecord = true;
+    try {
+      const apart = await predictor.predictRecordGroups(groups);
+      expect(apart[1]).toBeInstanceOf(Error);
+      expect(String(apart[1])).toContain('no observed modality');
+      expectSamePredictions(apart[0], together[0]);
+      expectSamePredictions(apart[2], together[2]);
+      expect((apart[2] as { id: string }[]).map((p) => p.id)).toEqual(groups[2].map((r) => r.id));
+    } finally {
+      compiled.crossRecord = false;
+    }
+  });
+});
+
 describe('unseen values', () => {
   it('unseen categories and codes are scored (as the "other" features): two different unseen values agree', async () => {
     const base = records(1, 31, v)[0];
