@@ -1,8 +1,6 @@
 // cdmm serve RUN [--port 8080] [--host 127.0.0.1] [--token T]: the prediction API over HTTP, with graceful
 // shutdown on SIGINT/SIGTERM (stop accepting, finish what is in flight, exit 0).
 import type { Command } from 'commander';
-import { Predictor } from '../../serve/predictor.js';
-import { buildServer } from '../../serve/server.js';
 import { CdmmError } from '../../util/errors.js';
 
 function intOption(flag: string, min: number, max: number) {
@@ -27,6 +25,7 @@ export function register(program: Command): void {
     .option('--quiet', 'no access log')
     .action(async (run: string, o: { port: number; host: string; token?: string; bodyLimit: number; maxRecords: number; typical: boolean; quiet?: boolean }) => {
       const token = o.token ?? process.env.CDMM_TOKEN;
+      const [{ Predictor }, { buildServer }] = await Promise.all([import('../../serve/predictor.js'), import('../../serve/server.js')]);
       const predictor = await Predictor.load(run, { maxRecords: o.maxRecords, rebuildTypical: o.typical });
       const app = buildServer(predictor, { token, bodyLimit: o.bodyLimit, logger: !o.quiet });
       const address = await app.listen({ port: o.port, host: o.host });
