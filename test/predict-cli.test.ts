@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli as cli } from './helpers/cli.js';
-import { Predictor, type PatientPrediction } from '../src/serve/predictor.js';
+import { PREDICTION_TOLERANCE, Predictor, type PatientPrediction } from '../src/serve/predictor.js';
+import { expectSamePredictions } from './helpers/predictions.js';
 import { trainTinyRun } from './serve-fixtures.js';
 
 let root: string;
@@ -110,7 +111,7 @@ describe('cdmm predict', () => {
       expect(fromRecords.map((p) => p.id)).toEqual(ids);
       for (const p of fromRecords) {
         expect(p.mask.slice(2)).toBe('000');
-        expect(fromFolder.get(p.id)).toEqual(p);
+        expectSamePredictions(fromFolder.get(p.id), p); // other batches, so the README's tolerance
       }
     } finally {
       predictor.dispose();
@@ -134,8 +135,9 @@ describe('cdmm predict', () => {
           expect(cf.change).toBe('removed');
           expect(cf.mask).toBe(without[i].mask);
           expect(cf.pattern).toBe(without[i].pattern);
-          expect(cf.p_do).toBeCloseTo(without[i].p_do, 6);
-          expect(p.modalities[name].contribution).toBeCloseTo(p.p_do - without[i].p_do, 6);
+          // Scored in another batch: within the README's tolerance (contribution: two rounded risks apart).
+          expect(Math.abs(cf.p_do - without[i].p_do)).toBeLessThanOrEqual(PREDICTION_TOLERANCE);
+          expect(Math.abs(p.modalities[name].contribution! - (p.p_do - without[i].p_do))).toBeLessThanOrEqual(2 * PREDICTION_TOLERANCE);
           checked++;
         });
       }

@@ -8,7 +8,8 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memory } from '../src/engine/index.js';
-import { Predictor } from '../src/serve/predictor.js';
+import { PREDICTION_TOLERANCE, Predictor } from '../src/serve/predictor.js';
+import { expectSamePredictions } from './helpers/predictions.js';
 import { buildServer } from '../src/serve/server.js';
 import { records, trainTinyRun, vocab } from './serve-fixtures.js';
 
@@ -67,13 +68,14 @@ describe('endpoints', () => {
     const direct = await predictor.predictRecords(recs);
     const one = await post(app, recs[3]);
     expect(one.statusCode).toBe(200);
-    expect(one.json().predictions).toEqual([direct[3]]);
+    // Scored alone or in a batch: the same within the README's tolerance (float32 kernels sum per batch size).
+    expectSamePredictions(one.json().predictions, [direct[3]]);
     const many = await post(app, { records: recs });
     expect(many.statusCode).toBe(200);
-    expect(many.json().predictions).toEqual(direct);
+    expectSamePredictions(many.json().predictions, direct);
     const bare = await post(app, recs); // a bare array reads like { records: [...] }
     expect(bare.statusCode).toBe(200);
-    expect(bare.json().predictions).toEqual(direct);
+    expectSamePredictions(bare.json().predictions, direct);
     const p = direct[0];
     expect(p.p_do).toBeGreaterThan(0);
     expect(p.p_do).toBeLessThan(1);
@@ -88,9 +90,9 @@ describe('unseen values', () => {
     const r = await post(app, { records: [withValues('u1', 'unknown-1', 'new_code_1'), withValues('u2', 'unknown-2', 'new_code_2'), withValues('k', 'F', v.codes[0])] });
     expect(r.statusCode).toBe(200);
     const [u1, u2, k] = r.json().predictions;
-    expect(u1.p_do).toBe(u2.p_do);
+    expectSamePredictions(u1.p_do, u2.p_do);
     expect(u1.mask).toBe(k.mask);
-    expect(u1.p_do).not.toBe(k.p_do);
+    expect(Math.abs(u1.p_do - k.p_do)).toBeGreaterThan(PREDICTION_TOLERANCE);
   });
 });
 
@@ -180,6 +182,7 @@ describe('load', () => {
         }),
       );
       expect(parallel.map((p) => p.status)).toEqual(bodies.map(() => 200));
+      // Exactly equal: each request is scored as its own batch either way, so the arithmetic is the same.
       expect(parallel.map((p) => p.body)).toEqual(sequential);
     } finally {
       await server.close();
@@ -189,7 +192,8 @@ describe('load', () => {
   it('503 when the queue is full, never unbounded', async () => {
     const tight = buildServer(predictor, { maxPendingRecords: 3 });
     try {
-      const res = await Promise.all(records(12, 5, v).map((r) => post(tight, r)));
+      // Bodies under 512 bytes count as one record each until parsed (admission.ts).
+      const res = await Promise.all(Array.from({ length: 12 }, (_, i) => post(tight, { id: `q${i}`, index_time: 1000, patients: { age: 50 + i } })));
       const codes = res.map((r) => r.statusCode);
       expect(codes.filter((c) => c === 503).length).toBeGreaterThan(0);
       expect(codes.filter((c) => c === 200).length).toBeGreaterThanOrEqual(3);
@@ -219,6 +223,7 @@ describe('batch-dependent backbones', () => {
       expect(m3.summary().scoring).toBe('per-patient');
       const recs = records(6, 21, v);
       const together = await m3.predictRecords(recs);
+      // Exactly equal: one patient per model call either way, so the arithmetic is the same.
       for (const i of [0, 3]) expect((await m3.predictRecords([recs[i]]))[0]).toEqual(together[i]);
     } finally {
       m3.dispose();

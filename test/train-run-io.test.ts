@@ -1,52 +1,66 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// A run folder on a small simulated cohort: the real data layer's spec and fitted state, as train writes them.
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prepareDataset } from '../src/data/build.js';
+import { simulate } from '../src/data/simulate.js';
+import { loadSpec } from '../src/data/spec.js';
+import type { PreparedDataset } from '../src/data/types.js';
+import { libtorchVersion } from '../src/engine/index.js';
 import { assignPatterns } from '../src/models/patterns.js';
 import { defaultTrainOptions } from '../src/train/options.js';
 import { predictSplit } from '../src/train/predict.js';
 import { loadRun, sha256 } from '../src/train/run-io.js';
 import { trainRun, type RunOutcome } from '../src/train/run.js';
+import { cdmmVersion } from '../src/train/version.js';
 import { CdmmError } from '../src/util/errors.js';
-import { syntheticDataset } from './train-fixtures.js';
+import { editManifest, resum } from './helpers/run-folder.js';
 
-const ds = syntheticDataset({ n: 1200, seed: 9 });
+let ds: PreparedDataset;
+let K: number;
 let root: string;
 let runDir: string;
 let outcome: RunOutcome;
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'cdmm-train-io-'));
+  process.env.CDMM_CACHE_DIR = join(root, 'cache');
+  const spec = join(root, 'sim', 'spec.yaml');
+  await simulate({ out: join(root, 'sim'), n: 800, seed: 9 });
+  ds = await prepareDataset(spec, { quiet: true });
+  K = ds.modalities.length;
   runDir = join(root, 'run');
-  outcome = await trainRun(ds, { specPath: join(root, 'spec.yaml'), spec: { name: 'synthetic' }, splitSeed: null }, {
-    backbone: 'early', debias: 'full', model: { dim: 16, branchDim: 8 },
+  outcome = await trainRun(ds, { specPath: spec, spec: loadSpec(spec), splitSeed: null }, {
+    backbone: 'early', debias: 'full', model: { dim: 16, branchDim: 8, seriesHidden: 8, headHidden: 8 },
     train: { ...defaultTrainOptions, epochs: 3, batchSize: 128, bootstrap: 50, seed: 2 },
   }, runDir, { quiet: true });
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
+/** A copy of the run folder (every file, SHA256SUMS included). */
 function copyRun(name: string): string {
   const dir = join(root, name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  for (const f of ['manifest.json', 'model.safetensors', 'metrics.json']) writeFileSync(join(dir, f), readFileSync(join(runDir, f)));
+  for (const f of readdirSync(runDir)) writeFileSync(join(dir, f), readFileSync(join(runDir, f)));
   return dir;
 }
 
 describe('run folder', () => {
   it('has every file of RUN-FORMAT.md with consistent contents', () => {
     const man = JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8'));
-    expect(man.format).toBe('cdmm-model/1');
+    expect(man.format).toBe('cdmm-model/2');
     expect(man.weights.sha256).toBe(sha256(readFileSync(join(runDir, 'model.safetensors'))));
     expect(man.config).toMatchObject({ backbone: 'early', debias: 'full', seed: 2 });
     expect(man.patterns.masks.length).toBe(man.patterns.prior.length);
     expect(man.state).toEqual(ds.state);
     const metrics = JSON.parse(readFileSync(join(runDir, 'metrics.json'), 'utf8'));
-    expect(Object.keys(metrics.splits).sort()).toEqual(['test', 'val']);
+    expect(Object.keys(metrics.splits).sort()).toEqual(Object.keys(ds.splits).filter((x) => x !== 'train').sort());
     expect(metrics.splits.test.n).toBe(ds.splits.test.ids.length);
     const preds = JSON.parse(readFileSync(join(runDir, 'predictions.json'), 'utf8'));
     expect(preds.test.y).toEqual(Array.from(ds.splits.test.labels));
-    expect(preds.test.mask[0]).toMatch(/^[01]{3}$/);
+    expect(preds.test.mask[0]).toMatch(new RegExp(`^[01]{${K}}$`));
     const hist = JSON.parse(readFileSync(join(runDir, 'history.json'), 'utf8'));
     expect(hist.length).toBe(outcome.history.length);
     const ins = JSON.parse(readFileSync(join(runDir, 'insights.json'), 'utf8'));
@@ -68,7 +82,7 @@ describe('run folder', () => {
     expect(run.dict.masks).toEqual(outcome.manifest.patterns.masks);
     const preds = JSON.parse(readFileSync(join(runDir, 'predictions.json'), 'utf8'));
     const test = ds.splits.test;
-    const p = predictSplit(run.model, test, ds.modalities, assignPatterns(test.mask, 3, run.dict), 256).p;
+    const p = predictSplit(run.model, test, ds.modalities, assignPatterns(test.mask, K, run.dict), 256).p;
     expect(p.length).toBe(preds.test.p.length);
     for (let i = 0; i < p.length; i++) expect(Math.abs(p[i] - preds.test.p[i])).toBeLessThan(1e-6);
     run.model.dispose();
@@ -87,20 +101,70 @@ describe('run folder', () => {
     const dir = copyRun('damaged-manifest');
     const text = readFileSync(join(dir, 'manifest.json'), 'utf8');
     writeFileSync(join(dir, 'manifest.json'), text.slice(0, text.length / 2));
+    resum(dir);
     expect(() => loadRun(dir)).toThrow(/manifest\.json: damaged manifest: not valid JSON/);
-    const m = JSON.parse(text);
-    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...m, format: 'cdmm-model/9' }));
+    writeFileSync(join(dir, 'manifest.json'), text);
+    editManifest(dir, (m) => (m.format = 'cdmm-model/9'));
     expect(() => loadRun(dir)).toThrow(/manifest\.json: format "cdmm-model\/9" is not supported/);
-    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...m, patterns: { masks: ['10'], prior: [1] } }));
+    writeFileSync(join(dir, 'manifest.json'), text);
+    editManifest(dir, (m) => (m.patterns = { masks: ['10'], prior: [1] }));
     expect(() => loadRun(dir)).toThrow(/manifest\.json: damaged manifest: patterns/);
     expect(() => loadRun(join(root, 'nope'))).toThrow(/run folder not found/);
   });
 
   it('weights that do not fit the described model are refused', () => {
     const dir = copyRun('wrong-model');
-    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
-    m.config.model.dim = 32;
-    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(m));
+    editManifest(dir, (m) => (m.config.model.dim = 32));
     expect(() => loadRun(dir)).toThrow(/model\.safetensors: the weights do not fit the model described in manifest\.json/);
+  });
+});
+
+describe('SHA256SUMS and versions', () => {
+  it('lists every file of the run folder with its sha256, in sha256sum format', () => {
+    const lines = readFileSync(join(runDir, 'SHA256SUMS'), 'utf8').trim().split('\n');
+    const listed = lines.map((l) => {
+      const [hex, file] = l.split('  ');
+      expect(hex).toBe(sha256(readFileSync(join(runDir, file))));
+      return file;
+    });
+    expect(listed.sort()).toEqual(readdirSync(runDir).filter((f) => f !== 'SHA256SUMS').sort());
+  });
+
+  it('one changed digit of a fitted mean in manifest.json is detected, naming the file', () => {
+    const dir = copyRun('one-digit');
+    const path = join(dir, 'manifest.json');
+    const text = readFileSync(path, 'utf8');
+    const mean = /"mean": (\d)/.exec(text)!;
+    writeFileSync(path, text.replace(mean[0], `"mean": ${(Number(mean[1]) + 1) % 10}`));
+    expect(() => loadRun(dir)).toThrow(CdmmError);
+    expect(() => loadRun(dir)).toThrow(new RegExp(`${path.replace(/[/.]/g, '\\$&')}: changed or damaged since it was written: sha256 [0-9a-f]{12}… does not match SHA256SUMS`));
+  });
+
+  it('a cdmm-model/2 folder without SHA256SUMS is refused; a cdmm-model/1 one loads with a warning', () => {
+    const dir = copyRun('no-sums');
+    rmSync(join(dir, 'SHA256SUMS'));
+    expect(() => loadRun(dir)).toThrow(/SHA256SUMS: not found/);
+    editManifest(dir, (m) => (m.format = 'cdmm-model/1'), { resum: false });
+    const run = loadRun(dir);
+    expect(run.warnings.join('\n')).toMatch(/cdmm-model\/1 has no SHA256SUMS/);
+    run.model.dispose();
+  });
+
+  it('another major version of cdmm or libtorch is refused; another minor or patch is a warning', () => {
+    const dir = copyRun('versions');
+    const bump = (v: string, i: number) => v.split('.').map((x, j) => (j === i ? String(Number(x) + 1) : x)).join('.');
+    editManifest(dir, (m) => (m.cdmm_version = bump(cdmmVersion(), 0)));
+    expect(() => loadRun(dir)).toThrow(/manifest\.json: cdmm_version: written with cdmm \d+\.\d+\.\d+, this is cdmm .*a different major version/);
+    editManifest(dir, (m) => ((m.cdmm_version = cdmmVersion()), (m.libtorch_version = bump(libtorchVersion(), 0))));
+    expect(() => loadRun(dir)).toThrow(/libtorch_version: written with libtorch .*a different major version/);
+    editManifest(dir, (m) => ((m.cdmm_version = bump(cdmmVersion(), 2)), (m.libtorch_version = bump(libtorchVersion(), 1))));
+    const run = loadRun(dir);
+    expect(run.warnings).toHaveLength(2);
+    expect(run.warnings[0]).toMatch(/written with cdmm .*this is cdmm/);
+    expect(run.warnings[1]).toMatch(/written with libtorch .*this is libtorch/);
+    run.model.dispose();
+    const clean = loadRun(runDir);
+    expect(clean.warnings).toEqual([]);
+    clean.model.dispose();
   });
 });

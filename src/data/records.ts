@@ -3,7 +3,7 @@
 // loaded into DuckDB tables with the training column types, so prediction runs the same SQL as training.
 import { z } from 'zod';
 import { CdmmError } from '../util/errors.js';
-import { kindOf, lit, q, tbl, type Db } from './db.js';
+import { Db, kindOf, lit, q, tbl } from './db.js';
 import { formatPath, type Spec } from './spec.js';
 
 // NUL cannot travel through SQL text; nothing clinical needs it.
@@ -48,9 +48,39 @@ export function patientRecordSchemaFor(tableTypes: Record<string, Record<string,
     .passthrough();
 }
 
+const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** A copy with null-prototype objects, so that a key such as `constructor` reads as the caller's own or as absent. */
+function ownObject(v: Record<string, unknown>): Record<string, unknown> {
+  return Object.assign(Object.create(null) as Record<string, unknown>, v);
+}
+
+/**
+ * Records as null-prototype objects down to their rows (cells are left as they are). zod and plain lookups read
+ * `obj[key]`, which for a record or row without a `constructor`, `toString` or `hasOwnProperty` key would
+ * otherwise find Object.prototype's function: a column of that name would look given, a table of that name known.
+ * Only three levels deep, so a deeply nested body costs nothing here.
+ */
+export function ownRecords(input: unknown): unknown {
+  if (!Array.isArray(input)) return input;
+  return input.map((rec) => {
+    if (!isPlainObject(rec)) return rec;
+    const out = ownObject(rec);
+    for (const k of Object.keys(out)) {
+      const v = out[k];
+      if (Array.isArray(v)) out[k] = v.map((row) => (isPlainObject(row) ? ownObject(row) : row));
+      else if (isPlainObject(v)) out[k] = ownObject(v);
+    }
+    return out;
+  });
+}
+
+/** Own property or undefined: never one inherited from Object.prototype. */
+export const own = (o: unknown, key: string): unknown => (o !== null && typeof o === 'object' && Object.hasOwn(o, key) ? (o as Record<string, unknown>)[key] : undefined);
+
 /** Validates records; errors name the path, e.g. `records[0].labs[2].value: expected number`. */
 export function parseRecords(input: unknown, tableTypes: Record<string, Record<string, string>>): PatientRecord[] {
-  const r = z.array(patientRecordSchemaFor(tableTypes)).safeParse(input);
+  const r = z.array(patientRecordSchemaFor(tableTypes)).safeParse(ownRecords(input));
   if (!r.success) {
     const lines = r.error.issues.slice(0, 8).map((i) => `${formatPath(['records', ...i.path])}: ${i.message}`);
     throw new CdmmError(lines.join('\n'));
@@ -65,19 +95,65 @@ export function parseRecords(input: unknown, tableTypes: Record<string, Record<s
 
 const ZONED = /\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)\s*$/i;
 
-function sqlValue(v: unknown, type: string): string {
+/** The SQL value of one cell for a column of `type`; `cast` is CAST, or TRY_CAST to find the unreadable ones. */
+function sqlValue(v: unknown, type: string, cast: 'CAST' | 'TRY_CAST' = 'CAST'): string {
   if (v === null || v === undefined || v === '') return 'NULL';
   const k = kindOf(type);
-  if (k === 'number') return typeof v === 'boolean' ? (v ? '1' : '0') : `CAST(${lit(String(v))} AS DOUBLE)`;
+  if (k === 'number') return typeof v === 'boolean' ? (v ? '1' : '0') : `${cast}(${lit(String(v))} AS DOUBLE)`;
   if (k === 'time') {
     if (typeof v === 'number') return `to_timestamp(${v})::TIMESTAMP`;
     // A time with a zone ("…Z", "…+02:00") for a column without one: the instant in UTC, as DuckDB reads
     // zoned times in table files (the session is in UTC), not the wall-clock digits with the zone dropped.
     if (ZONED.test(String(v)) && !/WITH TIME ZONE|TIMESTAMPTZ/i.test(type))
-      return `CAST(timezone('UTC', CAST(${lit(String(v))} AS TIMESTAMPTZ)) AS ${type})`;
-    return `CAST(${lit(String(v))} AS ${type})`;
+      return `${cast}(timezone('UTC', ${cast}(${lit(String(v))} AS TIMESTAMPTZ)) AS ${type})`;
+    return `${cast}(${lit(String(v))} AS ${type})`;
   }
   return lit(String(v));
+}
+
+/**
+ * The cells of (already schema-checked) records that DuckDB cannot read as their column's type, e.g.
+ * "2021-02-30" for a DATE: what made loading them fail, as paths under the record list (`[0, 'labs', 2, 'day']`).
+ * Runs each cell through the same expression as loadRecords with TRY_CAST, in a database of its own.
+ */
+export async function unreadableValues(spec: Spec, tableTypes: Record<string, Record<string, string>>, records: PatientRecord[], max = 20): Promise<{ path: (string | number)[]; type: string }[]> {
+  const cells: { path: (string | number)[]; type: string; sql: string }[] = [];
+  const consider = (path: (string | number)[], v: unknown, type: string) => {
+    if (v === null || v === undefined || v === '' || kindOf(type) === 'text') return;
+    cells.push({ path, type, sql: `TRY_CAST(${sqlValue(v, type, 'TRY_CAST')} AS ${type}) IS NULL` });
+  };
+  const idx = spec.cohort.index_time;
+  records.forEach((rec, i) => {
+    if (typeof idx === 'string' && rec.index_time !== undefined) {
+      const t = own(own(tableTypes, spec.cohort.table), idx);
+      if (typeof t === 'string') consider([i, 'index_time'], rec.index_time, t);
+    }
+    for (const name of Object.keys(spec.tables)) {
+      const raw = own(rec, name);
+      const types = own(tableTypes, name) as Record<string, string> | undefined;
+      if (raw === undefined || !types) continue;
+      const rows = Array.isArray(raw) ? raw : [raw];
+      rows.forEach((row, r) => {
+        for (const [c, v] of Object.entries(row as Record<string, unknown>)) {
+          const t = own(types, c);
+          if (typeof t === 'string') consider(Array.isArray(raw) ? [i, name, r, c] : [i, name, c], v, t);
+        }
+      });
+    }
+  });
+  const out: { path: (string | number)[]; type: string }[] = [];
+  if (!cells.length) return out;
+  const db = await Db.open('records');
+  try {
+    for (let s = 0; s < cells.length && out.length < max; s += 500) {
+      const chunk = cells.slice(s, s + 500);
+      const bad = await db.columns(`SELECT k FROM (VALUES ${chunk.map((c, j) => `(${j}, ${c.sql})`).join(', ')}) t(k, bad) WHERE bad ORDER BY k`);
+      for (const k of bad.k as number[]) if (out.length < max) out.push({ path: chunk[k].path, type: chunk[k].type });
+    }
+  } finally {
+    db.close();
+  }
+  return out;
 }
 
 /**
@@ -87,21 +163,24 @@ function sqlValue(v: unknown, type: string): string {
 export async function loadRecords(db: Db, spec: Spec, tableTypes: Record<string, Record<string, string>>, records: PatientRecord[]): Promise<void> {
   const ct = spec.cohort.table;
   for (const [name, t] of Object.entries(spec.tables)) {
-    if (!tableTypes[name]) throw new CdmmError(`fitted state has no column types for table '${name}': was it fitted with another spec?`);
+    if (!Object.hasOwn(tableTypes, name)) throw new CdmmError(`fitted state has no column types for table '${name}': was it fitted with another spec?`);
     const id = t.id ?? (t.format === 'meds' ? 'subject_id' : undefined)!;
     // Record ids are strings: every table's id column is text here, so the joins stay exact.
-    const types = { ...tableTypes[name], [id]: 'VARCHAR' };
-    const cols = Object.keys(types);
-    await db.run(`CREATE TABLE ${tbl(name)} (${cols.map((c) => `${q(c)} ${types[c]}`).join(', ')})`);
+    const types = new Map(Object.entries(tableTypes[name]));
+    types.set(id, 'VARCHAR');
+    const cols = [...types.keys()];
+    await db.run(`CREATE TABLE ${tbl(name)} (${cols.map((c) => `${q(c)} ${types.get(c)}`).join(', ')})`);
     const values: string[] = [];
     for (const rec of records) {
-      const raw = rec[name];
+      const raw = own(rec, name);
       let rows = raw === undefined ? [] : Array.isArray(raw) ? (raw as Record<string, unknown>[]) : [raw as Record<string, unknown>];
       if (name === ct && rows.length === 0) rows = [{}];
       for (const r0 of rows) {
-        const r: Record<string, unknown> = { ...r0, [id]: rec.id };
-        if (name === ct && typeof spec.cohort.index_time === 'string' && rec.index_time !== undefined) r[spec.cohort.index_time] = rec.index_time;
-        values.push(`(${cols.map((c) => sqlValue(r[c], types[c])).join(', ')})`);
+        // A Map of the row's own keys: a column named `constructor` is the row's value or missing, never a function.
+        const r = new Map(Object.entries(r0));
+        r.set(id, rec.id);
+        if (name === ct && typeof spec.cohort.index_time === 'string' && rec.index_time !== undefined) r.set(spec.cohort.index_time, rec.index_time);
+        values.push(`(${cols.map((c) => sqlValue(r.get(c), types.get(c)!)).join(', ')})`);
       }
     }
     for (let i = 0; i < values.length; i += 1000)

@@ -11,7 +11,7 @@ import { loadRecords, parseRecords, type PatientRecord } from './records.js';
 import { loadSpec, type Spec } from './spec.js';
 
 export type { PatientRecord } from './records.js';
-export { patientRecordSchema, patientRecordSchemaFor, parseRecords } from './records.js';
+export { ownRecords, patientRecordSchema, patientRecordSchemaFor, parseRecords, unreadableValues } from './records.js';
 
 /** `allowOutside`: a spec's (or a mapping's) table files may lie outside its folder (--allow-outside). */
 export type TransformSource = { specPath: string; allowOutside?: boolean } | { tables: Record<string, string> } | { records: PatientRecord[] };
@@ -35,7 +35,7 @@ function checkState(state: unknown, spec: Spec, where: string): DataState {
   if (names.join('\0') !== fitted.join('\0'))
     throw new CdmmError(`${where}: modalities [${names.join(', ')}] differ from the fitted ones [${fitted.join(', ')}]`);
   for (const m of st.modalities)
-    if (spec.modalities[m.name].type !== m.type) throw new CdmmError(`${where}: modalities.${m.name}.type is ${spec.modalities[m.name].type}, fitted as ${m.type}`);
+    if (!Object.hasOwn(spec.modalities, m.name) || spec.modalities[m.name].type !== m.type) throw new CdmmError(`${where}: modalities.${m.name}.type is ${spec.modalities[m.name].type}, fitted as ${m.type}`);
   return st;
 }
 
@@ -99,10 +99,11 @@ export async function transformPatients(spec: Spec, specDir: string, state: unkn
 
 /** Registers the given table files; a spec table not given becomes an empty table with the training types. */
 async function registerGivenTables(db: Db, spec: Spec, st: DataState, files: Record<string, string>): Promise<void> {
+  // Own keys only: a table named `constructor` in the mapping is not a spec table.
   for (const name of Object.keys(files))
-    if (!spec.tables[name]) throw new CdmmError(`tables.${name}: not a table of spec '${spec.name}' (tables: ${Object.keys(spec.tables).join(', ')})`);
+    if (!Object.hasOwn(spec.tables, name)) throw new CdmmError(`tables.${name}: not a table of spec '${spec.name}' (tables: ${Object.keys(spec.tables).join(', ')})`);
   for (const [name, t] of Object.entries(spec.tables)) {
-    if (files[name]) {
+    if (Object.hasOwn(files, name)) {
       // Chosen by the user on the command line (a folder or a mapping checked in src/serve/input.ts).
       const path = resolve(files[name]);
       await db.registerFile(name, { ...t, file: path }, dirname(path));
@@ -114,7 +115,7 @@ async function registerGivenTables(db: Db, spec: Spec, st: DataState, files: Rec
   }
   // Without the cohort table, the patients are those found in the given tables, at the constant index time.
   const ct = spec.cohort.table;
-  if (!files[ct]) {
+  if (!Object.hasOwn(files, ct)) {
     if (typeof spec.cohort.index_time === 'string')
       throw new CdmmError(`tables.${ct}: the cohort table is needed: it holds the index time column '${spec.cohort.index_time}'`);
     const cohortT = db.table(ct);

@@ -58,17 +58,21 @@ function fromParsed(path: string, doc: unknown, spec: Spec, policy: PathPolicy):
   if (Array.isArray(doc)) return { kind: 'records', records: doc };
   if (doc === null || typeof doc !== 'object') throw new CdmmError(`${path}: expected a list of patient records or a mapping of table name → file`);
   const obj = doc as Record<string, unknown>;
-  if (Array.isArray(obj.records)) return { kind: 'records', records: obj.records };
+  if (Object.hasOwn(obj, 'records') && Array.isArray(obj.records)) return { kind: 'records', records: obj.records };
+  // Own keys only: a key such as `constructor` is not a spec table because Object.prototype has one.
+  const isTable = (k: string) => Object.hasOwn(spec.tables, k);
   // One patient record, as `cdmm serve` accepts it: has an id or index time, or rows rather than file paths.
-  const isRecord = (!spec.tables.id && 'id' in obj) || (!spec.tables.index_time && 'index_time' in obj) ||
-    Object.entries(obj).some(([k, v]) => spec.tables[k] && v !== null && typeof v === 'object');
-  if (isRecord && !(obj.tables && obj.modalities)) return { kind: 'records', records: [obj] };
+  const has = (k: string) => Object.hasOwn(obj, k);
+  const isRecord = (!isTable('id') && has('id')) || (!isTable('index_time') && has('index_time')) ||
+    Object.entries(obj).some(([k, v]) => isTable(k) && v !== null && typeof v === 'object');
+  const tablesField = has('tables') && obj.tables !== null && typeof obj.tables === 'object' ? obj.tables : undefined;
+  if (isRecord && !(tablesField && has('modalities'))) return { kind: 'records', records: [obj] };
   // A dataset spec names its tables with objects ({ file, id, ... }) and has modalities.
-  if (obj.tables && typeof obj.tables === 'object' && obj.modalities) return { kind: 'spec', specPath: resolve(path) };
-  const map = (obj.tables && typeof obj.tables === 'object' ? obj.tables : obj) as Record<string, unknown>;
+  if (tablesField && has('modalities')) return { kind: 'spec', specPath: resolve(path) };
+  const map = (tablesField ?? obj) as Record<string, unknown>;
   const tables: Record<string, string> = {};
   for (const [table, file] of Object.entries(map)) {
-    if (!spec.tables[table]) throw new CdmmError(`${path}: ${table}: not a table of spec '${spec.name}' (tables: ${Object.keys(spec.tables).join(', ')})`);
+    if (!isTable(table)) throw new CdmmError(`${path}: ${table}: not a table of spec '${spec.name}' (tables: ${Object.keys(spec.tables).join(', ')})`);
     if (typeof file !== 'string' || !file) throw new CdmmError(`${path}: ${table}: expected a file path`);
     tables[table] = resolveTableFile(dirname(path), file, `${path}: ${table}`, policy, 'mapping');
   }

@@ -4,9 +4,9 @@
 // `cdmm predict` and `cdmm serve`.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { transformPatients, type PatientRecord, type TransformResult, type TransformSource } from '../data/transform.js';
+import { transformPatients, unreadableValues, type PatientRecord, type TransformResult, type TransformSource } from '../data/transform.js';
 import type { PathPolicy } from '../data/paths.js';
-import type { Spec } from '../data/spec.js';
+import { formatPath, type Spec } from '../data/spec.js';
 import type { ModalityInfo } from '../data/types.js';
 import { assignPatterns } from '../models/patterns.js';
 import type { CdmmModel } from '../models/index.js';
@@ -81,12 +81,20 @@ export interface PredictorOptions {
 const INPUT_SQL_ERROR = /^(Conversion|Invalid Input|Out of Range) Error/;
 const sig = (x: number) => Number(x.toPrecision(7));
 
+/**
+ * How far a patient's numbers (risks, counterfactual risks, contributions) may move with the rest of the request:
+ * libtorch's float32 CPU kernels sum in an order that depends on the batch size and the CPU, so a patient scored
+ * alone and in a batch agree to about 1e-7, not bit for bit. The README states this bound; tests use it.
+ */
+export const PREDICTION_TOLERANCE = 1e-6;
+
 export class Predictor {
   readonly modalities: ModalityInfo[];
   private readonly K: number;
   private readonly spec: Spec;
   private readonly specDir: string;
   private readonly validator: RecordValidator;
+  private readonly tableTypes: Record<string, Record<string, string>>;
   private readonly summaryJson: Record<string, unknown>;
   /**
    * True when the model's output for a patient depends on the other patients in its batch (M3Care imputes from
@@ -103,6 +111,8 @@ export class Predictor {
     private readonly dict: PatternDictionary,
     readonly typical: Typical,
     private readonly opts: Required<PredictorOptions>,
+    /** What loading the run found worth saying (a version difference, an old format): the commands print it. */
+    readonly warnings: string[] = [],
   ) {
     this.modalities = manifest.modalities;
     this.K = this.modalities.length;
@@ -110,6 +120,7 @@ export class Predictor {
     this.specDir = dirname(manifest.spec_path);
     const st = manifest.state as { tableTypes?: Record<string, Record<string, string>> };
     if (!st?.tableTypes) throw new CdmmError(`${join(runDir, 'manifest.json')}: the fitted state has no table column types`);
+    this.tableTypes = st.tableTypes;
     const idColumns = Object.fromEntries(Object.entries(this.spec.tables).map(([n, t]) => [n, t.id ?? (t.format === 'meds' ? 'subject_id' : '')]));
     const idx = this.spec.cohort.index_time;
     const indexTime = typeof idx === 'string' ? { table: this.spec.cohort.table, column: idx } : undefined;
@@ -146,7 +157,7 @@ export class Predictor {
     try {
       const typical = await loadTypical(run.manifest, run.manifest.modalities, { rebuild: opts.rebuildTypical ?? true });
       const full = { maxRecords: opts.maxRecords ?? 1000, chunkSize: opts.chunkSize ?? 256, rebuildTypical: opts.rebuildTypical ?? true };
-      return new Predictor(run.dir, run.manifest, run.model, run.dict, typical, full);
+      return new Predictor(run.dir, run.manifest, run.model, run.dict, typical, full, run.warnings);
     } catch (e) {
       run.model.dispose();
       throw e;
@@ -233,7 +244,7 @@ export class Predictor {
     const predictions = this.scoreArrays(t.ids, t);
     if (t.labels) predictions.forEach((p, i) => (p.label = t.labels![i]));
     const used = new Set(Object.values(this.spec.modalities).map((m) => m.table));
-    const missingTables = input.kind === 'tables' ? Object.keys(this.spec.tables).filter((n) => used.has(n) && !input.tables[n]) : [];
+    const missingTables = input.kind === 'tables' ? Object.keys(this.spec.tables).filter((n) => used.has(n) && !Object.hasOwn(input.tables, n)) : [];
     return { predictions, ...(t.exclusions ? { excluded: t.exclusions } : {}), ...(missingTables.length ? { missingTables } : {}) };
   }
 
@@ -260,8 +271,11 @@ export class Predictor {
     } catch (e) {
       if (e instanceof CdmmError) throw where ? new CdmmError(`${where}${e.message}`, e.exitCode) : e;
       const msg = (e as Error)?.message ?? String(e);
-      if (INPUT_SQL_ERROR.test(msg)) throw new InputError([{ path: 'records', message: `a value cannot be read as its column's type (${msg.split('\n')[0]})` }], where);
-      throw e;
+      if (!INPUT_SQL_ERROR.test(msg)) throw e;
+      // Name the cells DuckDB could not read (validation lets few through, e.g. a type it does not check).
+      const bad = 'records' in source ? await unreadableValues(this.spec, this.tableTypes, source.records).catch(() => []) : [];
+      if (bad.length) throw new InputError(bad.map((b) => ({ path: formatPath(['records', ...b.path]), message: `cannot be read as ${b.type}` })), where);
+      throw new InputError([{ path: 'records', message: `a value cannot be read as its column's type (${msg.split('\n')[0]})` }], where);
     }
   }
 
@@ -374,6 +388,7 @@ function buildSummary(runDir: string, m: RunManifest, spec: Spec, typical: Typic
     },
     patterns: m.patterns,
     metrics,
-    typical_values: typical.note ? { source: typical.source, note: typical.note } : { source: typical.source },
+    // Not the note itself to HTTP clients: a failed rebuild's message may quote the file at spec_path.
+    typical_values: typical.note ? { source: typical.source, note: typical.reason ?? typical.note } : { source: typical.source },
   };
 }

@@ -1,16 +1,18 @@
-// The HTTP API over a Predictor: POST /v1/predict, GET /v1/model, GET /healthz. Input is validated against
-// the fitted spec (400 with field paths), bodies are capped (413), an optional Bearer token guards /v1 (401),
-// model calls go through one bounded queue (503 when full), and logs carry no patient data: method, route,
-// status, latency and record count only.
+// The HTTP API over a Predictor: POST /v1/predict, GET /v1/model, GET /healthz. With a Bearer token, every
+// route but GET /healthz needs it (401, decided before the body is read); requests over capacity are refused
+// (503) before their body is read too (admission.ts); input is validated against the fitted spec (400 with
+// field paths), bodies are capped (413), model calls go through one bounded queue, and logs carry no patient
+// data: method, route, status, latency and record count only. docs/SECURITY.md says what each check is for.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyRequest } from 'fastify';
 import { CdmmError } from '../util/errors.js';
 import { InputError, type Predictor } from './predictor.js';
-import { PredictQueue, QueueFullError } from './queue.js';
+import { Admission, defaultAdmission, type Ticket } from './admission.js';
+import { JobAbandonedError, PredictQueue, QueueFullError } from './queue.js';
 import type { InputIssue } from './validate.js';
 
 export interface ServerOptions {
-  /** Bearer token required on /v1 routes; none = open. */
+  /** Bearer token required on every route but GET/HEAD /healthz; none = open. */
   token?: string;
   /** Largest request body in bytes (default 1 MiB). */
   bodyLimit?: number;
@@ -18,6 +20,8 @@ export interface ServerOptions {
   maxPendingRecords?: number;
   /** Most records scored in one pass through the data layer (default 512). */
   maxBatchRecords?: number;
+  /** Large requests are refused (503) once the records admitted would take longer than this to score (default 2000 ms). */
+  maxWaitMs?: number;
   /** Fastify logger: false (default), true (info to stdout), or pino options (level, stream). */
   logger?: boolean | { level?: string; stream?: NodeJS.WritableStream };
 }
@@ -26,6 +30,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Records in a predict request, for the access log. */
     recordCount: number;
+    /** Its share of the admission budget (POST /v1/predict only). */
+    ticket: Ticket | null;
   }
 }
 
@@ -37,7 +43,9 @@ function digest(s: string): Buffer {
 
 /** Constant-time token check: compares fixed-length digests, so neither content nor length leaks through timing. */
 function tokenChecker(token: string | undefined): (req: FastifyRequest) => boolean {
-  if (!token) return () => true;
+  if (token === undefined) return () => true;
+  // An empty token (e.g. CDMM_TOKEN= left blank) would look like protection and be none.
+  if (!token.trim()) throw new CdmmError('--token: the token is empty; give a non-empty token, or none for an open server');
   const want = digest(token);
   return (req) => {
     const h = req.headers.authorization;
@@ -52,7 +60,7 @@ function recordsOf(body: unknown): { list: unknown; prefix: (string | number)[];
   if (Array.isArray(body)) return { list: body, prefix: [], single: false };
   if (body === null || typeof body !== 'object')
     return { path: '(root)', message: 'expected a patient record object, an array of them, or { "records": [...] }' };
-  if ('records' in body) return { list: (body as { records: unknown }).records, prefix: ['records'], single: false };
+  if (Object.hasOwn(body, 'records')) return { list: (body as { records: unknown }).records, prefix: ['records'], single: false };
   return { list: [body], prefix: [], single: true };
 }
 
@@ -73,7 +81,8 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
     logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    requestTimeout: 120_000,
+    // Until the whole request is received: a client trickling its body holds its admission share no longer.
+    requestTimeout: 30_000,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
@@ -81,15 +90,35 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
     maxPendingRecords: opts.maxPendingRecords ?? 4096,
     maxBatchRecords: opts.maxBatchRecords ?? 512,
   });
+  const admission = new Admission(
+    { ...defaultAdmission(opts.maxPendingRecords ?? 4096, predictor.maxRecords), ...(opts.maxWaitMs !== undefined ? { maxWaitMs: opts.maxWaitMs } : {}) },
+    () => queue.recordsPerSecond,
+  );
   const authorized = tokenChecker(opts.token);
   // JSON only: fastify would otherwise hand text/plain bodies to the route as strings.
   app.removeContentTypeParser('text/plain');
 
   app.decorateRequest('recordCount', 0);
+  app.decorateRequest('ticket', null);
+  // Deny by default, decided on the route the router matched (not the raw URL, which may be percent-encoded,
+  // absolute-form or dotted): only GET/HEAD of the exact /healthz route is open. Unknown routes get 401 too,
+  // so that without the token nothing tells which routes exist.
   app.addHook('onRequest', async (req, reply) => {
-    if (req.url.startsWith('/v1/') && !authorized(req)) {
+    const open = req.routeOptions.url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD');
+    if (!open && !authorized(req)) {
       reply.header('www-authenticate', 'Bearer').code(401);
       return reply.send({ error: 'unauthorized: a valid Bearer token is required' });
+    }
+    if (req.routeOptions.url === '/v1/predict' && req.method === 'POST') {
+      const length = req.headers['content-length'];
+      const ticket = admission.admit(admission.estimate(length === undefined ? undefined : Number(length)));
+      if (!ticket) {
+        const wait = Math.min(60, Math.max(1, Math.ceil(admission.drainSeconds())));
+        return reply.code(503).header('retry-after', String(wait)).send({ error: 'the server is busy; retry later' });
+      }
+      req.ticket = ticket;
+      // Released when the answer is sent or the connection drops, whichever comes first.
+      reply.raw.once('close', () => ticket.release());
     }
   });
   app.addHook('onResponse', async (req, reply) => {
@@ -110,7 +139,6 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof QueueFullError) return reply.code(503).header('retry-after', '1').send({ error: err.message });
-    if (err instanceof InputError) return reply.code(400).send({ error: 'invalid input', issues: err.issues });
     if (err instanceof CdmmError) return reply.code(400).send({ error: 'invalid input', issues: [{ path: 'records', message: err.message }] });
     const status = err.statusCode ?? 500;
     if (status >= 400 && status < 500) return reply.code(status).send({ error: clientMessage(err) });
@@ -119,7 +147,7 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0].slice(0, 100)}` }));
 
-  app.get('/healthz', async () => ({ status: 'ok', pending_records: queue.pending }));
+  app.get('/healthz', async () => ({ status: 'ok', pending_records: queue.pending, admitted_records: admission.records }));
   app.get('/v1/model', async () => predictor.summary());
   app.post('/v1/predict', async (req, reply) => {
     const r = recordsOf(req.body);
@@ -131,8 +159,19 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
       const issues = r.single ? v.issues.map((i) => ({ ...i, path: i.path.replace(/^\[0\]\.?/, '') || '(root)' })) : v.issues;
       return reply.code(400).send({ error: 'invalid input', issues });
     }
-    const predictions = await queue.submit(v.records);
-    return { predictions };
+    req.ticket?.resize(v.records.length);
+    // A client that has gone (e.g. timed out) need not be scored: its job leaves the queue.
+    const gone = new AbortController();
+    reply.raw.once('close', () => !reply.raw.writableFinished && gone.abort());
+    try {
+      return { predictions: await queue.submit(v.records, gone.signal) };
+    } catch (e) {
+      if (e instanceof JobAbandonedError) return reply.code(503).send({ error: 'the client closed the connection' });
+      if (!(e instanceof InputError)) throw e;
+      // The data layer's paths start at `records`: say them as this request wrote its records.
+      const at = (p: string) => (r.single ? p.replace(/^records(\[0\])?\.?/, '') : r.prefix.length ? p : p.replace(/^records/, '')) || '(root)';
+      return reply.code(400).send({ error: 'invalid input', issues: e.issues.map((i) => ({ ...i, path: at(i.path) })) });
+    }
   });
   return app;
 }

@@ -18,8 +18,16 @@ export interface Typical {
   source: TypicalSource;
   /** Why the values are unavailable, when they are. */
   note?: string;
+  /** The same without details that may quote a file (shown to HTTP clients). */
+  reason?: string;
 }
 
+
+/** JSON with object keys sorted: the manifest as parsed need not keep the order the data layer wrote. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, (x as Record<string, unknown>)[k]])) : x);
+}
 
 function fromManifest(raw: unknown, modalities: ModalityInfo[]): Record<string, Float32Array> | null {
   if (!raw || typeof raw !== 'object') return null;
@@ -47,10 +55,10 @@ export async function loadTypical(
   try {
     // The same split as training (split_seed), and the same fitted state: otherwise these are not its patients.
     const ds = await prepareDataset(specPath, { quiet: true, seed: manifest.config?.split_seed ?? undefined });
-    const same = JSON.stringify(ds.state) === JSON.stringify(manifest.state) && JSON.stringify(ds.modalities) === JSON.stringify(modalities);
+    const same = canonical(ds.state) === canonical(manifest.state) && canonical(ds.modalities) === canonical(modalities);
     if (!same) return { values: null, source: 'unavailable', note: `the data of ${specPath} no longer matches the run's features` };
     return { values: observedMeans(ds.splits.train, modalities), source: 'training-data' };
   } catch (e) {
-    return { values: null, source: 'unavailable', note: `rebuilding the training data from ${specPath} failed: ${(e as Error).message}` };
+    return { values: null, source: 'unavailable', note: `rebuilding the training data from ${specPath} failed: ${(e as Error).message}`, reason: 'rebuilding the training data failed (see the server log)' };
   }
 }

@@ -1,10 +1,10 @@
-// Run folders (docs/RUN-FORMAT.md): writing one atomically, and loading one back as a ready model with its
-// checks (format, weights' sha256, weights matching the described model), each failure a CdmmError naming
-// the file.
+// Run folders (docs/RUN-FORMAT.md): writing one atomically with SHA256SUMS over its files, and loading one back
+// as a ready model with its checks (checksums of manifest and weights, the whole manifest against its schema,
+// versions, weights matching the described model), each failure a CdmmError naming the file. A run folder may
+// come from elsewhere: see docs/SECURITY.md.
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { z } from 'zod';
 import { decodeSafetensors, encodeSafetensors, libtorchVersion, type Tensor } from '../engine/index.js';
 import { createModel, type CdmmModel } from '../models/index.js';
 import type { ModelConfig, PatternDictionary } from '../models/types.js';
@@ -12,10 +12,13 @@ import type { ModalityInfo } from '../data/types.js';
 import { writeDirAtomic } from '../util/atomic.js';
 import { CdmmError } from '../util/errors.js';
 import type { TrainOptions } from './options.js';
+import { checkManifest, RUN_FORMAT, RUN_FORMAT_V1, versionProblems } from './run-schema.js';
 import { cdmmVersion } from './version.js';
 
-export const RUN_FORMAT = 'cdmm-model/1';
+export { RUN_FORMAT } from './run-schema.js';
 export const WEIGHTS_FILE = 'model.safetensors';
+/** `sha256sum` format: one "<hex>  <file>" line per file of the run folder (`sha256sum -c SHA256SUMS` checks it). */
+export const CHECKSUMS_FILE = 'SHA256SUMS';
 
 export interface RunConfig {
   backbone: ModelConfig['backbone'];
@@ -33,7 +36,7 @@ export interface RunConfig {
 }
 
 export interface RunManifest {
-  format: typeof RUN_FORMAT;
+  format: typeof RUN_FORMAT | typeof RUN_FORMAT_V1;
   cdmm_version: string;
   libtorch_version: string;
   created: string;
@@ -58,6 +61,8 @@ export interface LoadedRun {
   /** The trained model, in eval mode. */
   model: CdmmModel;
   dict: PatternDictionary;
+  /** Loading went through, but the caller should say this (a version difference, an old format). */
+  warnings: string[];
 }
 
 /** Everything of a run folder except the weights' checksum, which writeRun computes. */
@@ -85,84 +90,76 @@ export async function writeRun(dir: string, c: RunContents): Promise<RunManifest
     ...c.manifest,
     weights: { file: WEIGHTS_FILE, sha256: sha256(bytes) },
   };
+  // The checks of loading, before anything is written: a run folder that would not load is never written.
+  const checked = checkManifest(JSON.parse(JSON.stringify(manifest)));
+  if (!checked.ok) throw new CdmmError(`${join(dir, 'manifest.json')}: the run to be written does not pass its own checks: ${checked.problem}`);
   await writeDirAtomic(dir, (tmp) => {
     chmodSync(tmp, 0o755); // mkdtemp makes it private; a run folder is shared like any other output
-    writeFileSync(join(tmp, WEIGHTS_FILE), bytes);
-    const json = (name: string, v: unknown) => writeFileSync(join(tmp, name), JSON.stringify(v, null, 1) + '\n');
-    json('manifest.json', manifest);
-    json('metrics.json', c.metrics);
-    json('insights.json', c.insights);
-    json('predictions.json', c.predictions);
-    json('history.json', c.history);
+    const files: [string, Uint8Array | string][] = [
+      [WEIGHTS_FILE, bytes],
+      ...(['manifest', 'metrics', 'insights', 'predictions', 'history'] as const).map((n): [string, string] => [`${n}.json`, JSON.stringify(n === 'manifest' ? manifest : c[n], null, 1) + '\n']),
+    ];
+    for (const [name, data] of files) writeFileSync(join(tmp, name), data);
+    writeFileSync(join(tmp, CHECKSUMS_FILE), files.map(([name, data]) => `${sha256(typeof data === 'string' ? Buffer.from(data) : data)}  ${name}\n`).join(''));
   });
   return manifest;
 }
 
-const modalitySchema = z
-  .object({
-    name: z.string(),
-    type: z.enum(['tabular', 'timeseries', 'codes', 'text', 'embedding']),
-    shape: z.array(z.number().int().positive()),
-    features: z.array(z.string()),
-    variables: z.number().int().optional(),
-  })
-  .passthrough();
+/** SHA256SUMS of a run folder: file name → sha256; null when the file is absent. */
+function readChecksums(dir: string): Map<string, string> | null {
+  const path = join(dir, CHECKSUMS_FILE);
+  if (!existsSync(path)) return null;
+  const sums = new Map<string, string>();
+  readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    const m = /^([0-9a-f]{64}) [ *]([^/\\]+)$/.exec(line);
+    if (!m) throw new CdmmError(`${path}: line ${i + 1}: expected "<sha256>  <file name>"`);
+    sums.set(m[2], m[1]);
+  });
+  return sums;
+}
 
-const manifestSchema = z
-  .object({
-    format: z.string(),
-    cdmm_version: z.string(),
-    libtorch_version: z.string(),
-    created: z.string(),
-    dataset: z.string(),
-    spec: z.record(z.unknown()),
-    spec_path: z.string(),
-    config: z
-      .object({
-        backbone: z.string(),
-        debias: z.string(),
-        seed: z.number().int(),
-        split_seed: z.number().int().nullable(),
-        model: z.record(z.unknown()),
-        train: z.record(z.unknown()),
-        pos_weight: z.number(),
-        best_epoch: z.number().int(),
-        stopped_early: z.boolean(),
-      })
-      .passthrough(),
-    modalities: z.array(modalitySchema).min(1),
-    patterns: z.object({ masks: z.array(z.string().regex(/^[01]+$/)).min(1), prior: z.array(z.number().min(0)) }),
-    state: z.unknown(),
-    weights: z.object({ file: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
-  })
-  .passthrough();
+/** A file's bytes, checked against its SHA256SUMS line when there is one. */
+function checkedBytes(dir: string, file: string, sums: Map<string, string> | null): Buffer {
+  const path = join(dir, file);
+  const bytes = readFileSync(path);
+  const want = sums?.get(file);
+  if (sums && !want) throw new CdmmError(`${path}: not listed in ${join(dir, CHECKSUMS_FILE)}`);
+  const got = sha256(bytes);
+  if (want && got !== want)
+    throw new CdmmError(`${path}: changed or damaged since it was written: sha256 ${got.slice(0, 12)}… does not match ${CHECKSUMS_FILE} (${want.slice(0, 12)}…)`);
+  return bytes;
+}
 
-/** Reads and checks manifest.json of a run folder. */
+/** Reads and checks manifest.json of a run folder: its checksum, every field, and the versions it was written with. */
 export function readManifest(dir: string): RunManifest {
+  return readCheckedManifest(dir).manifest;
+}
+
+function readCheckedManifest(dir: string): { manifest: RunManifest; sums: Map<string, string> | null; warnings: string[] } {
   const path = join(dir, 'manifest.json');
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CdmmError(`${dir}: run folder not found`);
   if (!existsSync(path)) throw new CdmmError(`${path}: not found (is ${dir} a cdmm run folder?)`);
+  const sums = readChecksums(dir);
+  const bytes = checkedBytes(dir, 'manifest.json', sums);
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(bytes.toString('utf8'));
   } catch (e) {
     throw new CdmmError(`${path}: damaged manifest: not valid JSON (${(e as Error).message})`);
   }
   const fmt = (raw as { format?: unknown } | null)?.format;
-  if (fmt !== RUN_FORMAT)
+  if (fmt !== RUN_FORMAT && fmt !== RUN_FORMAT_V1)
     throw new CdmmError(`${path}: format ${JSON.stringify(fmt)} is not supported (expected "${RUN_FORMAT}")`);
-  const r = manifestSchema.safeParse(raw);
-  if (!r.success) {
-    const iss = r.error.issues[0];
-    throw new CdmmError(`${path}: damaged manifest: ${iss.path.join('.') || '(root)'}: ${iss.message}`);
-  }
-  const m = r.data as unknown as RunManifest;
-  const K = m.modalities.length;
-  if (m.patterns.prior.length !== m.patterns.masks.length || m.patterns.masks.some((s) => s.length !== K))
-    throw new CdmmError(`${path}: damaged manifest: patterns do not match the ${K} modalities`);
-  if (m.weights.file.includes('/') || m.weights.file.includes('\\') || m.weights.file.startsWith('.'))
-    throw new CdmmError(`${path}: weights.file must be a plain file name in the run folder, got ${JSON.stringify(m.weights.file)}`);
-  return m;
+  const warnings: string[] = [];
+  if (!sums && fmt === RUN_FORMAT) throw new CdmmError(`${join(dir, CHECKSUMS_FILE)}: not found: a ${RUN_FORMAT} run folder lists the sha256 of each of its files there`);
+  if (!sums) warnings.push(`${path}: format ${RUN_FORMAT_V1} has no ${CHECKSUMS_FILE}, so edits to the manifest cannot be detected; retrain to write ${RUN_FORMAT}`);
+  const r = checkManifest(raw);
+  if (!r.ok) throw new CdmmError(`${path}: damaged manifest: ${r.problem}`);
+  const v = versionProblems(r.manifest, { cdmm: cdmmVersion(), libtorch: libtorchVersion() });
+  if (v.error) throw new CdmmError(`${path}: ${v.error}`);
+  warnings.push(...v.warnings.map((w) => `${path}: ${w}`));
+  return { manifest: r.manifest as unknown as RunManifest, sums, warnings };
 }
 
 /**
@@ -171,13 +168,14 @@ export function readManifest(dir: string): RunManifest {
  */
 export function loadRun(dirIn: string): LoadedRun {
   const dir = resolve(dirIn);
-  const manifest = readManifest(dir);
+  const { manifest, sums, warnings } = readCheckedManifest(dir);
   const wpath = join(dir, manifest.weights.file);
-  if (!existsSync(wpath)) throw new CdmmError(`${wpath}: weights file not found`);
+  if (!existsSync(wpath) || !readdirSync(dir).includes(manifest.weights.file)) throw new CdmmError(`${wpath}: weights file not found`);
   const bytes = readFileSync(wpath);
   const digest = sha256(bytes);
   if (digest !== manifest.weights.sha256)
     throw new CdmmError(`${wpath}: damaged weights: sha256 ${digest.slice(0, 12)}… does not match the manifest's ${manifest.weights.sha256.slice(0, 12)}…`);
+  if (sums && sums.get(manifest.weights.file) !== digest) throw new CdmmError(`${wpath}: sha256 does not match ${join(dir, CHECKSUMS_FILE)}`);
   let tensors: Map<string, Tensor>;
   try {
     // A plain Uint8Array copy: decodeSafetensors slices its input, and Buffer.slice would give views of a pooled buffer.
@@ -203,5 +201,5 @@ export function loadRun(dirIn: string): LoadedRun {
     tensors.forEach((t) => t.dispose());
   }
   model.eval();
-  return { dir, manifest, model, dict };
+  return { dir, manifest, model, dict, warnings };
 }

@@ -18,6 +18,7 @@ export function register(program: Command): void {
         import('../../train/evaluate.js'), import('../../train/run-io.js'), import('../../train/summary.js'),
       ]);
       const run = loadRun(runDir);
+      for (const w of run.warnings) process.stderr.write(`cdmm: warning: ${w}\n`);
       try {
         const r = await evaluateRun(run, { specPath: o.spec, bootstrap: o.bootstrap, cache: o.cache, quiet: !!o.json, allowOutside: o.allowOutside });
         if (o.json) {

@@ -22,6 +22,7 @@ export function register(program: Command): void {
       const format = outputFormat(o.out);
       checkOutFile(o.out, 'predictions', isPredictionsFile, { overwrite: o.overwrite });
       const predictor = await Predictor.load(run, { rebuildTypical: o.typical });
+      for (const w of predictor.warnings) process.stderr.write(`cdmm: warning: ${w}\n`);
       try {
         const set = await predictor.predictFiles(o.input, { allowOutside: o.allowOutside });
         const m = predictor.manifest;

@@ -18,15 +18,17 @@ export function register(program: Command): void {
     .argument('<run>', 'run folder (cdmm train --out)')
     .option('--port <n>', 'port', intOption('--port', 0, 65535), 8080)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--token <token>', 'require "Authorization: Bearer <token>" on /v1 routes (default: $CDMM_TOKEN, else none)')
+    .option('--token <token>', 'require "Authorization: Bearer <token>" on every route but GET /healthz (default: $CDMM_TOKEN, else none)')
     .option('--body-limit <bytes>', 'largest request body', intOption('--body-limit', 1024, 1 << 30), 1 << 20)
     .option('--max-records <n>', 'most records per request', intOption('--max-records', 1, 100_000), 1000)
     .option('--no-typical', "no typical values, so no counterfactuals for missing modalities (they come from the manifest, or from the training data for older runs)")
     .option('--quiet', 'no access log')
     .action(async (run: string, o: { port: number; host: string; token?: string; bodyLimit: number; maxRecords: number; typical: boolean; quiet?: boolean }) => {
       const token = o.token ?? process.env.CDMM_TOKEN;
+      if (token !== undefined && !token.trim()) throw new CdmmError(`${o.token !== undefined ? '--token' : 'CDMM_TOKEN'}: the token is empty; give a non-empty token, or none for an open server`);
       const [{ Predictor }, { buildServer }] = await Promise.all([import('../../serve/predictor.js'), import('../../serve/server.js')]);
       const predictor = await Predictor.load(run, { maxRecords: o.maxRecords, rebuildTypical: o.typical });
+      for (const w of predictor.warnings) process.stderr.write(`cdmm: warning: ${w}\n`);
       const app = buildServer(predictor, { token, bodyLimit: o.bodyLimit, logger: !o.quiet });
       const address = await app.listen({ port: o.port, host: o.host });
       process.stderr.write(`cdmm: serving ${predictor.manifest.dataset} (${predictor.manifest.config.backbone}, debias ${predictor.manifest.config.debias}) on ${address}${token ? ' (token required)' : ''}\n`);
