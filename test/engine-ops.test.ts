@@ -274,6 +274,9 @@ describe('errors become JS errors naming the op and shapes; the process lives on
     expect(() => E.cat([E.zeros([2, 3]), E.zeros([2, 4])], 0)).toThrow(/cat\(float32\[2,3\], float32\[2,4\]\)/);
     expect(() => new E.Linear(3, 2).forward(E.zeros([1, 4]))).toThrow(/linear/);
     expect(() => E.tensor(Float32Array.from([1, 2, 3]), [2, 2])).toThrow(/fromBuffer.*bytes/);
+    expect(() => F.attention(E.zeros([2, 3, 2, 4]), E.zeros([2, 5, 2, 3]), E.zeros([2, 5, 2, 4]))).toThrow(/attention\(float32\[2,3,2,4\], float32\[2,5,2,3\], float32\[2,5,2,4\]\): .*shapes do not match/);
+    expect(() => F.attention(E.zeros([2, 3, 8]), E.zeros([2, 3, 8]), E.zeros([2, 3, 8]))).toThrow(/attention.*\(batch, length, heads, head dim\)/);
+    expect(() => F.conv1d(E.zeros([1, 2, 5]), E.zeros([4, 3, 3]))).toThrow(/conv1d\(float32\[1,2,5\], float32\[4,3,3\]\)/);
   });
   it('wrong dtype', () => {
     expect(() => E.zeros([3]).indexSelect(0, E.tensor([0.5]))).toThrow(/indexSelect\(float32\[3\], float32\[1\]\).*int64/);
