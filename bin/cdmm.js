@@ -9,15 +9,15 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const built = join(root, 'dist', 'cli', 'main.js');
 
-/** True when dist/ exists and no file or folder under src/ changed after it was written. */
+/** True when dist/ exists and no TypeScript file under src/ changed after it was written. */
 function buildIsCurrent() {
   if (!existsSync(built)) return false;
   const builtAt = statSync(built).mtimeMs;
   const src = join(root, 'src');
   if (!existsSync(src)) return true; // an installed package: dist/ only
-  // Folders too: their times change when a file is added, removed or renamed.
-  if (statSync(src).mtimeMs > builtAt) return false;
-  for (const entry of readdirSync(src, { recursive: true })) if (statSync(join(src, entry)).mtimeMs > builtAt) return false;
+  // A source added, edited, renamed or checked out has a new time; a deleted one leaves an unused .js behind.
+  for (const entry of readdirSync(src, { recursive: true }))
+    if (entry.endsWith('.ts') && statSync(join(src, entry)).mtimeMs > builtAt) return false;
   return true;
 }
 
