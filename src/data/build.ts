@@ -5,12 +5,13 @@ import { CdmmError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { cacheDir, cacheKey, loadCache, saveCache, DATA_CODE_VERSION } from './cache.js';
 import { buildCohort, type Cohort } from './cohort.js';
-import { Db, q, registerSpecTables, tbl, type ColumnKind } from './db.js';
+import { Db, q, tbl, type ColumnKind } from './db.js';
 import { builderFor } from './modalities/index.js';
 import { resolveTableFile } from './paths.js';
-import { COHORT, type Applied, type Ctx, type Raw } from './modalities/common.js';
+import { COHORT, cohortJoin, type Applied, type Ctx, type Raw } from './modalities/common.js';
 import { parseSpec, readSpecText, type Spec } from './spec.js';
-import { columnSplit, shiftTrain, stratifiedSplit, type SplitIndex } from './split.js';
+import { registerTables } from './tables.js';
+import { columnSplit, connectedUnits, groupSplit, requirePatientDisjoint, shiftByValue, shiftTrain, stratifiedSplit, stratifiedUnitSplit, type SplitIndex } from './split.js';
 import type { ModalityInfo, PreparedDataset, SplitArrays, SplitName } from './types.js';
 
 /** Everything needed to transform new patients exactly like the training ones. JSON-serialisable. */
@@ -101,16 +102,28 @@ async function checkIdsMatch(ctx: Ctx): Promise<void> {
     const idc = `CAST(${q(t.id)} AS VARCHAR)`;
     const total = Number(await db.scalar(`SELECT count(DISTINCT ${idc}) FROM ${tbl(m.table)} WHERE ${q(t.id)} IS NOT NULL`));
     if (total === 0) continue;
-    const hit = Number(await db.scalar(`SELECT count(*) FROM (SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)}) x JOIN (SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT}) c ON x.k = c.k`));
+    // The ids this table should hold: the cohort keys, or for a linked table the link column's values.
+    const keys = t.link
+      ? `SELECT CAST(c.__lk AS VARCHAR) AS k FROM ${tbl(m.table)} x ${cohortJoin(ctx, m.table)}`
+      : `SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT}`;
+    const hit = Number(await db.scalar(`SELECT count(*) FROM (SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)}) x JOIN (${keys}) c ON x.k = c.k`));
     if (hit > 0) continue;
     const ex = async (sql: string) => (await db.rows(sql)).map((r) => JSON.stringify(String(r.k))).join(', ');
     const theirs = await ex(`SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)} WHERE ${q(t.id)} IS NOT NULL ORDER BY 1 LIMIT 3`);
-    const ours = await ex(`SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT} ORDER BY pid LIMIT 3`);
     const ct = db.table(spec.cohort.table);
+    if (t.link) {
+      const l = db.table(t.link.table);
+      const ours = await ex(`SELECT DISTINCT CAST(${q(t.link.column)} AS VARCHAR) AS k FROM ${tbl(t.link.table)} WHERE ${q(t.link.column)} IS NOT NULL ORDER BY 1 LIMIT 3`);
+      throw new CdmmError(
+        `${ctx.specFile}: modalities.${name}.table: none of the ${total} ids in ${t.label} (column '${t.id}', e.g. ${theirs}) ` +
+          `is a value of its link column '${t.link.column}' in ${l.label} for a cohort row (e.g. ${ours}) (tables.${m.table}.link)`,
+      );
+    }
+    const ours = await ex(`SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT} ORDER BY pid LIMIT 3`);
     throw new CdmmError(
       `${ctx.specFile}: modalities.${name}.table: none of the ${total} ids in ${t.label} (column '${t.id}', e.g. ${theirs}) ` +
         `is a cohort id (${ct.label} column '${spec.cohort.id ?? ct.id}', e.g. ${ours}); every table must key rows by the same patient id ` +
-        `(tables.${m.table}.id)`,
+        `(tables.${m.table}.id, or tables.${m.table}.link when it is keyed by another id such as subject_id)`,
     );
   }
 }
@@ -123,7 +136,7 @@ function assertFinite(a: Float32Array, modality: string, width: number, ids: str
 async function buildDataset(spec: Spec, specDir: string, file: string, opts: PrepareOptions): Promise<PreparedDataset> {
   const db = await Db.open(file);
   try {
-    await registerSpecTables(db, spec, specDir, opts.quiet, { allowOutside: opts.allowOutside });
+    await registerTables(db, spec, specDir, opts.quiet, { allowOutside: opts.allowOutside });
     await db.lockDown();
     const cohort = await buildCohort(db, spec, { withLabels: true });
     const ctx: Ctx = { db, spec, specFile: file, n: cohort.ids.length, idxKind: cohort.idxKind };
@@ -175,33 +188,65 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
       for (const idx of Object.values(split)) for (const i of idx) c += raws[k].present[i];
       availability[nm] = included ? c / included : 0;
     });
+    const cohortInfo: PreparedDataset['cohort'] = { candidates: cohort.candidates, included, exclusions };
+    if (spec.cohort.patient && cohort.patients) {
+      const keys = new Set<string>();
+      for (const idx of Object.values(split)) for (const i of idx) keys.add(cohort.patients[i] ?? `\0row${i}`);
+      cohortInfo.patient_key = { column: spec.cohort.patient, distinct: keys.size };
+    }
     const ds: PreparedDataset & { extra: PreparedExtra } = {
       name: spec.name,
       modalities,
       splits,
       state,
-      cohort: { candidates: cohort.candidates, included, exclusions },
+      cohort: cohortInfo,
       extra: { availability },
     };
+    if (spec.reference) ds.reference = { name: spec.reference.name ?? spec.reference.column, column: spec.reference.column };
     return ds;
   } finally {
     db.close();
   }
 }
 
+/**
+ * Every split is by patient: rows of one patient (cohort.patient, else each row is its own patient) never fall
+ * on two sides. Group splits also keep each group whole; a shift environment chosen by value is taken out first.
+ */
 function makeSplit(
   spec: Spec, cohort: Cohort, labels: Float32Array, eligible: Uint8Array, raws: Raw[], names: string[],
   seedOverride: number | undefined, exclusions: Record<string, number>, file: string,
 ): SplitIndex {
   const s = spec.split;
+  const patients = cohort.patients;
   if (s.method === 'column') {
     const { split, unassigned } = columnSplit(cohort.splitValues!, eligible, s.values, `${file}: split.column '${s.column}'`);
     if (unassigned) exclusions['no split value'] = unassigned;
+    if (patients) requirePatientDisjoint(split, patients, cohort.ids, `${file}: split.column '${s.column}'`);
     return split;
   }
   const seed = seedOverride ?? s.seed;
-  const split = stratifiedSplit(labels, eligible, s.fractions, seed);
-  if (s.method === 'random') return split;
+  let pool = eligible;
+  let shift: Int32Array | undefined;
+  if ((s.method === 'random' || s.method === 'group') && s.shift && cohort.inShift) {
+    const picked = shiftByValue(eligible, cohort.inShift, patients);
+    if (picked.shift.length === 0) throw new CdmmError(`${file}: split.shift: no included patient has ${s.shift.column} in ${JSON.stringify(s.shift.values)}`);
+    if (picked.dropped) exclusions['patient also in the shift environment'] = picked.dropped;
+    pool = picked.rest;
+    shift = picked.shift;
+  }
+  let split: SplitIndex;
+  if (s.method === 'group') {
+    const groups = cohort.groups!;
+    let none = 0;
+    pool = Uint8Array.from(pool, (e, i) => (e && (groups[i] === null || groups[i] === undefined) ? (none++, 0) : e));
+    if (none) exclusions[`no split group (${s.column})`] = none;
+    split = groupSplit(connectedUnits(pool, patients ? [groups, patients] : [groups]), s.fractions, seed, `${file}: split (method group, column '${s.column}')`);
+  } else {
+    split = patients ? stratifiedUnitSplit(labels, connectedUnits(pool, [patients]), s.fractions, seed) : stratifiedSplit(labels, pool, s.fractions, seed);
+  }
+  if (shift) split.shift = shift;
+  if (s.method !== 'shift') return split;
   const k = names.indexOf(s.modality);
   const shifted = shiftTrain(split, labels, raws[k].present, s.strength, seed);
   exclusions[`shift: dropped from train (${s.modality} availability vs label)`] = shifted.dropped;
@@ -209,7 +254,7 @@ function makeSplit(
 }
 
 /** Gathers one split's rows from the all-patient arrays. */
-export function sliceSplit(idx: Int32Array, cohort: Pick<Cohort, 'ids' | 'labels' | 'trueRisk'>, applied: Applied[], raws: Raw[]): SplitArrays {
+export function sliceSplit(idx: Int32Array, cohort: Pick<Cohort, 'ids' | 'labels' | 'trueRisk' | 'reference'>, applied: Applied[], raws: Raw[]): SplitArrays {
   const K = applied.length;
   const n = idx.length;
   const mask = new Uint8Array(n * K);
@@ -233,5 +278,6 @@ export function sliceSplit(idx: Int32Array, cohort: Pick<Cohort, 'ids' | 'labels
     values,
   };
   if (cohort.trueRisk) out.trueRisk = Float32Array.from(idx, (i) => cohort.trueRisk![i]);
+  if (cohort.reference) out.reference = Float32Array.from(idx, (i) => cohort.reference![i]);
   return out;
 }

@@ -8,7 +8,7 @@ import type { Spec } from './spec.js';
 import type { PreparedDataset, SplitArrays, SplitName } from './types.js';
 
 /** Bump when the build's output changes for the same inputs. */
-export const DATA_CODE_VERSION = 'cdmm-data/4';
+export const DATA_CODE_VERSION = 'cdmm-data/5';
 
 export function cacheDir(specDir: string): string {
   return process.env.CDMM_CACHE_DIR ? resolve(process.env.CDMM_CACHE_DIR) : join(specDir, '.cdmm-cache');
@@ -47,13 +47,14 @@ export function saveCache(dir: string, key: string, ds: PreparedDataset): void {
       mask: put(s.mask),
       values: Object.fromEntries(Object.entries(s.values).map(([k, v]) => [k, put(v)])),
       trueRisk: s.trueRisk ? put(s.trueRisk) : undefined,
+      reference: s.reference ? put(s.reference) : undefined,
     };
   }
   const bin = new Uint8Array(offset);
   let o = 0;
   for (const b of buffers) { bin.set(b, o); o += b.byteLength; }
   writeFileAtomic(join(dir, `${key}.bin`), bin);
-  const meta = { version: DATA_CODE_VERSION, name: ds.name, modalities: ds.modalities, state: ds.state, cohort: ds.cohort, splits, extra: (ds as { extra?: unknown }).extra };
+  const meta = { version: DATA_CODE_VERSION, name: ds.name, modalities: ds.modalities, state: ds.state, cohort: ds.cohort, splits, extra: (ds as { extra?: unknown }).extra, reference: ds.reference };
   writeFileAtomic(join(dir, `${key}.json`), JSON.stringify(meta));
 }
 
@@ -75,9 +76,13 @@ export function loadCache(dir: string, key: string): PreparedDataset | undefined
         mask: get(s.mask) as Uint8Array,
         values: Object.fromEntries(Object.entries(s.values).map(([k, v]) => [k, get(v as ArrayRef) as Float32Array])),
         ...(s.trueRisk ? { trueRisk: get(s.trueRisk) as Float32Array } : {}),
+        ...(s.reference ? { reference: get(s.reference) as Float32Array } : {}),
       };
     }
-    return { name: meta.name, modalities: meta.modalities, state: meta.state, cohort: meta.cohort, splits: splits as PreparedDataset['splits'], ...(meta.extra ? { extra: meta.extra } : {}) };
+    return {
+      name: meta.name, modalities: meta.modalities, state: meta.state, cohort: meta.cohort, splits: splits as PreparedDataset['splits'],
+      ...(meta.extra ? { extra: meta.extra } : {}), ...(meta.reference ? { reference: meta.reference } : {}),
+    };
   } catch {
     return undefined; // a damaged cache entry is rebuilt
   }

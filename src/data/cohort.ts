@@ -5,7 +5,8 @@ import { CdmmError } from '../util/errors.js';
 import { duckdbReason, kindOf, lit, q, relDaysExpr, sqlNum, tbl, type ColumnKind, type Db } from './db.js';
 import { compileFilter } from './filter.js';
 import type { Spec } from './spec.js';
-import { COHORT, COHORT_IDX } from './modalities/common.js';
+import { COHORT, COHORT_IDX, sameKey } from './modalities/common.js';
+import { someValues, valueMatch } from './tables.js';
 
 export interface Cohort {
   ids: string[];
@@ -14,6 +15,14 @@ export interface Cohort {
   /** Split name per patient from a split column, when the spec uses one. */
   splitValues?: (string | null)[];
   trueRisk?: Float32Array;
+  /** The patient of each row (cohort.patient), so that splits keep a patient's rows together. */
+  patients?: (string | null)[];
+  /** The group of each row for split.method group (e.g. its hospital). */
+  groups?: (string | null)[];
+  /** 1 for rows in the shift environment chosen by value (split.shift). */
+  inShift?: Uint8Array;
+  /** The reference score of each row (spec.reference), NaN where it is missing. */
+  reference?: Float32Array;
   candidates: number;
   exclusions: Record<string, number>;
   idxKind: ColumnKind;
@@ -44,7 +53,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       throw new CdmmError(
         `${t.label}: ${missing[0].line !== null ? `line ${missing[0].line} ` : ''}(id ${missing[0].id}): index time '${spec.cohort.index_time}' is missing (${f}: cohort.index_time${t.hasLine ? '' : '; give it as the record\'s index_time'})`,
       );
-    idxSql = `x.${q(spec.cohort.index_time)}`;
+    idxSql = idxKind === 'number' ? COHORT_IDX('number', `x.${q(spec.cohort.index_time)}`, t.unitsPerDay) : `x.${q(spec.cohort.index_time)}`;
   } else {
     idxSql = `CAST(${sqlNum(spec.cohort.index_time, `${f}: cohort.index_time`)} AS DOUBLE)`;
     idxKind = 'number';
@@ -80,6 +89,18 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       conds.push(sql);
       before = after;
     }
+    // A stay that ends by the prediction time (discharge or death before it) has nothing to predict.
+    if (spec.cohort.end_time) {
+      const end = spec.cohort.end_time;
+      await db.requireTime(ct, end, 'cohort.end_time');
+      const kind = kindOf(t.columns.get(end)!);
+      const endSql = kind === 'number' ? COHORT_IDX('number', `x.${q(end)}`, t.unitsPerDay) : `x.${q(end)}`;
+      const rel = relDaysExpr(endSql, kind, idxSql, idxKind, 'cohort.end_time', f);
+      const cond = `(x.${q(end)} IS NULL OR ${rel} > 0)`;
+      const after = await countWhere([...conds, cond]);
+      exclusions['stay ended at or before the index time'] = before - after;
+      conds.push(cond);
+    }
   }
 
   // The label, as SQL: 1, 0, or NULL with the reason for exclusion.
@@ -95,20 +116,27 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       await requireIdOverlap(db, ct, idCol, lt, 'label.table');
       labelJoin = `LEFT JOIN ${tbl(lt)} l ON CAST(l.${q(db.table(lt).id)} AS VARCHAR) = CAST(x.${q(idCol)} AS VARCHAR)`;
     }
-    if ('column' in label) {
+    if ('column' in label && label.positive) {
+      ({ labelSql, reasonSql } = await valueLabel(db, spec, lt, la));
+    } else if ('column' in label) {
       const type = db.requireColumn(lt, label.column, 'label.column');
       const col = `${la}.${q(label.column)}`;
       const v = kindOf(type) === 'text' ? `lower(trim(${col}))` : `CAST(${col} AS VARCHAR)`;
-      const bad = await db.rows(`SELECT ${db.lineExpr(lt) === 'NULL' ? 'NULL' : `${la}.__line`} AS line, ${col} AS v FROM ${tbl(ct)} x ${labelJoin} WHERE ${col} IS NOT NULL AND ${v} NOT IN ('0','1','true','false','0.0','1.0') LIMIT 1`);
+      const blank = kindOf(type) === 'text' ? `(${col} IS NULL OR trim(${col}) = '')` : `${col} IS NULL`;
+      const bad = await db.rows(`SELECT ${db.lineExpr(lt) === 'NULL' ? 'NULL' : `${la}.__line`} AS line, ${col} AS v FROM ${tbl(ct)} x ${labelJoin} WHERE NOT ${blank} AND ${v} NOT IN ('0','1','true','false','0.0','1.0','yes','no','y','n','t','f') LIMIT 1`);
       if (bad.length)
-        throw new CdmmError(`${db.table(lt).label}: line ${bad[0].line}, column '${label.column}': label value ${JSON.stringify(String(bad[0].v))} is not binary (0/1) (${f}: label.column)`);
-      labelSql = `CASE WHEN ${col} IS NULL THEN NULL WHEN ${v} IN ('1','true','1.0') THEN 1 ELSE 0 END`;
-      reasonSql = `CASE WHEN ${col} IS NULL THEN 'label missing' END`;
+        throw new CdmmError(
+          `${db.table(lt).label}: line ${bad[0].line}, column '${label.column}': label value ${JSON.stringify(String(bad[0].v))} is not binary (0/1, yes/no) ` +
+            `(${f}: label.column; for a text outcome name its values, e.g. label.positive: ${JSON.stringify(String(bad[0].v))})`,
+        );
+      labelSql = `CASE WHEN ${blank} THEN NULL WHEN ${v} IN ('1','true','1.0','yes','y','t') THEN 1 ELSE 0 END`;
+      reasonSql = `CASE WHEN ${blank} THEN 'label missing' END`;
     } else {
       db.requireColumn(lt, label.event, 'label.event');
       await db.requireTime(lt, label.time, 'label.time');
       const timeKind = kindOf(db.table(lt).columns.get(label.time)!);
-      const rel = relDaysExpr(`${la}.${q(label.time)}`, timeKind, idxSql, idxKind, 'label.time', f);
+      const timeSql = timeKind === 'number' ? COHORT_IDX('number', `${la}.${q(label.time)}`, db.table(lt).unitsPerDay) : `${la}.${q(label.time)}`;
+      const rel = relDaysExpr(timeSql, timeKind, idxSql, idxKind, 'label.time', f);
       // DuckDB reads a yes/no (or true/false, t/f) column as BOOLEAN: then the event values are compared as
       // booleans, so that `event_values: ["yes"]` and `[1]` and `[true]` all mean TRUE.
       const evType = db.table(lt).columns.get(label.event)!;
@@ -161,21 +189,22 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
     riskSql = `CAST(${rt === ct ? 'x' : 'r'}.${q(spec.true_risk.column)} AS DOUBLE)`;
   }
 
+  const extra = opts.withLabels ? await splitAndReference(db, spec, idCol) : { select: 'NULL AS patient, NULL AS grp, NULL AS in_shift, NULL AS ref', joins: '' };
   await db.run(`CREATE OR REPLACE TEMP TABLE __cand AS
-    SELECT x.${q(idCol)} AS key, ${idxSql} AS idx, ${labelSql} AS y, ${reasonSql} AS reason, ${splitSql} AS split, ${riskSql} AS risk
-    FROM ${tbl(ct)} x ${labelJoin} ${splitJoin} ${riskJoin}
+    SELECT x.${q(idCol)} AS key, ${idxSql} AS idx, ${labelSql} AS y, ${reasonSql} AS reason, ${splitSql} AS split, ${riskSql} AS risk, ${extra.select}
+    FROM ${tbl(ct)} x ${labelJoin} ${splitJoin} ${riskJoin} ${extra.joins}
     ${conds.length ? 'WHERE ' + conds.map((c) => `(${c})`).join(' AND ') : ''}`);
   if (opts.withLabels) {
     for (const r of await db.rows(`SELECT reason, count(*) AS n FROM __cand WHERE y IS NULL GROUP BY reason ORDER BY reason`))
       exclusions[String(r.reason)] = Number(r.n);
   }
   await db.run(`CREATE OR REPLACE TABLE ${COHORT} AS
-    SELECT CAST(row_number() OVER (ORDER BY key) - 1 AS INTEGER) AS pid, key, ${COHORT_IDX(idxKind, 'idx')} AS idx, y, split, risk FROM __cand
+    SELECT CAST(row_number() OVER (ORDER BY key) - 1 AS INTEGER) AS pid, key, ${COHORT_IDX(idxKind, 'idx')} AS idx, y, split, risk, patient, grp, in_shift, ref FROM __cand
     ${opts.withLabels ? 'WHERE y IS NOT NULL' : ''} ORDER BY key`);
   await db.run(`DROP TABLE __cand`);
   await db.describe(COHORT, { file: '', id: 'key' }, 'cohort', false);
 
-  const cols = await db.columns(`SELECT CAST(key AS VARCHAR) AS id, y, split, risk FROM ${COHORT} ORDER BY pid`);
+  const cols = await db.columns(`SELECT CAST(key AS VARCHAR) AS id, y, split, risk, patient, grp, in_shift, ref FROM ${COHORT} ORDER BY pid`);
   const ids = cols.id as string[];
   if (ids.length === 0) {
     const why = Object.entries(exclusions).map(([k, v]) => `${k}: ${v}`).join('; ');
@@ -188,6 +217,10 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
     if (pos === 0 || pos === ids.length)
       throw new CdmmError(`${f}: label: only one class among the ${ids.length} included patients (all ${pos === 0 ? 0 : 1}); a binary outcome needs both`);
     if (spec.split.method === 'column') out.splitValues = cols.split as (string | null)[];
+    if (spec.cohort.patient) out.patients = cols.patient as (string | null)[];
+    if (spec.split.method === 'group') out.groups = cols.grp as (string | null)[];
+    if ((spec.split.method === 'random' || spec.split.method === 'group') && spec.split.shift) out.inShift = Uint8Array.from(cols.in_shift as number[]);
+    if (spec.reference) out.reference = Float32Array.from(cols.ref as (number | null)[], (v) => (v === null ? NaN : v));
   }
   if (spec.true_risk) out.trueRisk = Float32Array.from(cols.risk as number[], (v) => (v === null ? 0 : v));
   return out;
@@ -206,4 +239,90 @@ async function requireIdOverlap(db: Db, ct: string, idCol: string, other: string
     `${db.specFile}: ${field}: none of the ${total} ids in ${o.label} (column '${o.id}', e.g. ${await ex(other, o.id)}) is an id of the cohort table ` +
       `${db.table(ct).label} (column '${idCol}', e.g. ${await ex(ct, idCol)}); every table must key rows by the same patient id`,
   );
+}
+
+/**
+ * A label from values of a column (label.positive / label.negative): positive values → 1, negative ones (by
+ * default every other non-blank value) → 0; blank → excluded as "label missing", anything else → excluded as
+ * "label neither positive nor negative".
+ */
+async function valueLabel(db: Db, spec: Spec, lt: string, la: string): Promise<{ labelSql: string; reasonSql: string }> {
+  const f = db.specFile;
+  const label = spec.label as Extract<Spec['label'], { column: string }>;
+  const type = db.requireColumn(lt, label.column, 'label.column');
+  const col = `${la}.${q(label.column)}`;
+  const pos = valueMatch(col, type, label.positive!, `${f}: label.positive`);
+  const neg = label.negative ? valueMatch(col, type, label.negative, `${f}: label.negative`) : 'TRUE';
+  const norm = (v: string | number | boolean) => String(v).trim().toLowerCase();
+  const both = label.negative?.find((v) => label.positive!.some((p) => norm(p) === norm(v)));
+  if (both !== undefined) throw new CdmmError(`${f}: label.negative: ${JSON.stringify(both)} is also listed in label.positive`);
+  // A positive value that never occurs (a typo, another spelling) would make every patient negative.
+  const hits = Number(await db.scalar(`SELECT count(*) FROM ${tbl(lt)} ${la} WHERE ${pos}`));
+  if (hits === 0)
+    throw new CdmmError(`${f}: label.positive: none of ${JSON.stringify(label.positive)} occurs in column '${label.column}' of ${db.table(lt).label} (values there: ${await someValues(db, lt, label.column)})`);
+  const blank = `(${col} IS NULL OR trim(CAST(${col} AS VARCHAR)) = '')`;
+  return {
+    labelSql: `CASE WHEN ${blank} THEN NULL WHEN ${pos} THEN 1 WHEN ${neg} THEN 0 ELSE NULL END`,
+    reasonSql: `CASE WHEN ${blank} THEN 'label missing' WHEN ${pos} THEN NULL WHEN ${neg} THEN NULL ELSE 'label neither positive nor negative' END`,
+  };
+}
+
+/**
+ * SQL for column `column` of `table` per cohort row (alias x): the cohort table itself, a one-row-per-patient
+ * table keyed by the cohort id, or a table reached through its link (e.g. hospital by hospitalid, via
+ * patient.hospitalid). Adds its LEFT JOINs to `joins`.
+ */
+async function perRowColumn(db: Db, spec: Spec, idCol: string, table: string, column: string, field: string, alias: string, joins: string[]): Promise<string> {
+  const ct = spec.cohort.table;
+  db.requireColumn(table, column, field);
+  if (table === ct) return `x.${q(column)}`;
+  const t = db.table(table);
+  await db.requireUniqueIds(table, field.replace(/\.column$/, '.table'));
+  const cohortT = db.table(ct);
+  if (!t.link) {
+    await requireIdOverlap(db, ct, idCol, table, field.replace(/\.column$/, '.table'));
+    joins.push(`LEFT JOIN ${tbl(table)} ${alias} ON ${sameKey(`${alias}.${q(t.id)}`, t.columns.get(t.id)!, `x.${q(idCol)}`, cohortT.columns.get(idCol)!)}`);
+  } else if (t.link.table === ct) {
+    joins.push(`LEFT JOIN ${tbl(table)} ${alias} ON ${sameKey(`${alias}.${q(t.id)}`, t.columns.get(t.id)!, `x.${q(t.link.column)}`, cohortT.columns.get(t.link.column)!)}`);
+  } else {
+    const l = db.table(t.link.table);
+    const la = `${alias}_l`;
+    joins.push(`LEFT JOIN ${tbl(t.link.table)} ${la} ON ${sameKey(`${la}.${q(l.id)}`, l.columns.get(l.id)!, `x.${q(idCol)}`, cohortT.columns.get(idCol)!)}`);
+    joins.push(`LEFT JOIN ${tbl(table)} ${alias} ON ${sameKey(`${alias}.${q(t.id)}`, t.columns.get(t.id)!, `${la}.${q(t.link.column)}`, l.columns.get(t.link.column)!)}`);
+  }
+  return `${alias}.${q(column)}`;
+}
+
+/** The patient key, split group, shift flag and reference score per cohort row, as SQL columns and joins. */
+async function splitAndReference(db: Db, spec: Spec, idCol: string): Promise<{ select: string; joins: string }> {
+  const f = db.specFile;
+  const ct = spec.cohort.table;
+  const joins: string[] = [];
+  const sel: string[] = [];
+  if (spec.cohort.patient) {
+    db.requireColumn(ct, spec.cohort.patient, 'cohort.patient');
+    sel.push(`CAST(x.${q(spec.cohort.patient)} AS VARCHAR) AS patient`);
+  } else sel.push('NULL AS patient');
+  const sp = spec.split;
+  if (sp.method === 'group') {
+    const g = await perRowColumn(db, spec, idCol, sp.table ?? ct, sp.column, 'split.column', 'g', joins);
+    sel.push(`CAST(${g} AS VARCHAR) AS grp`);
+  } else sel.push('NULL AS grp');
+  if ((sp.method === 'random' || sp.method === 'group') && sp.shift) {
+    const st = sp.shift.table ?? ct;
+    const v = await perRowColumn(db, spec, idCol, st, sp.shift.column, 'split.shift.column', 'sh', joins);
+    const match = valueMatch(v, db.table(st).columns.get(sp.shift.column)!, sp.shift.values, `${f}: split.shift.values`);
+    const hits = Number(await db.scalar(`SELECT count(*) FROM ${tbl(st)} sh WHERE ${match}`));
+    if (hits === 0)
+      throw new CdmmError(`${f}: split.shift.values: none of ${JSON.stringify(sp.shift.values)} occurs in column '${sp.shift.column}' of ${db.table(st).label} (values there: ${await someValues(db, st, sp.shift.column)})`);
+    sel.push(`CASE WHEN ${match} THEN 1 ELSE 0 END AS in_shift`);
+  } else sel.push('NULL AS in_shift');
+  if (spec.reference) {
+    const r = spec.reference;
+    await db.requireNumeric(r.table, r.column, 'reference.column');
+    const v = await perRowColumn(db, spec, idCol, r.table, r.column, 'reference.column', 'rf', joins);
+    const miss = r.missing.length ? `WHEN CAST(${v} AS DOUBLE) IN (${r.missing.map((m) => String(m)).join(', ')}) THEN NULL ` : '';
+    sel.push(`CASE ${miss}ELSE CAST(${v} AS DOUBLE) END AS ref`);
+  } else sel.push('NULL AS ref');
+  return { select: sel.join(', '), joins: joins.join(' ') };
 }

@@ -3,9 +3,20 @@
 import { statSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBMaterializedResult, type DuckDBResultReader } from '@duckdb/node-api';
 import { CdmmError } from '../util/errors.js';
-import { progress } from '../util/progress.js';
 import { checkGzipComplete, findLongLine, findRaggedRow, resolveTableFile, type PathPolicy } from './paths.js';
-import { tableFormat, tableId, tableTime, type Spec, type TableSpec } from './spec.js';
+import { tableFormat, tableId, tableTime, timeUnitsPerDay, type TableSpec } from './spec.js';
+
+/**
+ * The columns to load: all, or with tables.NAME.columns only those and the ones the table's own options name
+ * (id, times, lookup key, where and values columns), which keeps a wide table's memory down.
+ */
+function loadedColumns(t: TableSpec, exclude?: string): string {
+  if (!t.columns) return exclude ? `* EXCLUDE (${exclude})` : '*';
+  const own = [t.id !== '_row' ? t.id : undefined, ...(Array.isArray(t.time) ? t.time : [t.time]), t.lookup?.on, ...Object.keys(t.where ?? {}), ...Object.keys(t.values ?? {})];
+  const looked = new Set(t.lookup?.columns ?? []); // added from another table later, not in this file
+  const cols = [...new Set([...t.columns, ...own.filter((c): c is string => typeof c === 'string' && !looked.has(c))])];
+  return cols.map(q).join(', ');
+}
 
 /** Quotes an SQL identifier. */
 export const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
@@ -53,6 +64,10 @@ export interface TableInfo {
   hasLine: boolean;
   /** strptime format of the table's time columns written as text (tables.NAME.time_format). */
   timeFormat?: string;
+  /** Numeric times are in units of 1/unitsPerDay days (tables.NAME.time_unit; 1440 = minutes). */
+  unitsPerDay: number;
+  /** The table's id is `column` of `table`, a one-row-per-patient table keyed by the cohort id (tables.NAME.link). */
+  link?: { table: string; column: string };
 }
 
 export function kindOf(duckType: string): ColumnKind {
@@ -144,6 +159,12 @@ export class Db {
 
   /** Loads one spec table from its file into a DuckDB table, with the file line of each row. */
   async registerFile(name: string, t: TableSpec, specDir: string, policy: PathPolicy = {}): Promise<TableInfo> {
+    await this.loadFile(name, t, specDir, policy);
+    return this.describe(name, t, t.file, true);
+  }
+
+  /** Creates the DuckDB table of spec table `name` from its file (no column checks yet). */
+  async loadFile(name: string, t: TableSpec, specDir: string, policy: PathPolicy = {}): Promise<void> {
     const where = `${this.specFile}: tables.${name}.file`;
     const path = resolveTableFile(specDir, t.file, where, policy);
     const fmt = tableFormat(t);
@@ -157,17 +178,18 @@ export class Db {
       // na_values: markers such as "ERROR" or "NA" read as missing (besides empty fields).
       const na = t.na_values?.length ? `, nullstr=[${['', ...t.na_values].map(lit).join(', ')}]` : '';
       const dec = t.decimal ? `, decimal_separator=${lit(t.decimal)}` : '';
-      source = `SELECT row_number() OVER () + 1 AS __line, * FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim}${na}${dec})`;
+      source = `SELECT row_number() OVER () + 1 AS __line, ${loadedColumns(t)} FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim}${na}${dec})`;
     } else {
-      source = `SELECT file_row_number + 1 AS __line, * EXCLUDE (file_row_number) FROM read_parquet(${lit(path)}, file_row_number=true)`;
+      source = `SELECT file_row_number + 1 AS __line, ${loadedColumns(t, 'file_row_number')} FROM read_parquet(${lit(path)}, file_row_number=true)`;
     }
     try {
       await this.run(`CREATE TABLE ${tbl(name)} AS ${source}`);
     } catch (e) {
+      const missing = t.columns && /Referenced column "((?:[^"]|"")*)" not found/.exec((e as Error).message);
+      if (missing) throw new CdmmError(`${this.specFile}: tables.${name}.columns: column '${missing[1]}' not found in ${path}`);
       throw new CdmmError(`${where}: cannot read ${path}: ${await this.readProblem(path, fmt, e)}`);
     }
     if (fmt === 'csv') await this.checkCsvShape(name, t, path, where);
-    return this.describe(name, t, t.file, true);
   }
 
   /** DuckDB's reason a file could not be read; for an over-long line, the line DuckDB should have named. */
@@ -200,17 +222,20 @@ export class Db {
       );
   }
 
-  /** Records the columns of a loaded table and checks that its id/time columns exist. */
-  async describe(name: string, t: TableSpec, label: string, hasLine: boolean): Promise<TableInfo> {
+  /**
+   * Records the columns of a loaded table and checks that its id/time columns exist. `checkTime: false` leaves
+   * the time column to be checked later (it may come from a lookup, or be derived from several columns).
+   */
+  async describe(name: string, t: TableSpec, label: string, hasLine: boolean, checkTime = true): Promise<TableInfo> {
     const desc = await this.rows(`DESCRIBE ${tbl(name)}`);
     const columns = new Map<string, string>();
     for (const d of desc) if (d.column_name !== '__line') columns.set(String(d.column_name), String(d.column_type));
     const id = tableId(t);
     if (!id) throw new CdmmError(`${this.specFile}: tables.${name}.id: expected the name of the patient id column`);
-    const info: TableInfo = { name, label, id, time: tableTime(t), columns, hasLine, timeFormat: t.time_format };
+    const info: TableInfo = { name, label, id, time: tableTime(t), columns, hasLine, timeFormat: t.time_format, unitsPerDay: timeUnitsPerDay(t), link: t.link };
     this.tables.set(name, info);
     this.requireColumn(name, id, `tables.${name}.id`);
-    if (info.time) await this.requireTime(name, info.time, `tables.${name}.time`);
+    if (info.time && checkTime) await this.requireTime(name, info.time, `tables.${name}.time`);
     return info;
   }
 
@@ -349,18 +374,6 @@ export class Db {
       );
     }
   }
-}
-
-/** Registers every table of the spec from its file. */
-export async function registerSpecTables(db: Db, spec: Spec, specDir: string, quiet?: boolean, policy: PathPolicy = {}): Promise<void> {
-  const entries = Object.entries(spec.tables);
-  const bar = progress('tables', entries.length, { quiet });
-  for (const [k, [name, t]] of entries.entries()) {
-    bar.update(k, { table: name });
-    await db.registerFile(name, t, specDir, policy);
-  }
-  bar.update(entries.length);
-  bar.stop();
 }
 
 /**

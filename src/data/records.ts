@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { CdmmError } from '../util/errors.js';
 import { Db, kindOf, lit, q, tbl } from './db.js';
 import { formatPath, type Spec } from './spec.js';
+import { finishTables, shapeRows } from './tables.js';
 
 // NUL cannot travel through SQL text; nothing clinical needs it.
 const text = z.string().refine((v) => !v.includes('\u0000'), { message: 'text must not contain NUL characters' });
@@ -162,12 +163,17 @@ export async function unreadableValues(spec: Spec, tableTypes: Record<string, Re
  */
 export async function loadRecords(db: Db, spec: Spec, tableTypes: Record<string, Record<string, string>>, records: PatientRecord[]): Promise<void> {
   const ct = spec.cohort.table;
+  // A record is one patient: the columns that link other tables to it (tables.X.link) hold its id too.
+  const linkCols: Record<string, string[]> = {};
+  for (const t of Object.values(spec.tables)) if (t.link) (linkCols[t.link.table] ??= []).push(t.link.column);
   for (const [name, t] of Object.entries(spec.tables)) {
     if (!Object.hasOwn(tableTypes, name)) throw new CdmmError(`fitted state has no column types for table '${name}': was it fitted with another spec?`);
     const id = t.id ?? (t.format === 'meds' ? 'subject_id' : undefined)!;
     // Record ids are strings: every table's id column is text here, so the joins stay exact.
+    const links = linkCols[name] ?? [];
     const types = new Map(Object.entries(tableTypes[name]));
     types.set(id, 'VARCHAR');
+    for (const c of links) types.set(c, 'VARCHAR');
     const cols = [...types.keys()];
     await db.run(`CREATE TABLE ${tbl(name)} (${cols.map((c) => `${q(c)} ${types.get(c)}`).join(', ')})`);
     const values: string[] = [];
@@ -179,12 +185,15 @@ export async function loadRecords(db: Db, spec: Spec, tableTypes: Record<string,
         // A Map of the row's own keys: a column named `constructor` is the row's value or missing, never a function.
         const r = new Map(Object.entries(r0));
         r.set(id, rec.id);
+        for (const c of links) r.set(c, rec.id);
         if (name === ct && typeof spec.cohort.index_time === 'string' && rec.index_time !== undefined) r.set(spec.cohort.index_time, rec.index_time);
         values.push(`(${cols.map((c) => sqlValue(r.get(c), types.get(c)!)).join(', ')})`);
       }
     }
     for (let i = 0; i < values.length; i += 1000)
       await db.run(`INSERT INTO ${tbl(name)} VALUES ${values.slice(i, i + 1000).join(', ')}`);
-    await db.describe(name, { ...t, id }, `records.${name}`, false);
+    await shapeRows(db, name, { ...t, id }, `records.${name}`);
+    await db.describe(name, { ...t, id }, `records.${name}`, false, false);
   }
+  await finishTables(db, spec);
 }

@@ -10,6 +10,31 @@ import { filterSyntaxProblem } from './filter.js';
 
 const ident = z.string().min(1);
 const num = z.number().finite();
+/** A value written in the spec that reaches SQL only as an escaped literal; NUL cannot travel through SQL text. */
+const specText = z.string().refine((v) => !v.includes('\u0000'), { message: 'text must not contain NUL characters' });
+const scalar = z.union([num, specText, z.boolean()]);
+const scalars = z.union([scalar, z.array(scalar).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
+
+/** Units of numeric times (tables.NAME.time_unit): how many of them make one day. */
+export const TIME_UNITS = { days: 1, hours: 24, minutes: 1440, seconds: 86400 } as const;
+export type TimeUnit = keyof typeof TIME_UNITS;
+const UNIT_ALIASES: Record<string, TimeUnit> = {
+  d: 'days', day: 'days', days: 'days', h: 'hours', hour: 'hours', hours: 'hours',
+  min: 'minutes', minute: 'minutes', minutes: 'minutes', s: 'seconds', sec: 'seconds', second: 'seconds', seconds: 'seconds',
+};
+/** A duration: a number of days, or a string with a unit such as "24 h", "1440 min", "-6 hours" (→ days). */
+export const durationSchema = z.union([
+  num,
+  z.string().transform((v, ctx) => {
+    const m = /^\s*([-+]?(?:\d+\.?\d*|\.\d+))\s*([a-z]+)\s*$/i.exec(v);
+    const unit = m ? UNIT_ALIASES[m[2].toLowerCase()] : undefined;
+    if (!m || !unit) {
+      ctx.addIssue({ code: 'custom', message: `expected a number of days or a duration such as "24 h", "1440 min", "2 days" (got ${JSON.stringify(v)})` });
+      return z.NEVER;
+    }
+    return Number(m[1]) / TIME_UNITS[unit];
+  }),
+]);
 
 /** A window relative to the index time, in days. Default end 0 = at the index; start null = unbounded. */
 export const windowSchema = z
@@ -33,8 +58,22 @@ export const tableSchema = z
     file: ident,
     /** csv (also .csv.gz), parquet, or meds (a MEDS Parquet event table: subject_id, time, code, numeric_value, text_value). */
     format: z.enum(['csv', 'parquet', 'meds']).optional(),
+    /** The patient id column; `_row` numbers the rows 1, 2, … in file order (a table without an id column). */
     id: ident.optional(),
-    time: ident.optional(),
+    /** The row's time column, or several: the row is known at the latest of them (e.g. [drugstartoffset, drugorderoffset]). */
+    time: z.union([ident, z.array(ident).min(1)]).optional(),
+    /** Unit of numeric time columns (default days), e.g. minutes for eICU offsets. */
+    time_unit: z.enum(Object.keys(TIME_UNITS) as [TimeUnit, ...TimeUnit[]]).optional(),
+    /** The table's id is another key (e.g. subject_id): `column` of the one-row-per-patient `table` (keyed by the cohort id) links them. */
+    link: z.object({ table: ident, column: ident }).strict().optional(),
+    /** Adds `columns` of another table, matched on the column `on` that both have (e.g. an admission's dischtime to its diagnoses). */
+    lookup: z.object({ table: ident, on: ident, columns: z.array(ident).min(1) }).strict().optional(),
+    /** Keeps only rows whose column holds one of the given values, e.g. { apacheversion: IVa }. */
+    where: z.record(ident, scalars).optional(),
+    /** Load only these columns (and those the table's own options name): for wide tables of large databases. */
+    columns: z.array(ident).min(1).optional(),
+    /** Per-column value maps applied on loading, e.g. { age: { "> 89": 90 } }; null maps to missing. */
+    values: z.record(ident, z.record(z.string(), z.union([num, specText, z.null()]))).optional(),
     /** strptime layout of time columns written as text that DuckDB does not recognise, e.g. "%d/%m/%Y %H:%M". */
     time_format: z.string().min(1).optional(),
     /** CSV only: values read as missing besides empty fields, e.g. ["NA", "ERROR"]. */
@@ -76,8 +115,8 @@ const timeseriesSchema = z
     value: ident.optional(),
     /** Wide form: each listed column is a variable (used when `variable` is absent). */
     columns: z.array(ident).optional(),
-    /** Variables to keep, in order. Long form default: every variable seen in the training split. */
-    variables: z.array(z.string()).optional(),
+    /** Variables to keep, in order (numbers such as MIMIC itemids are compared as text). Long form default: every variable seen in the training split. */
+    variables: z.array(z.union([z.string(), num.transform(String)])).optional(),
     bins: z.number().int().min(1).max(1000).default(4),
     /** Explicit bin edges in days (length bins+1, increasing, last <= window end); overrides equal-width bins. */
     edges: z.array(num).optional(),
@@ -155,7 +194,17 @@ export type TextSpec = Extract<ModalitySpec, { type: 'text' }>;
 export type EmbeddingSpec = Extract<ModalitySpec, { type: 'embedding' }>;
 
 export const labelSchema = z.union([
-  z.object({ column: ident, table: ident.optional() }).strict(),
+  z
+    .object({
+      column: ident,
+      table: ident.optional(),
+      /** Values meaning the outcome happened (e.g. Expired); compared trimmed and case-insensitively. */
+      positive: scalars.optional(),
+      /** Values meaning it did not (default: every other non-blank value); others are excluded and counted. */
+      negative: scalars.optional(),
+    })
+    .strict()
+    .refine((l) => l.negative === undefined || l.positive !== undefined, { message: 'label.negative needs label.positive', path: ['negative'] }),
   z
     .object({
       table: ident.optional(),
@@ -177,8 +226,30 @@ const fractions = z
     message: 'train, val and test fractions must be > 0 and sum to 1',
   });
 
+/** A shift environment chosen by value: patients whose column holds one of `values` form the shift split. */
+export const shiftSelectorSchema = z.object({ table: ident.optional(), column: ident, values: scalars }).strict();
+export type ShiftSelector = z.infer<typeof shiftSelectorSchema>;
+
 export const splitSchema = z.discriminatedUnion('method', [
-  z.object({ method: z.literal('random'), fractions: fractions.default({ train: 0.7, val: 0.1, test: 0.2 }), seed: z.number().int().default(0) }).strict(),
+  z
+    .object({
+      method: z.literal('random'),
+      fractions: fractions.default({ train: 0.7, val: 0.1, test: 0.2 }),
+      seed: z.number().int().default(0),
+      shift: shiftSelectorSchema.optional(),
+    })
+    .strict(),
+  z
+    .object({
+      method: z.literal('group'),
+      /** Whole groups (e.g. hospitals) go to train, val or test, in about these fractions of patients. */
+      table: ident.optional(),
+      column: ident,
+      fractions: fractions.default({ train: 0.7, val: 0.1, test: 0.2 }),
+      seed: z.number().int().default(0),
+      shift: shiftSelectorSchema.optional(),
+    })
+    .strict(),
   z
     .object({
       method: z.literal('column'),
@@ -215,8 +286,12 @@ export const specSchema = z
         id: ident.optional(),
         /** A column of the cohort table (number of days or a timestamp), or a constant number of days. */
         index_time: z.union([ident, num]).default(0),
-        /** Days added to the index time, e.g. 1 = 24 h after an admission time column (may be negative). */
-        index_offset: num.default(0),
+        /** Added to the index time: days, or a duration such as "24 h" or "1440 min" (may be negative). */
+        index_offset: durationSchema.default(0),
+        /** The patient behind each cohort row (e.g. uniquepid, subject_id): every split keeps a patient's rows together. */
+        patient: ident.optional(),
+        /** When each stay ends (discharge): rows whose stay ends at or before the index time are excluded and counted. */
+        end_time: ident.optional(),
         /** Boolean expressions on the cohort table's columns (src/data/filter.ts grammar); a patient must satisfy all. */
         filters: z
           .array(
@@ -233,6 +308,18 @@ export const specSchema = z
     split: splitSchema.default({ method: 'random', fractions: { train: 0.7, val: 0.1, test: 0.2 }, seed: 0 }),
     /** Simulated data only: a per-patient true risk P(Y | U), for the oracle AUROC. */
     true_risk: z.object({ table: ident, column: ident }).strict().optional(),
+    /** An existing risk score (e.g. APACHE IVa) scored on the same test patients next to cdmm's predictions. */
+    reference: z
+      .object({
+        table: ident,
+        column: ident,
+        /** Values meaning "not computed" (e.g. -1). */
+        missing: z.array(num).default([]),
+        /** The name shown in tables and reports (default: the column). */
+        name: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((s, ctx) => {
@@ -242,7 +329,24 @@ export const specSchema = z
     };
     needTable(s.cohort.table, ['cohort', 'table']);
     needTable(s.label.table, ['label', 'table']);
-    if (s.split.method === 'column') needTable(s.split.table, ['split', 'table']);
+    if (s.split.method === 'column' || s.split.method === 'group') needTable(s.split.table, ['split', 'table']);
+    if ((s.split.method === 'random' || s.split.method === 'group') && s.split.shift) needTable(s.split.shift.table, ['split', 'shift', 'table']);
+    if (s.reference) needTable(s.reference.table, ['reference', 'table']);
+    for (const [name, t] of Object.entries(s.tables)) {
+      if (t.link) {
+        needTable(t.link.table, ['tables', name, 'link', 'table']);
+        const l = s.tables[t.link.table];
+        if (t.link.table === name) ctx.addIssue({ code: 'custom', path: ['tables', name, 'link', 'table'], message: 'a table cannot link through itself' });
+        else if (l?.link) ctx.addIssue({ code: 'custom', path: ['tables', name, 'link', 'table'], message: `table '${t.link.table}' is itself linked: link through a table keyed by the cohort id` });
+        if (name === s.cohort.table) ctx.addIssue({ code: 'custom', path: ['tables', name, 'link'], message: 'the cohort table defines the patients and cannot be linked' });
+      }
+      if (t.lookup) {
+        needTable(t.lookup.table, ['tables', name, 'lookup', 'table']);
+        if (t.lookup.table === name) ctx.addIssue({ code: 'custom', path: ['tables', name, 'lookup', 'table'], message: 'a table cannot look up columns in itself' });
+        else if (s.tables[t.lookup.table]?.lookup) ctx.addIssue({ code: 'custom', path: ['tables', name, 'lookup', 'table'], message: `table '${t.lookup.table}' has a lookup itself: look up from a plain table` });
+      }
+      if (t.id === '_row' && t.format === 'meds') ctx.addIssue({ code: 'custom', path: ['tables', name, 'id'], message: 'a MEDS table is keyed by subject_id' });
+    }
     if (s.split.method === 'shift' && !s.modalities[s.split.modality])
       ctx.addIssue({ code: 'custom', path: ['split', 'modality'], message: `unknown modality '${s.split.modality}'` });
     if (s.true_risk) needTable(s.true_risk.table, ['true_risk', 'table']);
@@ -350,6 +454,13 @@ export function tableFormat(t: TableSpec): 'csv' | 'parquet' | 'meds' {
 export function tableId(t: TableSpec): string | undefined {
   return t.id ?? (tableFormat(t) === 'meds' ? 'subject_id' : undefined);
 }
+/** Name of the derived column holding the latest of several time columns (tables.NAME.time: [a, b]). */
+export const ROW_TIME = '__time';
 export function tableTime(t: TableSpec): string | undefined {
+  if (Array.isArray(t.time)) return t.time.length === 1 ? t.time[0] : ROW_TIME;
   return t.time ?? (tableFormat(t) === 'meds' ? 'time' : undefined);
+}
+/** Days per unit of the table's numeric times. */
+export function timeUnitsPerDay(t: TableSpec): number {
+  return TIME_UNITS[t.time_unit ?? 'days'];
 }

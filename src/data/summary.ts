@@ -18,6 +18,10 @@ export interface DatasetSummary {
   candidates: number;
   exclusions: Record<string, number>;
   warnings: string[];
+  /** With cohort.patient: the patient column and the number of distinct patients behind the rows. */
+  patient_key?: { column: string; distinct: number };
+  /** With spec.reference: its name and the share of rows that have it. */
+  reference?: { name: string; available: number };
 }
 
 /** Patterns whose label rate is this many binomial standard errors from the overall rate, and at least
@@ -91,7 +95,15 @@ export function summarize(ds: PreparedDataset): DatasetSummary {
       );
   }
   const splits = Object.fromEntries(Object.entries(ds.splits).map(([k, s]) => [k, s.ids.length]));
+  let reference: DatasetSummary['reference'];
+  if (ds.reference) {
+    let have = 0;
+    for (const s of all) if (s.reference) for (const v of s.reference) if (!Number.isNaN(v)) have++;
+    reference = { name: ds.reference.name, available: patients ? have / patients : 0 };
+  }
   return {
+    ...(ds.cohort.patient_key ? { patient_key: ds.cohort.patient_key } : {}),
+    ...(reference ? { reference } : {}),
     dataset: ds.name,
     patients,
     label_rate: rate,
@@ -115,7 +127,9 @@ function table(header: string[], rows: string[][], right: boolean[]): string {
 /** The plain-text report: the pattern table first, since that is what a user should see first. */
 export function formatSummary(s: DatasetSummary, modalityOrder: string[]): string {
   const out: string[] = [];
-  out.push(`dataset ${s.dataset}: ${s.patients} patients, label rate ${pct(s.label_rate)}`);
+  const who = s.patient_key ? ` (rows; ${s.patient_key.distinct} distinct ${s.patient_key.column})` : '';
+  out.push(`dataset ${s.dataset}: ${s.patients} patients${who}, label rate ${pct(s.label_rate)}`);
+  if (s.reference) out.push(`reference score ${s.reference.name}: available for ${pct(s.reference.available)}`);
   out.push('');
   out.push(`missingness patterns (mask characters in modality order: ${modalityOrder.join(', ')})`);
   out.push(

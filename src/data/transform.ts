@@ -9,6 +9,7 @@ import { Db, q, tbl } from './db.js';
 import type { Ctx } from './modalities/common.js';
 import { loadRecords, parseRecords, type PatientRecord } from './records.js';
 import { loadSpec, type Spec } from './spec.js';
+import { finishTables, registerTable, registerTables } from './tables.js';
 
 export type { PatientRecord } from './records.js';
 export { ownRecords, patientRecordSchema, patientRecordSchemaFor, parseRecords, unreadableValues } from './records.js';
@@ -25,6 +26,8 @@ export interface TransformResult {
   values: Record<string, Float32Array>;
   /** Patients left out (no observed modality, or no determinable label), with counts by reason. */
   exclusions?: Record<string, number>;
+  /** When the source spec has a reference score: its name and value per patient (NaN = missing). */
+  reference?: { name: string; values: Float32Array };
 }
 
 function checkState(state: unknown, spec: Spec, where: string): DataState {
@@ -55,7 +58,7 @@ export async function transformPatients(spec: Spec, specDir: string, state: unkn
   const db = await Db.open(file);
   try {
     if ('specPath' in source) {
-      for (const [name, t] of Object.entries(useSpec.tables)) await db.registerFile(name, t, dir, { allowOutside: source.allowOutside });
+      await registerTables(db, useSpec, dir, true, { allowOutside: source.allowOutside });
     } else if ('tables' in source) {
       await registerGivenTables(db, useSpec, st, source.tables);
     } else {
@@ -91,6 +94,8 @@ export async function transformPatients(spec: Spec, specDir: string, state: unkn
     if (noData.length) exclusions['no modality observed'] = noData.length;
     if (Object.keys(exclusions).length) result.exclusions = exclusions;
     if (cohort.labels) result.labels = Float32Array.from(keep, (i) => cohort.labels![i]);
+    if (cohort.reference && useSpec.reference)
+      result.reference = { name: useSpec.reference.name ?? useSpec.reference.column, values: Float32Array.from(keep, (i) => cohort.reference![i]) };
     return result;
   } finally {
     db.close();
@@ -106,13 +111,14 @@ async function registerGivenTables(db: Db, spec: Spec, st: DataState, files: Rec
     if (Object.hasOwn(files, name)) {
       // Chosen by the user on the command line (a folder or a mapping checked in src/serve/input.ts).
       const path = resolve(files[name]);
-      await db.registerFile(name, { ...t, file: path }, dirname(path));
+      await registerTable(db, name, { ...t, file: path }, dirname(path));
       continue;
     }
     const types = st.tableTypes[name];
     await db.run(`CREATE TABLE ${tbl(name)} (${Object.entries(types).map(([c, ty]) => `${q(c)} ${ty}`).join(', ')})`);
-    await db.describe(name, t, `(table ${name} not given)`, false);
+    await db.describe(name, t, `(table ${name} not given)`, false, false);
   }
+  await finishTables(db, spec);
   // Without the cohort table, the patients are those found in the given tables, at the constant index time.
   const ct = spec.cohort.table;
   if (!Object.hasOwn(files, ct)) {

@@ -30,6 +30,8 @@ export interface SplitArrays {
   values: Record<string, Float32Array>;
   /** Optional per-patient true risk P(Y | U) (simulated data only), for the oracle AUROC. */
   trueRisk?: Float32Array;
+  /** The spec's reference score per patient (e.g. APACHE IVa), NaN where it is missing; only to score. */
+  reference?: Float32Array;
 }
 
 export type SplitName = 'train' | 'val' | 'test' | 'shift';
@@ -43,6 +45,14 @@ export interface PreparedDataset {
   splits: Partial<Record<SplitName, SplitArrays>> & { train: SplitArrays; val: SplitArrays; test: SplitArrays };
   /** Fitted preprocessing state (vocabularies, statistics, hash settings): JSON-serialisable. */
   state: unknown;
+  /** The spec's reference score (spec.reference), when there is one. */
+  reference?: { name: string; column: string };
   /** Cohort accounting for `inspect`. */
-  cohort: { candidates: number; included: number; exclusions: Record<string, number> };
+  cohort: {
+    candidates: number;
+    included: number;
+    exclusions: Record<string, number>;
+    /** With cohort.patient: the column and how many distinct patients the included rows belong to. */
+    patient_key?: { column: string; distinct: number };
+  };
 }

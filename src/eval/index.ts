@@ -2,3 +2,4 @@ export * from './metrics.js';
 export * from './delong.js';
 export * from './curves.js';
 export * from './patterns.js';
+export * from './reference.js';

@@ -1,4 +1,5 @@
 import { auroc } from '../eval/metrics.js';
+import { referenceTable } from '../eval/reference.js';
 import { rocCurve } from '../eval/curves.js';
 import { intervalChart, rocChart, shiftScatterChart, type IntervalRow, type ShiftPoint } from './charts.js';
 import type { Charter } from './charter.js';
@@ -59,6 +60,8 @@ export async function benchmarkSections(data: BenchmarkData, charter: Charter): 
       benchmarkTable(results, best.index) +
       note(`Mean ± standard deviation over seeds; Δ = debiased − plain for the same backbone (mean ± std over seeds). Highlighted: best configuration by ${best.by} AUROC.`),
   });
+  const ref = referenceTable(results);
+  if (ref) sections.push({ id: 'bench-reference', title: 'Reference score on the same patients', body: table(ref.head, ref.rows) + note(ref.caption) });
 
   const iv: IntervalRow[] = results.flatMap((r) =>
     (['test', 'shift'] as const).flatMap((s) => {

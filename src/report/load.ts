@@ -39,6 +39,16 @@ const ManifestSchema = z
     modalities: z.array(z.object({ name: z.string() }).passthrough()).default([]),
   })
   .passthrough();
+const ScoreMetricsSchema = z.object({ auroc: num.nullable(), auroc_ci: ci, auprc: num.nullable(), auprc_ci: ci, brier: num.nullable(), ece: num.nullable(), ece_ci: ci });
+const ReferenceMetricsSchema = z.object({
+  name: z.string(),
+  n: num,
+  covered: num,
+  probability: z.boolean(),
+  reference: ScoreMetricsSchema,
+  model: ScoreMetricsSchema,
+  delong: z.object({ diff: num, p: num }).nullable(),
+});
 const RunMetricsSchema = z.object({
   dataset: z.string(),
   backbone: z.string(),
@@ -49,6 +59,7 @@ const RunMetricsSchema = z.object({
     .object({ test: z.array(PatternMetricsSchema), shift: z.array(PatternMetricsSchema).optional() })
     .partial()
     .default({}),
+  reference: z.record(ReferenceMetricsSchema).optional(),
 });
 const InsightsSchema = z.object({
   marginal: num,
@@ -93,6 +104,14 @@ const HistorySchema = z.array(
     .passthrough(),
 );
 const SummarySchema = z.object({ auroc_mean: num, auroc_std: num, auprc_mean: num, auprc_std: num });
+const ReferenceSummarySchema = z
+  .object({
+    name: z.string(), auroc_mean: num, auroc_std: num, auprc_mean: num, auprc_std: num, ece_mean: num.nullable(), ece_std: num.nullable(),
+    covered_mean: num, coverage_mean: num, model_auroc_mean: num, model_auroc_std: num, model_auprc_mean: num, model_auprc_std: num,
+    delta_auroc_mean: num, delta_auroc_std: num,
+  });
+/** A split's summary with the reference score on the same patients (src/eval/reference.ts), when the spec has one. */
+const SplitSummarySchema = SummarySchema.extend({ reference: ReferenceSummarySchema.optional() }).passthrough();
 const DeltaSchema = z.object({ auroc_mean: num, auroc_std: num }).passthrough();
 const BenchmarkSchema = z.object({
   dataset: z.string(),
@@ -101,8 +120,8 @@ const BenchmarkSchema = z.object({
       backbone: z.string(),
       debias: z.string(),
       seeds: z.union([z.array(num), num]),
-      test: SummarySchema,
-      shift: SummarySchema.optional(),
+      test: SplitSummarySchema,
+      shift: SplitSummarySchema.optional(),
       delta_vs_plain: z.object({ test: DeltaSchema, shift: DeltaSchema.optional() }).optional(),
     }),
   ),
@@ -123,6 +142,7 @@ export type Predictions = z.infer<typeof PredictionsSchema>;
 export type History = z.infer<typeof HistorySchema>;
 export type Benchmark = z.infer<typeof BenchmarkSchema>;
 export type BenchmarkResult = Benchmark['results'][number];
+export type ReferenceMetricsJson = z.infer<typeof ReferenceMetricsSchema>;
 
 export interface RunData {
   dir: string;

@@ -3,7 +3,7 @@ import { calibrationBins, prCurve, rocCurve } from '../eval/curves.js';
 import { calibrationChart, historyChart, intervalChart, patternEffectsChart, patternMapChart, prChart, rocChart, type CurveSeries, type IntervalRow, type PatternRow } from './charts.js';
 import type { Charter } from './charter.js';
 import { fmt, fmtCi, fmtSigned, note, table, type Section } from './html.js';
-import type { MetricSetJson, PatternMetricsJson, RunData } from './load.js';
+import type { MetricSetJson, PatternMetricsJson, ReferenceMetricsJson, RunData } from './load.js';
 
 /** The sections describing one run folder. `prefix` keeps section ids unique when a page holds several runs. */
 
@@ -21,6 +21,19 @@ function metricsTable(splits: Record<string, MetricSetJson | undefined>): string
       : [];
   });
   return table(['split', 'n', 'prevalence', 'AUROC [95% CI]', 'AUPRC [95% CI]', 'Brier [95% CI]', 'ECE [95% CI]'], rows);
+}
+
+/** The reference score next to the model on the patients of each split that have the score. */
+function referenceRunTable(refs: [string, ReferenceMetricsJson][]): string {
+  const rows = refs.flatMap(([split, r]) => [
+    [split, r.name, `${r.covered} of ${r.n}`, fmtCi(r.reference.auroc, r.reference.auroc_ci), fmtCi(r.reference.auprc, r.reference.auprc_ci), r.reference.ece === null ? '—' : fmtCi(r.reference.ece, r.reference.ece_ci, 4), '—'],
+    [split, 'this model', `${r.covered} of ${r.n}`, fmtCi(r.model.auroc, r.model.auroc_ci), fmtCi(r.model.auprc, r.model.auprc_ci), r.model.ece === null ? '—' : fmtCi(r.model.ece, r.model.ece_ci, 4),
+      r.delong ? `${fmtSigned(r.delong.diff)} (p ${fmt(r.delong.p)})` : '—'],
+  ]);
+  return (
+    table(['split', 'score', 'patients', 'AUROC [95% CI]', 'AUPRC [95% CI]', 'ECE [95% CI]', 'Δ AUROC model − reference (DeLong)'], rows) +
+    note('Both scores on the same patients: those of the split that have the reference score.')
+  );
 }
 
 function patternMetricsTable(rows: PatternMetricsJson[], caption: string): string {
@@ -53,6 +66,8 @@ export async function runSections(run: RunData, charter: Charter, prefix = 'run'
   const id = (s: string) => `${prefix}-${s}`;
 
   sections.push({ id: id('metrics'), title: 'Metrics', body: metricsTable(metrics.splits) + note('95% percentile-bootstrap intervals, resampled within each class.') });
+  const refs = Object.entries(metrics.reference ?? {});
+  if (refs.length) sections.push({ id: id('reference'), title: `Reference score: ${refs[0][1].name}`, body: referenceRunTable(refs) });
 
   // Curves from predictions.json, one series per split.
   const preds = run.predictions;

@@ -14,8 +14,22 @@ import { progress } from '../util/progress.js';
 import type { TrainOptions } from './options.js';
 import { trainRun } from './run.js';
 import { mean, std } from './stats.js';
+import { formatReferenceTable, summarizeReference, type ReferenceMetrics, type ReferenceSummary } from '../eval/reference.js';
 
-export interface Summary { auroc_mean: number; auroc_std: number; auprc_mean: number; auprc_std: number }
+/** Adds the reference summary to each split of a row, when every run of the row has one. */
+function attachReference(row: BenchmarkRow, runs: RunScore[]): void {
+  for (const split of ['test', 'shift'] as const) {
+    const target = row[split];
+    const refs = runs.flatMap((r) => (r.reference?.[split] ? [r.reference[split]!] : []));
+    if (target && refs.length === runs.length) target.reference = summarizeReference(refs);
+  }
+}
+
+export interface Summary {
+  auroc_mean: number; auroc_std: number; auprc_mean: number; auprc_std: number;
+  /** With spec.reference: the reference score and this configuration on the same patients (src/eval/reference.ts). */
+  reference?: ReferenceSummary;
+}
 export interface Delta extends Summary { n: number }
 
 export interface BenchmarkRow {
@@ -53,6 +67,7 @@ export interface RunScore {
   dir: string;
   test: { auroc: number; auprc: number };
   shift?: { auroc: number; auprc: number };
+  reference?: Partial<Record<'test' | 'shift', ReferenceMetrics>>;
 }
 
 export function runName(backbone: string, debias: string, seed: number): string {
@@ -75,6 +90,7 @@ export function aggregate(scores: RunScore[], backbones: BackboneName[], debias:
       const row: BenchmarkRow = { backbone: b, debias: d, seeds: mine.length, test: summary(mine.map((s) => s.test)) };
       const withShift = mine.filter((s) => s.shift);
       if (withShift.length === mine.length) row.shift = summary(withShift.map((s) => s.shift!));
+      attachReference(row, mine);
       if (d !== 'none') {
         const pairs = mine
           .map((s) => ({ s, plain: scores.find((q) => q.backbone === b && q.debias === 'none' && q.seed === s.seed) }))
@@ -104,6 +120,11 @@ const signed = (m: number, s: number) => `${m >= 0 ? '+' : ''}${f3(m)} ± ${f3(s
 
 /** The human-readable table. */
 export function formatBenchmark(b: BenchmarkJson): string {
+  const ref = formatReferenceTable(b.results);
+  return ref ? `${formatScores(b)}\n\n${ref}` : formatScores(b);
+}
+
+function formatScores(b: BenchmarkJson): string {
   const hasShift = b.results.some((r) => r.shift);
   const head = ['backbone', 'debias', 'seeds', 'test AUROC', 'test AUPRC', 'Δ test AUROC'];
   if (hasShift) head.push('shift AUROC', 'shift AUPRC', 'Δ shift AUROC');
@@ -194,11 +215,15 @@ function reusable(dir: string, req: BenchmarkRequest, backbone: string, debias: 
   }
 }
 
-function scoreOf(met: { splits: Record<string, { auroc: number | null; auprc: number | null }> }, backbone: BackboneName, debias: DebiasMode, seed: number, dir: string): RunScore {
+function scoreOf(
+  met: { splits: Record<string, { auroc: number | null; auprc: number | null }>; reference?: RunScore['reference'] },
+  backbone: BackboneName, debias: DebiasMode, seed: number, dir: string,
+): RunScore {
   const pick = (s?: { auroc: number | null; auprc: number | null }) => (s ? { auroc: s.auroc ?? NaN, auprc: s.auprc ?? NaN } : undefined);
   const r: RunScore = { backbone, debias, seed, dir, test: pick(met.splits.test)! };
   const sh = pick(met.splits.shift);
   if (sh) r.shift = sh;
+  if (met.reference) r.reference = met.reference;
   return r;
 }
 

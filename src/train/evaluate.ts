@@ -9,6 +9,7 @@ import type { Spec } from '../data/spec.js';
 import type { SplitArrays } from '../data/types.js';
 import type { MetricSet } from '../eval/metrics.js';
 import type { PatternMetrics } from '../eval/patterns.js';
+import { referenceMetrics, type ReferenceMetrics } from '../eval/reference.js';
 import { assignPatterns } from '../models/patterns.js';
 import { CdmmError } from '../util/errors.js';
 import { maskStrings, predictSplit } from './predict.js';
@@ -25,6 +26,8 @@ export interface EvaluationResult {
   per_pattern: Record<string, PatternMetrics[]>;
   /** External validation: patients left out, by reason. */
   exclusions?: Record<string, number>;
+  /** With spec.reference: the reference score and the model on the same patients, per split. */
+  reference?: Record<string, ReferenceMetrics>;
 }
 
 export interface EvaluateOptions {
@@ -37,11 +40,13 @@ export interface EvaluateOptions {
   allowOutside?: boolean;
 }
 
-function scoreArrays(run: LoadedRun, split: SplitArrays, bootstrap: number) {
+function scoreArrays(run: LoadedRun, split: SplitArrays, bootstrap: number, referenceName?: string) {
   const K = run.manifest.modalities.length;
   const pat = assignPatterns(split.mask, K, run.dict);
   const out = predictSplit(run.model, split, run.manifest.modalities, pat, 1024);
-  return scoreSplit({ ids: split.ids, labels: split.labels, p: out.p, pFactual: out.pFactual, masks: maskStrings(split.mask, K) }, bootstrap, run.manifest.config.seed);
+  const scored = scoreSplit({ ids: split.ids, labels: split.labels, p: out.p, pFactual: out.pFactual, masks: maskStrings(split.mask, K) }, bootstrap, run.manifest.config.seed);
+  const reference = referenceName && split.reference ? referenceMetrics(referenceName, split.labels, split.reference, out.p, bootstrap, run.manifest.config.seed) : undefined;
+  return { ...scored, reference };
 }
 
 export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Promise<EvaluationResult> {
@@ -55,11 +60,12 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
     const t = await transformPatients(m.spec as Spec, dirname(m.spec_path), m.state, { specPath: o.specPath, allowOutside: o.allowOutside });
     if (!t.labels) throw new CdmmError(`${o.specPath}: the spec defines no label, so its patients cannot be scored`);
     if (t.ids.length === 0) throw new CdmmError(`${o.specPath}: no patient to score after the cohort and modality checks`);
-    const split: SplitArrays = { ids: t.ids, labels: t.labels, mask: t.mask, values: t.values };
-    const s = scoreArrays(run, split, bootstrap);
+    const split: SplitArrays = { ids: t.ids, labels: t.labels, mask: t.mask, values: t.values, ...(t.reference ? { reference: t.reference.values } : {}) };
+    const s = scoreArrays(run, split, bootstrap, t.reference?.name);
     const r = result(o.specPath, 'external');
     r.splits.external = s.metrics;
     r.per_pattern.external = s.perPattern;
+    if (s.reference) r.reference = { external: s.reference };
     if (t.exclusions) r.exclusions = t.exclusions;
     return r;
   }
@@ -76,9 +82,10 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
   for (const name of ['test', 'shift'] as const) {
     const split = ds.splits[name];
     if (!split) continue;
-    const s = scoreArrays(run, split, bootstrap);
+    const s = scoreArrays(run, split, bootstrap, ds.reference?.name);
     r.splits[name] = s.metrics;
     r.per_pattern[name] = s.perPattern;
+    if (s.reference) (r.reference ??= {})[name] = s.reference;
   }
   return r;
 }

@@ -6,6 +6,7 @@ import { defaultModelConfig, type CdmmModel } from '../models/index.js';
 import type { BackboneName, DebiasMode, ModelConfig, PatternDictionary } from '../models/types.js';
 import type { PreparedDataset, SplitArrays, SplitName } from '../data/types.js';
 import type { MetricSet } from '../eval/metrics.js';
+import { referenceMetrics } from '../eval/reference.js';
 import { computeInsights, type Insights } from './insights.js';
 import type { TrainOptions } from './options.js';
 import { maskStrings, predictSplit } from './predict.js';
@@ -82,6 +83,8 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
       const { metrics: m, perPattern } = scoreSplit(s, opts.bootstrap, opts.seed);
       metrics.splits[name] = m as MetricSet;
       if (name !== 'val') metrics.per_pattern[name] = perPattern;
+      const ref = name !== 'val' && ds.reference && split.reference ? referenceMetrics(ds.reference.name, split.labels, split.reference, s.p, opts.bootstrap, opts.seed) : undefined;
+      if (ref) (metrics.reference ??= {})[name] = ref;
       predictions[name] = predictionsJson(s);
     }
 

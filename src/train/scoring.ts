@@ -2,6 +2,7 @@
 // here only to score.
 import { computeMetricSet, type MetricSet } from '../eval/metrics.js';
 import { perPatternMetrics, type PatternMetrics } from '../eval/patterns.js';
+import type { ReferenceMetrics } from '../eval/reference.js';
 import type { SplitName } from '../data/types.js';
 
 export interface ScoredSplit {
@@ -20,6 +21,8 @@ export interface RunMetrics {
   seed: number;
   splits: Partial<Record<SplitName, MetricSet>>;
   per_pattern: Partial<Record<SplitName, PatternMetrics[]>>;
+  /** With spec.reference: the reference score and the model on the same patients of test (and shift). */
+  reference?: Partial<Record<SplitName, ReferenceMetrics>>;
 }
 
 export type SplitPredictionsJson = { ids: string[]; y: number[]; p: number[]; p_factual: number[]; mask: string[] };

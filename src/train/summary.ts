@@ -1,5 +1,6 @@
 // The short human summary printed after `cdmm train`.
 import type { MetricSet } from '../eval/metrics.js';
+import type { ReferenceMetrics } from '../eval/reference.js';
 import type { RunOutcome } from './run.js';
 
 const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(3));
@@ -7,6 +8,14 @@ const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(3));
 export function formatMetricLine(name: string, m: MetricSet): string {
   return `  ${name.padEnd(8)} n=${String(m.n).padEnd(6)} AUROC ${f(m.auroc)} [${f(m.auroc_ci[0])}, ${f(m.auroc_ci[1])}]  ` +
     `AUPRC ${f(m.auprc)} [${f(m.auprc_ci[0])}, ${f(m.auprc_ci[1])}]  Brier ${m.brier.toFixed(4)}  ECE ${m.ece.toFixed(4)}`;
+}
+
+/** The reference score next to the model on the same patients of one split. */
+export function formatReferenceLine(name: string, r: ReferenceMetrics): string {
+  const ece = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
+  const d = r.delong ? `; model − reference AUROC ${r.delong.diff >= 0 ? '+' : ''}${r.delong.diff.toFixed(3)} (DeLong p ${r.delong.p.toFixed(3)})` : '';
+  return `  ${name.padEnd(8)} ${r.name} on the ${r.covered} of ${r.n} patients with a score: AUROC ${f(r.reference.auroc)} [${f(r.reference.auroc_ci[0])}, ${f(r.reference.auroc_ci[1])}]  ` +
+    `AUPRC ${f(r.reference.auprc)}  ECE ${ece(r.reference.ece)}; the model on them: AUROC ${f(r.model.auroc)}  AUPRC ${f(r.model.auprc)}  ECE ${ece(r.model.ece)}${d}`;
 }
 
 export function formatRunSummary(r: RunOutcome): string {
@@ -18,5 +27,6 @@ export function formatRunSummary(r: RunOutcome): string {
       `${r.manifest.patterns.masks.length} missingness patterns, positive weight ${c.pos_weight.toFixed(2)}`,
   ];
   for (const [name, m] of Object.entries(r.metrics.splits)) if (m) lines.push(formatMetricLine(name, m));
+  for (const [name, ref] of Object.entries(r.metrics.reference ?? {})) if (ref) lines.push(formatReferenceLine(name, ref));
   return lines.join('\n');
 }

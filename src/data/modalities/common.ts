@@ -8,9 +8,12 @@ import type { ModalityInfo } from '../types.js';
 /** The DuckDB table of included patients: pid (0..n-1, array order), key (the id), idx (index time). */
 export const COHORT = '__cohort';
 
-/** __cohort.idx as DOUBLE days: numbers as they are, timestamps as days since 1970 (the same for event times). */
-export const COHORT_IDX = (kind: ColumnKind, sql: string) =>
-  kind === 'time' ? `(epoch_ms(CAST(${sql} AS TIMESTAMP)) / 86400000.0)` : `CAST(${sql} AS DOUBLE)`;
+/**
+ * __cohort.idx as DOUBLE days: numbers in days (divided by `unitsPerDay` when the table's time_unit is another,
+ * e.g. 1440 for minutes), timestamps as days since 1970 (the same for event times).
+ */
+export const COHORT_IDX = (kind: ColumnKind, sql: string, unitsPerDay = 1) =>
+  kind === 'time' ? `(epoch_ms(CAST(${sql} AS TIMESTAMP)) / 86400000.0)` : unitsPerDay === 1 ? `CAST(${sql} AS DOUBLE)` : `(CAST(${sql} AS DOUBLE) / ${unitsPerDay})`;
 
 export interface Ctx {
   db: Db;
@@ -40,14 +43,32 @@ export interface ModalityBuilder<R extends Raw = Raw, S = unknown> {
   apply(raw: R, state: S, name: string): Applied;
 }
 
+/** `a = b`, comparing as text when the two columns' types differ (ids written 7 and "7" never match silently). */
+export function sameKey(a: string, aType: string, b: string, bType: string): string {
+  return aType === bType ? `${a} = ${b}` : `CAST(${a} AS VARCHAR) = CAST(${b} AS VARCHAR)`;
+}
+
 /** JOIN condition between a table's id column and the cohort key, casting when the types differ. */
 export function joinOnCohort(ctx: Ctx, table: string, alias = 'x'): string {
   const t = ctx.db.table(table);
   const c = ctx.db.table(COHORT);
-  const tType = t.columns.get(t.id)!;
-  const cType = c.columns.get('key')!;
-  if (tType === cType) return `${alias}.${q(t.id)} = c.key`;
-  return `CAST(${alias}.${q(t.id)} AS VARCHAR) = CAST(c.key AS VARCHAR)`;
+  return sameKey(`${alias}.${q(t.id)}`, t.columns.get(t.id)!, 'c.key', c.columns.get('key')!);
+}
+
+/**
+ * The join of a table's rows (alias `alias`) to the cohort rows (alias c, with pid, key, idx): on the cohort key,
+ * or, for a table keyed by another id (tables.NAME.link, e.g. labevents by subject_id for a cohort of admissions),
+ * through the link table's column. A row then reaches every cohort row of its patient, each with its own index
+ * time, and the window decides which of them may see it.
+ */
+export function cohortJoin(ctx: Ctx, table: string, alias = 'x'): string {
+  const t = ctx.db.table(table);
+  if (!t.link) return `JOIN ${COHORT} c ON ${joinOnCohort(ctx, table, alias)}`;
+  const db = ctx.db;
+  const l = db.table(t.link.table);
+  const lKey = t.link.table === ctx.spec.cohort.table ? ctx.spec.cohort.id ?? l.id : l.id;
+  const via = `SELECT c0.pid, c0.key, c0.idx, l.${q(t.link.column)} AS __lk FROM ${COHORT} c0 JOIN ${tbl(t.link.table)} l ON ${sameKey(`l.${q(lKey)}`, l.columns.get(lKey)!, 'c0.key', db.table(COHORT).columns.get('key')!)}`;
+  return `JOIN (${via}) c ON ${sameKey(`${alias}.${q(t.id)}`, t.columns.get(t.id)!, 'c.__lk', l.columns.get(t.link.column)!)}`;
 }
 
 /**
@@ -59,16 +80,16 @@ export function windowedRows(ctx: Ctx, table: string, window: Window, field: str
   if (untimed && !t.time) {
     // An untimed table (e.g. a problem list known at admission): every row counts as at the index time.
     const w = extraWhere.length ? `WHERE ${extraWhere.join(' AND ')}` : '';
-    return `SELECT c.pid AS __pid, 0.0 AS __rel, x.* FROM ${tbl(table)} x JOIN ${COHORT} c ON ${joinOnCohort(ctx, table)} ${w}`;
+    return `SELECT c.pid AS __pid, 0.0 AS __rel, x.* FROM ${tbl(table)} x ${cohortJoin(ctx, table)} ${w}`;
   }
   if (!t.time) throw new CdmmError(`${ctx.specFile}: tables.${table}.time: needed by ${field}`);
   const timeKind = kindOf(t.columns.get(t.time)!);
   relDaysExpr(`x.${q(t.time)}`, timeKind, 'c.idx', ctx.idxKind, `tables.${table}.time`, ctx.specFile); // checks the clocks match
-  const rel = `(${COHORT_IDX(timeKind, `x.${q(t.time)}`)} - c.idx)`;
+  const rel = `(${COHORT_IDX(timeKind, `x.${q(t.time)}`, t.unitsPerDay)} - c.idx)`;
   const where = [`x.${q(t.time)} IS NOT NULL`, `${rel} <= ${sqlNum(window.end, `${ctx.specFile}: ${field}.window.end`)}`];
   if (window.start !== null) where.push(`${rel} >= ${sqlNum(window.start, `${ctx.specFile}: ${field}.window.start`)}`);
   where.push(...extraWhere);
-  return `SELECT c.pid AS __pid, ${rel} AS __rel, x.* FROM ${tbl(table)} x JOIN ${COHORT} c ON ${joinOnCohort(ctx, table)} WHERE ${where.join(' AND ')}`;
+  return `SELECT c.pid AS __pid, ${rel} AS __rel, x.* FROM ${tbl(table)} x ${cohortJoin(ctx, table)} WHERE ${where.join(' AND ')}`;
 }
 
 /** Prefix filter and stripped code expression for MEDS-style code prefixes. */

@@ -4,7 +4,7 @@
 import { CdmmError } from '../../util/errors.js';
 import { q, tbl } from '../db.js';
 import type { EmbeddingSpec } from '../spec.js';
-import { COHORT, joinOnCohort, meanStd, numericColumns, type Ctx, type ModalityBuilder, type Raw } from './common.js';
+import { cohortJoin, meanStd, numericColumns, type Ctx, type ModalityBuilder, type Raw } from './common.js';
 
 export interface EmbeddingRaw extends Raw {
   columns: string[];
@@ -27,7 +27,7 @@ export function embeddingBuilder(m: EmbeddingSpec): ModalityBuilder<EmbeddingRaw
       for (const [i, c] of columns.entries()) await ctx.db.requireNumeric(m.table, c, m.columns ? `${field}.columns[${i}]` : `${field}.column_prefix`);
       const cols = await numericColumns(
         ctx.db,
-        `SELECT c.pid, ${columns.map((c) => `CAST(x.${q(c)} AS DOUBLE)`).join(', ')} FROM ${COHORT} c JOIN ${tbl(m.table)} x ON ${joinOnCohort(ctx, m.table)}`,
+        `SELECT c.pid, ${columns.map((c) => `CAST(x.${q(c)} AS DOUBLE)`).join(', ')} FROM ${tbl(m.table)} x ${cohortJoin(ctx, m.table)}`,
       );
       const data = columns.map(() => new Float64Array(ctx.n).fill(NaN));
       const present = new Uint8Array(ctx.n);

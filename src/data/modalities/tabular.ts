@@ -4,7 +4,7 @@
 // plus 'other' (unseen) and 'missing'. The modality is missing when all its columns are.
 import { q, tbl } from '../db.js';
 import type { TabularSpec } from '../spec.js';
-import { COHORT, joinOnCohort, meanStd, type Ctx, type ModalityBuilder, type Raw } from './common.js';
+import { cohortJoin, meanStd, type Ctx, type ModalityBuilder, type Raw } from './common.js';
 
 export interface TabularRaw extends Raw {
   numeric: Float64Array[]; // per column, NaN = missing
@@ -28,14 +28,14 @@ export function tabularBuilder(m: TabularSpec): ModalityBuilder<TabularRaw, Tabu
         ...m.numeric.map((c) => `CAST(x.${q(c)} AS DOUBLE)`),
         ...m.categorical.map((c) => `CAST(x.${q(c)} AS VARCHAR)`),
       ];
-      const sql = `SELECT ${sel.join(', ')} FROM ${COHORT} c JOIN ${tbl(m.table)} x ON ${joinOnCohort(ctx, m.table)}`;
+      const sql = `SELECT ${sel.join(', ')} FROM ${tbl(m.table)} x ${cohortJoin(ctx, m.table)}`;
       const rows = await ctx.db.reader(sql);
       const cols = rows.getColumnsJS() as unknown[][];
       const n = ctx.n;
       const numeric = m.numeric.map(() => new Float64Array(n).fill(NaN));
       const categorical = m.categorical.map(() => new Array<string | null>(n).fill(null));
       const present = new Uint8Array(n);
-      const pids = cols[0];
+      const pids = cols[0] ?? []; // a result without rows (no patient has the table, e.g. a record without it) has no vectors
       for (let r = 0; r < pids.length; r++) {
         const pid = Number(pids[r]);
         let any = false;

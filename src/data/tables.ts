@@ -1,0 +1,167 @@
+// What a spec says about a table beyond its file, applied once it is loaded: `id: _row` (row numbers as ids),
+// `where` (rows kept by value), `values` (per-column value maps such as "> 89" → 90), then, once every table
+// is there, `lookup` (columns of another table matched on a shared key), the row time of several time
+// columns, and the checks of `time` and `link`. Every spec name reaches SQL quoted after it is checked to be a
+// column, every spec value as an escaped literal or a finite number.
+import { CdmmError } from '../util/errors.js';
+import { progress } from '../util/progress.js';
+import { kindOf, lit, q, tbl, type Db } from './db.js';
+import type { PathPolicy } from './paths.js';
+import { ROW_TIME, tableFormat, type Spec, type TableSpec } from './spec.js';
+
+type Scalar = string | number | boolean;
+
+/** The columns of a DuckDB table, name → type. */
+async function columnTypes(db: Db, name: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const d of await db.rows(`DESCRIBE ${tbl(name)}`)) out.set(String(d.column_name), String(d.column_type));
+  return out;
+}
+
+function needColumn(cols: Map<string, string>, column: string, where: string, label: string): string {
+  const type = cols.get(column);
+  if (type === undefined)
+    throw new CdmmError(`${where}: column '${column}' not found in ${label}; columns: ${[...cols.keys()].filter((c) => !c.startsWith('__')).join(', ')}`);
+  return type;
+}
+
+const TRUTHY = ['1', 'true', 't', 'yes', 'y'];
+const FALSY = ['0', 'false', 'f', 'no', 'n'];
+
+/**
+ * SQL that is true when `colSql` (of DuckDB type `type`) holds one of `values`: booleans as booleans (yes/no,
+ * 1/0, true/false), numbers as numbers, anything else as trimmed, case-insensitive text.
+ */
+export function valueMatch(colSql: string, type: string, values: Scalar[], where: string): string {
+  if (type === 'BOOLEAN') {
+    const bools = values.map((v) => {
+      const s = String(v).trim().toLowerCase();
+      if (TRUTHY.includes(s)) return 'TRUE';
+      if (FALSY.includes(s)) return 'FALSE';
+      throw new CdmmError(`${where}: ${JSON.stringify(v)} cannot match a column of yes/no (true/false) values`);
+    });
+    return `${colSql} IN (${[...new Set(bools)].join(', ')})`;
+  }
+  if (kindOf(type) === 'number' && values.every((v) => typeof v === 'number' || (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))))) {
+    return `CAST(${colSql} AS DOUBLE) IN (${values.map((v) => String(Number(v))).join(', ')})`;
+  }
+  return `lower(trim(CAST(${colSql} AS VARCHAR))) IN (${values.map((v) => lit(String(v).trim().toLowerCase())).join(', ')})`;
+}
+
+/** The distinct values of a column, for messages (at most 6). */
+export async function someValues(db: Db, table: string, column: string): Promise<string> {
+  const seen = (await db.rows(`SELECT DISTINCT CAST(${q(column)} AS VARCHAR) AS v FROM ${tbl(table)} WHERE ${q(column)} IS NOT NULL ORDER BY 1 LIMIT 6`)).map((r) => JSON.stringify(r.v));
+  return seen.join(', ') + (seen.length === 6 ? ', …' : '');
+}
+
+/** Row-level options, right after the table is loaded and before its columns are described. */
+export async function shapeRows(db: Db, name: string, t: TableSpec, label: string): Promise<void> {
+  const f = db.specFile;
+  let cols = await columnTypes(db, name);
+  const hasLine = cols.has('__line');
+  // `_row`: 1, 2, … in file order (the CSV header is line 1). Records already carry it as their id.
+  if (t.id === '_row' && !cols.has('_row')) {
+    if (!hasLine) throw new CdmmError(`${f}: tables.${name}.id: _row needs the rows of a file`);
+    const first = tableFormat(t) === 'csv' ? 1 : 0;
+    await db.run(`ALTER TABLE ${tbl(name)} ADD COLUMN "_row" BIGINT`);
+    await db.run(`UPDATE ${tbl(name)} SET "_row" = __line - ${first}`);
+  }
+  for (const [column, map] of Object.entries(t.values ?? {})) {
+    const field = `${f}: tables.${name}.values.${column}`;
+    needColumn(cols, column, field, `${name} (${label})`);
+    const cases = Object.entries(map).map(([from, to]) => `WHEN ${lit(from.trim())} THEN ${to === null ? 'NULL' : lit(String(to))}`);
+    if (!cases.length) continue;
+    const c = q(column);
+    await db.run(`ALTER TABLE ${tbl(name)} ALTER ${c} SET DATA TYPE VARCHAR USING CASE trim(CAST(${c} AS VARCHAR)) ${cases.join(' ')} ELSE CAST(${c} AS VARCHAR) END`);
+    // A column that holds only numbers once mapped (eICU age with "> 89" → 90) becomes numeric again.
+    const bad = Number(await db.scalar(`SELECT count(*) FROM ${tbl(name)} WHERE ${c} IS NOT NULL AND trim(${c}) <> '' AND TRY_CAST(${c} AS DOUBLE) IS NULL`));
+    if (bad === 0) await db.run(`ALTER TABLE ${tbl(name)} ALTER ${c} SET DATA TYPE DOUBLE USING TRY_CAST(nullif(trim(${c}), '') AS DOUBLE)`);
+  }
+  cols = await columnTypes(db, name);
+  const conds: string[] = [];
+  for (const [column, values] of Object.entries(t.where ?? {})) {
+    const field = `${f}: tables.${name}.where.${column}`;
+    const type = needColumn(cols, column, field, `${name} (${label})`);
+    const cond = valueMatch(q(column), type, values, field);
+    const hits = Number(await db.scalar(`SELECT count(*) FROM ${tbl(name)} WHERE ${cond}`));
+    if (hits === 0 && hasLine)
+      throw new CdmmError(`${field}: none of ${JSON.stringify(values)} occurs in ${label} (values there: ${await someValues(db, name, column)})`);
+    conds.push(cond);
+  }
+  if (conds.length) await db.run(`DELETE FROM ${tbl(name)} WHERE NOT coalesce(${conds.map((c) => `(${c})`).join(' AND ')}, FALSE)`);
+}
+
+/** Loads one spec table: file, row-level options, columns (time checked later by finishTables). */
+export async function registerTable(db: Db, name: string, t: TableSpec, specDir: string, policy: PathPolicy = {}): Promise<void> {
+  await db.loadFile(name, t, specDir, policy);
+  await shapeRows(db, name, t, t.file);
+  await db.describe(name, t, t.file, true, false);
+}
+
+/** Registers every table of the spec from its file, then the table-to-table options. */
+export async function registerTables(db: Db, spec: Spec, specDir: string, quiet?: boolean, policy: PathPolicy = {}): Promise<void> {
+  const entries = Object.entries(spec.tables);
+  const bar = progress('tables', entries.length, { quiet });
+  for (const [k, [name, t]] of entries.entries()) {
+    bar.update(k, { table: name });
+    await registerTable(db, name, t, specDir, policy);
+  }
+  bar.update(entries.length);
+  bar.stop();
+  await finishTables(db, spec);
+}
+
+/** `lookup` columns, the derived row time, and the checks of time and link columns, for every table. */
+export async function finishTables(db: Db, spec: Spec): Promise<void> {
+  const f = db.specFile;
+  for (const [name, t] of Object.entries(spec.tables)) if (t.lookup) await addLookup(db, name, t);
+  for (const [name, t] of Object.entries(spec.tables)) {
+    const info = db.table(name);
+    if (Array.isArray(t.time) && t.time.length > 1) {
+      const kinds = new Set<string>();
+      for (const [i, c] of t.time.entries()) {
+        await db.requireTime(name, c, `tables.${name}.time[${i}]`);
+        kinds.add(kindOf(info.columns.get(c)!));
+      }
+      if (kinds.size > 1) throw new CdmmError(`${f}: tables.${name}.time: the columns ${t.time.join(', ')} must all be numbers or all timestamps`);
+      const type = kinds.has('time') ? 'TIMESTAMP' : 'DOUBLE';
+      // The row is known once all its times have passed: the latest of them (greatest() skips empty ones).
+      if (!info.columns.has(ROW_TIME)) await db.run(`ALTER TABLE ${tbl(name)} ADD COLUMN ${q(ROW_TIME)} ${type}`);
+      await db.run(`UPDATE ${tbl(name)} SET ${q(ROW_TIME)} = greatest(${t.time.map((c) => `CAST(${q(c)} AS ${type})`).join(', ')})`);
+      info.columns.set(ROW_TIME, type);
+    } else if (info.time) {
+      await db.requireTime(name, info.time, `tables.${name}.time`);
+    }
+    if (t.link) {
+      db.requireColumn(t.link.table, t.link.column, `tables.${name}.link.column`);
+      await db.requireUniqueIds(t.link.table, `tables.${name}.link.table`);
+    }
+  }
+}
+
+/** Adds (or fills the empty cells of) `lookup.columns` from the lookup table, matched on `lookup.on`. */
+async function addLookup(db: Db, name: string, t: TableSpec): Promise<void> {
+  const lk = t.lookup!;
+  const field = `tables.${name}.lookup`;
+  const me = db.table(name);
+  const src = db.table(lk.table);
+  const myOn = db.requireColumn(name, lk.on, `${field}.on`);
+  const srcOn = db.requireColumn(lk.table, lk.on, `${field}.on`);
+  for (const [i, c] of lk.columns.entries()) db.requireColumn(lk.table, c, `${field}.columns[${i}]`);
+  const dup = await db.rows(
+    `SELECT CAST(${q(lk.on)} AS VARCHAR) AS v, count(*) AS n FROM ${tbl(lk.table)} WHERE ${q(lk.on)} IS NOT NULL GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 LIMIT 1`,
+  );
+  if (dup.length)
+    throw new CdmmError(`${src.label}: ${lk.on} ${dup[0].v} appears ${dup[0].n} times, but ${db.specFile}: ${field} needs one row per ${lk.on} in table '${lk.table}'`);
+  const on = myOn === srcOn ? `x.${q(lk.on)} = l.${q(lk.on)}` : `CAST(x.${q(lk.on)} AS VARCHAR) = CAST(l.${q(lk.on)} AS VARCHAR)`;
+  const replace = lk.columns.filter((c) => me.columns.has(c));
+  const add = lk.columns.filter((c) => !me.columns.has(c));
+  const sel = [
+    replace.length ? `x.* REPLACE (${replace.map((c) => `coalesce(x.${q(c)}, CAST(l.${q(c)} AS ${me.columns.get(c)})) AS ${q(c)}`).join(', ')})` : 'x.*',
+    ...add.map((c) => `l.${q(c)}`),
+  ];
+  await db.run(
+    `CREATE OR REPLACE TABLE ${tbl(name)} AS SELECT ${sel.join(', ')} FROM ${tbl(name)} x LEFT JOIN ${tbl(lk.table)} l ON ${on}${me.hasLine ? ' ORDER BY x.__line' : ''}`,
+  );
+  for (const c of add) me.columns.set(c, src.columns.get(c)!);
+}
