@@ -11,7 +11,7 @@
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations"],
-      "libraries": ["-ltorch", "-ltorch_cpu", "-lc10"]
+      "libraries": ["-ltorch", "-ltorch_cpu", "-lc10", "-ldl"]
     }
   ]
 }

@@ -138,7 +138,7 @@ Napi::Value HandleArray(Napi::Env env, const std::vector<at::Tensor>& ts) {
 }  // namespace cdmm
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  at::set_num_threads(1);
+  cdmm::SetThreads(1);
   cdmm::RegisterTensor(env, exports);
   cdmm::RegisterMath(env, exports);
   cdmm::RegisterNN(env, exports);

@@ -14,6 +14,8 @@ void Release(int32_t h);
 void Replace(int32_t h, at::Tensor t);
 size_t LiveCount();
 size_t LiveBytes();
+// Intra-op threads for libtorch and for OpenBLAS when that is the BLAS in use.
+void SetThreads(int n);
 
 // Fetches argument i as a tensor handle, remembering it so an error can name the shapes involved.
 const at::Tensor& T(const Napi::CallbackInfo& info, size_t i);

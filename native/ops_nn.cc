@@ -1,5 +1,5 @@
 // Neural-network building blocks composed from ATen ops (no hand-written kernels): embeddings, normalisation,
-// the fused GRU, multi-head attention, and the losses.
+// the fused GRU, attention, convolution, and the losses.
 #include "handles.h"
 #include <cmath>
 
@@ -59,6 +59,67 @@ FN(Gru) {
   });
 }
 
+// ---- attention ----
+// Scaled dot-product attention over heads-split, batch-first tensors: q (B, L, H, Dh), k and v (B, S, H, Dh) →
+// (B, L, H, Dh). keyPadding (B, S): true = ignore that key; attnMask (L, S) or (B·H, L, S): bool (true = not allowed,
+// as in torch.nn.MultiheadAttention) or additive float. Ignored keys get −1e9, not −inf: a query whose every key is
+// ignored gets uniform weights instead of NaN. *weights, when asked for, receives the head-averaged weights (B, L, S).
+//
+// Two evaluations of the same function, chosen by the number of keys S:
+//  - S ≥ kMatmulKeys: libtorch's at::_scaled_dot_product_attention.
+//  - fewer keys (cdmm's transformer fusion has one token per modality): broadcast products and sums over the
+//    (B, L, S, H, Dh) grid. libtorch 1.13's CPU matmul gives each (batch, head) pair its own BLAS call for such
+//    small matrices; at 4 keys that ran 2.5× slower forward and 2× slower forward + backward (native/README.md).
+// Both are compositions of differentiable ATen ops, so autograd needs nothing more.
+static constexpr int64_t kMatmulKeys = 8;
+
+static at::Tensor Attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& kpm, const at::Tensor& am,
+                            double p, bool train, at::Tensor* weights) {
+  if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) throw std::runtime_error("attention expects (batch, length, heads, head dim) inputs");
+  int64_t B = q.size(0), L = q.size(1), H = q.size(2), Dh = q.size(3), S = k.size(1);
+  if (k.size(0) != B || v.size(0) != B || k.size(2) != H || v.size(2) != H || k.size(3) != Dh || v.size(1) != S)
+    throw std::runtime_error("attention: query, key and value shapes do not match");
+  if (kpm.defined() && (kpm.dim() != 2 || kpm.size(0) != B || kpm.size(1) != S))
+    throw std::runtime_error("attention: the key padding mask must be (batch, keys)");
+  const double scale = 1.0 / std::sqrt(static_cast<double>(Dh));
+  const double dropout = train ? p : 0.0;
+  // The attention mask as a (L, S) or (B, H, L, S) tensor; bool → additive.
+  at::Tensor mask = am;
+  if (mask.defined()) {
+    if (mask.dim() == 3) mask = mask.view({B, H, L, S});
+    else if (mask.dim() != 2) throw std::runtime_error("attention: the attention mask must be (L, S) or (batch·heads, L, S)");
+    if (mask.scalar_type() == at::kBool) mask = at::zeros(mask.sizes(), q.options()).masked_fill(mask, -1e9);
+  }
+  if (S >= kMatmulKeys) {
+    at::Tensor bias;  // (B, 1, 1, S) and/or the attention mask, one additive term
+    if (kpm.defined()) bias = at::zeros({B, 1, 1, S}, q.options()).masked_fill(kpm.to(at::kBool).view({B, 1, 1, S}), -1e9);
+    if (mask.defined()) bias = bias.defined() ? bias + mask : mask;
+    auto r = at::_scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                               bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt, dropout, weights != nullptr, false);
+    if (weights) *weights = std::get<1>(r).mean(1);
+    return std::get<0>(r).transpose(1, 2);
+  }
+  // scores[b, l, s, h] = Σ_d q[b, l, h, d] k[b, s, h, d] / √Dh
+  auto scores = (q.unsqueeze(2) * k.unsqueeze(1)).sum(-1).mul(scale);
+  if (mask.defined()) scores = scores + (mask.dim() == 2 ? mask.view({1, L, S, 1}) : mask.permute({0, 2, 3, 1}));
+  if (kpm.defined()) scores = scores.masked_fill(kpm.to(at::kBool).view({B, 1, S, 1}), -1e9);
+  auto attn = at::softmax(scores, 2);
+  if (dropout > 0) attn = at::dropout(attn, dropout, true);
+  if (weights) *weights = attn.mean(3);
+  return (attn.unsqueeze(-1) * v.unsqueeze(1)).sum(2);  // Σ_s a[b, l, s, h] v[b, s, h, :]
+}
+
+// attention(q, k, v, keyPadding|-1, attnMask|-1, dropout, train) → out, all (batch, length, heads, head dim).
+FN(AttentionOp) {
+  ENV;
+  return Guard(info, "attention", [&]() -> Napi::Value {
+    const auto& q = T(info, 0);
+    const auto& k = T(info, 1);
+    const auto& v = T(info, 2);
+    return H(env, Attention(q, k, v, OptT(info, 3), OptT(info, 4), ARGD(5), ARGB(6), nullptr));
+  });
+}
+
 // Multi-head attention, batch first: mha(q, k, v, heads, inW[3E,E], inB|-1, outW, outB|-1, keyPadding|-1 (bool, true = ignore),
 // attnMask|-1 (additive float or bool), dropout, train, needWeights) → [out, weights|-1]
 FN(Mha) {
@@ -81,8 +142,7 @@ FN(Mha) {
     if (E % heads != 0) throw std::runtime_error("embed dim " + std::to_string(E) + " not divisible by heads " + std::to_string(heads));
     int64_t Dh = E / heads;
     at::Tensor qp, kp, vp;
-    bool self = q.is_same(k) && k.is_same(v);
-    if (self) {
+    if (q.is_same(k) && k.is_same(v)) {  // self-attention: one packed projection
       auto qkv = at::linear(q, inW, Opt(inB)).chunk(3, -1);
       qp = qkv[0]; kp = qkv[1]; vp = qkv[2];
     } else {
@@ -92,29 +152,30 @@ FN(Mha) {
       kp = at::linear(k, ws[1], Opt(bs[1]));
       vp = at::linear(v, ws[2], Opt(bs[2]));
     }
-    // (B, L, E) → (B·H, L, Dh)
-    auto heads_of = [&](const at::Tensor& t, int64_t len) { return t.reshape({B, len, heads, Dh}).transpose(1, 2).reshape({B * heads, len, Dh}); };
-    qp = heads_of(qp, L) * (1.0 / std::sqrt(static_cast<double>(Dh)));
-    kp = heads_of(kp, S);
-    vp = heads_of(vp, S);
-    auto scores = at::bmm(qp, kp.transpose(1, 2));  // (B·H, L, S)
-    if (am.defined()) {
-      if (am.scalar_type() == at::kBool) scores = scores.masked_fill(am, -1e9);
-      else scores = scores + am;
-    }
-    if (kpm.defined()) {
-      // A large finite value rather than -inf: a row with every key masked gets uniform weights instead of NaN.
-      auto m = kpm.to(at::kBool).view({B, 1, 1, S}).expand({B, heads, L, S}).reshape({B * heads, L, S});
-      scores = scores.masked_fill(m, -1e9);
-    }
-    auto attn = at::softmax(scores, -1);
-    if (p > 0 && train) attn = at::dropout(attn, p, true);
-    auto out = at::bmm(attn, vp).reshape({B, heads, L, Dh}).transpose(1, 2).reshape({B, L, E});
-    out = at::linear(out, outW, Opt(outB));
     at::Tensor w;
-    if (needWeights) w = attn.view({B, heads, L, S}).mean(1);
+    auto out = Attention(qp.reshape({B, L, heads, Dh}), kp.reshape({B, S, heads, Dh}), vp.reshape({B, S, heads, Dh}), kpm, am, p, train,
+                         needWeights ? &w : nullptr);
+    out = at::linear(out.reshape({B, L, E}), outW, Opt(outB));
     return HandleArray(env, {out, w});
   });
+}
+
+// ---- convolution and padding ----
+// conv1d(x (B, Cin, T), w (Cout, Cin/groups, K), b|-1, stride, padding, dilation, groups)
+FN(Conv1d) {
+  ENV;
+  return Guard(info, "conv1d", [&]() -> Napi::Value {
+    const auto& x = T(info, 0);
+    const auto& w = T(info, 1);
+    at::Tensor b = OptT(info, 2);
+    return H(env, at::conv1d(x, w, Opt(b), {ARGI(3)}, {ARGI(4)}, {ARGI(5)}, ARGI(6)));
+  });
+}
+
+// pad(x, pads, value): constant padding, pads as in torch.nn.functional.pad (last dim first: [left, right, ...]).
+FN(Pad) {
+  ENV;
+  return Guard(info, "pad", [&]() -> Napi::Value { return H(env, at::constant_pad_nd(T(info, 0), IntList(info[1]), ARGD(2))); });
 }
 
 // Losses. reduction: 0 none, 1 mean, 2 sum (at::Reduction's values).
@@ -156,7 +217,7 @@ FN(Mse) {
 void RegisterNN(Napi::Env env, Napi::Object e) {
 #define REG(js, fn) e.Set(js, Napi::Function::New(env, fn, js))
   REG("embedding", Embedding); REG("embeddingBag", EmbeddingBag); REG("layerNorm", LayerNorm); REG("dropout", Dropout);
-  REG("gru", Gru); REG("mha", Mha); REG("bce", Bce); REG("bceWithLogits", BceWithLogits); REG("crossEntropy", CrossEntropy);
+  REG("gru", Gru); REG("attention", AttentionOp); REG("mha", Mha); REG("conv1d", Conv1d); REG("pad", Pad); REG("bce", Bce); REG("bceWithLogits", BceWithLogits); REG("crossEntropy", CrossEntropy);
   REG("mse", Mse);
 #undef REG
 }

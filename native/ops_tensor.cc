@@ -3,9 +3,31 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 #include <cstring>
+#include <dlfcn.h>
 #include <torch/version.h>
 
 namespace cdmm {
+
+// OpenBLAS runs libtorch's matrix products on its own thread pool, which at::set_num_threads does not reach (the
+// pthread build of Debian's libopenblas0 starts one thread per core). The thread setting must hold for it too.
+using BlasSetThreads = void (*)(int);
+using BlasGetThreads = int (*)();
+static void* OpenBlas() {
+  for (const char* lib : {"libopenblas.so.0", "libblas.so.3"}) {
+    void* h = dlopen(lib, RTLD_LAZY | RTLD_NOLOAD);  // only a library libtorch already loaded
+    if (h && dlsym(h, "openblas_set_num_threads")) return h;
+  }
+  return nullptr;
+}
+void SetThreads(int n) {
+  at::set_num_threads(n);
+  static void* blas = OpenBlas();
+  if (blas) reinterpret_cast<BlasSetThreads>(dlsym(blas, "openblas_set_num_threads"))(n);
+}
+static int BlasThreads() {
+  static void* blas = OpenBlas();
+  return blas ? reinterpret_cast<BlasGetThreads>(dlsym(blas, "openblas_get_num_threads"))() : -1;
+}
 
 static at::TensorOptions Opts(int code) { return at::TensorOptions().dtype(DType(code)); }
 
@@ -79,7 +101,8 @@ FN(Memory) {
   return o;
 }
 FN(ManualSeed) { at::manual_seed(static_cast<uint64_t>(ARGI(0))); return info.Env().Undefined(); }
-FN(SetNumThreads) { at::set_num_threads(static_cast<int>(ARGI(0))); return info.Env().Undefined(); }
+FN(SetNumThreads) { SetThreads(static_cast<int>(ARGI(0))); return info.Env().Undefined(); }
+FN(BlasThreads_) { return Napi::Number::New(info.Env(), BlasThreads()); }
 FN(GetNumThreads) { return Napi::Number::New(info.Env(), at::get_num_threads()); }
 FN(Version) {
   return Napi::String::New(info.Env(), std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH));
@@ -118,6 +141,7 @@ FN(Squeeze) {
 FN(Unsqueeze) { ENV; return Guard(info, "unsqueeze", [&]() -> Napi::Value { return H(env, T(info, 0).unsqueeze(ARGI(1))); }); }
 FN(Expand) { ENV; return Guard(info, "expand", [&]() -> Napi::Value { return H(env, T(info, 0).expand(IntList(info[1]))); }); }
 FN(Repeat) { ENV; return Guard(info, "repeat", [&]() -> Napi::Value { return H(env, T(info, 0).repeat(IntList(info[1]))); }); }
+FN(Flip) { ENV; return Guard(info, "flip", [&]() -> Napi::Value { return H(env, T(info, 0).flip(IntList(info[1]))); }); }
 FN(Flatten) { ENV; return Guard(info, "flatten", [&]() -> Napi::Value { return H(env, T(info, 0).flatten(ARGI(1), ARGI(2))); }); }
 FN(Slice) {
   ENV;
@@ -235,12 +259,12 @@ void RegisterTensor(Napi::Env env, Napi::Object e) {
   REG("fromBuffer", FromBuffer); REG("toBuffer", ToBuffer); REG("item", Item); REG("shape", Shape); REG("dim", Dim);
   REG("numel", Numel); REG("dtype", DTypeOf); REG("release", Release_); REG("releaseMany", ReleaseMany);
   REG("memory", Memory); REG("manualSeed", ManualSeed); REG("setNumThreads", SetNumThreads);
-  REG("getNumThreads", GetNumThreads); REG("version", Version);
+  REG("getNumThreads", GetNumThreads); REG("blasThreads", BlasThreads_); REG("version", Version);
   REG("zeros", Zeros); REG("ones", Ones); REG("full", Full); REG("arange", Arange); REG("eye", Eye); REG("rand", Rand);
   REG("randn", Randn); REG("randint", Randint); REG("randperm", Randperm); REG("bernoulli", Bernoulli); REG("bernoulliP", BernoulliP);
   REG("to", To); REG("clone", Clone); REG("contiguous", Contiguous);
   REG("reshape", Reshape); REG("view", View); REG("transpose", Transpose); REG("permute", Permute); REG("squeeze", Squeeze);
-  REG("unsqueeze", Unsqueeze); REG("expand", Expand); REG("repeat", Repeat); REG("flatten", Flatten); REG("slice", Slice);
+  REG("unsqueeze", Unsqueeze); REG("expand", Expand); REG("repeat", Repeat); REG("flatten", Flatten); REG("flip", Flip); REG("slice", Slice);
   REG("narrow", Narrow); REG("select", Select); REG("indexSelect", IndexSelect); REG("gather", Gather); REG("scatter", Scatter);
   REG("scatterAdd", ScatterAdd); REG("maskedFill", MaskedFill); REG("where", Where); REG("cat", Cat); REG("stack", Stack); REG("split", Split);
   REG("setRequiresGrad", SetRequiresGrad); REG("requiresGrad", RequiresGrad); REG("backward", Backward); REG("grad", Grad);

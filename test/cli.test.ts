@@ -6,10 +6,11 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const cdmm = (...args: string[]) => {
-  const r = spawnSync(process.execPath, ['bin/cdmm.js', ...args], { encoding: 'utf8', timeout: 60_000 });
+const cdmm = (...args: string[]) => cdmmWith({}, ...args);
+function cdmmWith(env: Record<string, string>, ...args: string[]) {
+  const r = spawnSync(process.execPath, ['bin/cdmm.js', ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
   return { code: r.status, out: r.stdout, err: r.stderr };
-};
+}
 
 describe('cdmm command', () => {
   it('lists every documented command', () => {
@@ -17,6 +18,13 @@ describe('cdmm command', () => {
     expect(r.code).toBe(0);
     for (const c of ['inspect', 'simulate', 'train', 'evaluate', 'benchmark', 'predict', 'serve', 'report', 'demo'])
       expect(r.out, c).toMatch(new RegExp(`^\\s+${c}\\b`, 'm'));
+  });
+  it('the compiled build (dist/, when current) and the sources through tsx (CDMM_FROM_SOURCE=1) give the same commands', () => {
+    const built = cdmm('train', '--help'), source = cdmmWith({ CDMM_FROM_SOURCE: '1' }, 'train', '--help');
+    expect(source.code).toBe(0);
+    expect(built.code).toBe(0);
+    expect(built.out).toBe(source.out);
+    expect(source.out).toMatch(/--backbone <name>/);
   });
   it('simulate --json prints where it wrote the spec, and the spec is there', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'cdmm-cli-')), 'sim');

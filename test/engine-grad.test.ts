@@ -70,6 +70,24 @@ const opCases: Case[] = [
   ['crossEntropy', () => ({ inputs: [leaf([4, 3])], f: ([x]) => F.crossEntropy(x, E.tensor([0, 2, 1, 2], [4], 'int64')) })],
   ['mse', () => ({ inputs: [leaf([5]), leaf([5])], f: ([a, b]) => F.mse(a, b) })],
   ['layerNorm', () => ({ inputs: [leaf([3, 5]), leaf([5]), leaf([5])], f: ([x, g, b]) => w(F.layerNorm(x, [5], g, b)) })],
+  // Both evaluations of attention (broadcast below 8 keys, libtorch's _scaled_dot_product_attention from 8), with a
+  // key-padding mask (one query row with every key but one ignored) and an additive attention mask.
+  ['attention, 3 keys, key padding + additive mask', () => ({
+    inputs: [leaf([2, 3, 2, 4]), leaf([2, 3, 2, 4]), leaf([2, 3, 2, 4])],
+    f: ([q, k, v]) => w(F.attention(q, k, v, { keyPaddingMask: E.tensor([[0, 0, 1], [0, 1, 1]], [2, 3], 'bool'), attnMask: probe([3, 3]).mul(0.3) })),
+  })],
+  ['attention, 9 keys (libtorch path), key padding + bool mask', () => ({
+    inputs: [leaf([2, 2, 2, 3]), leaf([2, 9, 2, 3]), leaf([2, 9, 2, 3])],
+    f: ([q, k, v]) => w(F.attention(q, k, v, {
+      keyPaddingMask: E.tensor([[0, 0, 0, 0, 0, 0, 0, 0, 1], [0, 1, 1, 1, 1, 1, 1, 1, 1]], [2, 9], 'bool'),
+      attnMask: E.tensor([[0, 1, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0]], [2, 9], 'bool'),
+    })),
+  })],
+  ['conv1d (dilation, padding, groups)', () => ({
+    inputs: [leaf([2, 4, 7]), leaf([6, 2, 3]), leaf([6])],
+    f: ([x, wt, b]) => w(F.conv1d(x, wt, b, { dilation: 2, padding: 1, groups: 2 })),
+  })],
+  ['pad (left of the last dim) and flip', () => ({ inputs: [leaf([2, 3, 4])], f: ([a]) => w(F.pad(a, [2, 1], 0.5).flip(2, 0)) })],
   ['median (subgradient at the median)', () => ({ inputs: [leaf([7])], f: ([a]) => a.median().mul(3) })],
 ];
 

@@ -1,6 +1,7 @@
 // Known values computed by hand, creation from the seed, shapes and dtypes, and error cases.
 import { describe, it, expect } from 'vitest';
 import * as E from '../src/engine/index.js';
+import { native } from '../src/engine/native.js';
 
 const F = E.F;
 const close = (a: number[], b: number[], tol = 1e-6) => {
@@ -161,6 +162,36 @@ describe('known values by hand', () => {
     // bags {0, 2} and {1}
     expect(bag.forward(E.tensor([0, 2, 1], [3], 'int64'), E.tensor([0, 2], [2], 'int64')).toNumbers()).toEqual([2, 3, 2, 3]);
   });
+  it('conv1d, pad and flip', () => {
+    // y[t] = x[t]·1 + x[t+2]·10 + x[t+4]·100 (dilation 2), after one zero of padding on each side
+    const x = E.tensor([1, 2, 3, 4, 5], [1, 1, 5]);
+    const y = F.conv1d(x, E.tensor([1, 10, 100], [1, 1, 3]), E.tensor([0.5]), { dilation: 2, padding: 1 });
+    expect(y.shape).toEqual([1, 1, 3]);
+    close(y.toNumbers(), [0 + 20 + 400 + 0.5, 1 + 30 + 500 + 0.5, 2 + 40 + 0 + 0.5]);
+    expect(F.pad(E.tensor([[1, 2]]), [2, 1], 9).toNumbers()).toEqual([9, 9, 1, 2, 9]);
+    expect(E.tensor([[1, 2, 3], [4, 5, 6]]).flip(1).toNumbers()).toEqual([3, 2, 1, 6, 5, 4]);
+  });
+  it('attention equals softmax(q·kᵀ/√d + mask)·v on both evaluations (3 and 9 keys); ignored keys do not count', () => {
+    for (const S of [3, 9]) {
+      const [B, L, H, D] = [2, 3, 2, 4];
+      const q = E.randn([B, L, H, D]), k = E.randn([B, S, H, D]), v = E.randn([B, S, H, D]);
+      const pad = Array.from({ length: B * S }, (_, i) => (i % S === S - 1 || i === S + 1 ? 1 : 0)); // last key of each row, and key 1 of row 1
+      const kpm = E.tensor(pad, [B, S], 'bool');
+      const am = E.randn([L, S]).mul(0.5);
+      const out = F.attention(q, k, v, { keyPaddingMask: kpm, attnMask: am });
+      // The formula, heads first: (B, H, L, S) scores.
+      const qh = q.permute(0, 2, 1, 3), kh = k.permute(0, 2, 1, 3), vh = v.permute(0, 2, 1, 3);
+      const scores = qh.matmul(kh.transpose(-1, -2)).div(Math.sqrt(D)).add(am).add(kpm.float().mul(-1e9).view(B, 1, 1, S));
+      const ref = scores.softmax(-1).matmul(vh).permute(0, 2, 1, 3);
+      expect(out.shape).toEqual([B, L, H, D]);
+      expect(out.sub(ref).abs().max().item(), `${S} keys`).toBeLessThan(1e-5);
+      // New values for the ignored keys change nothing.
+      const v2 = v.add(kpm.float().view(B, S, 1, 1).mul(100));
+      expect(F.attention(q, k, v2, { keyPaddingMask: kpm, attnMask: am }).sub(out).abs().max().item()).toBeLessThan(1e-5);
+      // Without the mask they do.
+      expect(F.attention(q, k, v2).sub(F.attention(q, k, v)).abs().max().item()).toBeGreaterThan(1);
+    }
+  });
   it('autograd: backward with a gradient, detach, noGrad, zeroGrad', () => {
     const x = E.tensor([1, 2, 3]).requiresGrad_();
     x.mul(x).backward(E.tensor([1, 1, 0.5]));
@@ -218,6 +249,23 @@ describe('known values by hand', () => {
   });
 });
 
+describe('threads', () => {
+  it('setNumThreads sets libtorch and, when it is the BLAS in use, OpenBLAS (whose pthread build starts one thread per core)', () => {
+    const before = E.getNumThreads();
+    try {
+      E.setNumThreads(2);
+      expect(E.getNumThreads()).toBe(2);
+      const blas2 = native.blasThreads();
+      E.setNumThreads(1);
+      expect(E.getNumThreads()).toBe(1);
+      if (blas2 === -1) expect(native.blasThreads()).toBe(-1); // not OpenBLAS: nothing to set
+      else expect([blas2, native.blasThreads()]).toEqual([2, 1]);
+    } finally {
+      E.setNumThreads(before);
+    }
+  });
+});
+
 describe('errors become JS errors naming the op and shapes; the process lives on', () => {
   it('shape mismatch', () => {
     expect(() => E.tensor([[1, 2]]).matmul(E.zeros([3, 3]))).toThrow(/matmul\(float32\[1,2\], float32\[3,3\]\)/);
@@ -226,6 +274,9 @@ describe('errors become JS errors naming the op and shapes; the process lives on
     expect(() => E.cat([E.zeros([2, 3]), E.zeros([2, 4])], 0)).toThrow(/cat\(float32\[2,3\], float32\[2,4\]\)/);
     expect(() => new E.Linear(3, 2).forward(E.zeros([1, 4]))).toThrow(/linear/);
     expect(() => E.tensor(Float32Array.from([1, 2, 3]), [2, 2])).toThrow(/fromBuffer.*bytes/);
+    expect(() => F.attention(E.zeros([2, 3, 2, 4]), E.zeros([2, 5, 2, 3]), E.zeros([2, 5, 2, 4]))).toThrow(/attention\(float32\[2,3,2,4\], float32\[2,5,2,3\], float32\[2,5,2,4\]\): .*shapes do not match/);
+    expect(() => F.attention(E.zeros([2, 3, 8]), E.zeros([2, 3, 8]), E.zeros([2, 3, 8]))).toThrow(/attention.*\(batch, length, heads, head dim\)/);
+    expect(() => F.conv1d(E.zeros([1, 2, 5]), E.zeros([4, 3, 3]))).toThrow(/conv1d\(float32\[1,2,5\], float32\[4,3,3\]\)/);
   });
   it('wrong dtype', () => {
     expect(() => E.zeros([3]).indexSelect(0, E.tensor([0.5]))).toThrow(/indexSelect\(float32\[3\], float32\[1\]\).*int64/);

@@ -21,6 +21,8 @@ export interface NativeAddon {
   manualSeed(seed: number): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  /** OpenBLAS's thread count, -1 when the BLAS in use is not OpenBLAS. */
+  blasThreads(): number;
   version(): string;
   zeros(shape: number[], dt: number): H;
   ones(shape: number[], dt: number): H;
@@ -45,6 +47,7 @@ export interface NativeAddon {
   expand(h: H, shape: number[]): H;
   repeat(h: H, reps: number[]): H;
   flatten(h: H, start: number, end: number): H;
+  flip(h: H, dims: number[]): H;
   slice(h: H, dim: number, start: number | null, end: number | null, step: number): H;
   narrow(h: H, dim: number, start: number, len: number): H;
   select(h: H, dim: number, i: number): H;
@@ -93,7 +96,10 @@ export interface NativeAddon {
   layerNorm(x: H, shape: number[], w: H, b: H, eps: number): H;
   dropout(x: H, p: number, train: boolean): H;
   gru(x: H, hx: H, params: H[], hasBiases: boolean, layers: number, dropout: number, train: boolean, bidirectional: boolean, batchFirst: boolean): H[];
+  attention(q: H, k: H, v: H, keyPadding: H, attnMask: H, dropout: number, train: boolean): H;
   mha(q: H, k: H, v: H, heads: number, inW: H, inB: H, outW: H, outB: H, keyPadding: H, attnMask: H, dropout: number, train: boolean, needWeights: boolean): H[];
+  conv1d(x: H, w: H, b: H, stride: number, padding: number, dilation: number, groups: number): H;
+  pad(x: H, pads: number[], value: number): H;
   bce(p: H, y: H, w: H, reduction: number): H;
   bceWithLogits(x: H, y: H, w: H, posWeight: H, reduction: number): H;
   crossEntropy(x: H, y: H, w: H, reduction: number, labelSmoothing: number): H;

@@ -78,6 +78,8 @@ export class Tensor implements Tracked, Disposable {
   expand(...shape: number[] | [number[]]): Tensor { return wrap(native.expand(this.id, flat(shape))); }
   repeat(...reps: number[] | [number[]]): Tensor { return wrap(native.repeat(this.id, flat(reps))); }
   flatten(start = 0, end = -1): Tensor { return wrap(native.flatten(this.id, start, end)); }
+  /** Reverses the order along each of dims (a copy). */
+  flip(...dims: number[] | [number[]]): Tensor { return wrap(native.flip(this.id, flat(dims))); }
   /** Python's t[start:end:step] along dim. */
   slice(dim: number, start: number | null = null, end: number | null = null, step = 1): Tensor {
     return wrap(native.slice(this.id, dim, start, end, step));

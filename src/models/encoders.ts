@@ -1,6 +1,6 @@
 // Per-modality encoders: each maps a batch of one modality (B, ...shape) to embeddings (B, d).
 // Missing modalities arrive as zeros; the encoders do not look at the mask (the backbones mask their outputs).
-import { Module, Linear, GRU, EmbeddingBag, Tensor, cat, zeros, noGrad, F } from '../engine/index.js';
+import { Module, Linear, GRU, EmbeddingBag, Tensor, zeros, noGrad, F } from '../engine/index.js';
 import type { ModalityInfo } from '../data/types.js';
 import type { SparseRows } from './types.js';
 
@@ -68,9 +68,10 @@ export class GruSeriesEncoder extends Module implements Encoder {
 }
 
 /**
- * Temporal convolution: the engine has no conv op, so a causal convolution with kernel size 3 and dilation δ is a
- * Linear over [x_t, x_{t−δ}, x_{t−2δ}] (copies shifted along time with zero padding on the left, built with
- * slice/cat). Three residual layers with dilations 1, 2, 4 (receptive field 15 bins); the last bin's features → d.
+ * Temporal convolution: three residual causal convolutions (kernel 3, dilations 1, 2, 4; receptive field 15 bins),
+ * each libtorch's conv1d over (B, hidden, T) after 2δ zeros of left padding; the last bin's features → d.
+ * Each layer's weights are kept as a Linear over the taps [x_t, x_{t−δ}, x_{t−2δ}] (the layout of earlier runs'
+ * saved weights); as a conv kernel, tap j is kernel position 2 − j.
  */
 export class TcnSeriesEncoder extends Module implements Encoder {
   static readonly dilations = [1, 2, 4];
@@ -84,19 +85,15 @@ export class TcnSeriesEncoder extends Module implements Encoder {
     this.convs = TcnSeriesEncoder.dilations.map((d, i) => this.module(`conv${i}`, new Linear(hidden * TcnSeriesEncoder.kernel, hidden)));
     this.out = this.module('out', new Linear(hidden, dim));
   }
-  private shifted(h: Tensor, by: number): Tensor {
-    const [b, t, c] = h.shape;
-    if (by >= t) return zeros([b, t, c]);
-    return cat([zeros([b, by, c]), h.slice(1, 0, t - by)], 1);
-  }
   forward(x: Tensor): Tensor {
-    let h = this.inProj.forward(x).relu(); // (B, T, hidden)
+    const k = TcnSeriesEncoder.kernel;
+    let h = this.inProj.forward(x).relu().transpose(1, 2); // (B, hidden, T)
     TcnSeriesEncoder.dilations.forEach((d, i) => {
-      const taps = [h];
-      for (let j = 1; j < TcnSeriesEncoder.kernel; j++) taps.push(this.shifted(h, j * d));
-      h = h.add(this.convs[i].forward(cat(taps, 2)).relu());
+      const { weight, bias } = this.convs[i];
+      const kernel = weight.view(this.hidden, k, this.hidden).flip(1).permute(0, 2, 1); // (out, in, k)
+      h = h.add(F.conv1d(F.pad(h, [(k - 1) * d, 0]), kernel, bias, { dilation: d }).relu());
     });
-    return this.out.forward(h.select(1, -1));
+    return this.out.forward(h.select(2, -1));
   }
 }
 

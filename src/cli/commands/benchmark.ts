@@ -1,10 +1,8 @@
 // cdmm benchmark SPEC --backbones ... --debias ... --seeds N --out DIR: every combination, one run folder each,
 // and the table of mean ± std with paired differences against the plain model (docs/RUN-FORMAT.md).
 import type { Command } from 'commander';
-import { formatBenchmark, runBenchmark } from '../../train/benchmark.js';
 import { BACKBONES, DEBIAS, addTrainingOptions, listOf, modelOverridesFrom, trainOptionsFrom, type TrainingFlags } from '../../train/cli-options.js';
 import { CdmmError } from '../../util/errors.js';
-import { printWarnings } from '../warnings.js';
 
 /** The arguments this command was given (after the command name), for the resume hint. */
 function commandArgs(cmd: Command): string[] {
@@ -43,6 +41,7 @@ export function register(program: Command): void {
   addTrainingOptions(cmd).action(async (specPath: string, o: TrainingFlags & { out: string; backbones: string; debias: string; seeds: string; resume?: boolean; overwrite?: boolean; allowOutside?: boolean; json?: boolean; quiet?: boolean }) => {
     if (o.splitSeed !== undefined) throw new CdmmError('--split-seed: not used by benchmark (random splits are re-drawn with each seed)');
     const { seed: _seed, ...train } = trainOptionsFrom(o, 0);
+    const [{ formatBenchmark, runBenchmark }, { printWarnings }] = await Promise.all([import('../../train/benchmark.js'), import('../warnings.js')]);
     const seen = new Set<string>();
     const b = await runBenchmark({
       specPath,

@@ -4,13 +4,9 @@ import type { Command } from 'commander';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { prepareDataset } from '../../data/build.js';
-import { simulate } from '../../data/simulate.js';
-import { summarize, formatSummary } from '../../data/summary.js';
-import { runBenchmark, formatBenchmark, type BenchmarkJson } from '../../train/benchmark.js';
+import type { BenchmarkJson } from '../../train/benchmark.js';
 import { defaultTrainOptions } from '../../train/options.js';
 import { intArg } from '../../train/cli-options.js';
-import { writeReport } from '../../report/index.js';
 import { CdmmError } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { checkOutDir, setAside } from '../../util/outdir.js';
@@ -51,6 +47,10 @@ export function register(program: Command): void {
 }
 
 async function runDemo(o: DemoFlags, out: string, nafldSpec: string, t0: number): Promise<void> {
+  // Loaded here, not at start-up: they pull in DuckDB, libtorch and Vega.
+  const [{ prepareDataset }, { simulate }, { summarize, formatSummary }, { runBenchmark, formatBenchmark }, { writeReport }] = await Promise.all([
+    import('../../data/build.js'), import('../../data/simulate.js'), import('../../data/summary.js'), import('../../train/benchmark.js'), import('../../report/index.js'),
+  ]);
   mkdirSync(out, { recursive: true });
   // The marker that makes this a demo folder (replaceable with --overwrite), written before anything else.
   writeFileAtomic(join(out, 'demo.json'), JSON.stringify({ cdmm: 'demo', complete: false }) + '\n');

@@ -1,10 +1,7 @@
 // cdmm evaluate RUN [--spec OTHER]: scores a saved run on its test (and shift) split, or on another spec's
 // patients with the run's fitted preprocessing (external validation).
 import type { Command } from 'commander';
-import { evaluateRun } from '../../train/evaluate.js';
 import { intArg } from '../../train/cli-options.js';
-import { loadRun } from '../../run/run-io.js';
-import { formatMetricLine, formatReferenceLine } from '../../train/summary.js';
 
 export function register(program: Command): void {
   program
@@ -17,6 +14,9 @@ export function register(program: Command): void {
     .option('--no-cache', 'rebuild the dataset even when a cached build exists')
     .option('--allow-outside', "read table files outside the spec's folder")
     .action(async (runDir: string, o: { spec?: string; bootstrap: number; json?: boolean; cache: boolean; allowOutside?: boolean }) => {
+      const [{ evaluateRun }, { loadRun }, { formatMetricLine, formatReferenceLine }] = await Promise.all([
+        import('../../train/evaluate.js'), import('../../run/run-io.js'), import('../../train/summary.js'),
+      ]);
       const run = loadRun(runDir);
       for (const w of run.warnings) process.stderr.write(`cdmm: warning: ${w}\n`);
       try {

@@ -1,7 +1,5 @@
 // cdmm inspect SPEC [--json]: what a dataset looks like before any model sees it.
 import type { Command } from 'commander';
-import { prepareDataset } from '../../data/build.js';
-import { formatSummary, summarize } from '../../data/summary.js';
 import { intArg } from '../../train/cli-options.js';
 
 export function register(program: Command): void {
@@ -14,6 +12,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'override the split seed', intArg('seed'))
     .option('--allow-outside', "read table files outside the spec's folder")
     .action(async (specPath: string, o: { json?: boolean; cache: boolean; seed?: number; allowOutside?: boolean }) => {
+      const [{ prepareDataset }, { formatSummary, summarize }] = await Promise.all([import('../../data/build.js'), import('../../data/summary.js')]);
       const ds = await prepareDataset(specPath, { cache: o.cache, quiet: !!o.json, seed: o.seed, allowOutside: o.allowOutside });
       const s = summarize(ds);
       if (o.json) {

@@ -1,9 +1,6 @@
 // cdmm predict RUN --input FILE --out FILE [--json]: risk, pattern, counterfactuals and modality contributions
 // for new patients, with the run's fitted preprocessing.
 import type { Command } from 'commander';
-import { Predictor } from '../../serve/predictor.js';
-import { predictionsCsv, predictionsJson } from '../../serve/format.js';
-import { outputFormat } from '../../serve/input.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { checkOutFile, isPredictionsFile } from '../../util/outdir.js';
 
@@ -19,6 +16,9 @@ export function register(program: Command): void {
     .option('--json', 'print a JSON summary (count, output file, exclusions) on stdout')
     .option('--no-typical', "no typical values, so no counterfactuals for missing modalities (they come from the manifest, or from the training data for older runs)")
     .action(async (run: string, o: { input: string; out: string; json?: boolean; typical: boolean; overwrite?: boolean; allowOutside?: boolean }) => {
+      const [{ Predictor }, { predictionsCsv, predictionsJson }, { outputFormat }] = await Promise.all([
+        import('../../serve/predictor.js'), import('../../serve/format.js'), import('../../serve/input.js'),
+      ]);
       const format = outputFormat(o.out);
       checkOutFile(o.out, 'predictions', isPredictionsFile, { overwrite: o.overwrite });
       const predictor = await Predictor.load(run, { rebuildTypical: o.typical });

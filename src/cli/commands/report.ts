@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { writeReport } from '../../report/index.js';
 import { checkOutFile, isCdmmReport } from '../../util/outdir.js';
 
 export function register(program: Command): void {
@@ -12,6 +11,7 @@ export function register(program: Command): void {
     .option('--json', 'print {"out": path, "charts": n} on stdout')
     .action(async (dir: string, opts: { out: string; json?: boolean; overwrite?: boolean }) => {
       checkOutFile(opts.out, 'report', isCdmmReport, { overwrite: opts.overwrite });
+      const { writeReport } = await import('../../report/index.js');
       const r = await writeReport(dir, opts.out);
       if (opts.json) process.stdout.write(JSON.stringify({ out: r.out, charts: r.charts }) + '\n');
       else process.stderr.write(`report written to ${r.out} (${r.charts} charts)\n`);

@@ -1,8 +1,6 @@
 // cdmm serve RUN [--port 8080] [--host 127.0.0.1] [--token T]: the prediction API over HTTP, with graceful
 // shutdown on SIGINT/SIGTERM (stop accepting, finish what is in flight, exit 0).
 import type { Command } from 'commander';
-import { Predictor } from '../../serve/predictor.js';
-import { buildServer } from '../../serve/server.js';
 import { CdmmError } from '../../util/errors.js';
 
 function intOption(flag: string, min: number, max: number) {
@@ -28,6 +26,7 @@ export function register(program: Command): void {
     .action(async (run: string, o: { port: number; host: string; token?: string; bodyLimit: number; maxRecords: number; typical: boolean; quiet?: boolean }) => {
       const token = o.token ?? process.env.CDMM_TOKEN;
       if (token !== undefined && !token.trim()) throw new CdmmError(`${o.token !== undefined ? '--token' : 'CDMM_TOKEN'}: the token is empty; give a non-empty token, or none for an open server`);
+      const [{ Predictor }, { buildServer }] = await Promise.all([import('../../serve/predictor.js'), import('../../serve/server.js')]);
       const predictor = await Predictor.load(run, { maxRecords: o.maxRecords, rebuildTypical: o.typical });
       for (const w of predictor.warnings) process.stderr.write(`cdmm: warning: ${w}\n`);
       const app = buildServer(predictor, { token, bodyLimit: o.bodyLimit, logger: !o.quiet });

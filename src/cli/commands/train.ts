@@ -1,12 +1,7 @@
 // cdmm train SPEC --backbone B --debias D --seed S --out RUN: trains one model and writes a run folder
 // (docs/RUN-FORMAT.md).
 import type { Command } from 'commander';
-import { prepareDataset } from '../../data/build.js';
-import { loadSpec } from '../../data/spec.js';
 import { BACKBONES, DEBIAS, addTrainingOptions, intArg, modelOverridesFrom, oneOf, trainOptionsFrom, type TrainingFlags } from '../../train/cli-options.js';
-import { formatRunSummary } from '../../train/summary.js';
-import { printWarnings } from '../warnings.js';
-import { trainRun } from '../../train/run.js';
 import { checkOutDir } from '../../util/outdir.js';
 
 export function register(program: Command): void {
@@ -29,6 +24,9 @@ export function register(program: Command): void {
     const model = modelOverridesFrom(o);
     // Before any work: a --out that would lose someone's files, or cannot be written, stops here.
     checkOutDir(o.out, 'run', { overwrite: o.overwrite });
+    const [{ prepareDataset }, { loadSpec }, { formatRunSummary }, { printWarnings }, { trainRun }] = await Promise.all([
+      import('../../data/build.js'), import('../../data/spec.js'), import('../../train/summary.js'), import('../warnings.js'), import('../../train/run.js'),
+    ]);
     const spec = loadSpec(specPath);
     const quiet = !!o.quiet || !!o.json;
     const ds = await prepareDataset(specPath, { cache: o.cache, quiet, seed: o.splitSeed, allowOutside: o.allowOutside });

@@ -1,4 +1,4 @@
-// Losses and stateless layers.
+// Losses and stateless layers: attention, convolution, padding, normalisation, dropout.
 import { native } from '../native.js';
 import { Tensor, fromHandle, hOf } from '../tensor.js';
 
@@ -29,3 +29,22 @@ export function layerNorm(x: Tensor, shape: number[], w?: Tensor | null, b?: Ten
 }
 export function softmax(x: Tensor, dim: number): Tensor { return x.softmax(dim); }
 export function logSoftmax(x: Tensor, dim: number): Tensor { return x.logSoftmax(dim); }
+
+/**
+ * Scaled dot-product attention, batch first with the heads split: q (B, L, H, Dh), k and v (B, S, H, Dh) →
+ * (B, L, H, Dh). keyPaddingMask (B, S) bool, true = ignore that key; attnMask (L, S) or (B·H, L, S), bool (true = not
+ * allowed) or additive float. Dropout on the weights only when training. One native op (native/ops_nn.cc).
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, o: { keyPaddingMask?: Tensor; attnMask?: Tensor; dropout?: number; training?: boolean } = {}): Tensor {
+  return fromHandle(native.attention(hOf(q), hOf(k), hOf(v), opt(o.keyPaddingMask), opt(o.attnMask), o.dropout ?? 0, o.training ?? false));
+}
+
+/** 1-D convolution (libtorch's): x (B, Cin, T), weight (Cout, Cin / groups, K) → (B, Cout, T'). */
+export function conv1d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: { stride?: number; padding?: number; dilation?: number; groups?: number } = {}): Tensor {
+  return fromHandle(native.conv1d(hOf(x), hOf(weight), opt(bias), o.stride ?? 1, o.padding ?? 0, o.dilation ?? 1, o.groups ?? 1));
+}
+
+/** Constant padding as torch.nn.functional.pad: pads = [left, right] for the last dim, then the one before, …. */
+export function pad(x: Tensor, pads: number[], value = 0): Tensor {
+  return fromHandle(native.pad(hOf(x), pads, value));
+}

@@ -38,16 +38,10 @@ export class TransformerFusion extends Module implements Backbone {
     const dh = d / heads;
     const p = L.dropoutP;
     const x = tokens.reshape(b * k, d).indexSelect(0, tok.index); // (n, d)
-    // Self-attention: packed input projection, scores on the grid (B, H, K, K) with missing keys at −1e9.
-    const qkv = TransformerFusion.unpack(linear(x, att.inProjWeight, att.inProjBias), tok).view(b, k, 3, heads, dh).permute(2, 0, 3, 1, 4);
-    // With K tokens per patient the B·H score matrices are K×K: as broadcast products and sums they cost a few
-    // vectorised passes, where a batched matmul makes B·H tiny GEMM calls (~3× slower forward and backward here).
-    const q = qkv.select(0, 0).mul(1 / Math.sqrt(dh));
-    const keyBias = mask.rsub(1).mul(-1e9).view(b, 1, 1, k);
-    const scores = q.unsqueeze(3).mul(qkv.select(0, 1).unsqueeze(2)).sum(-1); // (B, H, K, K): q_i · k_j
-    const weights = F.dropout(scores.add(keyBias).softmax(-1), p, this.training);
-    const mixed = weights.unsqueeze(-1).mul(qkv.select(0, 2).unsqueeze(2)).sum(3); // (B, H, K, dh): Σ_j a_ij v_j
-    const ctx = mixed.permute(0, 2, 1, 3).reshape(b * k, d).indexSelect(0, tok.index);
+    // Self-attention: packed input projection, attention on the (B, K) grid with the missing keys ignored.
+    const qkv = TransformerFusion.unpack(linear(x, att.inProjWeight, att.inProjBias), tok).view(b, k, 3, heads, dh);
+    const mixed = F.attention(qkv.select(2, 0), qkv.select(2, 1), qkv.select(2, 2), { keyPaddingMask: mask.eq(0), dropout: p, training: this.training });
+    const ctx = mixed.reshape(b * k, d).indexSelect(0, tok.index);
     const sa = att.outProj.forward(ctx);
     // The token-wise rest of the post-norm layer, on the packed tokens.
     const h = L.norm1.forward(x.add(F.dropout(sa, p, this.training)));
