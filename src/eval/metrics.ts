@@ -284,3 +284,29 @@ export function computeMetricSet(y: Vec, p: Vec, opts: MetricSetOptions = {}): M
     ece_ci: percentileCi(boot.ece),
   };
 }
+
+/**
+ * AUROC with per-patient weights w ≥ 0: the weighted share of (positive, negative) pairs ranked correctly, ties
+ * half. With the balancing weights of the debiasing parts this is the validation AUROC of a set in which the
+ * missingness pattern (and the bias network's risk) no longer tracks the label. All weights 1 = auroc().
+ */
+export function weightedAuroc(y: Vec, p: Vec, w: Vec): number {
+  checkInputs(y, p, 'weightedAuroc');
+  if (w.length !== y.length) throw new CdmmError(`weightedAuroc: ${w.length} weights for ${y.length} patients`);
+  const order = Array.from({ length: y.length }, (_, i) => i).sort((i, j) => p[i] - p[j]);
+  let negBelow = 0, negTotal = 0, posTotal = 0, num = 0;
+  for (let i = 0; i < order.length;) {
+    let j = i;
+    while (j + 1 < order.length && p[order[j + 1]] === p[order[i]]) j++;
+    let pos = 0, neg = 0;
+    for (let k = i; k <= j; k++) {
+      const r = order[k];
+      if (!(w[r] >= 0)) throw new CdmmError(`weightedAuroc: weight ${w[r]} of patient ${r} is not ≥ 0`);
+      if (y[r] >= 0.5) pos += w[r]; else neg += w[r];
+    }
+    num += pos * (negBelow + neg / 2);
+    negBelow += neg; negTotal += neg; posTotal += pos;
+    i = j + 1;
+  }
+  return posTotal > 0 && negTotal > 0 ? num / (posTotal * negTotal) : NaN;
+}

@@ -14,6 +14,18 @@ export interface EncoderOptions {
   dropout: number;
   seriesEncoder: 'gru' | 'tcn';
   seriesHidden: number;
+  /** Linear encoders only (the 'lr' backbone): a linear map of the (flattened) values, no hidden layer. */
+  linear?: boolean;
+}
+
+/** A linear map of the flattened values (B, ...shape) → (B, d): the 'lr' backbone's encoder for dense modalities. */
+export class LinearEncoder extends Module implements Encoder {
+  readonly fc: Linear;
+  constructor(inDim: number, dim: number) {
+    super();
+    this.fc = this.module('fc', new Linear(inDim, dim));
+  }
+  forward(x: Tensor): Tensor { return this.fc.forward(x.flatten(1)); }
 }
 
 /** Linear → ReLU → Linear: tabular features and precomputed embeddings. */
@@ -38,18 +50,20 @@ export class MlpEncoder extends Module implements Encoder {
 export class SparseLinearEncoder extends Module implements Encoder {
   readonly bag: EmbeddingBag;
   readonly bias: Tensor;
-  constructor(inDim: number, dim: number) {
+  /** `relu` false: a linear map (the 'lr' backbone). */
+  constructor(inDim: number, dim: number, readonly relu = true) {
     super();
     this.bag = this.module('bag', new EmbeddingBag(inDim, dim, 'sum'));
     const bound = 1 / Math.sqrt(inDim); // PyTorch's Linear initialisation
     noGrad(() => this.bag.weight.uniform_(-bound, bound));
     this.bias = this.param('bias', zeros([dim]).uniform_(-bound, bound));
   }
-  forward(x: Tensor): Tensor { return x.matmul(this.bag.weight).add(this.bias).relu(); }
+  forward(x: Tensor): Tensor { return this.act(x.matmul(this.bag.weight).add(this.bias)); }
   /** The same from the rows' nonzeros (B bags). */
   forwardSparse(s: SparseRows): Tensor {
-    return this.bag.forward(s.indices, s.offsets, s.weights).add(this.bias).relu();
+    return this.act(this.bag.forward(s.indices, s.offsets, s.weights).add(this.bias));
   }
+  private act(x: Tensor): Tensor { return this.relu ? x.relu() : x; }
 }
 
 /** GRU over the binned channels (values, masks, time-since-last); last hidden state → Linear(hidden → d). */
@@ -99,6 +113,10 @@ export class TcnSeriesEncoder extends Module implements Encoder {
 
 export function createEncoder(m: ModalityInfo, o: EncoderOptions): Encoder {
   const width = m.shape[m.shape.length - 1];
+  if (o.linear) {
+    if (m.type === 'codes' || m.type === 'text') return new SparseLinearEncoder(width, o.dim, false);
+    return new LinearEncoder(m.shape.reduce((a, b) => a * b, 1), o.dim);
+  }
   switch (m.type) {
     case 'tabular':
     case 'embedding':

@@ -1,9 +1,9 @@
 // The whole model: per-modality encoders → fusion backbone → debiasing head.
-import { Module, Tensor, cat, zeros, noGrad } from '../engine/index.js';
+import { Module, Tensor, cat, zeros, noGrad, tensor } from '../engine/index.js';
 import type { ModalityInfo } from '../data/types.js';
 import { createEncoder, SparseLinearEncoder, type Encoder } from './encoders.js';
 import { createBackbone, type Backbone } from './backbones/index.js';
-import { DebiasHead, type LossContext } from './debias.js';
+import { DebiasHead, type LossContext } from './debias/head.js';
 import type { Batch, LossParts, ModelConfig, ModelOutput, PatternDictionary } from './types.js';
 
 export const defaultModelConfig: ModelConfig = {
@@ -29,7 +29,25 @@ export const defaultModelConfig: ModelConfig = {
   headHidden: 64,
   fusionHeads: 4,
   fusionFf: 256,
+  intervention: 'auto',
+  patternBalance: 0.5,
+  weightCap: 20,
+  dualBranch: 'separate',
+  biasSteps: 200,
+  biasBins: 2,
+  biasBalance: 1,
+  gate: 'auto',
 };
+
+/**
+ * Whether the fusion reads the mask as a feature: not in the causal path of a deconfounded model (c must be blind
+ * to the pattern, which reaches the prediction through e_m only), nor in the separate bias network (the pattern
+ * is the deconfounder's job).
+ */
+export function fusionSeesMask(cfg: ModelConfig): boolean {
+  if (cfg.maskFeatures !== undefined) return cfg.maskFeatures;
+  return !(cfg.debias === 'deconfound' || cfg.debias === 'full');
+}
 
 /** Holds the encoders under their modality names (so saved weights read "encoders.<modality>.…"). */
 class EncoderSet extends Module {
@@ -53,6 +71,12 @@ function validate(modalities: ModalityInfo[], dict: PatternDictionary, cfg: Mode
   if (cfg.weightEma < 0 || cfg.weightEma >= 1) throw new Error('createModel: weightEma must be in [0, 1)');
   if ((cfg.lambdaPattern ?? 0) < 0) throw new Error('createModel: lambdaPattern must be ≥ 0');
   if (cfg.dropout < 0 || cfg.dropout >= 1) throw new Error('createModel: dropout must be in [0, 1)');
+  const iv = cfg.intervention ?? 'auto';
+  if (iv !== 'auto' && !(typeof iv === 'number' && iv >= 0 && iv <= 1)) throw new Error("createModel: intervention must be 'auto' or in [0, 1]");
+  if ((cfg.patternBalance ?? 0) < 0 || (cfg.biasBalance ?? 0) < 0) throw new Error('createModel: patternBalance and biasBalance must be ≥ 0');
+  if (!((cfg.weightCap ?? 20) >= 1)) throw new Error('createModel: weightCap must be ≥ 1');
+  if (!Number.isInteger(cfg.biasBins ?? 2) || (cfg.biasBins ?? 2) < 2) throw new Error('createModel: biasBins must be an integer ≥ 2');
+  if (!Number.isInteger(cfg.biasSteps ?? 200) || (cfg.biasSteps ?? 200) < 1) throw new Error('createModel: biasSteps must be an integer ≥ 1');
 }
 
 export class CdmmModel extends Module {
@@ -63,10 +87,11 @@ export class CdmmModel extends Module {
   constructor(readonly modalities: ModalityInfo[], readonly dict: PatternDictionary, readonly config: ModelConfig) {
     super();
     validate(modalities, dict, config);
-    const encOpts = { dim: config.dim, dropout: config.dropout, seriesEncoder: config.seriesEncoder, seriesHidden: config.seriesHidden ?? 64 };
+    const encOpts = { dim: config.dim, dropout: config.dropout, seriesEncoder: config.seriesEncoder, seriesHidden: config.seriesHidden ?? 64, linear: config.backbone === 'lr' };
     this.encoders = this.module('encoders', new EncoderSet(modalities, (m) => createEncoder(m, encOpts)));
     this.backbone = this.module('backbone', createBackbone(config.backbone, {
       modalities: modalities.length, dim: config.dim, dropout: config.dropout, heads: config.fusionHeads ?? 4, ff: config.fusionFf ?? 256,
+      maskFeatures: fusionSeesMask(config),
     }));
     this.head = this.module('head', new DebiasHead(config, dict));
   }
@@ -114,12 +139,28 @@ export class CdmmModel extends Module {
     return noGrad(() => this.forward(batch).logitsAll!.sigmoid());
   }
 
-  /** The prediction had each patient had dictionary pattern m' instead: σ(h(c, e_m')) (B). No gradient. */
+  /**
+   * The prediction had each patient had dictionary pattern m' instead: an input counterfactual. Each patient's
+   * observed set is intersected with m' (what m' lacks is hidden; nothing missing is invented), c is recomputed
+   * from that input, and the head reads e_{m'}: σ(h(c(x ∩ m'), e_{m'})) (B). No gradient.
+   */
   counterfactual(batch: Batch, patternIdx: number): Tensor {
     this.requireDeconfounding('counterfactual');
     if (!Number.isInteger(patternIdx) || patternIdx < 0 || patternIdx >= this.head.patterns)
       throw new Error(`counterfactual: pattern index ${patternIdx} is outside the dictionary (0..${this.head.patterns - 1})`);
-    return noGrad(() => this.forward(batch).logitsAll!.select(1, patternIdx).sigmoid());
+    return noGrad(() => {
+      const bits = Float32Array.from(this.dict.masks[patternIdx], (ch) => (ch === '1' ? 1 : 0));
+      const K = bits.length;
+      const mask = batch.mask.mul(tensor(bits, [1, K]));
+      // A patient left with nothing keeps its own input (as in training's do(M)).
+      const keep = mask.sum(1, true).gt(0).float();
+      const masked = mask.mul(keep).add(batch.mask.mul(keep.rsub(1)));
+      const b = batch.mask.size(0);
+      const idx = tensor(new BigInt64Array(b).fill(BigInt(patternIdx)), [b]);
+      // The layout and sparse rows describe the factual mask: dropped, so encoders run dense and the backbones mask.
+      const cf: Batch = { values: batch.values, mask: masked, patternIdx: idx };
+      return this.forward(cf).logitsAll!.select(1, patternIdx).sigmoid();
+    });
   }
 }
 

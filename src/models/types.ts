@@ -2,7 +2,8 @@
 import type { Tensor } from '../engine/index.js';
 import type { ModalityInfo } from '../data/types.js';
 
-export type BackboneName = 'early' | 'late' | 'transformer' | 'm3care' | 'muse';
+/** 'lr' = logistic regression: linear maps of each modality (zeros where missing) and the missing indicators. */
+export type BackboneName = 'lr' | 'early' | 'late' | 'transformer' | 'm3care' | 'muse';
 export type DebiasMode = 'none' | 'deconfound' | 'dual' | 'full';
 
 export interface ModelConfig {
@@ -45,6 +46,32 @@ export interface ModelConfig {
   /** Transformer fusion: attention heads (default 4) and feed-forward width (default 256). */
   fusionHeads?: number;
   fusionFf?: number;
+  /**
+   * do(M) in training (deconfound/full): the probability that a training patient's observed set is intersected with
+   * the pattern of another training patient drawn at random (the dictionary prior); 'auto' = n / (n + 2000) for n
+   * training patients (small cohorts keep more of their own data).
+   */
+  intervention?: number | 'auto';
+  /** Pattern–label balancing (deconfound/full): exponent of the weights P(m)P(y)/P(m, y) (0 = off, 1 = full). */
+  patternBalance?: number;
+  /** Largest per-patient training weight (after normalising the weights to mean 1). */
+  weightCap?: number;
+  /**
+   * Dual branch (dual/full): 'separate' (default) = a bias network of its own trained first with GCE, whose risk
+   * bins are balanced within each label; 'joint' = the v1 head (spurious branch sharing the encoder, LfF weights,
+   * HSIC/CLUB decorrelation).
+   */
+  dualBranch?: 'separate' | 'joint';
+  /** Training steps of the separate bias network. */
+  biasSteps?: number;
+  /** Risk bins of the bias network (quantiles within each label) whose weights are balanced. */
+  biasBins?: number;
+  /** Exponent of the bias-bin balancing weights (1 = every bin of a label weighs the same). */
+  biasBalance?: number;
+  /** Whether the bias weights are applied: 'auto' = when the validation test finds a shortcut (src/models/debias/gate.ts). */
+  gate?: 'auto' | 'on' | 'off';
+  /** Whether the fusion reads the mask as a feature; absent = off when deconfounding, on otherwise (model.ts). */
+  maskFeatures?: boolean;
 }
 
 /** The missingness-pattern dictionary fitted on the training split. */

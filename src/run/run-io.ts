@@ -33,6 +33,8 @@ export interface RunConfig {
   pos_weight: number;
   best_epoch: number;
   stopped_early: boolean;
+  /** What each training-time debiasing part decided (src/train/debias/): gate, do(M) rate, ... */
+  debias_parts?: Record<string, Record<string, number | string | boolean | null>>;
 }
 
 export interface RunManifest {

@@ -21,7 +21,7 @@ const primitive = z.union([z.string().max(1000), finite, z.boolean(), z.null()])
 
 const modelConfigSchema = z
   .object({
-    backbone: z.enum(['early', 'late', 'transformer', 'm3care', 'muse']),
+    backbone: z.enum(['lr', 'early', 'late', 'transformer', 'm3care', 'muse']),
     debias: z.enum(['none', 'deconfound', 'dual', 'full']),
     dim: width,
     branchDim: width,
@@ -68,6 +68,8 @@ export const manifestSchema = z
         pos_weight: finite,
         best_epoch: z.number().int().min(0),
         stopped_early: z.boolean(),
+        /** What each training-time debiasing part decided (gate, do(M) rate): small records of plain values. */
+        debias_parts: z.record(z.string().max(64), z.record(z.string().max(64), primitive)).optional(),
       })
       ,
     modalities: z.array(modalitySchema).min(1).max(64),

@@ -5,8 +5,11 @@ import type { ModelConfig } from '../models/types.js';
 import { CdmmError } from '../util/errors.js';
 import { checkTrainOptions, defaultTrainOptions, parsePosWeight, type PosWeightOption, type TrainOptions } from './options.js';
 
-export const BACKBONES = ['early', 'late', 'transformer', 'm3care', 'muse'] as const;
+export const BACKBONES = ['lr', 'early', 'late', 'transformer', 'm3care', 'muse'] as const;
 export const DEBIAS = ['none', 'deconfound', 'dual', 'full'] as const;
+
+/** 'auto' or a number (parsed by `parse`). */
+export const autoOr = (parse: (v: string) => number) => (v: string): number | 'auto' => (v === 'auto' ? 'auto' : parse(v));
 
 export const numArg = (flag: string) => (v: string): number => {
   const x = Number(v);
@@ -41,12 +44,14 @@ export const MAX_WIDTH = 4096;
 export function addTrainingOptions(cmd: Command): Command {
   return cmd
     .option('--epochs <n>', 'maximum epochs', intArg('epochs'), d.epochs)
-    .option('--batch-size <n>', 'patients per batch', intArg('batch-size'), d.batchSize)
-    .option('--lr <x>', 'learning rate (the peak rate with --schedule onecycle)', numArg('lr'), d.lr)
+    .option('--batch-size <n>', 'patients per batch; auto = n/40 for n training patients, a power of 2 in [32, 256]', autoOr(intArg('batch-size')), d.batchSize)
+    .option('--lr <x>', "learning rate (the peak rate with --schedule onecycle); auto = 1e-3 (1e-2 for the 'lr' backbone)", autoOr(numArg('lr')), d.lr)
     .option('--weight-decay <x>', 'weight decay', numArg('weight-decay'), d.weightDecay)
     .option('--optimizer <name>', 'adam | adamw', d.optimizer)
     .option('--schedule <name>', 'learning-rate schedule: cosine | onecycle | none', d.schedule)
-    .option('--patience <n>', 'epochs without a better validation AUPRC before stopping (0 = off)', intArg('patience'), d.patience)
+    .option('--patience <n>', 'epochs without a better validation score before stopping (0 = off); auto = max(6, ceil(200 / steps per epoch))', autoOr(intArg('patience')), d.patience)
+    .option('--select <what>', 'what picks the epoch kept: loss (validation log-loss, reweighted by the debiasing parts) | auroc (reweighted validation AUROC)', d.select)
+    .option('--ema <beta>', 'moving average of the weights, validated and kept (0 = off)', numArg('ema'), d.ema)
     .option('--clip-norm <x>', 'clip the global gradient norm (0 = off)', numArg('clip-norm'), d.clipNorm)
     .option('--pos-weight <w>', "weight of positive patients: auto (= negatives/positives of train) | none | a number", String(d.posWeight))
     .option('--threads <n>', 'libtorch threads', intArg('threads'), d.threads)
@@ -67,14 +72,22 @@ export function addTrainingOptions(cmd: Command): Command {
     .option('--lambda-pattern <x>', 'weight of HSIC(c, pattern) within each class: pattern-invariant causal features (0 = off)', numArg('lambda-pattern'))
     .option('--weight-norm', 'normalise the bias weights to mean 1 within each batch (dual/full)')
     .option('--spurious-mask', 'feed the missingness mask into the spurious branch (dual/full)')
+    .option('--intervention <rate>', "do(M) in training: probability that a patient's observed set is intersected with another training patient's; auto = n/(n+2000)", autoOr(numArg('intervention')))
+    .option('--pattern-balance <x>', 'exponent of the pattern–label balancing weights (0 = off, 1 = full; default 0.5)', numArg('pattern-balance'))
+    .option('--dual-branch <kind>', 'dual branch: separate (a GCE bias network trained first; default) | joint (v1 head, LfF weights)')
+    .option('--gate <mode>', 'bias-bin balancing of the separate dual branch: auto (when validation finds a shortcut; default) | on | off')
+    .option('--bias-steps <n>', 'training steps of the separate bias network (default 200)', intArg('bias-steps'))
+    .option('--bias-bins <n>', "bins of the bias network's risk made independent of the label: 2 = one cut at the gate's threshold (default), more = quantiles", intArg('bias-bins'))
+    .option('--weight-cap <x>', 'largest per-patient training weight (default 20)', numArg('weight-cap'))
     .option('--modality-dropout <p>', 'hide each observed modality of training patients with probability p (≥ 1 kept; 0 = off)', numArg('modality-dropout'))
     .option('--split-seed <n>', "seed of the patient split (default: the spec's)", intArg('split-seed'))
     .option('--no-cache', 'rebuild the dataset even when a cached build exists');
 }
 
 export interface TrainingFlags {
-  epochs: number; batchSize: number; lr: number; weightDecay: number; optimizer: string; schedule: string;
-  patience: number; clipNorm: number; posWeight: string; threads: number; bootstrap: number;
+  epochs: number; batchSize: number | 'auto'; lr: number | 'auto'; weightDecay: number; optimizer: string; schedule: string;
+  patience: number | 'auto'; select: string; ema: number; clipNorm: number;
+  intervention?: number | 'auto'; patternBalance?: number; dualBranch?: string; gate?: string; biasSteps?: number; biasBins?: number; weightCap?: number; posWeight: string; threads: number; bootstrap: number;
   dim?: number; branchDim?: number; dropout?: number; seriesEncoder?: string; adjustment?: string; decorrelation?: string;
   lambdaFact?: number; lambdaGce?: number; lambdaDec?: number; lambdaSwap?: number; gceQ?: number;
   warmupEpochs?: number; weightEma?: number; splitSeed?: number; cache: boolean;
@@ -93,6 +106,8 @@ export function trainOptionsFrom(f: TrainingFlags, seed: number): TrainOptions {
     optimizer: oneOf('optimizer', ['adam', 'adamw'] as const, f.optimizer),
     schedule: oneOf('schedule', ['cosine', 'onecycle', 'none'] as const, f.schedule),
     patience: f.patience,
+    select: oneOf('select', ['loss', 'auroc'] as const, f.select),
+    ema: f.ema,
     clipNorm: f.clipNorm,
     posWeight,
     threads: f.threads,
@@ -143,6 +158,19 @@ export function modelOverridesFrom(f: TrainingFlags): Partial<ModelConfig> {
   if (f.weightEma !== undefined) {
     if (!(f.weightEma >= 0 && f.weightEma < 1)) throw new CdmmError(`--weight-ema ${f.weightEma}: expected a number in [0, 1)`);
     o.weightEma = f.weightEma;
+  }
+  if (f.intervention !== undefined) {
+    if (f.intervention !== 'auto' && !(f.intervention >= 0 && f.intervention <= 1)) throw new CdmmError(`--intervention ${f.intervention}: expected auto or a number in [0, 1]`);
+    o.intervention = f.intervention;
+  }
+  if (f.patternBalance !== undefined) o.patternBalance = nonneg('pattern-balance', f.patternBalance);
+  if (f.dualBranch !== undefined) o.dualBranch = oneOf('dual-branch', ['separate', 'joint'] as const, f.dualBranch);
+  if (f.gate !== undefined) o.gate = oneOf('gate', ['auto', 'on', 'off'] as const, f.gate);
+  if (f.biasSteps !== undefined) o.biasSteps = pos('bias-steps', f.biasSteps, true);
+  if (f.biasBins !== undefined) o.biasBins = pos('bias-bins', f.biasBins, true);
+  if (f.weightCap !== undefined) {
+    if (!(f.weightCap >= 1 && Number.isFinite(f.weightCap))) throw new CdmmError(`--weight-cap ${f.weightCap}: expected a number ≥ 1`);
+    o.weightCap = f.weightCap;
   }
   return o;
 }

@@ -11,13 +11,22 @@ export interface TrainOptions {
   /** Model seed: libtorch's generator (initial weights, dropout) and the batch shuffles. */
   seed: number;
   epochs: number;
-  batchSize: number;
-  lr: number;
+  /** 'auto' = n/40 for n training patients, as a power of 2 in [32, 256] (small cohorts get enough steps). */
+  batchSize: number | 'auto';
+  /** 'auto' = 1e-3 (1e-2 for the 'lr' backbone, a linear model). */
+  lr: number | 'auto';
   weightDecay: number;
   optimizer: OptimizerName;
   schedule: ScheduleName;
-  /** Epochs without a better validation AUPRC before stopping (0 = never stop early). */
-  patience: number;
+  /** Epochs without a better validation score before stopping (0 = never); 'auto' = max(6, ⌈200 / steps per epoch⌉). */
+  patience: number | 'auto';
+  /**
+   * What picks the epoch kept (and stops early): 'loss' = the validation log-loss reweighted by the debiasing parts'
+   * weights (plain log-loss without them), 'auroc' = the reweighted validation AUROC.
+   */
+  select?: 'loss' | 'auroc';
+  /** Exponential moving average of the weights (0 = off): the averaged weights are validated and kept. */
+  ema?: number;
   /** Maximum global gradient norm (0 = no clipping). */
   clipNorm: number;
   posWeight: PosWeightOption;
@@ -37,12 +46,14 @@ export interface TrainOptions {
 export const defaultTrainOptions: TrainOptions = {
   seed: 0,
   epochs: 40,
-  batchSize: 256,
-  lr: 1e-3,
+  batchSize: 'auto',
+  lr: 'auto',
   weightDecay: 1e-4,
   optimizer: 'adamw',
   schedule: 'cosine',
-  patience: 6,
+  patience: 'auto',
+  select: 'loss',
+  ema: 0.99,
   clipNorm: 1,
   posWeight: 'none',
   threads: 1,
@@ -63,13 +74,16 @@ export function checkTrainOptions(o: TrainOptions): TrainOptions {
   };
   int('seed', o.seed, 0);
   int('epochs', o.epochs, 1);
-  int('batch-size', o.batchSize, 2);
-  int('patience', o.patience, 0);
+  if (o.batchSize !== 'auto') int('batch-size', o.batchSize, 2);
+  if (o.patience !== 'auto') int('patience', o.patience, 0);
   int('threads', o.threads, 1);
   int('bootstrap', o.bootstrap, 0);
   int('eval-batch-size', o.evalBatchSize, 1);
   // Above MAX_LR an Adam step overflows the weights to inf/NaN within one epoch: never a useful setting.
-  if (!(o.lr > 0 && o.lr <= MAX_LR)) bad('lr', o.lr, `expected a learning rate in (0, ${MAX_LR}]`);
+  if (o.lr !== 'auto' && !(o.lr > 0 && o.lr <= MAX_LR)) bad('lr', o.lr, `expected 'auto' or a learning rate in (0, ${MAX_LR}]`);
+  if (o.select !== undefined && o.select !== 'loss' && o.select !== 'auroc') bad('select', o.select, 'expected loss or auroc');
+  const ema = o.ema ?? 0;
+  if (!(ema >= 0 && ema < 1)) bad('ema', ema, 'expected a number in [0, 1)');
   if (!(o.weightDecay >= 0 && Number.isFinite(o.weightDecay))) bad('weight-decay', o.weightDecay, 'expected a number ≥ 0');
   if (!(o.clipNorm >= 0 && Number.isFinite(o.clipNorm))) bad('clip-norm', o.clipNorm, 'expected a number ≥ 0');
   const md = o.modalityDropout ?? 0;
@@ -98,4 +112,15 @@ export function resolvePosWeight(opt: PosWeightOption, trainLabels: Float32Array
   const neg = trainLabels.length - pos;
   if (pos === 0) throw new CdmmError('--pos-weight auto: the training split has no positive patient');
   return neg / pos;
+}
+
+/** Training options with every 'auto' resolved for a training split of n patients (and a backbone). */
+export interface ResolvedSizes { batchSize: number; lr: number; patience: number; stepsPerEpoch: number }
+
+export function resolveAuto(o: TrainOptions, n: number, backbone: string, stepsPerEpoch: (batch: number) => number): ResolvedSizes {
+  const batchSize = o.batchSize === 'auto' ? Math.min(256, Math.max(32, 2 ** Math.round(Math.log2(Math.max(1, n / 40))))) : o.batchSize;
+  const lr = o.lr === 'auto' ? (backbone === 'lr' ? 1e-2 : 1e-3) : o.lr;
+  const steps = stepsPerEpoch(batchSize);
+  const patience = o.patience === 'auto' ? Math.max(6, Math.ceil(200 / steps)) : o.patience;
+  return { batchSize, lr, patience, stepsPerEpoch: steps };
 }

@@ -7,6 +7,7 @@ import type { BackboneName, DebiasMode, ModelConfig, PatternDictionary } from '.
 import type { PreparedDataset, SplitArrays, SplitName } from '../data/types.js';
 import type { MetricSet } from '../eval/metrics.js';
 import { referenceMetrics } from '../eval/reference.js';
+import { weightedAuroc } from '../eval/metrics.js';
 import { computeInsights, type Insights } from './insights.js';
 import type { TrainOptions } from './options.js';
 import { maskStrings, predictSplit } from '../run/predict.js';
@@ -40,6 +41,8 @@ export interface RunOutcome {
   insights: Insights;
   history: EpochRecord[];
   bestEpoch: number;
+  /** Notes of the debiasing parts for the user (gate decisions, nothing to adjust). */
+  notes: string[];
 }
 
 export function modelConfigFor(req: RunRequest): ModelConfig {
@@ -81,6 +84,8 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
       if (!split) continue;
       const s = scoreInputs(model, ds, split, dict, opts.evalBatchSize);
       const { metrics: m, perPattern } = scoreSplit(s, opts.bootstrap, opts.seed);
+      // Validation also gets the AUROC reweighted like the selection (pattern–label and bias-bin balancing).
+      if (name === 'val') (m as MetricSet & { auroc_w?: number | null }).auroc_w = res.valWeights ? weightedAuroc(split.labels, s.p, res.valWeights) : m.auroc;
       metrics.splits[name] = m as MetricSet;
       if (name !== 'val') metrics.per_pattern[name] = perPattern;
       const ref = name !== 'val' && ds.reference && split.reference ? referenceMetrics(ds.reference.name, split.labels, split.reference, s.p, opts.bootstrap, opts.seed) : undefined;
@@ -112,10 +117,11 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
           seed: opts.seed,
           split_seed: src.splitSeed,
           model: cfg,
-          train: opts,
+          train: res.resolved,
           pos_weight: res.posWeight,
           best_epoch: res.bestEpoch,
           stopped_early: res.stoppedEarly,
+          debias_parts: res.parts,
         },
         modalities: ds.modalities,
         patterns: { masks: dict.masks, prior: dict.prior },
@@ -128,7 +134,7 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
       predictions,
       history: res.history,
     });
-    return { dir: resolve(outDir), manifest, metrics, insights, history: res.history, bestEpoch: res.bestEpoch };
+    return { dir: resolve(outDir), manifest, metrics, insights, history: res.history, bestEpoch: res.bestEpoch, notes: res.notes };
   } finally {
     model.dispose();
   }

@@ -35,6 +35,7 @@ export function register(program: Command): void {
       quiet: !!o.quiet,
       label: `train ${backbone}/${debias}`,
     });
+    for (const note of r.notes) process.stderr.write(`cdmm: note: ${note}\n`);
     if (o.json) process.stdout.write(JSON.stringify(r.metrics, null, 2) + '\n');
     else process.stdout.write(formatRunSummary(r) + '\n');
   });

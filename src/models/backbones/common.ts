@@ -16,6 +16,12 @@ export interface BackboneOptions {
   dropout: number;
   heads: number;
   ff: number;
+  /**
+   * Whether the fusion may read the mask as a feature (early/M3Care concatenate it, the transformer adds type
+   * embeddings to the present tokens). Off in the causal path of a deconfounded model: there the pattern reaches
+   * the prediction only through the pattern embedding e_m (METHOD.md v2).
+   */
+  maskFeatures: boolean;
 }
 
 /** Mean over the observed tokens of x (B, K, d); every patient has at least one observed modality. */

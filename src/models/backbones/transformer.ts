@@ -10,16 +10,18 @@ import type { BatchLayout } from '../types.js';
 import { maskedMean, type Backbone, type BackboneOptions } from './common.js';
 
 export class TransformerFusion extends Module implements Backbone {
-  readonly typeEmbedding: Tensor;
+  /** Modality-type embeddings (absent when the fusion must not see which modalities are present). */
+  readonly typeEmbedding: Tensor | null;
   readonly layer: TransformerEncoderLayer;
   constructor(readonly o: BackboneOptions) {
     super();
-    this.typeEmbedding = this.param('type_embedding', zeros([o.modalities, o.dim]).normal_(0, 0.02));
+    this.typeEmbedding = o.maskFeatures ? this.param('type_embedding', zeros([o.modalities, o.dim]).normal_(0, 0.02)) : null;
     this.layer = this.module('layer', new TransformerEncoderLayer(o.dim, o.heads, o.ff, o.dropout, 'relu'));
   }
 
   forward(embeddings: Tensor[], mask: Tensor, layout?: BatchLayout): Tensor {
-    const tokens = stack(embeddings, 1).add(this.typeEmbedding);
+    const stacked = stack(embeddings, 1);
+    const tokens = this.typeEmbedding ? stacked.add(this.typeEmbedding) : stacked;
     if (layout) return this.packed(tokens, mask, layout.tokens);
     const fused = this.layer.forward(tokens.mul(mask.unsqueeze(-1)), mask.eq(0));
     return maskedMean(fused, mask);

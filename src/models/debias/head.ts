@@ -1,13 +1,16 @@
-// The causal debiasing head around a backbone's fused representation z (METHOD.md components 1 and 2):
-//  - deconfounding: pattern embeddings e_m, a pattern-conditioned head h(c, e_m) evaluated for every dictionary
-//    pattern at once, and the back-door adjusted prediction p_do = Σ_m π_m σ(h(c, e_m)) (or its NWGM approximation);
-//  - dual branch: causal c and spurious s projections, a spurious head trained with GCE, bias-reweighting of the
-//    causal loss, a c–s dependence penalty (HSIC or CLUB) and an optional counterfactual swap;
-//  - 'none': a plain MLP head on z.
-import { Module, Linear, Tensor, tensor, scalar, zeros, eye, randperm, cat, noGrad, F } from '../engine/index.js';
-import { ClubEstimator } from './club.js';
-import { conditionalHsic, gce, hsic } from './losses.js';
-import type { Batch, LossParts, ModelConfig, ModelOutput, PatternDictionary } from './types.js';
+// The prediction head around a backbone's fused representation z (METHOD.md components 1 and 2):
+//  - deconfounding: causal features c = relu(W z), pattern embeddings e_m, a pattern-conditioned head h(c, e_m)
+//    evaluated for every dictionary pattern at once, and the back-door adjusted prediction
+//    p_do = Σ_m π_m σ(h(c, e_m)) (or its NWGM approximation);
+//  - the joint dual branch (dualBranch 'joint', v1): causal c and spurious s projections, a spurious head trained
+//    with GCE, LfF bias-reweighting of the causal loss, a c–s dependence penalty (HSIC or CLUB) and an optional
+//    counterfactual swap. The default dual branch ('separate') lives outside the head (bias-network.ts): it only
+//    hands the head per-patient weights (LossContext.sampleWeight);
+//  - 'none': a plain MLP head on z (linear for the 'lr' backbone).
+import { Module, Linear, Tensor, tensor, scalar, zeros, eye, randperm, cat, noGrad, F } from '../../engine/index.js';
+import { ClubEstimator } from '../club.js';
+import { conditionalHsic, gce, hsic } from '../losses.js';
+import type { Batch, LossParts, ModelConfig, ModelOutput, PatternDictionary } from '../types.js';
 
 export interface LossContext {
   /** 0-based epoch: bias-reweighting and the swap start at cfg.warmupEpochs. */
@@ -16,6 +19,8 @@ export interface LossContext {
   posWeight?: number;
   /** Per-patient EMA of the bias weights, indexed by batch.rows; NaN = not seen yet. Updated in place. */
   emaWeights?: Float32Array;
+  /** Per-patient weights of the prediction losses (B): the balancing weights of the debiasing parts. */
+  sampleWeight?: Tensor;
   /** Set false to skip reading the loss parts back (parts is then empty). */
   parts?: boolean;
 }
@@ -48,7 +53,8 @@ export class DebiasHead extends Module {
     const { dim, branchDim: br } = cfg;
     const hh = cfg.headHidden ?? 64;
     this.deconfound = cfg.debias === 'deconfound' || cfg.debias === 'full';
-    this.dual = cfg.debias === 'dual' || cfg.debias === 'full';
+    // Only the joint (v1) dual branch lives in the head; the separate one weights the loss from outside.
+    this.dual = (cfg.debias === 'dual' || cfg.debias === 'full') && cfg.dualBranch === 'joint';
     const P = dict.masks.length;
     this.prior = this.buffer('prior', tensor(Float32Array.from(dict.prior), [P]));
     this.logPrior = this.buffer('log_prior', tensor(Float32Array.from(dict.prior, (p) => Math.log(Math.max(p, 1e-12))), [P]));
@@ -95,7 +101,8 @@ export class DebiasHead extends Module {
   forward(zIn: Tensor, patternIdx: Tensor, mask?: Tensor): ModelOutput {
     const z = F.dropout(zIn, this.cfg.dropout, this.training);
     if (this.cfg.debias === 'none') {
-      const logit = this.headOut.forward(this.headC.forward(z).relu()).squeeze(-1);
+      const hid = this.headC.forward(z);
+      const logit = this.headOut.forward(this.cfg.backbone === 'lr' ? hid : hid.relu()).squeeze(-1);
       return { p: logit.sigmoid(), logitFactual: logit, logitsAll: null, logitSpurious: null, zc: null, zs: null };
     }
     const c = this.causal!.forward(z).relu();
@@ -161,7 +168,9 @@ export class DebiasHead extends Module {
     const cfg = this.cfg;
     const pw = ctx.posWeight !== undefined && ctx.posWeight !== 1 ? ctx.posWeight : null;
     const posWeight = pw !== null ? scalar(pw) : undefined;
-    const classW = pw !== null ? y.mul(pw - 1).add(1) : null; // per patient: posWeight for positives, 1 otherwise
+    const classOnly = pw !== null ? y.mul(pw - 1).add(1) : null; // per patient: posWeight for positives, 1 otherwise
+    const sw = ctx.sampleWeight ?? null;
+    const classW = sw && classOnly ? classOnly.mul(sw) : (sw ?? classOnly);
     const afterWarmup = ctx.epoch >= cfg.warmupEpochs;
     const wRaw = this.dual && afterWarmup ? this.biasWeights(out, y, batch, ctx) : null;
     // cfg.weightNorm: w / mean(w) over the batch, so the causal loss keeps its scale when every w is small.
@@ -173,10 +182,11 @@ export class DebiasHead extends Module {
       const weight = w && classW ? w.mul(classW) : (w ?? classW);
       main = F.bce(out.p.clamp(1e-6, 1 - 1e-6), y, weight ? { weight } : {});
     } else {
-      main = F.bceWithLogits(out.logitFactual, y, { ...(w ? { weight: w } : {}), ...(posWeight ? { posWeight } : {}) });
+      const weight = w && sw ? w.mul(sw) : (w ?? sw);
+      main = F.bceWithLogits(out.logitFactual, y, { ...(weight ? { weight } : {}), ...(posWeight ? { posWeight } : {}) });
     }
     let total = main;
-    const fact = this.deconfound ? F.bceWithLogits(out.logitFactual, y, posWeight ? { posWeight } : {}) : zero;
+    const fact = this.deconfound ? F.bceWithLogits(out.logitFactual, y, { ...(sw ? { weight: sw } : {}), ...(posWeight ? { posWeight } : {}) }) : zero;
     if (this.deconfound) total = total.add(fact.mul(cfg.lambdaFact));
     let gceTerm = zero, dec = zero, swap = zero;
     if (this.dual) {

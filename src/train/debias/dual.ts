@@ -1,0 +1,63 @@
+// The dual branch as a separate bias network (METHOD.md v2, component 2): train the bias network with GCE, test on
+// validation whether its easy signal is a shortcut (src/models/debias/gate.ts), and if so reweight so that its risk
+// bins (quantiles over the training patients) are independent of the label: within each bin the label rate becomes
+// the overall one, so what the bias network found no longer predicts the outcome in the weighted set. The weights
+// are bounded and normalised (they cannot invert the model, unlike LfF's relative-difficulty weights).
+import { shortcutTest } from '../../models/debias/gate.js';
+import { groupLabelWeights, quantileEdges, scoreBins } from '../../models/debias/weights.js';
+import { fitBiasNetwork } from './bias-network.js';
+import type { DebiasPart } from './part.js';
+
+/** Smallest excess of the cut bias score over the binormal bound that counts as a shortcut (AUROC points). */
+export const GATE_MARGIN = 0.0125;
+
+export const dualPart: DebiasPart = {
+  name: 'dual',
+  applies: (cfg) => (cfg.debias === 'dual' || cfg.debias === 'full') && (cfg.dualBranch ?? 'separate') === 'separate',
+  prepare(ctx) {
+    const { ds, cfg, opts } = ctx;
+    const { train, val } = ds.splits;
+    const cap = cfg.weightCap ?? 20;
+    // The bias network sees the factual data, mask included: it should find every shortcut, the testing habit too.
+    const scores = fitBiasNetwork(ctx, null, 0);
+    const test = shortcutTest(train.labels, scores.train, val.labels, scores.val, { margin: GATE_MARGIN, bootstrap: 200, seed: opts.seed });
+    const mode = cfg.gate ?? 'auto';
+    const on = mode === 'on' || (mode === 'auto' && test.shortcut);
+    const bins = cfg.biasBins ?? 2;
+    const power = cfg.biasBalance ?? 1;
+    // 2 bins = one bit: the cut the gate tested (the training split's Youden threshold), which isolates a discrete
+    // shortcut without slicing a continuous severity into quantiles; more bins = quantiles of the training scores.
+    const edges = bins === 2 ? [test.threshold - 1e-12] : quantileEdges(scores.train, bins);
+    const record = {
+      gate: mode, on,
+      bias_val_auroc: round(test.auroc), cut_auroc: round(test.cut_auroc), bound: round(test.bound),
+      excess: round(test.excess), excess_lower: round(test.excess_lower), margin: GATE_MARGIN,
+      bias_steps: cfg.biasSteps ?? 200, bins, bias_balance: power,
+    };
+    const why = `bias network val AUROC ${test.auroc.toFixed(3)}, cut ${test.cut_auroc.toFixed(3)} vs binormal bound ${test.bound.toFixed(3)}: excess ${test.excess.toFixed(4)} (90% lower bound ${test.excess_lower.toFixed(4)}, margin ${GATE_MARGIN})`;
+    const note = mode === 'auto'
+      ? `dual branch ${on ? 'on' : 'off'}: ${on ? 'a shortcut was found' : 'no shortcut found'} (${why})`
+      : `dual branch ${on ? 'on' : 'off'} (--gate ${mode}; ${why})`;
+    if (!on) return { name: 'dual', record, notes: [note] };
+    // With the deconfounder, the balancing is joint over (bias bin × pattern): the label becomes independent of both.
+    const withPattern = ctx.before.some((p) => p.name === 'deconfound');
+    const P = ctx.dict.masks.length;
+    const groups = (s: Float32Array, pat: Int32Array) => {
+      const b = scoreBins(s, edges);
+      return withPattern ? Int32Array.from(b, (v, i) => v * P + pat[i]) : b;
+    };
+    const G = withPattern ? bins * P : bins;
+    return {
+      name: 'dual',
+      trainWeights: groupLabelWeights(groups(scores.train, ctx.trainPat), train.labels, G, power, cap),
+      valWeights: groupLabelWeights(groups(scores.val, ctx.valPat), val.labels, G, power, cap),
+      supersedes: withPattern,
+      record,
+      notes: [note],
+    };
+  },
+};
+
+function round(x: number): number | null {
+  return Number.isFinite(x) ? Math.round(x * 1e6) / 1e6 : null;
+}

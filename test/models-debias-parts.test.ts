@@ -1,0 +1,178 @@
+// The v2 debiasing parts on their own: do(M), the balancing weights, the shortcut test, weighted AUROC, the
+// pattern-blind causal path and the input counterfactual.
+import { describe, expect, it } from 'vitest';
+import { manualSeed, tidy } from '../src/engine/index.js';
+import { auroc, weightedAuroc } from '../src/eval/metrics.js';
+import { interveneMasks, interventionRate } from '../src/models/debias/intervention.js';
+import { combineWeights, groupLabelWeights, normaliseWeights, quantileEdges, scoreBins } from '../src/models/debias/weights.js';
+import { binormalCutBound, normalCdf, normalQuantile, shortcutTest } from '../src/models/debias/gate.js';
+import { assignPatterns, buildPatternDictionary, createModel, makeBatch } from '../src/models/index.js';
+import { normal } from '../src/data/rng.js';
+import { range, rng, tinyConfig, tinyModalities, tinySplit } from './models-fixtures.js';
+
+const K = tinyModalities.length;
+
+describe('do(M)', () => {
+  it('only hides modalities, never reveals one, leaves its input untouched and keeps ≥ 1 observed', () => {
+    const s = tinySplit(300, 4);
+    const before = Uint8Array.from(s.mask);
+    const rows = range(300);
+    const out = interveneMasks(s.mask, K, rows, 1, rng(9));
+    expect(s.mask).toEqual(before);
+    let hidden = 0;
+    for (let i = 0; i < 300; i++) {
+      let kept = 0;
+      for (let k = 0; k < K; k++) {
+        expect(out[i * K + k]).toBeLessThanOrEqual(s.mask[i * K + k]);
+        kept += out[i * K + k];
+        hidden += s.mask[i * K + k] - out[i * K + k];
+      }
+      expect(kept).toBeGreaterThan(0);
+    }
+    expect(hidden).toBeGreaterThan(100); // rate 1 with 60% observation hides a lot
+    expect(interveneMasks(s.mask, K, rows, 0, rng(9))).toEqual(s.mask);
+    expect(interveneMasks(s.mask, K, rows, 0.5, rng(3))).toEqual(interveneMasks(s.mask, K, rows, 0.5, rng(3)));
+  });
+
+  it("'auto' keeps small cohorts closer to their own data", () => {
+    expect(interventionRate({ intervention: 'auto' }, 500)).toBeCloseTo(0.2, 10);
+    expect(interventionRate({ intervention: 'auto' }, 14000)).toBeCloseTo(0.875, 10);
+    expect(interventionRate({ intervention: 0.3 }, 14000)).toBe(0.3);
+    expect(() => interventionRate({ intervention: 2 }, 10)).toThrow(/intervention/);
+  });
+});
+
+describe('balancing weights', () => {
+  it('pattern–label weights (power 1) make the group independent of the label', () => {
+    const r = rng(5);
+    const n = 4000;
+    const g = Int32Array.from({ length: n }, () => Math.floor(r() * 3));
+    const y = Float32Array.from(g, (gi) => (r() < [0.1, 0.3, 0.6][gi] ? 1 : 0));
+    const w = groupLabelWeights(g, y, 3, 1, 1000);
+    const rate = [0, 1, 2].map((gi) => {
+      let pos = 0, all = 0;
+      for (let i = 0; i < n; i++) if (g[i] === gi) { all += w[i]; pos += w[i] * y[i]; }
+      return pos / all;
+    });
+    expect(Math.max(...rate) - Math.min(...rate)).toBeLessThan(1e-6);
+    const mean = w.reduce((a, b) => a + b, 0) / n;
+    expect(mean).toBeCloseTo(1, 5);
+    // Power 0.5 moves only part of the way; the cap bounds every weight.
+    const half = groupLabelWeights(g, y, 3, 0.5, 2);
+    expect(Math.max(...half)).toBeLessThanOrEqual(2 + 1e-6);
+  });
+
+  it('normalising caps and keeps mean 1; combining multiplies', () => {
+    const w = normaliseWeights(Float32Array.from([1, 1, 1, 100]), 2);
+    expect(Math.max(...w)).toBeLessThanOrEqual(2 + 1e-6);
+    expect(w.reduce((a, b) => a + b, 0) / 4).toBeCloseTo(1, 4);
+    const c = combineWeights([Float32Array.from([1, 2]), Float32Array.from([2, 1])], 10);
+    expect(c[0]).toBeCloseTo(c[1], 6);
+  });
+
+  it('bias-bin balancing makes the score bins independent of the label', () => {
+    const r = rng(8);
+    const n = 2000;
+    const y = Float32Array.from({ length: n }, () => (r() < 0.3 ? 1 : 0));
+    const s = Float32Array.from(y, (yi) => (yi ? 0.3 : 0) + r()); // a score that tracks y, both labels in every bin
+    const bins = scoreBins(s, quantileEdges(s, 5));
+    const w = groupLabelWeights(bins, y, 5, 1, 1000);
+    const rate = [0, 1, 2, 3, 4].map((b) => {
+      let pos = 0, all = 0;
+      for (let i = 0; i < n; i++) if (bins[i] === b) { all += w[i]; pos += w[i] * y[i]; }
+      return pos / all;
+    });
+    expect(Math.max(...rate) - Math.min(...rate)).toBeLessThan(1e-6);
+    expect(weightedAuroc(y, s, w)).toBeLessThan(auroc(y, s) - 0.2);
+  });
+});
+
+describe('the shortcut test', () => {
+  it('the binormal bound matches Φ(Φ⁻¹(A)/√2) and its pieces invert each other', () => {
+    expect(normalCdf(normalQuantile(0.8))).toBeCloseTo(0.8, 7);
+    expect(binormalCutBound(0.5)).toBeCloseTo(0.5, 7);
+    expect(binormalCutBound(0.9)).toBeLessThan(0.9);
+    // Simulated binormal score: the best single cut's AUROC is close to the bound.
+    const r = rng(2), z = normal(r);
+    const n = 20000;
+    const y = Float32Array.from({ length: n }, () => (r() < 0.5 ? 1 : 0));
+    const s = Float32Array.from(y, (yi) => 1.2 * yi + z());
+    const t = shortcutTest(y, s, y, s, { margin: 0.0125, bootstrap: 0, seed: 0 });
+    expect(Math.abs(t.cut_auroc - t.bound)).toBeLessThan(0.01);
+  });
+
+  it('finds a discrete shortcut and not a continuous severity', () => {
+    const r = rng(11), z = normal(r);
+    const make = (n: number, discrete: boolean) => {
+      const y = Float32Array.from({ length: n }, () => (r() < 0.3 ? 1 : 0));
+      // discrete: a binary site that tracks y (80/20) plus a little noise; continuous: severity + noise
+      const s = Float32Array.from(y, (yi) => (discrete ? ((r() < (yi ? 0.8 : 0.2)) ? 1 : 0) + 0.05 * z() : 1.2 * yi + z()));
+      return { y, s };
+    };
+    const dTrain = make(4000, true), dVal = make(2000, true);
+    const cTrain = make(4000, false), cVal = make(2000, false);
+    const on = shortcutTest(dTrain.y, dTrain.s, dVal.y, dVal.s, { margin: 0.0125, bootstrap: 100, seed: 1 });
+    const off = shortcutTest(cTrain.y, cTrain.s, cVal.y, cVal.s, { margin: 0.0125, bootstrap: 100, seed: 1 });
+    expect(on.shortcut).toBe(true);
+    expect(on.excess).toBeGreaterThan(0.05);
+    expect(off.shortcut).toBe(false);
+  });
+});
+
+describe('weighted AUROC', () => {
+  it('equals AUROC with unit weights and counts a weight-2 patient twice', () => {
+    const y = [0, 1, 0, 1, 1, 0, 0];
+    const p = [0.1, 0.7, 0.4, 0.3, 0.9, 0.3, 0.8];
+    expect(weightedAuroc(y, p, y.map(() => 1))).toBeCloseTo(auroc(y, p), 12);
+    const w = [1, 1, 1, 2, 1, 1, 1];
+    expect(weightedAuroc(y, p, w)).toBeCloseTo(auroc([...y, 1], [...p, 0.3]), 12);
+  });
+});
+
+describe('the causal path is blind to the pattern', () => {
+  it('early fusion under deconfounding reads no mask column; the plain model does', () => {
+    manualSeed(1);
+    const full = createModel(tinyModalities, { masks: ['11111', '10101'], prior: [0.5, 0.5] }, { ...tinyConfig, backbone: 'early', debias: 'full' });
+    const none = createModel(tinyModalities, { masks: ['11111', '10101'], prior: [0.5, 0.5] }, { ...tinyConfig, backbone: 'early', debias: 'none' });
+    const width = (m: typeof full) => m.stateDict().get('backbone.fc1.weight')!.shape[1];
+    expect(width(none) - width(full)).toBe(K);
+    const t = createModel(tinyModalities, { masks: ['11111'], prior: [1] }, { ...tinyConfig, backbone: 'transformer', debias: 'full' });
+    expect([...t.stateDict().keys()].some((k) => k.includes('type_embedding'))).toBe(false);
+    [full, none, t].forEach((m) => m.dispose());
+  });
+
+  it('a counterfactual recomputes c from the masked input: hiding a modality changes it, keeping all does not', () => {
+    const s = tinySplit(60, 7, tinyModalities, 1); // everyone observes everything
+    const dict = { masks: ['11111', '11100'], prior: [0.5, 0.5] };
+    const pid = assignPatterns(s.mask, K, dict);
+    manualSeed(3);
+    const model = createModel(tinyModalities, dict, { ...tinyConfig, backbone: 'early', debias: 'deconfound' }).eval();
+    tidy(() => {
+      const batch = makeBatch(s, range(60), tinyModalities, pid);
+      const out = model.forward(batch);
+      const same = model.counterfactual(batch, 0).toFloat32Array();
+      const fact = out.logitsAll!.select(1, 0).sigmoid().toFloat32Array();
+      for (let i = 0; i < 60; i++) expect(same[i]).toBeCloseTo(fact[i], 5);
+      // Pattern 1 hides two modalities: c changes, so this is not h(c_factual, e_1).
+      const cf = model.counterfactual(batch, 1).toFloat32Array();
+      const fixedC = out.logitsAll!.select(1, 1).sigmoid().toFloat32Array();
+      const diff = cf.reduce((a, v, i) => a + Math.abs(v - fixedC[i]), 0) / 60;
+      expect(diff).toBeGreaterThan(1e-4);
+    });
+    model.dispose();
+  });
+});
+
+describe('the lr backbone is a logistic regression', () => {
+  it('its logit is linear in the inputs: f(a) + f(b) − f(0) = f(a + b) on a tabular-only model', () => {
+    const mods = [{ name: 'static', type: 'tabular' as const, shape: [6], features: [] }];
+    manualSeed(5);
+    const m = createModel(mods, { masks: ['1'], prior: [1] }, { ...tinyConfig, backbone: 'lr', debias: 'none' }).eval();
+    const r = rng(4);
+    const a = Float32Array.from({ length: 6 }, () => r() - 0.5), b = Float32Array.from({ length: 6 }, () => r() - 0.5);
+    const sum = Float32Array.from(a, (v, i) => v + b[i]);
+    const logit = (x: Float32Array) => tidy(() => m.forward(makeBatch({ values: { static: x }, mask: Uint8Array.from([1]) }, [0], mods, Int32Array.from([0]))).logitFactual.item());
+    expect(logit(a) + logit(b) - logit(new Float32Array(6))).toBeCloseTo(logit(sum), 4);
+    m.dispose();
+  });
+});
