@@ -77,6 +77,16 @@ describe('benchmark bounds on simulated data', () => {
     expect(crossValidatedCeiling(shift, ds.modalities)).toEqual(b.ceiling_folds);
   }, 60_000);
 
+  it('is no upper bound where a child of Y is a feature: with the confounder flipped at shift, the ceiling passes the oracle', async () => {
+    // In `confounding`, C depends on Y (and the opposite way at shift); a model trained inside the shift split
+    // reads Y through C, which P(Y | U) does not use. The oracle is the causal risk, not a bound on AUROC.
+    const out = join(tempDir(), 'conf');
+    await simulate({ out, n: 3000, seed: 1, scenario: 'confounding' });
+    const ds = await prepareDataset(join(out, 'spec.yaml'), { quiet: true, cache: false });
+    const b = computeBounds(ds, null);
+    expect(b.ceiling_shift!).toBeGreaterThan(b.oracle!.shift! + 0.03);
+  }, 60_000);
+
   it('null where there is nothing to compute: no true risk, no shift split, or too few positives', () => {
     const s: SplitArrays = { ids: ['a', 'b', 'c'], labels: Float32Array.from([0, 1, 0]), mask: Uint8Array.from([1, 1, 1]), values: { t: Float32Array.from([1, 2, 3]) } };
     const ds = { name: 'x', modalities: [{ name: 't', type: 'tabular' as const, shape: [1], features: ['t'] }], splits: { train: s, val: s, test: s }, state: {}, cohort: { candidates: 3, included: 3, exclusions: {} } };
