@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { aggregate, formatBenchmark, type RunScore } from '../src/train/benchmar
 
 const score = (backbone: 'early' | 'late', debias: 'none' | 'full', seed: number, t: number, s: number): RunScore => ({
   backbone, debias, seed, dir: `runs/${backbone}-${debias}-s${seed}`,
-  test: { auroc: t, auprc: t / 2 }, shift: { auroc: s, auprc: s / 2 },
+  test: { auroc: t, auprc: t / 2, ece: t / 10 }, shift: { auroc: s, auprc: s / 2, ece: s / 10 },
 });
 
 describe('benchmark aggregation', () => {
@@ -24,6 +24,8 @@ describe('benchmark aggregation', () => {
     expect(plain.test.auroc_mean).toBeCloseTo(0.82, 12);
     expect(plain.test.auroc_std).toBeCloseTo(0.02, 12);
     expect(plain.test.auprc_mean).toBeCloseTo(0.41, 12);
+    expect(plain.test.ece_mean).toBeCloseTo(0.082, 12); // ece = auroc / 10 in score()
+    expect(plain.test.ece_std).toBeCloseTo(0.002, 12);
     expect(plain.delta_vs_plain).toBeUndefined();
     // Paired by seed: shift deltas are 0.10, 0.07, 0.04 → mean 0.07, std 0.03.
     expect(full.delta_vs_plain!.shift!.auroc_mean).toBeCloseTo(0.07, 12);
@@ -43,6 +45,14 @@ describe('benchmark aggregation', () => {
     const rows = aggregate([s], ['late'], ['none']);
     expect(rows[0].shift).toBeUndefined();
     expect(rows[0].test.auroc_std).toBe(0);
+  });
+
+  it('gives ece_mean null when a run has no ece (an older run folder)', () => {
+    const s = score('late', 'none', 0, 0.8, 0.6);
+    delete s.test.ece;
+    const rows = aggregate([s, score('late', 'none', 1, 0.8, 0.6)], ['late'], ['none']);
+    expect(rows[0].test.ece_mean).toBeNull();
+    expect(rows[0].shift!.ece_mean).toBeCloseTo(0.06, 12);
   });
 });
 
@@ -67,6 +77,32 @@ describe('cdmm benchmark', () => {
     expect(b.results[0].test.auroc_mean).toBeCloseTo((m0.splits.test.auroc + m1.splits.test.auroc) / 2, 12);
     expect(b.results[0].shift.auroc_mean).toBeCloseTo((m0.splits.shift.auroc + m1.splits.shift.auroc) / 2, 12);
     expect(b.results[1].delta_vs_plain.shift.n).toBe(2);
-    expect(b.per_run[2]).toMatchObject({ run: 'runs/early-none-s1', seed: 1, test: { auroc: m1.splits.test.auroc } });
+    expect(b.per_run[2]).toMatchObject({ run: 'runs/early-none-s1', seed: 1, test: { auroc: m1.splits.test.auroc, ece: m1.splits.test.ece } });
+    // ece_mean / ece_std per split: the runs' metrics.json ece, averaged (sample std over the two seeds).
+    for (const split of ['test', 'shift'] as const) {
+      const e = [m0.splits[split].ece, m1.splits[split].ece];
+      expect(typeof e[0]).toBe('number');
+      expect(b.results[0][split].ece_mean).toBeCloseTo((e[0] + e[1]) / 2, 12);
+      expect(b.results[0][split].ece_std).toBeCloseTo(Math.abs(e[0] - e[1]) / Math.SQRT2, 12);
+    }
+    // The references: computed once, on the first seed's splits (a column split here: split_seed null).
+    expect(b.bounds.split_seed).toBeNull();
+    expect(b.bounds.oracle.test).toBeGreaterThan(0.7);
+    expect(b.bounds.oracle.shift).toBeGreaterThan(0.7);
+    expect(b.bounds.ceiling_folds).toHaveLength(5);
+    expect(b.bounds.ceiling_shift).toBeCloseTo(b.bounds.ceiling_folds.reduce((x: number, y: number) => x + y, 0) / 5, 12);
+    const table = formatBenchmark(b);
+    expect(table).toMatch(/test ECE/);
+    expect(table).toContain(`oracle (AUROC of the true risk): test ${b.bounds.oracle.test.toFixed(3)}, shift ${b.bounds.oracle.shift.toFixed(3)}`);
+    expect(table).toContain(`in-distribution ceiling (shift): ${b.bounds.ceiling_shift.toFixed(3)}`);
+
+    // --resume keeps the recorded bounds (not recomputed): a marked value survives a resume of the finished folder.
+    const file = join(root, 'bench', 'benchmark.json');
+    const marked = { ...b, bounds: { ...b.bounds, ceiling_shift: 0.123 } };
+    writeFileSync(file, JSON.stringify(marked));
+    const again = await runCli(...args.filter((a) => a !== '--json'), '--resume');
+    expect(again.code).toBe(0);
+    expect(again.out).toContain('in-distribution ceiling (shift): 0.123');
+    expect(JSON.parse(readFileSync(file, 'utf8')).bounds.ceiling_shift).toBe(0.123);
   });
 });

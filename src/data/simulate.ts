@@ -4,8 +4,10 @@
 //   E  ∈ {source, shift}          environment: 20% of patients form the shift environment
 //   U  ~ N(0, 1)                  latent severity (never observed)
 //   Y  ~ Bernoulli(σ(α + 1.5·U)), α set for a ~15% outcome rate; true_risk = σ(α + 1.5·U) = P(Y | U)
-//   C  ~ Bernoulli(σ(B·(2Y − 1)))  in the source environment (confounder correlated with Y, strength B)
-//   C  ~ Bernoulli(0.5)             in the shift environment (no correlation with Y)
+//   C  ~ Bernoulli(σ(B·(2Y − 1)))   in the source environment (confounder correlated with Y, strength B)
+//   C  in the shift environment, by scenario: ~ Bernoulli(0.5) (independent of Y), or flipped:
+//      ~ Bernoulli(σ(−B·(2Y − 1))) (the correlation points the other way)
+//   C is written to patients.csv (column `confounder`) for analysis only; the spec never makes it a feature.
 //   Features, each depending on U and C:
 //     demographics (tabular, always observed): age = 60 + 8·(0.5·U + ε), bmi = 27 + 2·C + 3ε, sex ∈ {F, M}, site = C
 //       (site written with 10% noise)
@@ -21,6 +23,13 @@
 //     (coefficient −A), so "has modality k" points the other way there.
 //   Leakage traps: every patient also has lab values, codes and notes AFTER the index time that depend on Y;
 //   a build that lets them in would show an implausibly high AUROC.
+// Scenarios (--scenario; explicit --missingness / --confounding override their part):
+//   none:        MCAR missingness, B = 0 (no shortcut at all: debiasing should cost nothing)
+//   missingness: MNAR missingness reversed at shift, B = 0
+//   confounding: MCAR missingness, B = 2 in the source, the C–Y correlation flipped at shift
+//   both:        MNAR reversed at shift and B = 2 with C ~ Bernoulli(0.5) at shift (the default; the same draws,
+//                so the same tables for a seed, as before scenarios existed)
+//   The random draws are the same in every scenario (only their thresholds change).
 // Splits (column `split`): source patients are train/val/test (70/10/20, i.i.d.); shift patients are `shift`.
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -29,11 +38,25 @@ import { CdmmError } from '../util/errors.js';
 import { mulberry32, normal } from './rng.js';
 
 export type Missingness = 'mcar' | 'mar' | 'mnar';
+export type Scenario = 'none' | 'missingness' | 'confounding' | 'both';
+export const SCENARIOS: readonly Scenario[] = ['none', 'missingness', 'confounding', 'both'];
+/** How the confounder behaves in the shift environment: independent of Y, or its correlation flipped. */
+export type ConfounderShift = 'independent' | 'flipped';
+
+/** What each scenario sets (explicit options override missingness and confounding). */
+export const SCENARIO_SETTINGS: Record<Scenario, { missingness: Missingness; confounding: number; confounderShift: ConfounderShift }> = {
+  none: { missingness: 'mcar', confounding: 0, confounderShift: 'independent' },
+  missingness: { missingness: 'mnar', confounding: 0, confounderShift: 'independent' },
+  confounding: { missingness: 'mcar', confounding: 2, confounderShift: 'flipped' },
+  both: { missingness: 'mnar', confounding: 2, confounderShift: 'independent' },
+};
 
 export interface SimulateOptions {
   out: string;
   n?: number;
   seed?: number;
+  /** Which biases the data carries (default both); missingness and confounding below override its settings. */
+  scenario?: Scenario;
   missingness?: Missingness;
   /** A: how strongly the driver decides whether a modality is observed. */
   missingnessStrength?: number;
@@ -65,9 +88,13 @@ export interface SimulatedSummary {
 export async function simulate(o: SimulateOptions): Promise<SimulatedSummary> {
   const n = o.n ?? 20000;
   const seed = o.seed ?? 0;
-  const mech = o.missingness ?? 'mnar';
+  const scenario = o.scenario ?? 'both';
+  if (!SCENARIOS.includes(scenario)) throw new CdmmError(`simulate: --scenario must be one of ${SCENARIOS.join(', ')} (got ${JSON.stringify(scenario)})`);
+  const set = SCENARIO_SETTINGS[scenario];
+  const mech = o.missingness ?? set.missingness;
   const A = o.missingnessStrength ?? 2;
-  const B = o.confounding ?? 2;
+  const B = o.confounding ?? set.confounding;
+  const cShift = set.confounderShift;
   const shiftFraction = o.shiftFraction ?? 0.2;
   if (!Number.isInteger(n) || n < 100) throw new CdmmError(`simulate: --n must be an integer >= 100 (got ${o.n})`);
   if (!['mcar', 'mar', 'mnar'].includes(mech)) throw new CdmmError(`simulate: --missingness must be mcar, mar or mnar (got ${mech})`);
@@ -81,7 +108,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulatedSummary> {
   const Wu = Array.from({ length: EMB_DIM }, () => randn());
   const Wc = Array.from({ length: EMB_DIM }, () => randn());
 
-  const patients: string[] = ['id,index_day,age,sex,bmi,site,y,true_risk,split,followup_days'];
+  const patients: string[] = ['id,index_day,age,sex,bmi,site,y,true_risk,split,followup_days,confounder'];
   const labs: string[] = ['id,day,variable,value'];
   const dx: string[] = ['id,day,code'];
   const notes: string[] = ['id,day,text'];
@@ -94,7 +121,8 @@ export async function simulate(o: SimulateOptions): Promise<SimulatedSummary> {
     const U = randn();
     const risk = sigmoid(alpha + 1.5 * U);
     const y = rand() < risk ? 1 : 0;
-    const C = rand() < (shiftEnv ? 0.5 : sigmoid(B * (2 * y - 1))) ? 1 : 0;
+    const pC = !shiftEnv ? sigmoid(B * (2 * y - 1)) : cShift === 'flipped' ? sigmoid(-B * (2 * y - 1)) : 0.5;
+    const C = rand() < pC ? 1 : 0;
     const r = rand();
     const split = shiftEnv ? 'shift' : r < 0.7 ? 'train' : r < 0.8 ? 'val' : 'test';
     const indexDay = 1000 + Math.floor(rand() * 2000);
@@ -103,7 +131,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulatedSummary> {
     const sex = rand() < 0.5 ? 'F' : 'M';
     const bmi = 27 + 2 * C + 3 * randn();
     const site = (rand() < 0.9 ? C : 1 - C) ? 'A' : 'B';
-    patients.push([id, indexDay, f(age), sex, f(bmi), site, y, f(risk), split, 365 * 5].join(','));
+    patients.push([id, indexDay, f(age), sex, f(bmi), site, y, f(risk), split, 365 * 5, C].join(','));
 
     const driver = mech === 'mnar' ? U : mech === 'mar' ? ageZ : 0;
     const coef = shiftEnv ? -A : A;
@@ -148,7 +176,8 @@ export async function simulate(o: SimulateOptions): Promise<SimulatedSummary> {
     notes.push(`${id},${after},"${y ? 'deceased autopsy' : 'discharged home'}"`);
   }
 
-  const spec = specText({ n, seed, mech, A, B, shiftFraction });
+  const params: Params = { n, seed, scenario, mech, A, B, cShift, shiftFraction };
+  const spec = specText(params);
   const files = ['patients.csv', 'labs.csv', 'diagnoses.csv', 'notes.csv', 'imaging.csv', 'spec.yaml', 'README.md'];
   await writeDirAtomic(o.out, (dir) => {
     writeFileSync(join(dir, 'patients.csv'), patients.join('\n') + '\n');
@@ -157,26 +186,46 @@ export async function simulate(o: SimulateOptions): Promise<SimulatedSummary> {
     writeFileSync(join(dir, 'notes.csv'), notes.join('\n') + '\n');
     writeFileSync(join(dir, 'imaging.csv'), imaging.join('\n') + '\n');
     writeFileSync(join(dir, 'spec.yaml'), spec);
-    writeFileSync(join(dir, 'README.md'), readme({ n, seed, mech, A, B, shiftFraction }));
+    writeFileSync(join(dir, 'README.md'), readme(params));
   });
   return { patients: n, files };
 }
 
-interface Params { n: number; seed: number; mech: Missingness; A: number; B: number; shiftFraction: number }
+interface Params { n: number; seed: number; scenario: Scenario; mech: Missingness; A: number; B: number; cShift: ConfounderShift; shiftFraction: number }
+
+const SCENARIO_TEXT: Record<Scenario, string> = {
+  none: 'none (MCAR missingness, no confounding: nothing to debias)',
+  missingness: 'missingness (MNAR missingness reversed in the shift environment, no confounding)',
+  confounding: 'confounding (MCAR missingness; the confounder tracks Y in the source and the opposite way in the shift environment)',
+  both: 'both (MNAR missingness reversed in the shift environment, and a confounder independent of Y there)',
+};
 
 function header(p: Params): string {
-  return `# Simulated by \`cdmm simulate --n ${p.n} --seed ${p.seed} --missingness ${p.mech} --missingness-strength ${p.A} --confounding ${p.B}\`.
+  const shiftC = p.cShift === 'flipped'
+    ? `P(C=1 | Y) = σ(-B·(2Y-1)): the correlation is flipped.`
+    : `C ~ Bernoulli(0.5), independent of Y.`;
+  const set = SCENARIO_SETTINGS[p.scenario];
+  const overrides = [
+    ...(p.mech !== set.missingness ? [`--missingness ${p.mech}`] : []),
+    ...(p.B !== set.confounding ? [`--confounding ${p.B}`] : []),
+  ];
+  const changes = [
+    ...(p.mech !== 'mcar' && p.A !== 0 ? ['reversed missingness'] : []),
+    ...(p.B !== 0 ? [p.cShift === 'flipped' ? 'the confounder correlation flipped' : 'no confounder correlation'] : []),
+  ];
+  return `# Simulated by \`cdmm simulate --scenario ${p.scenario} --n ${p.n} --seed ${p.seed} --missingness ${p.mech} --missingness-strength ${p.A} --confounding ${p.B}\`.
+# Scenario: ${SCENARIO_TEXT[p.scenario]}${overrides.length ? `, overridden by ${overrides.join(' ')}` : ''}.
 #
 # Structural causal model (σ = logistic):
 #   U ~ N(0,1) latent severity;  Y ~ Bernoulli(σ(-2.3 + 1.5·U));  true_risk = P(Y | U) (column true_risk)
-#   C: confounder; in the source environment P(C=1 | Y) = σ(B·(2Y-1)) with B = ${p.B}; in the shift environment
-#      C ~ Bernoulli(0.5), independent of Y.
+#   C: confounder (column confounder, not a feature); in the source environment P(C=1 | Y) = σ(B·(2Y-1)) with
+#      B = ${p.B}; in the shift environment ${shiftC}
 #   demographics (always observed) depend on U (age) and C (bmi, site); labs, diagnoses, notes and imaging depend
 #   on U and C. Each of those four is observed with probability σ(β_k + A·D), A = ${p.A}, D = ${p.mech === 'mnar' ? 'U (MNAR)' : p.mech === 'mar' ? 'standardised age (MAR)' : '0 (MCAR)'};
 #   in the shift environment the coefficient is -A (the missingness mechanism is reversed).
 #   Events after the index time depend on Y (leakage traps): the build must ignore them.
 # Splits: train/val/test are i.i.d. from the source environment; shift is the test environment
-# (${Math.round(p.shiftFraction * 100)}% of patients) with changed missingness and confounder correlation.
+# (${Math.round(p.shiftFraction * 100)}% of patients) ${changes.length ? `with ${changes.join(' and ')}` : 'drawn like the source (MCAR, no confounding: no bias to remove)'}.
 `;
 }
 
@@ -232,5 +281,5 @@ split:
 }
 
 function readme(p: Params): string {
-  return `# Simulated multimodal cohort\n\n${header(p).replace(/^# ?/gm, '')}\nFiles: patients.csv (one row per patient, label y, true_risk, split), labs.csv (long: id, day, variable, value),\ndiagnoses.csv (id, day, code), notes.csv (id, day, text), imaging.csv (id, emb_0..emb_${EMB_DIM - 1}), spec.yaml.\nTimes are absolute days; each patient's index time is its index_day.\n`;
+  return `# Simulated multimodal cohort\n\n${header(p).replace(/^# ?/gm, '')}\nFiles: patients.csv (one row per patient, label y, true_risk, split, confounder C: for analysis, not a feature), labs.csv (long: id, day, variable, value),\ndiagnoses.csv (id, day, code), notes.csv (id, day, text), imaging.csv (id, emb_0..emb_${EMB_DIM - 1}), spec.yaml.\nTimes are absolute days; each patient's index time is its index_day.\n`;
 }

@@ -3,3 +3,4 @@ export * from './delong.js';
 export * from './curves.js';
 export * from './patterns.js';
 export * from './reference.js';
+export * from './bounds.js';

@@ -1,6 +1,7 @@
 // Benchmarks: every backbone × debias setting × seed, one run folder each, then the table of mean ± std of
-// AUROC/AUPRC on test (and the shift environment) with paired differences against the plain model of the same
-// backbone and seed (docs/RUN-FORMAT.md benchmark folder).
+// AUROC/AUPRC/ECE on test (and the shift environment) with paired differences against the plain model of the same
+// backbone and seed, and the references of the data: the oracle (true risk) and the in-distribution ceiling
+// (src/eval/bounds.ts), computed once per benchmark (docs/RUN-FORMAT.md benchmark folder).
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { prepareDataset } from '../data/build.js';
@@ -14,6 +15,7 @@ import { progress } from '../util/progress.js';
 import type { TrainOptions } from './options.js';
 import { trainRun } from './run.js';
 import { mean, std } from './stats.js';
+import { computeBounds, type Bounds } from '../eval/bounds.js';
 import { formatReferenceTable, summarizeReference, type ReferenceMetrics, type ReferenceSummary } from '../eval/reference.js';
 
 /** Adds the reference summary to each split of a row, when every run of the row has one. */
@@ -25,12 +27,14 @@ function attachReference(row: BenchmarkRow, runs: RunScore[]): void {
   }
 }
 
-export interface Summary {
-  auroc_mean: number; auroc_std: number; auprc_mean: number; auprc_std: number;
+export interface Scores { auroc_mean: number; auroc_std: number; auprc_mean: number; auprc_std: number }
+export interface Summary extends Scores {
+  /** Expected calibration error (10 bins) over the runs; null when a run's metrics hold none. */
+  ece_mean: number | null; ece_std: number | null;
   /** With spec.reference: the reference score and this configuration on the same patients (src/eval/reference.ts). */
   reference?: ReferenceSummary;
 }
-export interface Delta extends Summary { n: number }
+export interface Delta extends Scores { n: number }
 
 export interface BenchmarkRow {
   backbone: BackboneName;
@@ -56,8 +60,13 @@ export interface BenchmarkJson {
   /** How to finish an interrupted benchmark (the command that started it, with --resume). */
   resume_command?: string;
   /** Every run's scores (what the table aggregates). */
-  per_run: { run: string; backbone: string; debias: string; seed: number; test: { auroc: number; auprc: number }; shift?: { auroc: number; auprc: number } }[];
+  per_run: { run: string; backbone: string; debias: string; seed: number; test: SplitScore; shift?: SplitScore }[];
+  /** The data's references, computed once per benchmark and kept across --resume (src/eval/bounds.ts). */
+  bounds?: Bounds;
 }
+
+/** One run's scores on one split. */
+export interface SplitScore { auroc: number; auprc: number; ece?: number }
 
 /** The scores of one finished run, as the benchmark table needs them. */
 export interface RunScore {
@@ -65,8 +74,8 @@ export interface RunScore {
   debias: DebiasMode;
   seed: number;
   dir: string;
-  test: { auroc: number; auprc: number };
-  shift?: { auroc: number; auprc: number };
+  test: SplitScore;
+  shift?: SplitScore;
   reference?: Partial<Record<'test' | 'shift', ReferenceMetrics>>;
 }
 
@@ -74,10 +83,11 @@ export function runName(backbone: string, debias: string, seed: number): string 
   return `${backbone}-${debias}-s${seed}`;
 }
 
-function summary(xs: { auroc: number; auprc: number }[]): Summary {
+function summary(xs: SplitScore[]): Summary {
   const a = xs.map((x) => x.auroc);
   const p = xs.map((x) => x.auprc);
-  return { auroc_mean: mean(a), auroc_std: std(a), auprc_mean: mean(p), auprc_std: std(p) };
+  const e = xs.every((x) => typeof x.ece === 'number') ? xs.map((x) => x.ece!) : undefined;
+  return { auroc_mean: mean(a), auroc_std: std(a), auprc_mean: mean(p), auprc_std: std(p), ece_mean: e ? mean(e) : null, ece_std: e ? std(e) : null };
 }
 
 /** Aggregates run scores into table rows (order: backbones, then debias settings, as given). */
@@ -121,18 +131,33 @@ const signed = (m: number, s: number) => `${m >= 0 ? '+' : ''}${f3(m)} ± ${f3(s
 /** The human-readable table. */
 export function formatBenchmark(b: BenchmarkJson): string {
   const ref = formatReferenceTable(b.results);
-  return ref ? `${formatScores(b)}\n\n${ref}` : formatScores(b);
+  const bounds = b.bounds ? formatBounds(b.bounds) : '';
+  return [formatScores(b), bounds, ref].filter(Boolean).join('\n\n');
+}
+
+/** The oracle and the in-distribution ceiling, under the table. */
+export function formatBounds(x: Bounds): string {
+  const v = (n: number | null) => (n === null ? 'n/a' : f3(n));
+  const lines = ['references (computed once, on the splits of the first seed):'];
+  lines.push(x.oracle ? `  oracle (AUROC of the true risk): test ${v(x.oracle.test)}, shift ${v(x.oracle.shift)}` : '  oracle: none (the spec declares no true_risk)');
+  lines.push(
+    x.ceiling_shift === null
+      ? '  in-distribution ceiling: n/a (no shift split, or too few patients of a class for the folds)'
+      : `  in-distribution ceiling (shift): ${f3(x.ceiling_shift)} (folds ${x.ceiling_folds.map((n) => (Number.isFinite(n) ? f3(n) : 'n/a')).join(', ')}): ${x.ceiling_model}`,
+  );
+  return lines.join('\n');
 }
 
 function formatScores(b: BenchmarkJson): string {
   const hasShift = b.results.some((r) => r.shift);
-  const head = ['backbone', 'debias', 'seeds', 'test AUROC', 'test AUPRC', 'Δ test AUROC'];
-  if (hasShift) head.push('shift AUROC', 'shift AUPRC', 'Δ shift AUROC');
+  const head = ['backbone', 'debias', 'seeds', 'test AUROC', 'test AUPRC', 'test ECE', 'Δ test AUROC'];
+  if (hasShift) head.push('shift AUROC', 'shift AUPRC', 'shift ECE', 'Δ shift AUROC');
+  const ece = (x?: Summary) => (x && x.ece_mean !== null && x.ece_std !== null ? pm(x.ece_mean, x.ece_std) : '');
   const lines = b.results.map((r) => {
-    const cells = [r.backbone, r.debias, String(r.seeds), pm(r.test.auroc_mean, r.test.auroc_std), pm(r.test.auprc_mean, r.test.auprc_std),
+    const cells = [r.backbone, r.debias, String(r.seeds), pm(r.test.auroc_mean, r.test.auroc_std), pm(r.test.auprc_mean, r.test.auprc_std), ece(r.test),
       r.delta_vs_plain ? signed(r.delta_vs_plain.test.auroc_mean, r.delta_vs_plain.test.auroc_std) : ''];
     if (hasShift)
-      cells.push(r.shift ? pm(r.shift.auroc_mean, r.shift.auroc_std) : '', r.shift ? pm(r.shift.auprc_mean, r.shift.auprc_std) : '',
+      cells.push(r.shift ? pm(r.shift.auroc_mean, r.shift.auroc_std) : '', r.shift ? pm(r.shift.auprc_mean, r.shift.auprc_std) : '', ece(r.shift),
         r.delta_vs_plain?.shift ? signed(r.delta_vs_plain.shift.auroc_mean, r.delta_vs_plain.shift.auroc_std) : '');
     return cells;
   });
@@ -181,12 +206,12 @@ function resumeCommand(req: BenchmarkRequest): string | undefined {
 }
 
 /** With --resume: the folder's recorded plan and configuration must be this request's, or runs would mix. */
-function checkResumable(req: BenchmarkRequest, planned: string[]): void {
+function checkResumable(req: BenchmarkRequest, planned: string[]): Partial<BenchmarkJson> | undefined {
   let prev: Partial<BenchmarkJson>;
   try {
     prev = JSON.parse(readFileSync(join(req.out, 'benchmark.json'), 'utf8'));
   } catch {
-    return; // an older folder without benchmark.json: each run folder is checked by reusable()
+    return undefined; // an older folder without benchmark.json: each run folder is checked by reusable()
   }
   const diffs: string[] = [];
   if (prev.planned && JSON.stringify(prev.planned) !== JSON.stringify(planned)) diffs.push(`runs ${prev.planned.length} planned (${prev.planned.slice(0, 3).join(', ')}…), now ${planned.length}`);
@@ -198,6 +223,15 @@ function checkResumable(req: BenchmarkRequest, planned: string[]): void {
       `--resume: ${req.out} was started with another configuration (differs: ${diffs.join('; ')}); give the same options as before` +
         `${prev.resume_command ? ` (${prev.resume_command})` : ''}, or --overwrite to start it again`,
     );
+  return prev;
+}
+
+/** A recorded bounds field, when it has the shape this version writes (else they are computed again). */
+function recordedBounds(prev: Partial<BenchmarkJson> | undefined): Bounds | undefined {
+  const b = prev?.bounds as Partial<Bounds> | undefined;
+  if (!b || !Array.isArray(b.ceiling_folds) || !('oracle' in b) || !('ceiling_shift' in b)) return undefined;
+  // JSON has no NaN: a fold without both classes was written as null.
+  return { ...(b as Bounds), ceiling_folds: b.ceiling_folds.map((x) => (typeof x === 'number' ? x : NaN)) };
 }
 
 /** The configuration a run folder must have to be reused with --resume. */
@@ -216,10 +250,11 @@ function reusable(dir: string, req: BenchmarkRequest, backbone: string, debias: 
 }
 
 function scoreOf(
-  met: { splits: Record<string, { auroc: number | null; auprc: number | null }>; reference?: RunScore['reference'] },
+  met: { splits: Record<string, { auroc: number | null; auprc: number | null; ece?: number | null }>; reference?: RunScore['reference'] },
   backbone: BackboneName, debias: DebiasMode, seed: number, dir: string,
 ): RunScore {
-  const pick = (s?: { auroc: number | null; auprc: number | null }) => (s ? { auroc: s.auroc ?? NaN, auprc: s.auprc ?? NaN } : undefined);
+  const pick = (s?: { auroc: number | null; auprc: number | null; ece?: number | null }): SplitScore | undefined =>
+    s ? { auroc: s.auroc ?? NaN, auprc: s.auprc ?? NaN, ...(typeof s.ece === 'number' ? { ece: s.ece } : {}) } : undefined;
   const r: RunScore = { backbone, debias, seed, dir, test: pick(met.splits.test)! };
   const sh = pick(met.splits.shift);
   if (sh) r.shift = sh;
@@ -232,10 +267,10 @@ export async function runBenchmark(req: BenchmarkRequest): Promise<BenchmarkJson
   const outState = checkOutDir(req.out, 'benchmark', { overwrite: req.overwrite, resume: req.resume });
   const spec = loadSpec(req.specPath);
   const planned = req.seeds.flatMap((seed) => req.backbones.flatMap((b) => req.debias.map((d) => join('runs', runName(b, d, seed)))));
-  if (outState === 'resume') checkResumable(req, planned);
+  const prev = outState === 'resume' ? checkResumable(req, planned) : undefined;
   const aside = outState === 'replace' ? setAside(req.out) : undefined;
   try {
-    const result = await runAll(req, spec, planned);
+    const result = await runAll(req, spec, planned, recordedBounds(prev));
     aside?.commit();
     return result;
   } catch (e) {
@@ -244,7 +279,7 @@ export async function runBenchmark(req: BenchmarkRequest): Promise<BenchmarkJson
   }
 }
 
-async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, planned: string[]): Promise<BenchmarkJson> {
+async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, planned: string[], bounds: Bounds | undefined): Promise<BenchmarkJson> {
   // Random and shift splits are re-drawn per seed; a column split is fixed by the data.
   const resplit = spec.split.method !== 'column';
   const combos = req.backbones.flatMap((b) => req.debias.map((d) => [b, d] as const));
@@ -257,6 +292,19 @@ async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, 
   // One prepared dataset per split seed (a column split has one for all seeds).
   let ds: Awaited<ReturnType<typeof prepareDataset>> | undefined;
   let dsSeed: number | null | undefined;
+  const prepare = async (splitSeed: number | null) => {
+    ds = await prepareDataset(req.specPath, { cache: req.cache ?? true, quiet: true, seed: splitSeed ?? undefined, allowOutside: req.allowOutside });
+    dsSeed = splitSeed;
+    datasetName = ds.name;
+    req.onDataset?.(ds);
+    return ds;
+  };
+  // The references (oracle, in-distribution ceiling) once per benchmark, on the first seed's splits; a resumed
+  // benchmark keeps the ones it recorded.
+  if (!bounds && req.seeds.length) {
+    const first = resplit ? req.seeds[0] : null;
+    bounds = computeBounds(await prepare(first), first);
+  }
   // benchmark.json is written before the first run and after each one: an interrupted benchmark is a folder
   // that `report` renders as incomplete and `--resume` continues.
   const record = (complete: boolean): BenchmarkJson => {
@@ -271,6 +319,7 @@ async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, 
       complete,
       ...(req.command ? { resume_command: resumeCommand(req) } : {}),
       per_run: scores.map((s, i) => ({ run: runs[i], backbone: s.backbone, debias: s.debias, seed: s.seed, test: s.test, ...(s.shift ? { shift: s.shift } : {}) })),
+      ...(bounds ? { bounds } : {}),
     };
     writeFileAtomic(join(req.out, 'benchmark.json'), JSON.stringify(result, null, 1) + '\n');
     return result;
@@ -286,14 +335,10 @@ async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, 
         const info = () => ({ runs: `${done}/${total}`, run: name });
         let score = req.resume && existsSync(dir) ? reusable(dir, req, backbone, debias, seed, splitSeed) : undefined;
         if (!score) {
-          if (!ds || dsSeed !== splitSeed) {
-            ds = await prepareDataset(req.specPath, { cache: req.cache ?? true, quiet: true, seed: splitSeed ?? undefined, allowOutside: req.allowOutside });
-            dsSeed = splitSeed;
-            req.onDataset?.(ds);
-          }
-          datasetName = ds.name;
+          if (!ds || dsSeed !== splitSeed) await prepare(splitSeed);
+          datasetName = ds!.name;
           const base = done * req.train.epochs;
-          const outcome = await trainRun(ds, { specPath: req.specPath, spec, splitSeed }, { backbone, debias, model: req.model, train: { ...req.train, seed } }, dir, {
+          const outcome = await trainRun(ds!, { specPath: req.specPath, spec, splitSeed }, { backbone, debias, model: req.model, train: { ...req.train, seed } }, dir, {
             quiet: true,
             onEpoch: (e) => bar.update(base + e.epoch, { ...info(), epoch: e.epoch, val_auprc: e.val_auprc?.toFixed(3) ?? '-' }),
           });

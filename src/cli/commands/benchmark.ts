@@ -24,6 +24,19 @@ export function parseSeeds(v: string): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
+/** What --seeds does to the splits (src/data/build.ts makeSplit, src/data/split.ts), for --help. */
+export const SEEDS_HELP = `
+Seeds and splits: each seed S trains every configuration with training seed S (model initialisation and
+the training's randomness). The patient split depends on the spec's split.method:
+  random, group, shift: the split is drawn again for each seed, with split seed S in place of the spec's
+    split.seed (stratified random split, groups dealt to train/val/test, and for method shift the training
+    subsample, all with S); a shift environment chosen by value (split.shift) is the same for every seed.
+  column: the split is fixed by the column; every seed uses the same patients, only the training seed changes.
+So the table's std over seeds includes the split's variation except for column splits. --split-seed is refused
+(the split seeds are the seeds). The references under the table (oracle: AUROC of the spec's true_risk on test
+and shift; in-distribution ceiling: a logistic regression cross-validated with 5 stratified folds inside the
+shift split) are computed once, on the first seed's splits, and kept by --resume.`;
+
 export function register(program: Command): void {
   const cmd = program
     .command('benchmark')
@@ -37,9 +50,13 @@ export function register(program: Command): void {
     .option('--overwrite', 'replace --out when it is a cdmm benchmark folder (anything else is never replaced)')
     .option('--allow-outside', "read table files outside the spec's folder")
     .option('--json', 'print benchmark.json instead of the table')
-    .option('--quiet', 'no progress bar');
-  addTrainingOptions(cmd).action(async (specPath: string, o: TrainingFlags & { out: string; backbones: string; debias: string; seeds: string; resume?: boolean; overwrite?: boolean; allowOutside?: boolean; json?: boolean; quiet?: boolean }) => {
-    if (o.splitSeed !== undefined) throw new CdmmError('--split-seed: not used by benchmark (random splits are re-drawn with each seed)');
+    .option('--quiet', 'no progress bar')
+    .addHelpText('after', SEEDS_HELP);
+  addTrainingOptions(cmd);
+  const splitSeedOption = cmd.options.find((x) => x.long === '--split-seed');
+  if (splitSeedOption) splitSeedOption.description = 'refused by benchmark: the split seeds are the seeds (see below)';
+  cmd.action(async (specPath: string, o: TrainingFlags & { out: string; backbones: string; debias: string; seeds: string; resume?: boolean; overwrite?: boolean; allowOutside?: boolean; json?: boolean; quiet?: boolean }) => {
+    if (o.splitSeed !== undefined) throw new CdmmError('--split-seed: not used by benchmark (each seed S draws random, group and shift splits with split seed S; a column split is the same for every seed; see cdmm benchmark --help)');
     const { seed: _seed, ...train } = trainOptionsFrom(o, 0);
     const [{ formatBenchmark, runBenchmark }, { printWarnings }] = await Promise.all([import('../../train/benchmark.js'), import('../warnings.js')]);
     const seen = new Set<string>();
