@@ -33,8 +33,8 @@ export const defaultModelConfig: ModelConfig = {
   patternBalance: 0.5,
   weightCap: 20,
   dualBranch: 'separate',
-  biasSteps: 200,
-  biasBins: 2,
+  biasSteps: 'auto',
+  biasBins: 5,
   biasBalance: 1,
   gate: 'auto',
 };
@@ -76,7 +76,8 @@ function validate(modalities: ModalityInfo[], dict: PatternDictionary, cfg: Mode
   if ((cfg.patternBalance ?? 0) < 0 || (cfg.biasBalance ?? 0) < 0) throw new Error('createModel: patternBalance and biasBalance must be ≥ 0');
   if (!((cfg.weightCap ?? 20) >= 1)) throw new Error('createModel: weightCap must be ≥ 1');
   if (!Number.isInteger(cfg.biasBins ?? 2) || (cfg.biasBins ?? 2) < 2) throw new Error('createModel: biasBins must be an integer ≥ 2');
-  if (!Number.isInteger(cfg.biasSteps ?? 200) || (cfg.biasSteps ?? 200) < 1) throw new Error('createModel: biasSteps must be an integer ≥ 1');
+  const bs = cfg.biasSteps ?? 'auto';
+  if (bs !== 'auto' && !(Number.isInteger(bs) && bs >= 1)) throw new Error("createModel: biasSteps must be 'auto' or an integer ≥ 1");
 }
 
 export class CdmmModel extends Module {

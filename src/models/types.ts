@@ -62,8 +62,8 @@ export interface ModelConfig {
    * HSIC/CLUB decorrelation).
    */
   dualBranch?: 'separate' | 'joint';
-  /** Training steps of the separate bias network. */
-  biasSteps?: number;
+  /** Training steps of the separate bias network; 'auto' = 3 epochs (the reference's bias network, METHOD.md). */
+  biasSteps?: number | 'auto';
   /** Risk bins of the bias network (quantiles within each label) whose weights are balanced. */
   biasBins?: number;
   /** Exponent of the bias-bin balancing weights (1 = every bin of a label weighs the same). */

@@ -11,14 +11,19 @@ import { runLabel, runSections } from './runSections.js';
 
 const configKey = (backbone: string, debias: string) => `${backbone} + ${debias}`;
 
-/** Best configuration: highest mean AUROC under shift when every result has a shift split, else on test. */
-export function bestResult(results: BenchmarkResult[]): { index: number; by: 'shift' | 'test' } {
-  const by = results.length > 0 && results.every((r) => r.shift) ? 'shift' : 'test';
+/**
+ * Best configuration, picked on validation only (never on test or shift): the highest mean pattern-balanced
+ * validation AUROC (the same weights for every configuration, so the testing habit does not win), else the plain
+ * validation AUROC; none when the benchmark recorded no validation figures (older folders).
+ */
+export function bestResult(results: BenchmarkResult[]): { index: number; by: string } | null {
+  const pb = results.length > 0 && results.every((r) => typeof r.val?.auroc_pb_mean === 'number');
+  const plain = results.length > 0 && results.every((r) => typeof r.val?.auroc_mean === 'number');
+  if (!pb && !plain) return null;
+  const score = (r: BenchmarkResult) => (pb ? r.val!.auroc_pb_mean! : r.val!.auroc_mean);
   let index = 0;
-  results.forEach((r, i) => {
-    if ((r[by]?.auroc_mean ?? -Infinity) > (results[index][by]?.auroc_mean ?? -Infinity)) index = i;
-  });
-  return { index, by };
+  results.forEach((r, i) => { if (score(r) > score(results[index])) index = i; });
+  return { index, by: pb ? 'pattern-balanced validation' : 'validation' };
 }
 
 /** A configuration's representative run: the seed with the median test AUROC (lower median on even counts). */
@@ -57,8 +62,8 @@ export async function benchmarkSections(data: BenchmarkData, charter: Charter): 
     id: 'benchmark',
     title: 'Benchmark',
     body:
-      benchmarkTable(results, best.index) +
-      note(`Mean ± standard deviation over seeds; Δ = debiased − plain for the same backbone (mean ± std over seeds). Highlighted: best configuration by ${best.by} AUROC.`),
+      benchmarkTable(results, best?.index ?? -1) +
+      note(`Mean ± standard deviation over seeds; Δ = debiased − plain for the same backbone (mean ± std over seeds). ${best ? `Highlighted: best configuration by mean ${best.by} AUROC (picked on validation, never on test or shift).` : 'No validation figures recorded: no best configuration is picked.'}`),
   });
   const ref = referenceTable(results);
   if (ref) sections.push({ id: 'bench-reference', title: 'Reference score on the same patients', body: table(ref.head, ref.rows) + note(ref.caption) });
@@ -94,14 +99,14 @@ export async function benchmarkSections(data: BenchmarkData, charter: Charter): 
       body: `<div class="charts">${await charter.figure(rocChart(roc, 'Test ROC, representative run per configuration'), 'Representative run = the seed with the median test AUROC of its configuration.')}</div>`,
     });
 
-  const bestRes = results[best.index];
-  const bestRun = reps[best.index]?.run;
-  if (bestRun) {
+  const bestRes = best ? results[best.index] : undefined;
+  const bestRun = best ? reps[best.index]?.run : undefined;
+  if (bestRun && bestRes) {
     const sub = await runSections(bestRun, charter, 'best');
     sections.push({
       id: 'best',
       title: `Best configuration: ${configKey(bestRes.backbone, bestRes.debias)}`,
-      body: paragraph(`Chosen by mean ${best.by} AUROC. Details of its representative run (${runLabel(bestRun)}), folder ${bestRun.dir}.`) + sub.map((s) => `<h3 id="${escapeHtml(s.id)}">${escapeHtml(s.title)}</h3>${s.body}`).join('\n'),
+      body: paragraph(`Chosen by mean ${best!.by} AUROC. Details of its representative run (${runLabel(bestRun)}), folder ${bestRun.dir}.`) + sub.map((s) => `<h3 id="${escapeHtml(s.id)}">${escapeHtml(s.title)}</h3>${s.body}`).join('\n'),
     });
   } else if (bestRes) {
     sections.push({ id: 'best', title: 'Best configuration', body: note(`No run folder found for ${configKey(bestRes.backbone, bestRes.debias)}.`) });

@@ -122,6 +122,8 @@ const BenchmarkSchema = z.object({
       seeds: z.union([z.array(num), num]),
       test: SplitSummarySchema,
       shift: SplitSummarySchema.optional(),
+      val: z.object({ auroc_mean: num, auroc_pb_mean: num.nullable() }).optional(),
+      gate_on: num.optional(),
       delta_vs_plain: z.object({ test: DeltaSchema, shift: DeltaSchema.optional() }).optional(),
     }),
   ),

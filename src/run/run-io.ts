@@ -27,8 +27,10 @@ export interface RunConfig {
   /** Seed of the patient split passed to prepareDataset; null = the spec's own. */
   split_seed: number | null;
   model: ModelConfig;
-  /** The training options (src/train/options.ts), as the manifest schema holds them: a record of primitives. */
+  /** The training options used (src/train/options.ts, every 'auto' resolved): a record of primitives. */
   train: object;
+  /** The training options as asked ('auto' kept): what `benchmark --resume` compares. */
+  train_requested?: object;
   /** Resolved weight of a positive patient in the loss. */
   pos_weight: number;
   best_epoch: number;

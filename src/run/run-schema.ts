@@ -65,6 +65,7 @@ export const manifestSchema = z
         split_seed: z.number().int().nullable(),
         model: modelConfigSchema,
         train: z.record(primitive),
+        train_requested: z.record(primitive).optional(),
         pos_weight: finite,
         best_epoch: z.number().int().min(0),
         stopped_early: z.boolean(),

@@ -42,6 +42,13 @@ export interface BenchmarkRow {
   seeds: number;
   test: Summary;
   shift?: Summary;
+  /**
+   * Validation: plain AUROC and the pattern-balanced one (the same weights for every configuration; what the
+   * report's best configuration is picked by). Absent for runs written before these were recorded.
+   */
+  val?: { auroc_mean: number; auroc_pb_mean: number | null };
+  /** Runs of this row whose dual-branch gate was on (separate dual branch only). */
+  gate_on?: number;
   /** Debiased − plain (same backbone, same seed), mean and std over seeds. */
   delta_vs_plain?: { test: Delta; shift?: Delta };
 }
@@ -60,10 +67,13 @@ export interface BenchmarkJson {
   /** How to finish an interrupted benchmark (the command that started it, with --resume). */
   resume_command?: string;
   /** Every run's scores (what the table aggregates). */
-  per_run: { run: string; backbone: string; debias: string; seed: number; test: SplitScore; shift?: SplitScore }[];
+  per_run: { run: string; backbone: string; debias: string; seed: number; test: SplitScore; shift?: SplitScore; val?: ValScore; gate?: boolean }[];
   /** The data's references, computed once per benchmark and kept across --resume (src/eval/bounds.ts). */
   bounds?: Bounds;
 }
+
+/** One run's validation AUROCs: plain, with its own selection weights, pattern-balanced (run.ts). */
+export interface ValScore { auroc: number; auroc_w: number | null; auroc_pb: number | null }
 
 /** One run's scores on one split. */
 export interface SplitScore { auroc: number; auprc: number; ece?: number }
@@ -76,6 +86,9 @@ export interface RunScore {
   dir: string;
   test: SplitScore;
   shift?: SplitScore;
+  val?: ValScore;
+  /** Whether the run's dual-branch gate was on (undefined: no separate dual branch). */
+  gate?: boolean;
   reference?: Partial<Record<'test' | 'shift', ReferenceMetrics>>;
 }
 
@@ -100,6 +113,11 @@ export function aggregate(scores: RunScore[], backbones: BackboneName[], debias:
       const row: BenchmarkRow = { backbone: b, debias: d, seeds: mine.length, test: summary(mine.map((s) => s.test)) };
       const withShift = mine.filter((s) => s.shift);
       if (withShift.length === mine.length) row.shift = summary(withShift.map((s) => s.shift!));
+      if (mine.every((s) => s.val)) {
+        const pb = mine.map((s) => s.val!.auroc_pb);
+        row.val = { auroc_mean: mean(mine.map((s) => s.val!.auroc)), auroc_pb_mean: pb.every((x) => typeof x === 'number') ? mean(pb as number[]) : null };
+      }
+      if (mine.some((s) => s.gate !== undefined)) row.gate_on = mine.filter((s) => s.gate).length;
       attachReference(row, mine);
       if (d !== 'none') {
         const pairs = mine
@@ -240,10 +258,12 @@ function reusable(dir: string, req: BenchmarkRequest, backbone: string, debias: 
     const man = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
     const met = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8'));
     const c = man.config;
-    const sameTrain = JSON.stringify({ ...c.train, seed: undefined }) === JSON.stringify({ ...req.train, seed: undefined });
+    // Runs record their resolved options (train) and what was asked (train_requested, with 'auto' kept).
+    const asked = c.train_requested ?? c.train;
+    const sameTrain = JSON.stringify({ ...asked, seed: undefined }) === JSON.stringify({ ...req.train, seed: undefined });
     const sameModel = Object.entries(req.model).every(([k, v]) => c.model?.[k] === v);
     if (c.backbone !== backbone || c.debias !== debias || c.seed !== seed || c.split_seed !== splitSeed || !sameTrain || !sameModel) return undefined;
-    return scoreOf(met, backbone as BackboneName, debias as DebiasMode, seed, dir);
+    return scoreOf(met, backbone as BackboneName, debias as DebiasMode, seed, dir, man);
   } catch {
     return undefined;
   }
@@ -252,6 +272,7 @@ function reusable(dir: string, req: BenchmarkRequest, backbone: string, debias: 
 function scoreOf(
   met: { splits: Record<string, { auroc: number | null; auprc: number | null; ece?: number | null }>; reference?: RunScore['reference'] },
   backbone: BackboneName, debias: DebiasMode, seed: number, dir: string,
+  man?: { config?: { debias_parts?: Record<string, Record<string, unknown>> } },
 ): RunScore {
   const pick = (s?: { auroc: number | null; auprc: number | null; ece?: number | null }): SplitScore | undefined =>
     s ? { auroc: s.auroc ?? NaN, auprc: s.auprc ?? NaN, ...(typeof s.ece === 'number' ? { ece: s.ece } : {}) } : undefined;
@@ -259,6 +280,10 @@ function scoreOf(
   const sh = pick(met.splits.shift);
   if (sh) r.shift = sh;
   if (met.reference) r.reference = met.reference;
+  const v = met.splits.val as { auroc: number | null; auroc_w?: number | null; auroc_pb?: number | null } | undefined;
+  if (v && typeof v.auroc === 'number') r.val = { auroc: v.auroc, auroc_w: v.auroc_w ?? null, auroc_pb: v.auroc_pb ?? null };
+  const on = man?.config?.debias_parts?.dual?.on;
+  if (typeof on === 'boolean') r.gate = on;
   return r;
 }
 
@@ -318,7 +343,10 @@ async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, 
       planned,
       complete,
       ...(req.command ? { resume_command: resumeCommand(req) } : {}),
-      per_run: scores.map((s, i) => ({ run: runs[i], backbone: s.backbone, debias: s.debias, seed: s.seed, test: s.test, ...(s.shift ? { shift: s.shift } : {}) })),
+      per_run: scores.map((s, i) => ({
+        run: runs[i], backbone: s.backbone, debias: s.debias, seed: s.seed, test: s.test,
+        ...(s.shift ? { shift: s.shift } : {}), ...(s.val ? { val: s.val } : {}), ...(s.gate !== undefined ? { gate: s.gate } : {}),
+      })),
       ...(bounds ? { bounds } : {}),
     };
     writeFileAtomic(join(req.out, 'benchmark.json'), JSON.stringify(result, null, 1) + '\n');
@@ -342,7 +370,7 @@ async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, 
             quiet: true,
             onEpoch: (e) => bar.update(base + e.epoch, { ...info(), epoch: e.epoch, val_auprc: e.val_auprc?.toFixed(3) ?? '-' }),
           });
-          score = scoreOf(outcome.metrics as never, backbone, debias, seed, outcome.dir);
+          score = scoreOf(outcome.metrics as never, backbone, debias, seed, outcome.dir, outcome.manifest as never);
         }
         scores.push(score);
         runs.push(rel);

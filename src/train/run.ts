@@ -8,6 +8,7 @@ import type { PreparedDataset, SplitArrays, SplitName } from '../data/types.js';
 import type { MetricSet } from '../eval/metrics.js';
 import { referenceMetrics } from '../eval/reference.js';
 import { weightedAuroc } from '../eval/metrics.js';
+import { groupLabelWeights } from '../models/debias/weights.js';
 import { computeInsights, type Insights } from './insights.js';
 import type { TrainOptions } from './options.js';
 import { maskStrings, predictSplit } from '../run/predict.js';
@@ -59,6 +60,18 @@ export function scoreInputs(model: CdmmModel, ds: PreparedDataset, split: SplitA
   return { ids: split.ids, labels: split.labels, p: out.p, pFactual: out.pFactual, masks: maskStrings(split.mask, K) };
 }
 
+/**
+ * Validation AUROC reweighted two ways: auroc_w with this run's own selection weights (its debiasing parts'), and
+ * auroc_pb with full pattern–label balancing, the same weights for every configuration of a dataset and seed, so
+ * that configurations can be compared (and the report's best one picked) on validation without the testing habit.
+ */
+export function validationAurocs(split: SplitArrays, p: Float32Array, dict: PatternDictionary, K: number, own: Float32Array | null): { auroc_w: number | null; auroc_pb: number | null } {
+  const pat = assignPatterns(split.mask, K, dict);
+  const pb = groupLabelWeights(pat, split.labels, dict.masks.length, 1, 1e6);
+  const fin = (x: number) => (Number.isFinite(x) ? x : null);
+  return { auroc_w: fin(own ? weightedAuroc(split.labels, p, own) : weightedAuroc(split.labels, p, new Float32Array(p.length).fill(1))), auroc_pb: fin(weightedAuroc(split.labels, p, pb)) };
+}
+
 /** NaN predictions during training mean the weights overflowed: said as such, with the option to change. */
 function trainWithDivergenceMessage(ds: PreparedDataset, cfg: ModelConfig, opts: TrainOptions, hooks: TrainHooks) {
   try {
@@ -79,13 +92,13 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
   try {
     const metrics: RunMetrics = { dataset: ds.name, backbone: cfg.backbone, debias: cfg.debias, seed: opts.seed, splits: {}, per_pattern: {} };
     const predictions: Partial<Record<SplitName, SplitPredictionsJson>> = {};
+    const K0 = ds.modalities.length;
     for (const name of SCORED) {
       const split = ds.splits[name];
       if (!split) continue;
       const s = scoreInputs(model, ds, split, dict, opts.evalBatchSize);
       const { metrics: m, perPattern } = scoreSplit(s, opts.bootstrap, opts.seed);
-      // Validation also gets the AUROC reweighted like the selection (pattern–label and bias-bin balancing).
-      if (name === 'val') (m as MetricSet & { auroc_w?: number | null }).auroc_w = res.valWeights ? weightedAuroc(split.labels, s.p, res.valWeights) : m.auroc;
+      if (name === 'val') Object.assign(m, validationAurocs(split, s.p, dict, K0, res.valWeights));
       metrics.splits[name] = m as MetricSet;
       if (name !== 'val') metrics.per_pattern[name] = perPattern;
       const ref = name !== 'val' && ds.reference && split.reference ? referenceMetrics(ds.reference.name, split.labels, split.reference, s.p, opts.bootstrap, opts.seed) : undefined;
@@ -118,6 +131,7 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
           split_seed: src.splitSeed,
           model: cfg,
           train: res.resolved,
+          train_requested: opts,
           pos_weight: res.posWeight,
           best_epoch: res.bestEpoch,
           stopped_early: res.stoppedEarly,

@@ -17,13 +17,15 @@ import type { PartContext } from './part.js';
 export interface BiasScores {
   train: Float32Array;
   val: Float32Array;
+  steps: number;
 }
 
 export function fitBiasNetwork(ctx: PartContext, weights: Float32Array | null, rate: number): BiasScores {
   const { ds, cfg, opts, dict, trainPat, valPat } = ctx;
   const { train, val } = ds.splits;
   const K = ds.modalities.length;
-  const steps = cfg.biasSteps ?? 200;
+  const perEpoch = new PatientSampler(train.ids.length, opts.batchSize, 0).batchesPerEpoch;
+  const steps = biasSteps(cfg.biasSteps, perEpoch);
   const net = createModel(ds.modalities, dict, { ...cfg, debias: 'none', maskFeatures: true });
   const params = net.parameters();
   const optim = new Adam(params, { lr: opts.lr, weightDecay: opts.weightDecay });
@@ -52,9 +54,14 @@ export function fitBiasNetwork(ctx: PartContext, weights: Float32Array | null, r
     bar.stop();
     const trainScores = predictSplit(net, train, ds.modalities, trainPat, opts.evalBatchSize).p;
     const valScores = predictSplit(net, val, ds.modalities, valPat, opts.evalBatchSize).p;
-    return { train: trainScores, val: valScores };
+    return { train: trainScores, val: valScores, steps };
   } finally {
     optim.dispose();
     net.dispose();
   }
+}
+
+/** Steps of the bias network: a number, or 'auto' = 3 epochs (as the reference's bias network). */
+export function biasSteps(v: number | 'auto' | undefined, perEpoch: number): number {
+  return v === undefined || v === 'auto' ? 3 * perEpoch : v;
 }

@@ -23,7 +23,7 @@ export const dualPart: DebiasPart = {
     const test = shortcutTest(train.labels, scores.train, val.labels, scores.val, { margin: GATE_MARGIN, bootstrap: 200, seed: opts.seed });
     const mode = cfg.gate ?? 'auto';
     const on = mode === 'on' || (mode === 'auto' && test.shortcut);
-    const bins = cfg.biasBins ?? 2;
+    const bins = cfg.biasBins ?? 5;
     const power = cfg.biasBalance ?? 1;
     // 2 bins = one bit: the cut the gate tested (the training split's Youden threshold), which isolates a discrete
     // shortcut without slicing a continuous severity into quantiles; more bins = quantiles of the training scores.
@@ -32,7 +32,7 @@ export const dualPart: DebiasPart = {
       gate: mode, on,
       bias_val_auroc: round(test.auroc), cut_auroc: round(test.cut_auroc), bound: round(test.bound),
       excess: round(test.excess), excess_lower: round(test.excess_lower), margin: GATE_MARGIN,
-      bias_steps: cfg.biasSteps ?? 200, bins, bias_balance: power,
+      bias_steps: scores.steps, bins, bias_balance: power,
     };
     const why = `bias network val AUROC ${test.auroc.toFixed(3)}, cut ${test.cut_auroc.toFixed(3)} vs binormal bound ${test.bound.toFixed(3)}: excess ${test.excess.toFixed(4)} (90% lower bound ${test.excess_lower.toFixed(4)}, margin ${GATE_MARGIN})`;
     const note = mode === 'auto'
