@@ -82,7 +82,7 @@ export interface ShortcutTest {
   excess: number;
   excess_lower: number;
   threshold: number;
-  /** The decision: excess ≥ margin and excess_lower > 0. */
+  /** The decision: the bias score ranks better than chance, excess ≥ margin and excess_lower > 0. */
   shortcut: boolean;
 }
 
@@ -110,6 +110,6 @@ export function shortcutTest(yTrain: ArrayLike<number>, sTrain: ArrayLike<number
   }
   ex.sort((a, b) => a - b);
   const lower = ex.length ? ex[Math.floor(0.05 * (ex.length - 1))] : NaN;
-  const shortcut = Number.isFinite(full.e) && full.e >= o.margin && lower > 0;
+  const shortcut = full.a > 0.5 && Number.isFinite(full.e) && full.e >= o.margin && lower > 0;
   return { auroc: full.a, cut_auroc: full.c, bound: binormalCutBound(full.a), excess: full.e, excess_lower: lower, threshold, shortcut };
 }

@@ -31,6 +31,9 @@ export function fitBiasNetwork(ctx: PartContext, weights: Float32Array | null, r
   const optim = new Adam(params, { lr: opts.lr, weightDecay: opts.weightDecay });
   const sampler = new PatientSampler(train.ids.length, opts.batchSize, opts.seed + 7919);
   const rand = mulberry32((opts.seed * 2654435761 + 0x1b873593) >>> 0);
+  let pos = 0;
+  for (const y of train.labels) pos += y >= 0.5 ? 1 : 0;
+  const posW = pos > 0 ? (train.labels.length - pos) / pos : 1;
   const bar = progress(`${ctx.label ?? 'train'} bias net`, steps, { quiet: ctx.quiet });
   try {
     net.train();
@@ -41,7 +44,9 @@ export function fitBiasNetwork(ctx: PartContext, weights: Float32Array | null, r
         tidy(() => {
           const mask = rate > 0 ? interveneMasks(train.mask, K, rows, rate, rand) : null;
           const batch = makeBatch(train, rows, ds.modalities, trainPat, mask ? { mask, patternIdx: assignPatterns(mask, K, dict) } : undefined);
-          const w = weights ? tensor(Float32Array.from(rows, (r) => weights[r]), [rows.length]) : null;
+          // Classes balanced: GCE's gradient vanishes on the patients it gives little probability, so on a rare outcome
+          // an unweighted bias network collapses to "nobody is positive" and ranks at random (seen at 15% prevalence).
+          const w = tensor(Float32Array.from(rows, (r) => (weights ? weights[r] : 1) * (train.labels[r] >= 0.5 ? posW : 1)), [rows.length]);
           const loss = gce(net.forward(batch).logitFactual, batch.labels!, cfg.gceQ, w);
           optim.zeroGrad();
           loss.backward();
