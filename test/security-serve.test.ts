@@ -348,7 +348,7 @@ describe('run folders are untrusted input: cdmm predict and serve check the whol
     ['a fitted std of 0', (m: any) => (m.state.modalities[0].state.numeric[0].std = 0), /state\.modalities\[0\]\.state\.numeric\[0\]\.std: must be > 0/],
     ['a fitted mean that is a string', (m: any) => (m.state.modalities[0].state.numeric[0].mean = '1; DROP'), /state\.modalities\[0\]\.state\.numeric\[0\]\.mean: Expected number/],
     ['a fitted mean of null (NaN written as JSON)', (m: any) => (m.state.modalities[0].state.numeric[0].mean = null), /numeric\[0\]\.mean: Expected number, received null/],
-    ['no typical values in a cdmm-model/2 manifest (serving would read spec_path instead)', (m: any) => delete m.typical, /typical: missing/],
+    ['no typical values in a cdmm-model/3 manifest (serving would read spec_path instead)', (m: any) => delete m.typical, /typical: missing/],
     ['one typical value too few', (m: any) => m.typical.labs.pop(), /typical\.labs: \d+ values for \d+ features/],
     ['a typical value for no modality', (m: any) => (m.typical.nope = [1]), /typical\.nope: not a modality/],
     ['one prior too many', (m: any) => m.patterns.prior.push(0), /patterns: do not match/],
@@ -362,7 +362,14 @@ describe('run folders are untrusted input: cdmm predict and serve check the whol
     ['bins other than the spec says', (m: any) => (m.state.modalities[1].state.edges[1] = -300), /state\.modalities\[1\]\.state\.edges: differ from the spec's bins/],
     ['a weights file outside the run folder', (m: any) => (m.weights.file = '../model.safetensors'), /weights\.file: must be a plain file name/],
     ['a modality the spec does not have', (m: any) => (m.modalities[0].name = 'other'), /modalities: .* differ from the spec's/],
-    ['an unknown format', (m: any) => (m.format = 'cdmm-model/3'), /format "cdmm-model\/3" is not supported/],
+    ['an unknown format', (m: any) => (m.format = 'cdmm-model/9'), /format "cdmm-model\/9" is not supported/],
+    ['no calibration in a cdmm-model/3 manifest', (m: any) => delete m.calibration, /calibration: missing/],
+    ['a Platt slope that reverses the ranking', (m: any) => (m.calibration = { method: 'platt', a: -2, b: 0 }), /calibration\.a: Number must be greater than 0\.01/],
+    ['a Platt intercept of 10^9', (m: any) => (m.calibration = { method: 'platt', a: 1, b: 1e9 }), /calibration\.b: Number must be less than or equal to 1000/],
+    ['a Platt slope of null (NaN written as JSON)', (m: any) => (m.calibration = { method: 'platt', a: null, b: 0 }), /calibration\.a: Expected number, received null/],
+    ['an isotonic map that decreases', (m: any) => (m.calibration = { method: 'isotonic', x: [0.1, 0.5, 0.9], y: [0.1, 0.6, 0.3] }), /calibration\.y\[2\]: y must not decrease/],
+    ['an isotonic map of 10^4 points', (m: any) => (m.calibration = { method: 'isotonic', x: Array.from({ length: 10000 }, (_, i) => i / 1e4), y: Array.from({ length: 10000 }, () => 0.5) }), /calibration\.x: Array must contain at most 1000/],
+    ['an unknown calibration method', (m: any) => (m.calibration = { method: 'spline', knots: [] }), /calibration\.method: Invalid discriminator value/],
     ['another major cdmm version', (m: any) => (m.cdmm_version = '99.0.0'), /cdmm_version: written with cdmm 99\.0\.0.*different major version/],
   ])('%s → exit 2 naming manifest.json and the field, no output', async (_what, edit, message) => {
     const dir = evil(edit);
@@ -372,6 +379,19 @@ describe('run folders are untrusted input: cdmm predict and serve check the whol
     expect(r.err).toMatch(message);
     expect(r.err.trim().split('\n')).toHaveLength(1);
     expect(r.wrote).toBe(false);
+  });
+
+  it('one changed digit of the calibration slope a without a new checksum → exit 2, "changed or damaged" naming manifest.json', async () => {
+    const dir = copyRunFolder(runDir, join(root, 'digit-a'));
+    const path = join(dir, 'manifest.json');
+    const text = readFileSync(path, 'utf8');
+    expect(text).toMatch(/"a": -?\d+\.\d/);
+    writeFileSync(path, text.replace(/("a": -?\d+\.)(\d)/, (_, a: string, d: string) => `${a}${(Number(d) + 1) % 10}`));
+    const r = await predictOn(dir);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`${path}: changed or damaged since it was written`);
+    expect(r.wrote).toBe(false);
+    await expect(Predictor.load(dir)).rejects.toThrow(/manifest\.json: changed or damaged/);
   });
 
   it('one changed digit of a fitted mean without a new checksum → exit 2, "changed or damaged" naming manifest.json', async () => {
@@ -423,6 +443,7 @@ describe('run folders are untrusted input: cdmm predict and serve check the whol
     writeFileSync(secret, 'key: [unclosed SECRET-CONTENT-42\n');
     const dir = evil((m) => {
       m.format = 'cdmm-model/1'; // only old runs rebuild typical values from spec_path
+      delete m.calibration;
       delete m.typical;
       m.spec_path = secret;
     });

@@ -67,8 +67,29 @@ describe('cdmm train / evaluate', () => {
     const bad = await cli('train', spec, '--backbone', 'resnet', '--out', join(root, 'x'), ...tiny);
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/--backbone resnet: expected one of early, late, transformer, m3care, muse/);
+    const cal = await cli('train', spec, '--calibration', 'spline', '--out', join(root, 'x'), ...tiny);
+    expect(cal.code).toBe(2);
+    expect(cal.err).toMatch(/--calibration spline: expected one of platt, temperature, isotonic, none/);
     const missing = await cli('evaluate', join(root, 'no-such-run'));
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/no-such-run: run folder not found/);
+  });
+
+  it('--calibration isotonic and none: the manifest records the map, the summary prints it, none serves the model\'s own p', async () => {
+    const iso = join(root, 'iso');
+    const t = await cli('train', spec, '--backbone', 'early', '--debias', 'none', '--calibration', 'isotonic', '--out', iso, ...tiny);
+    expect(t.code).toBe(0);
+    expect(t.out).toMatch(/calibration of the served risk \(fitted on validation\): isotonic \(\d+ points\)/);
+    expect(t.out).toMatch(/test\s+n=\d+ .*ECE 0\.\d{4} \(uncalibrated 0\.\d{4}\)/);
+    const m = JSON.parse(readFileSync(join(iso, 'manifest.json'), 'utf8'));
+    expect(m.calibration.method).toBe('isotonic');
+    expect(m.config.train.calibration).toBe('isotonic');
+    const none = join(root, 'none');
+    expect((await cli('train', spec, '--backbone', 'early', '--debias', 'none', '--calibration', 'none', '--out', none, ...tiny)).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(none, 'manifest.json'), 'utf8')).calibration).toEqual({ method: 'none' });
+    const p = JSON.parse(readFileSync(join(none, 'predictions.json'), 'utf8')).test;
+    expect(p.p).toEqual(p.p_raw);
+    const metrics = JSON.parse(readFileSync(join(none, 'metrics.json'), 'utf8'));
+    expect(metrics.splits.test.ece).toBeCloseTo(metrics.splits.test.ece_raw, 12);
   });
 });

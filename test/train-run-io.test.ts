@@ -10,7 +10,7 @@ import type { PreparedDataset } from '../src/data/types.js';
 import { libtorchVersion } from '../src/engine/index.js';
 import { assignPatterns } from '../src/models/patterns.js';
 import { defaultTrainOptions } from '../src/train/options.js';
-import { predictSplit } from '../src/run/predict.js';
+import { predictSplit, servedRisks } from '../src/run/predict.js';
 import { loadRun, sha256 } from '../src/run/run-io.js';
 import { trainRun, type RunOutcome } from '../src/train/run.js';
 import { cdmmVersion } from '../src/run/version.js';
@@ -50,7 +50,10 @@ function copyRun(name: string): string {
 describe('run folder', () => {
   it('has every file of RUN-FORMAT.md with consistent contents', () => {
     const man = JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8'));
-    expect(man.format).toBe('cdmm-model/2');
+    expect(man.format).toBe('cdmm-model/3');
+    // The served risk's calibration, fitted on validation (Platt by default), and the raw ECE next to the calibrated one.
+    expect(man.calibration.method).toBe('platt');
+    expect(Number.isFinite(man.calibration.a) && Number.isFinite(man.calibration.b)).toBe(true);
     expect(man.weights.sha256).toBe(sha256(readFileSync(join(runDir, 'model.safetensors'))));
     expect(man.config).toMatchObject({ backbone: 'early', debias: 'full', seed: 2 });
     expect(man.patterns.masks.length).toBe(man.patterns.prior.length);
@@ -58,8 +61,10 @@ describe('run folder', () => {
     const metrics = JSON.parse(readFileSync(join(runDir, 'metrics.json'), 'utf8'));
     expect(Object.keys(metrics.splits).sort()).toEqual(Object.keys(ds.splits).filter((x) => x !== 'train').sort());
     expect(metrics.splits.test.n).toBe(ds.splits.test.ids.length);
+    for (const sp of ['val', 'test'] as const) expect(metrics.splits[sp].ece_raw).toBeGreaterThanOrEqual(0);
     const preds = JSON.parse(readFileSync(join(runDir, 'predictions.json'), 'utf8'));
     expect(preds.test.y).toEqual(Array.from(ds.splits.test.labels));
+    expect(preds.test.p_raw).toHaveLength(preds.test.p.length);
     expect(preds.test.mask[0]).toMatch(new RegExp(`^[01]{${K}}$`));
     const hist = JSON.parse(readFileSync(join(runDir, 'history.json'), 'utf8'));
     expect(hist.length).toBe(outcome.history.length);
@@ -76,15 +81,18 @@ describe('run folder', () => {
     expect(ins.patterns.some((p: { model_effect: number }) => Math.abs(p.model_effect) > 1e-4)).toBe(true);
   });
 
-  it('round-trips: loadRun gives a model with the same weights and predictions', () => {
+  it('round-trips: loadRun gives a model with the same weights and predictions (p_raw the model\'s own, p through the calibration)', () => {
     const run = loadRun(runDir);
+    expect(run.calibration).toEqual(outcome.manifest.calibration);
     expect(run.model.training).toBe(false);
     expect(run.dict.masks).toEqual(outcome.manifest.patterns.masks);
     const preds = JSON.parse(readFileSync(join(runDir, 'predictions.json'), 'utf8'));
     const test = ds.splits.test;
     const p = predictSplit(run.model, test, ds.modalities, assignPatterns(test.mask, K, run.dict), 256).p;
     expect(p.length).toBe(preds.test.p.length);
-    for (let i = 0; i < p.length; i++) expect(Math.abs(p[i] - preds.test.p[i])).toBeLessThan(1e-6);
+    for (let i = 0; i < p.length; i++) expect(Math.abs(p[i] - preds.test.p_raw[i])).toBeLessThan(1e-6);
+    const served = servedRisks({ p, pFactual: p }, run.calibration).pDo;
+    for (let i = 0; i < p.length; i++) expect(Math.abs(served[i] - preds.test.p[i])).toBeLessThan(1e-6);
     run.model.dispose();
   });
 
@@ -140,14 +148,41 @@ describe('SHA256SUMS and versions', () => {
     expect(() => loadRun(dir)).toThrow(new RegExp(`${path.replace(/[/.]/g, '\\$&')}: changed or damaged since it was written: sha256 [0-9a-f]{12}… does not match SHA256SUMS`));
   });
 
-  it('a cdmm-model/2 folder without SHA256SUMS is refused; a cdmm-model/1 one loads with a warning', () => {
+  it('one changed digit of the Platt slope a in manifest.json is detected, naming the file', () => {
+    const dir = copyRun('one-digit-calibration');
+    const path = join(dir, 'manifest.json');
+    const text = readFileSync(path, 'utf8');
+    const a = /("a": -?\d+\.)(\d)/.exec(text)!;
+    expect(a).not.toBeNull();
+    writeFileSync(path, text.replace(a[0], `${a[1]}${(Number(a[2]) + 1) % 10}`));
+    expect(() => loadRun(dir)).toThrow(new RegExp(`${path.replace(/[/.]/g, '\\$&')}: changed or damaged since it was written`));
+  });
+
+  it('a cdmm-model/3 or /2 folder without SHA256SUMS is refused; a cdmm-model/1 one loads with a warning', () => {
     const dir = copyRun('no-sums');
     rmSync(join(dir, 'SHA256SUMS'));
-    expect(() => loadRun(dir)).toThrow(/SHA256SUMS: not found/);
+    expect(() => loadRun(dir)).toThrow(/SHA256SUMS: not found: a cdmm-model\/3 run folder/);
+    editManifest(dir, (m) => ((m.format = 'cdmm-model/2'), delete m.calibration), { resum: false });
+    expect(() => loadRun(dir)).toThrow(/SHA256SUMS: not found: a cdmm-model\/2 run folder/);
     editManifest(dir, (m) => (m.format = 'cdmm-model/1'), { resum: false });
     const run = loadRun(dir);
     expect(run.warnings.join('\n')).toMatch(/cdmm-model\/1 has no SHA256SUMS/);
+    expect(run.calibration).toEqual({ method: 'none' });
     run.model.dispose();
+  });
+
+  it('a cdmm-model/2 run (before calibration) loads uncalibrated with a "retrain the run" warning; a /3 one must say its calibration', () => {
+    const dir = copyRun('format-2');
+    editManifest(dir, (m) => ((m.format = 'cdmm-model/2'), delete m.calibration));
+    const run = loadRun(dir);
+    expect(run.calibration).toEqual({ method: 'none' });
+    expect(run.warnings).toHaveLength(1);
+    expect(run.warnings[0]).toMatch(/format cdmm-model\/2 holds no calibration: its risks are served uncalibrated .*retrain the run to calibrate them/);
+    run.model.dispose();
+    editManifest(dir, (m) => (m.calibration = { method: 'platt', a: 1, b: 0 }));
+    expect(() => loadRun(dir)).toThrow(/damaged manifest: calibration: a cdmm-model\/2 manifest has no calibration/);
+    editManifest(dir, (m) => ((m.format = 'cdmm-model/3'), delete m.calibration));
+    expect(() => loadRun(dir)).toThrow(/damaged manifest: calibration: missing/);
   });
 
   it('another major version of cdmm or libtorch is refused; another minor or patch is a warning', () => {

@@ -18,6 +18,8 @@ export const MetricSetSchema = z.object({
   brier_ci: ci,
   ece: num,
   ece_ci: ci,
+  /** ECE of the model's own p_do before the run's calibration (cdmm-model/3 runs). */
+  ece_raw: num.optional(),
 });
 const PatternMetricsSchema = z.object({
   mask: z.string(),
@@ -80,6 +82,8 @@ const SplitPredictionsSchema = z
     y: z.array(num),
     p: z.array(num),
     p_factual: z.array(num).optional(),
+    /** The model's own p_do before calibration (cdmm-model/3 runs); p is the served, calibrated risk. */
+    p_raw: z.array(num).optional(),
     mask: z.array(z.string()).optional(),
   })
   .superRefine((s, ctx) => {
@@ -89,6 +93,11 @@ const SplitPredictionsSchema = z
     if (badY >= 0) ctx.addIssue({ code: 'custom', path: ['y', badY], message: `label ${s.y[badY]} is not 0 or 1` });
     const badP = s.p.findIndex((v) => !(v >= 0 && v <= 1));
     if (badP >= 0) ctx.addIssue({ code: 'custom', path: ['p', badP], message: `prediction ${s.p[badP]} is not in [0, 1]` });
+    if (s.p_raw) {
+      if (s.p_raw.length !== s.y.length) ctx.addIssue({ code: 'custom', message: `p_raw has ${s.p_raw.length} entries but y has ${s.y.length}` });
+      const badR = s.p_raw.findIndex((v) => !(v >= 0 && v <= 1));
+      if (badR >= 0) ctx.addIssue({ code: 'custom', path: ['p_raw', badR], message: `prediction ${s.p_raw[badR]} is not in [0, 1]` });
+    }
   });
 const PredictionsSchema = z.record(SplitPredictionsSchema);
 const HistorySchema = z.array(

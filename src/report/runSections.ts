@@ -23,6 +23,50 @@ function metricsTable(splits: Record<string, MetricSetJson | undefined>): string
   return table(['split', 'n', 'prevalence', 'AUROC [95% CI]', 'AUPRC [95% CI]', 'Brier [95% CI]', 'ECE [95% CI]'], rows);
 }
 
+/** One line for the calibration record of a manifest (passthrough: checked only for its shape here). */
+function calibrationText(c: unknown): string {
+  if (!c || typeof c !== 'object') return 'none recorded (a run older than cdmm-model/3: risks are the model’s own)';
+  const r = c as Record<string, unknown>;
+  const n = (k: string) => (typeof r[k] === 'number' ? fmt(r[k] as number) : '?');
+  switch (r.method) {
+    case 'platt':
+      return `Platt scaling σ(a·logit p + b), a = ${n('a')}, b = ${n('b')}`;
+    case 'temperature':
+      return `temperature scaling σ(logit p / t), t = ${n('t')}`;
+    case 'isotonic':
+      return `isotonic regression (${Array.isArray(r.x) ? r.x.length : '?'} points)`;
+    case 'none':
+      return r.fallback ? `none: ${String(r.requested)} fell back (${String(r.fallback)})` : 'none';
+    default:
+      return String(r.method);
+  }
+}
+
+/** The calibration section: the map fitted on validation, ECE before and after per split, the reliability before and after. */
+async function calibrationSection(run: RunData, charter: Charter, id: string): Promise<Section | undefined> {
+  const splits = run.metrics.splits as Record<string, MetricSetJson | undefined>;
+  const rows = SPLITS.flatMap((s) => {
+    const m = splits[s];
+    return m && m.ece_raw !== undefined ? [[s, m.n, fmt(m.ece_raw, 4), fmt(m.ece, 4), fmtSigned(m.ece - m.ece_raw, 4)]] : [];
+  });
+  if (!rows.length) return undefined;
+  let body = note(`Calibration of the served risk, fitted on the validation split: ${calibrationText((run.manifest as Record<string, unknown>).calibration)}. Every risk in this report, in predict and in serve goes through it.`);
+  body += table(['split', 'n', 'ECE before (model’s own p_do)', 'ECE after (served)', 'Δ'], rows, { caption: 'Expected calibration error, 10 equal-width bins' });
+  const preds = run.predictions;
+  if (preds) {
+    const cal: CurveSeries<ReturnType<typeof calibrationBins>[number]>[] = [];
+    for (const s of SPLITS.filter((x) => x !== 'val')) {
+      const sp = preds[s];
+      if (!sp || !sp.p_raw || sp.y.length === 0) continue;
+      cal.push({ label: `${s} before`, points: calibrationBins(sp.y, sp.p_raw) });
+      cal.push({ label: `${s} after`, points: calibrationBins(sp.y, sp.p) });
+    }
+    if (cal.length)
+      body += `<div class="charts">${await charter.figure(calibrationChart(cal, 'Calibration before and after'), 'Reliability of the model’s own p_do (before) and of the served, calibrated risk (after) on the held-out splits (10 equal-width bins; point size: patients).')}</div>`;
+  }
+  return { id, title: 'Calibration before and after', body };
+}
+
 /** The reference score next to the model on the patients of each split that have the score. */
 function referenceRunTable(refs: [string, ReferenceMetricsJson][]): string {
   const rows = refs.flatMap(([split, r]) => [
@@ -94,6 +138,9 @@ export async function runSections(run: RunData, charter: Charter, prefix = 'run'
   } else {
     sections.push({ id: id('curves'), title: 'Discrimination and calibration', body: note('predictions.json is not in the run folder: no curves.') });
   }
+
+  const calSection = await calibrationSection(run, charter, id('calibration'));
+  if (calSection) sections.push(calSection);
 
   // AUROC per split with CIs: the i.i.d. test split next to the shifted one.
   const iv: IntervalRow[] = SPLITS.flatMap((s) => {

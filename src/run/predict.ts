@@ -4,6 +4,7 @@ import { noGrad, tidy } from '../engine/index.js';
 import { makeBatch } from '../models/batch.js';
 import type { CdmmModel } from '../models/index.js';
 import type { ModalityInfo, SplitArrays } from '../data/types.js';
+import { applyCalibration, type CalibrationRecord } from '../models/calibrator.js';
 
 export interface SplitOutputs {
   n: number;
@@ -55,6 +56,16 @@ export function predictSplit(
     model.train(wasTraining);
   }
   return { n, p, pFactual, pSpurious, pPatterns, patterns: P };
+}
+
+/**
+ * The risks a patient is served, from the model's outputs: the one place they are computed, shared by training's
+ * scored splits (metrics.json, predictions.json), `cdmm evaluate`, `cdmm predict` and `cdmm serve`. The run's
+ * calibration (fitted on validation p_do) maps both p_do and p_factual, so that the two stay on one scale and
+ * counterfactual contributions are differences of calibrated risks. `pDoRaw` is the model's own p_do.
+ */
+export function servedRisks(out: Pick<SplitOutputs, 'p' | 'pFactual'>, calibration: CalibrationRecord): { pDo: Float32Array; pFactual: Float32Array; pDoRaw: Float32Array } {
+  return { pDo: applyCalibration(calibration, out.p), pFactual: applyCalibration(calibration, out.pFactual), pDoRaw: out.p };
 }
 
 /** Mask rows as strings of 0/1 ("1011"), the pattern notation of the run folder. */

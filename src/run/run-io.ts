@@ -11,7 +11,8 @@ import type { ModelConfig, PatternDictionary } from '../models/types.js';
 import type { ModalityInfo } from '../data/types.js';
 import { writeDirAtomic } from '../util/atomic.js';
 import { CdmmError } from '../util/errors.js';
-import { checkManifest, RUN_FORMAT, RUN_FORMAT_V1, versionProblems } from './run-schema.js';
+import type { CalibrationRecord } from '../models/calibrator.js';
+import { checkManifest, RUN_FORMAT, RUN_FORMAT_V1, RUN_FORMATS, versionProblems } from './run-schema.js';
 import { cdmmVersion } from './version.js';
 
 export { RUN_FORMAT } from './run-schema.js';
@@ -40,7 +41,7 @@ export interface RunConfig {
 }
 
 export interface RunManifest {
-  format: typeof RUN_FORMAT | typeof RUN_FORMAT_V1;
+  format: (typeof RUN_FORMATS)[number];
   cdmm_version: string;
   libtorch_version: string;
   created: string;
@@ -56,6 +57,8 @@ export interface RunManifest {
   state: unknown;
   /** Per modality, the mean input features of training patients who have it (counterfactuals when serving). */
   typical?: Record<string, number[]>;
+  /** The calibration of the served risk, fitted on validation (src/models/calibrator.ts); absent before cdmm-model/3. */
+  calibration?: CalibrationRecord;
   weights: { file: string; sha256: string };
 }
 
@@ -65,6 +68,8 @@ export interface LoadedRun {
   /** The trained model, in eval mode. */
   model: CdmmModel;
   dict: PatternDictionary;
+  /** The calibration every served risk goes through: the manifest's, or 'none' for a run older than cdmm-model/3. */
+  calibration: CalibrationRecord;
   /** Loading went through, but the caller should say this (a version difference, an old format). */
   warnings: string[];
 }
@@ -153,13 +158,18 @@ function readCheckedManifest(dir: string): { manifest: RunManifest; sums: Map<st
     throw new CdmmError(`${path}: damaged manifest: not valid JSON (${(e as Error).message})`);
   }
   const fmt = (raw as { format?: unknown } | null)?.format;
-  if (fmt !== RUN_FORMAT && fmt !== RUN_FORMAT_V1)
+  if (!(RUN_FORMATS as readonly unknown[]).includes(fmt))
     throw new CdmmError(`${path}: format ${JSON.stringify(fmt)} is not supported (expected "${RUN_FORMAT}")`);
   const warnings: string[] = [];
-  if (!sums && fmt === RUN_FORMAT) throw new CdmmError(`${join(dir, CHECKSUMS_FILE)}: not found: a ${RUN_FORMAT} run folder lists the sha256 of each of its files there`);
+  if (!sums && fmt !== RUN_FORMAT_V1) throw new CdmmError(`${join(dir, CHECKSUMS_FILE)}: not found: a ${String(fmt)} run folder lists the sha256 of each of its files there`);
   if (!sums) warnings.push(`${path}: format ${RUN_FORMAT_V1} has no ${CHECKSUMS_FILE}, so edits to the manifest cannot be detected; retrain to write ${RUN_FORMAT}`);
+  if (fmt !== RUN_FORMAT) warnings.push(`${path}: format ${String(fmt)} holds no calibration: its risks are served uncalibrated (the model's own p_do); retrain the run to calibrate them`);
   const r = checkManifest(raw);
   if (!r.ok) throw new CdmmError(`${path}: damaged manifest: ${r.problem}`);
+  // Before cdmm-model/3 a debiased model was the v1 method (its causal path read the mask, its dual branch shared
+  // the encoder): those weights do not fit today's model. Plain models are unchanged.
+  if (fmt !== RUN_FORMAT && r.manifest.config.debias !== 'none')
+    throw new CdmmError(`${path}: format ${String(fmt)} holds a '${r.manifest.config.debias}' model of the v1 debiasing method, which this cdmm no longer builds; retrain the run`);
   const v = versionProblems(r.manifest, { cdmm: cdmmVersion(), libtorch: libtorchVersion() });
   if (v.error) throw new CdmmError(`${path}: ${v.error}`);
   warnings.push(...v.warnings.map((w) => `${path}: ${w}`));
@@ -205,5 +215,5 @@ export function loadRun(dirIn: string): LoadedRun {
     tensors.forEach((t) => t.dispose());
   }
   model.eval();
-  return { dir, manifest, model, dict, warnings };
+  return { dir, manifest, model, dict, calibration: manifest.calibration ?? { method: 'none' }, warnings };
 }

@@ -8,10 +8,14 @@ import { fittedStateProblem, dataStateSchema } from '../data/state.js';
 import { formatPath, specSchema, type Spec } from '../data/spec.js';
 import type { DataState } from '../data/build.js';
 import type { ModalityInfo } from '../data/types.js';
+import { CALIBRATION_METHODS, MAX_ISOTONIC_POINTS, MIN_SLOPE } from '../models/calibrator.js';
 
-export const RUN_FORMAT = 'cdmm-model/2';
+export const RUN_FORMAT = 'cdmm-model/3';
+/** Written before runs held a calibration of the served risk: still read, served uncalibrated, with a warning. */
+export const RUN_FORMAT_V2 = 'cdmm-model/2';
 /** Written before manifests were covered by SHA256SUMS: still read, with a warning. */
 export const RUN_FORMAT_V1 = 'cdmm-model/1';
+export const RUN_FORMATS = [RUN_FORMAT, RUN_FORMAT_V2, RUN_FORMAT_V1] as const;
 
 const label = z.string().min(1).max(256).regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
 const finite = z.number().finite();
@@ -48,9 +52,33 @@ const modalitySchema = z
   })
   ;
 
+/** The calibration map of the served risk (src/models/calibrator.ts): bounded, finite, monotone increasing. */
+const probability = finite.min(0).max(1);
+export const calibrationSchema = z
+  .discriminatedUnion('method', [
+    z.object({ method: z.literal('platt'), a: finite.gt(MIN_SLOPE).max(1000), b: finite.min(-1000).max(1000) }).strict(),
+    z.object({ method: z.literal('temperature'), t: finite.gt(0).lt(1 / MIN_SLOPE) }).strict(),
+    z.object({ method: z.literal('isotonic'), x: z.array(probability).min(1).max(MAX_ISOTONIC_POINTS), y: z.array(probability).min(1).max(MAX_ISOTONIC_POINTS) }).strict(),
+    z
+      .object({
+        method: z.literal('none'),
+        requested: z.enum(CALIBRATION_METHODS as [string, ...string[]]).optional(),
+        fallback: z.string().max(200).regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters').optional(),
+      })
+      .strict(),
+  ])
+  .superRefine((c, ctx) => {
+    if (c.method !== 'isotonic') return;
+    if (c.x.length !== c.y.length) return void ctx.addIssue({ code: 'custom', message: `${c.x.length} x values but ${c.y.length} y values` });
+    for (let i = 1; i < c.x.length; i++) {
+      if (!(c.x[i] > c.x[i - 1])) return void ctx.addIssue({ code: 'custom', path: ['x', i], message: 'x must be strictly increasing' });
+      if (!(c.y[i] >= c.y[i - 1])) return void ctx.addIssue({ code: 'custom', path: ['y', i], message: 'y must not decrease (the map would reverse the ranking)' });
+    }
+  });
+
 export const manifestSchema = z
   .object({
-    format: z.enum([RUN_FORMAT, RUN_FORMAT_V1]),
+    format: z.enum(RUN_FORMATS),
     cdmm_version: z.string().max(100),
     libtorch_version: z.string().max(100),
     created: z.string().max(100),
@@ -83,6 +111,7 @@ export const manifestSchema = z
       ,
     state: dataStateSchema,
     typical: z.record(label, z.array(finite)).optional(),
+    calibration: calibrationSchema.optional(),
     weights: z.object({ file: z.string().min(1).max(255), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
   })
   ;
@@ -132,7 +161,10 @@ function crossProblem(m: ParsedManifest): string | null {
   }
   // Without them, serving would rebuild them from the spec file at spec_path: a path from elsewhere. Format 2
   // always carries them; only old runs rebuild.
-  if (m.format === RUN_FORMAT && !m.typical) return `typical: missing (a ${RUN_FORMAT} manifest holds each modality's typical values)`;
+  if (m.format !== RUN_FORMAT_V1 && !m.typical) return `typical: missing (a ${m.format} manifest holds each modality's typical values)`;
+  // Format 3 always says how its served risk is calibrated (possibly 'none'); older formats never held one.
+  if (m.format === RUN_FORMAT && !m.calibration) return `calibration: missing (a ${RUN_FORMAT} manifest records the calibration of its served risk, 'none' included)`;
+  if (m.format !== RUN_FORMAT && m.calibration) return `calibration: a ${m.format} manifest has no calibration (it was added in ${RUN_FORMAT})`;
   if (m.typical) {
     for (const [name, v] of Object.entries(m.typical)) {
       const mod = m.modalities.find((x) => x.name === name);

@@ -72,7 +72,7 @@ export class Predictor {
     const idx = this.spec.cohort.index_time;
     const indexTime = typeof idx === 'string' ? { table: this.spec.cohort.table, column: idx } : undefined;
     this.validator = makeRecordValidator(this.tableTypes, idColumns, { maxRecords: opts.maxRecords, indexTime });
-    this.scorer = new Scorer(run.model, this.modalities, run.dict, run.typical.values, { batchDependent: run.batchDependent, chunkSize: opts.chunkSize });
+    this.scorer = new Scorer(run.model, this.modalities, run.dict, run.typical.values, { batchDependent: run.batchDependent, chunkSize: opts.chunkSize }, run.calibration);
     this.compiled = 'unsupported' in run.compiled ? null : run.compiled;
     this.duckColumns = Object.entries(this.tableTypes)
       .map(([t, cols]): [string, string[]] => [t, Object.entries(cols).filter(([, type]) => columnClass(type) === 'duck').map(([c]) => c)])

@@ -5,7 +5,8 @@ import type { ModalityInfo } from '../data/types.js';
 import { assignPatterns } from '../models/patterns.js';
 import type { CdmmModel } from '../models/index.js';
 import type { PatternDictionary } from '../models/types.js';
-import { predictSplit, type SplitOutputs } from '../run/predict.js';
+import type { CalibrationRecord } from '../models/calibrator.js';
+import { predictSplit, servedRisks } from '../run/predict.js';
 import type { ModalityPrediction, PatientPrediction } from './types.js';
 import { maskString, stackVariants } from './variants.js';
 
@@ -16,14 +17,6 @@ export interface PatientArrays {
 }
 
 const sig = (x: number) => Number(x.toPrecision(7));
-
-/**
- * The risks a patient is served, from the model's outputs for its rows: the one place they are computed (a
- * calibration of the served risk goes here, applied to both arrays).
- */
-export function servedRisks(out: SplitOutputs): { pDo: Float32Array; pFactual: Float32Array } {
-  return { pDo: out.p, pFactual: out.pFactual };
-}
 
 export interface ScorerOptions {
   /** The model's output for a patient depends on the other patients in its batch: one row per model call. */
@@ -41,6 +34,8 @@ export class Scorer {
     private readonly dict: PatternDictionary,
     private readonly typical: Record<string, Float32Array> | null,
     private readonly opts: ScorerOptions,
+    /** The run's calibration: applied to every risk served, the counterfactual copies' included. */
+    private readonly calibration: CalibrationRecord,
   ) {
     this.K = modalities.length;
   }
@@ -64,7 +59,7 @@ export class Scorer {
       // Block 0 is the factual rows, block 1 + k the copies with modality k flipped: all in one model call
       // (one row per call for batch-dependent backbones, so that the copies do not see each other).
       const res = predictSplit(this.model, { ids: new Array<string>(R).fill(''), mask: st.mask, values: st.values }, modalities, pat, this.opts.batchDependent ? 1 : R);
-      const { pDo, pFactual } = servedRisks(res);
+      const { pDo, pFactual } = servedRisks(res, this.calibration);
       for (let i = 0; i < n; i++) {
         const p = pDo[i];
         const mods: Record<string, ModalityPrediction> = {};

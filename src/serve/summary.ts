@@ -37,6 +37,8 @@ export function buildSummary(runDir: string, m: RunManifest, spec: Spec, typical
       index_time: spec.cohort.index_time,
     },
     patterns: m.patterns,
+    // How p_do and p_factual are calibrated (fitted on validation); 'none' for runs before cdmm-model/3.
+    calibration: m.calibration ?? { method: 'none' },
     metrics,
     // Not the note itself to HTTP clients: a failed rebuild's message may quote the file at spec_path.
     typical_values: typical.note ? { source: typical.source, note: typical.reason ?? typical.note } : { source: typical.source },

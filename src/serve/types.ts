@@ -21,9 +21,9 @@ export interface ModalityPrediction {
 
 export interface PatientPrediction {
   id: string;
-  /** The debiased risk (back-door adjusted p_do; σ(logit) for runs without deconfounding). */
+  /** The debiased risk (back-door adjusted p_do; σ(logit) for runs without deconfounding), through the run's calibration. */
   p_do: number;
-  /** The factual risk σ(h(c, e_{m_i})) for the patient's own pattern. */
+  /** The factual risk σ(h(c, e_{m_i})) for the patient's own pattern, through the same calibration as p_do. */
   p_factual: number;
   /** Observed modalities as 0/1 in the run's modality order. */
   mask: string;

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import type { ModelConfig } from '../models/types.js';
 import { CdmmError } from '../util/errors.js';
+import { CALIBRATION_METHODS } from '../models/calibrator.js';
 import { checkTrainOptions, defaultTrainOptions, parsePosWeight, type PosWeightOption, type TrainOptions } from './options.js';
 
 export const BACKBONES = ['lr', 'early', 'late', 'transformer', 'm3care', 'muse'] as const;
@@ -80,6 +81,7 @@ export function addTrainingOptions(cmd: Command): Command {
     .option('--bias-bins <n>', "bins of the bias network's risk made independent of the label: 2 = one cut at the gate's threshold, more = quantiles (default 5)", intArg('bias-bins'))
     .option('--weight-cap <x>', 'largest per-patient training weight (default 20)', numArg('weight-cap'))
     .option('--modality-dropout <p>', 'hide each observed modality of training patients with probability p (≥ 1 kept; 0 = off)', numArg('modality-dropout'))
+    .option('--calibration <method>', `calibration of the served risk, fitted on validation: ${CALIBRATION_METHODS.join(' | ')}`, defaultTrainOptions.calibration)
     .option('--split-seed <n>', "seed of the patient split (default: the spec's)", intArg('split-seed'))
     .option('--no-cache', 'rebuild the dataset even when a cached build exists');
 }
@@ -92,6 +94,7 @@ export interface TrainingFlags {
   lambdaFact?: number; lambdaGce?: number; lambdaDec?: number; lambdaSwap?: number; gceQ?: number;
   warmupEpochs?: number; weightEma?: number; splitSeed?: number; cache: boolean;
   lambdaPattern?: number; spuriousMask?: boolean; weightNorm?: boolean; modalityDropout?: number;
+  calibration?: string;
 }
 
 export function trainOptionsFrom(f: TrainingFlags, seed: number): TrainOptions {
@@ -113,6 +116,7 @@ export function trainOptionsFrom(f: TrainingFlags, seed: number): TrainOptions {
     threads: f.threads,
     bootstrap: f.bootstrap,
     ...(f.modalityDropout ? { modalityDropout: f.modalityDropout } : {}),
+    calibration: oneOf('calibration', CALIBRATION_METHODS, f.calibration ?? defaultTrainOptions.calibration ?? 'platt'),
   });
 }
 

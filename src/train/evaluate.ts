@@ -7,14 +7,14 @@ import { prepareDataset } from '../data/build.js';
 import { transformPatients } from '../data/transform.js';
 import type { Spec } from '../data/spec.js';
 import type { SplitArrays } from '../data/types.js';
-import type { MetricSet } from '../eval/metrics.js';
 import type { PatternMetrics } from '../eval/patterns.js';
 import { referenceMetrics, type ReferenceMetrics } from '../eval/reference.js';
 import { assignPatterns } from '../models/patterns.js';
 import { CdmmError } from '../util/errors.js';
-import { maskStrings, predictSplit } from '../run/predict.js';
+import { maskStrings, predictSplit, servedRisks } from '../run/predict.js';
 import type { LoadedRun } from '../run/run-io.js';
-import { scoreSplit } from './scoring.js';
+import { scoreSplit, type ScoredMetricSet } from './scoring.js';
+import type { CalibrationRecord } from '../models/calibrator.js';
 
 export interface EvaluationResult {
   run: string;
@@ -22,7 +22,10 @@ export interface EvaluationResult {
   /** The spec whose patients were scored. */
   spec_path: string;
   source: 'run-splits' | 'external';
-  splits: Record<string, MetricSet>;
+  /** Metrics of the served (calibrated) risk, with ece_raw for the model's own p_do. */
+  splits: Record<string, ScoredMetricSet>;
+  /** The calibration applied (the run's; 'none' for runs before cdmm-model/3). */
+  calibration: CalibrationRecord;
   per_pattern: Record<string, PatternMetrics[]>;
   /** External validation: patients left out, by reason. */
   exclusions?: Record<string, number>;
@@ -44,8 +47,10 @@ function scoreArrays(run: LoadedRun, split: SplitArrays, bootstrap: number, refe
   const K = run.manifest.modalities.length;
   const pat = assignPatterns(split.mask, K, run.dict);
   const out = predictSplit(run.model, split, run.manifest.modalities, pat, 1024);
-  const scored = scoreSplit({ ids: split.ids, labels: split.labels, p: out.p, pFactual: out.pFactual, masks: maskStrings(split.mask, K) }, bootstrap, run.manifest.config.seed);
-  const reference = referenceName && split.reference ? referenceMetrics(referenceName, split.labels, split.reference, out.p, bootstrap, run.manifest.config.seed) : undefined;
+  // The risk predict and serve would give these patients: through the run's calibration.
+  const r = servedRisks(out, run.calibration);
+  const scored = scoreSplit({ ids: split.ids, labels: split.labels, p: r.pDo, pFactual: r.pFactual, pRaw: r.pDoRaw, masks: maskStrings(split.mask, K) }, bootstrap, run.manifest.config.seed);
+  const reference = referenceName && split.reference ? referenceMetrics(referenceName, split.labels, split.reference, r.pDo, bootstrap, run.manifest.config.seed) : undefined;
   return { ...scored, reference };
 }
 
@@ -53,7 +58,7 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
   const m = run.manifest;
   const bootstrap = o.bootstrap ?? 1000;
   const result = (specPath: string, source: EvaluationResult['source']): EvaluationResult => ({
-    run: run.dir, dataset: m.dataset, spec_path: specPath, source, splits: {}, per_pattern: {},
+    run: run.dir, dataset: m.dataset, spec_path: specPath, source, splits: {}, per_pattern: {}, calibration: run.calibration,
   });
 
   if (o.specPath) {

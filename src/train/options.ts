@@ -1,5 +1,6 @@
 // Training hyper-parameters (optimizer, schedule, stopping, sampling) with defaults sized for small
 // tabular-ish clinical datasets (a few thousand patients).
+import { CALIBRATION_METHODS, type CalibrationMethod } from '../models/calibrator.js';
 import { CdmmError } from '../util/errors.js';
 
 export type OptimizerName = 'adam' | 'adamw';
@@ -41,7 +42,15 @@ export interface TrainOptions {
    * pattern is re-assigned for the new mask). 0 = off. Validation, test and serving never see it.
    */
   modalityDropout?: number;
+  /**
+   * Calibration of the served risk, fitted on the validation split's p_do after training and stored in the run
+   * (src/models/calibrator.ts). Absent = 'platt'.
+   */
+  calibration?: CalibrationMethod;
 }
+
+/** The calibration method a run uses. */
+export const calibrationOf = (o: TrainOptions): CalibrationMethod => o.calibration ?? 'platt';
 
 export const defaultTrainOptions: TrainOptions = {
   seed: 0,
@@ -59,6 +68,7 @@ export const defaultTrainOptions: TrainOptions = {
   threads: 1,
   bootstrap: 1000,
   evalBatchSize: 1024,
+  calibration: 'platt',
 };
 
 /** Largest learning rate accepted. */
@@ -88,6 +98,7 @@ export function checkTrainOptions(o: TrainOptions): TrainOptions {
   if (!(o.clipNorm >= 0 && Number.isFinite(o.clipNorm))) bad('clip-norm', o.clipNorm, 'expected a number ≥ 0');
   const md = o.modalityDropout ?? 0;
   if (!(md >= 0 && md < 1)) bad('modality-dropout', md, 'expected a number in [0, 1)');
+  if (!CALIBRATION_METHODS.includes(calibrationOf(o))) bad('calibration', o.calibration, `expected one of ${CALIBRATION_METHODS.join(', ')}`);
   if (o.optimizer !== 'adam' && o.optimizer !== 'adamw') bad('optimizer', o.optimizer, 'expected adam or adamw');
   if (!['cosine', 'onecycle', 'none'].includes(o.schedule)) bad('schedule', o.schedule, 'expected cosine, onecycle or none');
   if (typeof o.posWeight === 'number' && !(o.posWeight > 0 && Number.isFinite(o.posWeight)))

@@ -5,13 +5,14 @@ import { assignPatterns } from '../models/patterns.js';
 import { defaultModelConfig, type CdmmModel } from '../models/index.js';
 import type { BackboneName, DebiasMode, ModelConfig, PatternDictionary } from '../models/types.js';
 import type { PreparedDataset, SplitArrays, SplitName } from '../data/types.js';
-import type { MetricSet } from '../eval/metrics.js';
 import { referenceMetrics } from '../eval/reference.js';
 import { weightedAuroc } from '../eval/metrics.js';
 import { groupLabelWeights } from '../models/debias/weights.js';
 import { computeInsights, type Insights } from './insights.js';
 import type { TrainOptions } from './options.js';
-import { maskStrings, predictSplit } from '../run/predict.js';
+import { maskStrings, predictSplit, servedRisks } from '../run/predict.js';
+import { fitCalibrator, type CalibrationRecord } from '../models/calibrator.js';
+import { calibrationOf } from './options.js';
 import { writeRun, type RunManifest } from '../run/run-io.js';
 import { observedMeans } from '../data/typical.js';
 import { predictionsJson, scoreSplit, type RunMetrics, type ScoredSplit, type SplitPredictionsJson } from './scoring.js';
@@ -52,12 +53,28 @@ export function modelConfigFor(req: RunRequest): ModelConfig {
 
 const SCORED: SplitName[] = ['val', 'test', 'shift'];
 
-/** Predictions of a trained model on one split, with each patient's own mask. */
-export function scoreInputs(model: CdmmModel, ds: PreparedDataset, split: SplitArrays, dict: PatternDictionary, batchSize: number): ScoredSplit {
+/**
+ * Predictions of a trained model on one split, with each patient's own mask: the model's own risks, or with a
+ * calibration the served ones (p, pFactual calibrated; pRaw the model's p_do).
+ */
+export function scoreInputs(model: CdmmModel, ds: PreparedDataset, split: SplitArrays, dict: PatternDictionary, batchSize: number, calibration?: CalibrationRecord): ScoredSplit {
   const K = ds.modalities.length;
   const pat = assignPatterns(split.mask, K, dict);
   const out = predictSplit(model, split, ds.modalities, pat, batchSize);
-  return { ids: split.ids, labels: split.labels, p: out.p, pFactual: out.pFactual, masks: maskStrings(split.mask, K) };
+  const base = { ids: split.ids, labels: split.labels, masks: maskStrings(split.mask, K) };
+  if (!calibration) return { ...base, p: out.p, pFactual: out.pFactual };
+  const r = servedRisks(out, calibration);
+  return { ...base, p: r.pDo, pFactual: r.pFactual, pRaw: r.pDoRaw };
+}
+
+/** The calibration of the served risk: fitted on the validation split's p_do and labels (never on test). */
+export function fitRunCalibration(model: CdmmModel, ds: PreparedDataset, dict: PatternDictionary, opts: TrainOptions): CalibrationRecord {
+  const val = ds.splits.val;
+  const method = calibrationOf(opts);
+  if (method === 'none') return { method: 'none' };
+  if (!val || val.ids.length === 0) return { method: 'none', requested: method, fallback: 'no validation patients' };
+  const raw = scoreInputs(model, ds, val, dict, opts.evalBatchSize);
+  return fitCalibrator(method, Float32Array.from(raw.p, (v) => Math.min(1, Math.max(0, v))), val.labels);
 }
 
 /**
@@ -93,13 +110,14 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
     const metrics: RunMetrics = { dataset: ds.name, backbone: cfg.backbone, debias: cfg.debias, seed: opts.seed, splits: {}, per_pattern: {} };
     const predictions: Partial<Record<SplitName, SplitPredictionsJson>> = {};
     const K0 = ds.modalities.length;
+    const calibration = fitRunCalibration(model, ds, dict, opts);
     for (const name of SCORED) {
       const split = ds.splits[name];
       if (!split) continue;
-      const s = scoreInputs(model, ds, split, dict, opts.evalBatchSize);
+      const s = scoreInputs(model, ds, split, dict, opts.evalBatchSize, calibration);
       const { metrics: m, perPattern } = scoreSplit(s, opts.bootstrap, opts.seed);
       if (name === 'val') Object.assign(m, validationAurocs(split, s.p, dict, K0, res.valWeights));
-      metrics.splits[name] = m as MetricSet;
+      metrics.splits[name] = m;
       if (name !== 'val') metrics.per_pattern[name] = perPattern;
       const ref = name !== 'val' && ds.reference && split.reference ? referenceMetrics(ds.reference.name, split.labels, split.reference, s.p, opts.bootstrap, opts.seed) : undefined;
       if (ref) (metrics.reference ??= {})[name] = ref;
@@ -141,6 +159,7 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
         patterns: { masks: dict.masks, prior: dict.prior },
         state: ds.state,
         typical: Object.fromEntries(Object.entries(observedMeans(ds.splits.train, ds.modalities)).map(([k, v]) => [k, Array.from(v)])),
+        calibration,
       },
       weights: model.stateDict(),
       metrics,

@@ -1,13 +1,20 @@
 // The short human summary printed after `cdmm train`.
 import type { MetricSet } from '../eval/metrics.js';
 import type { ReferenceMetrics } from '../eval/reference.js';
+import { describeCalibration, type CalibrationRecord } from '../models/calibrator.js';
 import type { RunOutcome } from './run.js';
 
 const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(3));
 
-export function formatMetricLine(name: string, m: MetricSet): string {
+export function formatMetricLine(name: string, m: MetricSet & { ece_raw?: number }): string {
   return `  ${name.padEnd(8)} n=${String(m.n).padEnd(6)} AUROC ${f(m.auroc)} [${f(m.auroc_ci[0])}, ${f(m.auroc_ci[1])}]  ` +
-    `AUPRC ${f(m.auprc)} [${f(m.auprc_ci[0])}, ${f(m.auprc_ci[1])}]  Brier ${m.brier.toFixed(4)}  ECE ${m.ece.toFixed(4)}`;
+    `AUPRC ${f(m.auprc)} [${f(m.auprc_ci[0])}, ${f(m.auprc_ci[1])}]  Brier ${m.brier.toFixed(4)}  ECE ${m.ece.toFixed(4)}` +
+    (m.ece_raw !== undefined ? ` (uncalibrated ${m.ece_raw.toFixed(4)})` : '');
+}
+
+/** The calibration line of the train and evaluate summaries. */
+export function formatCalibrationLine(c: CalibrationRecord): string {
+  return `  calibration of the served risk (fitted on validation): ${describeCalibration(c)}`;
 }
 
 /** The reference score next to the model on the same patients of one split. */
@@ -25,6 +32,7 @@ export function formatRunSummary(r: RunOutcome): string {
     `run ${r.dir}: ${r.manifest.dataset}, backbone ${c.backbone}, debias ${c.debias}, seed ${c.seed}`,
     `  best epoch ${c.best_epoch} of ${last?.epoch ?? 0}${c.stopped_early ? ' (stopped early)' : ''}, ` +
       `${r.manifest.patterns.masks.length} missingness patterns, positive weight ${c.pos_weight.toFixed(2)}`,
+    formatCalibrationLine(r.manifest.calibration ?? { method: 'none' }),
   ];
   for (const [name, m] of Object.entries(r.metrics.splits)) if (m) lines.push(formatMetricLine(name, m));
   for (const [name, ref] of Object.entries(r.metrics.reference ?? {})) if (ref) lines.push(formatReferenceLine(name, ref));

@@ -6,14 +6,15 @@ import { dirname, join, resolve, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchmarkJson } from '../../train/benchmark.js';
 import { defaultTrainOptions } from '../../train/options.js';
-import { intArg } from '../../train/cli-options.js';
+import { intArg, oneOf } from '../../train/cli-options.js';
+import { CALIBRATION_METHODS } from '../../models/calibrator.js';
 import { CdmmError } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { checkOutDir, setAside } from '../../util/outdir.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
-interface DemoFlags { out: string; seeds: number; epochs: number; n: number; json?: boolean; quiet?: boolean; overwrite?: boolean }
+interface DemoFlags { out: string; seeds: number; epochs: number; n: number; calibration: string; json?: boolean; quiet?: boolean; overwrite?: boolean }
 
 function say(msg: string): void { process.stderr.write(msg + '\n'); }
 
@@ -26,10 +27,12 @@ export function register(program: Command): void {
     .option('--seeds <n>', 'seeds per configuration', intArg('seeds'), 2)
     .option('--epochs <n>', 'maximum epochs per run (early stopping on validation AUPRC)', intArg('epochs'), 15)
     .option('--n <n>', 'patients in the simulated scenario', intArg('n'), 6000)
+    .option('--calibration <method>', `calibration of the served risk, fitted on validation: ${CALIBRATION_METHODS.join(' | ')}`, defaultTrainOptions.calibration)
     .option('--json', 'print a JSON summary on stdout')
     .option('--quiet', 'no progress bars')
     .action(async (o: DemoFlags) => {
       if (o.seeds < 1 || o.epochs < 1 || o.n < 500) throw new CdmmError('demo: --seeds and --epochs must be ≥ 1 and --n ≥ 500');
+      oneOf('calibration', CALIBRATION_METHODS, o.calibration);
       const t0 = Date.now();
       const out = resolve(o.out);
       const nafldSpec = join(repoRoot, 'datasets', 'nafld', 'nafld.yaml');
@@ -55,7 +58,7 @@ async function runDemo(o: DemoFlags, out: string, nafldSpec: string, t0: number)
   // The marker that makes this a demo folder (replaceable with --overwrite), written before anything else.
   writeFileAtomic(join(out, 'demo.json'), JSON.stringify({ cdmm: 'demo', complete: false }) + '\n');
   const seeds = Array.from({ length: o.seeds }, (_, i) => i);
-  const train = { ...defaultTrainOptions, epochs: o.epochs, patience: 4, bootstrap: 300 };
+  const train = { ...defaultTrainOptions, epochs: o.epochs, patience: 4, bootstrap: 300, calibration: oneOf('calibration', CALIBRATION_METHODS, o.calibration) };
   const bench = (specPath: string, dir: string) =>
     runBenchmark({ specPath, backbones: ['transformer'], debias: ['none', 'full'], seeds, train, model: {}, out: dir, quiet: !!o.quiet });
 

@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .option('--no-cache', 'rebuild the dataset even when a cached build exists')
     .option('--allow-outside', "read table files outside the spec's folder")
     .action(async (runDir: string, o: { spec?: string; bootstrap: number; json?: boolean; cache: boolean; allowOutside?: boolean }) => {
-      const [{ evaluateRun }, { loadRun }, { formatMetricLine, formatReferenceLine }] = await Promise.all([
+      const [{ evaluateRun }, { loadRun }, { formatCalibrationLine, formatMetricLine, formatReferenceLine }] = await Promise.all([
         import('../../train/evaluate.js'), import('../../run/run-io.js'), import('../../train/summary.js'),
       ]);
       const run = loadRun(runDir);
@@ -27,6 +27,7 @@ export function register(program: Command): void {
         }
         const c = run.manifest.config;
         const lines = [`run ${run.dir} (${c.backbone}/${c.debias}, seed ${c.seed}) on ${r.source === 'external' ? `external spec ${r.spec_path}` : `${r.spec_path}`}`];
+        lines.push(formatCalibrationLine(r.calibration));
         for (const [name, m] of Object.entries(r.splits)) lines.push(formatMetricLine(name, m));
         for (const [name, ref] of Object.entries(r.reference ?? {})) lines.push(formatReferenceLine(name, ref));
         if (r.exclusions) lines.push(`  left out: ${Object.entries(r.exclusions).map(([k, v]) => `${v} ${k}`).join(', ')}`);
