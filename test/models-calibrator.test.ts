@@ -138,6 +138,19 @@ describe('fitCalibrator / applyCalibration', () => {
     expect(new Set(iso.y).size).toBe(1);
   });
 
+  it('risks that barely vary (an undertrained model) keep a positive slope and get the label rate as their mean', () => {
+    // p ≈ 0.567 ± 0.0006 (what a few steps of training give), 6 of 45 positive: the data fix a·logit p + b, not a.
+    const rng = new Mulberry32(9);
+    const p = Float32Array.from({ length: 45 }, () => 0.5666 + 0.0012 * rng.next());
+    const y = Float32Array.from({ length: 45 }, (_, i) => (i % 7 === 0 && i < 42 ? 1 : 0));
+    const rec = fitCalibrator('platt', p, y);
+    expect(rec.method).toBe('platt');
+    const out = applyCalibration(rec, p);
+    const mean = out.reduce((a, b) => a + b, 0) / out.length;
+    // Platt's smoothed targets: (6 + 1)/(6 + 2) and 1/(39 + 2) → expected mean (6·0.875 + 39/41)/45 = 0.1378.
+    expect(Math.abs(mean - (6 * 0.875 + 39 / 41) / 45)).toBeLessThan(0.01);
+  });
+
   it('one-class or empty validation sets give a bounded fit or a stated fallback, never NaN', () => {
     const p = Float32Array.from({ length: 200 }, (_, i) => (i + 0.5) / 200);
     const rec = fitCalibrator('platt', p, new Float32Array(200));

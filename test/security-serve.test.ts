@@ -382,7 +382,9 @@ describe('run folders are untrusted input: cdmm predict and serve check the whol
   });
 
   it('one changed digit of the calibration slope a without a new checksum → exit 2, "changed or damaged" naming manifest.json', async () => {
-    const dir = copyRunFolder(runDir, join(root, 'digit-a'));
+    // A Platt map as training writes it (whatever this tiny run fitted), checksummed; then one digit of a changed.
+    const dir = evil((m) => (m.calibration = { method: 'platt', a: 1.2345678, b: -0.5 }));
+    expect((await predictOn(dir)).code).toBe(0);
     const path = join(dir, 'manifest.json');
     const text = readFileSync(path, 'utf8');
     expect(text).toMatch(/"a": -?\d+\.\d/);
@@ -441,8 +443,10 @@ describe('run folders are untrusted input: cdmm predict and serve check the whol
   it("spec_path is not echoed to HTTP clients: /v1/model says only that rebuilding the typical values failed", async () => {
     const secret = join(root, 'secret.yaml');
     writeFileSync(secret, 'key: [unclosed SECRET-CONTENT-42\n');
-    const dir = evil((m) => {
-      m.format = 'cdmm-model/1'; // only old runs rebuild typical values from spec_path
+    // Only old runs rebuild typical values from spec_path, and of old runs only plain ones still load.
+    const dir = copyRunFolder((await trainTinyRun(root, { debias: 'none' })).run, join(root, 'old-plain'));
+    editManifest(dir, (m) => {
+      m.format = 'cdmm-model/1';
       delete m.calibration;
       delete m.typical;
       m.spec_path = secret;

@@ -30,7 +30,9 @@ let preds: { ids: string[]; y: number[]; p: number[]; p_raw: number[]; p_factual
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'cdmm-serve-calibration-'));
   process.env.CDMM_CACHE_DIR = join(root, 'cache');
-  ({ run, spec } = await trainTinyRun(root));
+  // A run that learns something (no weight averaging over its few steps), so that its validation split says what
+  // the slope is and Platt does not fall back: then every check below could tell a calibrated risk from a raw one.
+  ({ run, spec } = await trainTinyRun(root, { epochs: 8, train: { ema: 0 }, name: 'learned' }));
   const m = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8'));
   cal = m.calibration;
   preds = JSON.parse(readFileSync(join(run, 'predictions.json'), 'utf8')).test;
@@ -96,23 +98,31 @@ describe('one calibrated risk in training, predict, serve and evaluate', () => {
           expect(Math.abs(m.contribution - (s.p_do - m.counterfactual.p_do))).toBeLessThanOrEqual(2 * PREDICTION_TOLERANCE + 1e-7);
         }
       });
-      // The same records without calibration (a cdmm-model/2 copy of the run) answer the model's own risks: different.
-      const old = copyRunFolder(run, join(root, 'v2'));
-      editManifest(old, (m) => ((m.format = 'cdmm-model/2'), delete m.calibration));
-      const raw = await Predictor.load(old);
-      try {
-        expect(raw.warnings.join('\n')).toMatch(/cdmm-model\/2 holds no calibration: its risks are served uncalibrated .*retrain the run/);
-        expect(raw.summary().calibration).toEqual({ method: 'none' });
-        const rawPreds = await raw.predictRecords(recs);
-        const recal = applyCalibration(cal, Float32Array.from(rawPreds.map((x) => x.p_do)));
-        direct.forEach((d, i) => expect(Math.abs(d.p_do - recal[i])).toBeLessThanOrEqual(2 * PREDICTION_TOLERANCE));
-        expect(Math.max(...direct.map((d, i) => Math.abs(d.p_do - rawPreds[i].p_do)))).toBeGreaterThan(1e-4);
-      } finally {
-        raw.dispose();
-      }
     } finally {
       await app.close();
       p.dispose();
+    }
+  });
+
+  it('a plain cdmm-model/2 copy of a run (no calibration) is served the model\'s own risks, with a warning; the /3 run answers them calibrated', async () => {
+    const plain = (await trainTinyRun(root, { debias: 'none', epochs: 8, train: { ema: 0 }, name: 'learned-plain' })).run;
+    const plainCal: CalibrationRecord = JSON.parse(readFileSync(join(plain, 'manifest.json'), 'utf8')).calibration;
+    expect(plainCal.method).toBe('platt');
+    const old = copyRunFolder(plain, join(root, 'v2'));
+    editManifest(old, (m) => ((m.format = 'cdmm-model/2'), delete m.calibration));
+    const [now, raw] = [await Predictor.load(plain), await Predictor.load(old)];
+    try {
+      expect(now.warnings).toEqual([]);
+      expect(raw.warnings.join('\n')).toMatch(/cdmm-model\/2 holds no calibration: its risks are served uncalibrated .*retrain the run/);
+      expect(raw.summary().calibration).toEqual({ method: 'none' });
+      const recs = records(20, 6, vocab(now.modalities));
+      const [calibrated, rawPreds] = [await now.predictRecords(recs), await raw.predictRecords(recs)];
+      const recal = applyCalibration(plainCal, Float32Array.from(rawPreds.map((x) => x.p_do)));
+      calibrated.forEach((d, i) => expect(Math.abs(d.p_do - recal[i])).toBeLessThanOrEqual(2 * PREDICTION_TOLERANCE));
+      expect(Math.max(...calibrated.map((d, i) => Math.abs(d.p_do - rawPreds[i].p_do)))).toBeGreaterThan(1e-4);
+    } finally {
+      now.dispose();
+      raw.dispose();
     }
   });
 

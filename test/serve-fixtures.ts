@@ -7,24 +7,24 @@ import { mulberry32, normal } from '../src/data/rng.js';
 import { simulate } from '../src/data/simulate.js';
 import { loadSpec } from '../src/data/spec.js';
 import type { ModalityInfo } from '../src/data/types.js';
-import type { BackboneName } from '../src/models/types.js';
-import { defaultTrainOptions } from '../src/train/options.js';
+import type { BackboneName, DebiasMode } from '../src/models/types.js';
+import { defaultTrainOptions, type TrainOptions } from '../src/train/options.js';
 import { trainRun } from '../src/train/run.js';
 
-/** Simulates a small cohort in `root/sim` (once) and trains a tiny run into `root/run[-backbone]`; returns both paths. */
-export async function trainTinyRun(root: string, o: { n?: number; epochs?: number; lr?: number; backbone?: BackboneName } = {}): Promise<{ spec: string; run: string }> {
+/** Simulates a small cohort in `root/sim` (once) and trains a tiny run into `root/run[-backbone][-debias]` (debias full unless told); returns both paths. */
+export async function trainTinyRun(root: string, o: { n?: number; epochs?: number; lr?: number; backbone?: BackboneName; debias?: DebiasMode; train?: Partial<TrainOptions>; name?: string } = {}): Promise<{ spec: string; run: string }> {
   const spec = join(root, 'sim', 'spec.yaml');
   if (!existsSync(spec)) await simulate({ out: join(root, 'sim'), n: o.n ?? 600, seed: 3 });
   const ds = await prepareDataset(spec, { quiet: true });
-  const run = join(root, o.backbone && o.backbone !== 'early' ? `run-${o.backbone}` : 'run');
+  const run = join(root, o.name ?? (o.backbone && o.backbone !== 'early' ? `run-${o.backbone}` : 'run') + (o.debias && o.debias !== 'full' ? `-${o.debias}` : ''));
   await trainRun(
     ds,
     { specPath: spec, spec: loadSpec(spec), splitSeed: null },
     {
       backbone: o.backbone ?? 'early',
-      debias: 'full',
+      debias: o.debias ?? 'full',
       model: { dim: 16, branchDim: 8, seriesHidden: 8, headHidden: 8 } as never,
-      train: { ...defaultTrainOptions, epochs: o.epochs ?? 5, batchSize: 64, lr: o.lr ?? 1e-2, bootstrap: 20, seed: 1 },
+      train: { ...defaultTrainOptions, epochs: o.epochs ?? 5, batchSize: 64, lr: o.lr ?? 1e-2, bootstrap: 20, seed: 1, ...o.train },
     },
     run,
     { quiet: true },

@@ -11,6 +11,7 @@ import { libtorchVersion } from '../src/engine/index.js';
 import { assignPatterns } from '../src/models/patterns.js';
 import { defaultTrainOptions } from '../src/train/options.js';
 import { predictSplit, servedRisks } from '../src/run/predict.js';
+import { fitCalibrator } from '../src/models/calibrator.js';
 import { loadRun, sha256 } from '../src/run/run-io.js';
 import { trainRun, type RunOutcome } from '../src/train/run.js';
 import { cdmmVersion } from '../src/run/version.js';
@@ -21,6 +22,8 @@ let ds: PreparedDataset;
 let K: number;
 let root: string;
 let runDir: string;
+/** A plain (debias none) run: of the formats before cdmm-model/3, only plain models still load. */
+let plainDir: string;
 let outcome: RunOutcome;
 
 beforeAll(async () => {
@@ -35,15 +38,20 @@ beforeAll(async () => {
     backbone: 'early', debias: 'full', model: { dim: 16, branchDim: 8, seriesHidden: 8, headHidden: 8 },
     train: { ...defaultTrainOptions, epochs: 3, batchSize: 128, bootstrap: 50, seed: 2 },
   }, runDir, { quiet: true });
+  plainDir = join(root, 'plain');
+  await trainRun(ds, { specPath: spec, spec: loadSpec(spec), splitSeed: null }, {
+    backbone: 'early', debias: 'none', model: { dim: 16, branchDim: 8, seriesHidden: 8, headHidden: 8 },
+    train: { ...defaultTrainOptions, epochs: 3, batchSize: 128, bootstrap: 20, seed: 2 },
+  }, plainDir, { quiet: true });
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** A copy of the run folder (every file, SHA256SUMS included). */
-function copyRun(name: string): string {
+function copyRun(name: string, from = runDir): string {
   const dir = join(root, name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  for (const f of readdirSync(runDir)) writeFileSync(join(dir, f), readFileSync(join(runDir, f)));
+  for (const f of readdirSync(from)) writeFileSync(join(dir, f), readFileSync(join(from, f)));
   return dir;
 }
 
@@ -51,9 +59,6 @@ describe('run folder', () => {
   it('has every file of RUN-FORMAT.md with consistent contents', () => {
     const man = JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8'));
     expect(man.format).toBe('cdmm-model/3');
-    // The served risk's calibration, fitted on validation (Platt by default), and the raw ECE next to the calibrated one.
-    expect(man.calibration.method).toBe('platt');
-    expect(Number.isFinite(man.calibration.a) && Number.isFinite(man.calibration.b)).toBe(true);
     expect(man.weights.sha256).toBe(sha256(readFileSync(join(runDir, 'model.safetensors'))));
     expect(man.config).toMatchObject({ backbone: 'early', debias: 'full', seed: 2 });
     expect(man.patterns.masks.length).toBe(man.patterns.prior.length);
@@ -65,6 +70,13 @@ describe('run folder', () => {
     const preds = JSON.parse(readFileSync(join(runDir, 'predictions.json'), 'utf8'));
     expect(preds.test.y).toEqual(Array.from(ds.splits.test.labels));
     expect(preds.test.p_raw).toHaveLength(preds.test.p.length);
+    // The served risk's calibration is the one Platt (the default) fits on the validation split's own p_do and labels.
+    const refit = fitCalibrator('platt', preds.val.p_raw, preds.val.y);
+    expect(man.calibration.method).toBe(refit.method);
+    if (refit.method === 'platt') {
+      expect(man.calibration.a).toBeCloseTo(refit.a, 4);
+      expect(man.calibration.b).toBeCloseTo(refit.b, 4);
+    } else expect(man.calibration).toEqual(refit);
     expect(preds.test.mask[0]).toMatch(new RegExp(`^[01]{${K}}$`));
     const hist = JSON.parse(readFileSync(join(runDir, 'history.json'), 'utf8'));
     expect(hist.length).toBe(outcome.history.length);
@@ -150,6 +162,9 @@ describe('SHA256SUMS and versions', () => {
 
   it('one changed digit of the Platt slope a in manifest.json is detected, naming the file', () => {
     const dir = copyRun('one-digit-calibration');
+    // A Platt map as training writes it (whatever this tiny run fitted), checksummed: it loads; then one digit of a.
+    editManifest(dir, (m) => (m.calibration = { method: 'platt', a: 1.2345678, b: -0.5 }));
+    loadRun(dir).model.dispose();
     const path = join(dir, 'manifest.json');
     const text = readFileSync(path, 'utf8');
     const a = /("a": -?\d+\.)(\d)/.exec(text)!;
@@ -158,8 +173,8 @@ describe('SHA256SUMS and versions', () => {
     expect(() => loadRun(dir)).toThrow(new RegExp(`${path.replace(/[/.]/g, '\\$&')}: changed or damaged since it was written`));
   });
 
-  it('a cdmm-model/3 or /2 folder without SHA256SUMS is refused; a cdmm-model/1 one loads with a warning', () => {
-    const dir = copyRun('no-sums');
+  it('a cdmm-model/3 or /2 folder without SHA256SUMS is refused; a plain cdmm-model/1 one loads with a warning', () => {
+    const dir = copyRun('no-sums', plainDir);
     rmSync(join(dir, 'SHA256SUMS'));
     expect(() => loadRun(dir)).toThrow(/SHA256SUMS: not found: a cdmm-model\/3 run folder/);
     editManifest(dir, (m) => ((m.format = 'cdmm-model/2'), delete m.calibration), { resum: false });
@@ -171,8 +186,16 @@ describe('SHA256SUMS and versions', () => {
     run.model.dispose();
   });
 
-  it('a cdmm-model/2 run (before calibration) loads uncalibrated with a "retrain the run" warning; a /3 one must say its calibration', () => {
-    const dir = copyRun('format-2');
+  it('a debiased run of an older format is refused (v1 method); a plain one loads', () => {
+    for (const f of ['cdmm-model/2', 'cdmm-model/1']) {
+      const dir = copyRun(`old-full-${f.slice(-1)}`);
+      editManifest(dir, (m) => ((m.format = f), delete m.calibration));
+      expect(() => loadRun(dir)).toThrow(new RegExp(`format ${f.replace('/', '\\/')} holds a 'full' model of the v1 debiasing method.*retrain the run`));
+    }
+  });
+
+  it('a plain cdmm-model/2 run (before calibration) loads uncalibrated with a "retrain the run" warning; a /3 one must say its calibration', () => {
+    const dir = copyRun('format-2', plainDir);
     editManifest(dir, (m) => ((m.format = 'cdmm-model/2'), delete m.calibration));
     const run = loadRun(dir);
     expect(run.calibration).toEqual({ method: 'none' });

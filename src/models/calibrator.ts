@@ -2,8 +2,9 @@
 // predictions and labels, stored in the run manifest, applied by predict, serve and evaluate. Pure and small:
 // fitCalibrator learns a serialisable record, applyCalibration maps risks (never mutating its input). No engine.
 //
-// Methods: 'platt' (σ(a·logit p + b), Newton on the log loss with Platt's label smoothing and a tiny L2, so it
-// cannot blow up on separable or one-class validation sets), 'temperature' (σ(logit p / t): Platt with b = 0),
+// Methods: 'platt' (σ(a·logit p + b), Newton on the log loss with Platt's label smoothing and a tiny L2 towards
+// the identity map a = 1, b = 0, so it cannot blow up on separable or one-class validation sets, and a validation
+// set that says nothing about the slope leaves it at 1), 'temperature' (σ(logit p / t): Platt with b = 0),
 // 'isotonic' (pool-adjacent-violators, linearly interpolated between block centres, at most 1000 points) and
 // 'none'. A fitted slope ≤ 0.01 (or a non-finite fit) would flatten or reverse the ranking: then the record is
 // 'none' with the reason in `fallback`.
@@ -23,7 +24,7 @@ export const CALIBRATION_EPS = 1e-6;
 export const MIN_SLOPE = 0.01;
 /** Most interpolation points of an isotonic map (the manifest schema holds the same bound). */
 export const MAX_ISOTONIC_POINTS = 1000;
-/** L2 penalty on (a, b) relative to the patient count: keeps Newton's system well posed, moves no real fit. */
+/** L2 penalty on (a − 1, b) relative to the patient count: keeps Newton's system well posed, moves no real fit. */
 const L2 = 1e-4;
 
 const clampP = (v: number) => Math.min(1 - CALIBRATION_EPS, Math.max(CALIBRATION_EPS, v));
@@ -50,7 +51,7 @@ function smoothedTargets(y: ArrayLike<number>): Float64Array {
   return Float64Array.from({ length: y.length }, (_, i) => (y[i] === 1 ? hi : lo));
 }
 
-/** Penalised log loss of σ(a z + b) against targets t (b fixed at 0 when !withB). */
+/** Penalised log loss of σ(a z + b) against targets t (b fixed at 0 when !withB); the penalty is towards a = 1, b = 0. */
 function loss(z: Float64Array, t: Float64Array, a: number, b: number, lam: number): number {
   let s = 0;
   for (let i = 0; i < z.length; i++) {
@@ -58,7 +59,7 @@ function loss(z: Float64Array, t: Float64Array, a: number, b: number, lam: numbe
     // log(1 + e^u) − t·u, stable for large |u|
     s += (u > 0 ? u + Math.log1p(Math.exp(-u)) : Math.log1p(Math.exp(u))) - t[i] * u;
   }
-  return s + 0.5 * lam * (a * a + b * b);
+  return s + 0.5 * lam * ((a - 1) * (a - 1) + b * b);
 }
 
 /** Newton's method with step halving on the penalised log loss; a = slope, b = intercept (0 when !withB). */
@@ -67,7 +68,7 @@ function fitLogistic(z: Float64Array, t: Float64Array, withB: boolean): { a: num
   let a = 1, b = 0;
   let f = loss(z, t, a, b, lam);
   for (let iter = 0; iter < 100; iter++) {
-    let ga = lam * a, gb = withB ? lam * b : 0, haa = lam, hab = 0, hbb = withB ? lam : 1;
+    let ga = lam * (a - 1), gb = withB ? lam * b : 0, haa = lam, hab = 0, hbb = withB ? lam : 1;
     for (let i = 0; i < z.length; i++) {
       const q = sigmoid(a * z[i] + b);
       const r = q - t[i];
@@ -153,7 +154,13 @@ export function fitCalibrator(method: CalibrationMethod, p: ArrayLike<number>, y
   if (method === 'isotonic') return { method: 'isotonic', ...fitIsotonic(p, y) };
   const z = Float64Array.from({ length: p.length }, (_, i) => logit(p[i]));
   const t = smoothedTargets(y);
-  const { a, b } = fitLogistic(z, t, method === 'platt');
+  // Platt is fitted on centred logits, σ(a·(z − z̄) + b′), b = b′ − a·z̄: the mean shift then lies in b′ alone,
+  // so the penalty towards a = 1 acts on what the spread of the risks says about the slope, not on a level
+  // correction (risks that barely vary would otherwise turn a level shift into a flat or reversed slope).
+  const zbar = method === 'platt' ? z.reduce((u, v) => u + v, 0) / z.length : 0;
+  const zc = zbar === 0 ? z : z.map((v) => v - zbar);
+  const fit = fitLogistic(zc, t, method === 'platt');
+  const a = fit.a, b = fit.b - fit.a * zbar;
   if (!Number.isFinite(a) || !Number.isFinite(b)) return fallback('non-finite fit');
   if (a <= MIN_SLOPE) return fallback(`slope ≤ ${MIN_SLOPE}`);
   return method === 'platt' ? { method: 'platt', a, b } : { method: 'temperature', t: 1 / a };
