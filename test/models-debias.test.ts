@@ -60,7 +60,7 @@ describe('back-door adjustment', () => {
     model.dispose();
   });
 
-  it('patternEffects and counterfactual are σ(h(c, e_m)) for each pattern', () => {
+  it('patternEffects are σ(h(c, e_m)); a counterfactual is the model on the input masked to m (c recomputed)', () => {
     const model = build().eval();
     tidy(() => {
       const batch = makeBatch(split, rows, tinyModalities, pid);
@@ -68,7 +68,18 @@ describe('back-door adjustment', () => {
       const eff = model.patternEffects(batch);
       expect(eff.allclose(out.logitsAll!.sigmoid(), 1e-6, 1e-7)).toBe(true);
       const m = 1;
-      expect(model.counterfactual(batch, m).allclose(eff.select(1, m), 1e-6, 1e-7)).toBe(true);
+      // By hand: each patient's observed set ∩ pattern m (its own set when that is empty), read with e_m.
+      const bits = dict.masks[m];
+      const masked = new Uint8Array(split.mask.length);
+      for (let i = 0; i < 40; i++) {
+        let kept = 0;
+        for (let k = 0; k < K; k++) kept += split.mask[i * K + k] & (bits[k] === '1' ? 1 : 0);
+        for (let k = 0; k < K; k++) masked[i * K + k] = kept ? split.mask[i * K + k] & (bits[k] === '1' ? 1 : 0) : split.mask[i * K + k];
+      }
+      const cfBatch = makeBatch(split, rows, tinyModalities, pid, { mask: masked, patternIdx: new Int32Array(40).fill(m) });
+      const byHand = model.forward(cfBatch).logitsAll!.select(1, m).sigmoid();
+      expect(model.counterfactual(batch, m).allclose(byHand, 1e-5, 1e-6)).toBe(true);
+      expect(model.counterfactual(batch, m).allclose(eff.select(1, m), 1e-6, 1e-7)).toBe(false); // not the factual c
       expect(() => model.counterfactual(batch, dict.masks.length)).toThrow(/outside the dictionary/);
     });
     model.dispose();

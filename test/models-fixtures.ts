@@ -12,6 +12,8 @@ export const tinyModalities: ModalityInfo[] = [
 
 export const tinyConfig: Partial<ModelConfig> = {
   dim: 16, branchDim: 8, headHidden: 8, fusionHeads: 2, fusionFf: 16, seriesHidden: 8, dropout: 0, warmupEpochs: 0,
+  // The head's own dual branch (v1, joint): what these head-level tests exercise; the separate one is src/train/debias.
+  dualBranch: 'joint',
 };
 
 /** Deterministic pseudo-random numbers in [0, 1): the data layer's mulberry32. */

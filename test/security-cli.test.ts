@@ -348,7 +348,7 @@ describe('one clear line instead of a stack trace', () => {
   });
 
   it('--lr 1e308 and --dim 100000000 are refused up front', async () => {
-    expectUserError(await cli('train', spec, '--out', join(root, 'never-lr'), '--lr', '1e308', '--epochs', '1'), /--lr 1e\+308: expected a learning rate in \(0, 10\]/);
+    expectUserError(await cli('train', spec, '--out', join(root, 'never-lr'), '--lr', '1e308', '--epochs', '1'), /--lr 1e\+308: expected 'auto' or a learning rate in \(0, 10\]/);
     expectUserError(await cli('train', spec, '--out', join(root, 'never-dim'), '--dim', '100000000', '--epochs', '1'), /--dim 100000000: expected a width of at most 4096/);
     expect(existsSync(join(root, 'never-lr'))).toBe(false);
   });
