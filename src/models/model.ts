@@ -1,5 +1,5 @@
 // The whole model: per-modality encoders → fusion backbone → debiasing head.
-import { Module, Tensor, cat, zeros, noGrad, tensor } from '../engine/index.js';
+import { Module, Tensor, cat, zeros, ones, noGrad, tensor } from '../engine/index.js';
 import type { ModalityInfo } from '../data/types.js';
 import { createEncoder, SparseLinearEncoder, type Encoder } from './encoders.js';
 import { createBackbone, type Backbone } from './backbones/index.js';
@@ -33,6 +33,7 @@ export const defaultModelConfig: ModelConfig = {
   patternBalance: 0.5,
   weightCap: 20,
   dualBranch: 'separate',
+  biasBackbone: 'same',
   biasSteps: 'auto',
   biasBins: 5,
   biasBalance: 1,
@@ -84,10 +85,20 @@ export class CdmmModel extends Module {
   readonly encoders: EncoderSet;
   readonly backbone: Backbone;
   readonly head: DebiasHead;
+  /**
+   * Pattern-blind fusion (deconfound/full): a missing modality's embedding is replaced by the mean embedding of the
+   * patients who observed it (a running mean, kept with the weights), and the fusion sees every modality as
+   * present, so c carries no zero-filled slot to decode the pattern from. Null when the fusion reads the mask.
+   */
+  readonly missingFill: Tensor | null;
+  /** Training batches folded into missingFill per modality (its running mean's count; not saved). */
+  private readonly fillSeen: number[];
 
   constructor(readonly modalities: ModalityInfo[], readonly dict: PatternDictionary, readonly config: ModelConfig) {
     super();
     validate(modalities, dict, config);
+    this.missingFill = fusionSeesMask(config) ? null : this.buffer('missing_fill', zeros([modalities.length, config.dim]));
+    this.fillSeen = modalities.map(() => 0);
     const encOpts = { dim: config.dim, dropout: config.dropout, seriesEncoder: config.seriesEncoder, seriesHidden: config.seriesHidden ?? 64, linear: config.backbone === 'lr' };
     this.encoders = this.module('encoders', new EncoderSet(modalities, (m) => createEncoder(m, encOpts)));
     this.backbone = this.module('backbone', createBackbone(config.backbone, {
@@ -119,7 +130,31 @@ export class CdmmModel extends Module {
   /** The fused representation z (B, d). */
   fuse(batch: Batch): Tensor {
     const embeddings = this.modalities.map((_, i) => this.encode(i, batch));
-    return this.backbone.forward(embeddings, batch.mask, batch.layout);
+    if (!this.missingFill) return this.backbone.forward(embeddings, batch.mask, batch.layout);
+    const filled = embeddings.map((e, k) => {
+      const m = batch.mask.select(1, k).unsqueeze(1); // (B, 1)
+      return e.mul(m).add(this.fillFor(k, e, m).unsqueeze(0).mul(m.rsub(1)));
+    });
+    return this.backbone.forward(filled, ones(batch.mask.shape), undefined);
+  }
+
+  /**
+   * The embedding a missing modality k gets: in training the mean over the batch's observed rows (no gradient),
+   * folded into the running mean (1/count, at least 0.01, so the first batches count fully); in eval the running
+   * mean, so a patient's prediction does not depend on the rest of the batch.
+   */
+  private fillFor(k: number, e: Tensor, m: Tensor): Tensor {
+    const buf = this.missingFill!;
+    if (!this.training) return buf.select(0, k);
+    return noGrad(() => {
+      const n = m.sum().item();
+      if (n === 0) return buf.select(0, k).clone();
+      const mean = e.detach().mul(m).sum(0).div(n);
+      const rate = Math.max(0.01, 1 / ++this.fillSeen[k]);
+      const row = buf.select(0, k);
+      row.copy_(row.mul(1 - rate).add(mean.mul(rate)));
+      return mean;
+    });
   }
 
   forward(batch: Batch): ModelOutput {

@@ -62,6 +62,11 @@ export interface ModelConfig {
    * HSIC/CLUB decorrelation).
    */
   dualBranch?: 'separate' | 'joint';
+  /**
+   * The separate bias network's backbone: 'same' (default: the main model's) or 'lr' (one low-capacity learner for
+   * every backbone; measured in development, not the default: docs/RESULTS.md).
+   */
+  biasBackbone?: 'lr' | 'same';
   /** Training steps of the separate bias network; 'auto' = 3 epochs (the reference's bias network, METHOD.md). */
   biasSteps?: number | 'auto';
   /** Risk bins of the bias network (quantiles within each label) whose weights are balanced. */

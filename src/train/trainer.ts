@@ -110,7 +110,7 @@ export function trainModel(ds: PreparedDataset, modelCfg: ModelConfig, optsIn: T
   if (valPos === 0 || valPos === val.labels.length)
     throw new CdmmError(`dataset '${ds.name}': the validation split has a single class, so validation cannot pick an epoch`);
   const sizes = resolveAuto(optsIn, n, modelCfg.backbone, (b) => cutPoints(n, b).length - 1);
-  const opts: ResolvedTrainOptions = { ...optsIn, batchSize: sizes.batchSize, lr: sizes.lr, patience: sizes.patience };
+  const opts: ResolvedTrainOptions = { ...optsIn, batchSize: sizes.batchSize, lr: sizes.lr, patience: sizes.patience, lrAsked: optsIn.lr };
 
   setNumThreads(opts.threads);
   manualSeed(opts.seed);

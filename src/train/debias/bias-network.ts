@@ -26,9 +26,12 @@ export function fitBiasNetwork(ctx: PartContext, weights: Float32Array | null, r
   const K = ds.modalities.length;
   const perEpoch = new PatientSampler(train.ids.length, opts.batchSize, 0).batchesPerEpoch;
   const steps = biasSteps(cfg.biasSteps, perEpoch);
-  const net = createModel(ds.modalities, dict, { ...cfg, debias: 'none', maskFeatures: true });
+  const linear = (cfg.biasBackbone ?? 'lr') === 'lr';
+  const net = createModel(ds.modalities, dict, { ...cfg, backbone: linear ? 'lr' : cfg.backbone, debias: 'none', maskFeatures: true });
   const params = net.parameters();
-  const optim = new Adam(params, { lr: opts.lr, weightDecay: opts.weightDecay });
+  // A linear bias network takes the 'lr' backbone's rate (its 'auto'), unless a rate was asked for.
+  const lr = linear && opts.lrAsked === 'auto' ? 1e-2 : opts.lr;
+  const optim = new Adam(params, { lr, weightDecay: opts.weightDecay });
   const sampler = new PatientSampler(train.ids.length, opts.batchSize, opts.seed + 7919);
   const rand = mulberry32((opts.seed * 2654435761 + 0x1b873593) >>> 0);
   let pos = 0;

@@ -18,7 +18,7 @@ export interface PartContext {
   label?: string;
 }
 
-export type ResolvedTrainOptions = TrainOptions & { batchSize: number; patience: number; lr: number };
+export type ResolvedTrainOptions = TrainOptions & { batchSize: number; patience: number; lr: number; /** --lr as asked ('auto' or a number). */ lrAsked?: number | 'auto' };
 
 export interface PreparedPart {
   name: string;
