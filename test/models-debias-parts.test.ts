@@ -176,3 +176,37 @@ describe('the lr backbone is a logistic regression', () => {
     m.dispose();
   });
 });
+
+describe('no zero-filled slots in the causal path', () => {
+  it("a missing modality enters as the running mean of the observed embeddings, and eval reads the kept mean", () => {
+    const s = tinySplit(80, 12);
+    const dict = buildPatternDictionary(s.mask, K, { minCount: 2 });
+    const pid = assignPatterns(s.mask, K, dict);
+    manualSeed(4);
+    const model = createModel(tinyModalities, dict, { ...tinyConfig, backbone: 'early', debias: 'deconfound' });
+    expect(model.missingFill).not.toBeNull();
+    tidy(() => {
+      const batch = makeBatch(s, range(80), tinyModalities, pid);
+      model.train();
+      model.forward(batch); // the first batch counts fully: the kept mean is this batch's observed mean
+      model.eval();
+      const k = 4; // image embedding modality
+      const enc = model.encoders.list[k].forward(batch.values.image).toFloat32Array();
+      const d = 16;
+      const mean = new Float64Array(d);
+      let n = 0;
+      for (let i = 0; i < 80; i++) if (s.mask[i * K + k]) { n++; for (let j = 0; j < d; j++) mean[j] += enc[i * d + j]; }
+      const kept = model.missingFill!.select(0, k).toFloat32Array();
+      for (let j = 0; j < d; j++) expect(kept[j]).toBeCloseTo(mean[j] / n, 4);
+      // In eval a patient's prediction does not depend on the rest of the batch.
+      const all = model.forward(batch).p.toFloat32Array();
+      const one = model.forward(makeBatch(s, [7], tinyModalities, pid)).p.toFloat32Array();
+      expect(one[0]).toBeCloseTo(all[7], 5);
+    });
+    // The plain model has no fill: it reads the mask.
+    const plain = createModel(tinyModalities, dict, { ...tinyConfig, backbone: 'early', debias: 'none' });
+    expect(plain.missingFill).toBeNull();
+    model.dispose();
+    plain.dispose();
+  });
+});
