@@ -53,7 +53,8 @@ describe('trainModel', () => {
     const untrained = trainModel(ds, cfg, opts({ epochs: 1, lr: 1e-9, patience: 0 }), { quiet: true });
     const before = trainAuroc(untrained);
     untrained.model.dispose();
-    const r = trainModel(ds, cfg, opts({ epochs: 8, lr: 3e-3, posWeight: 'auto', ema: 0 }) // 88 steps: shorter than the weight average's horizon, { quiet: true });
+    // ema 0: these 88 steps are shorter than the weight average's horizon
+    const r = trainModel(ds, cfg, opts({ epochs: 8, lr: 3e-3, posWeight: 'auto', ema: 0 }), { quiet: true });
     expect(Math.max(...r.history.map((h) => h.val_auroc!))).toBeGreaterThan(0.68);
     expect(trainAuroc(r)).toBeGreaterThan(before + 0.03);
     expect(r.history[r.history.length - 1].train_loss).toBeLessThan(0.95 * r.history[0].train_loss);
