@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,6 +61,22 @@ describe('cdmm train / evaluate', () => {
     expect(readFileSync(join(a, 'model.safetensors')).equals(readFileSync(join(b, 'model.safetensors')))).toBe(true);
     expect(readFileSync(join(a, 'metrics.json'), 'utf8')).toBe(readFileSync(join(b, 'metrics.json'), 'utf8'));
     expect(readFileSync(join(a, 'predictions.json'), 'utf8')).toBe(readFileSync(join(b, 'predictions.json'), 'utf8'));
+  });
+
+  it("says that deconfounding has nothing to adjust when the training split has one missingness pattern", async () => {
+    // The simulator's demographics alone: always observed, so the dictionary holds one pattern.
+    const one = join(root, 'one-pattern');
+    mkdirSync(one);
+    const full = readFileSync(spec, 'utf8');
+    const tablesAt = full.indexOf('tables:'), modsAt = full.indexOf('modalities:'), demoEnd = full.indexOf('\n  labs:', modsAt);
+    expect(tablesAt >= 0 && modsAt > tablesAt && demoEnd > modsAt).toBe(true);
+    const afterMods = full.slice(full.indexOf('\nsplit:'));
+    writeFileSync(join(one, 'spec.yaml'), full.slice(0, modsAt) + full.slice(modsAt, demoEnd) + afterMods);
+    copyFileSync(join(root, 'sim', 'patients.csv'), join(one, 'patients.csv'));
+    for (const f of ['labs.csv', 'diagnoses.csv', 'notes.csv', 'imaging.csv']) copyFileSync(join(root, 'sim', f), join(one, f));
+    const t = await cli('train', join(one, 'spec.yaml'), '--backbone', 'early', '--debias', 'deconfound', '--out', join(root, 'run-one'), ...tiny);
+    expect(t.code).toBe(0);
+    expect(t.err).toMatch(/cdmm: note: deconfounding has nothing to adjust: the training split has one missingness pattern \(1\)/);
   });
 
   it('reports bad options and damaged runs as errors, not crashes', async () => {
