@@ -74,8 +74,9 @@ describe('run folder', () => {
     const refit = fitCalibrator('platt', preds.val.p_raw, preds.val.y);
     expect(man.calibration.method).toBe(refit.method);
     if (refit.method === 'platt') {
-      expect(man.calibration.a).toBeCloseTo(refit.a, 4);
-      expect(man.calibration.b).toBeCloseTo(refit.b, 4);
+      // predictions.json rounds p: the refit agrees to ~1e-4
+      expect(man.calibration.a).toBeCloseTo(refit.a, 3);
+      expect(man.calibration.b).toBeCloseTo(refit.b, 3);
     } else expect(man.calibration).toEqual(refit);
     expect(preds.test.mask[0]).toMatch(new RegExp(`^[01]{${K}}$`));
     const hist = JSON.parse(readFileSync(join(runDir, 'history.json'), 'utf8'));
