@@ -6,7 +6,7 @@ import { defaultModelConfig, type CdmmModel } from '../models/index.js';
 import type { BackboneName, DebiasMode, ModelConfig, PatternDictionary } from '../models/types.js';
 import type { PreparedDataset, SplitArrays, SplitName } from '../data/types.js';
 import { referenceMetrics } from '../eval/reference.js';
-import { weightedAuroc } from '../eval/metrics.js';
+import { auroc, weightedAuroc } from '../eval/metrics.js';
 import { groupLabelWeights } from '../models/debias/weights.js';
 import { computeInsights, type Insights } from './insights.js';
 import type { TrainOptions } from './options.js';
@@ -86,7 +86,7 @@ export function validationAurocs(split: SplitArrays, p: Float32Array, dict: Patt
   const pat = assignPatterns(split.mask, K, dict);
   const pb = groupLabelWeights(pat, split.labels, dict.masks.length, 1, 1e6);
   const fin = (x: number) => (Number.isFinite(x) ? x : null);
-  return { auroc_w: fin(own ? weightedAuroc(split.labels, p, own) : weightedAuroc(split.labels, p, new Float32Array(p.length).fill(1))), auroc_pb: fin(weightedAuroc(split.labels, p, pb)) };
+  return { auroc_w: fin(own ? weightedAuroc(split.labels, p, own) : auroc(split.labels, p)), auroc_pb: fin(weightedAuroc(split.labels, p, pb)) };
 }
 
 /** NaN predictions during training mean the weights overflowed: said as such, with the option to change. */

@@ -19,7 +19,7 @@ export const dualPart: DebiasPart = {
     const { train, val } = ds.splits;
     const cap = cfg.weightCap ?? 20;
     // The bias network sees the factual data, mask included: it should find every shortcut, the testing habit too.
-    const scores = fitBiasNetwork(ctx, null, 0);
+    const scores = fitBiasNetwork(ctx);
     const test = shortcutTest(train.labels, scores.train, val.labels, scores.val, { margin: GATE_MARGIN, bootstrap: 200, seed: opts.seed });
     const mode = cfg.gate ?? 'auto';
     const on = mode === 'on' || (mode === 'auto' && test.shortcut);
