@@ -54,6 +54,15 @@ describe('data errors', () => {
     expect(e.message).toContain('modalities.labs.value');
   });
 
+  it('text far past the rows the column types are sampled from still names its line', async () => {
+    // Types come from a sample of the file; line 30,002 is read again with types from the whole file.
+    const rows = ['id,day,test,value'];
+    for (let k = 0; k < 30_000; k++) rows.push(`${(k % 40) + 1},90,hb,${10 + (k % 7)}`);
+    rows.push('5,95,hb,high');
+    const e = await buildError(smallDataset({ labs: rows.join('\n') + '\n' }));
+    expect(e.message).toMatch(/labs\.csv: line 30002, column 'value': non-numeric value "high"/);
+  });
+
   it('infinite or NaN numbers are input errors naming the line', async () => {
     const labs = 'id,day,test,value\n1,90,hb,10.5\n2,90,hb,inf\n';
     const e = await buildError(smallDataset({ labs }));
