@@ -73,3 +73,50 @@ describe('timeseries tensors', () => {
       expect(st[0].std).toBeCloseTo(stdA, 3);
     });
 });
+
+describe('one scan per long table', () => {
+  // Patients 1..30, index day 100; labs a, b, c at days 20..100 with values that differ per row.
+  const modalities = {
+    recent: '{ type: timeseries, table: labs, variable: test, value: value, variables: [a, b], window: { start: -20, end: 0 }, bins: 2, aggregate: last }',
+    older: '{ type: timeseries, table: labs, variable: test, value: value, variables: [b, c], window: { start: -80, end: -10 }, edges: [-80, -40, -25, -10], aggregate: mean }',
+    all: '{ type: timeseries, table: labs, variable: test, value: value, window: { start: -60, end: 0 }, bins: 3, aggregate: last }',
+  };
+  function fixture(names: (keyof typeof modalities)[]) {
+    const patients = ['pid,idx,y'];
+    const labs = ['pid,day,test,value'];
+    for (let i = 1; i <= 30; i++) {
+      patients.push(`${i},100,${i % 2}`);
+      for (let d = 20; d <= 100; d += 7 + (i % 3)) labs.push(`${i},${d},${'abc'[(i + d) % 3]},${(i * 31 + d * 7) % 97}`);
+    }
+    return writeFixture({
+      'patients.csv': patients.join('\n') + '\n',
+      'labs.csv': labs.join('\n') + '\n',
+      'spec.yaml': `name: shared
+tables:
+  patients: { file: patients.csv, id: pid }
+  labs: { file: labs.csv, id: pid, time: day }
+cohort: { table: patients, index_time: idx }
+label: { column: y }
+modalities:
+  base: { type: tabular, table: patients, numeric: [idx] }
+${names.map((n) => `  ${n}: ${modalities[n]}`).join('\n')}
+split: { method: random, seed: 0, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
+`,
+    });
+  }
+
+  it('modalities sharing a table get exactly what each would get from a scan of its own', async () => {
+    const names = Object.keys(modalities) as (keyof typeof modalities)[];
+    const together = await prepareDataset(join(fixture(names), 'spec.yaml'), { quiet: true, cache: false });
+    for (const name of names) {
+      const alone = await prepareDataset(join(fixture([name]), 'spec.yaml'), { quiet: true, cache: false });
+      for (const split of ['train', 'test'] as const) {
+        expect(together.splits[split].ids).toEqual(alone.splits[split].ids);
+        const a = together.splits[split].values[name], b = alone.splits[split].values[name];
+        expect(a.length).toBe(b.length);
+        expect(Array.from(a)).toEqual(Array.from(b));
+        expect(a.some((x) => x !== 0)).toBe(true);
+      }
+    }
+  });
+});

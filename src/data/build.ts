@@ -139,7 +139,7 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
     await registerTables(db, spec, specDir, opts.quiet, { allowOutside: opts.allowOutside });
     await db.lockDown();
     const cohort = await buildCohort(db, spec, { withLabels: true });
-    const ctx: Ctx = { db, spec, specFile: file, n: cohort.ids.length, idxKind: cohort.idxKind };
+    const ctx: Ctx = { db, spec, specFile: file, n: cohort.ids.length, idxKind: cohort.idxKind, shared: new Map() };
     await checkIdsMatch(ctx);
     const raws = await extractModalities(ctx, opts.quiet);
     const names = Object.keys(spec.modalities);

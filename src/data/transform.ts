@@ -66,7 +66,7 @@ export async function transformPatients(spec: Spec, specDir: string, state: unkn
     }
     await db.lockDown();
     const cohort = await buildCohort(db, useSpec, { withLabels });
-    const ctx: Ctx = { db, spec: useSpec, specFile: file, n: cohort.ids.length, idxKind: cohort.idxKind };
+    const ctx: Ctx = { db, spec: useSpec, specFile: file, n: cohort.ids.length, idxKind: cohort.idxKind, shared: new Map() };
     if (cohort.idxKind !== st.idxKind) throw new CdmmError(`${file}: cohort.index_time is ${cohort.idxKind === 'time' ? 'a timestamp' : 'a number of days'}, but was ${st.idxKind === 'time' ? 'a timestamp' : 'a number of days'} in training`);
     const raws = await extractModalities(ctx, true);
     const applied = applyModalities(useSpec, raws, st.modalities.map((m) => m.state), cohort.ids);

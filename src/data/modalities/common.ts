@@ -22,6 +22,11 @@ export interface Ctx {
   /** Number of patients in __cohort. */
   n: number;
   idxKind: ColumnKind;
+  /**
+   * Work shared by the modalities of one build, by key (e.g. one scan of a long table for every time-series
+   * modality that reads it). Without it each modality does its own.
+   */
+  shared?: Map<string, Promise<unknown>>;
 }
 
 /** Per-patient raw data pulled by SQL, before any fitting. `present[i]` = 1 when patient i has the modality. */
@@ -100,42 +105,53 @@ export function prefixed(column: string, prefix: string | undefined, alias = '')
 }
 
 /**
- * Runs a query whose columns are all numeric and returns them as Float64Arrays (NULL → NaN), reading the
- * result vectors directly (much faster than row objects for millions of rows).
+ * Runs a query whose columns are all numeric and hands its result to `onChunk` one chunk (2,048 rows) at a time
+ * as Float64Arrays (NULL → NaN), reading the result vectors directly: a caller that aggregates as it goes never
+ * holds the rows on the JavaScript side, only DuckDB's result does.
  */
-export async function numericColumns(db: Db, sql: string): Promise<Float64Array[]> {
-  // A materialized result hands out its chunks synchronously: no async hop per 2,048 rows.
+export async function numericChunks(db: Db, sql: string, onChunk: (cols: Float64Array[], rows: number) => void): Promise<{ rows: number; columns: number }> {
+  // A materialized result hands out its chunks synchronously: no async hop per chunk (a streamed result was
+  // measured about twice as slow here, its query running with less parallelism).
   const res = await db.result(sql);
   const nCols = res.columnCount;
-  const chunks = [];
+  const buf = Array.from({ length: nCols }, () => new Float64Array(2048));
   let total = 0;
   for (let k = 0, n = res.chunkCount; k < n; k++) {
     const ch = res.getChunk(k);
-    if (ch.rowCount === 0) continue;
-    chunks.push(ch);
-    total += ch.rowCount;
-  }
-  const out = Array.from({ length: nCols }, () => new Float64Array(total));
-  let off = 0;
-  for (const ch of chunks) {
     const rows = ch.rowCount;
+    if (rows === 0) continue;
+    if (rows > buf[0].length) for (let c = 0; c < nCols; c++) buf[c] = new Float64Array(rows);
     for (let c = 0; c < nCols; c++) {
       const vec = ch.getColumnVector(c);
-      const dst = out[c];
+      const dst = buf[c];
       // Fast path: a numeric vector without NULLs is copied as a whole (items/validity are the vector's
       // typed-array view and NULL mask in @duckdb/node-api).
       const items = (vec as unknown as { items?: unknown }).items;
       const validity = (vec as unknown as { validity?: { data?: unknown } }).validity;
       if ((items instanceof Float64Array || items instanceof Int32Array || items instanceof Float32Array) && validity && validity.data === null) {
-        dst.set(items.subarray(0, rows), off);
+        dst.set(items.subarray(0, rows));
         continue;
       }
       for (let i = 0; i < rows; i++) {
         const v = vec.getItem(i) as number | bigint | null;
-        dst[off + i] = v === null ? NaN : Number(v);
+        dst[i] = v === null ? NaN : Number(v);
       }
     }
-    off += rows;
+    onChunk(rows === buf[0].length ? buf : buf.map((b) => b.subarray(0, rows)), rows);
+    total += rows;
+  }
+  return { rows: total, columns: nCols };
+}
+
+/** Runs a query whose columns are all numeric and returns them whole, as Float64Arrays (NULL → NaN). */
+export async function numericColumns(db: Db, sql: string): Promise<Float64Array[]> {
+  const parts: Float64Array[][] = [];
+  const { rows: total, columns } = await numericChunks(db, sql, (cols, rows) => parts.push(cols.map((c) => c.slice(0, rows))));
+  const out = Array.from({ length: columns }, () => new Float64Array(total));
+  let off = 0;
+  for (const p of parts) {
+    p.forEach((c, j) => out[j].set(c, off));
+    off += p[0].length;
   }
   return out;
 }

@@ -6,7 +6,7 @@
 import { CdmmError } from '../../util/errors.js';
 import { lit, q, tbl } from '../db.js';
 import type { TimeseriesSpec } from '../spec.js';
-import { numericColumns, prefixed, windowedRows, type Ctx, type ModalityBuilder, type Raw } from './common.js';
+import { numericChunks, prefixed, windowedRows, type Ctx, type ModalityBuilder, type Raw } from './common.js';
 
 export interface TimeseriesRaw extends Raw {
   varNames: string[];
@@ -25,49 +25,66 @@ export interface TimeseriesState {
 const MAX_CELLS = 400_000_000;
 
 /**
- * Per-cell aggregate over rows already windowed and binned by SQL: last (latest time; ties → larger value, so
- * the result never depends on row order) or mean; plus each cell's latest time. One pass over dense arrays,
- * several times faster than a hash aggregation over millions of small groups in DuckDB.
+ * Per-cell aggregate, fed row by row: last (latest time; ties → larger value, so the result never depends on
+ * row order) or mean; plus each cell's latest time. Dense arrays, several times faster than a hash aggregation
+ * over millions of small groups in DuckDB.
  */
-export function aggregateCells(cell: Float64Array, rel: Float64Array, val: Float64Array, cells: number, how: 'last' | 'mean') {
-  const tlast = new Float32Array(cells).fill(-Infinity);
-  const value = new Float32Array(cells).fill(NaN);
-  if (how === 'last') {
-    for (let r = 0; r < cell.length; r++) {
-      const c = cell[r], t = rel[r], v = val[r];
-      if (t > tlast[c] || (t === tlast[c] && !(v <= value[c]))) { tlast[c] = t; value[c] = v; }
-    }
-  } else {
-    const sum = new Float64Array(cells), cnt = new Uint32Array(cells);
-    for (let r = 0; r < cell.length; r++) {
-      const c = cell[r], t = rel[r];
-      sum[c] += val[r]; cnt[c]++;
+export class CellAggregate {
+  readonly tlast: Float32Array;
+  readonly value: Float32Array;
+  private readonly sum?: Float64Array;
+  private readonly cnt?: Uint32Array;
+  constructor(cells: number, private readonly how: 'last' | 'mean') {
+    // Times held in float32, compared as held (the compiled request path does the same).
+    this.tlast = new Float32Array(cells).fill(-Infinity);
+    this.value = new Float32Array(cells).fill(NaN);
+    if (how === 'mean') { this.sum = new Float64Array(cells); this.cnt = new Uint32Array(cells); }
+  }
+  add(c: number, t: number, v: number): void {
+    const tlast = this.tlast;
+    if (this.how === 'last') {
+      if (t > tlast[c] || (t === tlast[c] && !(v <= this.value[c]))) { tlast[c] = t; this.value[c] = v; }
+    } else {
+      this.sum![c] += v; this.cnt![c]++;
       if (t > tlast[c]) tlast[c] = t;
     }
-    for (let c = 0; c < cells; c++) if (cnt[c]) value[c] = sum[c] / cnt[c];
   }
-  return { value, tlast };
+  finish(): { value: Float32Array; tlast: Float32Array } {
+    if (this.how === 'mean') for (let c = 0; c < this.value.length; c++) if (this.cnt![c]) this.value[c] = this.sum![c] / this.cnt![c];
+    return { value: this.value, tlast: this.tlast };
+  }
 }
 
-/** Bin of each row's time (edges[k] <= t < edges[k+1]; the last bin includes its end), then (pid, bin, var) → cell. */
-export function cellIndex(pid: Float64Array, vi: Float64Array, rel: Float64Array, edges: number[], V: number): Float64Array {
+/** Per-cell aggregate over whole row arrays (see CellAggregate). */
+export function aggregateCells(cell: Float64Array, rel: Float64Array, val: Float64Array, cells: number, how: 'last' | 'mean') {
+  const a = new CellAggregate(cells, how);
+  for (let r = 0; r < cell.length; r++) a.add(cell[r], rel[r], val[r]);
+  return a.finish();
+}
+
+/** The bin of a time: edges[k] <= t < edges[k+1]; the last bin includes its end. */
+export function binOf(edges: number[]): (t: number) => number {
   const T = edges.length - 1;
-  const cell = new Float64Array(pid.length);
   const e0 = edges[0];
   const width = (edges[T] - e0) / T;
   const uniform = edges.every((e, k) => Math.abs(e - (e0 + k * width)) <= 1e-9 * Math.max(1, Math.abs(e)));
-  for (let r = 0; r < pid.length; r++) {
-    let b: number;
-    if (uniform) {
-      b = Math.floor((rel[r] - e0) / width);
-      if (b > T - 1) b = T - 1;
-      if (b < 0) b = 0;
-    } else {
-      b = T - 1;
-      for (let k = 1; k < T; k++) if (rel[r] < edges[k]) { b = k - 1; break; }
-    }
-    cell[r] = (pid[r] * T + b) * V + vi[r];
-  }
+  if (uniform)
+    return (t) => {
+      const b = Math.floor((t - e0) / width);
+      return b > T - 1 ? T - 1 : b < 0 ? 0 : b;
+    };
+  return (t) => {
+    for (let k = 1; k < T; k++) if (t < edges[k]) return k - 1;
+    return T - 1;
+  };
+}
+
+/** (pid, bin, var) → cell for whole row arrays. */
+export function cellIndex(pid: Float64Array, vi: Float64Array, rel: Float64Array, edges: number[], V: number): Float64Array {
+  const T = edges.length - 1;
+  const bin = binOf(edges);
+  const cell = new Float64Array(pid.length);
+  for (let r = 0; r < pid.length; r++) cell[r] = (pid[r] * T + bin(rel[r])) * V + vi[r];
   return cell;
 }
 
@@ -78,55 +95,106 @@ export function binEdges(m: TimeseriesSpec): number[] {
   return Array.from({ length: m.bins + 1 }, (_, k) => (k === m.bins ? m.window.end : start + k * w));
 }
 
+/**
+ * Modalities that read one long table the same way (table, variable column, prefix, value column) share one
+ * scan of it; the wide form (`columns`) scans on its own.
+ */
+function scanKey(m: TimeseriesSpec): string | undefined {
+  return m.columns ? undefined : JSON.stringify(['timeseries', m.table, m.variable ?? null, m.prefix ?? null, m.value ?? null]);
+}
+
+/**
+ * One pass over a long table for every modality in `members`: SQL joins the rows to the cohort inside the union
+ * of their windows and names the variable; each modality then keeps the rows of its own variables and window
+ * and aggregates them into its cells chunk by chunk, so no row array is ever held here.
+ */
+async function scanTable(ctx: Ctx, members: { name: string; m: TimeseriesSpec }[]): Promise<Map<string, TimeseriesRaw>> {
+  const db = ctx.db;
+  const { name: firstName, m: first } = members[0];
+  const field = `modalities.${firstName}`;
+  const parts = members.map(({ name, m }) => ({ name, m, edges: binEdges(m) }));
+  const lo = Math.min(...parts.map((p) => p.edges[0]));
+  const hi = Math.max(...parts.map((p) => p.edges[p.edges.length - 1]));
+  const win = { start: lo, end: hi, allow_after_index: parts.some((p) => p.m.window.allow_after_index) };
+  let long: string; // SELECT pid, rel, var, value
+  let names: string[]; // the scan's variable dictionary
+  if (first.columns) {
+    for (const [i, c] of first.columns.entries()) await db.requireNumeric(first.table, c, `${field}.columns[${i}]`);
+    const rows = windowedRows(ctx, first.table, win, field);
+    const cols = first.columns.map((c) => `CAST(${q(c)} AS DOUBLE) AS ${q(c)}`).join(', ');
+    long = `SELECT pid, rel, var, value FROM (UNPIVOT (SELECT __pid AS pid, __rel AS rel, ${cols} FROM (${rows})) ON ${first.columns.map(q).join(', ')} INTO NAME var VALUE value)`;
+    names = first.columns;
+  } else {
+    const isMeds = !first.variable;
+    const variable = first.variable ?? 'code';
+    const valueCol = first.value ?? (isMeds ? 'numeric_value' : undefined);
+    if (!valueCol) throw new CdmmError(`${ctx.specFile}: ${field}.value: expected the name of the value column`);
+    db.requireColumn(first.table, variable, `${field}.${first.variable ? 'variable' : 'prefix'}`);
+    await db.requireNumeric(first.table, valueCol, `${field}.value`);
+    const p = prefixed(variable, first.prefix);
+    const px = prefixed(variable, first.prefix, 'x.');
+    const where = [...px.where, `x.${q(valueCol)} IS NOT NULL`];
+    const listed = parts.every((pt) => pt.m.variables);
+    // The variable dictionary: the listed variables, or every name in the table (fit keeps those seen in
+    // training windows). A scan without the join is cheap.
+    names = listed
+      ? [...new Set(parts.flatMap((pt) => pt.m.variables!))]
+      : ((await db.columns(`SELECT DISTINCT ${p.expr} AS var FROM ${tbl(first.table)} ${p.where.length ? 'WHERE ' + p.where.join(' AND ') : ''} ORDER BY var`)).var as string[]).filter((v) => v !== null);
+    if (listed) where.push(`${px.expr} IN (${names.map(lit).join(', ')})`);
+    const rows = windowedRows(ctx, first.table, win, field, where);
+    long = `SELECT __pid AS pid, __rel AS rel, ${p.expr} AS var, CAST(${q(valueCol)} AS DOUBLE) AS value FROM (${rows})`;
+  }
+  const global = new Map(names.map((v, i) => [v, i]));
+  const sinks = parts.map(({ name, m, edges }) => {
+    const varNames = m.variables ?? names;
+    const V = varNames.length;
+    const T = edges.length - 1;
+    const TV = T * V;
+    if (ctx.n * TV > MAX_CELLS)
+      throw new CdmmError(`${ctx.specFile}: modalities.${name}: ${ctx.n} patients × ${T} bins × ${V} variables is too large; list fewer \`variables\` or bins`);
+    const local = new Int32Array(names.length).fill(-1); // scan variable → this modality's variable
+    varNames.forEach((v, k) => {
+      const g = global.get(v);
+      if (g !== undefined) local[g] = k;
+    });
+    return { name, varNames, edges, T, V, local, bin: binOf(edges), lo: edges[0], hi: edges[T], cells: new CellAggregate(ctx.n * TV, m.aggregate), present: new Uint8Array(ctx.n) };
+  });
+  await db.run(`CREATE OR REPLACE TEMP TABLE __ts_vars (var VARCHAR, vi INTEGER)`);
+  if (names.length) await db.run(`INSERT INTO __ts_vars VALUES ${names.map((v, i) => `(${lit(v)}, ${i})`).join(', ')}`);
+  // SQL windows the rows and names the variable; the bin and the cell are plain arithmetic, done here.
+  await numericChunks(db, `SELECT l.pid, v.vi, rel, value FROM (${long}) l JOIN __ts_vars v ON l.var = v.var`, ([pid, vi, rel, val], rows) => {
+    for (const s of sinks) {
+      const { local, bin, lo, hi, T, V, cells, present } = s;
+      for (let r = 0; r < rows; r++) {
+        const k = local[vi[r]];
+        const t = rel[r];
+        if (k < 0 || t < lo || t > hi) continue;
+        const i = pid[r];
+        cells.add((i * T + bin(t)) * V + k, t, val[r]);
+        present[i] = 1;
+      }
+    }
+  });
+  await db.run(`DROP TABLE __ts_vars`);
+  return new Map(sinks.map((s) => [s.name, { present: s.present, varNames: s.varNames, edges: s.edges, ...s.cells.finish() }]));
+}
+
 export function timeseriesBuilder(m: TimeseriesSpec): ModalityBuilder<TimeseriesRaw, TimeseriesState> {
   return {
     async extract(ctx: Ctx, name: string) {
-      const db = ctx.db;
-      const field = `modalities.${name}`;
-      const edges = binEdges(m);
-      const T = edges.length - 1;
-      const win = { start: edges[0], end: edges[T], allow_after_index: m.window.allow_after_index };
-      let long: string; // SELECT pid, rel, var, value
-      const isMeds = !m.columns && !m.variable;
-      if (m.columns) {
-        for (const [i, c] of m.columns.entries()) await db.requireNumeric(m.table, c, `${field}.columns[${i}]`);
-        const rows = windowedRows(ctx, m.table, win, field);
-        const cols = m.columns.map((c) => `CAST(${q(c)} AS DOUBLE) AS ${q(c)}`).join(', ');
-        long = `SELECT pid, rel, var, value FROM (UNPIVOT (SELECT __pid AS pid, __rel AS rel, ${cols} FROM (${rows})) ON ${m.columns.map(q).join(', ')} INTO NAME var VALUE value)`;
-      } else {
-        const variable = m.variable ?? 'code';
-        const valueCol = m.value ?? (isMeds ? 'numeric_value' : undefined);
-        if (!valueCol) throw new CdmmError(`${ctx.specFile}: ${field}.value: expected the name of the value column`);
-        db.requireColumn(m.table, variable, `${field}.${m.variable ? 'variable' : 'prefix'}`);
-        await db.requireNumeric(m.table, valueCol, `${field}.value`);
-        const p = prefixed(variable, m.prefix);
-        const px = prefixed(variable, m.prefix, 'x.');
-        const where = [...px.where, `x.${q(valueCol)} IS NOT NULL`];
-        if (m.variables) where.push(`${px.expr} IN (${m.variables.map(lit).join(', ')})`);
-        const rows = windowedRows(ctx, m.table, win, field, where);
-        long = `SELECT __pid AS pid, __rel AS rel, ${p.expr} AS var, CAST(${q(valueCol)} AS DOUBLE) AS value FROM (${rows})`;
+      const key = scanKey(m);
+      if (!key || !ctx.shared) return (await scanTable(ctx, [{ name, m }])).get(name)!;
+      let job = ctx.shared.get(key) as Promise<Map<string, TimeseriesRaw>> | undefined;
+      if (!job) {
+        const members = Object.entries(ctx.spec.modalities)
+          .filter((e): e is [string, TimeseriesSpec] => e[1].type === 'timeseries' && scanKey(e[1] as TimeseriesSpec) === key)
+          .map(([n, s]) => ({ name: n, m: s }));
+        if (!members.some((x) => x.name === name)) members.unshift({ name, m });
+        job = scanTable(ctx, members);
+        ctx.shared.set(key, job);
       }
-      // The variable dictionary: the listed variables, or every name in the table (fit keeps those seen in
-      // training windows). A scan without the join is cheap.
-      let varNames = m.variables;
-      if (!varNames) {
-        const p = prefixed(m.variable ?? 'code', m.prefix);
-        varNames = m.columns ?? ((await db.columns(`SELECT DISTINCT ${p.expr} AS var FROM ${tbl(m.table)} ${p.where.length ? 'WHERE ' + p.where.join(' AND ') : ''} ORDER BY var`)).var as string[]).filter((v) => v !== null);
-      }
-      const V = varNames.length;
-      await db.run(`CREATE OR REPLACE TEMP TABLE __ts_vars (var VARCHAR, vi INTEGER)`);
-      if (V) await db.run(`INSERT INTO __ts_vars VALUES ${varNames.map((v, i) => `(${lit(v)}, ${i})`).join(', ')}`);
-      const TV = T * V;
-      if (ctx.n * TV > MAX_CELLS)
-        throw new CdmmError(`${ctx.specFile}: ${field}: ${ctx.n} patients × ${T} bins × ${V} variables is too large; list fewer \`variables\` or bins`);
-      // SQL windows the rows and names the variable; the bin and the cell are plain arithmetic, done here.
-      const [pid, vi, rel, val] = await numericColumns(db, `SELECT l.pid, v.vi, rel, value FROM (${long}) l JOIN __ts_vars v ON l.var = v.var`);
-      const cell = cellIndex(pid, vi, rel, edges, V);
-      await db.run(`DROP TABLE __ts_vars`);
-      const { value, tlast } = aggregateCells(cell, rel, val, ctx.n * TV, m.aggregate);
-      const present = new Uint8Array(ctx.n);
-      for (let r = 0; r < cell.length; r++) present[Math.floor(cell[r] / TV)] = 1;
-      return { present, varNames, value, tlast, edges };
+      const raw = (await job).get(name);
+      return raw ?? (await scanTable(ctx, [{ name, m }])).get(name)!;
     },
 
     fit(raw, train) {
