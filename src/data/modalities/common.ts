@@ -27,6 +27,8 @@ export interface Ctx {
    * modality that reads it). Without it each modality does its own.
    */
   shared?: Map<string, Promise<unknown>>;
+  /** Table rows per query over a long table, beyond which it is read in patient ranges (default 10 M). */
+  rowsPerBatch?: number;
 }
 
 /** Per-patient raw data pulled by SQL, before any fitting. `present[i]` = 1 when patient i has the modality. */

@@ -23,6 +23,8 @@ export interface TimeseriesState {
 
 /** Largest [N, T, V] grid accepted (the output tensor is three times this). */
 const MAX_CELLS = 400_000_000;
+/** Table rows per SQL query over a long table (its result is read in patient ranges beyond this). */
+const ROWS_PER_BATCH = 10_000_000;
 
 /**
  * Per-cell aggregate, fed row by row: last (latest time; ties → larger value, so the result never depends on
@@ -116,13 +118,13 @@ async function scanTable(ctx: Ctx, members: { name: string; m: TimeseriesSpec }[
   const lo = Math.min(...parts.map((p) => p.edges[0]));
   const hi = Math.max(...parts.map((p) => p.edges[p.edges.length - 1]));
   const win = { start: lo, end: hi, allow_after_index: parts.some((p) => p.m.window.allow_after_index) };
-  let long: string; // SELECT pid, rel, var, value
+  let long: (extra: string[]) => string; // SELECT pid, rel, var, value, with extra conditions on the joined rows
   let names: string[]; // the scan's variable dictionary
   if (first.columns) {
     for (const [i, c] of first.columns.entries()) await db.requireNumeric(first.table, c, `${field}.columns[${i}]`);
-    const rows = windowedRows(ctx, first.table, win, field);
     const cols = first.columns.map((c) => `CAST(${q(c)} AS DOUBLE) AS ${q(c)}`).join(', ');
-    long = `SELECT pid, rel, var, value FROM (UNPIVOT (SELECT __pid AS pid, __rel AS rel, ${cols} FROM (${rows})) ON ${first.columns.map(q).join(', ')} INTO NAME var VALUE value)`;
+    const on = first.columns.map(q).join(', ');
+    long = (extra) => `SELECT pid, rel, var, value FROM (UNPIVOT (SELECT __pid AS pid, __rel AS rel, ${cols} FROM (${windowedRows(ctx, first.table, win, field, extra)})) ON ${on} INTO NAME var VALUE value)`;
     names = first.columns;
   } else {
     const isMeds = !first.variable;
@@ -141,8 +143,7 @@ async function scanTable(ctx: Ctx, members: { name: string; m: TimeseriesSpec }[
       ? [...new Set(parts.flatMap((pt) => pt.m.variables!))]
       : ((await db.columns(`SELECT DISTINCT ${p.expr} AS var FROM ${tbl(first.table)} ${p.where.length ? 'WHERE ' + p.where.join(' AND ') : ''} ORDER BY var`)).var as string[]).filter((v) => v !== null);
     if (listed) where.push(`${px.expr} IN (${names.map(lit).join(', ')})`);
-    const rows = windowedRows(ctx, first.table, win, field, where);
-    long = `SELECT __pid AS pid, __rel AS rel, ${p.expr} AS var, CAST(${q(valueCol)} AS DOUBLE) AS value FROM (${rows})`;
+    long = (extra) => `SELECT __pid AS pid, __rel AS rel, ${p.expr} AS var, CAST(${q(valueCol)} AS DOUBLE) AS value FROM (${windowedRows(ctx, first.table, win, field, [...where, ...extra])})`;
   }
   const global = new Map(names.map((v, i) => [v, i]));
   const sinks = parts.map(({ name, m, edges }) => {
@@ -161,20 +162,27 @@ async function scanTable(ctx: Ctx, members: { name: string; m: TimeseriesSpec }[
   });
   await db.run(`CREATE OR REPLACE TEMP TABLE __ts_vars (var VARCHAR, vi INTEGER)`);
   if (names.length) await db.run(`INSERT INTO __ts_vars VALUES ${names.map((v, i) => `(${lit(v)}, ${i})`).join(', ')}`);
-  // SQL windows the rows and names the variable; the bin and the cell are plain arithmetic, done here.
-  await numericChunks(db, `SELECT l.pid, v.vi, rel, value FROM (${long}) l JOIN __ts_vars v ON l.var = v.var`, ([pid, vi, rel, val], rows) => {
-    for (const s of sinks) {
-      const { local, bin, lo, hi, T, V, cells, present } = s;
-      for (let r = 0; r < rows; r++) {
-        const k = local[vi[r]];
-        const t = rel[r];
-        if (k < 0 || t < lo || t > hi) continue;
-        const i = pid[r];
-        cells.add((i * T + bin(t)) * V + k, t, val[r]);
-        present[i] = 1;
+  // SQL windows the rows and names the variable; the bin and the cell are plain arithmetic, done here. A large
+  // table is read in patient ranges so that DuckDB's result (24 bytes a row) stays small; pid follows the
+  // cohort key's order, so each range's join prunes the other patients' rows by key before probing.
+  const tableRows = Number(await db.scalar(`SELECT count(*) FROM ${tbl(first.table)}`));
+  const batches = Math.max(1, Math.min(ctx.n, Math.ceil(tableRows / (ctx.rowsPerBatch ?? ROWS_PER_BATCH))));
+  for (let b = 0; b < batches; b++) {
+    const range = batches === 1 ? [] : [`c.pid >= ${Math.floor((ctx.n * b) / batches)}`, `c.pid < ${Math.floor((ctx.n * (b + 1)) / batches)}`];
+    await numericChunks(db, `SELECT l.pid, v.vi, rel, value FROM (${long(range)}) l JOIN __ts_vars v ON l.var = v.var`, ([pid, vi, rel, val], rows) => {
+      for (const s of sinks) {
+        const { local, bin, lo, hi, T, V, cells, present } = s;
+        for (let r = 0; r < rows; r++) {
+          const k = local[vi[r]];
+          const t = rel[r];
+          if (k < 0 || t < lo || t > hi) continue;
+          const i = pid[r];
+          cells.add((i * T + bin(t)) * V + k, t, val[r]);
+          present[i] = 1;
+        }
       }
-    }
-  });
+    });
+  }
   await db.run(`DROP TABLE __ts_vars`);
   return new Map(sinks.map((s) => [s.name, { present: s.present, varNames: s.varNames, edges: s.edges, ...s.cells.finish() }]));
 }
