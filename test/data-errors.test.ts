@@ -165,3 +165,18 @@ describe('data errors', () => {
     expect(existsSync(out)).toBe(false);
   });
 });
+
+describe('dense outputs that would not fit in memory', () => {
+  it('codes and text refuse before allocating, naming the modality and what to change', async () => {
+    const { codesBuilder } = await import('../src/data/modalities/codes.js');
+    const { textBuilder } = await import('../src/data/modalities/text.js');
+    const n = 200_001;
+    const codes = codesBuilder({ type: 'codes', table: 't', code: 'c', window: { start: null, end: 0 }, min_count: 1, max_vocab: 5000, encoding: 'multihot' } as never);
+    const raw = { present: new Uint8Array(n), pid: new Int32Array(0), code: [], count: new Float64Array(0) };
+    const vocabulary = Array.from({ length: 1999 }, (_, k) => `c${k}`);
+    expect(() => codes.apply(raw, { vocabulary, encoding: 'multihot' }, 'dx')).toThrow(/modalities\.dx: 200,001 patients × 2,000 codes is too large.*lower max_vocab/);
+    expect(codes.apply({ ...raw, present: new Uint8Array(1000) }, { vocabulary, encoding: 'multihot' }, 'dx').values.length).toBe(2_000_000);
+    const text = textBuilder({ type: 'text', table: 't', text: 'x', window: { start: null, end: 0 }, width: 4096, hash_seed: 0, min_df: 1 } as never);
+    expect(() => text.apply({ present: new Uint8Array(n), docs: new Array(n).fill(null) }, { width: 4096, hashSeed: 0, idf: [] }, 'notes')).toThrow(/modalities\.notes: .*hash buckets.*lower width/);
+  });
+});

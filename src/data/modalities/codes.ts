@@ -3,7 +3,7 @@
 // codes at prediction time are counted there, never refitted. Multi-hot (0/1) or log1p(counts).
 import { CdmmError } from '../../util/errors.js';
 import type { CodesSpec } from '../spec.js';
-import { prefixed, windowedRows, type Ctx, type ModalityBuilder, type Raw } from './common.js';
+import { prefixed, requireDenseFits, windowedRows, type Ctx, type ModalityBuilder, type Raw } from './common.js';
 
 export interface CodesRaw extends Raw {
   pid: Int32Array;
@@ -48,6 +48,7 @@ export function codesBuilder(m: CodesSpec): ModalityBuilder<CodesRaw, CodesState
 
     apply(raw, st, name) {
       const D = st.vocabulary.length + 1;
+      requireDenseFits(raw.present.length, D, name, 'codes', 'lower max_vocab or raise min_count');
       const index = new Map(st.vocabulary.map((c, k) => [c, k]));
       const values = new Float32Array(raw.present.length * D);
       for (let r = 0; r < raw.pid.length; r++) {

@@ -158,6 +158,15 @@ export async function numericColumns(db: Db, sql: string): Promise<Float64Array[
   return out;
 }
 
+/** Largest dense n × width array a modality may produce (1.6 GB of float32). */
+export const MAX_DENSE_CELLS = 400_000_000;
+
+/** Refuses a dense output that would not fit in memory, naming the spec fields that make it smaller. */
+export function requireDenseFits(n: number, width: number, name: string, what: string, fix: string): void {
+  if (n * width > MAX_DENSE_CELLS)
+    throw new CdmmError(`modalities.${name}: ${n.toLocaleString('en-US')} patients × ${width.toLocaleString('en-US')} ${what} is too large for the model's dense input (at most ${MAX_DENSE_CELLS.toLocaleString('en-US')} values); ${fix}`);
+}
+
 /** Mean and standard deviation over the finite values of `x` at the rows in `idx` (std 1 when degenerate). */
 export function meanStd(values: (i: number) => number, idx: Iterable<number>): { mean: number; std: number } {
   let n = 0, s = 0, s2 = 0;

@@ -3,7 +3,7 @@
 // the training split; rows are L2-normalised. Missing when the window holds no text.
 import { CdmmError } from '../../util/errors.js';
 import type { TextSpec } from '../spec.js';
-import { prefixed, windowedRows, type Ctx, type ModalityBuilder, type Raw } from './common.js';
+import { prefixed, requireDenseFits, windowedRows, type Ctx, type ModalityBuilder, type Raw } from './common.js';
 
 export interface TextRaw extends Raw {
   docs: (string | null)[];
@@ -76,6 +76,7 @@ export function textBuilder(m: TextSpec): ModalityBuilder<TextRaw, TextState> {
 
     apply(raw, st, name) {
       const D = st.width;
+      requireDenseFits(raw.docs.length, D, name, 'hash buckets', 'lower width');
       const values = new Float32Array(raw.docs.length * D);
       raw.docs.forEach((d, i) => {
         if (d === null) return;
