@@ -97,7 +97,7 @@ describe('the shortcut test', () => {
     const n = 20000;
     const y = Float32Array.from({ length: n }, () => (r() < 0.5 ? 1 : 0));
     const s = Float32Array.from(y, (yi) => 1.2 * yi + z());
-    const t = shortcutTest(y, s, y, s, { margin: 0.0125, bootstrap: 0, seed: 0 });
+    const t = shortcutTest({ y, s }, { y, s }, { margin: 0.0125, bootstrap: 0, seed: 0 });
     expect(Math.abs(t.cut_auroc - t.bound)).toBeLessThan(0.01);
   });
 
@@ -111,11 +111,31 @@ describe('the shortcut test', () => {
     };
     const dTrain = make(4000, true), dVal = make(2000, true);
     const cTrain = make(4000, false), cVal = make(2000, false);
-    const on = shortcutTest(dTrain.y, dTrain.s, dVal.y, dVal.s, { margin: 0.0125, bootstrap: 100, seed: 1 });
-    const off = shortcutTest(cTrain.y, cTrain.s, cVal.y, cVal.s, { margin: 0.0125, bootstrap: 100, seed: 1 });
+    const on = shortcutTest(dTrain, dVal, { margin: 0.0125, bootstrap: 100, seed: 1 });
+    const off = shortcutTest(cTrain, cVal, { margin: 0.0125, bootstrap: 100, seed: 1 });
     expect(on.shortcut).toBe(true);
     expect(on.excess).toBeGreaterThan(0.05);
     expect(off.shortcut).toBe(false);
+  });
+
+  it('with patterns, a score that is discrete only through the pattern is no shortcut; one discrete within patterns is', () => {
+    const r = rng(12), z = normal(r);
+    // The pattern (two groups) tracks y; within a pattern the score is a continuous severity, or also a binary site.
+    const make = (n: number, site: boolean) => {
+      const y = Float32Array.from({ length: n }, () => (r() < 0.3 ? 1 : 0));
+      const groups = Int32Array.from(y, (yi) => (r() < (yi ? 0.8 : 0.2) ? 1 : 0));
+      // the pattern alone: two levels and a faint severity; with a site: the site dominates, the pattern adds a step
+      const s = Float32Array.from(y, (yi, i) => (site ? 0.3 * groups[i] + ((r() < (yi ? 0.8 : 0.2)) ? 3 : 0) : 3 * groups[i] + 0.1 * yi) + 0.3 * z());
+      return { y, s, groups };
+    };
+    const onlyPattern = shortcutTest(make(4000, false), make(2000, false), { margin: 0.0125, bootstrap: 50, seed: 2 });
+    const blind = shortcutTest({ ...make(4000, false), groups: undefined }, { ...make(2000, false), groups: undefined }, { margin: 0.0125, bootstrap: 50, seed: 2 });
+    const site = shortcutTest(make(4000, true), make(2000, true), { margin: 0.0125, bootstrap: 50, seed: 2 });
+    expect(blind.shortcut).toBe(true); // without the patterns, the two-valued pattern looks like a shortcut
+    expect(onlyPattern.shortcut).toBe(false);
+    expect(onlyPattern.within).toBeLessThan(-0.0125);
+    expect(site.shortcut).toBe(true);
+    expect(site.within).toBeGreaterThan(0.0125);
   });
 });
 

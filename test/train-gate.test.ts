@@ -1,5 +1,6 @@
 // The dual branch's gate on simulated data (6,000 patients): it turns on where a confounder offers a shortcut and
-// stays off where there is none (METHOD.md v2; src/models/debias/gate.ts). The decision is made on validation.
+// stays off where there is none (METHOD.md v2; src/models/debias/gate.ts). The decision is made on training +
+// validation, cross-fitted.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -20,7 +20,13 @@ export const dualPart: DebiasPart = {
     const cap = cfg.weightCap ?? 20;
     // The bias network sees the factual data, mask included: it should find every shortcut, the testing habit too.
     const scores = fitBiasNetwork(ctx);
-    const test = shortcutTest(train.labels, scores.train, val.labels, scores.val, { margin: GATE_MARGIN, bootstrap: 200, seed: opts.seed });
+    // With the deconfounder the pattern is adjusted already: the test looks for a shortcut beyond it.
+    const withPattern = ctx.before.some((p) => p.name === 'deconfound');
+    const test = shortcutTest(
+      { y: train.labels, s: scores.train, groups: withPattern ? ctx.trainPat : undefined },
+      { y: val.labels, s: scores.val, groups: withPattern ? ctx.valPat : undefined },
+      { margin: GATE_MARGIN, bootstrap: 200, seed: opts.seed },
+    );
     const mode = cfg.gate ?? 'auto';
     const on = mode === 'on' || (mode === 'auto' && test.shortcut);
     const bins = cfg.biasBins ?? 5;
@@ -31,16 +37,16 @@ export const dualPart: DebiasPart = {
     const record = {
       gate: mode, on,
       bias_val_auroc: round(test.auroc), cut_auroc: round(test.cut_auroc), bound: round(test.bound),
-      excess: round(test.excess), excess_lower: round(test.excess_lower), margin: GATE_MARGIN,
+      excess: round(test.excess), excess_lower: round(test.excess_lower), within_pattern: round(test.within), margin: GATE_MARGIN,
       bias_steps: scores.steps, bins, bias_balance: power,
     };
-    const why = `bias network val AUROC ${test.auroc.toFixed(3)}, cut ${test.cut_auroc.toFixed(3)} vs binormal bound ${test.bound.toFixed(3)}: excess ${test.excess.toFixed(4)} (90% lower bound ${test.excess_lower.toFixed(4)}, margin ${GATE_MARGIN})`;
+    const within = Number.isFinite(test.within) ? `, within patterns ${test.within.toFixed(4)}` : withPattern ? ', no pattern with enough patients of each class' : '';
+    const why = `bias network AUROC ${test.auroc.toFixed(3)} on train + val, cut ${test.cut_auroc.toFixed(3)} vs binormal bound ${test.bound.toFixed(3)}: excess ${test.excess.toFixed(4)} (90% lower bound ${test.excess_lower.toFixed(4)}${within}, margin ${GATE_MARGIN})`;
     const note = mode === 'auto'
       ? `dual branch ${on ? 'on' : 'off'}: ${on ? 'a shortcut was found' : 'no shortcut found'} (${why})`
       : `dual branch ${on ? 'on' : 'off'} (--gate ${mode}; ${why})`;
     if (!on) return { name: 'dual', record, notes: [note] };
     // With the deconfounder, the balancing is joint over (bias bin × pattern): the label becomes independent of both.
-    const withPattern = ctx.before.some((p) => p.name === 'deconfound');
     const P = ctx.dict.masks.length;
     const groups = (s: Float32Array, pat: Int32Array) => {
       const b = scoreBins(s, edges);
