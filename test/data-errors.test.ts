@@ -54,13 +54,29 @@ describe('data errors', () => {
     expect(e.message).toContain('modalities.labs.value');
   });
 
-  it('text far past the rows the column types are sampled from still names its line', async () => {
-    // Types come from a sample of the file; line 30,002 is read again with types from the whole file.
+  it('values far into a file keep what they are: text names its line, a decimal or a time of day is not rounded away', async () => {
+    // DuckDB's default type sample (the first rows) would read 12.5 after 30,000 integers as 13 and keep only the
+    // date of a timestamp after 30,000 dates; types come from the whole file.
     const rows = ['id,day,test,value'];
     for (let k = 0; k < 30_000; k++) rows.push(`${(k % 40) + 1},90,hb,${10 + (k % 7)}`);
     rows.push('5,95,hb,high');
     const e = await buildError(smallDataset({ labs: rows.join('\n') + '\n' }));
     expect(e.message).toMatch(/labs\.csv: line 30002, column 'value': non-numeric value "high"/);
+    const { Db } = await import('../src/data/db.js');
+    const dir = tempDir();
+    const lines = ['id,v,t'];
+    for (let k = 0; k < 30_000; k++) lines.push(`${k},${k % 9},2020-01-0${1 + (k % 9)}`);
+    lines.push('30000,12.5,2020-01-01 10:30:00');
+    writeFileSync(join(dir, 'late.csv'), lines.join('\n') + '\n');
+    const db = await Db.open('spec.yaml');
+    try {
+      await db.registerFile('late', { file: 'late.csv', id: 'id' } as never, dir);
+      const [last] = await db.rows(`SELECT CAST(v AS VARCHAR) AS v, CAST(t AS VARCHAR) AS t FROM t_late WHERE id = 30000`);
+      expect(Number(last.v)).toBe(12.5);
+      expect(String(last.t)).toContain('10:30');
+    } finally {
+      db.close();
+    }
   });
 
   it('infinite or NaN numbers are input errors naming the line', async () => {

@@ -40,6 +40,7 @@ label: { column: y }
     expect(bad(base + 'modalities: { c: { type: tabular, table: p, numeric: [a], colour: red } }')).toThrow(/bad\.yaml: modalities\.c: unknown field\(s\) colour/);
     expect(bad(base.replace('label: { column: y }', 'label: { event: s, time: t, horizon: -3 }') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/bad\.yaml: label\.horizon: Number must be greater than 0/);
     expect(bad('name: [1')).toThrow(/bad\.yaml: YAML error/);
+    expect(bad(base.replace('id: id } }', 'id: id, time: t } }') + 'modalities: { l: { type: timeseries, table: e, variable: v, value: x, variables: [hb, na, hb], window: { start: -9 } } }')).toThrow(/bad\.yaml: modalities\.l\.variables\[2\]: 'hb' is listed twice/);
     expect(bad(base + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }\nsplit: { method: random, fractions: { train: 0.5, val: 0.1, test: 0.1 } }')).toThrow(/bad\.yaml: split\.fractions: train, val and test fractions must be > 0 and sum to 1/);
   });
 });

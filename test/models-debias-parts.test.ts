@@ -5,7 +5,7 @@ import { manualSeed, tidy } from '../src/engine/index.js';
 import { auroc, weightedAuroc } from '../src/eval/metrics.js';
 import { interveneMasks, interventionRate } from '../src/models/debias/intervention.js';
 import { combineWeights, groupLabelWeights, normaliseWeights, quantileEdges, scoreBins } from '../src/models/debias/weights.js';
-import { binormalCutBound, normalCdf, normalQuantile, shortcutTest } from '../src/models/debias/gate.js';
+import { binormalCutBound, countedAuroc, normalCdf, normalQuantile, shortcutTest, sortedCountedAuroc } from '../src/models/debias/gate.js';
 import { assignPatterns, buildPatternDictionary, createModel, makeBatch } from '../src/models/index.js';
 import { normal } from '../src/data/rng.js';
 import { range, rng, tinyConfig, tinyModalities, tinySplit } from './models-fixtures.js';
@@ -99,6 +99,20 @@ describe('the shortcut test', () => {
     const s = Float32Array.from(y, (yi) => 1.2 * yi + z());
     const t = shortcutTest({ y, s }, { y, s }, { margin: 0.0125, bootstrap: 0, seed: 0 });
     expect(Math.abs(t.cut_auroc - t.bound)).toBeLessThan(0.01);
+  });
+
+  it('a resample as multiplicities gives the AUROC of the resample written out (ties and copies counted half)', () => {
+    const r = rng(13);
+    const n = 500;
+    const y = Float32Array.from({ length: n }, () => (r() < 0.3 ? 1 : 0));
+    const s = Float32Array.from(y, (yi) => Math.round((0.3 * yi + 0.7 * r()) * 20) / 20); // many ties
+    const cut = Float32Array.from(s, (v) => (v >= 0.5 ? 1 : 0));
+    const count = new Float64Array(n);
+    const idx = Array.from({ length: n }, () => Math.floor(r() * n));
+    for (const i of idx) count[i]++;
+    const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => s[i] - s[j]);
+    expect(sortedCountedAuroc(y, s, order, count)).toBeCloseTo(auroc(idx.map((i) => y[i]), idx.map((i) => s[i])), 12);
+    expect(countedAuroc(y, cut, count)).toBeCloseTo(auroc(idx.map((i) => y[i]), idx.map((i) => cut[i])), 12);
   });
 
   it('finds a discrete shortcut and not a continuous severity', () => {

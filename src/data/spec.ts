@@ -126,6 +126,10 @@ const timeseriesSchema = z
   .superRefine((m, ctx) => {
     if (!m.columns && !m.variable && !m.prefix) ctx.addIssue({ code: 'custom', path: ['variable'], message: 'give `variable` + `value` (long table) or `columns` (wide table)' });
     if (m.window.start === null && !m.edges) ctx.addIssue({ code: 'custom', path: ['window', 'start'], message: 'a timeseries modality needs a window start (or explicit edges)' });
+    for (const [key, list] of [['variables', m.variables], ['columns', m.columns]] as const)
+      list?.forEach((v, i) => {
+        if (list.indexOf(v) !== i) ctx.addIssue({ code: 'custom', path: [key, i], message: `'${v}' is listed twice` });
+      });
     if (m.edges) {
       if (m.edges.length < 2) ctx.addIssue({ code: 'custom', path: ['edges'], message: 'need at least 2 edges' });
       for (let i = 1; i < m.edges.length; i++)

@@ -36,7 +36,7 @@ export const dualPart: DebiasPart = {
     const edges = bins === 2 ? [test.threshold - 1e-12] : quantileEdges(scores.train, bins);
     const record = {
       gate: mode, on,
-      bias_val_auroc: round(test.auroc), cut_auroc: round(test.cut_auroc), bound: round(test.bound),
+      bias_auroc: round(test.auroc), scored_on: "train+val (cross-fitted cut)", cut_auroc: round(test.cut_auroc), bound: round(test.bound),
       excess: round(test.excess), excess_lower: round(test.excess_lower), within_pattern: round(test.within), margin: GATE_MARGIN,
       bias_steps: scores.steps, bins, bias_balance: power,
     };
