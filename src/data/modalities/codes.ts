@@ -48,7 +48,7 @@ export function codesBuilder(m: CodesSpec): ModalityBuilder<CodesRaw, CodesState
 
     apply(raw, st, name) {
       const D = st.vocabulary.length + 1;
-      requireDenseFits(raw.present.length, D, name, 'codes', 'lower max_vocab or raise min_count');
+      requireDenseFits(raw.present.length, D, name, 'codes', 'lower max_vocab or raise min_count when training, or predict fewer patients at a time');
       const index = new Map(st.vocabulary.map((c, k) => [c, k]));
       const values = new Float32Array(raw.present.length * D);
       for (let r = 0; r < raw.pid.length; r++) {

@@ -76,7 +76,7 @@ export function textBuilder(m: TextSpec): ModalityBuilder<TextRaw, TextState> {
 
     apply(raw, st, name) {
       const D = st.width;
-      requireDenseFits(raw.docs.length, D, name, 'hash buckets', 'lower width');
+      requireDenseFits(raw.docs.length, D, name, 'hash buckets', 'lower width when training, or predict fewer patients at a time');
       const values = new Float32Array(raw.docs.length * D);
       raw.docs.forEach((d, i) => {
         if (d === null) return;

@@ -191,18 +191,17 @@ export function timeseriesBuilder(m: TimeseriesSpec): ModalityBuilder<Timeseries
   return {
     async extract(ctx: Ctx, name: string) {
       const key = scanKey(m);
-      if (!key || !ctx.shared) return (await scanTable(ctx, [{ name, m }])).get(name)!;
+      // Shared only for the spec's own modality (a builder made from another spec scans on its own).
+      if (!key || !ctx.shared || ctx.spec.modalities[name] !== m) return (await scanTable(ctx, [{ name, m }])).get(name)!;
       let job = ctx.shared.get(key) as Promise<Map<string, TimeseriesRaw>> | undefined;
       if (!job) {
         const members = Object.entries(ctx.spec.modalities)
           .filter((e): e is [string, TimeseriesSpec] => e[1].type === 'timeseries' && scanKey(e[1] as TimeseriesSpec) === key)
           .map(([n, s]) => ({ name: n, m: s }));
-        if (!members.some((x) => x.name === name)) members.unshift({ name, m });
         job = scanTable(ctx, members);
         ctx.shared.set(key, job);
       }
-      const raw = (await job).get(name);
-      return raw ?? (await scanTable(ctx, [{ name, m }])).get(name)!;
+      return (await job).get(name)!;
     },
 
     fit(raw, train) {
