@@ -9,7 +9,7 @@ import type { CodesState } from '../modalities/codes.js';
 import type { EmbeddingState } from '../modalities/embedding.js';
 import type { TabularState } from '../modalities/tabular.js';
 import { termCounts, type TextState } from '../modalities/text.js';
-import { binEdges, type TimeseriesState } from '../modalities/timeseries.js';
+import { binEdges, binOf, CellAggregate, type TimeseriesState } from '../modalities/timeseries.js';
 import { NUMBER_CLASSES, TEXT_CLASSES, Unsupported, type Problem, type Row, type TableView } from './records.js';
 
 export interface Encoder {
@@ -98,17 +98,7 @@ export function timeseriesEncoder(m: TimeseriesSpec, st: TimeseriesState, c: Enc
   const edges = binEdges(m);
   const T = edges.length - 1;
   if (st.edges.length !== edges.length) throw new Unsupported(`${field}: fitted edges differ from the spec's`);
-  const e0 = edges[0];
-  const binWidth = (edges[T] - e0) / T;
-  const uniform = edges.every((e, k) => Math.abs(e - (e0 + k * binWidth)) <= 1e-9 * Math.max(1, Math.abs(e)));
-  const binOf = (rel: number) => {
-    if (uniform) {
-      const b = Math.floor((rel - e0) / binWidth);
-      return b > T - 1 ? T - 1 : b < 0 ? 0 : b;
-    }
-    for (let k = 1; k < T; k++) if (rel < edges[k]) return k - 1;
-    return T - 1;
-  };
+  const bin = binOf(edges);
   const rows = windowed(t, { start: edges[0], end: edges[T], allow_after_index: m.window.allow_after_index }, field);
   const V = st.variables.length;
   const C = 3 * V;
@@ -122,29 +112,16 @@ export function timeseriesEncoder(m: TimeseriesSpec, st: TimeseriesState, c: Enc
   if (!m.columns && !valueCol) throw new Unsupported(`${field}.value: no value column`);
   const varCls = variable === undefined ? undefined : t.classOf(variable, TEXT_CLASSES, 'a variable name');
   const valCls = valueCol === undefined || m.columns ? undefined : t.classOf(valueCol, NUMBER_CLASSES, 'a number');
-  const mean_ = m.aggregate === 'mean';
   return {
     name: c.name,
     width: T * C,
     encode(rec, idx, out, at) {
       const recRows = t.rows(rec);
       if (recRows.length === 0) return false;
-      // aggregateCells: per (bin, variable) cell the last value (latest time, ties → larger value) or the mean,
-      // and the latest time, held in float32 as there.
-      const tlast = new Float32Array(T * V).fill(-Infinity);
-      const value = new Float32Array(T * V).fill(NaN);
-      const sum = mean_ ? new Float64Array(T * V) : null, cnt = mean_ ? new Uint32Array(T * V) : null;
-      const observe = (rel: number, k: number, v: number) => {
-        const cell = binOf(rel) * V + k;
-        if (sum) {
-          sum[cell] += v;
-          cnt![cell]++;
-          if (rel > tlast[cell]) tlast[cell] = rel;
-        } else if (rel > tlast[cell] || (rel === tlast[cell] && !(v <= value[cell]))) {
-          tlast[cell] = rel;
-          value[cell] = v;
-        }
-      };
+      // The same cells as the SQL path's (CellAggregate): per (bin, variable) the last value (latest time, ties →
+      // larger value) or the mean, and the latest time, held in float32.
+      const cells = new CellAggregate(T * V, m.aggregate);
+      const observe = (rel: number, k: number, v: number) => cells.add(bin(rel) * V + k, rel, v);
       rows(rec, idx, recRows, (row, rel) => {
         if (wide) {
           for (const w of wide) {
@@ -160,7 +137,7 @@ export function timeseriesEncoder(m: TimeseriesSpec, st: TimeseriesState, c: Enc
         const k = name === null ? undefined : varIndex.get(name);
         if (k !== undefined) observe(rel, k, v);
       });
-      if (sum) for (let cell = 0; cell < T * V; cell++) if (cnt![cell]) value[cell] = sum[cell] / cnt![cell];
+      const { value, tlast } = cells.finish();
       let present = false;
       for (let cell = 0; cell < T * V && !present; cell++) present = value[cell] === value[cell];
       if (!present) return false;

@@ -57,13 +57,6 @@ export class CellAggregate {
   }
 }
 
-/** Per-cell aggregate over whole row arrays (see CellAggregate). */
-export function aggregateCells(cell: Float64Array, rel: Float64Array, val: Float64Array, cells: number, how: 'last' | 'mean') {
-  const a = new CellAggregate(cells, how);
-  for (let r = 0; r < cell.length; r++) a.add(cell[r], rel[r], val[r]);
-  return a.finish();
-}
-
 /** The bin of a time: edges[k] <= t < edges[k+1]; the last bin includes its end. */
 export function binOf(edges: number[]): (t: number) => number {
   const T = edges.length - 1;
@@ -79,15 +72,6 @@ export function binOf(edges: number[]): (t: number) => number {
     for (let k = 1; k < T; k++) if (t < edges[k]) return k - 1;
     return T - 1;
   };
-}
-
-/** (pid, bin, var) → cell for whole row arrays. */
-export function cellIndex(pid: Float64Array, vi: Float64Array, rel: Float64Array, edges: number[], V: number): Float64Array {
-  const T = edges.length - 1;
-  const bin = binOf(edges);
-  const cell = new Float64Array(pid.length);
-  for (let r = 0; r < pid.length; r++) cell[r] = (pid[r] * T + bin(rel[r])) * V + vi[r];
-  return cell;
 }
 
 export function binEdges(m: TimeseriesSpec): number[] {
