@@ -147,7 +147,7 @@ const join2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return o;
 };
 
-/** cut AUROC − binormal bound within each group of `idx`, weighted by positives × negatives. */
+/** cut AUROC − binormal bound within each group, weighted by positives × negatives. */
 function withinExcess(y: ArrayLike<number>, s: ArrayLike<number>, cut: ArrayLike<number>, groups: ArrayLike<number>): number {
   const by = new Map<number, number[]>();
   for (let i = 0; i < y.length; i++) {
@@ -176,21 +176,23 @@ export function shortcutTest(train: ScoredSet, val: ScoredSet, o: ShortcutTestOp
   const nTrain = train.y.length;
   const crossCut = Float32Array.from(s, (v, i) => (v >= (i < nTrain ? valThreshold : threshold) ? 1 : 0));
   const cut = Float32Array.from(s, (v) => (v >= threshold ? 1 : 0));
-  const full = (() => {
-    const a = aurocOf(y, s), c = aurocOf(y, crossCut);
-    return { a, c, e: c - binormalCutBound(a) };
-  })();
-  const rand = mulberry32((o.seed * 0x9e3779b1 + 0x85ebca6b) >>> 0);
   const n = y.length;
-  // Resamples as multiplicities over one sort of the scores: O(n) each, the same AUROCs as sorting every resample
-  // (copies of a patient tie, counted half, either way), so the pooled test stays cheap on a million patients.
+  // The whole set and its resamples as multiplicities over one sort of the scores: O(n) each, the same AUROCs as
+  // sorting every resample (copies of a patient tie, counted half, either way), so the pooled test stays cheap on a
+  // million patients.
   const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => s[i] - s[j]);
+  const stat = (count: Float64Array) => {
+    const a = sortedCountedAuroc(y, s, order, count), c = countedAuroc(y, crossCut, count);
+    return { a, c, e: c - binormalCutBound(a) };
+  };
+  const full = stat(new Float64Array(n).fill(1));
+  const rand = mulberry32((o.seed * 0x9e3779b1 + 0x85ebca6b) >>> 0);
   const count = new Float64Array(n);
   const ex: number[] = [];
   for (let b = 0; b < o.bootstrap; b++) {
     count.fill(0);
     for (let k = 0; k < n; k++) count[Math.min(n - 1, Math.floor(rand() * n))]++;
-    const e = countedAuroc(y, crossCut, count) - binormalCutBound(sortedCountedAuroc(y, s, order, count));
+    const e = stat(count).e;
     if (Number.isFinite(e)) ex.push(e);
   }
   ex.sort((a, b) => a - b);
