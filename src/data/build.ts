@@ -161,7 +161,7 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
     let emptied = 0;
     split = Object.fromEntries(
       Object.entries(split).map(([s, idx]) => {
-        const keep = (idx as Int32Array).filter((i) => raws.some((r) => r.present[i]));
+        const keep = (idx as Int32Array).filter((i) => applied.some((a) => a.present[i]));
         emptied += (idx as Int32Array).length - keep.length;
         return [s, keep];
       }),
@@ -180,12 +180,12 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
     const modalities: ModalityInfo[] = applied.map((a) => a.info);
     const splits = {} as PreparedDataset['splits'];
     for (const [s, idx] of Object.entries(split) as [SplitName, Int32Array][])
-      splits[s] = sliceSplit(idx, cohort, applied, raws);
+      splits[s] = sliceSplit(idx, cohort, applied);
     const included = Object.values(split).reduce((a, idx) => a + idx.length, 0);
     const availability: Record<string, number> = {};
     names.forEach((nm, k) => {
       let c = 0;
-      for (const idx of Object.values(split)) for (const i of idx) c += raws[k].present[i];
+      for (const idx of Object.values(split)) for (const i of idx) c += applied[k].present[i];
       availability[nm] = included ? c / included : 0;
     });
     const cohortInfo: PreparedDataset['cohort'] = { candidates: cohort.candidates, included, exclusions };
@@ -254,7 +254,7 @@ function makeSplit(
 }
 
 /** Gathers one split's rows from the all-patient arrays. */
-export function sliceSplit(idx: Int32Array, cohort: Pick<Cohort, 'ids' | 'labels' | 'trueRisk' | 'reference'>, applied: Applied[], raws: Raw[]): SplitArrays {
+export function sliceSplit(idx: Int32Array, cohort: Pick<Cohort, 'ids' | 'labels' | 'trueRisk' | 'reference'>, applied: Applied[]): SplitArrays {
   const K = applied.length;
   const n = idx.length;
   const mask = new Uint8Array(n * K);
@@ -264,7 +264,7 @@ export function sliceSplit(idx: Int32Array, cohort: Pick<Cohort, 'ids' | 'labels
     const out = new Float32Array(n * D);
     for (let r = 0; r < n; r++) {
       const i = idx[r];
-      if (raws[k].present[i]) {
+      if (a.present[i]) {
         mask[r * K + k] = 1;
         out.set(a.values.subarray(i * D, (i + 1) * D), r * D);
       }

@@ -73,7 +73,7 @@ export async function transformPatients(spec: Spec, specDir: string, state: unkn
     const K = applied.length;
     const keep: number[] = [];
     const noData: number[] = [];
-    for (let i = 0; i < cohort.ids.length; i++) (raws.some((r) => r.present[i]) ? keep : noData).push(i);
+    for (let i = 0; i < cohort.ids.length; i++) (applied.some((a) => a.present[i]) ? keep : noData).push(i);
     if ('records' in source && noData.length)
       throw new CdmmError(`records: patient ${noData.slice(0, 5).map((i) => JSON.stringify(cohort.ids[i])).join(', ')} has no observed modality (no data in any modality's tables and windows)`);
     const n = keep.length;
@@ -83,7 +83,7 @@ export async function transformPatients(spec: Spec, specDir: string, state: unkn
       const D = a.info.shape.reduce((x, y) => x * y, 1);
       const out = new Float32Array(n * D);
       keep.forEach((i, r) => {
-        if (!raws[k].present[i]) return;
+        if (!a.present[i]) return;
         mask[r * K + k] = 1;
         out.set(a.values.subarray(i * D, (i + 1) * D), r * D);
       });

@@ -56,7 +56,7 @@ export function codesBuilder(m: CodesSpec): ModalityBuilder<CodesRaw, CodesState
         values[raw.pid[r] * D + k] += raw.count[r];
       }
       for (let j = 0; j < values.length; j++) if (values[j] > 0) values[j] = st.encoding === 'multihot' ? 1 : Math.log1p(values[j]);
-      return { info: { name, type: 'codes', shape: [D], features: [...st.vocabulary, '<other>'] }, values };
+      return { info: { name, type: 'codes', shape: [D], features: [...st.vocabulary, '<other>'] }, values, present: raw.present };
     },
   };
 }

@@ -38,6 +38,11 @@ export interface Raw {
 
 export interface Applied {
   info: ModalityInfo;
+  /**
+   * Who has the modality under the fitted state: `raw.present`, or fewer (a time-series patient whose only
+   * variables are unknown to the state has no observation). A new array or the raw's own, never changed.
+   */
+  present: Uint8Array;
   /** n × prod(shape), zeros where the modality is missing. */
   values: Float32Array;
 }

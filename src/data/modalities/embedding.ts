@@ -57,7 +57,7 @@ export function embeddingBuilder(m: EmbeddingSpec): ModalityBuilder<EmbeddingRaw
         const col = raw.data[byName.get(c)!];
         for (let i = 0; i < n; i++) if (raw.present[i] && Number.isFinite(col[i])) values[i * D + d] = (col[i] - st.mean[d]) / st.std[d];
       });
-      return { info: { name, type: 'embedding', shape: [D], features: st.columns }, values };
+      return { info: { name, type: 'embedding', shape: [D], features: st.columns }, values, present: raw.present };
     },
   };
 }

@@ -94,7 +94,7 @@ export function tabularBuilder(m: TabularSpec): ModalityBuilder<TabularRaw, Tabu
           values[row + catOffsets[j] + k] = 1;
         });
       }
-      return { info: { name, type: 'tabular', shape: [D], features }, values };
+      return { info: { name, type: 'tabular', shape: [D], features }, values, present: raw.present };
     },
   };
 }

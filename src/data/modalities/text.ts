@@ -89,7 +89,7 @@ export function textBuilder(m: TextSpec): ModalityBuilder<TextRaw, TextState> {
         if (norm > 0) for (let b = 0; b < D; b++) values[i * D + b] /= Math.sqrt(norm);
       });
       const features = Array.from({ length: D }, (_, b) => `hash${b}`);
-      return { info: { name, type: 'text', shape: [D], features }, values };
+      return { info: { name, type: 'text', shape: [D], features }, values, present: raw.present };
     },
   };
 }

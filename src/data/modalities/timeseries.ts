@@ -219,12 +219,11 @@ export function timeseriesBuilder(m: TimeseriesSpec): ModalityBuilder<Timeseries
       const rawIndex = new Map(raw.varNames.map((nm, j) => [nm, j]));
       const src = st.variables.map((v) => rawIndex.get(v.name) ?? -1);
       const RV = raw.varNames.length;
-      const present = new Uint8Array(N);
+      const present = new Uint8Array(N); // a patient with only variables unknown to the fitted state has no observation
       for (let i = 0; i < N; i++) {
         if (!raw.present[i]) continue;
         for (let b = 0; b < T && !present[i]; b++) for (const j of src) if (j >= 0 && raw.value[(i * T + b) * RV + j] === raw.value[(i * T + b) * RV + j]) { present[i] = 1; break; }
       }
-      raw.present = present; // a patient with only variables unknown to the fitted state has no observation
       const values = new Float32Array(N * T * C);
       const scale = Math.log1p(st.edges[T] - st.edges[0]);
       for (let i = 0; i < N; i++) {
@@ -250,7 +249,7 @@ export function timeseriesBuilder(m: TimeseriesSpec): ModalityBuilder<Timeseries
       for (const v of st.variables) features.push(v.name);
       for (const v of st.variables) features.push(`${v.name}:observed`);
       for (const v of st.variables) features.push(`${v.name}:days_since`);
-      return { info: { name, type: 'timeseries', shape: [T, C], features, variables: V }, values };
+      return { info: { name, type: 'timeseries', shape: [T, C], features, variables: V }, values, present };
     },
   };
 }
