@@ -40,6 +40,16 @@ describe('data errors', () => {
     expect(e.message).toMatch(/spec\.yaml: tables\.labs\.file: file not found: .*nolabs\.csv/);
   });
 
+  it('files are read together, but errors come in spec order: the first broken table is the one named', async () => {
+    // Both files have a ragged row: patients (first in the spec) is reported; once fixed, labs.
+    const patients = 'id,age,sex,y,index_day\n1,41,F,0,100\n2,42,M,1\n';
+    const labs = 'id,day,test,value\n1,90,hb,10\n2,90,hb\n';
+    const dir = smallDataset({ patients, labs });
+    expect((await buildError(dir)).message).toMatch(/tables\.patients\.file: .*patients\.csv: line 3 has 4 fields but the header has 5/);
+    writeFileSync(join(dir, 'patients.csv'), 'id,age,sex,y,index_day\n1,41,F,0,100\n2,42,M,1,100\n');
+    expect((await buildError(dir)).message).toMatch(/tables\.labs\.file: .*labs\.csv: line 3 has 3 fields but the header has 4/);
+  });
+
   it('unknown column names the spec field, the table and the file', async () => {
     const dir = smallDataset();
     editSpec(dir, 'numeric: [age]', 'numeric: [agee]');

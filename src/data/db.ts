@@ -165,6 +165,42 @@ export class Db {
 
   /** Creates the DuckDB table of spec table `name` from its file (no column checks yet). */
   async loadFile(name: string, t: TableSpec, specDir: string, policy: PathPolicy = {}): Promise<void> {
+    await this.loadFiles([{ name, t }], specDir, policy);
+  }
+
+  /**
+   * Creates the DuckDB tables of several spec tables from their files, the files read at the same time on
+   * connections of their own (a gzipped CSV is decompressed on one thread: the other core reads the next file).
+   * Errors come in the order of `items`, as if the files had been read one after another.
+   */
+  async loadFiles(items: { name: string; t: TableSpec }[], specDir: string, policy: PathPolicy = {}): Promise<void> {
+    // Each item: its checks (a CdmmError as is), then the read (DuckDB's error, explained below).
+    const done = await Promise.allSettled(items.map(async ({ name, t }) => {
+      const l = await this.loadStatement(name, t, specDir, policy);
+      const con = await this.inst.connect();
+      try {
+        await (await con.prepare(l.sql)).run();
+        return { l, error: null as unknown };
+      } catch (e) {
+        return { l, error: e };
+      } finally {
+        con.closeSync();
+      }
+    }));
+    for (const r of done) {
+      if (r.status === 'rejected') throw r.reason;
+      const { l, error: e } = r.value;
+      if (e) {
+        const missing = l.t.columns && /Referenced column "((?:[^"]|"")*)" not found/.exec((e as Error).message);
+        if (missing) throw new CdmmError(`${this.specFile}: tables.${l.name}.columns: column '${missing[1]}' not found in ${l.path}`);
+        throw new CdmmError(`${l.where}: cannot read ${l.path}: ${await this.readProblem(l.path, l.fmt, e)}`);
+      }
+      if (l.fmt === 'csv') await this.checkCsvShape(l.name, l.t, l.path, l.where);
+    }
+  }
+
+  /** The checks before reading a table file, and the statement that reads it. */
+  private async loadStatement(name: string, t: TableSpec, specDir: string, policy: PathPolicy) {
     const where = `${this.specFile}: tables.${name}.file`;
     const path = resolveTableFile(specDir, t.file, where, policy);
     const fmt = tableFormat(t);
@@ -183,14 +219,7 @@ export class Db {
     const source = fmt === 'csv'
       ? `SELECT row_number() OVER () + 1 AS __line, ${loadedColumns(t)} FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim}${na}${dec})`
       : `SELECT file_row_number + 1 AS __line, ${loadedColumns(t, 'file_row_number')} FROM read_parquet(${lit(path)}, file_row_number=true)`;
-    try {
-      await this.run(`CREATE TABLE ${tbl(name)} AS ${source}`);
-    } catch (e) {
-      const missing = t.columns && /Referenced column "((?:[^"]|"")*)" not found/.exec((e as Error).message);
-      if (missing) throw new CdmmError(`${this.specFile}: tables.${name}.columns: column '${missing[1]}' not found in ${path}`);
-      throw new CdmmError(`${where}: cannot read ${path}: ${await this.readProblem(path, fmt, e)}`);
-    }
-    if (fmt === 'csv') await this.checkCsvShape(name, t, path, where);
+    return { name, t, where, path, fmt, sql: `CREATE TABLE ${tbl(name)} AS ${source}` };
   }
 
   /** DuckDB's reason a file could not be read; for an over-long line, the line DuckDB should have named. */

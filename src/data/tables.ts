@@ -94,6 +94,11 @@ export async function shapeRows(db: Db, name: string, t: TableSpec, label: strin
 /** Loads one spec table: file, row-level options, columns (time checked later by finishTables). */
 export async function registerTable(db: Db, name: string, t: TableSpec, specDir: string, policy: PathPolicy = {}): Promise<void> {
   await db.loadFile(name, t, specDir, policy);
+  await shapeTable(db, name, t);
+}
+
+/** A loaded table's row options (`id: _row`, values, where) and its columns recorded. */
+async function shapeTable(db: Db, name: string, t: TableSpec): Promise<void> {
   await shapeRows(db, name, t, t.file);
   await db.describe(name, t, t.file, true, false);
 }
@@ -102,9 +107,11 @@ export async function registerTable(db: Db, name: string, t: TableSpec, specDir:
 export async function registerTables(db: Db, spec: Spec, specDir: string, quiet?: boolean, policy: PathPolicy = {}): Promise<void> {
   const entries = Object.entries(spec.tables);
   const bar = progress('tables', entries.length, { quiet });
+  // The files are read together (db.loadFiles); their errors still come in spec order.
+  await db.loadFiles(entries.map(([name, t]) => ({ name, t })), specDir, policy);
   for (const [k, [name, t]] of entries.entries()) {
     bar.update(k, { table: name });
-    await registerTable(db, name, t, specDir, policy);
+    await shapeTable(db, name, t);
   }
   bar.update(entries.length);
   bar.stop();
