@@ -38,6 +38,7 @@ export const defaultModelConfig: ModelConfig = {
   biasBins: 5,
   biasBalance: 1,
   gate: 'auto',
+  patternGate: 'auto',
 };
 
 /**

@@ -75,6 +75,11 @@ export interface ModelConfig {
   biasBalance?: number;
   /** Whether the bias weights are applied: 'auto' = when the validation test finds a shortcut (src/models/debias/gate.ts). */
   gate?: 'auto' | 'on' | 'off';
+  /**
+   * Whether the deconfounder acts: 'auto' = when the missingness pattern predicts the label (cross-fitted,
+   * src/models/debias/pattern-test.ts) and there are ≥ 2 patterns; 'off' builds the model without it.
+   */
+  patternGate?: 'auto' | 'on' | 'off';
   /** Whether the fusion reads the mask as a feature; absent = off when deconfounding, on otherwise (model.ts). */
   maskFeatures?: boolean;
 }

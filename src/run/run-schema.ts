@@ -146,7 +146,10 @@ function crossProblem(m: ParsedManifest): string | null {
   const c = m.config;
   const names = Object.keys(m.spec.modalities);
   if (m.modalities.map((x) => x.name).join('\0') !== names.join('\0')) return `modalities: ${JSON.stringify(m.modalities.map((x) => x.name))} differ from the spec's ${JSON.stringify(names)}`;
-  if (c.backbone !== c.model.backbone || c.debias !== c.model.debias) return 'config: backbone/debias differ from config.model';
+  // config.debias is what was asked; the model lacks the deconfounder when its gate found nothing to adjust.
+  const withoutDeconfounder = c.debias === 'full' ? 'dual' : c.debias === 'deconfound' ? 'none' : null;
+  const gatedOff = c.debias_parts?.deconfound?.on === false && c.model.debias === withoutDeconfounder;
+  if (c.backbone !== c.model.backbone || (c.debias !== c.model.debias && !gatedOff)) return 'config: backbone/debias differ from config.model';
   if (m.patterns.prior.length !== m.patterns.masks.length || m.patterns.masks.some((s) => s.length !== K))
     return `patterns: do not match the ${K} modalities (one 0/1 character per modality, one prior per mask)`;
   if (new Set(m.patterns.masks).size !== m.patterns.masks.length) return 'patterns.masks: masks must be unique';

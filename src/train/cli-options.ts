@@ -76,6 +76,7 @@ export function addTrainingOptions(cmd: Command): Command {
     .option('--intervention <rate>', "do(M) in training: probability that a patient's observed set is intersected with another training patient's; auto = n/(n+2000)", autoOr(numArg('intervention')))
     .option('--pattern-balance <x>', 'exponent of the pattern–label balancing weights (0 = off, 1 = full; default 0.5)', numArg('pattern-balance'))
     .option('--dual-branch <kind>', 'dual branch: separate (a GCE bias network trained first; default) | joint (v1 head, LfF weights)')
+    .option('--pattern-gate <mode>', 'the deconfounder (deconfound/full): auto (when the missingness pattern predicts the label; default) | on | off')
     .option('--gate <mode>', 'bias-bin balancing of the separate dual branch: auto (when validation finds a shortcut; default) | on | off')
     .option('--bias-backbone <name>', "backbone of the separate bias network: same (default: the main model's) | lr")
     .option('--bias-steps <n>', 'training steps of the separate bias network; auto = 3 epochs (default)', autoOr(intArg('bias-steps')))
@@ -90,7 +91,7 @@ export function addTrainingOptions(cmd: Command): Command {
 export interface TrainingFlags {
   epochs: number; batchSize: number | 'auto'; lr: number | 'auto'; weightDecay: number; optimizer: string; schedule: string;
   patience: number | 'auto'; select: string; ema: number; clipNorm: number;
-  intervention?: number | 'auto'; patternBalance?: number; dualBranch?: string; gate?: string; biasSteps?: number | 'auto'; biasBackbone?: string; biasBins?: number; weightCap?: number; posWeight: string; threads: number; bootstrap: number;
+  intervention?: number | 'auto'; patternBalance?: number; dualBranch?: string; gate?: string; patternGate?: string; biasSteps?: number | 'auto'; biasBackbone?: string; biasBins?: number; weightCap?: number; posWeight: string; threads: number; bootstrap: number;
   dim?: number; branchDim?: number; dropout?: number; seriesEncoder?: string; adjustment?: string; decorrelation?: string;
   lambdaFact?: number; lambdaGce?: number; lambdaDec?: number; lambdaSwap?: number; gceQ?: number;
   warmupEpochs?: number; weightEma?: number; splitSeed?: number; cache: boolean;
@@ -171,6 +172,7 @@ export function modelOverridesFrom(f: TrainingFlags): Partial<ModelConfig> {
   if (f.patternBalance !== undefined) o.patternBalance = nonneg('pattern-balance', f.patternBalance);
   if (f.dualBranch !== undefined) o.dualBranch = oneOf('dual-branch', ['separate', 'joint'] as const, f.dualBranch);
   if (f.gate !== undefined) o.gate = oneOf('gate', ['auto', 'on', 'off'] as const, f.gate);
+  if (f.patternGate !== undefined) o.patternGate = oneOf('pattern-gate', ['auto', 'on', 'off'] as const, f.patternGate);
   if (f.biasSteps !== undefined) o.biasSteps = f.biasSteps === 'auto' ? 'auto' : pos('bias-steps', f.biasSteps, true);
   if (f.biasBackbone !== undefined) o.biasBackbone = oneOf('bias-backbone', ['lr', 'same'] as const, f.biasBackbone);
   if (f.biasBins !== undefined) o.biasBins = pos('bias-bins', f.biasBins, true);

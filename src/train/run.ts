@@ -147,7 +147,7 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
           debias: cfg.debias,
           seed: opts.seed,
           split_seed: src.splitSeed,
-          model: cfg,
+          model: res.modelConfig,
           train: res.resolved,
           train_requested: opts,
           pos_weight: res.posWeight,

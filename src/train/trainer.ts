@@ -40,6 +40,8 @@ export interface EpochRecord {
 export interface TrainResult {
   /** The model with the best epoch's weights, in eval mode. */
   model: CdmmModel;
+  /** The configuration the model was built with: the one asked, less a deconfounder that found nothing to adjust. */
+  modelConfig: ModelConfig;
   dict: PatternDictionary;
   history: EpochRecord[];
   /** 1-based epoch whose weights the model holds. */
@@ -134,8 +136,11 @@ export function trainModel(ds: PreparedDataset, modelCfg: ModelConfig, optsIn: T
   const valWeights = valParts.length ? combineWeights(valParts, cap) : null;
   const rate = prepared.find((p) => p.intervention !== undefined)?.intervention ?? 0;
 
+  // A deconfounder that found nothing to adjust leaves the model without it (its gate: src/train/debias/deconfound.ts).
+  const noDeconfounder = prepared.some((p) => p.name === 'deconfound' && p.active === false);
+  const builtCfg: ModelConfig = noDeconfounder ? { ...modelCfg, debias: modelCfg.debias === 'full' ? 'dual' : 'none' } : modelCfg;
   manualSeed(opts.seed); // the main model's initial weights do not depend on which parts ran before it
-  const model = createModel(ds.modalities, dict, modelCfg);
+  const model = createModel(ds.modalities, dict, builtCfg);
   const params = model.parameters();
   const optim: Optimizer = opts.optimizer === 'adam'
     ? new Adam(params, { lr: opts.lr, weightDecay: opts.weightDecay })
@@ -240,7 +245,7 @@ export function trainModel(ds: PreparedDataset, modelCfg: ModelConfig, optsIn: T
   bestState.forEach((t) => t.dispose());
   model.eval();
   return {
-    model, dict, history, bestEpoch, bestScore: select === 'loss' ? -best : best, posWeight, stoppedEarly,
+    model, modelConfig: builtCfg, dict, history, bestEpoch, bestScore: select === 'loss' ? -best : best, posWeight, stoppedEarly,
     resolved: opts,
     parts: Object.fromEntries(prepared.map((p) => [p.name, p.record])),
     notes: prepared.flatMap((p) => p.notes),

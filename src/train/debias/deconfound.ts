@@ -1,29 +1,40 @@
 // The deconfounder's training-time half (METHOD.md v2, component 1): do(M) on the training patterns and
 // pattern–label balancing weights (M ⊥ Y in the weighted set). The prediction-time half, the back-door sum over the
-// dictionary, is the head's (src/models/debias/head.ts).
+// dictionary, is the head's (src/models/debias/head.ts). Its gate: with one pattern, or patterns that say nothing
+// about the label (src/models/debias/pattern-test.ts), there is nothing to adjust, and the model is built without
+// the deconfounder (the pattern-blind path costs where the pattern is uninformative).
 import { interventionRate } from '../../models/debias/intervention.js';
+import { patternTest } from '../../models/debias/pattern-test.js';
 import { groupLabelWeights } from '../../models/debias/weights.js';
+import { GATE_MARGIN } from './dual.js';
 import type { DebiasPart } from './part.js';
 
 export const deconfoundPart: DebiasPart = {
   name: 'deconfound',
   applies: (cfg) => cfg.debias === 'deconfound' || cfg.debias === 'full',
-  prepare({ ds, cfg, dict, trainPat, valPat }) {
+  prepare({ ds, cfg, dict, trainPat, valPat, opts }) {
     const { train, val } = ds.splits;
     const P = dict.masks.length;
     const power = cfg.patternBalance ?? 0.5;
     const cap = cfg.weightCap ?? 20;
     const rate = interventionRate(cfg, train.ids.length);
-    const notes = P === 1
-      ? [`deconfounding has nothing to adjust: the training split has one missingness pattern (${dict.masks[0]}) after merging rare ones; the model is the plain one with an extra layer`]
-      : [];
+    const mode = cfg.patternGate ?? 'auto';
+    const test = P > 1 ? patternTest({ y: train.labels, pattern: trainPat }, { y: val.labels, pattern: valPat }, P, { margin: GATE_MARGIN, bootstrap: 200, seed: opts.seed }) : null;
+    const on = P > 1 && (mode === 'on' || (mode === 'auto' && test!.associated));
+    const r = (x: number) => (Number.isFinite(x) ? Math.round(x * 1e6) / 1e6 : null);
+    const record = { patterns: P, gate: mode, on, pattern_auroc: test ? r(test.auroc) : null, pattern_auroc_lower: test ? r(test.auroc_lower) : null, margin: GATE_MARGIN };
+    const why = test ? `the pattern alone predicts the label with cross-fitted AUROC ${test.auroc.toFixed(3)} (90% lower bound ${test.auroc_lower.toFixed(3)}, needed > ${(0.5 + GATE_MARGIN).toFixed(4)})` : '';
+    if (P === 1)
+      return { name: 'deconfound', active: false, record, notes: [`deconfounding has nothing to adjust: the training split has one missingness pattern (${dict.masks[0]}) after merging rare ones; the model is built without the deconfounder`] };
+    if (!on)
+      return { name: 'deconfound', active: false, record, notes: [`deconfounder off: ${mode === 'off' ? '--pattern-gate off' : 'the missingness pattern says nothing about the label'} (${why}); the model reads the mask as the plain one does`] };
     return {
       name: 'deconfound',
       trainWeights: groupLabelWeights(trainPat, train.labels, P, power, cap),
       valWeights: groupLabelWeights(valPat, val.labels, P, power, cap),
-      intervention: P === 1 ? 0 : rate,
-      record: { patterns: P, intervention: P === 1 ? 0 : rate, pattern_balance: power },
-      notes,
+      intervention: rate,
+      record: { ...record, intervention: rate, pattern_balance: power },
+      notes: mode === 'auto' ? [`deconfounder on: ${why}`] : [],
     };
   },
 };

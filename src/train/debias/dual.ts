@@ -21,7 +21,7 @@ export const dualPart: DebiasPart = {
     // The bias network sees the factual data, mask included: it should find every shortcut, the testing habit too.
     const scores = fitBiasNetwork(ctx);
     // With the deconfounder the pattern is adjusted already: the test looks for a shortcut beyond it.
-    const withPattern = ctx.before.some((p) => p.name === 'deconfound');
+    const withPattern = ctx.before.some((p) => p.name === 'deconfound' && p.active !== false);
     const test = shortcutTest(
       { y: train.labels, s: scores.train, groups: withPattern ? ctx.trainPat : undefined },
       { y: val.labels, s: scores.val, groups: withPattern ? ctx.valPat : undefined },

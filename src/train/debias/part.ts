@@ -28,6 +28,8 @@ export interface PreparedPart {
   valWeights?: Float32Array;
   /** The weights already cover those of the parts before (a joint balancing): the trainer drops theirs. */
   supersedes?: boolean;
+  /** false: the part found nothing to act on, and the model is built without it (the deconfounder's gate). */
+  active?: boolean;
   /** do(M) rate in training, for the deconfounder. */
   intervention?: number;
   /** What the part decided, for the run folder (small, JSON). */
