@@ -5,6 +5,7 @@ import { manualSeed, tidy } from '../src/engine/index.js';
 import { auroc, weightedAuroc } from '../src/eval/metrics.js';
 import { interveneMasks, interventionRate } from '../src/models/debias/intervention.js';
 import { combineWeights, groupLabelWeights, normaliseWeights, quantileEdges, scoreBins } from '../src/models/debias/weights.js';
+import { patternTest } from '../src/models/debias/pattern-test.js';
 import { binormalCutBound, countedAuroc, normalCdf, normalQuantile, shortcutTest, sortedCountedAuroc } from '../src/models/debias/gate.js';
 import { assignPatterns, buildPatternDictionary, createModel, makeBatch } from '../src/models/index.js';
 import { normal } from '../src/data/rng.js';
@@ -150,6 +151,36 @@ describe('the shortcut test', () => {
     expect(onlyPattern.within).toBeLessThan(-0.0125);
     expect(site.shortcut).toBe(true);
     expect(site.within).toBeGreaterThan(0.0125);
+  });
+});
+
+describe("the deconfounder's pattern test", () => {
+  // Patterns 0..5 drawn independently of the label (MCAR), or with the label shifting which pattern a patient has.
+  const draw = (n: number, seed: number, tie: number) => {
+    const r = rng(seed);
+    const y = new Float32Array(n), pattern = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      y[i] = r() < 0.2 ? 1 : 0;
+      pattern[i] = r() < tie ? (y[i] ? 5 : 0) : Math.floor(r() * 6);
+    }
+    return { y, pattern };
+  };
+  const o = { margin: 0.0125, bootstrap: 200, seed: 0 };
+
+  it('finds no association where the pattern is independent of the label, at any size', () => {
+    for (const [n, seed] of [[600, 1], [6000, 2], [60000, 3]]) {
+      const t = patternTest(draw(n, seed, 0), draw(Math.round(n / 7), seed + 10, 0), 6, o);
+      expect(t.associated).toBe(false);
+      expect(Math.abs(t.auroc - 0.5)).toBeLessThan(0.05);
+      expect(t.auroc_lower).toBeLessThanOrEqual(t.auroc);
+    }
+  });
+
+  it('finds it where the label moves the pattern, and is deterministic for a seed', () => {
+    const t = patternTest(draw(6000, 4, 0.3), draw(900, 5, 0.3), 6, o);
+    expect(t.associated).toBe(true);
+    expect(t.auroc_lower).toBeGreaterThan(0.6);
+    expect(patternTest(draw(6000, 4, 0.3), draw(900, 5, 0.3), 6, o)).toEqual(t);
   });
 });
 

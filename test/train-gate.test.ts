@@ -15,7 +15,7 @@ import { defaultTrainOptions } from '../src/train/options.js';
 const root = mkdtempSync(join(tmpdir(), 'cdmm-gate-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-async function gate(scenario: 'none' | 'confounding'): Promise<PreparedPart['record']> {
+async function gate(scenario: 'none' | 'confounding' | 'missingness'): Promise<PreparedPart['record'] & { deconfounder: PreparedPart['record'] }> {
   const dir = join(root, scenario);
   await simulate({ out: dir, n: 6000, seed: 5, scenario });
   const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
@@ -31,7 +31,7 @@ async function gate(scenario: 'none' | 'confounding'): Promise<PreparedPart['rec
       trainPat: assignPatterns(ds.splits.train.mask, K, dict), valPat: assignPatterns(ds.splits.val.mask, K, dict),
     }));
   }
-  return before.find((p) => p.name === 'dual')!.record;
+  return { ...before.find((p) => p.name === 'dual')!.record, deconfounder: before.find((p) => p.name === 'deconfound')!.record } as never;
 }
 
 describe('the dual-branch gate', () => {
@@ -41,5 +41,15 @@ describe('the dual-branch gate', () => {
     expect(conf.on).toBe(true);
     expect(none.on).toBe(false);
     expect(Number(conf.excess)).toBeGreaterThan(Number(none.excess));
+    // Both scenarios test at random (MCAR): the deconfounder finds nothing to adjust and stays out of the model.
+    expect(conf.deconfounder.on).toBe(false);
+    expect(none.deconfounder.on).toBe(false);
+    expect(Number(none.deconfounder.pattern_auroc_lower)).toBeLessThan(0.5125);
+  }, 180_000);
+
+  it("the deconfounder's gate is on where testing follows severity (MNAR)", async () => {
+    const miss = await gate('missingness');
+    expect(miss.deconfounder.on).toBe(true);
+    expect(Number(miss.deconfounder.pattern_auroc_lower)).toBeGreaterThan(0.6);
   }, 180_000);
 });

@@ -133,6 +133,17 @@ describe('run folder', () => {
     expect(() => loadRun(join(root, 'nope'))).toThrow(/run folder not found/);
   });
 
+  it("a model without the deconfounder passes the manifest check only where the deconfounder's gate said so", () => {
+    const man = JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8'));
+    expect(man.config.debias_parts.deconfound.on).toBe(true); // MNAR testing in the simulator: the gate is on
+    const dir = copyRun('gated-model');
+    editManifest(dir, (m) => (m.config.model.debias = 'dual'));
+    expect(() => loadRun(dir)).toThrow(/config: backbone\/debias differ from config\.model/);
+    // Said off: the check passes, and these weights (of a deconfounding model) no longer fit.
+    editManifest(dir, (m) => (m.config.debias_parts.deconfound.on = false));
+    expect(() => loadRun(dir)).toThrow(/model\.safetensors: the weights do not fit the model described in manifest\.json/);
+  });
+
   it('weights that do not fit the described model are refused', () => {
     const dir = copyRun('wrong-model');
     editManifest(dir, (m) => (m.config.model.dim = 32));
