@@ -29,7 +29,7 @@ export function formatRunSummary(r: RunOutcome): string {
   const c = r.manifest.config;
   const last = r.history[r.history.length - 1];
   const lines = [
-    `run ${r.dir}: ${r.manifest.dataset}, backbone ${c.backbone}, debias ${c.debias}, seed ${c.seed}`,
+    `run ${r.dir}: ${r.manifest.dataset}, backbone ${c.backbone}, debias ${c.debias}${c.model.debias !== c.debias ? ` (built as ${c.model.debias}: the deconfounder found nothing to adjust)` : ''}, seed ${c.seed}`,
     `  best epoch ${c.best_epoch} of ${last?.epoch ?? 0}${c.stopped_early ? ' (stopped early)' : ''}, ` +
       `${r.manifest.patterns.masks.length} missingness patterns, positive weight ${c.pos_weight.toFixed(2)}`,
     formatCalibrationLine(r.manifest.calibration ?? { method: 'none' }),
