@@ -86,6 +86,20 @@ describe('group split (whole hospitals to train/val/test)', () => {
   });
 });
 
+describe("a shift environment chosen by a column of the cohort table itself", () => {
+  it('puts the stays with those values in shift (table given or left out), and names a value that occurs nowhere', async () => {
+    for (const table of ['', 'table: stays, ']) {
+      const dir = fixture(`{ method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 }, seed: 0, shift: { ${table}column: hospitalid, values: [7, 8] } }`);
+      const ds = await build(dir);
+      expect(hospitals(ds, 'shift')).toEqual([7, 8]);
+      for (const s of ['train', 'val', 'test'] as const) expect(hospitals(ds, s).some((h) => h >= 7)).toBe(false);
+      expectPatientDisjoint(ds);
+    }
+    const bad = fixture('{ method: random, seed: 0, shift: { column: hospitalid, values: [9] } }');
+    await expect(build(bad)).rejects.toThrow(/split\.shift\.values: none of \[9\] occurs in column 'hospitalid' of stays\.csv/);
+  });
+});
+
 describe('random split by patient', () => {
   it('never puts one patient\'s stays on both sides, where a split by stay does', async () => {
     const byPatient = fixture('{ method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 }, seed: 0 }');

@@ -312,7 +312,9 @@ async function splitAndReference(db: Db, spec: Spec, idCol: string): Promise<{ s
     const st = sp.shift.table ?? ct;
     const v = await perRowColumn(db, spec, idCol, st, sp.shift.column, 'split.shift.column', 'sh', joins);
     const match = valueMatch(v, db.table(st).columns.get(sp.shift.column)!, sp.shift.values, `${f}: split.shift.values`);
-    const hits = Number(await db.scalar(`SELECT count(*) FROM ${tbl(st)} sh WHERE ${match}`));
+    // The check reads the shift table itself (alias sh); `v` may name the cohort table's own alias x.
+    const own = valueMatch(`sh.${q(sp.shift.column)}`, db.table(st).columns.get(sp.shift.column)!, sp.shift.values, `${f}: split.shift.values`);
+    const hits = Number(await db.scalar(`SELECT count(*) FROM ${tbl(st)} sh WHERE ${own}`));
     if (hits === 0)
       throw new CdmmError(`${f}: split.shift.values: none of ${JSON.stringify(sp.shift.values)} occurs in column '${sp.shift.column}' of ${db.table(st).label} (values there: ${await someValues(db, st, sp.shift.column)})`);
     sel.push(`CASE WHEN ${match} THEN 1 ELSE 0 END AS in_shift`);

@@ -29,7 +29,7 @@ export function formatRunSummary(r: RunOutcome): string {
   const c = r.manifest.config;
   const last = r.history[r.history.length - 1];
   const lines = [
-    `run ${r.dir}: ${r.manifest.dataset}, backbone ${c.backbone}, debias ${c.debias}${c.model.debias !== c.debias ? ` (built as ${c.model.debias}: the deconfounder found nothing to adjust)` : ''}, seed ${c.seed}`,
+    `run ${r.dir}: ${r.manifest.dataset}, backbone ${c.backbone}, debias ${c.debias}${builtAs(c)}, seed ${c.seed}`,
     `  best epoch ${c.best_epoch} of ${last?.epoch ?? 0}${c.stopped_early ? ' (stopped early)' : ''}, ` +
       `${r.manifest.patterns.masks.length} missingness patterns, positive weight ${c.pos_weight.toFixed(2)}`,
     formatCalibrationLine(r.manifest.calibration ?? { method: 'none' }),
@@ -37,4 +37,15 @@ export function formatRunSummary(r: RunOutcome): string {
   for (const [name, m] of Object.entries(r.metrics.splits)) if (m) lines.push(formatMetricLine(name, m));
   for (const [name, ref] of Object.entries(r.metrics.reference ?? {})) if (ref) lines.push(formatReferenceLine(name, ref));
   return lines.join('\n');
+}
+
+/** What the debiasing parts left of the model asked for: the deconfounder out (its gate), the dual branch's gate off. */
+function builtAs(c: { debias: string; model: { debias: string }; debias_parts?: Record<string, Record<string, unknown>> }): string {
+  const parts = c.debias_parts ?? {};
+  const out: string[] = [];
+  if (c.model.debias !== c.debias)
+    out.push(Number(parts.deconfound?.patterns) === 1 ? 'no deconfounder: one missingness pattern' : 'no deconfounder: the missingness pattern did not predict the label');
+  if (parts.dual && parts.dual.on === false) out.push('dual branch off: no shortcut found');
+  if (out.length === 2) out.push('so the model is the plain one');
+  return out.length ? ` (${out.join('; ')})` : '';
 }
