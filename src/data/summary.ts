@@ -28,12 +28,14 @@ export interface DatasetSummary {
  *  1.5× or ≤ 1/1.5 of it, are flagged. */
 const PATTERN_Z = 4;
 const PATTERN_RATIO = 1.5;
+/** Fewer patients than this in a pattern are not flagged: one patient with the outcome would be "100%". */
+const PATTERN_MIN = 20;
 const RARE_MODALITY = 0.01;
 
 /** A modality (almost) nobody has: the model cannot learn from it, whatever the rest of the data. */
 function availabilityWarning(name: string, available: number): string | undefined {
   if (available === 0)
-    return `modality '${name}' is missing for every patient (its table is empty, or none of its rows lies in the modality's window): the model cannot learn from it`;
+    return `modality '${name}' is missing for every patient (its table is empty, none of its rows lies in the modality's window, or none of its listed variables or codes occurs): the model cannot learn from it`;
   if (available < RARE_MODALITY) return `modality '${name}' is present for only ${(100 * available).toFixed(2)}% of patients (< 1%)`;
   return undefined;
 }
@@ -88,7 +90,7 @@ export function summarize(ds: PreparedDataset): DatasetSummary {
     const se = Math.sqrt((rate * (1 - rate)) / r.count);
     const z = se > 0 ? Math.abs(r.label_rate - rate) / se : 0;
     const ratio = rate > 0 ? r.label_rate / rate : 1;
-    if (z >= PATTERN_Z && (ratio >= PATTERN_RATIO || ratio <= 1 / PATTERN_RATIO))
+    if (r.count >= PATTERN_MIN && z >= PATTERN_Z && (ratio >= PATTERN_RATIO || ratio <= 1 / PATTERN_RATIO))
       warnings.push(
         `pattern ${r.mask} (${r.count} patients) has label rate ${(100 * r.label_rate).toFixed(1)}% vs ${(100 * rate).toFixed(1)}% overall: ` +
           `which modalities are missing predicts the outcome here (missingness bias)`,

@@ -1,0 +1,24 @@
+// What `cdmm inspect` warns about: the missingness-bias warning needs a pattern with enough patients.
+import { describe, expect, it } from 'vitest';
+import { summarize } from '../src/data/summary.js';
+import { syntheticDataset } from './train-fixtures.js';
+
+describe('inspect warnings', () => {
+  it('flags a pattern whose label rate departs from the overall one, but not a single patient', () => {
+    const ds = syntheticDataset({ n: 3000, seed: 2 }); // labs observed MNAR: the labs pattern tracks the label
+    const flagged = summarize(ds).warnings.filter((w) => w.includes('missingness bias'));
+    expect(flagged.length).toBeGreaterThan(0);
+    expect(flagged.every((w) => Number(/\((\d+) patients\)/.exec(w)![1]) >= 20)).toBe(true);
+    // A rare outcome (about 2.5%) and one positive patient alone in a pattern of its own (only the codes modality):
+    // a 100% rate, 6 binomial standard errors away, and still not flagged.
+    let k = 0;
+    for (const s of Object.values(ds.splits)) s.labels.forEach((y, j) => { if (y === 1 && k++ % 10) s.labels[j] = 0; });
+    const t = ds.splits.train;
+    const K = ds.modalities.length;
+    const i = t.labels.findIndex((y) => y === 1);
+    t.mask.set([0, 0, 1], i * K);
+    const rows = summarize(ds);
+    expect(rows.patterns.find((p) => p.mask === '001')?.count).toBe(1);
+    expect(rows.warnings.some((w) => w.startsWith('pattern 001 '))).toBe(false);
+  });
+});
