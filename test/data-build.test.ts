@@ -8,7 +8,7 @@ import { simulate } from '../src/data/simulate.js';
 import { loadSpec } from '../src/data/spec.js';
 import { transformPatients } from '../src/data/transform.js';
 import type { PreparedDataset, SplitArrays } from '../src/data/types.js';
-import { tempDir } from './fixtures/data/helpers.js';
+import { smallDataset, tempDir } from './fixtures/data/helpers.js';
 
 let dir: string;
 let ds: PreparedDataset;
@@ -166,6 +166,20 @@ describe('prepared dataset', () => {
       }
     });
   }, 60_000);
+
+  it('new patients from table files keep to the cohort filters (left out and counted); JSON records are scored as given', async () => {
+    const fdir = smallDataset();
+    const specFile = join(fdir, 'spec.yaml');
+    writeFileSync(specFile, readFileSync(specFile, 'utf8').replace('cohort: { table: patients, index_time: index_day }', 'cohort: { table: patients, index_time: index_day, filters: ["age >= 50"] }'));
+    const fds = await prepareDataset(specFile, { quiet: true, cache: false });
+    expect(fds.cohort.included).toBe(31); // ages 41..80: 50..80 kept
+    const spec = loadSpec(specFile);
+    const viaTables = await transformPatients(spec, fdir, fds.state, { tables: { patients: join(fdir, 'patients.csv'), labs: join(fdir, 'labs.csv') } });
+    expect(viaTables.ids.length).toBe(31);
+    expect(viaTables.exclusions).toEqual({ 'filter: age >= 50': 9 });
+    const young = { id: '1', index_time: 100, patients: [{ id: 1, age: 41, sex: 'F', y: 0, index_day: 100 }], labs: [] };
+    expect((await transformPatients(spec, fdir, fds.state, { records: [young] })).ids).toEqual(['1']);
+  });
 
   it('unseen categories go to <other> and bad record values are reported by path', async () => {
     const spec = loadSpec(join(dir, 'spec.yaml'));

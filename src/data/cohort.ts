@@ -31,6 +31,8 @@ export interface Cohort {
 export interface CohortOptions {
   /** Apply the inclusion filters and compute labels (training, external validation). */
   withLabels: boolean;
+  /** Apply the inclusion filters and end_time without labels (new patients from table files); default withLabels. */
+  filters?: boolean;
 }
 
 export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Promise<Cohort> {
@@ -73,7 +75,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   const candidates = Number(await db.scalar(`SELECT count(*) FROM ${tbl(ct)}`));
   const countWhere = async (w: string[]) => Number(await db.scalar(`SELECT count(*) FROM ${tbl(ct)} x ${w.length ? 'WHERE ' + w.map((c) => `(${c})`).join(' AND ') : ''}`));
 
-  if (opts.withLabels) {
+  if (opts.filters ?? opts.withLabels) {
     let before = candidates;
     // Each filter is parsed and its SQL written from the parse tree (src/data/filter.ts): never the text itself.
     const columns = [...t.columns.keys()];

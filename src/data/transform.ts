@@ -65,7 +65,9 @@ export async function transformPatients(spec: Spec, specDir: string, state: unkn
       await loadRecords(db, useSpec, st.tableTypes, parseRecords(source.records, st.tableTypes));
     }
     await db.lockDown();
-    const cohort = await buildCohort(db, useSpec, { withLabels });
+    // Table files of new patients are a cohort too: its filters and end_time hold (left out, counted). JSON records
+    // are scored as given: a request names its patients.
+    const cohort = await buildCohort(db, useSpec, { withLabels, filters: withLabels || 'tables' in source });
     const ctx: Ctx = { db, spec: useSpec, specFile: file, n: cohort.ids.length, idxKind: cohort.idxKind, shared: new Map() };
     if (cohort.idxKind !== st.idxKind) throw new CdmmError(`${file}: cohort.index_time is ${cohort.idxKind === 'time' ? 'a timestamp' : 'a number of days'}, but was ${st.idxKind === 'time' ? 'a timestamp' : 'a number of days'} in training`);
     const raws = await extractModalities(ctx, true);
