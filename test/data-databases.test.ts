@@ -239,6 +239,17 @@ describe('offsets in minutes, the index as a duration, and row times from severa
     expect(() => parseSpec(eicuSpec({ offset: '24 parsecs' }), 'spec.yaml')).toThrow(/cohort\.index_offset: expected a number of days or a duration such as "24 h"/);
   });
 
+  it('a window and a horizon take the same durations as index_offset', () => {
+    const days = parseSpec(eicuSpec(), 'spec.yaml');
+    const units = parseSpec(eicuSpec().replace('window: { start: -1, end: 0 }', 'window: { start: -24 h, end: "0 min" }'), 'spec.yaml');
+    expect(units.modalities.bp).toEqual(days.modalities.bp);
+    const ev = (h: string) => parseSpec(eicuSpec({ label: `{ event: died, time: dtime, horizon: ${h} }` }), 'spec.yaml').label;
+    expect(ev('30 days')).toEqual(ev('30'));
+    expect(ev('48 h')).toEqual(ev('2'));
+    expect(() => ev('-2 h')).toThrow(/label\.horizon: horizon must be > 0/);
+    expect(() => parseSpec(eicuSpec().replace('start: -1', 'start: -1 fortnight'), 'spec.yaml')).toThrow(/modalities\.bp\.window\.start: expected a number of days or a duration/);
+  });
+
   it('leaves out stays that end by the index time and counts every exclusion', async () => {
     const ds = await build(eicu());
     expect(labelsById(ds)).toEqual({ '1': 1, '2': 0, '4': 0, '9': 0, '10': 1 });

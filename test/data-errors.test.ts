@@ -148,13 +148,13 @@ describe('data errors', () => {
   it('an unknown modality type names the field path', () => {
     const dir = smallDataset();
     editSpec(dir, 'type: tabular', 'type: spreadsheet');
-    expect(() => loadSpec(join(dir, 'spec.yaml'))).toThrow(/spec\.yaml: modalities\.demo\.type: unknown value; expected one of tabular, timeseries, codes, text, embedding/);
+    expect(() => loadSpec(join(dir, 'spec.yaml'))).toThrow(/spec\.yaml: modalities\.demo\.type: unknown value "spreadsheet"; expected one of tabular, timeseries, codes, text, embedding/);
   });
 
   it('a wrongly typed field names its path', () => {
     const dir = smallDataset();
     editSpec(dir, 'start: -30', 'start: "a month"');
-    expect(() => loadSpec(join(dir, 'spec.yaml'))).toThrow(/spec\.yaml: modalities\.labs\.window\.start: expected number, got string/);
+    expect(() => loadSpec(join(dir, 'spec.yaml'))).toThrow(/^spec\.yaml: modalities\.labs\.window\.start: expected a number of days or a duration such as "24 h", "1440 min", "2 days" \(got "a month"\)$/);
   });
 
   it('a window reaching after the index time is refused unless allowed', () => {

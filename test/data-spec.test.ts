@@ -38,8 +38,13 @@ label: { column: y }
     expect(bad(base + 'modalities: { c: { type: tabular, table: q, numeric: [a] } }')).toThrow(/bad\.yaml: modalities\.c\.table: unknown table 'q'/);
     expect(bad(base + 'modalities: { c: { type: tabular, table: p } }')).toThrow(/bad\.yaml: modalities\.c: a tabular modality needs numeric or categorical columns/);
     expect(bad(base + 'modalities: { c: { type: tabular, table: p, numeric: [a], colour: red } }')).toThrow(/bad\.yaml: modalities\.c: unknown field\(s\) colour/);
-    expect(bad(base.replace('label: { column: y }', 'label: { event: s, time: t, horizon: -3 }') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/bad\.yaml: label\.horizon: Number must be greater than 0/);
+    expect(bad(base.replace('label: { column: y }', 'label: { event: s, time: t, horizon: -3 }') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/bad\.yaml: label\.horizon: horizon must be > 0/);
     expect(bad('name: [1')).toThrow(/bad\.yaml: YAML error/);
+    // a typo gets the closest field or value, when one is close; a wild one gets none
+    expect(bad(base + 'modalities: { c: { type: tabular, table: p, numerc: [a] } }')).toThrow(/bad\.yaml: modalities\.c: unknown field\(s\) numerc \(did you mean numeric\?\)\n/);
+    expect(bad(base.replace('cohort: { table: p }', 'cohort: { table: p, index_tiem: 0 }') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/cohort: unknown field\(s\) index_tiem \(did you mean index_time\?\)/);
+    expect(bad(base + 'modalities: { c: { type: tabulr, table: p, numeric: [a] } }')).toThrow(/modalities\.c\.type: unknown value "tabulr"; expected one of tabular, timeseries, codes, text, embedding \(did you mean tabular\?\)$/);
+    expect(bad(base + 'modalities: { c: { type: image, table: p, numeric: [a] } }')).toThrow(/modalities\.c\.type: unknown value "image"; expected one of tabular, timeseries, codes, text, embedding$/);
     expect(bad(base.replace('id: id } }', 'id: id, time: t } }') + 'modalities: { l: { type: timeseries, table: e, variable: v, value: x, variables: [hb, na, hb], window: { start: -9 } } }')).toThrow(/bad\.yaml: modalities\.l\.variables\[2\]: 'hb' is listed twice/);
     expect(bad(base + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }\nsplit: { method: random, fractions: { train: 0.5, val: 0.1, test: 0.1 } }')).toThrow(/bad\.yaml: split\.fractions: train, val and test fractions must be > 0 and sum to 1/);
   });

@@ -39,8 +39,8 @@ export const durationSchema = z.union([
 /** A window relative to the index time, in days. Default end 0 = at the index; start null = unbounded. */
 export const windowSchema = z
   .object({
-    start: num.nullable().default(null),
-    end: num.default(0),
+    start: durationSchema.nullable().default(null),
+    end: durationSchema.default(0),
     /** Set true to allow data after the index time (end > 0): that is leakage unless you know why. */
     allow_after_index: z.boolean().default(false),
   })
@@ -217,8 +217,8 @@ export const labelSchema = z.union([
       event_values: z.array(z.union([z.number(), z.string()])).default([1]),
       /** Time of the event or of the end of follow-up, on the same clock as the index time. */
       time: ident,
-      /** Horizon in days after the index time. */
-      horizon: num.positive(),
+      /** Horizon after the index time: days, or a duration such as "30 days" or "48 h". */
+      horizon: durationSchema.refine((d) => d > 0, { message: 'horizon must be > 0' }),
     })
     .strict(),
 ]);
@@ -383,10 +383,63 @@ export function formatPath(path: (string | number)[]): string {
   return out || '(root)';
 }
 
-/** Turns zod issues into one CdmmError naming the file and each field path. */
-export function zodToCdmm(file: string, err: z.ZodError): CdmmError {
-  const issues = err.issues.flatMap(unwrapUnion);
-  const lines = issues.slice(0, 8).map((i) => `${file}: ${formatPath(i.path)}: ${issueMessage(i)}`);
+/** Every field name a spec may use, anywhere (walked once from the schema): what a typo is compared with. */
+let specFieldNames: string[] | undefined;
+function fieldNames(): string[] {
+  if (specFieldNames) return specFieldNames;
+  const names = new Set<string>();
+  const seen = new Set<z.ZodTypeAny>();
+  const walk = (t: z.ZodTypeAny): void => {
+    if (!t || seen.has(t)) return;
+    seen.add(t);
+    if (t instanceof z.ZodObject) for (const [k, v] of Object.entries(t.shape as Record<string, z.ZodTypeAny>)) { names.add(k); walk(v); }
+    else if (t instanceof z.ZodEffects) walk(t.innerType());
+    else if (t instanceof z.ZodDefault || t instanceof z.ZodOptional || t instanceof z.ZodNullable) walk(t._def.innerType);
+    else if (t instanceof z.ZodUnion || t instanceof z.ZodDiscriminatedUnion) for (const o of t.options as z.ZodTypeAny[]) walk(o);
+    else if (t instanceof z.ZodRecord) walk(t._def.valueType);
+    else if (t instanceof z.ZodArray) walk(t._def.type);
+    else if (t instanceof z.ZodPipeline) { walk(t._def.in); walk(t._def.out); }
+  };
+  walk(specSchema);
+  return (specFieldNames = [...names]);
+}
+
+/** Edit distance (insertions, deletions, substitutions, adjacent swaps), for "did you mean". */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.length][b.length];
+}
+
+/** The one closest candidate within 2 edits (and under half the word), if any. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const dist = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (dist < bestD) { best = c; bestD = dist; }
+  }
+  return best !== undefined && bestD > 0 && bestD <= 2 && bestD < word.length / 2 ? best : undefined;
+}
+
+function valueAt(raw: unknown, path: (string | number)[]): unknown {
+  let v = raw;
+  for (const p of path) v = v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[p] : undefined;
+  return v;
+}
+
+/** Turns zod issues into one CdmmError naming the file and each field path. `raw`: the parsed YAML, for hints. */
+export function zodToCdmm(file: string, err: z.ZodError, raw?: unknown): CdmmError {
+  // A field that failed its own check can be checked again by a refinement over the whole spec, which then reports
+  // the failed value under a shorter path (e.g. window.start for modalities.x.window.start): say it once.
+  const all = err.issues.flatMap(unwrapUnion);
+  const key = (p: (string | number)[]) => p.join('\u0000');
+  const issues = all.filter((i, n) => !all.some((o, m) => m < n && o.path.length > i.path.length && key(o.path.slice(o.path.length - i.path.length)) === key(i.path) && i.path.length > 0));
+  const lines = issues.slice(0, 8).map((i) => `${file}: ${formatPath(i.path)}: ${issueMessage(i, raw)}`);
   if (issues.length > 8) lines.push(`… and ${issues.length - 8} more`);
   return new CdmmError(lines.join('\n'));
 }
@@ -398,10 +451,17 @@ function unwrapUnion(i: z.ZodIssue): z.ZodIssue[] {
   return best ? best.issues.flatMap(unwrapUnion) : [i];
 }
 
-function issueMessage(i: z.ZodIssue): string {
+function issueMessage(i: z.ZodIssue, raw: unknown): string {
   if (i.code === 'invalid_type') return `expected ${i.expected}${i.received === 'undefined' ? ' (missing)' : `, got ${i.received}`}`;
-  if (i.code === 'invalid_union_discriminator') return `unknown value; expected one of ${i.options.map(String).join(', ')}`;
-  if (i.code === 'unrecognized_keys') return `unknown field(s) ${i.keys.join(', ')}`;
+  if (i.code === 'invalid_union_discriminator') {
+    const got = valueAt(raw, i.path);
+    const hint = typeof got === 'string' ? closest(got, i.options.map(String)) : undefined;
+    return `unknown value${got === undefined ? '' : ` ${JSON.stringify(got)}`}; expected one of ${i.options.map(String).join(', ')}${hint ? ` (did you mean ${hint}?)` : ''}`;
+  }
+  if (i.code === 'unrecognized_keys') {
+    const known = fieldNames();
+    return `unknown field(s) ${i.keys.map((k) => { const c = closest(k, known); return c ? `${k} (did you mean ${c}?)` : k; }).join(', ')}`;
+  }
   return i.message;
 }
 
@@ -426,7 +486,7 @@ export function parseSpec(text: string, file: string): Spec {
   const nul = nulPath(raw);
   if (nul) throw new CdmmError(`${file}: ${formatPath(nul)}: text must not contain NUL characters`);
   const r = specSchema.safeParse(raw);
-  if (!r.success) throw zodToCdmm(file, r.error);
+  if (!r.success) throw zodToCdmm(file, r.error, raw);
   return r.data;
 }
 
