@@ -92,6 +92,24 @@ describe('tables keyed by another id than the cohort', () => {
   }, 60_000);
 });
 
+describe('ids that match the cohort only after cleaning', () => {
+  it('are counted in a warning with examples; exactly written ids give none', async () => {
+    const clean = await prepareDataset(join(mimicLike(), 'spec.yaml'), { quiet: true, cache: false });
+    expect(clean.cohort.warnings).toBeUndefined();
+    const dir = mimicLike();
+    // two of the embedding rows carry a trailing space in their id, one a leading zero
+    const cxr = ['hadm_id,subject_id,e0,e1'];
+    for (let i = 1; i <= N; i += 2) cxr.push(`${1000 + i},${i === 1 ? '1 ' : i === 3 ? '3 ' : i === 5 ? '05' : i},${i / 10},${-i / 10}`);
+    writeFileSync(join(dir, 'cxr.csv'), cxr.join('\n') + '\n');
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    expect(ds.cohort.warnings).toHaveLength(1);
+    expect(ds.cohort.warnings![0]).toMatch(/^modalities\.cxr\.table: 3 ids of cxr\.csv match a cohort id only when spaces, case and leading zeros are ignored \(e\.g\. "05" for "5", "1 " for "1", "3 " for "3"\): their rows are not used/);
+    // and those patients really are without the modality
+    const cxrOf = presence(ds.splits, 3, 2);
+    expect([cxrOf.get('1'), cxrOf.get('3'), cxrOf.get('5'), cxrOf.get('7')]).toEqual([false, false, false, true]);
+  }, 60_000);
+});
+
 function eventData(event: (i: number) => string, eventValues: string, extraSpec = ''): string {
   const rows = ['pid;arm;index_day;event;event_day;site'];
   for (let i = 0; i < N; i++) rows.push(`P-${i};${i % 3 ? 'x' : 'y'};10;${event(i)};${10 + (i % 2 ? 100 : 500)};${i % 5 ? 'A' : 'B'}`);

@@ -121,6 +121,43 @@ split: { method: random, seed: 0, fractions: { train: 0.5, val: 0.25, test: 0.25
   });
 });
 
+describe('listed variables that never occur', () => {
+  it('are named in a warning that inspect and train print; variables that occur give none', async () => {
+    const { summarize, modalityWarnings } = await import('../src/data/summary.js');
+    const clean = await prepareDataset(join(fixtureWith('[a, b]'), 'spec.yaml'), { quiet: true, cache: false });
+    expect(modalityWarnings(clean)).toEqual([]);
+    const ds = await prepareDataset(join(fixtureWith('[a, hba1c, b, ldl]'), 'spec.yaml'), { quiet: true, cache: false });
+    const w = `modality 'labs': listed variables "hba1c", "ldl" occur in no training patient's window: their channels stay zero (check the names against the table)`;
+    expect(modalityWarnings(ds)).toEqual([w]);
+    expect(summarize(ds).warnings).toContain(w);
+    // the variables still have their channels (the model's shape follows the spec)
+    expect(ds.modalities[1].variables).toBe(4);
+  });
+  function fixtureWith(variables: string) {
+    const patients = ['pid,idx,y'];
+    const labs = ['pid,day,test,value'];
+    for (let i = 1; i <= 20; i++) {
+      patients.push(`${i},100,${i % 2}`);
+      labs.push(`${i},95,a,${i}`, `${i},96,b,${2 * i}`);
+    }
+    return writeFixture({
+      'patients.csv': patients.join('\n') + '\n',
+      'labs.csv': labs.join('\n') + '\n',
+      'spec.yaml': `name: unseen
+tables:
+  patients: { file: patients.csv, id: pid }
+  labs: { file: labs.csv, id: pid, time: day }
+cohort: { table: patients, index_time: idx }
+label: { column: y }
+modalities:
+  base: { type: tabular, table: patients, numeric: [idx] }
+  labs: { type: timeseries, table: labs, variable: test, value: value, variables: ${variables}, window: { start: -20 }, bins: 1 }
+split: { method: random, seed: 0, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
+`,
+    });
+  }
+});
+
 describe('a long table read in patient ranges', () => {
   it('gives the same cells as one query, for numeric and text ids', async () => {
     const { Db } = await import('../src/data/db.js');

@@ -92,8 +92,9 @@ export function applyModalities(spec: Spec, raws: Raw[], states: unknown[], ids:
  * keyed by hadm_id while the cohort uses subject_id, or ids written "007" in one file and 7 in another): an error
  * with examples from both sides, instead of a modality that is silently missing for everyone.
  */
-async function checkIdsMatch(ctx: Ctx): Promise<void> {
+async function checkIdsMatch(ctx: Ctx): Promise<string[]> {
   const { db, spec } = ctx;
+  const warnings: string[] = [];
   const seen = new Set<string>();
   for (const [name, m] of Object.entries(spec.modalities)) {
     if (m.table === spec.cohort.table || seen.has(m.table)) continue;
@@ -107,7 +108,13 @@ async function checkIdsMatch(ctx: Ctx): Promise<void> {
       ? `SELECT CAST(c.__lk AS VARCHAR) AS k FROM ${tbl(m.table)} x ${cohortJoin(ctx, m.table)}`
       : `SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT}`;
     const hit = Number(await db.scalar(`SELECT count(*) FROM (SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)}) x JOIN (${keys}) c ON x.k = c.k`));
-    if (hit > 0) continue;
+    if (hit > 0) {
+      if (hit < total) {
+        const w = await nearMissIds(ctx, m.table, idc, keys);
+        if (w) warnings.push(`modalities.${name}.table: ${w}`);
+      }
+      continue;
+    }
     const ex = async (sql: string) => (await db.rows(sql)).map((r) => JSON.stringify(String(r.k))).join(', ');
     const theirs = await ex(`SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)} WHERE ${q(t.id)} IS NOT NULL ORDER BY 1 LIMIT 3`);
     const ct = db.table(spec.cohort.table);
@@ -126,6 +133,25 @@ async function checkIdsMatch(ctx: Ctx): Promise<void> {
         `(tables.${m.table}.id, or tables.${m.table}.link when it is keyed by another id such as subject_id)`,
     );
   }
+  return warnings;
+}
+
+/**
+ * Ids of a table that match no cohort key as written but do once spaces, case and leading zeros are ignored
+ * ("12 " for 12, "007" for "7"): their rows would silently not count, so the patient looks untested.
+ */
+async function nearMissIds(ctx: Ctx, table: string, idc: string, keys: string): Promise<string | undefined> {
+  const { db } = ctx;
+  const norm = (e: string) => `ltrim(lower(trim(${e})), '0')`;
+  const rows = await db.rows(
+    `WITH x AS (SELECT DISTINCT ${idc} AS k FROM ${tbl(table)} WHERE ${idc} IS NOT NULL), c AS (SELECT DISTINCT k FROM (${keys}) WHERE k IS NOT NULL), ` +
+      `miss AS (SELECT k FROM x WHERE k NOT IN (SELECT k FROM c)) ` +
+      `SELECT m.k AS k, min(c.k) AS ck, count(*) OVER () AS n FROM miss m JOIN c ON ${norm('m.k')} = ${norm('c.k')} GROUP BY m.k ORDER BY m.k LIMIT 3`,
+  );
+  if (!rows.length) return undefined;
+  const n = Number(rows[0].n);
+  const ex = rows.map((r) => `${JSON.stringify(String(r.k))} for ${JSON.stringify(String(r.ck))}`).join(', ');
+  return `${n} id${n === 1 ? '' : 's'} of ${db.table(table).label} match a cohort id only when spaces, case and leading zeros are ignored (e.g. ${ex}): their rows are not used; clean the ids so both tables write them the same way`;
 }
 
 function assertFinite(a: Float32Array, modality: string, width: number, ids: string[]): void {
@@ -140,7 +166,7 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
     await db.lockDown();
     const cohort = await buildCohort(db, spec, { withLabels: true });
     const ctx: Ctx = { db, spec, specFile: file, n: cohort.ids.length, idxKind: cohort.idxKind, shared: new Map() };
-    await checkIdsMatch(ctx);
+    const idWarnings = await checkIdsMatch(ctx);
     const raws = await extractModalities(ctx, opts.quiet);
     const names = Object.keys(spec.modalities);
     const n = cohort.ids.length;
@@ -189,6 +215,7 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
       availability[nm] = included ? c / included : 0;
     });
     const cohortInfo: PreparedDataset['cohort'] = { candidates: cohort.candidates, included, exclusions };
+    if (idWarnings.length) cohortInfo.warnings = idWarnings;
     if (spec.cohort.patient && cohort.patients) {
       const keys = new Set<string>();
       for (const idx of Object.values(split)) for (const i of idx) keys.add(cohort.patients[i] ?? `\0row${i}`);

@@ -40,7 +40,15 @@ function availabilityWarning(name: string, available: number): string | undefine
   return undefined;
 }
 
-/** The availability warnings alone (what `train` and `benchmark` print; `inspect` shows all warnings). */
+/** Listed time-series variables that no training patient has: a misspelt name or an empty window. */
+function unseenWarning(m: { name: string; unseen?: string[] }): string[] {
+  if (!m.unseen?.length) return [];
+  const shown = m.unseen.slice(0, 5).map((v) => JSON.stringify(v)).join(', ');
+  const more = m.unseen.length > 5 ? ` and ${m.unseen.length - 5} more` : '';
+  return [`modality '${m.name}': listed variable${m.unseen.length === 1 ? '' : 's'} ${shown}${more} occur${m.unseen.length === 1 ? 's' : ''} in no training patient's window: ${m.unseen.length === 1 ? 'its' : 'their'} channels stay zero (check the names against the table)`];
+}
+
+/** The build's and the availability warnings (what `train` and `benchmark` print; `inspect` shows all warnings). */
 export function modalityWarnings(ds: PreparedDataset): string[] {
   const K = ds.modalities.length;
   const avail = new Float64Array(K);
@@ -49,7 +57,7 @@ export function modalityWarnings(ds: PreparedDataset): string[] {
     n += s.ids.length;
     for (let i = 0; i < s.mask.length; i++) avail[i % K] += s.mask[i];
   }
-  return ds.modalities.flatMap((m, k) => availabilityWarning(m.name, n ? avail[k] / n : 0) ?? []);
+  return [...(ds.cohort.warnings ?? []), ...ds.modalities.flatMap((m, k) => [...(availabilityWarning(m.name, n ? avail[k] / n : 0) ?? []), ...unseenWarning(m)])];
 }
 
 export function summarize(ds: PreparedDataset): DatasetSummary {
@@ -76,12 +84,13 @@ export function summarize(ds: PreparedDataset): DatasetSummary {
   }
   const rate = patients ? pos / patients : 0;
   const modalities: DatasetSummary['modalities'] = {};
-  const warnings: string[] = [];
+  const warnings: string[] = [...(ds.cohort.warnings ?? [])];
   ds.modalities.forEach((m, k) => {
     const available = patients ? avail[k] / patients : 0;
     modalities[m.name] = { type: m.type, available, dim: m.shape.reduce((a, b) => a * b, 1), shape: m.shape };
     const w = availabilityWarning(m.name, available);
     if (w) warnings.push(w);
+    warnings.push(...unseenWarning(m));
   });
   const rows = [...patterns.entries()]
     .map(([mask, p]) => ({ mask, count: p.count, label_rate: p.count ? p.pos / p.count : 0 }))

@@ -17,6 +17,8 @@ export interface ModalityInfo {
   features: string[];
   /** timeseries only: number of variables V. */
   variables?: number;
+  /** timeseries only: listed variables no training patient has in the window (their channels stay zero). */
+  unseen?: string[];
 }
 
 /** One split's patients, as dense arrays in patient order. */
@@ -54,5 +56,7 @@ export interface PreparedDataset {
     exclusions: Record<string, number>;
     /** With cohort.patient: the column and how many distinct patients the included rows belong to. */
     patient_key?: { column: string; distinct: number };
+    /** Problems found while reading the tables that did not stop the build (e.g. ids that nearly match). */
+    warnings?: string[];
   };
 }

@@ -6,6 +6,7 @@
 import { CdmmError } from '../../util/errors.js';
 import { lit, q, tbl } from '../db.js';
 import type { TimeseriesSpec } from '../spec.js';
+import type { ModalityInfo } from '../types.js';
 import { numericChunks, prefixed, windowedRows, type Ctx, type ModalityBuilder, type Raw } from './common.js';
 
 export interface TimeseriesRaw extends Raw {
@@ -19,6 +20,8 @@ export interface TimeseriesRaw extends Raw {
 export interface TimeseriesState {
   variables: { name: string; mean: number; std: number }[];
   edges: number[];
+  /** Listed variables that no training patient has in the window (inspect and train warn of them). */
+  unseen?: string[];
 }
 
 /** Largest [N, T, V] grid accepted (the output tensor is three times this). */
@@ -200,7 +203,9 @@ export function timeseriesBuilder(m: TimeseriesSpec): ModalityBuilder<Timeseries
       }
       // Long form without a variable list: keep the variables seen in training, in name order.
       const keep = raw.varNames.map((_, v) => v).filter((v) => m.variables || n[v] > 0);
+      const unseen = m.variables ? raw.varNames.filter((_, v) => n[v] === 0) : [];
       return {
+        ...(unseen.length ? { unseen } : {}),
         edges: raw.edges,
         variables: keep.map((v) => {
           const mean = n[v] ? s[v] / n[v] : 0;
@@ -249,7 +254,9 @@ export function timeseriesBuilder(m: TimeseriesSpec): ModalityBuilder<Timeseries
       for (const v of st.variables) features.push(v.name);
       for (const v of st.variables) features.push(`${v.name}:observed`);
       for (const v of st.variables) features.push(`${v.name}:days_since`);
-      return { info: { name, type: 'timeseries', shape: [T, C], features, variables: V }, values, present };
+      const info: ModalityInfo = { name, type: 'timeseries', shape: [T, C], features, variables: V };
+      if (st.unseen?.length) info.unseen = st.unseen;
+      return { info, values, present };
     },
   };
 }
