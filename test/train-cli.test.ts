@@ -47,6 +47,13 @@ describe('cdmm train / evaluate', () => {
     expect(x.source).toBe('external');
     expect(x.splits.external.n).toBe(300);
     expect(x.splits.external.auroc).toBeGreaterThan(0.5);
+    expect(x.warnings).toBeUndefined();
+    expect(ext.err).not.toMatch(/warning/);
+    // the training spec itself as "external": scored, with a warning that these are the training patients
+    const self = await cli('evaluate', run, '--spec', spec, '--json', '--bootstrap', '20');
+    expect(self.code).toBe(0);
+    expect(JSON.parse(self.out).warnings).toHaveLength(1);
+    expect(self.err).toMatch(/cdmm: warning: .*spec\.yaml: its cohort table is the file the run was trained on \(.*patients\.csv\): its patients include the training patients/);
 
     const human = await cli('evaluate', run, '--bootstrap', '20');
     expect(human.out).toMatch(/test\s+n=\d+\s+AUROC 0\.\d{3}/);

@@ -1,11 +1,11 @@
 // Scoring a saved run: on its own test (and shift) split, re-prepared from the manifest's spec and split seed
 // and checked against the fitted preprocessing state; or on another spec's patients (external validation)
 // transformed with the run's fitted state and assigned to the run's pattern dictionary.
-import { dirname } from 'node:path';
-import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
 import { prepareDataset } from '../data/build.js';
 import { transformPatients } from '../data/transform.js';
-import type { Spec } from '../data/spec.js';
+import { loadSpec, type Spec } from '../data/spec.js';
 import type { SplitArrays } from '../data/types.js';
 import type { PatternMetrics } from '../eval/patterns.js';
 import { referenceMetrics, type ReferenceMetrics } from '../eval/reference.js';
@@ -31,6 +31,8 @@ export interface EvaluationResult {
   exclusions?: Record<string, number>;
   /** With spec.reference: the reference score and the model on the same patients, per split. */
   reference?: Record<string, ReferenceMetrics>;
+  /** What makes the figures less than they seem (e.g. an external spec reading the training cohort's file). */
+  warnings?: string[];
 }
 
 export interface EvaluateOptions {
@@ -72,6 +74,11 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
     r.per_pattern.external = s.perPattern;
     if (s.reference) r.reference = { external: s.reference };
     if (t.exclusions) r.exclusions = t.exclusions;
+    const same = sameCohortFile(m.spec as Spec, m.spec_path, o.specPath);
+    if (same)
+      r.warnings = [
+        `${o.specPath}: its cohort table is the file the run was trained on (${same}): its patients include the training patients, so these figures are not an external validation (without --spec, evaluate scores the run's held-out test split)`,
+      ];
     return r;
   }
 
@@ -93,4 +100,16 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
     if (s.reference) (r.reference ??= {})[name] = s.reference;
   }
   return r;
+}
+
+/** The cohort table file both specs read, when they read the same one (compared by real path). */
+function sameCohortFile(runSpec: Spec, runSpecPath: string, otherSpecPath: string): string | undefined {
+  const real = (dir: string, spec: Spec) => {
+    const f = spec.tables[spec.cohort.table]?.file;
+    const p = f === undefined ? undefined : resolve(dir, f);
+    return p && existsSync(p) ? realpathSync(p) : undefined;
+  };
+  const ours = real(dirname(runSpecPath), runSpec);
+  const theirs = real(dirname(resolve(otherSpecPath)), loadSpec(otherSpecPath));
+  return ours !== undefined && ours === theirs ? ours : undefined;
 }

@@ -21,6 +21,7 @@ export function register(program: Command): void {
       for (const w of run.warnings) process.stderr.write(`cdmm: warning: ${w}\n`);
       try {
         const r = await evaluateRun(run, { specPath: o.spec, bootstrap: o.bootstrap, cache: o.cache, quiet: !!o.json, allowOutside: o.allowOutside });
+        for (const w of r.warnings ?? []) process.stderr.write(`cdmm: warning: ${w}\n`);
         if (o.json) {
           process.stdout.write(JSON.stringify(r, null, 2) + '\n');
           return;
