@@ -93,5 +93,16 @@ describe('benchmark bounds on simulated data', () => {
     const b = computeBounds(ds, 7);
     expect(b).toMatchObject({ oracle: null, ceiling_shift: null, ceiling_folds: [], split_seed: 7 });
     expect(computeBounds({ ...ds, splits: { ...ds.splits, shift: s } }, 7).ceiling_shift).toBeNull(); // 1 positive < 5 folds
+    expect(b.shift_n).toBeUndefined();
+    expect(computeBounds({ ...ds, splits: { ...ds.splits, shift: s } }, 7)).toMatchObject({ shift_n: 3, shift_positives: 1 });
+  });
+
+  it('the benchmark table counts the shift split and warns when a class is too small for its AUROCs', async () => {
+    const { formatBounds } = await import('../src/train/benchmark.js');
+    const base = { oracle: null, ceiling_shift: 0.7, ceiling_folds: [0.7], ceiling_model: 'lr', split_seed: 0 };
+    expect(formatBounds({ ...base, shift_n: 2000, shift_positives: 300 })).toMatch(/shift split: 2000 patients, 300 positive$/);
+    expect(formatBounds({ ...base, shift_n: 800, shift_positives: 27 })).toMatch(/shift split: 800 patients, 27 positive — warning: fewer than 50 of a class/);
+    expect(formatBounds({ ...base, shift_n: 800, shift_positives: 780 })).toMatch(/warning: fewer than 50 of a class/);
+    expect(formatBounds(base)).not.toMatch(/shift split/); // a benchmark.json from before these fields
   });
 });

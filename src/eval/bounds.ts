@@ -17,7 +17,13 @@ export interface Bounds {
   ceiling_model: string;
   /** The split seed of the prepared dataset the bounds were computed on (null: a column split, fixed by the data). */
   split_seed: number | null;
+  /** Size and positives of the shift split (absent without one, and in benchmarks written before these fields). */
+  shift_n?: number;
+  shift_positives?: number;
 }
+
+/** Fewer positives (or negatives) than this in the shift split: its AUROCs, the ceiling included, are noisy. */
+export const FEW_SHIFT_POSITIVES = 50;
 
 export interface CeilingOptions {
   folds?: number;
@@ -211,5 +217,6 @@ export function computeBounds(ds: PreparedDataset, splitSeed: number | null, opt
     ceiling_folds: foldsAuc.map((x) => (Number.isFinite(x) ? x : NaN)),
     ceiling_model: `logistic regression (L2 λ = ${o.l2} on standardised inputs: all modality values, zeros where missing, and the mask), ${o.folds} stratified folds (seed ${o.seed}) inside the shift split`,
     split_seed: splitSeed,
+    ...(ds.splits.shift ? { shift_n: ds.splits.shift.labels.length, shift_positives: ds.splits.shift.labels.reduce((a, b) => a + b, 0) } : {}),
   };
 }

@@ -15,7 +15,7 @@ import { progress } from '../util/progress.js';
 import type { TrainOptions } from './options.js';
 import { trainRun } from './run.js';
 import { mean, std } from './stats.js';
-import { computeBounds, type Bounds } from '../eval/bounds.js';
+import { computeBounds, FEW_SHIFT_POSITIVES, type Bounds } from '../eval/bounds.js';
 import { formatReferenceTable, summarizeReference, type ReferenceMetrics, type ReferenceSummary } from '../eval/reference.js';
 
 /** Adds the reference summary to each split of a row, when every run of the row has one. */
@@ -163,6 +163,13 @@ export function formatBounds(x: Bounds): string {
       ? '  in-distribution ceiling: n/a (no shift split, or too few patients of a class for the folds)'
       : `  in-distribution ceiling (shift): ${f3(x.ceiling_shift)} (folds ${x.ceiling_folds.map((n) => (Number.isFinite(n) ? f3(n) : 'n/a')).join(', ')}): ${x.ceiling_model}`,
   );
+  if (x.shift_n !== undefined && x.shift_positives !== undefined) {
+    const few = Math.min(x.shift_positives, x.shift_n - x.shift_positives);
+    lines.push(
+      `  shift split: ${x.shift_n} patients, ${x.shift_positives} positive` +
+        (few < FEW_SHIFT_POSITIVES ? ` — warning: fewer than ${FEW_SHIFT_POSITIVES} of a class, so every shift AUROC here (the ceiling's folds too) is noisy: read differences under ≈ 0.05 as noise` : ''),
+    );
+  }
   return lines.join('\n');
 }
 
