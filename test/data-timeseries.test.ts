@@ -132,6 +132,9 @@ describe('listed variables that never occur', () => {
     expect(summarize(ds).warnings).toContain(w);
     // the variables still have their channels (the model's shape follows the spec)
     expect(ds.modalities[1].variables).toBe(4);
+    // a run folder keeps the list: the state read back is the state written (evaluate compares them)
+    const { dataStateSchema } = await import('../src/data/state.js');
+    expect(JSON.stringify(dataStateSchema.parse(JSON.parse(JSON.stringify(ds.state))))).toBe(JSON.stringify(ds.state));
   });
   function fixtureWith(variables: string) {
     const patients = ['pid,idx,y'];

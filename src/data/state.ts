@@ -44,6 +44,7 @@ const modalityStates = {
   timeseries: z.object({
     edges: z.array(finite).min(2).refine((e) => e.every((x, i) => i === 0 || x > e[i - 1]), 'edges must increase'),
     variables: z.array(z.object({ name: z.string(), mean: finite, std: positive })),
+    unseen: z.array(z.string().max(1000)).max(1 << 16).optional(),
   }),
   codes: z.object({ vocabulary: z.array(z.string()).refine(unique, 'the vocabulary must be unique'), encoding: z.enum(['multihot', 'counts']) }),
   text: z.object({ width: z.number().int().min(1).max(1 << 16), hashSeed: z.number().int(), idf: z.array(finite) }),

@@ -205,13 +205,13 @@ export function timeseriesBuilder(m: TimeseriesSpec): ModalityBuilder<Timeseries
       const keep = raw.varNames.map((_, v) => v).filter((v) => m.variables || n[v] > 0);
       const unseen = m.variables ? raw.varNames.filter((_, v) => n[v] === 0) : [];
       return {
-        ...(unseen.length ? { unseen } : {}),
         edges: raw.edges,
         variables: keep.map((v) => {
           const mean = n[v] ? s[v] / n[v] : 0;
           const std = n[v] ? Math.sqrt(Math.max(0, s2[v] / n[v] - mean * mean)) : 1;
           return { name: raw.varNames[v], mean, std: std > 1e-12 ? std : 1 };
         }),
+        ...(unseen.length ? { unseen } : {}),
       };
     },
 
