@@ -74,24 +74,19 @@ describe('timeseries tensors', () => {
     });
 });
 
-describe('one scan per long table', () => {
-  // Patients 1..30, index day 100; labs a, b, c at days 20..100 with values that differ per row.
-  const modalities = {
-    recent: '{ type: timeseries, table: labs, variable: test, value: value, variables: [a, b], window: { start: -20, end: 0 }, bins: 2, aggregate: last }',
-    older: '{ type: timeseries, table: labs, variable: test, value: value, variables: [b, c], window: { start: -80, end: -10 }, edges: [-80, -40, -25, -10], aggregate: mean }',
-    all: '{ type: timeseries, table: labs, variable: test, value: value, window: { start: -60, end: 0 }, bins: 3, aggregate: last }',
-  };
-  function fixture(names: (keyof typeof modalities)[]) {
-    const patients = ['pid,idx,y'];
-    const labs = ['pid,day,test,value'];
-    for (let i = 1; i <= 30; i++) {
-      patients.push(`${i},100,${i % 2}`);
-      for (let d = 20; d <= 100; d += 7 + (i % 3)) labs.push(`${i},${d},${'abc'[(i + d) % 3]},${(i * 31 + d * 7) % 97}`);
-    }
-    return writeFixture({
-      'patients.csv': patients.join('\n') + '\n',
-      'labs.csv': labs.join('\n') + '\n',
-      'spec.yaml': `name: shared
+// Patients 1..30, index day 100; labs a, b, c at days 20..100 with values that differ per row; `modalities`:
+// YAML lines "name: { … }" added after a tabular base modality.
+function labsFixture(modalities: string[]) {
+  const patients = ['pid,idx,y'];
+  const labs = ['pid,day,test,value'];
+  for (let i = 1; i <= 30; i++) {
+    patients.push(`${i},100,${i % 2}`);
+    for (let d = 20; d <= 100; d += 7 + (i % 3)) labs.push(`${i},${d},${'abc'[(i + d) % 3]},${(i * 31 + d * 7) % 97}`);
+  }
+  return writeFixture({
+    'patients.csv': patients.join('\n') + '\n',
+    'labs.csv': labs.join('\n') + '\n',
+    'spec.yaml': `name: shared
 tables:
   patients: { file: patients.csv, id: pid }
   labs: { file: labs.csv, id: pid, time: day }
@@ -99,11 +94,19 @@ cohort: { table: patients, index_time: idx }
 label: { column: y }
 modalities:
   base: { type: tabular, table: patients, numeric: [idx] }
-${names.map((n) => `  ${n}: ${modalities[n]}`).join('\n')}
+${modalities.map((m) => `  ${m}`).join('\n')}
 split: { method: random, seed: 0, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
 `,
-    });
-  }
+  });
+}
+
+describe('one scan per long table', () => {
+  const modalities = {
+    recent: '{ type: timeseries, table: labs, variable: test, value: value, variables: [a, b], window: { start: -20, end: 0 }, bins: 2, aggregate: last }',
+    older: '{ type: timeseries, table: labs, variable: test, value: value, variables: [b, c], window: { start: -80, end: -10 }, edges: [-80, -40, -25, -10], aggregate: mean }',
+    all: '{ type: timeseries, table: labs, variable: test, value: value, window: { start: -60, end: 0 }, bins: 3, aggregate: last }',
+  };
+  const fixture = (names: (keyof typeof modalities)[]) => labsFixture(names.map((n) => `${n}: ${modalities[n]}`));
 
   it('modalities sharing a table get exactly what each would get from a scan of its own', async () => {
     const names = Object.keys(modalities) as (keyof typeof modalities)[];
@@ -136,29 +139,8 @@ describe('listed variables that never occur', () => {
     const { dataStateSchema } = await import('../src/data/state.js');
     expect(JSON.stringify(dataStateSchema.parse(JSON.parse(JSON.stringify(ds.state))))).toBe(JSON.stringify(ds.state));
   });
-  function fixtureWith(variables: string) {
-    const patients = ['pid,idx,y'];
-    const labs = ['pid,day,test,value'];
-    for (let i = 1; i <= 20; i++) {
-      patients.push(`${i},100,${i % 2}`);
-      labs.push(`${i},95,a,${i}`, `${i},96,b,${2 * i}`);
-    }
-    return writeFixture({
-      'patients.csv': patients.join('\n') + '\n',
-      'labs.csv': labs.join('\n') + '\n',
-      'spec.yaml': `name: unseen
-tables:
-  patients: { file: patients.csv, id: pid }
-  labs: { file: labs.csv, id: pid, time: day }
-cohort: { table: patients, index_time: idx }
-label: { column: y }
-modalities:
-  base: { type: tabular, table: patients, numeric: [idx] }
-  labs: { type: timeseries, table: labs, variable: test, value: value, variables: ${variables}, window: { start: -20 }, bins: 1 }
-split: { method: random, seed: 0, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
-`,
-    });
-  }
+  const fixtureWith = (variables: string) =>
+    labsFixture([`labs: { type: timeseries, table: labs, variable: test, value: value, variables: ${variables}, window: { start: -20 }, bins: 1 }`]);
 });
 
 describe('a long table read in patient ranges', () => {
