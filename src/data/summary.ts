@@ -57,7 +57,7 @@ export function modalityWarnings(ds: PreparedDataset): string[] {
     n += s.ids.length;
     for (let i = 0; i < s.mask.length; i++) avail[i % K] += s.mask[i];
   }
-  return [...(ds.cohort.warnings ?? []), ...ds.modalities.flatMap((m, k) => [...(availabilityWarning(m.name, n ? avail[k] / n : 0) ?? []), ...unseenWarning(m)])];
+  return [...(ds.cohort.warnings ?? []), ...ds.modalities.flatMap((m, k) => [availabilityWarning(m.name, n ? avail[k] / n : 0) ?? [], unseenWarning(m)].flat())];
 }
 
 export function summarize(ds: PreparedDataset): DatasetSummary {
