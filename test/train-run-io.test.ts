@@ -1,5 +1,6 @@
 // A run folder on a small simulated cohort: the real data layer's spec and fitted state, as train writes them.
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,6 +117,27 @@ describe('run folder', () => {
     writeFileSync(join(dir, 'model.safetensors'), w);
     expect(() => loadRun(dir)).toThrow(CdmmError);
     expect(() => loadRun(dir)).toThrow(/model\.safetensors: damaged weights: sha256/);
+  });
+
+  it('a file of the folder that is a link to a device or a FIFO is refused at once, without reading it', () => {
+    for (const file of ['model.safetensors', 'manifest.json', 'SHA256SUMS']) {
+      const dir = copyRun(`dev-zero-${file}`);
+      rmSync(join(dir, file));
+      symlinkSync('/dev/zero', join(dir, file));
+      expect(() => loadRun(dir)).toThrow(new RegExp(`${file.replace('.', '\\.')}: not a regular file`));
+      rmSync(join(dir, file));
+      execFileSync('mkfifo', [join(dir, file)]);
+      expect(() => loadRun(dir)).toThrow(/not a regular file/);
+    }
+    // a manifest that is a link to another file: its text is not quoted in the error
+    const dir = copyRun('linked-manifest');
+    const secret = join(root, 'secret.txt');
+    writeFileSync(secret, 'secret-line: hunter2\n');
+    rmSync(join(dir, 'manifest.json'));
+    symlinkSync(secret, join(dir, 'manifest.json'));
+    resum(dir);
+    expect(() => loadRun(dir)).toThrow(/manifest\.json: damaged manifest: not valid JSON( \((at byte \d+|it ends early)\))?$/);
+    expect(() => loadRun(dir)).not.toThrow(/hunter2|secret-line/);
   });
 
   it('a damaged or foreign manifest is refused with a CdmmError naming manifest.json', () => {

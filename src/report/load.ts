@@ -1,7 +1,9 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { z } from 'zod';
+import { jsonPosition, readRunFile } from '../run/run-io.js';
 import { CdmmError } from '../util/errors.js';
+import { readBoundedText } from '../util/files.js';
 
 /** Reading and validating the run-folder and benchmark-folder files of docs/RUN-FORMAT.md. */
 
@@ -173,12 +175,14 @@ export interface BenchmarkData {
 }
 
 /** Parses one JSON file against a schema; any failure names the file and the offending field. */
-function readJson<T>(path: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>): T {
+function readJson<T>(path: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>, runDir?: string): T {
+  // A run's files are checked against its SHA256SUMS (an edited metrics.json is refused, not rendered).
+  const text = runDir ? readRunFile(runDir, basename(path)).toString('utf8') : readBoundedText(path);
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(text);
   } catch (e) {
-    throw new CdmmError(`cannot read ${path}: ${(e as Error).message}`);
+    throw new CdmmError(`cannot read ${path}: not valid JSON${jsonPosition(e)}`);
   }
   const r = schema.safeParse(raw);
   if (!r.success) {
@@ -189,8 +193,8 @@ function readJson<T>(path: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>):
   return r.data;
 }
 
-function readOptional<T>(path: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>): T | undefined {
-  return existsSync(path) ? readJson(path, schema) : undefined;
+function readOptional<T>(path: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>, runDir?: string): T | undefined {
+  return existsSync(path) ? readJson(path, schema, runDir) : undefined;
 }
 
 export const isRunDir = (dir: string) => existsSync(join(dir, 'manifest.json'));
@@ -205,11 +209,11 @@ export function loadRun(dir: string, opts: { predictions?: boolean } = {}): RunD
     if (!existsSync(join(dir, f))) throw new CdmmError(`${dir} is not a complete run folder: ${f} is missing`);
   return {
     dir,
-    manifest: readJson(join(dir, 'manifest.json'), ManifestSchema),
-    metrics: readJson(join(dir, 'metrics.json'), RunMetricsSchema),
-    insights: readOptional(join(dir, 'insights.json'), InsightsSchema),
-    predictions: opts.predictions === false ? undefined : readOptional(join(dir, 'predictions.json'), PredictionsSchema),
-    history: readOptional(join(dir, 'history.json'), HistorySchema),
+    manifest: readJson(join(dir, 'manifest.json'), ManifestSchema, dir),
+    metrics: readJson(join(dir, 'metrics.json'), RunMetricsSchema, dir),
+    insights: readOptional(join(dir, 'insights.json'), InsightsSchema, dir),
+    predictions: opts.predictions === false ? undefined : readOptional(join(dir, 'predictions.json'), PredictionsSchema, dir),
+    history: readOptional(join(dir, 'history.json'), HistorySchema, dir),
   };
 }
 
@@ -227,7 +231,7 @@ export function loadBenchmark(dir: string): BenchmarkData {
 /** The run with its predictions.json read (a no-op when already read or absent). */
 export function withPredictions(run: RunData): RunData {
   if (run.predictions) return run;
-  return { ...run, predictions: readOptional(join(run.dir, 'predictions.json'), PredictionsSchema) };
+  return { ...run, predictions: readOptional(join(run.dir, 'predictions.json'), PredictionsSchema, run.dir) };
 }
 
 export type Loaded = { kind: 'run'; run: RunData } | { kind: 'benchmark'; bench: BenchmarkData };

@@ -3,7 +3,8 @@
 // versions, weights matching the described model), each failure a CdmmError naming the file. A run folder may
 // come from elsewhere: see docs/SECURITY.md.
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { MAX_JSON_BYTES, MAX_WEIGHTS_BYTES, readBounded, readBoundedText } from '../util/files.js';
 import { join, resolve } from 'node:path';
 import { decodeSafetensors, encodeSafetensors, libtorchVersion, type Tensor } from '../engine/index.js';
 import { createModel, type CdmmModel } from '../models/index.js';
@@ -119,7 +120,7 @@ function readChecksums(dir: string): Map<string, string> | null {
   const path = join(dir, CHECKSUMS_FILE);
   if (!existsSync(path)) return null;
   const sums = new Map<string, string>();
-  readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
+  readBoundedText(path, 1 << 20).split('\n').forEach((line, i) => {
     if (!line.trim()) return;
     const m = /^([0-9a-f]{64}) [ *]([^/\\]+)$/.exec(line);
     if (!m) throw new CdmmError(`${path}: line ${i + 1}: expected "<sha256>  <file name>"`);
@@ -131,13 +132,32 @@ function readChecksums(dir: string): Map<string, string> | null {
 /** A file's bytes, checked against its SHA256SUMS line when there is one. */
 function checkedBytes(dir: string, file: string, sums: Map<string, string> | null): Buffer {
   const path = join(dir, file);
-  const bytes = readFileSync(path);
+  const bytes = readBounded(path, MAX_JSON_BYTES);
   const want = sums?.get(file);
   if (sums && !want) throw new CdmmError(`${path}: not listed in ${join(dir, CHECKSUMS_FILE)}`);
   const got = sha256(bytes);
   if (want && got !== want)
     throw new CdmmError(`${path}: changed or damaged since it was written: sha256 ${got.slice(0, 12)}… does not match ${CHECKSUMS_FILE} (${want.slice(0, 12)}…)`);
   return bytes;
+}
+
+/**
+ * One file of a run folder for a reader that does not load the model (cdmm report): its bytes, checked against
+ * SHA256SUMS. A folder without SHA256SUMS is read only if its manifest is of the first format, which had none.
+ */
+export function readRunFile(dir: string, file: string): Buffer {
+  const sums = readChecksums(dir);
+  if (!sums) {
+    let fmt: unknown;
+    try {
+      fmt = (JSON.parse(readBoundedText(join(dir, 'manifest.json'))) as { format?: unknown })?.format;
+    } catch {
+      fmt = undefined;
+    }
+    if (fmt !== RUN_FORMAT_V1) throw new CdmmError(`${join(dir, CHECKSUMS_FILE)}: not found: a run folder lists the sha256 of each of its files there`);
+    return readBounded(join(dir, file), MAX_JSON_BYTES);
+  }
+  return checkedBytes(dir, file, sums);
 }
 
 /** Reads and checks manifest.json of a run folder: its checksum, every field, and the versions it was written with. */
@@ -155,7 +175,8 @@ function readCheckedManifest(dir: string): { manifest: RunManifest; sums: Map<st
   try {
     raw = JSON.parse(bytes.toString('utf8'));
   } catch (e) {
-    throw new CdmmError(`${path}: damaged manifest: not valid JSON (${(e as Error).message})`);
+    // The parser's message quotes the text: not for a file that may be a link to something else.
+    throw new CdmmError(`${path}: damaged manifest: not valid JSON${jsonPosition(e)}`);
   }
   const fmt = (raw as { format?: unknown } | null)?.format;
   if (!(RUN_FORMATS as readonly unknown[]).includes(fmt))
@@ -185,7 +206,7 @@ export function loadRun(dirIn: string): LoadedRun {
   const { manifest, sums, warnings } = readCheckedManifest(dir);
   const wpath = join(dir, manifest.weights.file);
   if (!existsSync(wpath) || !readdirSync(dir).includes(manifest.weights.file)) throw new CdmmError(`${wpath}: weights file not found`);
-  const bytes = readFileSync(wpath);
+  const bytes = readBounded(wpath, MAX_WEIGHTS_BYTES);
   const digest = sha256(bytes);
   if (digest !== manifest.weights.sha256)
     throw new CdmmError(`${wpath}: damaged weights: sha256 ${digest.slice(0, 12)}… does not match the manifest's ${manifest.weights.sha256.slice(0, 12)}…`);
@@ -216,4 +237,10 @@ export function loadRun(dirIn: string): LoadedRun {
   }
   model.eval();
   return { dir, manifest, model, dict, calibration: manifest.calibration ?? { method: 'none' }, warnings };
+}
+
+/** " at position N" from a JSON.parse error, without the text it quotes. */
+export function jsonPosition(e: unknown): string {
+  const m = /position (\d+)/.exec((e as Error)?.message ?? '');
+  return m ? ` (at byte ${m[1]})` : /end of JSON|Unexpected end/.test((e as Error)?.message ?? '') ? ' (it ends early)' : '';
 }
