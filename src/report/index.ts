@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
+import { safeCdmmLine } from '../util/shell.js';
 import { benchmarkSections } from './benchmarkSections.js';
 import { Charter } from './charter.js';
 import { page, type PageInput } from './html.js';
@@ -54,7 +55,7 @@ export async function buildReport(inputDir: string): Promise<{ html: string; cha
         ['benchmark folder', resolve(bench.dir)],
         ['benchmark written', bench.created],
         ...(b.complete === false
-          ? ([['status', `incomplete: ${b.runs.length} of ${b.planned?.length ?? '?'} runs finished${b.resume_command ? `; to finish it: ${b.resume_command}` : ' (continue it with cdmm benchmark … --resume)'}`]] as [string, string][])
+          ? ([['status', `incomplete: ${b.runs.length} of ${b.planned?.length ?? '?'} runs finished${safeCdmmLine(b.resume_command, 'benchmark') ? `; to finish it: ${b.resume_command}` : ' (continue it with cdmm benchmark … --resume and the options it was started with)'}`]] as [string, string][])
           : []),
         ['trained with', `cdmm ${versions.join(', ')}`],
         ['report', `${generated} by cdmm ${cdmmVersion()}`],

@@ -2,7 +2,7 @@
 // AUROC/AUPRC/ECE on test (and the shift environment) with paired differences against the plain model of the same
 // backbone and seed, and the references of the data: the oracle (true risk) and the in-distribution ceiling
 // (src/eval/bounds.ts), computed once per benchmark (docs/RUN-FORMAT.md benchmark folder).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { prepareDataset } from '../data/build.js';
 import { loadSpec } from '../data/spec.js';
@@ -15,6 +15,9 @@ import { progress } from '../util/progress.js';
 import type { TrainOptions } from './options.js';
 import { trainRun } from './run.js';
 import { mean, std } from './stats.js';
+import { safeCdmmLine, shellLine } from '../util/shell.js';
+import { readBoundedText } from '../util/files.js';
+import { readRunFile } from '../run/run-io.js';
 import { computeBounds, FEW_SHIFT_POSITIVES, type Bounds } from '../eval/bounds.js';
 import { formatReferenceTable, summarizeReference, type ReferenceMetrics, type ReferenceSummary } from '../eval/reference.js';
 
@@ -218,11 +221,6 @@ export interface BenchmarkRequest {
   onDataset?: (ds: PreparedDataset) => void;
 }
 
-/** A command line as one shell-quoted string. */
-export function shellLine(args: string[]): string {
-  return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
-}
-
 /** The command that continues the benchmark: the recorded one with --resume (and without --overwrite). */
 function resumeCommand(req: BenchmarkRequest): string | undefined {
   if (!req.command) return undefined;
@@ -234,7 +232,7 @@ function resumeCommand(req: BenchmarkRequest): string | undefined {
 function checkResumable(req: BenchmarkRequest, planned: string[]): Partial<BenchmarkJson> | undefined {
   let prev: Partial<BenchmarkJson>;
   try {
-    prev = JSON.parse(readFileSync(join(req.out, 'benchmark.json'), 'utf8'));
+    prev = JSON.parse(readBoundedText(join(req.out, 'benchmark.json')));
   } catch {
     return undefined; // an older folder without benchmark.json: each run folder is checked by reusable()
   }
@@ -246,7 +244,7 @@ function checkResumable(req: BenchmarkRequest, planned: string[]): Partial<Bench
   if (diffs.length)
     throw new CdmmError(
       `--resume: ${req.out} was started with another configuration (differs: ${diffs.join('; ')}); give the same options as before` +
-        `${prev.resume_command ? ` (${prev.resume_command})` : ''}, or --overwrite to start it again`,
+        `${safeCdmmLine(prev.resume_command, 'benchmark') ? ` (${prev.resume_command})` : ''}, or --overwrite to start it again`,
     );
   return prev;
 }
@@ -262,8 +260,8 @@ function recordedBounds(prev: Partial<BenchmarkJson> | undefined): Bounds | unde
 /** The configuration a run folder must have to be reused with --resume. */
 function reusable(dir: string, req: BenchmarkRequest, backbone: string, debias: string, seed: number, splitSeed: number | null): RunScore | undefined {
   try {
-    const man = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
-    const met = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8'));
+    const man = JSON.parse(readRunFile(dir, 'manifest.json').toString('utf8'));
+    const met = JSON.parse(readRunFile(dir, 'metrics.json').toString('utf8'));
     const c = man.config;
     // Runs record their resolved options (train) and what was asked (train_requested, with 'auto' kept).
     const asked = c.train_requested ?? c.train;

@@ -1,9 +1,10 @@
 // Checks of an output path (--out) before any work starts: nothing a user has is deleted or overwritten unless
 // they pass --overwrite, and even then only a folder (or file) that cdmm wrote, of the kind the command writes.
 // A path that cannot be written fails here, in one line, instead of after hours of training.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, openSync, readSync, closeSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, openSync, readSync, closeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CdmmError } from './errors.js';
+import { readBoundedText } from './files.js';
 
 /** The folders cdmm writes, each recognised by the files it holds (docs/RUN-FORMAT.md). */
 export type OutputKind = 'run' | 'benchmark' | 'simulate' | 'demo';
@@ -12,7 +13,7 @@ const KIND_NAME: Record<OutputKind, string> = { run: 'run folder', benchmark: 'b
 
 function readJson(path: string): Record<string, unknown> | undefined {
   try {
-    const v = JSON.parse(readFileSync(path, 'utf8'));
+    const v = JSON.parse(readBoundedText(path));
     return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
   } catch {
     return undefined;
@@ -126,6 +127,12 @@ export function checkOutDir(dir: string, kind: OutputKind, o: OutOptions = {}): 
   let state: OutDirState;
   if (entries.length === 0) state = 'empty';
   else if (found === kind && o.resume) state = 'resume';
+  else if (found === kind && o.overwrite && isInterruptedBenchmark(path))
+    // Only runs/ and run folders, no benchmark.json: as likely someone's own collection of runs as an old benchmark.
+    throw new CdmmError(
+      `${flag} ${dir}: holds only runs/ with run folders and no benchmark.json, so cdmm cannot tell it from a collection of runs of yours; ` +
+        `not replaced (continue it with --resume, or remove it yourself)`,
+    );
   else if (found === kind && o.overwrite) state = 'replace';
   else if (found === kind)
     throw new CdmmError(`${flag} ${dir}: holds a cdmm ${KIND_NAME[kind]} already; pass --overwrite to replace it${kind === 'benchmark' ? ', --resume to continue it,' : ''} or choose another ${flag}`);
