@@ -92,6 +92,25 @@ describe('tables keyed by another id than the cohort', () => {
   }, 60_000);
 });
 
+describe('wide embedding tables', () => {
+  const wide = (cols: number, bad?: { col: number; value: string }) => {
+    const dir = mimicLike();
+    const head = ['hadm_id', 'subject_id', ...Array.from({ length: cols }, (_, j) => `e${j}`)];
+    const rows = [head.join(',')];
+    for (let i = 1; i <= N; i += 2) rows.push([1000 + i, i, ...Array.from({ length: cols }, (_, j) => (bad && i === 5 && j === bad.col ? bad.value : ((i * (j + 1)) % 7) / 7))].join(','));
+    writeFileSync(join(dir, 'cxr.csv'), rows.join('\n') + '\n');
+    return join(dir, 'spec.yaml');
+  };
+  it('a non-finite value among hundreds of columns names its column and line', async () => {
+    await expect(prepareDataset(wide(600, { col: 417, value: 'inf' }), { quiet: true, cache: false })).rejects.toThrow(/cxr\.csv: line 4, column 'e417': non-finite value inf/);
+    const ds = await prepareDataset(wide(600), { quiet: true, cache: false });
+    expect(ds.modalities[2].shape).toEqual([600]);
+  }, 60_000);
+  it('more columns than an embedding may have is an error before any is checked', async () => {
+    await expect(prepareDataset(wide(8193), { quiet: true, cache: false })).rejects.toThrow(/modalities\.cxr\.column_prefix: 8193 columns of table 'cxr' is more than an embedding may have \(8192\)/);
+  }, 60_000);
+});
+
 describe('ids that match the cohort only after cleaning', () => {
   it('are counted in a warning with examples; exactly written ids give none', async () => {
     const clean = await prepareDataset(join(mimicLike(), 'spec.yaml'), { quiet: true, cache: false });

@@ -356,6 +356,25 @@ export class Db {
    * Checks that a column declared numeric holds numbers; a text column whose values all parse as numbers
    * is converted in place. Otherwise the error names file, line, column and the offending text.
    */
+  /**
+   * requireNumeric for many columns at once (an embedding's hundreds): the float columns' finiteness in one query;
+   * a column with a problem, and every text column, then goes through requireNumeric for its message or conversion.
+   */
+  async requireNumericColumns(table: string, columns: string[], field: (i: number) => string): Promise<void> {
+    const floats: number[] = [];
+    for (const [i, c] of columns.entries()) {
+      const type = this.requireColumn(table, c, field(i));
+      if (kindOf(type) === 'number' && /^(FLOAT|DOUBLE|REAL)/i.test(type)) floats.push(i);
+      else if (kindOf(type) !== 'number') await this.requireNumeric(table, c, field(i));
+    }
+    for (let s = 0; s < floats.length; s += 1000) {
+      const part = floats.slice(s, s + 1000);
+      const row = (await this.rows(`SELECT ${part.map((i, k) => `count(*) FILTER (WHERE NOT isfinite(${q(columns[i])})) AS b${k}`).join(', ')} FROM ${tbl(table)}`))[0];
+      const k = part.findIndex((_, k) => Number(row[`b${k}`]) > 0);
+      if (k >= 0) await this.requireNumeric(table, columns[part[k]], field(part[k]));
+    }
+  }
+
   async requireNumeric(table: string, column: string, field: string): Promise<void> {
     const type = this.requireColumn(table, column, field);
     const kind = kindOf(type);

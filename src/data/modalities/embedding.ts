@@ -16,6 +16,9 @@ export interface EmbeddingState {
   std: number[];
 }
 
+/** Widest embedding accepted: image and note embeddings are 128–4,096 wide; beyond this it is not one. */
+export const MAX_EMBEDDING_COLUMNS = 8192;
+
 export function embeddingBuilder(m: EmbeddingSpec): ModalityBuilder<EmbeddingRaw, EmbeddingState> {
   return {
     async extract(ctx: Ctx, name: string) {
@@ -23,8 +26,13 @@ export function embeddingBuilder(m: EmbeddingSpec): ModalityBuilder<EmbeddingRaw
       const t = ctx.db.table(m.table);
       const columns = m.columns ?? [...t.columns.keys()].filter((c) => c.startsWith(m.column_prefix!) && c !== t.id);
       if (columns.length === 0) throw new CdmmError(`${ctx.specFile}: ${field}.column_prefix: no column of table '${m.table}' starts with '${m.column_prefix}'`);
+      if (columns.length > MAX_EMBEDDING_COLUMNS)
+        throw new CdmmError(
+          `${ctx.specFile}: ${field}${m.columns ? '.columns' : '.column_prefix'}: ${columns.length} columns of table '${m.table}' is more than an embedding may have (${MAX_EMBEDDING_COLUMNS}); ` +
+            `reduce it first (e.g. PCA), or give a longer prefix`,
+        );
       await ctx.db.requireUniqueIds(m.table, `${field}.table (embedding)`);
-      for (const [i, c] of columns.entries()) await ctx.db.requireNumeric(m.table, c, m.columns ? `${field}.columns[${i}]` : `${field}.column_prefix`);
+      await ctx.db.requireNumericColumns(m.table, columns, (i) => (m.columns ? `${field}.columns[${i}]` : `${field}.column_prefix`));
       const cols = await numericColumns(
         ctx.db,
         `SELECT c.pid, ${columns.map((c) => `CAST(x.${q(c)} AS DOUBLE)`).join(', ')} FROM ${tbl(m.table)} x ${cohortJoin(ctx, m.table)}`,
