@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { prepareDataset } from '../src/data/build.js';
 import { Db, duckdbReason, sqlNum } from '../src/data/db.js';
-import { compileFilter, parseFilter } from '../src/data/filter.js';
+import { compileFilter, filterSyntaxProblem, parseFilter } from '../src/data/filter.js';
 import { parseSpec } from '../src/data/spec.js';
 import { transformPatients } from '../src/data/transform.js';
 import { CdmmError } from '../src/util/errors.js';
@@ -148,6 +148,18 @@ describe('cohort.filters: one expression in a small grammar', () => {
       `((x."age" >= 18) AND (x."odd ""name""" IN ('a''b', 2)))`,
     );
     expect(parseFilter('NOT a IS NULL')).toEqual({ kind: 'unary', op: 'NOT', expr: { kind: 'is', expr: { kind: 'column', name: 'a', quoted: false, pos: 4 }, not: false, what: 'NULL' } });
+  });
+
+  it('deep nesting is a syntax error, not a stack overflow; a long filter is cut in the message', () => {
+    const deep = (n: number, open: string, close = '') => `${open.repeat(n)}age > 1${close.repeat(n)}`;
+    expect(parseFilter(deep(60, '(', ')'))).toBeTruthy();
+    for (const f of [deep(3000, '(', ')'), deep(5000, 'NOT '), deep(100_000, '- '), deep(2000, 'abs(', ')')])
+      expect(filterSyntaxProblem(f)).toMatch(/^nested more than 64 levels deep \(at character \d+\)$/);
+    const where = { specFile: 's.yaml', table: 'p', label: 'p.csv' };
+    let msg = '';
+    try { compileFilter(deep(3000, '(', ')'), 0, ['age'], 'x', where); } catch (e) { msg = (e as Error).message; }
+    expect(msg).toMatch(/^s\.yaml: cohort\.filters\[0\]: invalid filter "\({120}…": nested more than 64 levels deep/);
+    expect(msg.length).toBeLessThan(400);
   });
 });
 

@@ -47,6 +47,12 @@ export class FilterSyntaxError extends Error {
   }
 }
 
+/** Deepest nesting of parentheses, NOT and signs a filter may have (real filters have a handful). */
+export const MAX_FILTER_DEPTH = 64;
+
+/** A filter as quoted in messages: long ones cut, so one bad line stays one line. */
+export const shownFilter = (text: string): string => JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}…` : text);
+
 function tokenize(src: string): Token[] {
   const out: Token[] = [];
   let i = 0;
@@ -98,7 +104,18 @@ function tokenize(src: string): Token[] {
 
 class Parser {
   private k = 0;
+  /** Nesting so far: the parser recurses per level, and a spec or a run folder is untrusted input. */
+  private depth = 0;
   constructor(private readonly toks: Token[]) {}
+
+  private nested<T>(f: () => T): T {
+    if (++this.depth > MAX_FILTER_DEPTH) this.fail(`nested more than ${MAX_FILTER_DEPTH} levels deep`);
+    try {
+      return f();
+    } finally {
+      this.depth--;
+    }
+  }
 
   private peek(): Token { return this.toks[this.k]; }
   private next(): Token { return this.toks[this.k++]; }
@@ -117,6 +134,10 @@ class Parser {
   }
 
   private or(): FilterNode {
+    return this.nested(() => this.orInner());
+  }
+
+  private orInner(): FilterNode {
     let left = this.and();
     while (this.eatKw('OR')) left = { kind: 'binary', op: 'OR', left, right: this.and() };
     return left;
@@ -129,7 +150,7 @@ class Parser {
   }
 
   private not(): FilterNode {
-    if (this.eatKw('NOT')) return { kind: 'unary', op: 'NOT', expr: this.not() };
+    if (this.eatKw('NOT')) return this.nested(() => ({ kind: 'unary', op: 'NOT', expr: this.not() }));
     return this.predicate();
   }
 
@@ -182,8 +203,8 @@ class Parser {
   }
 
   private unary(): FilterNode {
-    if (this.isOp('-')) { this.k++; return { kind: 'unary', op: '-', expr: this.unary() }; }
-    if (this.isOp('+')) { this.k++; return this.unary(); }
+    if (this.isOp('-')) { this.k++; return this.nested(() => ({ kind: 'unary', op: '-', expr: this.unary() })); }
+    if (this.isOp('+')) { this.k++; return this.nested(() => this.unary()); }
     return this.primary();
   }
 
@@ -316,14 +337,14 @@ export function compileFilter(text: string, k: number, columns: string[], alias:
   try {
     node = parseFilter(text);
   } catch (e) {
-    if (e instanceof FilterSyntaxError) throw new CdmmError(`${field}: invalid filter ${JSON.stringify(text)}: ${e.reason} (at character ${e.pos + 1}); a filter is one boolean expression over the cohort table's columns (docs/SPEC.md)`);
+    if (e instanceof FilterSyntaxError) throw new CdmmError(`${field}: invalid filter ${shownFilter(text)}: ${e.reason} (at character ${e.pos + 1}); a filter is one boolean expression over the cohort table's columns (docs/SPEC.md)`);
     throw e;
   }
   const quote = (c: string) => `"${c.replace(/"/g, '""')}"`;
   return filterToSql(node, (name) => {
     const hit = columns.includes(name) ? name : columns.filter((c) => c.toLowerCase() === name.toLowerCase()).length === 1 ? columns.find((c) => c.toLowerCase() === name.toLowerCase()) : undefined;
     if (hit === undefined)
-      throw new CdmmError(`${field}: invalid filter ${JSON.stringify(text)}: no column '${name}' in the cohort table '${where.table}' (${where.label}); columns: ${columns.join(', ')}`);
+      throw new CdmmError(`${field}: invalid filter ${shownFilter(text)}: no column '${name}' in the cohort table '${where.table}' (${where.label}); columns: ${columns.join(', ')}`);
     return `${alias}.${quote(hit)}`;
   });
 }

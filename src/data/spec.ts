@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import { z } from 'zod';
 import { CdmmError } from '../util/errors.js';
 import { parseYamlText } from '../util/yaml.js';
-import { filterSyntaxProblem } from './filter.js';
+import { filterSyntaxProblem, shownFilter } from './filter.js';
 
 const ident = z.string().min(1);
 const num = z.number().finite();
@@ -301,7 +301,7 @@ export const specSchema = z
           .array(
             z.string().min(1).superRefine((f, ctx) => {
               const why = filterSyntaxProblem(f);
-              if (why) ctx.addIssue({ code: 'custom', message: `invalid filter ${JSON.stringify(f)}: ${why}; a filter is one boolean expression over the cohort table's columns (docs/SPEC.md)` });
+              if (why) ctx.addIssue({ code: 'custom', message: `invalid filter ${shownFilter(f)}: ${why}; a filter is one boolean expression over the cohort table's columns (docs/SPEC.md)` });
             }),
           )
           .default([]),
