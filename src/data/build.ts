@@ -3,7 +3,7 @@
 import { basename, dirname, resolve } from 'node:path';
 import { CdmmError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
-import { cacheDir, cacheKey, loadCache, saveCache, DATA_CODE_VERSION } from './cache.js';
+import { cacheDir, cacheDirProblem, cacheKey, loadCache, saveCache, DATA_CODE_VERSION } from './cache.js';
 import { buildCohort, type Cohort } from './cohort.js';
 import { Db, q, tbl, type ColumnKind } from './db.js';
 import { builderFor } from './modalities/index.js';
@@ -46,9 +46,11 @@ export async function prepareDataset(specPath: string, opts: PrepareOptions = {}
   const specDir = dirname(path);
   // The folder rule holds for a cached build too (a cache written with --allow-outside is not a permission).
   for (const [name, t] of Object.entries(spec.tables)) resolveTableFile(specDir, t.file, `${file}: tables.${name}.file`, { allowOutside: opts.allowOutside });
-  const useCache = opts.cache ?? true;
-  const key = cacheKey(text, spec, specDir, opts.seed);
   const dir = cacheDir(specDir);
+  const problem = (opts.cache ?? true) ? cacheDirProblem(dir) : undefined;
+  if (problem && !opts.quiet) process.stderr.write(`cdmm: warning: ${problem}\n`);
+  const useCache = (opts.cache ?? true) && !problem;
+  const key = cacheKey(text, spec, specDir, opts.seed);
   if (useCache) {
     const hit = loadCache(dir, key);
     if (hit) return hit;

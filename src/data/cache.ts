@@ -1,7 +1,7 @@
 // Cache of prepared datasets: one JSON (metadata, state, offsets) + one binary file (all arrays), keyed by a
 // sha256 of the spec text, the seed, the files' sizes and modification times and a code version.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, lstatSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { Spec } from './spec.js';
@@ -12,6 +12,23 @@ export const DATA_CODE_VERSION = 'cdmm-data/7';
 
 export function cacheDir(specDir: string): string {
   return process.env.CDMM_CACHE_DIR ? resolve(process.env.CDMM_CACHE_DIR) : join(specDir, '.cdmm-cache');
+}
+
+/**
+ * Why the spec folder's cache cannot be used, if it cannot: a `.cdmm-cache` that is a link (or not a folder)
+ * would have cdmm read and write files wherever it points. CDMM_CACHE_DIR is the user's own choice and is trusted.
+ */
+export function cacheDirProblem(dir: string): string | undefined {
+  if (process.env.CDMM_CACHE_DIR) return undefined;
+  let st;
+  try {
+    st = lstatSync(dir);
+  } catch {
+    return undefined; // not there yet: created as a folder of its own
+  }
+  if (st.isSymbolicLink()) return `${dir} is a link, not a folder of its own: the dataset cache is not used`;
+  if (!st.isDirectory()) return `${dir} is not a folder: the dataset cache is not used`;
+  return undefined;
 }
 
 export function cacheKey(specText: string, spec: Spec, specDir: string, seed: number | undefined): string {
