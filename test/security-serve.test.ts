@@ -342,7 +342,7 @@ describe('run folders are untrusted input: cdmm predict and serve check the whol
     ['a table name with a NUL', (m: any) => (m.state.tableTypes['pa\u0000tients'] = { id: 'VARCHAR' }), /state\.tableTypes.*control characters/],
     ['a column name with a newline', (m: any) => (m.state.tableTypes.patients['a\nb'] = 'DOUBLE'), /state\.tableTypes\.patients.*control characters/],
     ['a spec table without column types', (m: any) => delete m.state.tableTypes.labs, /state\.tableTypes\.labs: missing/],
-    ['a window end that is SQL', (m: any) => (m.spec.modalities.labs.window.end = '0) OR (1=1'), /spec\.modalities\.labs\.window\.end: Expected number/],
+    ['a window end that is SQL', (m: any) => (m.spec.modalities.labs.window.end = '0) OR (1=1'), /spec\.modalities\.labs\.window\.end: expected a number of days or a duration/],
     ['a spec field the data layer does not know', (m: any) => (m.spec.cohort.sql = 'DROP TABLE x'), /spec\.cohort: Unrecognized key/],
     ['a model width of 10^9 (allocation before any weight check)', (m: any) => (m.config.model.dim = 1e9), /config\.model\.dim: Number must be less than or equal to 8192/],
     ['a fitted std of 0', (m: any) => (m.state.modalities[0].state.numeric[0].std = 0), /state\.modalities\[0\]\.state\.numeric\[0\]\.std: must be > 0/],
@@ -571,6 +571,23 @@ describe('admission and queue rules', () => {
     big.release(); // idempotent
     s1.release();
     expect(a.records).toBe(110);
+  });
+
+  it('one client holds at most its share while it holds any: many trickling connections do not take the whole server', () => {
+    const a = new Admission(defaultAdmission(4096, 1000), () => null); // share: max(1000, 4096 / 4) = 1024
+    const first = a.admit(1000, 'attacker')!; // its first request: admitted whatever its size
+    expect(a.admit(16, 'attacker')!.records).toBe(16); // 1016 ≤ 1024
+    expect(a.admit(16, 'attacker')).toBeNull(); // 1032 > 1024
+    expect(a.heldBy('attacker')).toBe(1016);
+    const other = a.admit(1, 'clinic'); // another client is not held back by it
+    expect(other).not.toBeNull();
+    first.resize(10); // its body parsed: 10 records after all
+    expect(a.heldBy('attacker')).toBe(26);
+    expect(a.admit(16, 'attacker')).not.toBeNull();
+    first.release();
+    other!.release();
+    expect(a.heldBy('clinic')).toBe(0);
+    expect(a.records).toBe(32);
   });
 
   it('a small job goes before large ones that came first; no two small-only batches in a row while large ones wait', async () => {

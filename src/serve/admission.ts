@@ -25,6 +25,11 @@ export interface AdmissionOptions {
   smallReserve: number;
   /** Large requests are refused once the records admitted would take longer than this to score. */
   maxWaitMs: number;
+  /**
+   * Most records one client (remote address) may hold while it holds any: a client that opens many connections and
+   * trickles their bodies takes this share, not the whole server. Its first request is admitted whatever its size.
+   */
+  maxRecordsPerClient: number;
 }
 
 export const defaultAdmission = (maxRecords: number, maxRecordsPerRequest: number): AdmissionOptions => ({
@@ -34,6 +39,7 @@ export const defaultAdmission = (maxRecords: number, maxRecordsPerRequest: numbe
   smallRecords: 16,
   smallReserve: Math.min(256, Math.floor(maxRecords / 4)),
   maxWaitMs: 2000,
+  maxRecordsPerClient: Math.max(maxRecordsPerRequest, Math.floor(maxRecords / 4)),
 });
 
 /** One admitted request's share; `resize` once the body is parsed, `release` once answered (idempotent). */
@@ -45,6 +51,8 @@ export interface Ticket {
 
 export class Admission {
   private admitted = 0;
+  /** Records held per client, for the clients holding any. */
+  private readonly byClient = new Map<string, number>();
 
   /** `rate`: the worker's measured records per second, or null before it has scored a full batch. */
   constructor(private readonly o: AdmissionOptions, private readonly rate: () => number | null) {}
@@ -61,29 +69,41 @@ export class Admission {
   }
 
   /** A ticket for a request counted as `records`, or null when it does not fit now. */
-  admit(records: number): Ticket | null {
+  admit(records: number, client = ''): Ticket | null {
+    const mine = this.byClient.get(client) ?? 0;
     if (this.admitted > 0) {
       if (this.admitted + records > this.o.maxRecords) return null;
       if (records > this.o.smallRecords && this.admitted + records > this.largeCapacity()) return null;
+      if (mine > 0 && mine + records > this.o.maxRecordsPerClient) return null;
     }
-    this.admitted += records;
-    let held = records;
+    let held = 0;
     let open = true;
+    const hold = (n: number) => {
+      this.admitted += n - held;
+      const c = (this.byClient.get(client) ?? 0) + n - held;
+      if (c > 0) this.byClient.set(client, c);
+      else this.byClient.delete(client);
+      held = n;
+    };
+    hold(records);
     return {
       get records() {
         return held;
       },
       resize: (n: number) => {
-        if (!open) return;
-        this.admitted += n - held;
-        held = n;
+        if (open) hold(n);
       },
       release: () => {
         if (!open) return;
+        hold(0);
         open = false;
-        this.admitted -= held;
       },
     };
+  }
+
+  /** Records a client holds now (tests, /healthz). */
+  heldBy(client: string): number {
+    return this.byClient.get(client) ?? 0;
   }
 
   /** Seconds until the records admitted now are scored, at the measured rate (for Retry-After). */
