@@ -581,12 +581,14 @@ describe('admission and queue rules', () => {
     expect(a.heldBy('attacker')).toBe(1016);
     const other = a.admit(1, 'clinic'); // another client is not held back by it
     expect(other).not.toBeNull();
-    first.resize(10); // its body parsed: 10 records after all
-    expect(a.heldBy('attacker')).toBe(26);
+    first.resize(10); // its body arrived and parsed: 10 records of work, no longer a pending claim
+    expect(a.heldBy('attacker')).toBe(16);
+    expect(a.records).toBe(10 + 16 + 1);
     expect(a.admit(16, 'attacker')).not.toBeNull();
     first.release();
     other!.release();
     expect(a.heldBy('clinic')).toBe(0);
+    expect(a.heldBy('attacker')).toBe(32);
     expect(a.records).toBe(32);
   });
 

@@ -26,8 +26,9 @@ export interface AdmissionOptions {
   /** Large requests are refused once the records admitted would take longer than this to score. */
   maxWaitMs: number;
   /**
-   * Most records one client (remote address) may hold while it holds any: a client that opens many connections and
-   * trickles their bodies takes this share, not the whole server. Its first request is admitted whatever its size.
+   * Most records one client (remote address) may hold in requests whose bodies have not arrived yet, while it holds
+   * any: a client that opens many connections and trickles their bodies takes this share, not the whole server.
+   * Its first such request is admitted whatever its size; once a body is parsed, its records count as work only.
    */
   maxRecordsPerClient: number;
 }
@@ -51,7 +52,7 @@ export interface Ticket {
 
 export class Admission {
   private admitted = 0;
-  /** Records held per client, for the clients holding any. */
+  /** Records held per client in requests whose bodies are still arriving, for the clients holding any. */
   private readonly byClient = new Map<string, number>();
 
   /** `rate`: the worker's measured records per second, or null before it has scored a full batch. */
@@ -76,32 +77,40 @@ export class Admission {
       if (records > this.o.smallRecords && this.admitted + records > this.largeCapacity()) return null;
       if (mine > 0 && mine + records > this.o.maxRecordsPerClient) return null;
     }
-    let held = 0;
-    let open = true;
-    const hold = (n: number) => {
-      this.admitted += n - held;
-      const c = (this.byClient.get(client) ?? 0) + n - held;
+    const pending = (d: number) => {
+      const c = (this.byClient.get(client) ?? 0) + d;
       if (c > 0) this.byClient.set(client, c);
       else this.byClient.delete(client);
-      held = n;
     };
-    hold(records);
+    let held = records;
+    let open = true;
+    let bodyPending = true;
+    this.admitted += records;
+    pending(records);
+    const bodyArrived = () => {
+      if (bodyPending) pending(-held);
+      bodyPending = false;
+    };
     return {
       get records() {
         return held;
       },
       resize: (n: number) => {
-        if (open) hold(n);
+        if (!open) return;
+        bodyArrived();
+        this.admitted += n - held;
+        held = n;
       },
       release: () => {
         if (!open) return;
-        hold(0);
+        bodyArrived();
+        this.admitted -= held;
         open = false;
       },
     };
   }
 
-  /** Records a client holds now (tests, /healthz). */
+  /** Records a client holds in requests whose bodies are still arriving (tests). */
   heldBy(client: string): number {
     return this.byClient.get(client) ?? 0;
   }
