@@ -573,23 +573,27 @@ describe('admission and queue rules', () => {
     expect(a.records).toBe(110);
   });
 
-  it('one client holds at most its share while it holds any: many trickling connections do not take the whole server', () => {
-    const a = new Admission(defaultAdmission(4096, 1000), () => null); // share: max(1000, 4096 / 4) = 1024
+  it('one client holds at most its share of bodies still arriving: many trickling connections do not take the whole server', () => {
+    const a = new Admission(defaultAdmission(4096, 1000), () => null); // share: max(2 × 1000, 4096 / 2) = 2048
     const first = a.admit(1000, 'attacker')!; // its first request: admitted whatever its size
-    expect(a.admit(16, 'attacker')!.records).toBe(16); // 1016 ≤ 1024
-    expect(a.admit(16, 'attacker')).toBeNull(); // 1032 > 1024
-    expect(a.heldBy('attacker')).toBe(1016);
+    const second = a.admit(1000, 'attacker')!;
+    expect(a.admit(16, 'attacker')!.records).toBe(16); // 2016 ≤ 2048
+    expect(a.admit(40, 'attacker')).toBeNull(); // 2056 > 2048
+    expect(a.heldBy('attacker')).toBe(2016);
     const other = a.admit(1, 'clinic'); // another client is not held back by it
     expect(other).not.toBeNull();
-    first.resize(10); // its body arrived and parsed: 10 records of work, no longer a pending claim
-    expect(a.heldBy('attacker')).toBe(16);
-    expect(a.records).toBe(10 + 16 + 1);
-    expect(a.admit(16, 'attacker')).not.toBeNull();
+    first.bodyArrived(); // its body arrived: 1000 records of work, no longer a claim of a slow sender
+    expect(a.heldBy('attacker')).toBe(1016);
+    first.resize(10); // parsed: 10 records after all
+    expect(a.heldBy('attacker')).toBe(1016);
+    expect(a.records).toBe(10 + 1000 + 16 + 1);
+    expect(a.admit(40, 'attacker')).not.toBeNull();
     first.release();
+    second.release();
     other!.release();
     expect(a.heldBy('clinic')).toBe(0);
-    expect(a.heldBy('attacker')).toBe(32);
-    expect(a.records).toBe(32);
+    expect(a.heldBy('attacker')).toBe(56);
+    expect(a.records).toBe(56);
   });
 
   it('a small job goes before large ones that came first; no two small-only batches in a row while large ones wait', async () => {

@@ -40,12 +40,14 @@ export const defaultAdmission = (maxRecords: number, maxRecordsPerRequest: numbe
   smallRecords: 16,
   smallReserve: Math.min(256, Math.floor(maxRecords / 4)),
   maxWaitMs: 2000,
-  maxRecordsPerClient: Math.max(maxRecordsPerRequest, Math.floor(maxRecords / 4)),
+  maxRecordsPerClient: Math.max(2 * maxRecordsPerRequest, Math.floor(maxRecords / 2)),
 });
 
 /** One admitted request's share; `resize` once the body is parsed, `release` once answered (idempotent). */
 export interface Ticket {
   readonly records: number;
+  /** The body has arrived (parsed JSON): the records no longer count against the client's share. */
+  bodyArrived(): void;
   resize(records: number): void;
   release(): void;
 }
@@ -95,6 +97,7 @@ export class Admission {
       get records() {
         return held;
       },
+      bodyArrived,
       resize: (n: number) => {
         if (!open) return;
         bodyArrived();

@@ -123,6 +123,10 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
       reply.raw.once('close', () => ticket.release());
     }
   });
+  // The body has arrived and parsed: from here its records are work, not a claim held open by a slow sender.
+  app.addHook('preValidation', async (req) => {
+    req.ticket?.bodyArrived();
+  });
   app.addHook('onResponse', async (req, reply) => {
     req.log.info({ method: req.method, route: req.routeOptions?.url ?? null, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, records: req.recordCount }, 'request');
   });
