@@ -545,6 +545,45 @@ describe('overload: refused before the body is read, small requests keep flowing
   });
 });
 
+describe('connections that send headers and trickle their bodies', () => {
+  it('take their own address\'s share: another address is still served, and the share comes back when they drop', async () => {
+    const net = await import('node:net');
+    const app = buildServer(predictor, { token: TOKEN });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (app.server.address() as { port: number }).port;
+    const socks: import('node:net').Socket[] = [];
+    try {
+      // 40 requests claiming 64 KiB each (128 records): 5,120 records claimed, more than the whole capacity.
+      for (let i = 0; i < 40; i++) {
+        const s = net.connect({ port, host: '127.0.0.1' });
+        s.on('error', () => {});
+        s.write(`POST /v1/predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 65536\r\n\r\n[`);
+        socks.push(s);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      const health = await (await fetch(`http://127.0.0.1:${port}/healthz`)).json();
+      expect(health.admitted_records).toBeLessThanOrEqual(2048 + 128);
+      // another address (the whole of 127/8 is loopback on Linux)
+      const other = await new Promise<number>((resolve, reject) => {
+        const body = JSON.stringify(records(1, 3, v)[0]);
+        const s = net.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' }, () =>
+          s.write(`POST /v1/predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`));
+        let got = '';
+        s.on('data', (d) => (got += d));
+        s.on('end', () => resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(got)?.[1] ?? 0)));
+        s.on('error', reject);
+      });
+      expect(other).toBe(200);
+    } finally {
+      for (const s of socks) s.destroy();
+      await new Promise((r) => setTimeout(r, 200));
+      const after = await (await fetch(`http://127.0.0.1:${port}/healthz`)).json();
+      await app.close();
+      expect(after.admitted_records).toBe(0);
+    }
+  }, 30_000);
+});
+
 describe('admission and queue rules', () => {
   const recs = (n: number, tag: string) => Array.from({ length: n }, (_, i) => ({ id: `${tag}${i}` }) as PatientRecord);
 
