@@ -561,7 +561,7 @@ describe('connections that send headers and trickle their bodies', () => {
         socks.push(s);
       }
       await new Promise((r) => setTimeout(r, 300));
-      const health = await (await fetch(`http://127.0.0.1:${port}/healthz`)).json();
+      const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { admitted_records: number };
       expect(health.admitted_records).toBeLessThanOrEqual(2048 + 128);
       // another address (the whole of 127/8 is loopback on Linux)
       const other = await new Promise<number>((resolve, reject) => {
@@ -577,7 +577,7 @@ describe('connections that send headers and trickle their bodies', () => {
     } finally {
       for (const s of socks) s.destroy();
       await new Promise((r) => setTimeout(r, 200));
-      const after = await (await fetch(`http://127.0.0.1:${port}/healthz`)).json();
+      const after = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { admitted_records: number };
       await app.close();
       expect(after.admitted_records).toBe(0);
     }

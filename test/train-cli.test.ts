@@ -57,6 +57,19 @@ describe('cdmm train / evaluate', () => {
 
     const human = await cli('evaluate', run, '--bootstrap', '20');
     expect(human.out).toMatch(/test\s+n=\d+\s+AUROC 0\.\d{3}/);
+
+    // spec_path is the run folder's word: a file that is not the run's spec is refused, its content not quoted
+    const { editManifest } = await import('./helpers/run-folder.js');
+    const { cpSync } = await import('node:fs');
+    const other = join(root, 'run-other-spec');
+    cpSync(run, other, { recursive: true });
+    const secret = join(root, 'secrets.yaml');
+    writeFileSync(secret, 'db_password: hunter2\napi_key: abc\n');
+    editManifest(other, (m) => (m.spec_path = secret));
+    const bad = await cli('evaluate', other, '--bootstrap', '20');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/secrets\.yaml: is not the spec this run was trained with/);
+    expect(bad.err).not.toMatch(/db_password|api_key|hunter2/);
   });
 
   it('the same seed gives the same weights and metrics bit for bit, across separate commands', async () => {

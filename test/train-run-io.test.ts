@@ -119,6 +119,16 @@ describe('run folder', () => {
     expect(() => loadRun(dir)).toThrow(/model\.safetensors: damaged weights: sha256/);
   });
 
+  it('weights holding NaN (checksums made to match) are refused naming the tensor', () => {
+    const dir = copyRun('nan-weights');
+    const w = readFileSync(join(dir, 'model.safetensors'));
+    const headerLen = Number(w.readBigUInt64LE(0));
+    w.writeUInt32LE(0x7fc00000, 8 + headerLen + 4 * 3); // a NaN in the first tensor's data
+    writeFileSync(join(dir, 'model.safetensors'), w);
+    editManifest(dir, (m) => (m.weights.sha256 = sha256(w)));
+    expect(() => loadRun(dir)).toThrow(/model\.safetensors: damaged weights: tensor '[^']+' holds a non-finite value/);
+  });
+
   it('a file of the folder that is a link to a device or a FIFO is refused at once, without reading it', () => {
     for (const file of ['model.safetensors', 'manifest.json', 'SHA256SUMS']) {
       const dir = copyRun(`dev-zero-${file}`);

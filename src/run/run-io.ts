@@ -228,8 +228,17 @@ export function loadRun(dirIn: string): LoadedRun {
     throw new CdmmError(`${join(dir, 'manifest.json')}: cannot build the model it describes: ${(e as Error).message}`);
   }
   try {
+    // Weights that hold NaN or Inf load and give NaN risks: refused here, with the tensor named.
+    for (const [name, t] of tensors) {
+      const v = t.toFloat32Array();
+      for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) throw new CdmmError(`damaged weights: tensor '${name}' holds a non-finite value`);
+    }
     model.loadStateDict(tensors);
   } catch (e) {
+    if (e instanceof CdmmError) {
+      model.dispose();
+      throw new CdmmError(`${wpath}: ${e.message}`);
+    }
     model.dispose();
     throw new CdmmError(`${wpath}: the weights do not fit the model described in manifest.json: ${(e as Error).message}`);
   } finally {

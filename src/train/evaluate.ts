@@ -84,6 +84,16 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
 
   if (!existsSync(m.spec_path))
     throw new CdmmError(`${m.spec_path}: the run's spec file is gone; pass --spec to score another spec's patients`);
+  // spec_path comes from the run folder (untrusted): it must hold the spec the run was trained with, and what else
+  // it holds is not quoted back (a parse error would list the keys of whatever file it names).
+  let same = false;
+  try {
+    same = JSON.stringify(loadSpec(m.spec_path)) === JSON.stringify(m.spec);
+  } catch {
+    same = false;
+  }
+  if (!same)
+    throw new CdmmError(`${m.spec_path}: is not the spec this run was trained with (it was changed, or the run folder names another file); score other data with --spec`);
   const ds = await prepareDataset(m.spec_path, { cache: o.cache ?? true, quiet: o.quiet, seed: m.config.split_seed ?? undefined, allowOutside: o.allowOutside });
   if (JSON.stringify(ds.state) !== JSON.stringify(m.state) || JSON.stringify(ds.modalities) !== JSON.stringify(m.modalities))
     throw new CdmmError(
