@@ -438,3 +438,40 @@ describe('clear messages for unreadable CSV files', () => {
     expectUserError(await cli('inspect', variant({ 'labs.csv': '' }), '--no-cache'), /tables\.labs\.file: .*labs\.csv: the file is empty \(expected a header line with the column names\)/);
   });
 });
+
+describe('--overwrite, seen from where it runs and what it left', () => {
+  it('refuses to replace the folder the command runs in, before any work', async () => {
+    const { checkOutDir } = await import('../src/util/outdir.js');
+    const dir = join(root, 'cwd-run');
+    mkdirSync(join(dir, 'sub'), { recursive: true });
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ format: 'cdmm-model/3' }));
+    const here = process.cwd();
+    try {
+      process.chdir(join(dir, 'sub'));
+      expect(() => checkOutDir(dir, 'run', { overwrite: true })).toThrow(/is the folder this command runs in \(or holds it\); it cannot be replaced from inside/);
+      process.chdir(root);
+      expect(checkOutDir(dir, 'run', { overwrite: true })).toBe('replace');
+    } finally {
+      process.chdir(here);
+    }
+  });
+
+  it('names a folder an interrupted --overwrite set aside (its process gone), so it is not lost unseen', async () => {
+    const { checkOutDir } = await import('../src/util/outdir.js');
+    const dir = join(root, 'aside-run');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ format: 'cdmm-model/3' }));
+    const left = join(root, '.aside-run.replaced-99999999-1');
+    mkdirSync(left);
+    const writes: string[] = [];
+    const orig = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((s: string) => { writes.push(String(s)); return true; }) as typeof process.stderr.write;
+    try {
+      expect(checkOutDir(dir, 'run', { overwrite: true })).toBe('replace');
+    } finally {
+      process.stderr.write = orig;
+    }
+    expect(writes.join('')).toContain(`cdmm: warning: ${left} is the folder an interrupted --overwrite of ${dir} set aside; move it back or remove it yourself`);
+    expect(existsSync(left)).toBe(true);
+  });
+});

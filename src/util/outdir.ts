@@ -2,7 +2,7 @@
 // they pass --overwrite, and even then only a folder (or file) that cdmm wrote, of the kind the command writes.
 // A path that cannot be written fails here, in one line, instead of after hours of training.
 import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, openSync, readSync, closeSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { CdmmError } from './errors.js';
 import { readBoundedText } from './files.js';
 
@@ -143,9 +143,40 @@ export function checkOutDir(dir: string, kind: OutputKind, o: OutOptions = {}): 
       `${flag} ${dir}: the folder exists and is not empty (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}), and cdmm did not write it; ` +
         `nothing was changed${o.overwrite ? ' (--overwrite replaces only a folder cdmm wrote)' : ''}: choose a new or empty ${flag}`,
     );
+  if (state === 'replace' && (process.cwd() + sep).startsWith(path + sep))
+    throw new CdmmError(`${flag} ${dir}: is the folder this command runs in (or holds it); it cannot be replaced from inside: run cdmm from another folder`);
   probeWritable(path, flag, dir);
   probeWritable(dirname(path), flag, dir);
+  warnInterruptedReplace(path);
   return state;
+}
+
+/**
+ * A folder set aside by an --overwrite that never finished (the process was killed: a synchronous training run
+ * cannot stop to put it back) is still next to its replacement: say where, so nothing is lost unseen.
+ */
+function warnInterruptedReplace(path: string): void {
+  const prefix = `.${basename(path)}.replaced-`;
+  let names: string[] = [];
+  try {
+    names = readdirSync(dirname(path)).filter((f) => f.startsWith(prefix));
+  } catch {
+    return;
+  }
+  for (const f of names) {
+    const pid = Number(/^(\d+)-/.exec(f.slice(prefix.length))?.[1]);
+    if (!Number.isInteger(pid) || pid <= 0 || pidAlive(pid)) continue;
+    process.stderr.write(`cdmm: warning: ${join(dirname(path), f)} is the folder an interrupted --overwrite of ${path} set aside; move it back or remove it yourself\n`);
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
