@@ -92,6 +92,27 @@ describe('tables keyed by another id than the cohort', () => {
   }, 60_000);
 });
 
+describe('a filter on a column with missing values', () => {
+  it('leaves those rows out (as SQL does) and says how many, and how to keep them', async () => {
+    const { smallDataset } = await import('./fixtures/data/helpers.js');
+    const rows = ['id,age,sex,y,index_day'];
+    for (let i = 1; i <= 40; i++) rows.push(`${i},${i % 10 === 0 ? '' : i === 7 ? 12 : 40 + i},${i % 2 ? 'F' : 'M'},${i % 4 === 0 ? 1 : 0},100`);
+    const dir = smallDataset({ patients: rows.join('\n') + '\n' });
+    const specPath = join(dir, 'spec.yaml');
+    const { readFileSync } = await import('node:fs');
+    writeFileSync(specPath, readFileSync(specPath, 'utf8').replace('index_time: index_day }', 'index_time: index_day, filters: ["age >= 18"] }'));
+    const ds = await prepareDataset(specPath, { quiet: true, cache: false });
+    expect(ds.cohort.exclusions['filter: age >= 18']).toBe(5); // patient 7 (age 12) and the 4 blank ages
+    expect(ds.cohort.warnings).toEqual([
+      'cohort.filters[0] "age >= 18" left out 5 rows, 4 of them because age is missing there (the filter is neither true nor false for them); to keep them, write "(age >= 18) OR age IS NULL"',
+    ]);
+    writeFileSync(specPath, readFileSync(specPath, 'utf8').replace('"age >= 18"', '"(age >= 18) OR age IS NULL"'));
+    const kept = await prepareDataset(specPath, { quiet: true, cache: false });
+    expect(kept.cohort.exclusions['filter: (age >= 18) OR age IS NULL']).toBe(1);
+    expect(kept.cohort.warnings).toBeUndefined();
+  }, 60_000);
+});
+
 describe('wide embedding tables', () => {
   const wide = (cols: number, bad?: { col: number; value: string }) => {
     const dir = mimicLike();

@@ -217,7 +217,7 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
       availability[nm] = included ? c / included : 0;
     });
     const cohortInfo: PreparedDataset['cohort'] = { candidates: cohort.candidates, included, exclusions };
-    if (idWarnings.length) cohortInfo.warnings = idWarnings;
+    if (cohort.warnings.length || idWarnings.length) cohortInfo.warnings = [...cohort.warnings, ...idWarnings];
     if (spec.cohort.patient && cohort.patients) {
       const keys = new Set<string>();
       for (const idx of Object.values(split)) for (const i of idx) keys.add(cohort.patients[i] ?? `\0row${i}`);

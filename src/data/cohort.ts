@@ -3,7 +3,7 @@
 // idx is DOUBLE days (since 1970 for timestamps), so the per-row window test is plain arithmetic.
 import { CdmmError } from '../util/errors.js';
 import { duckdbReason, kindOf, lit, q, relDaysExpr, sqlNum, tbl, type ColumnKind, type Db } from './db.js';
-import { compileFilter } from './filter.js';
+import { compileFilter, filterColumns, parseFilter, shownFilter } from './filter.js';
 import type { Spec } from './spec.js';
 import { COHORT, COHORT_IDX, sameKey } from './modalities/common.js';
 import { someValues, valueMatch } from './tables.js';
@@ -26,6 +26,8 @@ export interface Cohort {
   candidates: number;
   exclusions: Record<string, number>;
   idxKind: ColumnKind;
+  /** What the cohort's rules did that a user may not expect (a filter leaving out rows with missing values). */
+  warnings: string[];
 }
 
 export interface CohortOptions {
@@ -72,6 +74,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
 
   const conds: string[] = [];
   const exclusions: Record<string, number> = {};
+  const warnings: string[] = [];
   const candidates = Number(await db.scalar(`SELECT count(*) FROM ${tbl(ct)}`));
   const countWhere = async (w: string[]) => Number(await db.scalar(`SELECT count(*) FROM ${tbl(ct)} x ${w.length ? 'WHERE ' + w.map((c) => `(${c})`).join(' AND ') : ''}`));
 
@@ -88,6 +91,18 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
         throw new CdmmError(`${f}: cohort.filters[${k}]: invalid filter ${JSON.stringify(expr)}: ${duckdbReason(e)}`);
       }
       exclusions[`filter: ${expr}`] = before - after;
+      // A comparison with a missing value is neither true nor false: such rows are left out, which "age >= 18"
+      // does not say. Counted, so a blank age does not silently read as "a minor".
+      if (before > after) {
+        const unknown = await countWhere([...conds, `(${sql}) IS NULL`]);
+        if (unknown > 0) {
+          const cols = [...new Set(filterColumns(parseFilter(expr)).map((c) => c.name))];
+          warnings.push(
+            `cohort.filters[${k}] ${shownFilter(expr)} left out ${before - after} rows, ${unknown} of them because ${cols.join(' or ') || 'a value'} is missing there ` +
+              `(the filter is neither true nor false for them); to keep them, write "(${expr.length > 80 ? '…' : expr}) OR ${cols[0] ?? 'col'} IS NULL"`,
+          );
+        }
+      }
       conds.push(sql);
       before = after;
     }
@@ -212,7 +227,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
     const why = Object.entries(exclusions).map(([k, v]) => `${k}: ${v}`).join('; ');
     throw new CdmmError(`${f}: cohort: no patient left (${candidates} in ${t.label}${why ? '; excluded: ' + why : ''})`);
   }
-  const out: Cohort = { ids, candidates, exclusions, idxKind };
+  const out: Cohort = { ids, candidates, exclusions, idxKind, warnings };
   if (opts.withLabels) {
     out.labels = Float32Array.from(cols.y as number[]);
     const pos = out.labels.reduce((a, b) => a + b, 0);
