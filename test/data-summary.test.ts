@@ -21,4 +21,21 @@ describe('inspect warnings', () => {
     expect(rows.patterns.find((p) => p.mask === '001')?.count).toBe(1);
     expect(rows.warnings.some((w) => w.startsWith('pattern 001 '))).toBe(false);
   });
+
+  it('names categories and codes that differ only in case or spaces, from a real build', async () => {
+    const { smallDataset } = await import('./fixtures/data/helpers.js');
+    const { prepareDataset } = await import('../src/data/build.js');
+    const { modalityWarnings } = await import('../src/data/summary.js');
+    const { join } = await import('node:path');
+    const rows = ['id,age,sex,y,index_day'];
+    const sexes = ['F', 'M', 'MALE', 'Male', 'f', 'female ', 'm'];
+    for (let i = 1; i <= 40; i++) rows.push(`${i},${40 + i},${sexes[i % sexes.length]},${i % 4 === 0 ? 1 : 0},100`);
+    const ds = await prepareDataset(join(smallDataset({ patients: rows.join('\n') + '\n' }), 'spec.yaml'), { quiet: true, cache: false });
+    const w = modalityWarnings(ds).filter((x) => x.includes('differ only in case'));
+    expect(w).toHaveLength(1);
+    expect(w[0]).toMatch(/^modality 'demo': column 'sex' has categories that differ only in case or spaces \("F" \/ "f"; "M" \/ "m"; "MALE" \/ "Male"\): each is a feature of its own/);
+    expect(summarize(ds).warnings).toContain(w[0]);
+    const clean = await prepareDataset(join(smallDataset(), 'spec.yaml'), { quiet: true, cache: false });
+    expect(modalityWarnings(clean).some((x) => x.includes('differ only in case'))).toBe(false);
+  });
 });

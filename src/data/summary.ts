@@ -48,6 +48,39 @@ function unseenWarning(m: { name: string; unseen?: string[] }): string[] {
   return [`modality '${m.name}': listed variable${m.unseen.length === 1 ? '' : 's'} ${shown}${more} occur${m.unseen.length === 1 ? 's' : ''} in no training patient's window: ${m.unseen.length === 1 ? 'its' : 'their'} channels stay zero (check the names against the table)`];
 }
 
+/** Groups of values that are one value but for case and spaces ("M", "m ", "MALE" is not one of them). */
+function caseGroups(values: readonly string[]): string[][] {
+  const by = new Map<string, string[]>();
+  for (const v of values) {
+    const k = v.trim().toLowerCase();
+    by.set(k, [...(by.get(k) ?? []), v]);
+  }
+  return [...by.values()].filter((g) => g.length > 1);
+}
+
+/** Categories and codes that differ only in case or spaces: separate features, which is rarely what the data means. */
+function caseVariantWarnings(ds: PreparedDataset): string[] {
+  const mods = (ds.state as { modalities?: { name: string; type: string; state: unknown }[] } | undefined)?.modalities ?? [];
+  const out: string[] = [];
+  const say = (groups: string[][]) => {
+    const shown = groups.slice(0, 3).map((g) => g.slice(0, 4).map((v) => JSON.stringify(v)).join(' / ')).join('; ');
+    return `${shown}${groups.length > 3 ? `; and ${groups.length - 3} more` : ''}`;
+  };
+  for (const m of mods) {
+    if (m.type === 'tabular') {
+      for (const c of (m.state as { categorical?: { column: string; categories: string[] }[] }).categorical ?? []) {
+        const g = caseGroups(c.categories);
+        if (g.length)
+          out.push(`modality '${m.name}': column '${c.column}' has categories that differ only in case or spaces (${say(g)}): each is a feature of its own; map them to one with the table's values (docs/SPEC.md) or clean the data`);
+      }
+    } else if (m.type === 'codes') {
+      const g = caseGroups((m.state as { vocabulary?: string[] }).vocabulary ?? []);
+      if (g.length) out.push(`modality '${m.name}': codes that differ only in case or spaces (${say(g)}) are counted as different codes; clean the data if they are one`);
+    }
+  }
+  return out;
+}
+
 /** The build's and the availability warnings (what `train` and `benchmark` print; `inspect` shows all warnings). */
 export function modalityWarnings(ds: PreparedDataset): string[] {
   const K = ds.modalities.length;
@@ -57,7 +90,11 @@ export function modalityWarnings(ds: PreparedDataset): string[] {
     n += s.ids.length;
     for (let i = 0; i < s.mask.length; i++) avail[i % K] += s.mask[i];
   }
-  return [...(ds.cohort.warnings ?? []), ...ds.modalities.flatMap((m, k) => [availabilityWarning(m.name, n ? avail[k] / n : 0) ?? [], unseenWarning(m)].flat())];
+  return [
+    ...(ds.cohort.warnings ?? []),
+    ...ds.modalities.flatMap((m, k) => [availabilityWarning(m.name, n ? avail[k] / n : 0) ?? [], unseenWarning(m)].flat()),
+    ...caseVariantWarnings(ds),
+  ];
 }
 
 export function summarize(ds: PreparedDataset): DatasetSummary {
@@ -92,6 +129,7 @@ export function summarize(ds: PreparedDataset): DatasetSummary {
     if (w) warnings.push(w);
     warnings.push(...unseenWarning(m));
   });
+  warnings.push(...caseVariantWarnings(ds));
   const rows = [...patterns.entries()]
     .map(([mask, p]) => ({ mask, count: p.count, label_rate: p.count ? p.pos / p.count : 0 }))
     .sort((a, b) => b.count - a.count || (a.mask < b.mask ? -1 : 1));
