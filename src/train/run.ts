@@ -167,8 +167,24 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
       predictions,
       history: res.history,
     });
-    return { dir: resolve(outDir), manifest, metrics, insights, history: res.history, bestEpoch: res.bestEpoch, notes: res.notes };
+    return { dir: resolve(outDir), manifest, metrics, insights, history: res.history, bestEpoch: res.bestEpoch, notes: [...res.notes, ...calibrationNotes(ds, calibration)] };
   } finally {
     model.dispose();
   }
+}
+
+/** Fewer validation patients of a class than this: the calibration map is fitted on little, and may not help. */
+export const FEW_FOR_CALIBRATION = 30;
+
+function calibrationNotes(ds: PreparedDataset, c: CalibrationRecord): string[] {
+  if (c.method === 'none') return [];
+  const y = ds.splits.val.labels;
+  let pos = 0;
+  for (const v of y) pos += v >= 0.5 ? 1 : 0;
+  const few = Math.min(pos, y.length - pos);
+  if (few >= FEW_FOR_CALIBRATION) return [];
+  return [
+    `calibration (${c.method}) was fitted on ${y.length} validation patients, ${pos} of them positive: with fewer than ${FEW_FOR_CALIBRATION} of a class it may not improve the risks; ` +
+      `compare ECE with "uncalibrated" below, and consider --calibration none or a larger validation split`,
+  ];
 }

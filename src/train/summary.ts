@@ -30,7 +30,7 @@ export function formatRunSummary(r: RunOutcome): string {
   const last = r.history[r.history.length - 1];
   const lines = [
     `run ${r.dir}: ${r.manifest.dataset}, backbone ${c.backbone}, debias ${c.debias}${builtAs(c)}, seed ${c.seed}`,
-    `  best epoch ${c.best_epoch} of ${last?.epoch ?? 0}${c.stopped_early ? ' (stopped early)' : ''}, ` +
+    `  best epoch ${c.best_epoch} of ${last?.epoch ?? 0}${c.stopped_early ? ' (stopped early)' : c.best_epoch === last?.epoch && c.best_epoch > 1 ? ' (the last: still improving, more --epochs may help)' : ''}, ` +
       `${r.manifest.patterns.masks.length} missingness patterns, positive weight ${c.pos_weight.toFixed(2)}`,
     formatCalibrationLine(r.manifest.calibration ?? { method: 'none' }),
   ];
