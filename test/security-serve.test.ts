@@ -128,6 +128,20 @@ describe('token: every route but GET /healthz needs it, however the path is writ
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/^cdmm: error: --token: the token is empty/);
   });
+
+  it('a port in use is a one-line error and exit 2, like any other bad option', async () => {
+    const net = await import('node:net');
+    const busy = net.createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const r = await runCli('serve', runDir, '--port', String(port), '--token', TOKEN, '--quiet');
+      expect(r.code).toBe(2);
+      expect(r.err.trim().split('\n').at(-1)).toBe(`cdmm: error: --port ${port}: already in use on 127.0.0.1; choose another --port or stop what listens there`);
+    } finally {
+      busy.close();
+    }
+  });
 });
 
 describe('prototype keys in records', () => {

@@ -30,7 +30,18 @@ export function register(program: Command): void {
       const predictor = await Predictor.load(run, { maxRecords: o.maxRecords, rebuildTypical: o.typical });
       for (const w of predictor.warnings) process.stderr.write(`cdmm: warning: ${w}\n`);
       const app = buildServer(predictor, { token, bodyLimit: o.bodyLimit, logger: !o.quiet });
-      const address = await app.listen({ port: o.port, host: o.host });
+      let address: string;
+      try {
+        address = await app.listen({ port: o.port, host: o.host });
+      } catch (e) {
+        predictor.dispose();
+        const code = (e as NodeJS.ErrnoException).code;
+        // A port in use or a host this machine does not have is the user's input, not a bug: one line, exit 2.
+        if (code === 'EADDRINUSE') throw new CdmmError(`--port ${o.port}: already in use on ${o.host}; choose another --port or stop what listens there`);
+        if (code === 'EACCES') throw new CdmmError(`--port ${o.port}: not allowed for this user (ports below 1024 need privileges); choose a port ≥ 1024`);
+        if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new CdmmError(`--host ${o.host}: not an address of this machine`);
+        throw e;
+      }
       process.stderr.write(`cdmm: serving ${predictor.manifest.dataset} (${predictor.manifest.config.backbone}, debias ${predictor.manifest.config.debias}) on ${address}${token ? ' (token required)' : ''}\n`);
       if (!token && !/^(127\.|::1$|localhost$)/.test(o.host))
         process.stderr.write(`cdmm: warning: listening on ${o.host} without --token: anyone who can reach it can query the model\n`);
