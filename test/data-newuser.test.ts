@@ -147,6 +147,10 @@ describe('ids that match the cohort only after cleaning', () => {
     // and those patients really are without the modality
     const cxrOf = presence(ds.splits, 3, 2);
     expect([cxrOf.get('1'), cxrOf.get('3'), cxrOf.get('5'), cxrOf.get('7')]).toEqual([false, false, false, true]);
+    // inspect counts the ids of each table that are not cohort rows
+    expect(ds.cohort.table_ids).toEqual({ labs: { ids: 40, in_cohort: 40 }, cxr: { ids: 20, in_cohort: 17 } });
+    const { formatSummary, summarize } = await import('../src/data/summary.js');
+    expect(formatSummary(summarize(ds), ['demo', 'labs', 'cxr'])).toContain('  table cxr: 3 of its 20 ids are not cohort rows (excluded, or not in the cohort table): their rows are not used');
   }, 60_000);
 });
 

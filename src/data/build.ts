@@ -94,9 +94,10 @@ export function applyModalities(spec: Spec, raws: Raw[], states: unknown[], ids:
  * keyed by hadm_id while the cohort uses subject_id, or ids written "007" in one file and 7 in another): an error
  * with examples from both sides, instead of a modality that is silently missing for everyone.
  */
-async function checkIdsMatch(ctx: Ctx): Promise<string[]> {
+async function checkIdsMatch(ctx: Ctx): Promise<{ warnings: string[]; ids: Record<string, { ids: number; in_cohort: number }> }> {
   const { db, spec } = ctx;
   const warnings: string[] = [];
+  const ids: Record<string, { ids: number; in_cohort: number }> = {};
   const seen = new Set<string>();
   for (const [name, m] of Object.entries(spec.modalities)) {
     if (m.table === spec.cohort.table || seen.has(m.table)) continue;
@@ -110,6 +111,7 @@ async function checkIdsMatch(ctx: Ctx): Promise<string[]> {
       ? `SELECT CAST(c.__lk AS VARCHAR) AS k FROM ${tbl(m.table)} x ${cohortJoin(ctx, m.table)}`
       : `SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT}`;
     const hit = Number(await db.scalar(`SELECT count(*) FROM (SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)}) x JOIN (${keys}) c ON x.k = c.k`));
+    ids[m.table] = { ids: total, in_cohort: hit };
     if (hit > 0) {
       if (hit < total) {
         const w = await nearMissIds(ctx, m.table, idc, keys);
@@ -135,7 +137,7 @@ async function checkIdsMatch(ctx: Ctx): Promise<string[]> {
         `(tables.${m.table}.id, or tables.${m.table}.link when it is keyed by another id such as subject_id)`,
     );
   }
-  return warnings;
+  return { warnings, ids };
 }
 
 /**
@@ -168,7 +170,7 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
     await db.lockDown();
     const cohort = await buildCohort(db, spec, { withLabels: true });
     const ctx: Ctx = { db, spec, specFile: file, n: cohort.ids.length, idxKind: cohort.idxKind, shared: new Map() };
-    const idWarnings = await checkIdsMatch(ctx);
+    const { warnings: idWarnings, ids: tableIds } = await checkIdsMatch(ctx);
     const raws = await extractModalities(ctx, opts.quiet);
     const names = Object.keys(spec.modalities);
     const n = cohort.ids.length;
@@ -218,6 +220,7 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
     });
     const cohortInfo: PreparedDataset['cohort'] = { candidates: cohort.candidates, included, exclusions };
     if (cohort.warnings.length || idWarnings.length) cohortInfo.warnings = [...cohort.warnings, ...idWarnings];
+    if (Object.keys(tableIds).length) cohortInfo.table_ids = tableIds;
     if (spec.cohort.patient && cohort.patients) {
       const keys = new Set<string>();
       for (const idx of Object.values(split)) for (const i of idx) keys.add(cohort.patients[i] ?? `\0row${i}`);

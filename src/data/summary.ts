@@ -22,6 +22,8 @@ export interface DatasetSummary {
   patient_key?: { column: string; distinct: number };
   /** With spec.reference: its name and the share of rows that have it. */
   reference?: { name: string; available: number };
+  /** Per modality table: its distinct ids and how many are cohort rows (the rest of its rows are not used). */
+  table_ids?: Record<string, { ids: number; in_cohort: number }>;
 }
 
 /** Patterns whose label rate is this many binomial standard errors from the overall rate, and at least
@@ -152,6 +154,7 @@ export function summarize(ds: PreparedDataset): DatasetSummary {
   }
   return {
     ...(ds.cohort.patient_key ? { patient_key: ds.cohort.patient_key } : {}),
+    ...(ds.cohort.table_ids ? { table_ids: ds.cohort.table_ids } : {}),
     ...(reference ? { reference } : {}),
     dataset: ds.name,
     patients,
@@ -200,6 +203,8 @@ export function formatSummary(s: DatasetSummary, modalityOrder: string[]): strin
   out.push('');
   out.push(`cohort: ${s.candidates} candidates, ${s.patients} included`);
   for (const [k, v] of Object.entries(s.exclusions)) out.push(`  excluded: ${k}: ${v}`);
+  for (const [t, c] of Object.entries(s.table_ids ?? {}))
+    if (c.in_cohort < c.ids) out.push(`  table ${t}: ${c.ids - c.in_cohort} of its ${c.ids} ids are not cohort rows (excluded, or not in the cohort table): their rows are not used`);
   out.push(`splits: ${Object.entries(s.splits).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   if (s.warnings.length) {
     out.push('');

@@ -58,5 +58,7 @@ export interface PreparedDataset {
     patient_key?: { column: string; distinct: number };
     /** Problems found while reading the tables that did not stop the build (e.g. ids that nearly match). */
     warnings?: string[];
+    /** Per modality table (other than the cohort's): its distinct ids, and how many of them are cohort rows. */
+    table_ids?: Record<string, { ids: number; in_cohort: number }>;
   };
 }
