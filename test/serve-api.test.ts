@@ -301,3 +301,29 @@ describe('logs', () => {
     expect(text).not.toMatch(/SECRET|zebra/);
   });
 });
+
+describe('notes on what of a record the model could not use', () => {
+  it('name unseen categories and codes, unknown lab variables and rows that all fall outside the window; a clean record has none', async () => {
+    const base = { id: 'n0', index_time: 1000, patients: { age: 60, bmi: 27, sex: 'F', site: 'A' } };
+    const [clean] = await predictor.predictRecords([{ ...base, labs: [{ day: 990, variable: v.labVariables[0], value: 1 }], diagnoses: [{ day: 900, code: v.codes[0] }] }]);
+    expect(clean.notes).toBeUndefined();
+    const [odd] = await predictor.predictRecords([{
+      ...base,
+      id: 'n1',
+      patients: { ...base.patients, site: 'Mars' },
+      labs: [{ day: 990, variable: 'no_such_lab', value: 1 }, { day: 990, variable: v.labVariables[0], value: 1 }],
+      diagnoses: [{ day: 900, code: 'ZZZ.never' }],
+      notes: [{ day: 1500, text: 'after the index' }],
+    }]);
+    expect(odd.notes).toEqual([
+      `labs: 1 row of 'labs' name variables the model does not know (e.g. "no_such_lab"): not used`,
+      `notes: rows were given in 'notes' but none could be used (none in the window before the prediction time, or only values the model does not read): scored as missing`,
+      `demographics: 'site' has a value not seen in training, scored as <other>`,
+      'diagnoses: codes not seen in training, counted as <other>',
+    ]);
+    expect(odd.modalities.labs.observed).toBe(true);
+    // the HTTP answer carries them too
+    const r = await app.inject({ method: 'POST', url: '/v1/predict', payload: { records: [{ ...base, id: 'n2', patients: { ...base.patients, sex: 'X' } }] } });
+    expect(r.json().predictions[0].notes).toEqual([`demographics: 'sex' has a value not seen in training, scored as <other>`]);
+  });
+});

@@ -178,9 +178,11 @@ describe('predictionsCsv', () => {
         b: { observed: false, counterfactual: { change: 'observed', mask: '11', pattern: '11', p_do: 0.125, p_factual: 0.5 }, contribution: null },
       },
     });
-    const csv = predictionsCsv({ predictions: [pred('=HYPERLINK("x")'), pred('-12'), pred('a,b')] }, mods).trim().split('\n');
-    expect(csv[0]).toBe('id,p_do,p_factual,mask,pattern,modalities_used,a:observed,a:cf_p_do,a:cf_pattern,a:contribution,b:observed,b:cf_p_do,b:cf_pattern,b:contribution');
-    expect(csv[1]).toBe(`"'=HYPERLINK(""x"")",0.25,0.5,10,10,a,1,,,,0,0.125,11,`);
+    const noted = { ...pred('n'), notes: ['a: codes not seen in training, counted as <other>', 'b: rows were given'] };
+    const csv = predictionsCsv({ predictions: [pred('=HYPERLINK("x")'), pred('-12'), pred('a,b'), noted] }, mods).trim().split('\n');
+    expect(csv[0]).toBe('id,p_do,p_factual,mask,pattern,modalities_used,a:observed,a:cf_p_do,a:cf_pattern,a:contribution,b:observed,b:cf_p_do,b:cf_pattern,b:contribution,notes');
+    expect(csv[1]).toBe(`"'=HYPERLINK(""x"")",0.25,0.5,10,10,a,1,,,,0,0.125,11,,`);
+    expect(csv[4].endsWith(',"a: codes not seen in training, counted as <other>; b: rows were given"')).toBe(true);
     expect(csv[2].startsWith('-12,')).toBe(true);
     expect(csv[3].startsWith('"a,b",')).toBe(true);
   });

@@ -19,12 +19,14 @@ function cell(v: unknown): string {
 
 /**
  * Columns: id, [label], p_do, p_factual, mask, pattern, modalities_used (';'-separated), then per modality m:
- * m:observed (0/1), m:cf_p_do (p_do with m flipped), m:cf_pattern, m:contribution. Empty cell = undefined.
+ * m:observed (0/1), m:cf_p_do (p_do with m flipped), m:cf_pattern, m:contribution; last, notes ('; '-separated:
+ * what of the patient's data the model could not use). Empty cell = undefined.
  */
 export function predictionsCsv(set: PredictionSet, modalities: ModalityInfo[]): string {
   const withLabel = set.predictions.some((p) => p.label !== undefined);
   const head = ['id', ...(withLabel ? ['label'] : []), 'p_do', 'p_factual', 'mask', 'pattern', 'modalities_used'];
   for (const m of modalities) head.push(`${m.name}:observed`, `${m.name}:cf_p_do`, `${m.name}:cf_pattern`, `${m.name}:contribution`);
+  head.push('notes');
   const lines = [head.map(cell).join(',')];
   for (const p of set.predictions) {
     const row: unknown[] = [p.id, ...(withLabel ? [p.label] : []), p.p_do, p.p_factual, p.mask, p.pattern, p.modalities_used.join(';')];
@@ -32,6 +34,7 @@ export function predictionsCsv(set: PredictionSet, modalities: ModalityInfo[]): 
       const x = p.modalities[m.name];
       row.push(x.observed ? 1 : 0, x.counterfactual?.p_do, x.counterfactual?.pattern, x.contribution);
     }
+    row.push(p.notes?.join('; '));
     lines.push(row.map(cell).join(','));
   }
   return lines.join('\n') + '\n';

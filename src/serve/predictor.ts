@@ -17,6 +17,8 @@ import { readPatientInput, type PatientInput } from './input.js';
 import { loadServedRun, type ServedRun } from './load.js';
 import { Scorer, type PatientArrays } from './scoring.js';
 import { buildSummary } from './summary.js';
+import { addRecordNotes } from './notes.js';
+import type { DataState } from '../data/build.js';
 import type { Typical } from './typical.js';
 import { InputError, type PatientPrediction, type PredictionSet } from './types.js';
 import { makeRecordValidator, type RecordValidator } from './validate.js';
@@ -167,6 +169,7 @@ export class Predictor {
         for (const g of span.keys()) results[g] = asError(e);
       }
     }
+    for (const [g, r] of results.entries()) if (Array.isArray(r)) addRecordNotes(this.spec, this.manifest.state as DataState, groups[g], r);
     return results as (PatientPrediction[] | Error)[];
   }
 

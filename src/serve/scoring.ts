@@ -27,6 +27,8 @@ export interface ScorerOptions {
 
 export class Scorer {
   private readonly K: number;
+  /** Per modality, the features that stand for "a value the model never saw" (tabular col=<other>, codes <other>). */
+  private readonly unseen: { d: number; say: string }[][];
 
   constructor(
     private readonly model: CdmmModel,
@@ -38,6 +40,13 @@ export class Scorer {
     private readonly calibration: CalibrationRecord,
   ) {
     this.K = modalities.length;
+    this.unseen = modalities.map((m) =>
+      m.type === 'tabular'
+        ? m.features.flatMap((f, d) => (f.endsWith('=<other>') ? [{ d, say: `${m.name}: '${f.slice(0, -'=<other>'.length)}' has a value not seen in training, scored as <other>` }] : []))
+        : m.type === 'codes'
+          ? [{ d: m.features.length - 1, say: `${m.name}: codes not seen in training, counted as <other>` }]
+          : [],
+    );
   }
 
   /**
@@ -77,6 +86,11 @@ export class Scorer {
             contribution: defined && observed ? sig(p - pDo[row]) : null,
           };
         });
+        const notes: string[] = [];
+        modalities.forEach((m, k) => {
+          const D = m.features.length;
+          for (const u of this.unseen[k]) if (chunk.values[m.name][i * D + u.d] !== 0) notes.push(u.say);
+        });
         out.push({
           id: ids[start + i],
           p_do: sig(p),
@@ -85,6 +99,7 @@ export class Scorer {
           pattern: dict.masks[pat[i]],
           modalities_used: used,
           modalities: mods,
+          ...(notes.length ? { notes } : {}),
         });
       }
     }

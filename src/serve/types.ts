@@ -33,6 +33,11 @@ export interface PatientPrediction {
   modalities: Record<string, ModalityPrediction>;
   /** Outcome label, when the input was a spec that defines one (external validation). */
   label?: number;
+  /**
+   * What in the patient's data the model could not use as given: values or codes it never saw in training (scored
+   * as <other>), rows of a modality none of which it could use (outside the window, or variables it does not know).
+   */
+  notes?: string[];
 }
 
 export interface PredictionSet {

@@ -1,0 +1,37 @@
+// Per-patient notes on what of a JSON record the model could not use as given (computed from the record, the
+// run's fitted state and the prediction's mask, so both transform paths give them): rows of a modality none of
+// which counted, and time-series rows naming variables the model does not know. Values and codes never seen in
+// training are noted by the scorer, which sees the features (scoring.ts).
+import { own, type PatientRecord } from '../data/records.js';
+import type { Spec } from '../data/spec.js';
+import type { DataState } from '../data/build.js';
+import type { PatientPrediction } from './types.js';
+
+const rowsOf = (rec: PatientRecord, table: string): unknown[] => {
+  const v = own(rec, table);
+  return v === undefined || v === null ? [] : Array.isArray(v) ? v : [v];
+};
+
+export function addRecordNotes(spec: Spec, state: DataState, records: PatientRecord[], preds: PatientPrediction[]): void {
+  const known = new Map<string, Set<string>>();
+  for (const m of state.modalities)
+    if (m.type === 'timeseries') known.set(m.name, new Set((m.state as { variables: { name: string }[] }).variables.map((v) => v.name)));
+  records.forEach((rec, i) => {
+    const p = preds[i];
+    if (!p) return;
+    const notes: string[] = [];
+    for (const [name, m] of Object.entries(spec.modalities)) {
+      const rows = rowsOf(rec, m.table);
+      if (!rows.length) continue;
+      if (m.type === 'timeseries' && m.variable && !m.prefix) {
+        const vars = known.get(name);
+        const unknown = rows.map((r) => own(r, m.variable!)).filter((v) => v !== undefined && v !== null && vars && !vars.has(String(v)));
+        if (unknown.length)
+          notes.push(`${name}: ${unknown.length} row${unknown.length === 1 ? '' : 's'} of '${m.table}' name variables the model does not know (e.g. ${JSON.stringify(String(unknown[0]))}): not used`);
+      }
+      if (p.modalities[name] && !p.modalities[name].observed && m.table !== spec.cohort.table)
+        notes.push(`${name}: rows were given in '${m.table}' but none could be used (none in the window before the prediction time, or only values the model does not read): scored as missing`);
+    }
+    if (notes.length) p.notes = [...notes, ...(p.notes ?? [])];
+  });
+}
