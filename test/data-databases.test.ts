@@ -231,7 +231,7 @@ describe('offsets in minutes, the index as a duration, and row times from severa
 
   it('"1440 min", "24 h" and 1 (day) are the same index offset', async () => {
     const a = await build(eicu());
-    for (const offset of ['24 h', '1', '"1 day"']) {
+    for (const offset of ['24 h', '1', '"1 day"', '24 hrs', '1440 mins']) {
       const b = await build(eicu(eicuSpec({ offset })));
       expect(b.splits.test.ids).toEqual(a.splits.test.ids);
       expect(Array.from(b.splits.train.values.bp)).toEqual(Array.from(a.splits.train.values.bp));

@@ -19,8 +19,8 @@ const scalars = z.union([scalar, z.array(scalar).min(1)]).transform((v) => (Arra
 export const TIME_UNITS = { days: 1, hours: 24, minutes: 1440, seconds: 86400 } as const;
 export type TimeUnit = keyof typeof TIME_UNITS;
 const UNIT_ALIASES: Record<string, TimeUnit> = {
-  d: 'days', day: 'days', days: 'days', h: 'hours', hour: 'hours', hours: 'hours',
-  min: 'minutes', minute: 'minutes', minutes: 'minutes', s: 'seconds', sec: 'seconds', second: 'seconds', seconds: 'seconds',
+  d: 'days', day: 'days', days: 'days', h: 'hours', hr: 'hours', hrs: 'hours', hour: 'hours', hours: 'hours',
+  min: 'minutes', mins: 'minutes', minute: 'minutes', minutes: 'minutes', s: 'seconds', sec: 'seconds', secs: 'seconds', second: 'seconds', seconds: 'seconds',
 };
 /** A duration: a number of days, or a string with a unit such as "24 h", "1440 min", "-6 hours" (→ days). */
 export const durationSchema = z.union([
