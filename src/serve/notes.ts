@@ -23,7 +23,9 @@ export function addRecordNotes(spec: Spec, state: DataState, records: PatientRec
     for (const [name, m] of Object.entries(spec.modalities)) {
       const rows = rowsOf(rec, m.table);
       if (!rows.length) continue;
-      if (m.type === 'timeseries' && m.variable && !m.prefix) {
+      // Variable names as the record gives them: only where the table neither maps nor filters that column.
+      const t = spec.tables[m.table];
+      if (m.type === 'timeseries' && m.variable && !m.prefix && !Object.hasOwn(t?.values ?? {}, m.variable) && !Object.hasOwn(t?.where ?? {}, m.variable)) {
         const vars = known.get(name);
         const unknown = rows.map((r) => own(r, m.variable!)).filter((v) => v !== undefined && v !== null && vars && !vars.has(String(v)));
         if (unknown.length)
