@@ -99,6 +99,8 @@ const mimic = (files: Record<string, string> = {}) =>
 describe('tables keyed by another id (link) and lookup columns', () => {
   it('matches subject-keyed lab rows to each admission by subject and time window', async () => {
     const ds = await build(mimic());
+    // each linked table's distinct subjects, all of them cohort subjects (counted once, however many admissions)
+    expect(ds.cohort.table_ids).toEqual({ patients: { ids: 3, in_cohort: 3 }, labs: { ids: 3, in_cohort: 3 }, diagnoses: { ids: 3, in_cohort: 3 } });
     expect(ds.cohort.exclusions).toEqual({ 'stay ended at or before the index time': 1 });
     const labs = byId(ds, 'labs');
     expect([...labs.keys()].sort()).toEqual(['101', '102', '104', '105']);

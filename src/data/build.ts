@@ -110,11 +110,14 @@ async function checkIdsMatch(ctx: Ctx): Promise<{ warnings: string[]; ids: Recor
     const keys = t.link
       ? `SELECT CAST(c.__lk AS VARCHAR) AS k FROM ${tbl(m.table)} x ${cohortJoin(ctx, m.table)}`
       : `SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT}`;
-    const hit = Number(await db.scalar(`SELECT count(*) FROM (SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)}) x JOIN (${keys}) c ON x.k = c.k`));
+    const hit = Number(await db.scalar(`SELECT count(*) FROM (SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)}) x JOIN (SELECT DISTINCT k FROM (${keys})) c ON x.k = c.k`));
     ids[m.table] = { ids: total, in_cohort: hit };
     if (hit > 0) {
-      if (hit < total) {
-        const w = await nearMissIds(ctx, m.table, idc, keys);
+      // A linked table's keys are the link values its own rows reach, so a near miss cannot show there.
+      if (hit < total && !t.link) {
+        const ct = db.table(spec.cohort.table);
+        const all = `SELECT CAST(${q(spec.cohort.id ?? ct.id)} AS VARCHAR) AS k FROM ${tbl(spec.cohort.table)}`;
+        const w = await nearMissIds(ctx, m.table, idc, keys, all);
         if (w) warnings.push(`modalities.${name}.table: ${w}`);
       }
       continue;
@@ -144,12 +147,13 @@ async function checkIdsMatch(ctx: Ctx): Promise<{ warnings: string[]; ids: Recor
  * Ids of a table that match no cohort key as written but do once spaces, case and leading zeros are ignored
  * ("12 " for 12, "007" for "7"): their rows would silently not count, so the patient looks untested.
  */
-async function nearMissIds(ctx: Ctx, table: string, idc: string, keys: string): Promise<string | undefined> {
+async function nearMissIds(ctx: Ctx, table: string, idc: string, keys: string, allKeys: string): Promise<string | undefined> {
   const { db } = ctx;
   const norm = (e: string) => `ltrim(lower(trim(${e})), '0')`;
+  // miss: ids that are no row of the cohort table at all (an id of an excluded row is not a near miss of another).
   const rows = await db.rows(
     `WITH x AS (SELECT DISTINCT ${idc} AS k FROM ${tbl(table)} WHERE ${idc} IS NOT NULL), c AS (SELECT DISTINCT k FROM (${keys}) WHERE k IS NOT NULL), ` +
-      `miss AS (SELECT k FROM x WHERE k NOT IN (SELECT k FROM c)) ` +
+      `miss AS (SELECT k FROM x WHERE k NOT IN (SELECT k FROM (${allKeys}) WHERE k IS NOT NULL)) ` +
       `SELECT m.k AS k, min(c.k) AS ck, count(*) OVER () AS n FROM miss m JOIN c ON ${norm('m.k')} = ${norm('c.k')} GROUP BY m.k ORDER BY m.k LIMIT 3`,
   );
   if (!rows.length) return undefined;

@@ -49,6 +49,9 @@ export class FilterSyntaxError extends Error {
 
 /** Deepest nesting of parentheses, NOT and signs a filter may have (real filters have a handful). */
 export const MAX_FILTER_DEPTH = 64;
+/** Longest filter, and most tokens in one (an IN list of 2,000 codes fits; the tree stays shallow enough to write). */
+export const MAX_FILTER_CHARS = 20_000;
+export const MAX_FILTER_TOKENS = 5_000;
 
 /** A filter as quoted in messages: long ones cut, so one bad line stays one line. */
 export const shownFilter = (text: string): string => JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}…` : text);
@@ -266,7 +269,11 @@ function describe(tok: Token): string {
 
 /** Parses a filter; throws FilterSyntaxError naming the position. */
 export function parseFilter(text: string): FilterNode {
-  return new Parser(tokenize(text)).parse();
+  // The SQL writer recurses over the tree: a chain of thousands of ORs is as deep there as nesting is here.
+  if (text.length > MAX_FILTER_CHARS) throw new FilterSyntaxError(`longer than ${MAX_FILTER_CHARS} characters`, MAX_FILTER_CHARS);
+  const toks = tokenize(text);
+  if (toks.length > MAX_FILTER_TOKENS) throw new FilterSyntaxError(`more than ${MAX_FILTER_TOKENS} words and symbols`, toks[MAX_FILTER_TOKENS].pos);
+  return new Parser(toks).parse();
 }
 
 /** The reason a filter does not parse, as one phrase (for spec validation), or undefined when it parses. */
