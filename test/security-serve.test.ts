@@ -626,8 +626,8 @@ describe('admission and queue rules', () => {
     expect(a.records).toBe(110);
   });
 
-  it('one client holds at most its share of bodies still arriving: many trickling connections do not take the whole server', () => {
-    const a = new Admission(defaultAdmission(4096, 1000), () => null); // share: max(2 × 1000, 4096 / 2) = 2048
+  it('one client holds at most its share of bodies still arriving: many trickling connections do not take the whole server', async () => {
+    const a = new Admission(defaultAdmission(4096, 1000), () => null); // share: 4096 / 2 = 2048
     const first = a.admit(1000, 'attacker')!; // its first request: admitted whatever its size
     const second = a.admit(1000, 'attacker')!;
     expect(a.admit(16, 'attacker')!.records).toBe(16); // 2016 ≤ 2048
@@ -647,6 +647,17 @@ describe('admission and queue rules', () => {
     expect(a.heldBy('clinic')).toBe(0);
     expect(a.heldBy('attacker')).toBe(56);
     expect(a.records).toBe(56);
+    // with a per-request limit above the capacity the share is still half of it
+    const b = new Admission(defaultAdmission(4096, 100_000), () => null);
+    expect(b.admit(2048, 'x')).not.toBeNull();
+    expect(b.admit(20, 'x')).toBeNull();
+    expect(b.admit(20, 'y')).not.toBeNull();
+    // small requests of a client with a body in flight: up to 64 pending, then refused
+    for (let i = 0; i < 63; i++) expect(b.admit(1, 'x'), `small ${i}`).not.toBeNull();
+    expect(b.admit(1, 'x')).toBeNull();
+    expect(b.admit(1, 'z')).not.toBeNull();
+    const { requestTimeoutMs } = await import('../src/serve/server.js');
+    expect([requestTimeoutMs(1 << 20), requestTimeoutMs(100e6)]).toEqual([11_000, 106_000]);
   });
 
   it('a small job goes before large ones that came first; no two small-only batches in a row while large ones wait', async () => {

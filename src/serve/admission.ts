@@ -29,8 +29,12 @@ export interface AdmissionOptions {
    * Most records one client (remote address) may hold in requests whose bodies have not arrived yet, while it holds
    * any: a client that opens many connections and trickles their bodies takes this share, not the whole server.
    * Its first such request is admitted whatever its size; once a body is parsed, its records count as work only.
+   * Small requests are held to a number of pending requests instead, so that a client's own large upload in
+   * flight does not hold back its 1-record requests.
    */
   maxRecordsPerClient: number;
+  /** Most requests of one client whose bodies are still arriving, for small requests. */
+  maxPendingPerClient: number;
 }
 
 export const defaultAdmission = (maxRecords: number, maxRecordsPerRequest: number): AdmissionOptions => ({
@@ -40,7 +44,9 @@ export const defaultAdmission = (maxRecords: number, maxRecordsPerRequest: numbe
   smallRecords: 16,
   smallReserve: Math.min(256, Math.floor(maxRecords / 4)),
   maxWaitMs: 2000,
-  maxRecordsPerClient: Math.max(2 * maxRecordsPerRequest, Math.floor(maxRecords / 2)),
+  // Half the capacity whatever --max-records is (a client's first request is admitted whatever its size anyway).
+  maxRecordsPerClient: Math.floor(maxRecords / 2),
+  maxPendingPerClient: 64,
 });
 
 /** One admitted request's share; `resize` once the body is parsed, `release` once answered (idempotent). */
@@ -54,8 +60,8 @@ export interface Ticket {
 
 export class Admission {
   private admitted = 0;
-  /** Records held per client in requests whose bodies are still arriving, for the clients holding any. */
-  private readonly byClient = new Map<string, number>();
+  /** Records and requests held per client whose bodies are still arriving, for the clients holding any. */
+  private readonly byClient = new Map<string, { records: number; requests: number }>();
 
   /** `rate`: the worker's measured records per second, or null before it has scored a full batch. */
   constructor(private readonly o: AdmissionOptions, private readonly rate: () => number | null) {}
@@ -73,24 +79,27 @@ export class Admission {
 
   /** A ticket for a request counted as `records`, or null when it does not fit now. */
   admit(records: number, client = ''): Ticket | null {
-    const mine = this.byClient.get(client) ?? 0;
+    const mine = this.byClient.get(client);
     if (this.admitted > 0) {
       if (this.admitted + records > this.o.maxRecords) return null;
-      if (records > this.o.smallRecords && this.admitted + records > this.largeCapacity()) return null;
-      if (mine > 0 && mine + records > this.o.maxRecordsPerClient) return null;
+      const small = records <= this.o.smallRecords;
+      if (!small && this.admitted + records > this.largeCapacity()) return null;
+      if (mine && (small ? mine.requests >= this.o.maxPendingPerClient : mine.records + records > this.o.maxRecordsPerClient)) return null;
     }
-    const pending = (d: number) => {
-      const c = (this.byClient.get(client) ?? 0) + d;
-      if (c > 0) this.byClient.set(client, c);
+    const pending = (r: number, n: number) => {
+      const c = this.byClient.get(client) ?? { records: 0, requests: 0 };
+      c.records += r;
+      c.requests += n;
+      if (c.requests > 0) this.byClient.set(client, c);
       else this.byClient.delete(client);
     };
     let held = records;
     let open = true;
     let bodyPending = true;
     this.admitted += records;
-    pending(records);
+    pending(records, 1);
     const bodyArrived = () => {
-      if (bodyPending) pending(-held);
+      if (bodyPending) pending(-held, -1);
       bodyPending = false;
     };
     return {
@@ -115,7 +124,7 @@ export class Admission {
 
   /** Records a client holds in requests whose bodies are still arriving (tests). */
   heldBy(client: string): number {
-    return this.byClient.get(client) ?? 0;
+    return this.byClient.get(client)?.records ?? 0;
   }
 
   /** Seconds until the records admitted now are scored, at the measured rate (for Retry-After). */

@@ -82,9 +82,9 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
     logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    // Until the whole request is received: a client trickling its body holds its admission share no longer
-    // (a 1 MB body takes well under a second on any network a hospital serves predictions over).
-    requestTimeout: 10_000,
+    // Until the whole request is received: a client trickling its body holds its admission share no longer.
+    // 10 s and 1 s more per MiB of --body-limit (the default 1 MiB body takes well under a second on a LAN).
+    requestTimeout: requestTimeoutMs(opts.bodyLimit ?? DEFAULT_BODY_LIMIT),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
@@ -195,4 +195,9 @@ function clientMessage(err: FastifyError): string {
     default:
       return err.message && err.message.length < 200 ? err.message : 'bad request';
   }
+}
+
+/** How long a request may take to arrive whole: 10 s, and 1 s more per MiB the body may hold. */
+export function requestTimeoutMs(bodyLimit: number): number {
+  return 10_000 + Math.ceil(bodyLimit / 2 ** 20) * 1000;
 }

@@ -25,7 +25,8 @@ export function readBounded(path: string, maxBytes: number): Buffer {
     const buf = Buffer.allocUnsafe(st.size);
     let off = 0;
     while (off < st.size) {
-      const n = readSync(fd, buf, off, st.size - off, off);
+      // At most 1 GiB a call: readSync refuses lengths of 2 GiB and more.
+      const n = readSync(fd, buf, off, Math.min(st.size - off, 1 << 30), off);
       if (n === 0) break;
       off += n;
     }

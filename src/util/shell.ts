@@ -41,9 +41,16 @@ export function parseShellLine(line: string): string[] | undefined {
   return shellLine(out) === line ? out : undefined;
 }
 
-/** A stored `cdmm <command> …` line, when it is one that shellLine wrote; else undefined (not shown). */
+/** Control characters and bidirectional overrides: printed raw, they can make a line look like another one. */
+const DECEPTIVE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
+/**
+ * A stored resume line, `cdmm <command> … --resume`, when it is one that shellLine wrote (no --overwrite, nothing
+ * that changes how the terminal shows it); else undefined (not shown).
+ */
 export function safeCdmmLine(line: unknown, command: string): string | undefined {
-  if (typeof line !== 'string' || line.length > 10_000) return undefined;
+  if (typeof line !== 'string' || line.length > 10_000 || DECEPTIVE.test(line)) return undefined;
   const args = parseShellLine(line);
-  return args && args[0] === 'cdmm' && args[1] === command ? line : undefined;
+  if (!args || args[0] !== 'cdmm' || args[1] !== command || args.at(-1) !== '--resume' || args.includes('--overwrite')) return undefined;
+  return line;
 }
