@@ -45,6 +45,13 @@ label: { column: y }
     expect(bad(base.replace('cohort: { table: p }', 'cohort: { table: p, index_tiem: 0 }') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/cohort: unknown field\(s\) index_tiem \(did you mean index_time\?\)/);
     expect(bad(base + 'modalities: { c: { type: tabulr, table: p, numeric: [a] } }')).toThrow(/modalities\.c\.type: unknown value "tabulr"; expected one of tabular, timeseries, codes, text, embedding \(did you mean tabular\?\)$/);
     expect(bad(base + 'modalities: { c: { type: image, table: p, numeric: [a] } }')).toThrow(/modalities\.c\.type: unknown value "image"; expected one of tabular, timeseries, codes, text, embedding$/);
+    // suggestions come from the fields of the object where the typo is, not from anywhere in the spec
+    expect(bad(base.replace('id: id }, e:', 'id: id, types: 1 }, e:') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/tables\.p: unknown field\(s\) types$/);
+    expect(bad(base.replace('id: id }, e:', 'id: id, tme: t }, e:') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/tables\.p: unknown field\(s\) tme \(did you mean time\?\)$/);
+    // one problem, one line
+    let msg = '';
+    try { parseSpec(base.replace('id: id } }', 'id: id, time: t } }') + 'modalities: { l: { type: timeseries, table: e, variable: v, value: x, window: { start: -3, end: "1 h" } } }', 'bad.yaml'); } catch (e) { msg = (e as Error).message; }
+    expect(msg.split('\n')).toEqual(['bad.yaml: modalities.l.window.end: window end must be <= 0 (the index time) unless allow_after_index: true']);
     expect(bad(base.replace('id: id } }', 'id: id, time: t } }') + 'modalities: { l: { type: timeseries, table: e, variable: v, value: x, variables: [hb, na, hb], window: { start: -9 } } }')).toThrow(/bad\.yaml: modalities\.l\.variables\[2\]: 'hb' is listed twice/);
     expect(bad(base + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }\nsplit: { method: random, fractions: { train: 0.5, val: 0.1, test: 0.1 } }')).toThrow(/bad\.yaml: split\.fractions: train, val and test fractions must be > 0 and sum to 1/);
   });

@@ -316,10 +316,10 @@ describe('notes on what of a record the model could not use', () => {
       notes: [{ day: 1500, text: 'after the index' }],
     }]);
     expect(odd.notes).toEqual([
-      `labs: 1 row of 'labs' name variables the model does not know (e.g. "no_such_lab"): not used`,
+      `labs: 1 row of 'labs' name variables that are not among the model's (e.g. "no_such_lab"): not used`,
       `notes: rows were given in 'notes' but none could be used (none in the window before the prediction time, or only values the model does not read): scored as missing`,
       `demographics: 'site' has a value not seen in training, scored as <other>`,
-      'diagnoses: codes not seen in training, counted as <other>',
+      "diagnoses: codes outside the model's vocabulary (unseen or rare in training), counted together as <other>",
     ]);
     expect(odd.modalities.labs.observed).toBe(true);
     // the HTTP answer carries them too

@@ -383,25 +383,30 @@ export function formatPath(path: (string | number)[]): string {
   return out || '(root)';
 }
 
-/** Every field name a spec may use, anywhere (walked once from the schema): what a typo is compared with. */
-let specFieldNames: string[] | undefined;
-function fieldNames(): string[] {
-  if (specFieldNames) return specFieldNames;
-  const names = new Set<string>();
-  const seen = new Set<z.ZodTypeAny>();
-  const walk = (t: z.ZodTypeAny): void => {
-    if (!t || seen.has(t)) return;
-    seen.add(t);
-    if (t instanceof z.ZodObject) for (const [k, v] of Object.entries(t.shape as Record<string, z.ZodTypeAny>)) { names.add(k); walk(v); }
-    else if (t instanceof z.ZodEffects) walk(t.innerType());
-    else if (t instanceof z.ZodDefault || t instanceof z.ZodOptional || t instanceof z.ZodNullable) walk(t._def.innerType);
-    else if (t instanceof z.ZodUnion || t instanceof z.ZodDiscriminatedUnion) for (const o of t.options as z.ZodTypeAny[]) walk(o);
-    else if (t instanceof z.ZodRecord) walk(t._def.valueType);
-    else if (t instanceof z.ZodArray) walk(t._def.type);
-    else if (t instanceof z.ZodPipeline) { walk(t._def.in); walk(t._def.out); }
+/** The schema types a value at `path` may have (through defaults, effects, unions, records and arrays). */
+function schemasAt(path: (string | number)[]): z.ZodTypeAny[] {
+  const unwrap = (t: z.ZodTypeAny): z.ZodTypeAny[] => {
+    if (t instanceof z.ZodEffects) return unwrap(t.innerType());
+    if (t instanceof z.ZodDefault || t instanceof z.ZodOptional || t instanceof z.ZodNullable) return unwrap(t._def.innerType);
+    if (t instanceof z.ZodPipeline) return unwrap(t._def.in);
+    if (t instanceof z.ZodUnion || t instanceof z.ZodDiscriminatedUnion) return (t.options as z.ZodTypeAny[]).flatMap(unwrap);
+    return [t];
   };
-  walk(specSchema);
-  return (specFieldNames = [...names]);
+  let at = unwrap(specSchema);
+  for (const p of path) {
+    at = at.flatMap((t): z.ZodTypeAny[] => {
+      if (t instanceof z.ZodObject && typeof p === 'string' && Object.hasOwn(t.shape, p)) return unwrap((t.shape as Record<string, z.ZodTypeAny>)[p]);
+      if (t instanceof z.ZodRecord) return unwrap(t._def.valueType);
+      if (t instanceof z.ZodArray && typeof p === 'number') return unwrap(t._def.type);
+      return [];
+    });
+  }
+  return at;
+}
+
+/** The field names an object at `path` may have: what a typo there is compared with. */
+function fieldNamesAt(path: (string | number)[]): string[] {
+  return [...new Set(schemasAt(path).flatMap((t) => (t instanceof z.ZodObject ? Object.keys(t.shape) : [])))];
 }
 
 /** Edit distance (insertions, deletions, substitutions, adjacent swaps), for "did you mean". */
@@ -438,7 +443,9 @@ export function zodToCdmm(file: string, err: z.ZodError, raw?: unknown): CdmmErr
   // the failed value under a shorter path (e.g. window.start for modalities.x.window.start): say it once.
   const all = err.issues.flatMap(unwrapUnion);
   const key = (p: (string | number)[]) => p.join('\u0000');
-  const issues = all.filter((i, n) => !all.some((o, m) => m < n && o.path.length > i.path.length && key(o.path.slice(o.path.length - i.path.length)) === key(i.path) && i.path.length > 0));
+  const issues = all.filter((i, n) =>
+    !all.some((o, m) => m < n && ((o.path.length > i.path.length && i.path.length > 0 && key(o.path.slice(o.path.length - i.path.length)) === key(i.path)) ||
+      (key(o.path) === key(i.path) && o.message === i.message && o.code === i.code))));
   const lines = issues.slice(0, 8).map((i) => `${file}: ${formatPath(i.path)}: ${issueMessage(i, raw)}`);
   if (issues.length > 8) lines.push(`… and ${issues.length - 8} more`);
   return new CdmmError(lines.join('\n'));
@@ -459,7 +466,7 @@ function issueMessage(i: z.ZodIssue, raw: unknown): string {
     return `unknown value${got === undefined ? '' : ` ${JSON.stringify(got)}`}; expected one of ${i.options.map(String).join(', ')}${hint ? ` (did you mean ${hint}?)` : ''}`;
   }
   if (i.code === 'unrecognized_keys') {
-    const known = fieldNames();
+    const known = fieldNamesAt(i.path);
     return `unknown field(s) ${i.keys.map((k) => { const c = closest(k, known); return c ? `${k} (did you mean ${c}?)` : k; }).join(', ')}`;
   }
   return i.message;

@@ -44,7 +44,7 @@ export class Scorer {
       m.type === 'tabular'
         ? m.features.flatMap((f, d) => (f.endsWith('=<other>') ? [{ d, say: `${m.name}: '${f.slice(0, -'=<other>'.length)}' has a value not seen in training, scored as <other>` }] : []))
         : m.type === 'codes'
-          ? [{ d: m.features.length - 1, say: `${m.name}: codes not seen in training, counted as <other>` }]
+          ? [{ d: m.features.length - 1, say: `${m.name}: codes outside the model's vocabulary (unseen or rare in training), counted together as <other>` }]
           : [],
     );
   }
