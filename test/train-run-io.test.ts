@@ -126,7 +126,7 @@ describe('run folder', () => {
     w.writeUInt32LE(0x7fc00000, 8 + headerLen + 4 * 3); // a NaN in the first tensor's data
     writeFileSync(join(dir, 'model.safetensors'), w);
     editManifest(dir, (m) => (m.weights.sha256 = sha256(w)));
-    expect(() => loadRun(dir)).toThrow(/model\.safetensors: damaged weights: tensor '[^']+' holds a non-finite value/);
+    expect(() => loadRun(dir)).toThrow(/model\.safetensors: damaged weights: tensor "[^"]+" holds a non-finite value/);
   });
 
   it('a file of the folder that is a link to a device or a FIFO is refused at once, without reading it', () => {

@@ -1,9 +1,10 @@
 // Cache of prepared datasets: one JSON (metadata, state, offsets) + one binary file (all arrays), keyed by a
 // sha256 of the spec text, the seed, the files' sizes and modification times and a code version.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync, lstatSync } from 'node:fs';
+import { existsSync, statSync, lstatSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
+import { MAX_WEIGHTS_BYTES, readBounded, readBoundedText } from '../util/files.js';
 import type { Spec } from './spec.js';
 import type { PreparedDataset, SplitArrays, SplitName } from './types.js';
 
@@ -79,9 +80,9 @@ export function loadCache(dir: string, key: string): PreparedDataset | undefined
   const jp = join(dir, `${key}.json`), bp = join(dir, `${key}.bin`);
   if (!existsSync(jp) || !existsSync(bp)) return undefined;
   try {
-    const meta = JSON.parse(readFileSync(jp, 'utf8'));
+    const meta = JSON.parse(readBoundedText(jp));
     if (meta.version !== DATA_CODE_VERSION) return undefined;
-    const raw = readFileSync(bp);
+    const raw = readBounded(bp, MAX_WEIGHTS_BYTES);
     const buf = new ArrayBuffer(raw.byteLength);
     new Uint8Array(buf).set(raw);
     const get = (r: ArrayRef) => (r.type === 'f32' ? new Float32Array(buf, r.offset, r.length) : new Uint8Array(buf, r.offset, r.length));

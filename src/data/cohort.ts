@@ -99,7 +99,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
           const cols = [...new Set(filterColumns(parseFilter(expr)).map((c) => c.name))];
           warnings.push(
             `cohort.filters[${k}] ${shownFilter(expr)} left out ${before - after} rows, ${unknown} of them because ${cols.join(' or ') || 'a value'} is missing there ` +
-              `(the filter is neither true nor false for them); to keep them, write "(${expr.length > 80 ? '…' : expr}) OR ${cols[0] ?? 'col'} IS NULL"`,
+              `(the filter is neither true nor false for them); to keep them, write "(${expr.length > 80 ? '…' : expr}) OR ${cols.length ? cols.map((c) => `${c} IS NULL`).join(' OR ') : 'col IS NULL'}"`,
           );
         }
       }

@@ -353,10 +353,6 @@ export class Db {
   }
 
   /**
-   * Checks that a column declared numeric holds numbers; a text column whose values all parse as numbers
-   * is converted in place. Otherwise the error names file, line, column and the offending text.
-   */
-  /**
    * requireNumeric for many columns at once (an embedding's hundreds): the float columns' finiteness in one query;
    * a column with a problem, and every text column, then goes through requireNumeric for its message or conversion.
    */
@@ -375,6 +371,10 @@ export class Db {
     }
   }
 
+  /**
+   * Checks that a column declared numeric holds numbers; a text column whose values all parse as numbers
+   * is converted in place. Otherwise the error names file, line, column and the offending text.
+   */
   async requireNumeric(table: string, column: string, field: string): Promise<void> {
     const type = this.requireColumn(table, column, field);
     const kind = kindOf(type);

@@ -231,11 +231,11 @@ export function loadRun(dirIn: string): LoadedRun {
     // Weights that hold NaN or Inf load and give NaN risks: refused here, with the tensor named.
     for (const [name, t] of tensors) {
       const v = t.toFloat32Array();
-      for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) throw new CdmmError(`damaged weights: tensor '${name}' holds a non-finite value`);
+      for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) throw new CdmmError(`damaged weights: tensor ${JSON.stringify(name)} holds a non-finite value`);
     }
     model.loadStateDict(tensors);
   } catch (e) {
-    if (e instanceof CdmmError) {
+    if (e instanceof CdmmError && e.message.startsWith('damaged weights')) {
       model.dispose();
       throw new CdmmError(`${wpath}: ${e.message}`);
     }

@@ -1,7 +1,7 @@
 // Checks of an output path (--out) before any work starts: nothing a user has is deleted or overwritten unless
 // they pass --overwrite, and even then only a folder (or file) that cdmm wrote, of the kind the command writes.
 // A path that cannot be written fails here, in one line, instead of after hours of training.
-import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, openSync, readSync, closeSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, realpathSync, renameSync, rmSync, rmdirSync, statSync, openSync, readSync, closeSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { CdmmError } from './errors.js';
 import { readBoundedText } from './files.js';
@@ -118,6 +118,7 @@ export function checkOutDir(dir: string, kind: OutputKind, o: OutOptions = {}): 
   if (o.overwrite && o.resume) throw new CdmmError(`${flag} ${dir}: --overwrite and --resume exclude each other (replace the folder, or continue it)`);
   if (!existsSync(path)) {
     probeWritable(nearestFolder(path, flag, dir), flag, dir);
+    warnInterruptedReplace(path);
     return 'new';
   }
   const st = statSync(path);
@@ -143,7 +144,7 @@ export function checkOutDir(dir: string, kind: OutputKind, o: OutOptions = {}): 
       `${flag} ${dir}: the folder exists and is not empty (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}), and cdmm did not write it; ` +
         `nothing was changed${o.overwrite ? ' (--overwrite replaces only a folder cdmm wrote)' : ''}: choose a new or empty ${flag}`,
     );
-  if (state === 'replace' && (process.cwd() + sep).startsWith(path + sep))
+  if (state === 'replace' && (process.cwd() + sep).startsWith(realpathSync(path) + sep))
     throw new CdmmError(`${flag} ${dir}: is the folder this command runs in (or holds it); it cannot be replaced from inside: run cdmm from another folder`);
   probeWritable(path, flag, dir);
   probeWritable(dirname(path), flag, dir);

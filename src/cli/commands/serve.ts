@@ -38,7 +38,7 @@ export function register(program: Command): void {
         const code = (e as NodeJS.ErrnoException).code;
         // A port in use or a host this machine does not have is the user's input, not a bug: one line, exit 2.
         if (code === 'EADDRINUSE') throw new CdmmError(`--port ${o.port}: already in use on ${o.host}; choose another --port or stop what listens there`);
-        if (code === 'EACCES') throw new CdmmError(`--port ${o.port}: not allowed for this user (ports below 1024 need privileges); choose a port ≥ 1024`);
+        if (code === 'EACCES') throw new CdmmError(`--port ${o.port}: not allowed for this user${o.port < 1024 ? ' (ports below 1024 need privileges; choose one ≥ 1024)' : ''}`);
         if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new CdmmError(`--host ${o.host}: not an address of this machine`);
         throw e;
       }
