@@ -29,7 +29,7 @@ export function addRecordNotes(spec: Spec, state: DataState, records: PatientRec
         const vars = known.get(name);
         const unknown = rows.map((r) => own(r, m.variable!)).filter((v) => v !== undefined && v !== null && vars && !vars.has(String(v)));
         if (unknown.length)
-          notes.push(`${name}: ${unknown.length} row${unknown.length === 1 ? '' : 's'} of '${m.table}' name variables that are not among the model's (e.g. ${JSON.stringify(String(unknown[0]))}): not used`);
+          notes.push(`${name}: ${unknown.length} row${unknown.length === 1 ? '' : 's'} of '${m.table}' name variables that are not among the model's (e.g. ${JSON.stringify(String(unknown[0]).slice(0, 60))}): not used`);
       }
       if (p.modalities[name] && !p.modalities[name].observed && m.table !== spec.cohort.table)
         notes.push(`${name}: rows were given in '${m.table}' but none could be used (none in the window before the prediction time, or only values the model does not read): scored as missing`);
