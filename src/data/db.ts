@@ -177,11 +177,18 @@ export class Db {
     // Each item: its checks (a CdmmError as is), then the read (DuckDB's error, explained below).
     const done = await Promise.allSettled(items.map(async ({ name, t }) => {
       const l = await this.loadStatement(name, t, specDir, policy);
+      // The gzip completeness check decompresses the file in Node's thread pool while DuckDB reads it; its verdict
+      // comes first (a truncated file can also make DuckDB fail, more obscurely).
+      const gzip = checkGzipComplete(l.path, l.where).then(() => null, (e: unknown) => e);
       const con = await this.inst.connect();
       try {
         await (await con.prepare(l.sql)).run();
+        const bad = await gzip;
+        if (bad) throw bad;
         return { l, error: null as unknown };
       } catch (e) {
+        const bad = await gzip;
+        if (bad) throw bad;
         return { l, error: e };
       } finally {
         con.closeSync();
@@ -208,10 +215,7 @@ export class Db {
     // na_values: markers such as "ERROR" or "NA" read as missing (besides empty fields).
     const na = t.na_values?.length ? `, nullstr=[${['', ...t.na_values].map(lit).join(', ')}]` : '';
     const dec = t.decimal ? `, decimal_separator=${lit(t.decimal)}` : '';
-    if (fmt === 'csv') {
-      if (statSync(path).size === 0) throw new CdmmError(`${where}: ${path}: the file is empty (expected a header line with the column names)`);
-      await checkGzipComplete(path, where);
-    }
+    if (fmt === 'csv' && statSync(path).size === 0) throw new CdmmError(`${where}: ${path}: the file is empty (expected a header line with the column names)`);
     // sample_size=-1: type every column from the whole file. A sample (DuckDB's default, one read less) was tried
     // and refused: a value past the sample that parses loosely is converted without a word (12.5 in a column
     // sampled as BIGINT becomes 13, a time of day in a column sampled as DATE is dropped). With whole-file types a
