@@ -600,6 +600,38 @@ describe('connections that send headers and trickle their bodies', () => {
   }, 30_000);
 });
 
+describe('a body that does not arrive in time', () => {
+  it('has its connection closed at the body timeout, to the second, and its share released', async () => {
+    const net = await import('node:net');
+    const app = buildServer(predictor, { token: TOKEN, bodyTimeoutMs: 600 });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (app.server.address() as { port: number }).port;
+    try {
+      const t0 = performance.now();
+      const closed = new Promise<number>((resolve) => {
+        const s = net.connect({ port, host: '127.0.0.1' }, () =>
+          s.write(`POST /v1/predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{`));
+        s.on('error', () => {});
+        s.on('close', () => resolve(performance.now() - t0));
+        // a byte now and then: the timeout is on the whole body, not on silence
+        const drip = setInterval(() => s.writable && s.write(' '), 100);
+        s.on('close', () => clearInterval(drip));
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(((await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { admitted_records: number }).admitted_records).toBe(196);
+      const ms = await closed;
+      expect(ms).toBeGreaterThan(500);
+      expect(ms).toBeLessThan(3000);
+      expect(((await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { admitted_records: number }).admitted_records).toBe(0);
+      // a body that arrives in time is answered as usual
+      const ok = await fetch(`http://127.0.0.1:${port}/v1/predict`, { method: 'POST', body: JSON.stringify(records(1, 3, v)[0]), headers: { ...json, authorization: `Bearer ${TOKEN}` } });
+      expect(ok.status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  }, 30_000);
+});
+
 describe('admission and queue rules', () => {
   const recs = (n: number, tag: string) => Array.from({ length: n }, (_, i) => ({ id: `${tag}${i}` }) as PatientRecord);
 
@@ -660,6 +692,22 @@ describe('admission and queue rules', () => {
     expect(b.admit(1, 'z')).not.toBeNull();
     const { requestTimeoutMs } = await import('../src/serve/server.js');
     expect([requestTimeoutMs(1 << 20), requestTimeoutMs(100e6)]).toEqual([11_000, 106_000]);
+  });
+
+  it('bodies still arriving from several addresses together leave the small-request reserve free', () => {
+    const a = new Admission(defaultAdmission(4096, 1000), () => null); // reserve 256: pending bodies ≤ 3840 in all
+    const t1 = a.admit(1000, 'a1')!;
+    for (const c of ['a2', 'a3']) expect(a.admit(1000, c)).not.toBeNull();
+    expect(a.admit(800, 'a4')).not.toBeNull(); // 3800 pending
+    expect(a.admit(100, 'a5')).toBeNull(); // large: 3900 > 3840
+    expect(a.admit(16, 'a4')).not.toBeNull(); // 3816
+    expect(a.admit(16, 'a4')).not.toBeNull(); // 3832
+    expect(a.admit(16, 'a4')).toBeNull(); // 3848 > 3840, and a4 has a small request pending already
+    expect(a.admit(16, 'a5')).not.toBeNull(); // 3848: past the cap, a5's first small request
+    expect(a.admit(1, 'clinic')).not.toBeNull(); // a client with no small request pending still gets one in
+    expect(a.admit(1, 'clinic')).toBeNull(); // … but only one past the cap
+    t1.bodyArrived(); // a body arrived: its records are work now, the pending cap has room again
+    expect(a.admit(1, 'clinic')).not.toBeNull();
   });
 
   it('a small job goes before large ones that came first; no two small-only batches in a row while large ones wait', async () => {

@@ -297,3 +297,24 @@ describe('DuckDB: one statement per call, no file access once the spec is loaded
     expect(r).toMatch(/^Invalid Input Error: CSV Error on Line: 1; original line: 60,9{57}… \(5003 characters\); Maximum line size of 2000000 bytes exceeded\. Actual Size:5000006 bytes\.$/);
   });
 });
+
+describe('a spec cannot make the cohort step slow or the output misleading', () => {
+  const base = `name: x
+tables: { p: { file: p.csv, id: id } }
+cohort: { table: p, filters: FILTERS }
+label: { column: y }
+modalities: { c: { type: tabular, table: p, numeric: [a] } }
+`;
+  const spec = (filters: string[]) => base.replace('FILTERS', JSON.stringify(filters));
+  it('at most 32 filters and 50,000 characters of them', async () => {
+    const { parseSpec } = await import('../src/data/spec.js');
+    expect(() => parseSpec(spec(Array.from({ length: 32 }, (_, i) => `a > ${i}`)), 's.yaml')).not.toThrow();
+    expect(() => parseSpec(spec(Array.from({ length: 33 }, (_, i) => `a > ${i}`)), 's.yaml')).toThrow(/s\.yaml: cohort\.filters: at most 32 filters/);
+    const big = `a IN (${Array.from({ length: 2400 }, (_, i) => i).join(',')})`;
+    expect(() => parseSpec(spec([big, big, big, big, big]), 's.yaml')).toThrow(/cohort\.filters: at most 50000 characters of filters in all/);
+  });
+  it('a dataset name with terminal control characters is refused', async () => {
+    const { parseSpec } = await import('../src/data/spec.js');
+    expect(() => parseSpec(spec([]).replace('name: x', 'name: "\\e]0;pwned\\a\\e[31mred"'), 's.yaml')).toThrow(/s\.yaml: name: must not contain control characters/);
+  });
+});

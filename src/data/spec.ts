@@ -9,6 +9,9 @@ import { parseYamlText } from '../util/yaml.js';
 import { filterSyntaxProblem, shownFilter } from './filter.js';
 
 const ident = z.string().min(1);
+/** Each filter costs one count over the cohort table with the filters before it: bounded in number and in text. */
+const MAX_FILTERS = 32;
+const MAX_FILTER_TEXT = 50_000;
 const num = z.number().finite();
 /** A value written in the spec that reaches SQL only as an escaped literal; NUL cannot travel through SQL text. */
 const specText = z.string().refine((v) => !v.includes('\u0000'), { message: 'text must not contain NUL characters' });
@@ -279,7 +282,8 @@ export type SplitSpec = z.infer<typeof splitSchema>;
 
 export const specSchema = z
   .object({
-    name: ident,
+    /** Printed in every command's output: no control characters (a terminal would act on them). */
+    name: ident.max(200).refine((v) => !/[\u0000-\u001f\u007f-\u009f]/.test(v), { message: 'must not contain control characters' }),
     description: z.string().optional(),
     tables: z
       .record(ident.refine((n) => !n.startsWith('__'), { message: 'a table name must not start with "__" (reserved for cdmm\'s own tables)' }), tableSchema)
@@ -304,6 +308,8 @@ export const specSchema = z
               if (why) ctx.addIssue({ code: 'custom', message: `invalid filter ${shownFilter(f)}: ${why}; a filter is one boolean expression over the cohort table's columns (docs/SPEC.md)` });
             }),
           )
+          .max(MAX_FILTERS, { message: `at most ${MAX_FILTERS} filters (combine conditions with AND inside one)` })
+          .refine((fs) => fs.reduce((a, f) => a + f.length, 0) <= MAX_FILTER_TEXT, { message: `at most ${MAX_FILTER_TEXT} characters of filters in all` })
           .default([]),
       })
       .strict(),

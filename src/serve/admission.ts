@@ -61,7 +61,9 @@ export interface Ticket {
 export class Admission {
   private admitted = 0;
   /** Records and requests held per client whose bodies are still arriving, for the clients holding any. */
-  private readonly byClient = new Map<string, { records: number; requests: number }>();
+  private readonly byClient = new Map<string, { records: number; requests: number; small: number }>();
+  /** All records of requests whose bodies are still arriving. */
+  private pendingRecords = 0;
 
   /** `rate`: the worker's measured records per second, or null before it has scored a full batch. */
   constructor(private readonly o: AdmissionOptions, private readonly rate: () => number | null) {}
@@ -85,11 +87,17 @@ export class Admission {
       const small = records <= this.o.smallRecords;
       if (!small && this.admitted + records > this.largeCapacity()) return null;
       if (mine && (small ? mine.requests >= this.o.maxPendingPerClient : mine.records + records > this.o.maxRecordsPerClient)) return null;
+      // Bodies still arriving, of all clients together, leave the small-request reserve free: trickling connections
+      // from several addresses cannot take it. Beyond that, each client may have one small request pending.
+      if (this.pendingRecords + records > this.o.maxRecords - this.o.smallReserve && !(small && (mine?.small ?? 0) === 0)) return null;
     }
+    const isSmall = records <= this.o.smallRecords ? 1 : 0;
     const pending = (r: number, n: number) => {
-      const c = this.byClient.get(client) ?? { records: 0, requests: 0 };
+      this.pendingRecords += r;
+      const c = this.byClient.get(client) ?? { records: 0, requests: 0, small: 0 };
       c.records += r;
       c.requests += n;
+      c.small += n * isSmall;
       if (c.requests > 0) this.byClient.set(client, c);
       else this.byClient.delete(client);
     };

@@ -6,8 +6,9 @@ import { CdmmError } from './errors.js';
 
 /** JSON files of a run or benchmark folder (predictions.json is the largest: one row per test patient). */
 export const MAX_JSON_BYTES = 512 << 20;
-/** Model weights: far above the largest model cdmm builds (the run schema bounds widths), below memory trouble. */
-export const MAX_WEIGHTS_BYTES = 4 * 1024 ** 3 - 1;
+/** Model weights: far above the largest model cdmm builds (the default model is 4 MB), and below the 2 GiB that
+ * hashing and Buffers take in one piece. */
+export const MAX_WEIGHTS_BYTES = 1024 ** 3;
 
 export function readBounded(path: string, maxBytes: number): Buffer {
   let fd: number;

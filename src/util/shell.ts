@@ -42,7 +42,7 @@ export function parseShellLine(line: string): string[] | undefined {
 }
 
 /** Control characters and bidirectional overrides: printed raw, they can make a line look like another one. */
-const DECEPTIVE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+const DECEPTIVE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/;
 
 /**
  * A stored resume line, `cdmm <command> … --resume`, when it is one that shellLine wrote (no --overwrite, nothing
