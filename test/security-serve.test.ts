@@ -141,6 +141,8 @@ describe('token: every route but GET /healthz needs it, however the path is writ
     } finally {
       busy.close();
     }
+    for (const bad of ['0x50', '1e3', '', '80.0'])
+      expect((await runCli('serve', runDir, '--port', bad, '--token', TOKEN, '--quiet')).err, bad).toMatch(/--port .*expected an integer from 0 to 65535/);
   });
 });
 

@@ -313,6 +313,11 @@ modalities: { c: { type: tabular, table: p, numeric: [a] } }
     const big = `a IN (${Array.from({ length: 2400 }, (_, i) => i).join(',')})`;
     expect(() => parseSpec(spec([big, big, big, big, big]), 's.yaml')).toThrow(/cohort\.filters: at most 50000 characters of filters in all/);
   });
+  it('a modality named __proto__ is an error, not silently dropped', async () => {
+    const { parseSpec } = await import('../src/data/spec.js');
+    expect(() => parseSpec(spec([]).replace('modalities: { c:', 'modalities: { __proto__: { type: tabular, table: p, numeric: [a] }, c:'), 's.yaml')).toThrow(/s\.yaml: modalities\.__proto__: "__proto__" cannot be a name here/);
+  });
+
   it('a dataset name with terminal control characters is refused', async () => {
     const { parseSpec } = await import('../src/data/spec.js');
     expect(() => parseSpec(spec([]).replace('name: x', 'name: "\\e]0;pwned\\a\\e[31mred"'), 's.yaml')).toThrow(/s\.yaml: name: must not contain control characters/);

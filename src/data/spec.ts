@@ -492,12 +492,28 @@ function nulPath(v: unknown, path: (string | number)[] = []): (string | number)[
   return undefined;
 }
 
+/** The path of the first key named __proto__ (a validated object would drop it without a word). */
+function protoPath(v: unknown, path: (string | number)[] = []): (string | number)[] | undefined {
+  if (Array.isArray(v)) {
+    for (const [i, x] of v.entries()) { const p = protoPath(x, [...path, i]); if (p) return p; }
+  } else if (v !== null && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      if (k === '__proto__') return [...path, k];
+      const p = protoPath(x, [...path, k]);
+      if (p) return p;
+    }
+  }
+  return undefined;
+}
+
 /** Parses and validates a spec from text; `file` is the name used in error messages. */
 export function parseSpec(text: string, file: string): Spec {
   const raw = parseYamlText(text, file);
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new CdmmError(`${file}: expected a YAML mapping at the top level`);
   const nul = nulPath(raw);
   if (nul) throw new CdmmError(`${file}: ${formatPath(nul)}: text must not contain NUL characters`);
+  const proto = protoPath(raw);
+  if (proto) throw new CdmmError(`${file}: ${formatPath(proto)}: "__proto__" cannot be a name here (JavaScript reserves it); choose another`);
   const r = specSchema.safeParse(raw);
   if (!r.success) throw zodToCdmm(file, r.error, raw);
   return r.data;

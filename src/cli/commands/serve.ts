@@ -5,7 +5,8 @@ import { CdmmError } from '../../util/errors.js';
 
 function intOption(flag: string, min: number, max: number) {
   return (v: string): number => {
-    const x = Number(v);
+    // Decimal digits only: Number('0x50') is 80, Number('') is 0.
+    const x = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
     if (!Number.isInteger(x) || x < min || x > max) throw new CdmmError(`${flag} ${v}: expected an integer from ${min} to ${max}`);
     return x;
   };
