@@ -9,7 +9,7 @@ import type { Spec } from './spec.js';
 import type { PreparedDataset, SplitArrays, SplitName } from './types.js';
 
 /** Bump when the build's output changes for the same inputs. */
-export const DATA_CODE_VERSION = 'cdmm-data/8';
+export const DATA_CODE_VERSION = 'cdmm-data/9';
 
 export function cacheDir(specDir: string): string {
   return process.env.CDMM_CACHE_DIR ? resolve(process.env.CDMM_CACHE_DIR) : join(specDir, '.cdmm-cache');

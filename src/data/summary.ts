@@ -43,11 +43,11 @@ function availabilityWarning(name: string, available: number): string | undefine
 }
 
 /** Listed time-series variables that no training patient has: a misspelt name or an empty window. */
-function unseenWarning(m: { name: string; unseen?: string[] }): string[] {
-  if (!m.unseen?.length) return [];
-  const shown = m.unseen.slice(0, 5).map((v) => JSON.stringify(v)).join(', ');
-  const more = m.unseen.length > 5 ? ` and ${m.unseen.length - 5} more` : '';
-  return [`modality '${m.name}': listed variable${m.unseen.length === 1 ? '' : 's'} ${shown}${more} occur${m.unseen.length === 1 ? 's' : ''} in no training patient's window: ${m.unseen.length === 1 ? 'its' : 'their'} channels stay zero (check the names against the table)`];
+function unseenWarning(name: string, unseen: string[] | undefined): string[] {
+  if (!unseen?.length) return [];
+  const shown = unseen.slice(0, 5).map((v) => JSON.stringify(v)).join(', ');
+  const more = unseen.length > 5 ? ` and ${unseen.length - 5} more` : '';
+  return [`modality '${name}': listed variable${unseen.length === 1 ? '' : 's'} ${shown}${more} occur${unseen.length === 1 ? 's' : ''} in no training patient's window: ${unseen.length === 1 ? 'its' : 'their'} channels stay zero (check the names against the table)`];
 }
 
 /** Groups of values that are one value but for case and spaces ("M", "m ", "MALE" is not one of them). */
@@ -60,8 +60,12 @@ function caseGroups(values: readonly string[]): string[][] {
   return [...by.values()].filter((g) => g.length > 1);
 }
 
-/** Categories and codes that differ only in case or spaces: separate features, which is rarely what the data means. */
-function caseVariantWarnings(ds: PreparedDataset): string[] {
+/**
+ * What the fitted state says is likely a mistake in the data or the spec: listed time-series variables no training
+ * patient has, and categories and codes that differ only in case or spaces (separate features, which is rarely
+ * what the data means).
+ */
+function stateWarnings(ds: PreparedDataset): string[] {
   const mods = (ds.state as { modalities?: { name: string; type: string; state: unknown }[] } | undefined)?.modalities ?? [];
   const out: string[] = [];
   const say = (groups: string[][]) => {
@@ -78,6 +82,8 @@ function caseVariantWarnings(ds: PreparedDataset): string[] {
     } else if (m.type === 'codes') {
       const g = caseGroups((m.state as { vocabulary?: string[] }).vocabulary ?? []);
       if (g.length) out.push(`modality '${m.name}': codes that differ only in case or spaces (${say(g)}) are counted as different codes; clean the data if they are one`);
+    } else if (m.type === 'timeseries') {
+      out.push(...unseenWarning(m.name, (m.state as { unseen?: string[] }).unseen));
     }
   }
   return out;
@@ -94,8 +100,8 @@ export function modalityWarnings(ds: PreparedDataset): string[] {
   }
   return [
     ...(ds.cohort.warnings ?? []),
-    ...ds.modalities.flatMap((m, k) => [availabilityWarning(m.name, n ? avail[k] / n : 0) ?? [], unseenWarning(m)].flat()),
-    ...caseVariantWarnings(ds),
+    ...ds.modalities.flatMap((m, k) => availabilityWarning(m.name, n ? avail[k] / n : 0) ?? []),
+    ...stateWarnings(ds),
   ];
 }
 
@@ -123,15 +129,12 @@ export function summarize(ds: PreparedDataset): DatasetSummary {
   }
   const rate = patients ? pos / patients : 0;
   const modalities: DatasetSummary['modalities'] = {};
-  const warnings: string[] = [...(ds.cohort.warnings ?? [])];
+  // The warnings train and benchmark print, then inspect's own (the missingness-pattern ones).
+  const warnings = modalityWarnings(ds);
   ds.modalities.forEach((m, k) => {
     const available = patients ? avail[k] / patients : 0;
     modalities[m.name] = { type: m.type, available, dim: m.shape.reduce((a, b) => a * b, 1), shape: m.shape };
-    const w = availabilityWarning(m.name, available);
-    if (w) warnings.push(w);
-    warnings.push(...unseenWarning(m));
   });
-  warnings.push(...caseVariantWarnings(ds));
   const rows = [...patterns.entries()]
     .map(([mask, p]) => ({ mask, count: p.count, label_rate: p.count ? p.pos / p.count : 0 }))
     .sort((a, b) => b.count - a.count || (a.mask < b.mask ? -1 : 1));

@@ -17,8 +17,6 @@ export interface ModalityInfo {
   features: string[];
   /** timeseries only: number of variables V. */
   variables?: number;
-  /** timeseries only: listed variables no training patient has in the window (their channels stay zero). */
-  unseen?: string[];
 }
 
 /** One split's patients, as dense arrays in patient order. */

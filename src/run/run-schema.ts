@@ -49,7 +49,6 @@ const modalitySchema = z
     shape: z.array(z.number().int().min(0).max(1 << 20)).min(1).max(2),
     features: z.array(z.string().max(1000)),
     variables: z.number().int().min(0).optional(),
-    unseen: z.array(z.string().max(1000)).max(1 << 16).optional(),
   })
   ;
 

@@ -6,7 +6,6 @@
 import { CdmmError } from '../../util/errors.js';
 import { lit, q, tbl } from '../db.js';
 import type { TimeseriesSpec } from '../spec.js';
-import type { ModalityInfo } from '../types.js';
 import { numericChunks, prefixed, windowedRows, type Ctx, type ModalityBuilder, type Raw } from './common.js';
 
 export interface TimeseriesRaw extends Raw {
@@ -254,9 +253,7 @@ export function timeseriesBuilder(m: TimeseriesSpec): ModalityBuilder<Timeseries
       for (const v of st.variables) features.push(v.name);
       for (const v of st.variables) features.push(`${v.name}:observed`);
       for (const v of st.variables) features.push(`${v.name}:days_since`);
-      const info: ModalityInfo = { name, type: 'timeseries', shape: [T, C], features, variables: V };
-      if (st.unseen?.length) info.unseen = st.unseen;
-      return { info, values, present };
+      return { info: { name, type: 'timeseries', shape: [T, C], features, variables: V }, values, present };
     },
   };
 }
