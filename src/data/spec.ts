@@ -478,41 +478,32 @@ function issueMessage(i: z.ZodIssue, raw: unknown): string {
   return i.message;
 }
 
-/** The path of the first string holding a NUL character: it cannot travel through SQL text (C strings). */
-function nulPath(v: unknown, path: (string | number)[] = []): (string | number)[] | undefined {
-  if (typeof v === 'string') return v.includes('\u0000') ? path : undefined;
+/** The path of the first key or text value of `v` that `bad` flags, if any. */
+function badPath(v: unknown, bad: { key(k: string): boolean; text(s: string): boolean }, path: (string | number)[] = []): (string | number)[] | undefined {
+  if (typeof v === 'string') return bad.text(v) ? path : undefined;
   if (Array.isArray(v)) {
-    for (const [i, x] of v.entries()) { const p = nulPath(x, [...path, i]); if (p) return p; }
+    for (const [i, x] of v.entries()) { const p = badPath(x, bad, [...path, i]); if (p) return p; }
   } else if (v !== null && typeof v === 'object') {
     for (const [k, x] of Object.entries(v)) {
-      const p = k.includes('\u0000') ? [...path, k] : nulPath(x, [...path, k]);
+      const p = bad.key(k) ? [...path, k] : badPath(x, bad, [...path, k]);
       if (p) return p;
     }
   }
   return undefined;
 }
 
-/** The path of the first key named __proto__ (a validated object would drop it without a word). */
-function protoPath(v: unknown, path: (string | number)[] = []): (string | number)[] | undefined {
-  if (Array.isArray(v)) {
-    for (const [i, x] of v.entries()) { const p = protoPath(x, [...path, i]); if (p) return p; }
-  } else if (v !== null && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v)) {
-      if (k === '__proto__') return [...path, k];
-      const p = protoPath(x, [...path, k]);
-      if (p) return p;
-    }
-  }
-  return undefined;
-}
+/** NUL cannot travel through SQL text (C strings). */
+const hasNul = (s: string) => s.includes('\u0000');
+/** __proto__: a validated object would drop such a key without a word. */
+const PROTO = { key: (k: string) => k === '__proto__', text: () => false };
 
 /** Parses and validates a spec from text; `file` is the name used in error messages. */
 export function parseSpec(text: string, file: string): Spec {
   const raw = parseYamlText(text, file);
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new CdmmError(`${file}: expected a YAML mapping at the top level`);
-  const nul = nulPath(raw);
+  const nul = badPath(raw, { key: hasNul, text: hasNul });
   if (nul) throw new CdmmError(`${file}: ${formatPath(nul)}: text must not contain NUL characters`);
-  const proto = protoPath(raw);
+  const proto = badPath(raw, PROTO);
   if (proto) throw new CdmmError(`${file}: ${formatPath(proto)}: "__proto__" cannot be a name here (JavaScript reserves it); choose another`);
   const r = specSchema.safeParse(raw);
   if (!r.success) throw zodToCdmm(file, r.error, raw);
