@@ -181,18 +181,17 @@ export class Db {
       // comes first (a truncated file can also make DuckDB fail, more obscurely).
       const gzip = checkGzipComplete(l.path, l.where).then(() => null, (e: unknown) => e);
       const con = await this.inst.connect();
+      let error: unknown = null;
       try {
         await (await con.prepare(l.sql)).run();
-        const bad = await gzip;
-        if (bad) throw bad;
-        return { l, error: null as unknown };
       } catch (e) {
-        const bad = await gzip;
-        if (bad) throw bad;
-        return { l, error: e };
+        error = e;
       } finally {
         con.closeSync();
       }
+      const damaged = await gzip;
+      if (damaged) throw damaged;
+      return { l, error };
     }));
     for (const r of done) {
       if (r.status === 'rejected') throw r.reason;
