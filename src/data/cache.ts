@@ -4,9 +4,12 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync, lstatSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
-import { MAX_WEIGHTS_BYTES, readBounded, readBoundedText } from '../util/files.js';
+import { readBounded, readBoundedText } from '../util/files.js';
 import type { Spec } from './spec.js';
 import type { PreparedDataset, SplitArrays, SplitName } from './types.js';
+
+/** Largest cached build read back: what readFileSync read before the bounded reads (a larger one is rebuilt). */
+const MAX_CACHE_BYTES = 2 ** 31 - 1;
 
 /** Bump when the build's output changes for the same inputs. */
 export const DATA_CODE_VERSION = 'cdmm-data/9';
@@ -82,7 +85,7 @@ export function loadCache(dir: string, key: string): PreparedDataset | undefined
   try {
     const meta = JSON.parse(readBoundedText(jp));
     if (meta.version !== DATA_CODE_VERSION) return undefined;
-    const raw = readBounded(bp, MAX_WEIGHTS_BYTES);
+    const raw = readBounded(bp, MAX_CACHE_BYTES);
     const buf = new ArrayBuffer(raw.byteLength);
     new Uint8Array(buf).set(raw);
     const get = (r: ArrayRef) => (r.type === 'f32' ? new Float32Array(buf, r.offset, r.length) : new Uint8Array(buf, r.offset, r.length));
