@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { MAX_JSON_BYTES, MAX_WEIGHTS_BYTES, readBounded, readBoundedText } from '../util/files.js';
 import { join, resolve } from 'node:path';
-import { decodeSafetensors, encodeSafetensors, libtorchVersion, type Tensor } from '../engine/index.js';
+import { decodeSafetensors, encodeSafetensors, libtorchVersion, tidy, type Tensor } from '../engine/index.js';
 import { createModel, type CdmmModel } from '../models/index.js';
 import type { ModelConfig, PatternDictionary } from '../models/types.js';
 import type { ModalityInfo } from '../data/types.js';
@@ -229,10 +229,9 @@ export function loadRun(dirIn: string): LoadedRun {
   }
   try {
     // Weights that hold NaN or Inf load and give NaN risks: refused here, with the tensor named.
-    for (const [name, t] of tensors) {
-      const v = t.toFloat32Array();
-      for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) throw new CdmmError(`damaged weights: tensor ${JSON.stringify(name)} holds a non-finite value`);
-    }
+    // libtorch's own isfinite, not a copy of every tensor into JavaScript.
+    for (const [name, t] of tensors)
+      if (tidy(() => t.isfinite().all().item()) !== 1) throw new CdmmError(`damaged weights: tensor ${JSON.stringify(name)} holds a non-finite value`);
     model.loadStateDict(tensors);
   } catch (e) {
     if (e instanceof CdmmError && e.message.startsWith('damaged weights')) {
