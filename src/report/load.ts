@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
-import { jsonPosition, readRunFile } from '../run/run-io.js';
+import { jsonPosition, runFiles } from '../run/run-io.js';
 import { CdmmError } from '../util/errors.js';
 import { readBoundedText } from '../util/files.js';
 
@@ -175,9 +175,9 @@ export interface BenchmarkData {
 }
 
 /** Parses one JSON file against a schema; any failure names the file and the offending field. */
-function readJson<T>(path: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>, runDir?: string): T {
+function readJson<T>(path: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>, read?: (file: string) => Buffer): T {
   // A run's files are checked against its SHA256SUMS (an edited metrics.json is refused, not rendered).
-  const text = runDir ? readRunFile(runDir, basename(path)).toString('utf8') : readBoundedText(path);
+  const text = read ? read(basename(path)).toString('utf8') : readBoundedText(path);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -193,8 +193,8 @@ function readJson<T>(path: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>, 
   return r.data;
 }
 
-function readOptional<T>(path: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>, runDir?: string): T | undefined {
-  return existsSync(path) ? readJson(path, schema, runDir) : undefined;
+function readOptional<T>(path: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>, read?: (file: string) => Buffer): T | undefined {
+  return existsSync(path) ? readJson(path, schema, read) : undefined;
 }
 
 export const isRunDir = (dir: string) => existsSync(join(dir, 'manifest.json'));
@@ -207,13 +207,14 @@ export const isBenchmarkDir = (dir: string) => existsSync(join(dir, 'benchmark.j
 export function loadRun(dir: string, opts: { predictions?: boolean } = {}): RunData {
   for (const f of ['manifest.json', 'metrics.json'])
     if (!existsSync(join(dir, f))) throw new CdmmError(`${dir} is not a complete run folder: ${f} is missing`);
+  const read = runFiles(dir);
   return {
     dir,
-    manifest: readJson(join(dir, 'manifest.json'), ManifestSchema, dir),
-    metrics: readJson(join(dir, 'metrics.json'), RunMetricsSchema, dir),
-    insights: readOptional(join(dir, 'insights.json'), InsightsSchema, dir),
-    predictions: opts.predictions === false ? undefined : readOptional(join(dir, 'predictions.json'), PredictionsSchema, dir),
-    history: readOptional(join(dir, 'history.json'), HistorySchema, dir),
+    manifest: readJson(join(dir, 'manifest.json'), ManifestSchema, read),
+    metrics: readJson(join(dir, 'metrics.json'), RunMetricsSchema, read),
+    insights: readOptional(join(dir, 'insights.json'), InsightsSchema, read),
+    predictions: opts.predictions === false ? undefined : readOptional(join(dir, 'predictions.json'), PredictionsSchema, read),
+    history: readOptional(join(dir, 'history.json'), HistorySchema, read),
   };
 }
 
@@ -231,7 +232,7 @@ export function loadBenchmark(dir: string): BenchmarkData {
 /** The run with its predictions.json read (a no-op when already read or absent). */
 export function withPredictions(run: RunData): RunData {
   if (run.predictions) return run;
-  return { ...run, predictions: readOptional(join(run.dir, 'predictions.json'), PredictionsSchema, run.dir) };
+  return { ...run, predictions: readOptional(join(run.dir, 'predictions.json'), PredictionsSchema, runFiles(run.dir)) };
 }
 
 export type Loaded = { kind: 'run'; run: RunData } | { kind: 'benchmark'; bench: BenchmarkData };

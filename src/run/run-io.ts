@@ -142,22 +142,21 @@ function checkedBytes(dir: string, file: string, sums: Map<string, string> | nul
 }
 
 /**
- * One file of a run folder for a reader that does not load the model (cdmm report): its bytes, checked against
- * SHA256SUMS. A folder without SHA256SUMS is read only if its manifest is of the first format, which had none.
+ * The files of a run folder for a reader that does not load the model (cdmm report, benchmark --resume): each one's
+ * bytes, checked against SHA256SUMS (read once). A folder without SHA256SUMS is read only if its manifest is of the
+ * first format, which had none.
  */
-export function readRunFile(dir: string, file: string): Buffer {
+export function runFiles(dir: string): (file: string) => Buffer {
   const sums = readChecksums(dir);
-  if (!sums) {
-    let fmt: unknown;
-    try {
-      fmt = (JSON.parse(readBoundedText(join(dir, 'manifest.json'))) as { format?: unknown })?.format;
-    } catch {
-      fmt = undefined;
-    }
-    if (fmt !== RUN_FORMAT_V1) throw new CdmmError(`${join(dir, CHECKSUMS_FILE)}: not found: a run folder lists the sha256 of each of its files there`);
-    return readBounded(join(dir, file), MAX_JSON_BYTES);
+  if (sums) return (file) => checkedBytes(dir, file, sums);
+  let fmt: unknown;
+  try {
+    fmt = (JSON.parse(readBoundedText(join(dir, 'manifest.json'))) as { format?: unknown })?.format;
+  } catch {
+    fmt = undefined;
   }
-  return checkedBytes(dir, file, sums);
+  if (fmt !== RUN_FORMAT_V1) throw new CdmmError(`${join(dir, CHECKSUMS_FILE)}: not found: a run folder lists the sha256 of each of its files there`);
+  return (file) => readBounded(join(dir, file), MAX_JSON_BYTES);
 }
 
 /** Reads and checks manifest.json of a run folder: its checksum, every field, and the versions it was written with. */

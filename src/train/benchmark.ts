@@ -17,7 +17,7 @@ import { trainRun } from './run.js';
 import { mean, std } from './stats.js';
 import { safeCdmmLine, shellLine } from '../util/shell.js';
 import { readBoundedText } from '../util/files.js';
-import { readRunFile } from '../run/run-io.js';
+import { runFiles } from '../run/run-io.js';
 import { computeBounds, FEW_SHIFT_POSITIVES, type Bounds } from '../eval/bounds.js';
 import { formatReferenceTable, summarizeReference, type ReferenceMetrics, type ReferenceSummary } from '../eval/reference.js';
 
@@ -260,8 +260,9 @@ function recordedBounds(prev: Partial<BenchmarkJson> | undefined): Bounds | unde
 /** The configuration a run folder must have to be reused with --resume. */
 function reusable(dir: string, req: BenchmarkRequest, backbone: string, debias: string, seed: number, splitSeed: number | null): RunScore | undefined {
   try {
-    const man = JSON.parse(readRunFile(dir, 'manifest.json').toString('utf8'));
-    const met = JSON.parse(readRunFile(dir, 'metrics.json').toString('utf8'));
+    const read = runFiles(dir);
+    const man = JSON.parse(read('manifest.json').toString('utf8'));
+    const met = JSON.parse(read('metrics.json').toString('utf8'));
     const c = man.config;
     // Runs record their resolved options (train) and what was asked (train_requested, with 'auto' kept).
     const asked = c.train_requested ?? c.train;
