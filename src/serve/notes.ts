@@ -12,11 +12,12 @@ const rowsOf = (rec: PatientRecord, table: string): unknown[] => {
   return v === undefined || v === null ? [] : Array.isArray(v) ? v : [v];
 };
 
-export function addRecordNotes(spec: Spec, state: DataState, records: PatientRecord[], preds: PatientPrediction[]): void {
+/** Compiled once per run (its variable names as sets), then applied to each request's records and predictions. */
+export function recordNotes(spec: Spec, state: DataState): (records: PatientRecord[], preds: PatientPrediction[]) => void {
   const known = new Map<string, Set<string>>();
   for (const m of state.modalities)
     if (m.type === 'timeseries') known.set(m.name, new Set((m.state as { variables: { name: string }[] }).variables.map((v) => v.name)));
-  records.forEach((rec, i) => {
+  return (records, preds) => records.forEach((rec, i) => {
     const p = preds[i];
     if (!p) return;
     const notes: string[] = [];

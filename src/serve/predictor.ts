@@ -17,8 +17,7 @@ import { readPatientInput, type PatientInput } from './input.js';
 import { loadServedRun, type ServedRun } from './load.js';
 import { Scorer, type PatientArrays } from './scoring.js';
 import { buildSummary } from './summary.js';
-import { addRecordNotes } from './notes.js';
-import type { DataState } from '../data/build.js';
+import { recordNotes } from './notes.js';
 import type { Typical } from './typical.js';
 import { InputError, type PatientPrediction, type PredictionSet } from './types.js';
 import { makeRecordValidator, type RecordValidator } from './validate.js';
@@ -57,6 +56,8 @@ export class Predictor {
   /** Per table, the columns of a type only DuckDB reads (checked by DuckDB when a record fills one). */
   private readonly duckColumns: [string, string[]][];
   private readonly summaryJson: Record<string, unknown>;
+  /** Adds the notes on what of each record the model could not use (notes.ts). */
+  private readonly addNotes: ReturnType<typeof recordNotes>;
   private disposed = false;
 
   private constructor(private readonly run: ServedRun, opts: Required<PredictorOptions>) {
@@ -76,6 +77,7 @@ export class Predictor {
     this.validator = makeRecordValidator(this.tableTypes, idColumns, { maxRecords: opts.maxRecords, indexTime });
     this.scorer = new Scorer(run.model, this.modalities, run.dict, run.typical.values, { batchDependent: run.batchDependent, chunkSize: opts.chunkSize }, run.calibration);
     this.compiled = 'unsupported' in run.compiled ? null : run.compiled;
+    this.addNotes = recordNotes(this.spec, run.state);
     this.duckColumns = Object.entries(this.tableTypes)
       .map(([t, cols]): [string, string[]] => [t, Object.entries(cols).filter(([, type]) => columnClass(type) === 'duck').map(([c]) => c)])
       .filter(([, cols]) => cols.length > 0);
@@ -169,7 +171,7 @@ export class Predictor {
         for (const g of span.keys()) results[g] = asError(e);
       }
     }
-    for (const [g, r] of results.entries()) if (Array.isArray(r)) addRecordNotes(this.spec, this.manifest.state as DataState, groups[g], r);
+    for (const [g, r] of results.entries()) if (Array.isArray(r)) this.addNotes(groups[g], r);
     return results as (PatientPrediction[] | Error)[];
   }
 
