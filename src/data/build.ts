@@ -98,6 +98,7 @@ async function checkIdsMatch(ctx: Ctx): Promise<{ warnings: string[]; ids: Recor
   const { db, spec } = ctx;
   const warnings: string[] = [];
   const ids: Record<string, { ids: number; in_cohort: number }> = {};
+  const ct = db.table(spec.cohort.table);
   const seen = new Set<string>();
   for (const [name, m] of Object.entries(spec.modalities)) {
     if (m.table === spec.cohort.table || seen.has(m.table)) continue;
@@ -115,7 +116,6 @@ async function checkIdsMatch(ctx: Ctx): Promise<{ warnings: string[]; ids: Recor
     if (hit > 0) {
       // A linked table's keys are the link values its own rows reach, so a near miss cannot show there.
       if (hit < total && !t.link) {
-        const ct = db.table(spec.cohort.table);
         const all = `SELECT CAST(${q(spec.cohort.id ?? ct.id)} AS VARCHAR) AS k FROM ${tbl(spec.cohort.table)}`;
         const w = await nearMissIds(ctx, m.table, idc, keys, all);
         if (w) warnings.push(`modalities.${name}.table: ${w}`);
@@ -124,7 +124,6 @@ async function checkIdsMatch(ctx: Ctx): Promise<{ warnings: string[]; ids: Recor
     }
     const ex = async (sql: string) => (await db.rows(sql)).map((r) => JSON.stringify(String(r.k))).join(', ');
     const theirs = await ex(`SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)} WHERE ${q(t.id)} IS NOT NULL ORDER BY 1 LIMIT 3`);
-    const ct = db.table(spec.cohort.table);
     if (t.link) {
       const l = db.table(t.link.table);
       const ours = await ex(`SELECT DISTINCT CAST(${q(t.link.column)} AS VARCHAR) AS k FROM ${tbl(t.link.table)} WHERE ${q(t.link.column)} IS NOT NULL ORDER BY 1 LIMIT 3`);

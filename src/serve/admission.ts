@@ -82,22 +82,21 @@ export class Admission {
   /** A ticket for a request counted as `records`, or null when it does not fit now. */
   admit(records: number, client = ''): Ticket | null {
     const mine = this.byClient.get(client);
+    const small = records <= this.o.smallRecords;
     if (this.admitted > 0) {
       if (this.admitted + records > this.o.maxRecords) return null;
-      const small = records <= this.o.smallRecords;
       if (!small && this.admitted + records > this.largeCapacity()) return null;
       if (mine && (small ? mine.requests >= this.o.maxPendingPerClient : mine.records + records > this.o.maxRecordsPerClient)) return null;
       // Bodies still arriving, of all clients together, leave the small-request reserve free: trickling connections
       // from several addresses cannot take it. Beyond that, each client may have one small request pending.
       if (this.pendingRecords + records > this.o.maxRecords - this.o.smallReserve && !(small && (mine?.small ?? 0) === 0)) return null;
     }
-    const isSmall = records <= this.o.smallRecords ? 1 : 0;
     const pending = (r: number, n: number) => {
       this.pendingRecords += r;
       const c = this.byClient.get(client) ?? { records: 0, requests: 0, small: 0 };
       c.records += r;
       c.requests += n;
-      c.small += n * isSmall;
+      if (small) c.small += n;
       if (c.requests > 0) this.byClient.set(client, c);
       else this.byClient.delete(client);
     };

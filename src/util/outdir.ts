@@ -152,12 +152,15 @@ export function checkOutDir(dir: string, kind: OutputKind, o: OutOptions = {}): 
   return state;
 }
 
+/** The name a folder set aside by --overwrite starts with, before the process id (setAside, and its warning). */
+const asidePrefix = (path: string) => `.${basename(path)}.replaced-`;
+
 /**
  * A folder set aside by an --overwrite that never finished (the process was killed: a synchronous training run
  * cannot stop to put it back) is still next to its replacement: say where, so nothing is lost unseen.
  */
 function warnInterruptedReplace(path: string): void {
-  const prefix = `.${basename(path)}.replaced-`;
+  const prefix = asidePrefix(path);
   let names: string[] = [];
   try {
     names = readdirSync(dirname(path)).filter((f) => f.startsWith(prefix));
@@ -216,7 +219,7 @@ export function isCdmmReport(text: string): boolean {
  */
 export function setAside(dir: string): { old: string; commit(): void; rollback(): void } {
   const path = resolve(dir);
-  const old = join(dirname(path), `.${basename(path)}.replaced-${process.pid}-${Date.now()}`);
+  const old = join(dirname(path), `${asidePrefix(path)}${process.pid}-${Date.now()}`);
   renameSync(path, old);
   return {
     old,
