@@ -1,9 +1,10 @@
 // The separate bias network of the dual branch: a plain model (its own parameters; the main model's backbone, or
 // 'lr' with --bias-backbone lr) that reads the factual data and the mask, trained first with class-balanced GCE for
 // a fixed number of steps, so that it fits the easy, shortcut part of the label signal, the testing habit included.
-import { Adam, clipGradNorm, tensor, tidy } from '../../engine/index.js';
+import { Adam, clipGradNorm, noGrad, tensor, tidy } from '../../engine/index.js';
+import type { ModalityInfo, SplitArrays } from '../../data/types.js';
 import { makeBatch } from '../../models/batch.js';
-import { createModel } from '../../models/index.js';
+import { createModel, type CdmmModel } from '../../models/index.js';
 import { gce } from '../../models/losses.js';
 import { predictSplit } from '../../run/predict.js';
 import { progress } from '../../util/progress.js';
@@ -14,9 +15,11 @@ export interface BiasScores {
   train: Float32Array;
   val: Float32Array;
   steps: number;
+  /** The bias network's fused representation z (N × dim, row-major), when asked for. */
+  features?: { train: Float32Array; val: Float32Array; dim: number };
 }
 
-export function fitBiasNetwork(ctx: PartContext): BiasScores {
+export function fitBiasNetwork(ctx: PartContext, want: { features?: boolean } = {}): BiasScores {
   const { ds, cfg, opts, dict, trainPat, valPat } = ctx;
   const { train, val } = ds.splits;
   const linear = (cfg.biasBackbone ?? 'same') === 'lr';
@@ -54,11 +57,40 @@ export function fitBiasNetwork(ctx: PartContext): BiasScores {
     bar.stop();
     const trainScores = predictSplit(net, train, ds.modalities, trainPat, opts.evalBatchSize).p;
     const valScores = predictSplit(net, val, ds.modalities, valPat, opts.evalBatchSize).p;
-    return { train: trainScores, val: valScores, steps };
+    let features: BiasScores['features'];
+    if (want.features) {
+      const zt = fuseSplit(net, train, ds.modalities, trainPat, opts.evalBatchSize);
+      features = { train: zt, val: fuseSplit(net, val, ds.modalities, valPat, opts.evalBatchSize), dim: zt.length / Math.max(1, train.ids.length) };
+    }
+    return { train: trainScores, val: valScores, steps, features };
   } finally {
     optim.dispose();
     net.dispose();
   }
+}
+
+/** The model's fused representation z for a whole split (eval mode, no gradient), N × dim row-major. */
+function fuseSplit(net: CdmmModel, split: SplitArrays, modalities: ModalityInfo[], pat: Int32Array, batchSize: number): Float32Array {
+  const n = split.ids.length;
+  const wasTraining = net.training;
+  net.eval();
+  let out: Float32Array | null = null;
+  try {
+    noGrad(() => {
+      for (let start = 0; start < n; start += batchSize) {
+        const rows = Int32Array.from({ length: Math.min(batchSize, n - start) }, (_, r) => start + r);
+        tidy(() => {
+          const z = net.fuse(makeBatch(split, rows, modalities, pat));
+          const d = z.size(1);
+          out ??= new Float32Array(n * d);
+          out.set(z.contiguous().toArray() as Float32Array, start * d);
+        });
+      }
+    });
+  } finally {
+    net.train(wasTraining);
+  }
+  return out ?? new Float32Array(0);
 }
 
 /** Steps of the bias network: a number, or 'auto' = 3 epochs (as the reference's bias network). */
