@@ -1,7 +1,7 @@
 // The dual branch's gate on simulated data (6,000 patients): it turns on where a confounder offers a shortcut and
 // stays off where there is none (METHOD.md v2; src/models/debias/gate.ts). The decision is made on training +
 // validation, cross-fitted.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,13 +15,15 @@ import { defaultTrainOptions } from '../src/train/options.js';
 const root = mkdtempSync(join(tmpdir(), 'cdmm-gate-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-async function gate(scenario: 'none' | 'confounding' | 'missingness'): Promise<PreparedPart['record'] & { deconfounder: PreparedPart['record'] }> {
+async function gate(
+  scenario: 'none' | 'confounding' | 'missingness', model: Partial<typeof defaultModelConfig> = {},
+): Promise<PreparedPart['record'] & { deconfounder: PreparedPart['record'] }> {
   const dir = join(root, scenario);
-  await simulate({ out: dir, n: 6000, seed: 5, scenario });
+  if (!existsSync(dir)) await simulate({ out: dir, n: 6000, seed: 5, scenario });
   const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
   const K = ds.modalities.length;
   const dict = buildPatternDictionary(ds.splits.train.mask, K);
-  const cfg = { ...defaultModelConfig, backbone: 'early' as const, debias: 'full' as const };
+  const cfg = { ...defaultModelConfig, backbone: 'early' as const, debias: 'full' as const, ...model };
   const opts = { ...defaultTrainOptions, batchSize: 128, lr: 1e-3, patience: 6 };
   manualSeed(0); // as trainModel does: the bias network's initial weights come from the seed
   const before: PreparedPart[] = [];
@@ -46,6 +48,19 @@ describe('the dual-branch gate', () => {
     expect(none.deconfounder.on).toBe(false);
     expect(Number(none.deconfounder.pattern_auroc_lower)).toBeLessThan(0.5125);
   }, 180_000);
+
+  it('reads an early-fusion bias network for every backbone (by default), its own with gateBackbone same', async () => {
+    const early = await gate('confounding');
+    const late = await gate('confounding', { backbone: 'late' });
+    const own = await gate('confounding', { backbone: 'late', gateBackbone: 'same' });
+    expect(early.gate_backbone).toBe('early');
+    expect(late.gate_backbone).toBe('early');
+    expect(own.gate_backbone).toBe('late');
+    // The late model's gate is the early bias network's test, made on the same split (up to the weights' start).
+    expect(late.on).toBe(early.on);
+    expect(Number(late.excess)).toBeCloseTo(Number(early.excess), 1);
+    expect(Number(own.excess)).not.toBeCloseTo(Number(late.excess), 4);
+  }, 240_000);
 
   it("the deconfounder's gate is on where testing follows severity (MNAR)", async () => {
     const miss = await gate('missingness');

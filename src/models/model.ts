@@ -34,6 +34,7 @@ export const defaultModelConfig: ModelConfig = {
   weightCap: 20,
   dualBranch: 'separate',
   biasBackbone: 'same',
+  gateBackbone: 'early',
   biasSteps: 'auto',
   biasBins: 5,
   biasBalance: 1,

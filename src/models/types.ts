@@ -66,7 +66,13 @@ export interface ModelConfig {
    * The separate bias network's backbone: 'same' (default: the main model's) or 'lr' (one low-capacity learner for
    * every backbone; measured in development, not the default: docs/RESULTS.md).
    */
-  biasBackbone?: 'lr' | 'same';
+  biasBackbone?: 'lr' | 'same' | 'early';
+  /**
+   * Whose bias network the gate's shortcut test reads: 'early' = an early-fusion bias network of its own whatever the
+   * backbone (its score is the most discrete where a shortcut exists, so the test is most reliable, and every backbone
+   * gets the same decision on the same split), or 'same' = the bias network whose bins are balanced.
+   */
+  gateBackbone?: 'early' | 'same';
   /** Training steps of the separate bias network; 'auto' = 3 epochs (the reference's bias network, METHOD.md). */
   biasSteps?: number | 'auto';
   /** Risk bins of the bias network (quantiles within each label) whose weights are balanced. */

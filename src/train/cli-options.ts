@@ -78,7 +78,8 @@ export function addTrainingOptions(cmd: Command): Command {
     .option('--dual-branch <kind>', 'dual branch: separate (a GCE bias network trained first; default) | joint (v1 head, LfF weights)')
     .option('--pattern-gate <mode>', 'the deconfounder (deconfound/full): auto (when the missingness pattern predicts the label; default) | on | off')
     .option('--gate <mode>', 'bias-bin balancing of the separate dual branch: auto (when validation finds a shortcut; default) | on | off')
-    .option('--bias-backbone <name>', "backbone of the separate bias network: same (default: the main model's) | lr")
+    .option('--bias-backbone <name>', "backbone of the separate bias network: same (default: the main model's) | lr | early")
+    .option('--gate-backbone <name>', "bias network the gate's shortcut test reads: early (an early-fusion one, for every backbone; default) | same (the balanced one)")
     .option('--bias-steps <n>', 'training steps of the separate bias network; auto = 3 epochs (default)', autoOr(intArg('bias-steps')))
     .option('--bias-bins <n>', "bins of the bias network's risk made independent of the label: 2 = one cut at the gate's threshold, more = quantiles (default 5)", intArg('bias-bins'))
     .option('--weight-cap <x>', 'largest per-patient training weight (default 20)', numArg('weight-cap'))
@@ -91,7 +92,7 @@ export function addTrainingOptions(cmd: Command): Command {
 export interface TrainingFlags {
   epochs: number; batchSize: number | 'auto'; lr: number | 'auto'; weightDecay: number; optimizer: string; schedule: string;
   patience: number | 'auto'; select: string; ema: number; clipNorm: number;
-  intervention?: number | 'auto'; patternBalance?: number; dualBranch?: string; gate?: string; patternGate?: string; biasSteps?: number | 'auto'; biasBackbone?: string; biasBins?: number; weightCap?: number; posWeight: string; threads: number; bootstrap: number;
+  intervention?: number | 'auto'; patternBalance?: number; dualBranch?: string; gate?: string; patternGate?: string; biasSteps?: number | 'auto'; biasBackbone?: string; gateBackbone?: string; biasBins?: number; weightCap?: number; posWeight: string; threads: number; bootstrap: number;
   dim?: number; branchDim?: number; dropout?: number; seriesEncoder?: string; adjustment?: string; decorrelation?: string;
   lambdaFact?: number; lambdaGce?: number; lambdaDec?: number; lambdaSwap?: number; gceQ?: number;
   warmupEpochs?: number; weightEma?: number; splitSeed?: number; cache: boolean;
@@ -174,7 +175,8 @@ export function modelOverridesFrom(f: TrainingFlags): Partial<ModelConfig> {
   if (f.gate !== undefined) o.gate = oneOf('gate', ['auto', 'on', 'off'] as const, f.gate);
   if (f.patternGate !== undefined) o.patternGate = oneOf('pattern-gate', ['auto', 'on', 'off'] as const, f.patternGate);
   if (f.biasSteps !== undefined) o.biasSteps = f.biasSteps === 'auto' ? 'auto' : pos('bias-steps', f.biasSteps, true);
-  if (f.biasBackbone !== undefined) o.biasBackbone = oneOf('bias-backbone', ['lr', 'same'] as const, f.biasBackbone);
+  if (f.biasBackbone !== undefined) o.biasBackbone = oneOf('bias-backbone', ['same', 'lr', 'early'] as const, f.biasBackbone);
+  if (f.gateBackbone !== undefined) o.gateBackbone = oneOf('gate-backbone', ['early', 'same'] as const, f.gateBackbone);
   if (f.biasBins !== undefined) o.biasBins = pos('bias-bins', f.biasBins, true);
   if (f.weightCap !== undefined) {
     if (!(f.weightCap >= 1 && Number.isFinite(f.weightCap))) throw new CdmmError(`--weight-cap ${f.weightCap}: expected a number ≥ 1`);

@@ -128,9 +128,12 @@ export function resolvePosWeight(opt: PosWeightOption, trainLabels: Float32Array
 /** Training options with every 'auto' resolved for a training split of n patients (and a backbone). */
 export interface ResolvedSizes { batchSize: number; lr: number; patience: number; stepsPerEpoch: number }
 
+/** The learning rate 'auto' gives a backbone: 1e-3, 1e-2 for 'lr' (a linear model). */
+export const autoRate = (backbone: string): number => (backbone === 'lr' ? 1e-2 : 1e-3);
+
 export function resolveAuto(o: TrainOptions, n: number, backbone: string, stepsPerEpoch: (batch: number) => number): ResolvedSizes {
   const batchSize = o.batchSize === 'auto' ? Math.min(256, Math.max(32, 2 ** Math.round(Math.log2(Math.max(1, n / 40))))) : o.batchSize;
-  const lr = o.lr === 'auto' ? (backbone === 'lr' ? 1e-2 : 1e-3) : o.lr;
+  const lr = o.lr === 'auto' ? autoRate(backbone) : o.lr;
   const steps = stepsPerEpoch(batchSize);
   const patience = o.patience === 'auto' ? Math.max(6, Math.ceil(200 / steps)) : o.patience;
   return { batchSize, lr, patience, stepsPerEpoch: steps };

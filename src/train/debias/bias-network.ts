@@ -3,11 +3,13 @@
 // a fixed number of steps, so that it fits the easy, shortcut part of the label signal, the testing habit included.
 import { Adam, clipGradNorm, noGrad, tensor, tidy } from '../../engine/index.js';
 import type { ModalityInfo, SplitArrays } from '../../data/types.js';
+import type { BackboneName } from '../../models/types.js';
 import { makeBatch } from '../../models/batch.js';
 import { createModel, type CdmmModel } from '../../models/index.js';
 import { gce } from '../../models/losses.js';
 import { predictSplit } from '../../run/predict.js';
 import { progress } from '../../util/progress.js';
+import { autoRate } from '../options.js';
 import { PatientSampler } from '../sampler.js';
 import type { PartContext } from './part.js';
 
@@ -19,21 +21,22 @@ export interface BiasScores {
   features?: { train: Float32Array; val: Float32Array; dim: number };
 }
 
-export function fitBiasNetwork(ctx: PartContext, want: { features?: boolean } = {}): BiasScores {
+export function fitBiasNetwork(ctx: PartContext, want: { features?: boolean; backbone?: BackboneName } = {}): BiasScores {
   const { ds, cfg, opts, dict, trainPat, valPat } = ctx;
   const { train, val } = ds.splits;
-  const linear = (cfg.biasBackbone ?? 'same') === 'lr';
-  const net = createModel(ds.modalities, dict, { ...cfg, backbone: linear ? 'lr' : cfg.backbone, debias: 'none', maskFeatures: true });
+  const choice = cfg.biasBackbone ?? 'same';
+  const backbone = want.backbone ?? (choice === 'same' ? cfg.backbone : choice);
+  const net = createModel(ds.modalities, dict, { ...cfg, backbone, debias: 'none', maskFeatures: true });
   const params = net.parameters();
-  // A linear bias network takes the 'lr' backbone's rate (its 'auto'), unless a rate was asked for.
-  const lr = linear && opts.lrAsked === 'auto' ? 1e-2 : opts.lr;
+  // The bias network's own backbone's rate (its 'auto'), unless a rate was asked for.
+  const lr = opts.lrAsked === 'auto' ? autoRate(backbone) : opts.lr;
   const optim = new Adam(params, { lr, weightDecay: opts.weightDecay });
   const sampler = new PatientSampler(train.ids.length, opts.batchSize, opts.seed + 7919);
   const steps = biasSteps(cfg.biasSteps, sampler.batchesPerEpoch);
   let pos = 0;
   for (const y of train.labels) pos += y >= 0.5 ? 1 : 0;
   const posW = pos > 0 ? (train.labels.length - pos) / pos : 1;
-  const bar = progress(`${ctx.label ?? 'train'} bias net`, steps, { quiet: ctx.quiet });
+  const bar = progress(`${ctx.label ?? 'train'} ${want.backbone ? `${backbone} bias net (gate)` : 'bias net'}`, steps, { quiet: ctx.quiet });
   try {
     net.train();
     let step = 0;
