@@ -83,6 +83,50 @@ describe('cohort.index_offset (prediction time = a timestamp column + days)', ()
   }, 60_000);
 });
 
+describe('a time column mixing zoned and naive values', () => {
+  // DuckDB types such a column TIMESTAMPTZ and reads its naive values in the session's zone: that must be UTC on
+  // every connection (the files are read on connections of their own), not the machine's zone.
+  it('reads naive times as UTC whatever the machine time zone is', async () => {
+    const adm = ['subject_id,admittime,died,age'];
+    const labs = ['subject_id,charttime,itemid,valuenum'];
+    const t0 = Date.UTC(2150, 0, 1);
+    for (let i = 1; i <= N; i++) {
+      const at = t0 + i * 97 * H;
+      adm.push(`${i},${iso(at)},${i % 4 === 0 ? 1 : 0},${40 + i}`);
+      // one hour before admission: inside the window [-2 d, 0]; in New York's zone a naive time read as local
+      // would land 4 h after admission, outside it
+      labs.push(`${i},${iso(at - H)}${i % 2 ? 'Z' : ''},50912,${1 + (i % 5)}`);
+    }
+    const dir = writeFixture({
+      'admissions.csv': adm.join('\n') + '\n',
+      'labs.csv': labs.join('\n') + '\n',
+      'spec.yaml': `name: tz
+tables:
+  admissions: { file: admissions.csv, id: subject_id }
+  labs: { file: labs.csv, id: subject_id, time: charttime }
+cohort: { table: admissions, index_time: admittime }
+label: { column: died }
+modalities:
+  demo: { type: tabular, table: admissions, numeric: [age] }
+  labs: { type: timeseries, table: labs, variable: itemid, value: valuenum, window: { start: -2, end: 0 }, bins: 2 }
+split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 }, seed: 1 }
+`,
+    });
+    const { execFileSync } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const build = fileURLToPath(new URL('../src/data/build.ts', import.meta.url));
+    const script = `const { prepareDataset } = await import(${JSON.stringify(build)});
+const ds = await prepareDataset(${JSON.stringify(join(dir, 'spec.yaml'))}, { quiet: true, cache: false });
+let has = 0, n = 0;
+for (const s of Object.values(ds.splits)) for (let i = 0; i < s.ids.length; i++) { n++; has += s.mask[i * 2 + 1]; }
+process.stdout.write(JSON.stringify({ has, n }));`;
+    for (const tz of ['UTC', 'America/New_York']) {
+      const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env: { ...process.env, TZ: tz }, encoding: 'utf8' });
+      expect({ tz, ...JSON.parse(out) }).toEqual({ tz, has: N, n: N });
+    }
+  }, 120_000);
+});
+
 describe('tables keyed by another id than the cohort', () => {
   it('is an error naming the table, both id columns and example ids', async () => {
     const dir = mimicLike({ cxrId: 'hadm_id' });

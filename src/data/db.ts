@@ -91,9 +91,10 @@ export class Db {
   static async open(specFile: string, threads?: number): Promise<Db> {
     const inst = await DuckDBInstance.create(':memory:', threads ? { threads: String(threads) } : undefined);
     const con = await inst.connect();
-    // Times with a zone in table files (TIMESTAMPTZ) become UTC instants whatever the machine's zone is.
+    // Times with a zone in table files (TIMESTAMPTZ) become UTC instants whatever the machine's zone is, and a
+    // naive time in such a column is read as UTC. GLOBAL: the files are read on connections of their own.
     try {
-      await con.run(`SET TimeZone = 'UTC'`);
+      await con.run(`SET GLOBAL TimeZone = 'UTC'`);
     } catch {
       /* DuckDB without ICU: zoned times are already UTC */
     }
