@@ -101,6 +101,11 @@ describe('tables keyed by another id (link) and lookup columns', () => {
     const ds = await build(mimic());
     // each linked table's distinct subjects, all of them cohort subjects (counted once, however many admissions)
     expect(ds.cohort.table_ids).toEqual({ patients: { ids: 3, in_cohort: 3 }, labs: { ids: 3, in_cohort: 3 }, diagnoses: { ids: 3, in_cohort: 3 } });
+    // the README documents the same counts in `cdmm inspect --json`
+    const { runCli } = await import('./helpers/cli.js');
+    const r = await runCli('inspect', join(mimic(), 'spec.yaml'), '--json', '--no-cache');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).table_ids).toEqual(ds.cohort.table_ids);
     expect(ds.cohort.exclusions).toEqual({ 'stay ended at or before the index time': 1 });
     const labs = byId(ds, 'labs');
     expect([...labs.keys()].sort()).toEqual(['101', '102', '104', '105']);

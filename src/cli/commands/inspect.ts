@@ -16,9 +16,9 @@ export function register(program: Command): void {
       const ds = await prepareDataset(specPath, { cache: o.cache, quiet: !!o.json, seed: o.seed, allowOutside: o.allowOutside });
       const s = summarize(ds);
       if (o.json) {
-        const { dataset, patients, label_rate, splits, modalities, patterns, candidates, exclusions, warnings, patient_key, reference } = s;
+        const { dataset, patients, label_rate, splits, modalities, patterns, candidates, exclusions, warnings, table_ids, patient_key, reference } = s;
         const mods = Object.fromEntries(Object.entries(modalities).map(([k, m]) => [k, { type: m.type, available: m.available, dim: m.dim }]));
-        const extra = { ...(patient_key ? { patient_key } : {}), ...(reference ? { reference } : {}) };
+        const extra = { ...(table_ids ? { table_ids } : {}), ...(patient_key ? { patient_key } : {}), ...(reference ? { reference } : {}) };
         process.stdout.write(JSON.stringify({ patients, label_rate, splits, modalities: mods, patterns, dataset, candidates, exclusions, warnings, ...extra }, null, 2) + '\n');
       } else {
         process.stdout.write(formatSummary(s, ds.modalities.map((m) => m.name)) + '\n');
