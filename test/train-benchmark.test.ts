@@ -37,6 +37,10 @@ describe('benchmark aggregation', () => {
     const table = formatBenchmark({ dataset: 'd', spec_path: 's', seeds: [0, 1, 2], config: {} as never, results: rows, runs: [], per_run: [] });
     expect(table).toMatch(/early\s+full\s+3\s+0\.810 ± 0\.020/);
     expect(table).toMatch(/\+0\.070 ± 0\.030/);
+    // one seed: no spread to show, so no "± 0.000"
+    const one = formatBenchmark({ dataset: 'd', spec_path: 's', seeds: [0], config: {} as never, results: aggregate(scores.filter((x) => x.seed === 0), ['early'], ['none', 'full']), runs: [], per_run: [] });
+    expect(one).toMatch(/early\s+full\s+1\s+0\.790\s/);
+    expect(one.split('\n').filter((l) => /^\s*early/.test(l)).join('\n')).not.toContain('±');
   });
 
   it('leaves shift out when a run has none', () => {

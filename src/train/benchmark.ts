@@ -146,8 +146,10 @@ export function aggregate(scores: RunScore[], backbones: BackboneName[], debias:
 }
 
 const f3 = (x: number) => x.toFixed(3);
-const pm = (m: number, s: number) => `${f3(m)} ± ${f3(s)}`;
-const signed = (m: number, s: number) => `${m >= 0 ? '+' : ''}${f3(m)} ± ${f3(s)}`;
+// With one seed there is no spread to show: "± 0.000" would read as a measured zero.
+const spread = (s: number, n: number) => (n < 2 ? '' : ` ± ${f3(s)}`);
+const pm = (m: number, s: number, n: number) => `${f3(m)}${spread(s, n)}`;
+const signed = (m: number, s: number, n: number) => `${m >= 0 ? '+' : ''}${f3(m)}${spread(s, n)}`;
 
 /** The human-readable table. */
 export function formatBenchmark(b: BenchmarkJson): string {
@@ -180,13 +182,14 @@ function formatScores(b: BenchmarkJson): string {
   const hasShift = b.results.some((r) => r.shift);
   const head = ['backbone', 'debias', 'seeds', 'test AUROC', 'test AUPRC', 'test ECE', 'Δ test AUROC'];
   if (hasShift) head.push('shift AUROC', 'shift AUPRC', 'shift ECE', 'Δ shift AUROC');
-  const ece = (x?: Summary) => (x && x.ece_mean !== null && x.ece_std !== null ? pm(x.ece_mean, x.ece_std) : '');
   const lines = b.results.map((r) => {
-    const cells = [r.backbone, r.debias, String(r.seeds), pm(r.test.auroc_mean, r.test.auroc_std), pm(r.test.auprc_mean, r.test.auprc_std), ece(r.test),
-      r.delta_vs_plain ? signed(r.delta_vs_plain.test.auroc_mean, r.delta_vs_plain.test.auroc_std) : ''];
+    const n = r.seeds;
+    const ece = (x?: Summary) => (x && x.ece_mean !== null && x.ece_std !== null ? pm(x.ece_mean, x.ece_std, n) : '');
+    const cells = [r.backbone, r.debias, String(r.seeds), pm(r.test.auroc_mean, r.test.auroc_std, n), pm(r.test.auprc_mean, r.test.auprc_std, n), ece(r.test),
+      r.delta_vs_plain ? signed(r.delta_vs_plain.test.auroc_mean, r.delta_vs_plain.test.auroc_std, n) : ''];
     if (hasShift)
-      cells.push(r.shift ? pm(r.shift.auroc_mean, r.shift.auroc_std) : '', r.shift ? pm(r.shift.auprc_mean, r.shift.auprc_std) : '', ece(r.shift),
-        r.delta_vs_plain?.shift ? signed(r.delta_vs_plain.shift.auroc_mean, r.delta_vs_plain.shift.auroc_std) : '');
+      cells.push(r.shift ? pm(r.shift.auroc_mean, r.shift.auroc_std, n) : '', r.shift ? pm(r.shift.auprc_mean, r.shift.auprc_std, n) : '', ece(r.shift),
+        r.delta_vs_plain?.shift ? signed(r.delta_vs_plain.shift.auroc_mean, r.delta_vs_plain.shift.auroc_std, n) : '');
     return cells;
   });
   const width = head.map((h, j) => Math.max(h.length, ...lines.map((l) => l[j].length)));
