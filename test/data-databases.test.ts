@@ -98,12 +98,13 @@ const mimic = (files: Record<string, string> = {}) =>
 
 describe('tables keyed by another id (link) and lookup columns', () => {
   it('matches subject-keyed lab rows to each admission by subject and time window', async () => {
-    const ds = await build(mimic());
+    const dir = mimic();
+    const ds = await build(dir);
     // each linked table's distinct subjects, all of them cohort subjects (counted once, however many admissions)
     expect(ds.cohort.table_ids).toEqual({ patients: { ids: 3, in_cohort: 3 }, labs: { ids: 3, in_cohort: 3 }, diagnoses: { ids: 3, in_cohort: 3 } });
     // the README documents the same counts in `cdmm inspect --json`
     const { runCli } = await import('./helpers/cli.js');
-    const r = await runCli('inspect', join(mimic(), 'spec.yaml'), '--json', '--no-cache');
+    const r = await runCli('inspect', join(dir, 'spec.yaml'), '--json', '--no-cache');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.out).table_ids).toEqual(ds.cohort.table_ids);
     expect(ds.cohort.exclusions).toEqual({ 'stay ended at or before the index time': 1 });
