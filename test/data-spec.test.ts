@@ -45,6 +45,9 @@ label: { column: y }
     expect(bad(base.replace('cohort: { table: p }', 'cohort: { table: p, index_tiem: 0 }') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/cohort: unknown field\(s\) index_tiem \(did you mean index_time\?\)/);
     expect(bad(base + 'modalities: { c: { type: tabulr, table: p, numeric: [a] } }')).toThrow(/modalities\.c\.type: unknown value "tabulr"; expected one of tabular, timeseries, codes, text, embedding \(did you mean tabular\?\)$/);
     expect(bad(base + 'modalities: { c: { type: image, table: p, numeric: [a] } }')).toThrow(/modalities\.c\.type: unknown value "image"; expected one of tabular, timeseries, codes, text, embedding$/);
+    // a misspelt required field leads with the typo, not with the "missing" line that the typo explains
+    expect(bad(base + 'modalites: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/^bad\.yaml: \(root\): unknown field\(s\) modalites \(did you mean modalities\?\)$/);
+    expect(bad(base + 'modalites: { c: { type: tabular, table: p, numeric: [a] } }\ncolour: 1')).toThrow(/^bad\.yaml: \(root\): unknown field\(s\) modalites \(did you mean modalities\?\), colour$/);
     // suggestions come from the fields of the object where the typo is, not from anywhere in the spec
     expect(bad(base.replace('id: id }, e:', 'id: id, types: 1 }, e:') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/tables\.p: unknown field\(s\) types$/);
     expect(bad(base.replace('id: id }, e:', 'id: id, tme: t }, e:') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/tables\.p: unknown field\(s\) tme \(did you mean time\?\)$/);

@@ -452,9 +452,21 @@ export function zodToCdmm(file: string, err: z.ZodError, raw?: unknown): CdmmErr
   const issues = all.filter((i, n) =>
     !all.some((o, m) => m < n && ((o.path.length > i.path.length && i.path.length > 0 && key(o.path.slice(o.path.length - i.path.length)) === key(i.path)) ||
       (key(o.path) === key(i.path) && o.message === i.message && o.code === i.code))));
-  const lines = issues.slice(0, 8).map((i) => `${file}: ${formatPath(i.path)}: ${issueMessage(i, raw)}`);
+  const lines = leadWithTypos(issues).slice(0, 8).map((i) => `${file}: ${formatPath(i.path)}: ${issueMessage(i, raw)}`);
   if (issues.length > 8) lines.push(`… and ${issues.length - 8} more`);
   return new CdmmError(lines.join('\n'));
+}
+
+/** An unknown field is often a misspelt one (`modalites:`): report it first, and drop the "missing" line of the
+ *  field it was meant to be, which that typo explains. */
+function leadWithTypos(issues: z.ZodIssue[]): z.ZodIssue[] {
+  const unknown = issues.filter((i): i is Extract<z.ZodIssue, { code: 'unrecognized_keys' }> => i.code === 'unrecognized_keys');
+  const meant = new Set(unknown.flatMap((i) => {
+    const known = fieldNamesAt(i.path);
+    return i.keys.flatMap((k) => { const c = closest(k, known); return c ? [[...i.path, c].join('\u0000')] : []; });
+  }));
+  const explained = (i: z.ZodIssue) => i.code === 'invalid_type' && i.received === 'undefined' && meant.has(i.path.join('\u0000'));
+  return [...unknown, ...issues.filter((i) => i.code !== 'unrecognized_keys' && !explained(i))];
 }
 
 /** For a union (e.g. the two label forms), report the issues of the closest alternative. */
