@@ -41,6 +41,8 @@ describe('benchmark aggregation', () => {
     const one = formatBenchmark({ dataset: 'd', spec_path: 's', seeds: [0], config: {} as never, results: aggregate(scores.filter((x) => x.seed === 0), ['early'], ['none', 'full']), runs: [], per_run: [] });
     expect(one).toMatch(/early\s+full\s+1\s+0\.790\s/);
     expect(one.split('\n').filter((l) => /^\s*early/.test(l)).join('\n')).not.toContain('±');
+    expect(one.split('\n')[0]).toMatch(/one seed \(0\), so no spread is shown/);
+    expect(table.split('\n')[0]).toMatch(/mean ± std over seeds \[0, 1, 2\]/);
   });
 
   it('leaves shift out when a run has none', () => {

@@ -4,6 +4,7 @@
 // benchmark (mean ± std over seeds) and the report; it never depends on which backbones ran.
 import { computeMetricSet } from './metrics.js';
 import { delongTest } from './delong.js';
+import { meanStd, signedMeanStd } from './format.js';
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 /** Sample standard deviation (n − 1), 0 for one value, as in benchmark tables. */
@@ -142,7 +143,7 @@ export function summarizeReference(runs: ReferenceMetrics[]): ReferenceSummary |
   };
 }
 
-type ResultLike = { backbone: string; debias: string; test: { reference?: ReferenceSummary }; shift?: { reference?: ReferenceSummary } };
+type ResultLike = { backbone: string; debias: string; seeds?: number | number[]; test: { reference?: ReferenceSummary }; shift?: { reference?: ReferenceSummary } };
 
 /**
  * The reference table of a benchmark, as header, rows and a caption: the reference first, then each
@@ -152,9 +153,10 @@ export function referenceTable(results: ResultLike[]): { head: string[]; rows: s
   const first = results.find((r) => r.test.reference)?.test.reference;
   if (!first) return undefined;
   const shiftRef = results.find((r) => r.shift?.reference)?.shift?.reference;
-  const f3 = (x: number | null) => (x === null || !Number.isFinite(x) ? 'n/a' : x.toFixed(3));
-  const pm = (m: number | null, s: number | null) => (m === null || !Number.isFinite(m) ? 'n/a' : `${f3(m)} ± ${f3(s)}`);
-  const signed = (m: number, s: number) => (Number.isFinite(m) ? `${m >= 0 ? '+' : ''}${f3(m)} ± ${f3(s)}` : 'n/a');
+  // Seeds per configuration (a count, or the list in older benchmark files); unknown counts as several.
+  const seeds = Math.min(...results.map((r) => (Array.isArray(r.seeds) ? r.seeds.length : r.seeds ?? 2)));
+  const pm = (m: number | null, s: number | null) => meanStd(m, s, seeds);
+  const signed = (m: number, s: number) => signedMeanStd(m, s, seeds);
   const head = ['score', 'test AUROC', 'test AUPRC', 'test ECE', 'Δ test AUROC vs ref'];
   if (shiftRef) head.push('shift AUROC', 'shift AUPRC', 'shift ECE', 'Δ shift AUROC vs ref');
   const refRow = [`${first.name} (reference)`, pm(first.auroc_mean, first.auroc_std), pm(first.auprc_mean, first.auprc_std), pm(first.ece_mean, first.ece_std), ''];
@@ -170,7 +172,7 @@ export function referenceTable(results: ResultLike[]): { head: string[]; rows: s
   }
   const cov = `test ${(100 * first.coverage_mean).toFixed(1)}%${shiftRef ? `, shift ${(100 * shiftRef.coverage_mean).toFixed(1)}%` : ''}`;
   const caption =
-    `Reference ${first.name} on the same patients: those with a score (${cov} of each split), mean ± std over seeds; ` +
+    `Reference ${first.name} on the same patients: those with a score (${cov} of each split), ${seeds < 2 ? 'one seed' : 'mean ± std over seeds'}; ` +
     `each configuration's AUROC/AUPRC here is on those patients only; Δ = model − reference, paired by seed.`;
   return { head, rows, caption };
 }

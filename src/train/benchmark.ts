@@ -18,6 +18,7 @@ import { mean, std } from './stats.js';
 import { safeCdmmLine, shellLine } from '../util/shell.js';
 import { readBoundedText } from '../util/files.js';
 import { runFiles } from '../run/run-io.js';
+import { f3, meanStd, overSeeds, signedMeanStd } from '../eval/format.js';
 import { computeBounds, FEW_SHIFT_POSITIVES, type Bounds } from '../eval/bounds.js';
 import { formatReferenceTable, summarizeReference, type ReferenceMetrics, type ReferenceSummary } from '../eval/reference.js';
 
@@ -145,11 +146,8 @@ export function aggregate(scores: RunScore[], backbones: BackboneName[], debias:
   return rows;
 }
 
-const f3 = (x: number) => x.toFixed(3);
-// With one seed there is no spread to show: "± 0.000" would read as a measured zero.
-const spread = (s: number, n: number) => (n < 2 ? '' : ` ± ${f3(s)}`);
-const pm = (m: number, s: number, n: number) => `${f3(m)}${spread(s, n)}`;
-const signed = (m: number, s: number, n: number) => `${m >= 0 ? '+' : ''}${f3(m)}${spread(s, n)}`;
+const pm = meanStd;
+const signed = signedMeanStd;
 
 /** The human-readable table. */
 export function formatBenchmark(b: BenchmarkJson): string {
@@ -195,7 +193,7 @@ function formatScores(b: BenchmarkJson): string {
   const width = head.map((h, j) => Math.max(h.length, ...lines.map((l) => l[j].length)));
   const fmt = (cells: string[]) => cells.map((c, j) => c.padEnd(width[j])).join('  ').trimEnd();
   return [
-    `dataset ${b.dataset}: mean ± std over seeds [${b.seeds.join(', ')}]; Δ = debiased − plain (same backbone and seed)`,
+    `dataset ${b.dataset}: ${overSeeds(b.seeds)}; Δ = debiased − plain (same backbone and seed)`,
     fmt(head),
     width.map((w) => '-'.repeat(w)).join('  '),
     ...lines.map(fmt),
