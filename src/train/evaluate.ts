@@ -75,13 +75,29 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
     if (s.reference) r.reference = { external: s.reference };
     if (t.exclusions) r.exclusions = t.exclusions;
     const same = sameCohortFile(m.spec as Spec, m.spec_path, o.specPath);
-    if (same)
-      r.warnings = [
-        `${o.specPath}: its cohort table is the file the run was trained on (${same}): its patients include the training patients, so these figures are not an external validation (without --spec, evaluate scores the run's held-out test split)`,
-      ];
+    if (same) {
+      const w = await trainingOverlap(run, t.ids, o, same);
+      if (w) r.warnings = [`${o.specPath}: ${w}`];
+    }
     return r;
   }
 
+  const ds = await runDataset(run, o);
+  const r = result(m.spec_path, 'run-splits');
+  for (const name of ['test', 'shift'] as const) {
+    const split = ds.splits[name];
+    if (!split) continue;
+    const s = scoreArrays(run, split, bootstrap, ds.reference?.name);
+    r.splits[name] = s.metrics;
+    r.per_pattern[name] = s.perPattern;
+    if (s.reference) (r.reference ??= {})[name] = s.reference;
+  }
+  return r;
+}
+
+/** The dataset the run was trained on, rebuilt from its spec (cached); an error when that spec or its tables changed. */
+async function runDataset(run: LoadedRun, o: EvaluateOptions) {
+  const m = run.manifest;
   if (!existsSync(m.spec_path))
     throw new CdmmError(`${m.spec_path}: the run's spec file is gone; pass --spec to score another spec's patients`);
   // spec_path comes from the run folder (untrusted): it must hold the spec the run was trained with, and what else
@@ -100,16 +116,23 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
       `${m.spec_path}: the dataset built from this spec no longer matches the run's fitted preprocessing (the spec or its tables changed since training); ` +
         `score it as external data with --spec instead`,
     );
-  const r = result(m.spec_path, 'run-splits');
-  for (const name of ['test', 'shift'] as const) {
-    const split = ds.splits[name];
-    if (!split) continue;
-    const s = scoreArrays(run, split, bootstrap, ds.reference?.name);
-    r.splits[name] = s.metrics;
-    r.per_pattern[name] = s.perPattern;
-    if (s.reference) (r.reference ??= {})[name] = s.reference;
+  return ds;
+}
+
+/**
+ * When an "external" spec reads the run's own cohort file, how many of its patients the run was trained on (its
+ * filters may select other patients of the same file, e.g. another hospital). Undefined when none were.
+ */
+async function trainingOverlap(run: LoadedRun, ids: string[], o: EvaluateOptions, file: string): Promise<string | undefined> {
+  let train: Set<string>;
+  try {
+    train = new Set((await runDataset(run, { ...o, quiet: true })).splits.train.ids);
+  } catch {
+    return `its cohort table is the file the run was trained on (${file}) and the run's training patients could not be rebuilt to check, so its patients may include them: these figures may not be an external validation`;
   }
-  return r;
+  const n = ids.filter((id) => train.has(id)).length;
+  if (n === 0) return undefined;
+  return `${n} of its ${ids.length} patients are training patients of the run (its cohort table is the file the run was trained on, ${file}), so these figures are not an external validation (without --spec, evaluate scores the run's held-out test split)`;
 }
 
 /** The cohort table file both specs read, when they read the same one (compared by real path). */
