@@ -167,7 +167,7 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
       predictions,
       history: res.history,
     });
-    return { dir: resolve(outDir), manifest, metrics, insights, history: res.history, bestEpoch: res.bestEpoch, notes: [...res.notes, ...calibrationNotes(ds, calibration)] };
+    return { dir: resolve(outDir), manifest, metrics, insights, history: res.history, bestEpoch: res.bestEpoch, notes: [...res.notes, ...calibrationNotes(ds, calibration, metrics.splits.val)] };
   } finally {
     model.dispose();
   }
@@ -176,15 +176,27 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
 /** Fewer validation patients of a class than this: the calibration map is fitted on little, and may not help. */
 export const FEW_FOR_CALIBRATION = 30;
 
-function calibrationNotes(ds: PreparedDataset, c: CalibrationRecord): string[] {
+/** Validation ECE raised by more than this (10 bins, in-sample): worth a word, not noise of the binning. */
+const ECE_WORSE_BY = 0.002;
+
+export function calibrationNotes(ds: PreparedDataset, c: CalibrationRecord, val?: { ece?: number | null; ece_raw?: number | null }): string[] {
   if (c.method === 'none') return [];
+  const notes: string[] = [];
   const y = ds.splits.val.labels;
   let pos = 0;
   for (const v of y) pos += v >= 0.5 ? 1 : 0;
   const few = Math.min(pos, y.length - pos);
-  if (few >= FEW_FOR_CALIBRATION) return [];
-  return [
-    `calibration (${c.method}) was fitted on ${y.length} validation patients, ${pos} of them positive: with fewer than ${FEW_FOR_CALIBRATION} of a class it may not improve the risks; ` +
-      `compare ECE with "uncalibrated" below, and consider --calibration none or a larger validation split`,
-  ];
+  if (few < FEW_FOR_CALIBRATION)
+    notes.push(
+      `calibration (${c.method}) was fitted on ${y.length} validation patients, ${pos} of them positive: with fewer than ${FEW_FOR_CALIBRATION} of a class it may not improve the risks; ` +
+        `compare ECE with "uncalibrated" below, and consider --calibration none or a larger validation split`,
+    );
+  // The map minimises log-loss on validation, not ECE: where the raw risks were already calibrated it can bin worse.
+  const after = val?.ece, before = val?.ece_raw;
+  if (typeof after === 'number' && typeof before === 'number' && after > before + ECE_WORSE_BY)
+    notes.push(
+      `calibration (${c.method}) raised the validation ECE from ${before.toFixed(3)} (uncalibrated) to ${after.toFixed(3)} (the split it was fitted on): ` +
+        `the model's own risks were already calibrated there; consider --calibration none`,
+    );
+  return notes;
 }

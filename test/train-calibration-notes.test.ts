@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { calibrationNotes } from '../src/train/run.js';
+import type { PreparedDataset } from '../src/data/types.js';
+
+// Only the validation labels are read: 200 patients, 60 positive (enough of each class for no small-split note).
+const ds = { splits: { val: { labels: Float32Array.from({ length: 200 }, (_, i) => (i < 60 ? 1 : 0)) } } } as unknown as PreparedDataset;
+const platt = { method: 'platt', a: 1.1, b: -0.2 } as const;
+
+describe('train notes on calibration', () => {
+  it('says when the calibration map made the validation ECE worse, and only then', () => {
+    const worse = calibrationNotes(ds, platt, { ece: 0.031, ece_raw: 0.012 });
+    expect(worse).toHaveLength(1);
+    expect(worse[0]).toMatch(/calibration \(platt\) raised the validation ECE from 0\.012 \(uncalibrated\) to 0\.031/);
+    expect(worse[0]).toMatch(/--calibration none/);
+    expect(calibrationNotes(ds, platt, { ece: 0.010, ece_raw: 0.030 })).toEqual([]);
+    // within the binning's noise: no note
+    expect(calibrationNotes(ds, platt, { ece: 0.0135, ece_raw: 0.012 })).toEqual([]);
+    // no calibration, or an older metrics record without ece_raw: nothing to compare
+    expect(calibrationNotes(ds, { method: 'none' }, { ece: 0.05, ece_raw: 0.01 })).toEqual([]);
+    expect(calibrationNotes(ds, platt, { ece: 0.05 })).toEqual([]);
+  });
+
+  it('still warns about a small validation split, beside the ECE note', () => {
+    const small = { splits: { val: { labels: Float32Array.from({ length: 80 }, (_, i) => (i < 10 ? 1 : 0)) } } } as unknown as PreparedDataset;
+    const n = calibrationNotes(small, platt, { ece: 0.08, ece_raw: 0.02 });
+    expect(n).toHaveLength(2);
+    expect(n[0]).toMatch(/fitted on 80 validation patients, 10 of them positive/);
+  });
+});
