@@ -6,7 +6,7 @@ import { syntheticDataset } from './train-fixtures.js';
 describe('inspect warnings', () => {
   it('flags a pattern whose label rate departs from the overall one, but not a single patient', () => {
     const ds = syntheticDataset({ n: 3000, seed: 2 }); // labs observed MNAR: the labs pattern tracks the label
-    const flagged = summarize(ds).warnings.filter((w) => w.includes('missingness bias'));
+    const flagged = summarize(ds).warnings.filter((w) => w.includes('informative missingness'));
     expect(flagged.length).toBeGreaterThan(0);
     expect(flagged.every((w) => Number(/\((\d+) patients\)/.exec(w)![1]) >= 20)).toBe(true);
     // A rare outcome (about 2.5%) and one positive patient alone in a pattern of its own (only the codes modality):

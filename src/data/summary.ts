@@ -145,7 +145,7 @@ export function summarize(ds: PreparedDataset): DatasetSummary {
     if (r.count >= PATTERN_MIN && z >= PATTERN_Z && (ratio >= PATTERN_RATIO || ratio <= 1 / PATTERN_RATIO))
       warnings.push(
         `pattern ${r.mask} (${r.count} patients) has label rate ${(100 * r.label_rate).toFixed(1)}% vs ${(100 * rate).toFixed(1)}% overall: ` +
-          `which modalities are missing predicts the outcome here (missingness bias)`,
+          `which modalities are missing predicts the outcome here (informative missingness: a model can learn "was tested ⇒ at risk", a shortcut that breaks when testing practice changes; --debias full adjusts for it)`,
       );
   }
   const splits = Object.fromEntries(Object.entries(ds.splits).map(([k, s]) => [k, s.ids.length]));
