@@ -64,6 +64,14 @@ describe('data errors', () => {
     expect(e.message).toContain('modalities.labs.value');
   });
 
+  it('a quoted field with line breaks: errors name the file line of the record, not its number', async () => {
+    // The test name of record 2 spans three lines, so "high" (record 4) is on line 6 of the file.
+    const labs = 'id,day,test,value\n1,90,"hb\nfirst draw\nrepeated",10\n2,90,hb,11\n3,95,hb,high\n';
+    const e = await buildError(smallDataset({ labs }));
+    expect(e.message).toMatch(/labs\.csv: line 6, column 'value': non-numeric value "high"/);
+    expect(labs.split('\n')[5]).toBe('3,95,hb,high'); // line 6 of the file
+  });
+
   it('values far into a file keep what they are: text names its line, a decimal or a time of day is not rounded away', async () => {
     // DuckDB's default type sample (the first rows) would read 12.5 after 30,000 integers as 13 and keep only the
     // date of a timestamp after 30,000 dates; types come from the whole file.

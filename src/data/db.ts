@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBMaterializedResult, type DuckDBResultReader } from '@duckdb/node-api';
 import { CdmmError } from '../util/errors.js';
-import { checkGzipComplete, findLongLine, findRaggedRow, resolveTableFile, type PathPolicy } from './paths.js';
+import { checkGzipComplete, findLongLine, findRaggedRow, recordStartLines, resolveTableFile, type PathPolicy } from './paths.js';
 import { tableFormat, tableId, tableTime, timeUnitsPerDay, type TableSpec } from './spec.js';
 
 /**
@@ -60,7 +60,7 @@ export interface TableInfo {
   id: string;
   time?: string;
   columns: Map<string, string>; // name → DuckDB type
-  /** Whether the table has a __line column (1-based file line) for error messages. */
+  /** Whether the table has a __line column (the record number in its file, header = 1; Db.at() gives the file line) for error messages. */
   hasLine: boolean;
   /** strptime format of the table's time columns written as text (tables.NAME.time_format). */
   timeFormat?: string;
@@ -80,6 +80,8 @@ export function kindOf(duckType: string): ColumnKind {
 
 export class Db {
   readonly tables = new Map<string, TableInfo>();
+  /** The CSV file each table was read from (for the file line of a record in messages). */
+  private readonly csvFiles = new Map<string, string>();
   private constructor(
     private readonly inst: DuckDBInstance,
     /** Private: every statement goes through prepared() (one statement per call). */
@@ -202,7 +204,10 @@ export class Db {
         if (missing) throw new CdmmError(`${this.specFile}: tables.${l.name}.columns: column '${missing[1]}' not found in ${l.path}`);
         throw new CdmmError(`${l.where}: cannot read ${l.path}: ${await this.readProblem(l.path, l.fmt, e)}`);
       }
-      if (l.fmt === 'csv') await this.checkCsvShape(l.name, l.t, l.path, l.where);
+      if (l.fmt === 'csv') {
+        this.csvFiles.set(l.name, l.path);
+        await this.checkCsvShape(l.name, l.t, l.path, l.where);
+      }
     }
   }
 
@@ -294,7 +299,7 @@ export class Db {
       `SELECT ${this.lineExpr(table)} AS line, CAST(${q(column)} AS VARCHAR) AS v FROM ${tbl(table)} WHERE NOT isfinite(${q(column)}) ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
     );
     if (bad.length)
-      throw new CdmmError(`${t.label}: ${bad[0].line !== null ? `line ${bad[0].line}` : 'a row'}, column '${column}': time ${bad[0].v} is not a finite time (${this.specFile}: ${field})`);
+      throw new CdmmError(`${t.label}: ${await this.at(table, bad[0].line)}, column '${column}': time ${bad[0].v} is not a finite time (${this.specFile}: ${field})`);
   }
 
   private async convertTime(table: string, column: string, field: string): Promise<void> {
@@ -310,7 +315,7 @@ export class Db {
       );
       if (bad.length)
         throw new CdmmError(
-          `${t.label}: ${bad[0].line !== null ? `line ${bad[0].line}, ` : ''}column '${column}': time ${JSON.stringify(bad[0].v)} does not match time_format ${JSON.stringify(t.timeFormat)} (${this.specFile}: ${field})`,
+          `${t.label}: ${bad[0].line !== null ? `${await this.at(table, bad[0].line)}, ` : ''}column '${column}': time ${JSON.stringify(bad[0].v)} does not match time_format ${JSON.stringify(t.timeFormat)} (${this.specFile}: ${field})`,
         );
       await this.run(`ALTER TABLE ${tbl(table)} ALTER ${c} SET DATA TYPE TIMESTAMP USING try_strptime(nullif(trim(${c}), ''), ${fmt})`);
       t.columns.set(column, 'TIMESTAMP');
@@ -328,7 +333,7 @@ export class Db {
       `SELECT ${this.lineExpr(table)} AS line, ${c} AS v FROM ${tbl(table)} WHERE ${c} IS NOT NULL AND TRY_CAST(${c} AS TIMESTAMP) IS NULL AND TRY_CAST(${c} AS DOUBLE) IS NULL ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
     );
     throw new CdmmError(
-      `${t.label}: line ${bad[0]?.line ?? '?'}, column '${column}': time ${JSON.stringify(bad[0]?.v)} is neither a number of days nor a timestamp (${this.specFile}: ${field}; ` +
+      `${t.label}: ${await this.at(table, bad[0]?.line)}, column '${column}': time ${JSON.stringify(bad[0]?.v)} is neither a number of days nor a timestamp (${this.specFile}: ${field}; ` +
         `for another layout give tables.${table}.time_format, e.g. "%d/%m/%Y %H:%M")`,
     );
   }
@@ -349,6 +354,26 @@ export class Db {
       throw new CdmmError(`${this.specFile}: ${field}: column '${column}' not found in table '${table}' (${t.label}); columns: ${list}`);
     }
     return type;
+  }
+
+  /**
+   * Where a row is, for messages: "line 17" of its file, or "a row" (records, or no line known). `__line` counts
+   * CSV records; a quoted field with line breaks makes later records start further down, so for a CSV file the
+   * record is looked up in the file (error paths only: one pass over it).
+   */
+  async at(table: string, line: unknown): Promise<string> {
+    if (line === null || line === undefined) return 'a row';
+    const n = Number(line);
+    if (!Number.isInteger(n)) return `line ${String(line)}`;
+    return `line ${(await this.fileLines(table, [n]))[0]}`;
+  }
+
+  /** The file lines of several records (see at()). */
+  private async fileLines(table: string, records: number[]): Promise<number[]> {
+    const path = this.csvFiles.get(table);
+    if (!path) return records;
+    const found = await recordStartLines(path, records).catch(() => undefined);
+    return records.map((r) => found?.get(r) ?? r);
   }
 
   /** Where a row is, for messages: "line 17" or "row 3". */
@@ -390,7 +415,7 @@ export class Db {
         `SELECT ${this.lineExpr(table)} AS line, CAST(${q(column)} AS VARCHAR) AS v FROM ${tbl(table)} WHERE NOT isfinite(${q(column)}) ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
       );
       if (bad.length)
-        throw new CdmmError(`${t.label}: ${bad[0].line !== null ? `line ${bad[0].line}` : 'a row'}, column '${column}': non-finite value ${bad[0].v} (${this.specFile}: ${field})`);
+        throw new CdmmError(`${t.label}: ${await this.at(table, bad[0].line)}, column '${column}': non-finite value ${bad[0].v} (${this.specFile}: ${field})`);
       return;
     }
     if (kind === 'text') {
@@ -404,7 +429,7 @@ export class Db {
         t.columns.set(column, 'DOUBLE');
         return;
       }
-      const where = bad[0].line !== null && bad[0].line !== undefined ? `line ${bad[0].line}` : 'a row';
+      const where = await this.at(table, bad[0].line);
       throw new CdmmError(
         `${t.label}: ${where}, column '${column}': non-numeric value ${JSON.stringify(bad[0].v)} in a column declared numeric (${this.specFile}: ${field}` +
           `${t.hasLine && /\.csv/i.test(t.label) ? `; to read such markers as missing, list them in tables.${table}.na_values` : ''})`,
@@ -421,7 +446,7 @@ export class Db {
        FROM ${tbl(table)} GROUP BY ${q(t.id)} HAVING count(*) > 1 ORDER BY min(${t.hasLine ? '__line' : '1'}) LIMIT 1`,
     );
     if (dup.length) {
-      const lines = Array.isArray(dup[0].lines) ? ` (lines ${(dup[0].lines as unknown[]).slice(0, 5).join(', ')})` : '';
+      const lines = Array.isArray(dup[0].lines) ? ` (lines ${(await this.fileLines(table, (dup[0].lines as unknown[]).slice(0, 5).map(Number))).join(', ')})` : '';
       throw new CdmmError(
         `${t.label}: duplicate id ${dup[0].id} appears ${dup[0].n} times${lines}, but ${field} needs one row per patient`,
       );

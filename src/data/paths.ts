@@ -85,6 +85,32 @@ export async function findRaggedRow(path: string, delim: string): Promise<{ line
   return undefined;
 }
 
+/**
+ * The file lines where CSV records start, for records numbered as the loaded table's __line (the header is 1, the
+ * first data record 2): a quoted field holding line breaks makes a record span several lines, and every later
+ * record then starts further down the file than its number. Blank lines between records are skipped, as by the
+ * reader. One pass over the file: used when an error is reported, not when loading.
+ */
+export async function recordStartLines(path: string, records: readonly number[]): Promise<Map<number, number>> {
+  const wanted = new Set(records);
+  const last = Math.max(0, ...records);
+  const out = new Map<number, number>();
+  let inQuotes = false;
+  let record = 0;
+  let lineNo = 0;
+  for await (const line of textLines(path)) {
+    lineNo++;
+    if (!inQuotes) {
+      if (line === '') continue;
+      record++;
+      if (wanted.has(record)) out.set(record, lineNo);
+      if (record >= last) break;
+    }
+    for (let i = 0; i < line.length; i++) if (line[i] === '"') inQuotes = !inQuotes;
+  }
+  return out;
+}
+
 /** The 1-based line of the first line longer than `limit` bytes. */
 export async function findLongLine(path: string, limit: number): Promise<{ line: number; bytes: number } | undefined> {
   let n = 0;
