@@ -70,6 +70,17 @@ describe('data errors', () => {
     const e = await buildError(smallDataset({ labs }));
     expect(e.message).toMatch(/labs\.csv: line 6, column 'value': non-numeric value "high"/);
     expect(labs.split('\n')[5]).toBe('3,95,hb,high'); // line 6 of the file
+    // a doubled quote inside a quoted field, then a field that spans lines: still the file line
+    const labs2 = 'id,day,test,value\n1,90,"hb ""fresh""",10\n2,90,"hb\nagain",11\n3,95,hb,high\n';
+    expect((await buildError(smallDataset({ labs: labs2 }))).message).toMatch(/labs\.csv: line 5, column 'value': non-numeric value "high"/);
+  });
+
+  it('record lines: a quote opens a field only at its start; a record past the end is not invented', async () => {
+    const { recordStartLines } = await import('../src/data/paths.js');
+    const p = join(tempDir(), 'q.csv');
+    writeFileSync(p, 'a,b\n1,tube 12" wide\n\n2,"x\ny"\n3,z\n');
+    const m = await recordStartLines(p, [2, 3, 4, 9]);
+    expect([...m.entries()]).toEqual([[2, 2], [3, 4], [4, 6]]);
   });
 
   it('values far into a file keep what they are: text names its line, a decimal or a time of day is not rounded away', async () => {

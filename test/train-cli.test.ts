@@ -55,11 +55,11 @@ describe('cdmm train / evaluate', () => {
     const self = await cli('evaluate', run, '--spec', spec, '--json', '--bootstrap', '20');
     expect(self.code).toBe(0);
     expect(JSON.parse(self.out).warnings).toHaveLength(1);
-    expect(self.err).toMatch(/cdmm: warning: .*spec\.yaml: (\d+) of its 900 patients are training patients of the run \(its cohort table is the file the run was trained on, .*patients\.csv\)/);
+    expect(self.err).toMatch(/cdmm: warning: .*spec\.yaml: (\d+) of its 900 patients are training or validation patients of the run \(its cohort table is the file the run was trained on, .*patients\.csv\)/);
     expect(self.err.match(/cdmm: warning/g)).toHaveLength(1);
     const counted = Number(/(\d+) of its 900 patients/.exec(self.err)![1]);
-    // the training split: every patient not in the run's val, test or shift split
-    expect(counted).toBe(900 - metrics.splits.val.n - metrics.splits.test.n - metrics.splits.shift.n);
+    // training and validation: every patient not in the run's test or shift split
+    expect(counted).toBe(900 - metrics.splits.test.n - metrics.splits.shift.n);
     // the same file, filtered to patients the run held out (its shift split): no training patient, so no warning
     const heldOut = join(root, 'sim', 'held-out.yaml');
     writeFileSync(heldOut, readFileSync(spec, 'utf8').replace(/^cohort:\n/m, "cohort:\n  filters: [\"split = 'shift'\"]\n"));

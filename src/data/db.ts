@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBMaterializedResult, type DuckDBResultReader } from '@duckdb/node-api';
 import { CdmmError } from '../util/errors.js';
-import { checkGzipComplete, findLongLine, findRaggedRow, recordStartLines, resolveTableFile, type PathPolicy } from './paths.js';
+import { checkGzipComplete, findLongLine, findRaggedRow, lineScannable, recordStartLines, resolveTableFile, type PathPolicy } from './paths.js';
 import { tableFormat, tableId, tableTime, timeUnitsPerDay, type TableSpec } from './spec.js';
 
 /**
@@ -81,7 +81,7 @@ export function kindOf(duckType: string): ColumnKind {
 export class Db {
   readonly tables = new Map<string, TableInfo>();
   /** The CSV file each table was read from (for the file line of a record in messages). */
-  private readonly csvFiles = new Map<string, string>();
+  private readonly csvFiles = new Map<string, { path: string; delim?: string }>();
   private constructor(
     private readonly inst: DuckDBInstance,
     /** Private: every statement goes through prepared() (one statement per call). */
@@ -205,7 +205,7 @@ export class Db {
         throw new CdmmError(`${l.where}: cannot read ${l.path}: ${await this.readProblem(l.path, l.fmt, e)}`);
       }
       if (l.fmt === 'csv') {
-        this.csvFiles.set(l.name, l.path);
+        this.csvFiles.set(l.name, { path: l.path, delim: l.t.delimiter });
         await this.checkCsvShape(l.name, l.t, l.path, l.where);
       }
     }
@@ -365,15 +365,16 @@ export class Db {
     if (line === null || line === undefined) return 'a row';
     const n = Number(line);
     if (!Number.isInteger(n)) return `line ${String(line)}`;
-    return `line ${(await this.fileLines(table, [n]))[0]}`;
+    const [found] = await this.fileLines(table, [n]);
+    return found === undefined ? `record ${n - 1} after the header` : `line ${found}`;
   }
 
-  /** The file lines of several records (see at()). */
-  private async fileLines(table: string, records: number[]): Promise<number[]> {
-    const path = this.csvFiles.get(table);
-    if (!path) return records;
-    const found = await recordStartLines(path, records).catch(() => undefined);
-    return records.map((r) => found?.get(r) ?? r);
+  /** The file lines of several records (see at()); undefined for a record of a CSV file that was not found. */
+  private async fileLines(table: string, records: number[]): Promise<(number | undefined)[]> {
+    const f = this.csvFiles.get(table);
+    if (!f || !lineScannable(f.path)) return records;
+    const found = await recordStartLines(f.path, records, f.delim).catch(() => undefined);
+    return records.map((r) => found?.get(r));
   }
 
   /** Where a row is, for messages: "line 17" or "row 3". */
@@ -446,7 +447,7 @@ export class Db {
        FROM ${tbl(table)} GROUP BY ${q(t.id)} HAVING count(*) > 1 ORDER BY min(${t.hasLine ? '__line' : '1'}) LIMIT 1`,
     );
     if (dup.length) {
-      const lines = Array.isArray(dup[0].lines) ? ` (lines ${(await this.fileLines(table, (dup[0].lines as unknown[]).slice(0, 5).map(Number))).join(', ')})` : '';
+      const lines = Array.isArray(dup[0].lines) ? ` (lines ${(await this.fileLines(table, (dup[0].lines as unknown[]).slice(0, 5).map(Number))).map((l, k) => l ?? `record ${Number((dup[0].lines as unknown[])[k]) - 1}`).join(', ')})` : '';
       throw new CdmmError(
         `${t.label}: duplicate id ${dup[0].id} appears ${dup[0].n} times${lines}, but ${field} needs one row per patient`,
       );

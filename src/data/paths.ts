@@ -88,13 +88,15 @@ export async function findRaggedRow(path: string, delim: string): Promise<{ line
 /**
  * The file lines where CSV records start, for records numbered as the loaded table's __line (the header is 1, the
  * first data record 2): a quoted field holding line breaks makes a record span several lines, and every later
- * record then starts further down the file than its number. Blank lines between records are skipped, as by the
- * reader. One pass over the file: used when an error is reported, not when loading.
+ * record then starts further down the file than its number. A quote opens a field only at its start (a `12"`
+ * inside a field is text), `""` inside one is a quote; blank lines between records are skipped, as by the reader.
+ * One pass over the file: used when an error is reported, not when loading. Records not found are left out.
  */
-export async function recordStartLines(path: string, records: readonly number[]): Promise<Map<number, number>> {
+export async function recordStartLines(path: string, records: readonly number[], delim?: string): Promise<Map<number, number>> {
   const wanted = new Set(records);
   const last = Math.max(0, ...records);
   const out = new Map<number, number>();
+  const isDelim = (c: string | undefined) => (delim ? c === delim : c === ',' || c === ';' || c === '\t' || c === '|');
   let inQuotes = false;
   let record = 0;
   let lineNo = 0;
@@ -106,10 +108,19 @@ export async function recordStartLines(path: string, records: readonly number[])
       if (wanted.has(record)) out.set(record, lineNo);
       if (record >= last) break;
     }
-    for (let i = 0; i < line.length; i++) if (line[i] === '"') inQuotes = !inQuotes;
+    for (let i = 0; i < line.length; i++) {
+      if (line[i] !== '"') continue;
+      if (inQuotes) {
+        if (line[i + 1] === '"') i++;
+        else inQuotes = false;
+      } else if (i === 0 || isDelim(line[i - 1])) inQuotes = true;
+    }
   }
   return out;
 }
+
+/** Files recordStartLines can read: plain or gzipped text (a .zst one is not decompressed here). */
+export const lineScannable = (path: string) => /\.(csv|tsv|txt)(\.gz)?$/i.test(path);
 
 /** The 1-based line of the first line longer than `limit` bytes. */
 export async function findLongLine(path: string, limit: number): Promise<{ line: number; bytes: number } | undefined> {

@@ -452,8 +452,9 @@ export function zodToCdmm(file: string, err: z.ZodError, raw?: unknown): CdmmErr
   const issues = all.filter((i, n) =>
     !all.some((o, m) => m < n && ((o.path.length > i.path.length && i.path.length > 0 && key(o.path.slice(o.path.length - i.path.length)) === key(i.path)) ||
       (key(o.path) === key(i.path) && o.message === i.message && o.code === i.code))));
-  const lines = leadWithTypos(issues).slice(0, 8).map((i) => `${file}: ${formatPath(i.path)}: ${issueMessage(i, raw)}`);
-  if (issues.length > 8) lines.push(`… and ${issues.length - 8} more`);
+  const shown = leadWithTypos(issues);
+  const lines = shown.slice(0, 8).map((i) => `${file}: ${formatPath(i.path)}: ${issueMessage(i, raw)}`);
+  if (shown.length > 8) lines.push(`… and ${shown.length - 8} more`);
   return new CdmmError(lines.join('\n'));
 }
 

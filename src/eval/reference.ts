@@ -153,16 +153,20 @@ export function referenceTable(results: ResultLike[]): { head: string[]; rows: s
   const first = results.find((r) => r.test.reference)?.test.reference;
   if (!first) return undefined;
   const shiftRef = results.find((r) => r.shift?.reference)?.shift?.reference;
-  // Seeds per configuration (a count, or the list in older benchmark files); unknown counts as several.
-  const seeds = Math.min(...results.map((r) => (Array.isArray(r.seeds) ? r.seeds.length : r.seeds ?? 2)));
-  const pm = (m: number | null, s: number | null) => meanStd(m, s, seeds);
-  const signed = (m: number, s: number) => signedMeanStd(m, s, seeds);
+  // Seeds per configuration (a count, or the list in older benchmark files); unknown counts as several. The
+  // reference row is computed on every configuration's seeds: its spread shows when any has two or more.
+  const seedsOf = (r: ResultLike) => (Array.isArray(r.seeds) ? r.seeds.length : r.seeds ?? 2);
+  const seeds = Math.max(...results.map(seedsOf));
+  let rowSeeds = seeds;
+  const pm = (m: number | null, s: number | null) => meanStd(m, s, rowSeeds);
+  const signed = (m: number, s: number) => signedMeanStd(m, s, rowSeeds);
   const head = ['score', 'test AUROC', 'test AUPRC', 'test ECE', 'Δ test AUROC vs ref'];
   if (shiftRef) head.push('shift AUROC', 'shift AUPRC', 'shift ECE', 'Δ shift AUROC vs ref');
   const refRow = [`${first.name} (reference)`, pm(first.auroc_mean, first.auroc_std), pm(first.auprc_mean, first.auprc_std), pm(first.ece_mean, first.ece_std), ''];
   if (shiftRef) refRow.push(pm(shiftRef.auroc_mean, shiftRef.auroc_std), pm(shiftRef.auprc_mean, shiftRef.auprc_std), pm(shiftRef.ece_mean, shiftRef.ece_std), '');
   const rows = [refRow];
   for (const r of results) {
+    rowSeeds = seedsOf(r);
     const t = r.test.reference;
     if (!t) continue;
     const row = [`${r.backbone} + ${r.debias}`, pm(t.model_auroc_mean, t.model_auroc_std), pm(t.model_auprc_mean, t.model_auprc_std), '', signed(t.delta_auroc_mean, t.delta_auroc_std)];

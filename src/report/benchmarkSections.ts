@@ -44,9 +44,11 @@ function benchmarkTable(results: BenchmarkResult[], best: number): string {
   if (hasShift) headers.push('shift AUROC', 'shift AUPRC', 'Δ shift AUROC vs plain');
   const rows = results.map((r) => {
     const d = r.delta_vs_plain;
-    const delta = (x?: { auroc_mean: number; auroc_std: number }) => (x ? `${fmtSigned(x.auroc_mean)} ± ${x.auroc_std.toFixed(3)}` : '—');
-    const row: string[] = [r.backbone, r.debias, String(seedCount(r.seeds)), fmtMeanStd(r.test.auroc_mean, r.test.auroc_std), fmtMeanStd(r.test.auprc_mean, r.test.auprc_std), delta(d?.test)];
-    if (hasShift) row.push(fmtMeanStd(r.shift?.auroc_mean, r.shift?.auroc_std), fmtMeanStd(r.shift?.auprc_mean, r.shift?.auprc_std), delta(d?.shift));
+    const n = seedCount(r.seeds);
+    const ms = (m?: number | null, s?: number | null) => fmtMeanStd(m, s, 3, n);
+    const delta = (x?: { auroc_mean: number; auroc_std: number }) => (x ? `${fmtSigned(x.auroc_mean)}${n < 2 ? '' : ` ± ${x.auroc_std.toFixed(3)}`}` : '—');
+    const row: string[] = [r.backbone, r.debias, String(n), ms(r.test.auroc_mean, r.test.auroc_std), ms(r.test.auprc_mean, r.test.auprc_std), delta(d?.test)];
+    if (hasShift) row.push(ms(r.shift?.auroc_mean, r.shift?.auroc_std), ms(r.shift?.auprc_mean, r.shift?.auprc_std), delta(d?.shift));
     return row;
   });
   return table(headers, rows, { highlightRow: best });
@@ -63,7 +65,7 @@ export async function benchmarkSections(data: BenchmarkData, charter: Charter): 
     title: 'Benchmark',
     body:
       benchmarkTable(results, best?.index ?? -1) +
-      note(`Mean ± standard deviation over seeds; Δ = debiased − plain for the same backbone (mean ± std over seeds). ${best ? `Highlighted: best configuration by mean ${best.by} AUROC (picked on validation, never on test or shift).` : 'No validation figures recorded: no best configuration is picked.'}`),
+      note(`${results.every((r) => seedCount(r.seeds) < 2) ? 'One seed: no spread is shown' : 'Mean ± standard deviation over seeds'}; Δ = debiased − plain for the same backbone (mean ± std over seeds). ${best ? `Highlighted: best configuration by mean ${best.by} AUROC (picked on validation, never on test or shift).` : 'No validation figures recorded: no best configuration is picked.'}`),
   });
   const ref = referenceTable(results);
   if (ref) sections.push({ id: 'bench-reference', title: 'Reference score on the same patients', body: table(ref.head, ref.rows) + note(ref.caption) });

@@ -18,8 +18,9 @@ export function fmtCi(x: number | null, ci: [number | null, number | null], digi
   return ci[0] == null || ci[1] == null ? fmt(x, digits) : `${fmt(x, digits)} [${fmt(ci[0], digits)}, ${fmt(ci[1], digits)}]`;
 }
 
-export function fmtMeanStd(mean: number | null | undefined, std: number | null | undefined, digits = 3): string {
-  return mean == null ? '—' : `${fmt(mean, digits)} ± ${fmt(std, digits)}`;
+/** "mean ± std"; with fewer than two seeds no spread was measured, so none is shown. */
+export function fmtMeanStd(mean: number | null | undefined, std: number | null | undefined, digits = 3, seeds = 2): string {
+  return mean == null ? '—' : seeds < 2 ? fmt(mean, digits) : `${fmt(mean, digits)} ± ${fmt(std, digits)}`;
 }
 
 /** A table from plain-text cells (every cell is escaped). Numeric-looking columns are right-aligned by CSS. */
