@@ -447,7 +447,9 @@ export class Db {
        FROM ${tbl(table)} GROUP BY ${q(t.id)} HAVING count(*) > 1 ORDER BY min(${t.hasLine ? '__line' : '1'}) LIMIT 1`,
     );
     if (dup.length) {
-      const lines = Array.isArray(dup[0].lines) ? ` (lines ${(await this.fileLines(table, (dup[0].lines as unknown[]).slice(0, 5).map(Number))).map((l, k) => l ?? `record ${Number((dup[0].lines as unknown[])[k]) - 1}`).join(', ')})` : '';
+      const records = Array.isArray(dup[0].lines) ? (dup[0].lines as unknown[]).slice(0, 5).map(Number) : undefined;
+      const found = records && (await this.fileLines(table, records));
+      const lines = records ? ` (lines ${records.map((r, k) => found![k] ?? `record ${r - 1}`).join(', ')})` : '';
       throw new CdmmError(
         `${t.label}: duplicate id ${dup[0].id} appears ${dup[0].n} times${lines}, but ${field} needs one row per patient`,
       );

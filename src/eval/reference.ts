@@ -157,21 +157,21 @@ export function referenceTable(results: ResultLike[]): { head: string[]; rows: s
   // reference row is computed on every configuration's seeds: its spread shows when any has two or more.
   const seedsOf = (r: ResultLike) => (Array.isArray(r.seeds) ? r.seeds.length : r.seeds ?? 2);
   const seeds = Math.max(...results.map(seedsOf));
-  let rowSeeds = seeds;
-  const pm = (m: number | null, s: number | null) => meanStd(m, s, rowSeeds);
-  const signed = (m: number, s: number) => signedMeanStd(m, s, rowSeeds);
+  const refCell = (m: number | null, s: number | null) => meanStd(m, s, seeds);
   const head = ['score', 'test AUROC', 'test AUPRC', 'test ECE', 'Δ test AUROC vs ref'];
   if (shiftRef) head.push('shift AUROC', 'shift AUPRC', 'shift ECE', 'Δ shift AUROC vs ref');
-  const refRow = [`${first.name} (reference)`, pm(first.auroc_mean, first.auroc_std), pm(first.auprc_mean, first.auprc_std), pm(first.ece_mean, first.ece_std), ''];
-  if (shiftRef) refRow.push(pm(shiftRef.auroc_mean, shiftRef.auroc_std), pm(shiftRef.auprc_mean, shiftRef.auprc_std), pm(shiftRef.ece_mean, shiftRef.ece_std), '');
+  const refRow = [`${first.name} (reference)`, refCell(first.auroc_mean, first.auroc_std), refCell(first.auprc_mean, first.auprc_std), refCell(first.ece_mean, first.ece_std), ''];
+  if (shiftRef) refRow.push(refCell(shiftRef.auroc_mean, shiftRef.auroc_std), refCell(shiftRef.auprc_mean, shiftRef.auprc_std), refCell(shiftRef.ece_mean, shiftRef.ece_std), '');
   const rows = [refRow];
   for (const r of results) {
-    rowSeeds = seedsOf(r);
     const t = r.test.reference;
     if (!t) continue;
-    const row = [`${r.backbone} + ${r.debias}`, pm(t.model_auroc_mean, t.model_auroc_std), pm(t.model_auprc_mean, t.model_auprc_std), '', signed(t.delta_auroc_mean, t.delta_auroc_std)];
+    const n = seedsOf(r);
+    const cell = (m: number | null, s: number | null) => meanStd(m, s, n);
+    const signed = (m: number, s: number) => signedMeanStd(m, s, n);
+    const row = [`${r.backbone} + ${r.debias}`, cell(t.model_auroc_mean, t.model_auroc_std), cell(t.model_auprc_mean, t.model_auprc_std), '', signed(t.delta_auroc_mean, t.delta_auroc_std)];
     const s = r.shift?.reference;
-    if (shiftRef) row.push(s ? pm(s.model_auroc_mean, s.model_auroc_std) : '', s ? pm(s.model_auprc_mean, s.model_auprc_std) : '', '', s ? signed(s.delta_auroc_mean, s.delta_auroc_std) : '');
+    if (shiftRef) row.push(s ? cell(s.model_auroc_mean, s.model_auroc_std) : '', s ? cell(s.model_auprc_mean, s.model_auprc_std) : '', '', s ? signed(s.delta_auroc_mean, s.delta_auroc_std) : '');
     rows.push(row);
   }
   const cov = `test ${(100 * first.coverage_mean).toFixed(1)}%${shiftRef ? `, shift ${(100 * shiftRef.coverage_mean).toFixed(1)}%` : ''}`;

@@ -146,8 +146,6 @@ export function aggregate(scores: RunScore[], backbones: BackboneName[], debias:
   return rows;
 }
 
-const pm = meanStd;
-const signed = signedMeanStd;
 
 /** The human-readable table. */
 export function formatBenchmark(b: BenchmarkJson): string {
@@ -182,12 +180,12 @@ function formatScores(b: BenchmarkJson): string {
   if (hasShift) head.push('shift AUROC', 'shift AUPRC', 'shift ECE', 'Δ shift AUROC');
   const lines = b.results.map((r) => {
     const n = r.seeds;
-    const ece = (x?: Summary) => (x && x.ece_mean !== null && x.ece_std !== null ? pm(x.ece_mean, x.ece_std, n) : '');
-    const cells = [r.backbone, r.debias, String(r.seeds), pm(r.test.auroc_mean, r.test.auroc_std, n), pm(r.test.auprc_mean, r.test.auprc_std, n), ece(r.test),
-      r.delta_vs_plain ? signed(r.delta_vs_plain.test.auroc_mean, r.delta_vs_plain.test.auroc_std, n) : ''];
+    const ece = (x?: Summary) => (x && x.ece_mean !== null && x.ece_std !== null ? meanStd(x.ece_mean, x.ece_std, n) : '');
+    const cells = [r.backbone, r.debias, String(r.seeds), meanStd(r.test.auroc_mean, r.test.auroc_std, n), meanStd(r.test.auprc_mean, r.test.auprc_std, n), ece(r.test),
+      r.delta_vs_plain ? signedMeanStd(r.delta_vs_plain.test.auroc_mean, r.delta_vs_plain.test.auroc_std, n) : ''];
     if (hasShift)
-      cells.push(r.shift ? pm(r.shift.auroc_mean, r.shift.auroc_std, n) : '', r.shift ? pm(r.shift.auprc_mean, r.shift.auprc_std, n) : '', ece(r.shift),
-        r.delta_vs_plain?.shift ? signed(r.delta_vs_plain.shift.auroc_mean, r.delta_vs_plain.shift.auroc_std, n) : '');
+      cells.push(r.shift ? meanStd(r.shift.auroc_mean, r.shift.auroc_std, n) : '', r.shift ? meanStd(r.shift.auprc_mean, r.shift.auprc_std, n) : '', ece(r.shift),
+        r.delta_vs_plain?.shift ? signedMeanStd(r.delta_vs_plain.shift.auroc_mean, r.delta_vs_plain.shift.auroc_std, n) : '');
     return cells;
   });
   const width = head.map((h, j) => Math.max(h.length, ...lines.map((l) => l[j].length)));

@@ -120,20 +120,20 @@ async function runDataset(run: LoadedRun, o: EvaluateOptions) {
 }
 
 /**
- * When an "external" spec reads the run's own cohort file, how many of its patients the run was fitted on —
- * training, and validation (early stopping, calibration) — (its
- * filters may select other patients of the same file, e.g. another hospital). Undefined when none were.
+ * When an "external" spec reads the run's own cohort file, how many of its patients the run was fitted on: its
+ * training and validation splits (validation chose the epoch and fitted the calibration). The spec's filters may
+ * select other patients of the same file, e.g. another hospital. Undefined when none were fitted on.
  */
 async function trainingOverlap(run: LoadedRun, ids: string[], o: EvaluateOptions, file: string): Promise<string | undefined> {
-  let train: Set<string>;
+  let fitted: Set<string>;
   try {
     // The run folder's spec is checked against its manifest, not trusted with the user's --allow-outside.
     const ds = await runDataset(run, { ...o, quiet: true, allowOutside: false });
-    train = new Set([...ds.splits.train.ids, ...ds.splits.val.ids]);
+    fitted = new Set([...ds.splits.train.ids, ...ds.splits.val.ids]);
   } catch {
     return `its cohort table is the file the run was trained on (${file}) and the run's training patients could not be rebuilt to check, so its patients may include them: these figures may not be an external validation`;
   }
-  const n = ids.filter((id) => train.has(id)).length;
+  const n = ids.filter((id) => fitted.has(id)).length;
   if (n === 0) return undefined;
   return `${n} of its ${ids.length} patients are training or validation patients of the run (its cohort table is the file the run was trained on, ${file}), so these figures are not an external validation (without --spec, evaluate scores the run's held-out test split)`;
 }
