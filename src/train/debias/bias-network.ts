@@ -1,7 +1,7 @@
 // The separate bias network of the dual branch: a plain model (its own parameters; the main model's backbone, or
 // 'lr' with --bias-backbone lr) that reads the factual data and the mask, trained first with class-balanced GCE for
 // a fixed number of steps, so that it fits the easy, shortcut part of the label signal, the testing habit included.
-import { Adam, clipGradNorm, noGrad, tensor, tidy } from '../../engine/index.js';
+import { Adam, clipGradNorm, manualSeed, noGrad, tensor, tidy } from '../../engine/index.js';
 import type { ModalityInfo, SplitArrays } from '../../data/types.js';
 import type { BackboneName } from '../../models/types.js';
 import { makeBatch } from '../../models/batch.js';
@@ -26,6 +26,9 @@ export function fitBiasNetwork(ctx: PartContext, want: { features?: boolean; bac
   const { train, val } = ds.splits;
   const choice = cfg.biasBackbone ?? 'same';
   const backbone = want.backbone ?? (choice === 'same' ? cfg.backbone : choice);
+  // Its start depends on the seed alone, not on what ran before it: the gate's early-fusion network is then the same
+  // network for every backbone on a seed, so all backbones of a benchmark take the same gate decision on a split.
+  manualSeed(opts.seed);
   const net = createModel(ds.modalities, dict, { ...cfg, backbone, debias: 'none', maskFeatures: true });
   const params = net.parameters();
   // The bias network's own backbone's rate (its 'auto'), unless a rate was asked for.
