@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, it } from 'vitest';
 import { prepareDataset } from '../src/data/build.js';
 import { loadSpec } from '../src/data/spec.js';
@@ -112,6 +113,16 @@ describe('data errors', () => {
     const labs = 'id,day,test,value\n1,90,hb,10.5\n2,90,hb,inf\n';
     const e = await buildError(smallDataset({ labs }));
     expect(e.message).toMatch(/labs\.csv: line 3, column 'value': non-finite value inf/);
+  });
+
+  it('a Parquet table names the row (it has no lines)', async () => {
+    const dir = smallDataset({ labs: 'id,day,test,value\n1,90,hb,10.5\n2,90,hb,11\n3,90,hb,inf\n' });
+    const con = await (await DuckDBInstance.create(':memory:')).connect();
+    await con.run(`COPY (SELECT * FROM read_csv('${join(dir, 'labs.csv')}', header=true, types={'value': 'DOUBLE'})) TO '${join(dir, 'labs.parquet')}' (FORMAT parquet)`);
+    con.closeSync();
+    editSpec(dir, 'file: labs.csv', 'file: labs.parquet');
+    const e = await buildError(dir);
+    expect(e.message).toMatch(/labs\.parquet: row 3, column 'value': non-finite value inf/);
   });
 
   it('a time that is neither days nor a timestamp names the line; timestamps in text are accepted', async () => {

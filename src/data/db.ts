@@ -82,6 +82,8 @@ export class Db {
   readonly tables = new Map<string, TableInfo>();
   /** The CSV file each table was read from (for the file line of a record in messages). */
   private readonly csvFiles = new Map<string, { path: string; delim?: string }>();
+  /** Tables read from Parquet: their __line is the row number (1 = first row; there is no header line). */
+  private readonly parquetTables = new Set<string>();
   private constructor(
     private readonly inst: DuckDBInstance,
     /** Private: every statement goes through prepared() (one statement per call). */
@@ -204,6 +206,7 @@ export class Db {
         if (missing) throw new CdmmError(`${this.specFile}: tables.${l.name}.columns: column '${missing[1]}' not found in ${l.path}`);
         throw new CdmmError(`${l.where}: cannot read ${l.path}: ${await this.readProblem(l.path, l.fmt, e)}`);
       }
+      if (l.fmt !== 'csv') this.parquetTables.add(l.name);
       if (l.fmt === 'csv') {
         this.csvFiles.set(l.name, { path: l.path, delim: l.t.delimiter });
         await this.checkCsvShape(l.name, l.t, l.path, l.where);
@@ -357,7 +360,7 @@ export class Db {
   }
 
   /**
-   * Where a row is, for messages: "line 17" of its file, or "a row" (records, or no line known). `__line` counts
+   * Where a row is, for messages: "line 17" of a CSV file, "row 17" of a Parquet file, or "a row" (records, or no line known). `__line` counts
    * CSV records; a quoted field with line breaks makes later records start further down, so for a CSV file the
    * record is looked up in the file (error paths only: one pass over it).
    */
@@ -365,6 +368,7 @@ export class Db {
     if (line === null || line === undefined) return 'a row';
     const n = Number(line);
     if (!Number.isInteger(n)) return `line ${String(line)}`;
+    if (this.parquetTables.has(table)) return `row ${n}`;
     const [found] = await this.fileLines(table, [n]);
     return found === undefined ? `record ${n - 1} after the header` : `line ${found}`;
   }
