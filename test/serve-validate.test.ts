@@ -84,6 +84,32 @@ describe('validator: fast path = schema path', () => {
     expect(ok).toBeLessThan(3600);
   });
 
+  it('a number in a timestamp column is refused, not read as epoch seconds', () => {
+    const r = validate([{ id: 'a', index_time: 5, patients: { at: 730 } }]);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.issues[0]).toEqual({ path: 'records[0].patients.at', message: expect.stringMatching(/expected a timestamp such as .*a number is not read as one/) });
+    expect(validate([{ id: 'a', index_time: 5, patients: { at: '2020-01-31 08:00:00' } }]).ok).toBe(true);
+    agree([{ id: 'a', index_time: 5, patients: { at: 730 } }]);
+    // A timestamp index time likewise.
+    const ts = makeRecordValidator({ adm: { id: 'VARCHAR', t0: 'TIMESTAMP' } }, { adm: 'id' }, { maxRecords: 5, indexTime: { table: 'adm', column: 't0' } });
+    const bad = ts([{ id: 'a', index_time: 730 }]);
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.issues[0].path).toBe('records[0].index_time');
+    expect(ts([{ id: 'a', index_time: '2150-08-15T19:00:00' }]).ok).toBe(true);
+  });
+
+  it("a record's index_time is refused when the spec's index time is a constant (it would be ignored)", () => {
+    const constant = makeRecordValidator(tableTypes, idColumns, { maxRecords: 5 });
+    expect(constant([{ id: 'a', index_time: null }]).ok).toBe(false);
+    for (const it of [0, 100, '2020-01-01']) {
+      const r = constant([{ id: 'a', index_time: it, patients: { age: 50 } }]);
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.issues[0]).toEqual({ path: 'records[0].index_time', message: expect.stringMatching(/index time is a constant .* leave index_time out/) });
+      expect(constant.viaSchema([{ id: 'a', index_time: it, patients: { age: 50 } }]).ok).toBe(false);
+    }
+    expect(constant([{ id: 'a', patients: { age: 50 } }]).ok).toBe(true);
+  });
+
   it('agree on the fuzz corpus and on odd shapes', () => {
     const rand = mulberry32(3);
     const valid = Array.from({ length: 10 }, (_, i) => randomRecord(rand, `f${i}`, v));

@@ -28,9 +28,8 @@ const INTEGER_LIMITS: [RegExp, number][] = [
   [/^UINTEGER/, 4294967295],
   [/^UBIGINT/, 1.8e19],
 ];
-/** Timestamps: ISO-like dates with an optional time; epoch seconds within years 0001–9999. */
+/** Timestamps: ISO-like dates with an optional time (numbers are refused: see timeProblem). */
 const TIME_TEXT = /^\s*\d{4}-\d{2}-\d{2}(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?\s*$/;
-const EPOCH_LIMIT = 253402300799;
 const MAX_ISSUES = 20;
 
 function numberProblem(v: unknown, duckType: string): string | null {
@@ -56,7 +55,10 @@ const daysIn = (y: number, m: number) => [31, y % 4 === 0 && (y % 100 !== 0 || y
 
 function timeProblem(v: unknown): string | null {
   if (v === null || v === undefined || v === '') return null;
-  if (typeof v === 'number') return Number.isFinite(v) && Math.abs(v) <= EPOCH_LIMIT ? null : 'expected a timestamp (epoch seconds within years 1–9999)';
+  // A number in a column that held timestamps in training is refused, not read as epoch seconds: a day offset such
+  // as 730 would become 1970-01-01 00:12:10, every event of the patient would fall outside its window, and the risk
+  // would quietly be the demographics-only one.
+  if (typeof v === 'number') return 'expected a timestamp such as "2020-01-31 08:00:00" (this column held timestamps in training; a number is not read as one)';
   if (typeof v === 'string') {
     const m = TIME_TEXT.exec(v);
     if (!m) return 'expected a timestamp such as "2020-01-31" or "2020-01-31 08:00:00"';
@@ -131,6 +133,9 @@ export function makeRecordValidator(
       else seen.set(id, i);
       if (opts.indexTime && rec.index_time === undefined && !hasIndexTime(own(rec, opts.indexTime.table), opts.indexTime.column))
         add([i, 'index_time'], `required: the patient's index (prediction) time, as index_time or ${opts.indexTime.table}.${opts.indexTime.column}`);
+      // A constant index time (cohort.index_time: a number) is every patient's: a record's own would be ignored.
+      if (!opts.indexTime && rec.index_time !== undefined)
+        add([i, 'index_time'], "not used by this model: its spec's index time is a constant (cohort.index_time), the same for every patient, and its times are relative to it; leave index_time out");
       if (opts.indexTime && rec.index_time !== undefined) {
         const problem = indexProblem(rec.index_time);
         if (problem) add([i, 'index_time'], problem);
@@ -201,6 +206,7 @@ export function makeRecordValidator(
       seen.add(key);
       const it = rec.index_time;
       if (it !== undefined) {
+        if (!opts.indexTime) return null;
         if (typeof it === 'string' ? it.length === 0 || it.includes('\u0000') : typeof it !== 'number' || !Number.isFinite(it)) return null;
         if (opts.indexTime && indexProblem(it)) return null;
       }
