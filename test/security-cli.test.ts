@@ -116,6 +116,24 @@ describe('table files stay in the spec folder unless --allow-outside', () => {
     expectUserError(await cli('inspect', dirAsFile, '--no-cache'), /tables\.labs\.file: .*folder\.csv is not a file/);
   });
 
+  it('a glob pattern in a file name is refused (DuckDB would expand it past the link check), with --allow-outside too', async () => {
+    const s = variant({}, labsFile('d*/labs.csv'));
+    const dir = join(s, '..');
+    mkdirSync(join(dir, 'd*'));
+    writeFileSync(join(dir, 'd*', 'labs.csv'), readFileSync(join(dir, 'labs.csv')));
+    const elsewhere = smallDataset();
+    symlinkSync(elsewhere, join(dir, 'dX')); // a folder the pattern would also match, outside the spec's folder
+    for (const flags of [[], ['--allow-outside']]) {
+      const r = await cli('inspect', s, '--no-cache', ...flags);
+      expectUserError(r, /tables\.labs\.file: ".*d\*\/labs\.csv" contains a glob character \(\* \? \[ \{\): DuckDB would read it as a pattern of several files/);
+    }
+    for (const name of ['l?bs.csv', 'l[a]bs.csv', '{labs}.csv']) {
+      writeFileSync(join(dir, name), readFileSync(join(dir, 'labs.csv')));
+      writeFileSync(s, readFileSync(s, 'utf8').replace(/file: "[^"]*"/, `file: ${JSON.stringify(name)}`));
+      expectUserError(await cli('inspect', s, '--no-cache'), /contains a glob character/);
+    }
+  });
+
   it('evaluate --spec and predict --input (a spec or a mapping) apply the same rule', async () => {
     const outside = variant({}, labsFile('../../../../../../etc/passwd'));
     expectUserError(await cli('evaluate', run, '--spec', outside, '--no-cache'), /tables\.labs\.file: .* is outside the spec's folder/);

@@ -26,12 +26,19 @@ const inside = (dir: string, path: string) => {
  * Resolves a spec's table file against the spec's folder and checks it: inside the folder (unless allowed),
  * present, a regular file, with a data file name. `where` names the spec field in errors.
  */
+/** Characters DuckDB's file reader expands as a glob pattern. */
+const GLOB_CHARS = /[*?[{]/;
+
 export function resolveTableFile(specDir: string, file: string, where: string, policy: PathPolicy = {}, what = 'spec'): string {
   const dir = resolve(specDir);
   const path = resolve(dir, file);
   const outside = () =>
     new CdmmError(`${where}: ${JSON.stringify(file)} is outside the ${what}'s folder ${dir}; a ${what} may only name files in its own folder or below it (pass --allow-outside to read files elsewhere)`);
   if (!policy.allowOutside && !inside(dir, path)) throw outside();
+  // DuckDB expands glob patterns in the paths it reads: 'd*/x.csv' would also read d1/x.csv, a link to another
+  // folder included, past the checks below (which see one literal path). Such a path is refused, always.
+  if (GLOB_CHARS.test(path))
+    throw new CdmmError(`${where}: ${JSON.stringify(path)} contains a glob character (* ? [ {): DuckDB would read it as a pattern of several files; rename the file or folder`);
   if (!existsSync(path)) throw new CdmmError(`${where}: file not found: ${path}`);
   // A link inside the folder that points elsewhere leaves it too.
   if (!policy.allowOutside && !inside(realpathSync(dir), realpathSync(path))) throw outside();
