@@ -1,10 +1,11 @@
 // The dataset cache in the spec's folder: used when it is a folder of its own; a `.cdmm-cache` that is a link (a
 // spec folder is untrusted) is neither written through nor read from.
-import { mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { prepareDataset } from '../src/data/build.js';
+import { forgetCacheSecret } from '../src/data/cache.js';
 import { smallDataset } from './fixtures/data/helpers.js';
 
 let saved: string | undefined;
@@ -16,6 +17,31 @@ describe('the spec folder cache', () => {
     const dir = smallDataset();
     await prepareDataset(join(dir, 'spec.yaml'), { quiet: true });
     expect(readdirSync(join(dir, '.cdmm-cache')).filter((f) => f.endsWith('.bin'))).toHaveLength(1);
+  });
+
+  it("keys entries with this user's secret: a planted entry (another user's, an archive's) is never read", async () => {
+    const savedXdg = process.env.XDG_CACHE_HOME;
+    try {
+      const userA = mkdtempSync(join(tmpdir(), 'cdmm-xdg-a-'));
+      process.env.XDG_CACHE_HOME = userA;
+      forgetCacheSecret();
+      const dir = smallDataset();
+      await prepareDataset(join(dir, 'spec.yaml'), { quiet: true });
+      expect(statSync(join(userA, 'cdmm', 'cache-secret')).mode & 0o777).toBe(0o600);
+      // The entry edited as an attacker would: the same user reads it back (the key matches)...
+      const [json] = readdirSync(join(dir, '.cdmm-cache')).filter((f) => f.endsWith('.json'));
+      const path = join(dir, '.cdmm-cache', json);
+      writeFileSync(path, readFileSync(path, 'utf8').replace('"name":"small"', '"name":"POISONED"'));
+      expect((await prepareDataset(join(dir, 'spec.yaml'), { quiet: true })).name).toBe('POISONED');
+      // ...anyone else computes another key and builds from the files.
+      process.env.XDG_CACHE_HOME = mkdtempSync(join(tmpdir(), 'cdmm-xdg-b-'));
+      forgetCacheSecret();
+      expect((await prepareDataset(join(dir, 'spec.yaml'), { quiet: true })).name).toBe('small');
+    } finally {
+      if (savedXdg === undefined) delete process.env.XDG_CACHE_HOME;
+      else process.env.XDG_CACHE_HOME = savedXdg;
+      forgetCacheSecret();
+    }
   });
 
   it('is not used when .cdmm-cache is a link or a file: nothing is written where it points, and the build says so', async () => {

@@ -3,7 +3,7 @@
 import { basename, dirname, resolve } from 'node:path';
 import { CdmmError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
-import { cacheDir, cacheDirProblem, cacheKey, loadCache, saveCache, DATA_CODE_VERSION } from './cache.js';
+import { cacheDir, cacheDirProblem, cacheKey, cacheSecret, loadCache, saveCache, DATA_CODE_VERSION } from './cache.js';
 import { buildCohort, type Cohort } from './cohort.js';
 import { Db, q, tbl, type ColumnKind } from './db.js';
 import { builderFor } from './modalities/index.js';
@@ -49,8 +49,9 @@ export async function prepareDataset(specPath: string, opts: PrepareOptions = {}
   const dir = cacheDir(specDir);
   const problem = (opts.cache ?? true) ? cacheDirProblem(dir) : undefined;
   if (problem && !opts.quiet) process.stderr.write(`cdmm: warning: ${problem}\n`);
-  const useCache = (opts.cache ?? true) && !problem;
-  const key = cacheKey(text, spec, specDir, opts.seed);
+  const secret = (opts.cache ?? true) && !problem ? cacheSecret() : undefined;
+  const useCache = secret !== undefined;
+  const key = secret ? cacheKey(text, spec, specDir, opts.seed, secret) : '';
   if (useCache) {
     const hit = loadCache(dir, key);
     if (hit) return hit;

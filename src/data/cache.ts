@@ -1,7 +1,8 @@
 // Cache of prepared datasets: one JSON (metadata, state, offsets) + one binary file (all arrays), keyed by a
 // sha256 of the spec text, the seed, the files' sizes and modification times and a code version.
-import { createHash } from 'node:crypto';
-import { existsSync, statSync, lstatSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { readBounded, readBoundedText } from '../util/files.js';
@@ -35,9 +36,40 @@ export function cacheDirProblem(dir: string): string | undefined {
   return undefined;
 }
 
-export function cacheKey(specText: string, spec: Spec, specDir: string, seed: number | undefined): string {
+/**
+ * This user's cache secret, mixed into every key: a spec folder that arrives with a `.cdmm-cache` (a shared drive,
+ * an archive) cannot hold an entry under a key this machine would compute, so a planted build (labels or values
+ * edited) is never read. Kept in the user's own cache folder (XDG_CACHE_HOME or ~/.cache, mode 0600); undefined when
+ * it cannot be kept there, and then no cache is used.
+ */
+let secret: Buffer | null | undefined;
+export function cacheSecret(): Buffer | undefined {
+  if (secret !== undefined) return secret ?? undefined;
+  try {
+    const dir = join(process.env.XDG_CACHE_HOME ? resolve(process.env.XDG_CACHE_HOME) : join(homedir(), '.cache'), 'cdmm');
+    const file = join(dir, 'cache-secret');
+    if (!existsSync(file)) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      // Written whole and renamed into place: two processes starting together both end up reading the one that won.
+      writeFileAtomic(file, randomBytes(32).toString('hex'));
+      chmodSync(file, 0o600);
+    }
+    const text = readFileSync(file, 'utf8').trim();
+    secret = /^[0-9a-f]{64}$/.test(text) ? Buffer.from(text, 'hex') : null;
+  } catch {
+    secret = null;
+  }
+  return secret ?? undefined;
+}
+
+/** Forgets the secret read in this process (tests switch XDG_CACHE_HOME to stand for another user or machine). */
+export function forgetCacheSecret(): void {
+  secret = undefined;
+}
+
+export function cacheKey(specText: string, spec: Spec, specDir: string, seed: number | undefined, key: Buffer): string {
   const h = createHash('sha256');
-  h.update(DATA_CODE_VERSION).update('\0').update(specText).update('\0').update(String(seed ?? ''));
+  h.update(key).update('\0').update(DATA_CODE_VERSION).update('\0').update(specText).update('\0').update(String(seed ?? ''));
   for (const [name, t] of Object.entries(spec.tables)) {
     const p = resolve(specDir, t.file);
     const st = existsSync(p) ? statSync(p) : undefined;
