@@ -319,6 +319,19 @@ describe('an interrupted benchmark is resumable and reported as incomplete', () 
     expect(existsSync(join(root, 'edited-run.html'))).toBe(false);
   });
 
+  it("benchmark.json's runs stay in the benchmark folder: '..' and a link out are refused", async () => {
+    const { cpSync } = await import('node:fs');
+    const b = join(root, 'bench-cut-runs');
+    cpSync(join(root, 'bench-cut'), b, { recursive: true });
+    const bj = JSON.parse(readFileSync(join(b, 'benchmark.json'), 'utf8'));
+    writeFileSync(join(b, 'benchmark.json'), JSON.stringify({ ...bj, runs: [`../../../..${run}`] }));
+    expectUserError(await cli('report', b, '--out', join(root, 'outside.html')), /benchmark\.json lists run folder ".*": expected runs\/NAME, a folder in this benchmark folder/);
+    symlinkSync(run, join(b, 'runs', 'linked'));
+    writeFileSync(join(b, 'benchmark.json'), JSON.stringify({ ...bj, runs: ['runs/linked'] }));
+    expectUserError(await cli('report', b, '--out', join(root, 'outside.html')), /lists run folder runs\/linked, a link out of the benchmark folder: refused/);
+    expect(existsSync(join(root, 'outside.html'))).toBe(false);
+  });
+
   it('a resume command edited in benchmark.json is never shown as one to run', async () => {
     const { cpSync } = await import('node:fs');
     const b = join(root, 'bench-cut-edited');

@@ -1,5 +1,5 @@
-import { existsSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { basename, join, sep } from 'node:path';
 import { z } from 'zod';
 import { jsonPosition, runFiles } from '../run/run-io.js';
 import { CdmmError } from '../util/errors.js';
@@ -222,8 +222,15 @@ export function loadBenchmark(dir: string): BenchmarkData {
   const file = join(dir, 'benchmark.json');
   const benchmark = readJson(file, BenchmarkSchema);
   const runs = benchmark.runs.map((r) => {
+    // benchmark.json is untrusted: its runs are folders of runs/ in this benchmark folder (as benchmark writes
+    // them), never a path elsewhere ('../..', a link out of the folder).
+    if (!/^runs\/[A-Za-z0-9][A-Za-z0-9._-]*$/.test(r))
+      throw new CdmmError(`${file} lists run folder ${JSON.stringify(r)}: expected runs/NAME, a folder in this benchmark folder`);
     const runDir = join(dir, r);
     if (!existsSync(runDir)) throw new CdmmError(`${file} lists run folder ${r}, which does not exist`);
+    const root = realpathSync(dir);
+    if (!realpathSync(runDir).startsWith(root + sep))
+      throw new CdmmError(`${file} lists run folder ${r}, a link out of the benchmark folder: refused`);
     return loadRun(runDir, { predictions: false });
   });
   return { dir, benchmark, runs, created: statSync(file).mtime.toISOString() };
