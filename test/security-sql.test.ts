@@ -320,6 +320,14 @@ modalities: { c: { type: tabular, table: p, numeric: [a] } }
 
   it('a dataset name with terminal control characters is refused', async () => {
     const { parseSpec } = await import('../src/data/spec.js');
-    expect(() => parseSpec(spec([]).replace('name: x', 'name: "\\e]0;pwned\\a\\e[31mred"'), 's.yaml')).toThrow(/s\.yaml: name: must not contain control characters/);
+    expect(() => parseSpec(spec([]).replace('name: x', 'name: "\\e]0;pwned\\a\\e[31mred"'), 's.yaml')).toThrow(/s\.yaml: name: must not contain control or bidirectional-override characters/);
+  });
+
+  it('modality and table names with control or bidi-override characters are refused before any work', async () => {
+    const { parseSpec } = await import('../src/data/spec.js');
+    for (const bad of ['"a\\u202eb"', '"a\\e[31mb"', '"a\\u2066b"']) {
+      expect(() => parseSpec(spec([]).replace('modalities: { c:', `modalities: { ${bad}:`), 's.yaml')).toThrow(/s\.yaml: modalities.*must not contain control or bidirectional-override characters/);
+    }
+    expect(() => parseSpec(spec([]).replace('modalities: { c:', 'modalities: { "é-ok_1":'), 's.yaml')).not.toThrow();
   });
 });

@@ -9,6 +9,10 @@ import { parseYamlText } from '../util/yaml.js';
 import { filterSyntaxProblem, shownFilter } from './filter.js';
 
 const ident = z.string().min(1);
+/** Control and bidirectional-override characters: a terminal acts on them, and they can make one name look like another. */
+export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+/** A name printed in output (the dataset's, a table's, a modality's). */
+const printed = ident.refine((v) => !UNPRINTABLE.test(v), { message: 'must not contain control or bidirectional-override characters' });
 /** Each filter costs one count over the cohort table with the filters before it: bounded in number and in text. */
 const MAX_FILTERS = 32;
 const MAX_FILTER_TEXT = 50_000;
@@ -283,10 +287,10 @@ export type SplitSpec = z.infer<typeof splitSchema>;
 export const specSchema = z
   .object({
     /** Printed in every command's output: no control characters (a terminal would act on them). */
-    name: ident.max(200).refine((v) => !/[\u0000-\u001f\u007f-\u009f]/.test(v), { message: 'must not contain control characters' }),
+    name: ident.max(200).refine((v) => !UNPRINTABLE.test(v), { message: 'must not contain control or bidirectional-override characters' }),
     description: z.string().optional(),
     tables: z
-      .record(ident.refine((n) => !n.startsWith('__'), { message: 'a table name must not start with "__" (reserved for cdmm\'s own tables)' }), tableSchema)
+      .record(printed.refine((n) => !n.startsWith('__'), { message: 'a table name must not start with "__" (reserved for cdmm\'s own tables)' }), tableSchema)
       .refine((t) => Object.keys(t).length > 0, { message: 'at least one table' }),
     cohort: z
       .object({
@@ -314,7 +318,7 @@ export const specSchema = z
       })
       .strict(),
     label: labelSchema,
-    modalities: z.record(ident, modalitySchema).refine((m) => Object.keys(m).length > 0, { message: 'at least one modality' }),
+    modalities: z.record(printed, modalitySchema).refine((m) => Object.keys(m).length > 0, { message: 'at least one modality' }),
     split: splitSchema.default({ method: 'random', fractions: { train: 0.7, val: 0.1, test: 0.2 }, seed: 0 }),
     /** Simulated data only: a per-patient true risk P(Y | U), for the oracle AUROC. */
     true_risk: z.object({ table: ident, column: ident }).strict().optional(),

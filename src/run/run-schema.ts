@@ -17,7 +17,7 @@ export const RUN_FORMAT_V2 = 'cdmm-model/2';
 export const RUN_FORMAT_V1 = 'cdmm-model/1';
 export const RUN_FORMATS = [RUN_FORMAT, RUN_FORMAT_V2, RUN_FORMAT_V1] as const;
 
-const label = z.string().min(1).max(256).regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
+const label = z.string().min(1).max(256).regex(/^[^\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]*$/, 'must not contain control or bidirectional-override characters');
 const finite = z.number().finite();
 /** Widths the engine allocates: bounded, so that a manifest cannot ask for terabytes before the weights are checked. */
 const width = z.number().int().min(1).max(8192);
