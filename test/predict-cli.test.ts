@@ -1,5 +1,6 @@
 // cdmm predict on a tiny trained run: table, spec and JSON-record inputs give the same numbers as training's own
 // scoring; counterfactual "removed" equals predicting without that modality; CSV and JSON outputs; clear errors.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -189,5 +190,12 @@ describe('cdmm predict', () => {
     const r4 = await cli('predict', join(root, 'nope'), '--input', bad, '--out', join(root, 'x.json'));
     expect(r4.code).toBe(2);
     expect(r4.err).toContain('run folder not found');
-  });
+
+    // A FIFO named as input is refused at once (it used to wait for a writer forever).
+    const fifo = join(root, 'records.json');
+    execFileSync('mkfifo', [fifo]);
+    const r5 = await cli('predict', run, '--input', fifo, '--out', join(root, 'x.json'));
+    expect(r5.code).toBe(2);
+    expect(r5.err).toContain(`${fifo}: not a regular file`);
+  }, 60_000);
 });

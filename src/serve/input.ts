@@ -1,11 +1,12 @@
 // Where new patients come from for `cdmm predict --input`: a folder of table files (named as in the spec, or
 // `<table>.csv|.csv.gz|.parquet`), a YAML/JSON mapping of table name → file, a dataset spec with the same
 // tables (external validation), or JSON patient records (.json array / {"records": [...]}, or .jsonl).
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { resolveTableFile, type PathPolicy } from '../data/paths.js';
 import type { Spec } from '../data/spec.js';
 import { CdmmError } from '../util/errors.js';
+import { readBoundedText } from '../util/files.js';
 import { parseYamlText } from '../util/yaml.js';
 
 export type PatientInput =
@@ -31,7 +32,7 @@ export function readPatientInput(path: string, spec: Spec, policy: PathPolicy = 
 
 function parseText(path: string, parse: (t: string) => unknown): unknown {
   try {
-    return parse(readFileSync(path, 'utf8'));
+    return parse(readBoundedText(path));
   } catch (e) {
     if (e instanceof CdmmError) throw e;
     throw new CdmmError(`${path}: cannot parse: ${(e as Error).message}`);
@@ -41,7 +42,7 @@ function parseText(path: string, parse: (t: string) => unknown): unknown {
 function readJsonLines(path: string): PatientInput {
   const records: unknown[] = [];
   const lines: number[] = [];
-  readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
+  readBoundedText(path).split('\n').forEach((line, i) => {
     if (!line.trim()) return;
     try {
       records.push(JSON.parse(line));
