@@ -62,6 +62,20 @@ describe('trainModel', () => {
     r.model.dispose();
   });
 
+  it('a run too short for the weight average lowers its decay, says so, and still learns', () => {
+    const cfg = modelConfigFor({ backbone: 'early', debias: 'none', model: small, train: opts() });
+    const r = trainModel(ds, cfg, opts({ epochs: 8, lr: 3e-3, posWeight: 'auto', ema: 0.99 }), { quiet: true });
+    const steps = 8 * (cutPoints(ds.splits.train.ids.length, 128).length - 1);
+    expect(r.resolved.ema).toBeCloseTo(1 - 3 / steps, 6); // the start's share at the end: 0.99^steps would be ≈ 0.4
+    expect(r.notes.join('\n')).toMatch(/weight average \(--ema 0\.99\) lowered to 0\.9\d\d: \d+ training steps are too few/);
+    expect(Math.max(...r.history.map((h) => h.val_auroc!))).toBeGreaterThan(0.68);
+    r.model.dispose();
+    const long = trainModel(ds, cfg, opts({ epochs: 2, batchSize: 4, ema: 0.99, patience: 0 }), { quiet: true });
+    expect(long.resolved.ema).toBe(0.99); // 700 steps: the asked decay
+    expect(long.notes.join('\n')).not.toMatch(/weight average/);
+    long.model.dispose();
+  }, 120_000);
+
   it('same seed gives bit-identical history and weights; another seed does not', () => {
     const cfg = modelConfigFor({ backbone: 'late', debias: 'full', model: small, train: opts() });
     const a = trainModel(ds, cfg, opts({ seed: 3, epochs: 2 }), { quiet: true });

@@ -149,7 +149,15 @@ export function trainModel(ds: PreparedDataset, modelCfg: ModelConfig, optsIn: T
   const totalSteps = opts.epochs * sampler.batchesPerEpoch;
   const sched: LrSchedule | null = opts.schedule === 'cosine' ? new CosineLR(optim, totalSteps, opts.lr / 100)
     : opts.schedule === 'onecycle' ? new OneCycleLR(optim, opts.lr, totalSteps) : null;
-  const ema = (opts.ema ?? 0) > 0 ? new WeightAverage(params, opts.ema!) : null;
+  // The weight average starts from the initial weights; over few steps it would keep much of them (0.99 over 30
+  // steps: 74%), so its decay is lowered until the start's share at the last step is at most e⁻³ (5%). Runs of
+  // 300 steps or more keep the asked decay.
+  const emaAsked = opts.ema ?? 0;
+  const emaUsed = emaAsked > 0 ? Math.max(0, Math.min(emaAsked, 1 - 3 / Math.max(1, totalSteps))) : 0;
+  const emaNote = emaUsed < emaAsked
+    ? [`weight average (--ema ${emaAsked}) lowered to ${emaUsed.toFixed(3)}: ${totalSteps} training steps are too few for it to forget the initial weights`]
+    : [];
+  const ema = emaUsed > 0 ? new WeightAverage(params, emaUsed) : null;
   // Per-patient state the joint dual branch may keep across epochs (EMA of its bias weights), by training row.
   const emaWeights = new Float32Array(n).fill(Number.NaN);
   // Modality dropout and do(M): their own seeded streams, so the batch order and the init do not change with them.
@@ -246,9 +254,9 @@ export function trainModel(ds: PreparedDataset, modelCfg: ModelConfig, optsIn: T
   model.eval();
   return {
     model, modelConfig: builtCfg, dict, history, bestEpoch, bestScore: select === 'loss' ? -best : best, posWeight, stoppedEarly,
-    resolved: opts,
+    resolved: { ...opts, ema: emaUsed },
     parts: Object.fromEntries(prepared.map((p) => [p.name, p.record])),
-    notes: prepared.flatMap((p) => p.notes),
+    notes: [...prepared.flatMap((p) => p.notes), ...emaNote],
     valWeights,
   };
 }
