@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,7 +42,9 @@ describe('cdmm train / evaluate', () => {
     expect(r.splits.shift.auprc).toBe(metrics.splits.shift.auprc);
 
     // External validation on another simulated cohort: same spec layout, other patients.
-    await simulate({ out: join(root, 'sim2'), n: 300, seed: 11 });
+    // (scenario none: no shift environment whose reversed shortcut would pull a 2-epoch model's AUROC under 0.5; its
+    // ids are the training cohort's, p0001…, its patients others: no overlap warning)
+    await simulate({ out: join(root, 'sim2'), n: 300, seed: 11, scenario: 'none' });
     const ext = await cli('evaluate', run, '--spec', join(root, 'sim2', 'spec.yaml'), '--json', '--bootstrap', '20');
     expect(ext.code).toBe(0);
     const x = JSON.parse(ext.out);
@@ -55,11 +57,19 @@ describe('cdmm train / evaluate', () => {
     const self = await cli('evaluate', run, '--spec', spec, '--json', '--bootstrap', '20');
     expect(self.code).toBe(0);
     expect(JSON.parse(self.out).warnings).toHaveLength(1);
-    expect(self.err).toMatch(/cdmm: warning: .*spec\.yaml: (\d+) of its 900 patients are training or validation patients of the run \(its cohort table is the file the run was trained on, .*patients\.csv\)/);
+    expect(self.err).toMatch(/cdmm: warning: .*spec\.yaml: (\d+) of its 900 patients are, by id, label and missing modalities, training or validation patients of the run, so these figures are not an external validation/);
     expect(self.err.match(/cdmm: warning/g)).toHaveLength(1);
     const counted = Number(/(\d+) of its 900 patients/.exec(self.err)![1]);
     // training and validation: every patient not in the run's test or shift split
     expect(counted).toBe(900 - metrics.splits.test.n - metrics.splits.shift.n);
+    // a renamed copy of the cohort file is found the same way (the check is by id, not by file)
+    const copyDir = join(root, 'sim-copy');
+    cpSync(join(root, 'sim'), copyDir, { recursive: true, filter: (f) => !f.includes('.cdmm-cache') });
+    renameSync(join(copyDir, 'patients.csv'), join(copyDir, 'cohort-export.csv'));
+    writeFileSync(join(copyDir, 'spec.yaml'), readFileSync(join(copyDir, 'spec.yaml'), 'utf8').replace(/file: patients\.csv/, 'file: cohort-export.csv'));
+    const copied = await cli('evaluate', run, '--spec', join(copyDir, 'spec.yaml'), '--json', '--bootstrap', '20');
+    expect(copied.code, copied.err).toBe(0);
+    expect(copied.err).toMatch(new RegExp(`${counted} of its 900 patients are, by id, label and missing modalities, training or validation patients`));
     // the same file, filtered to patients the run held out (its shift split): no training patient, so no warning
     const heldOut = join(root, 'sim', 'held-out.yaml');
     writeFileSync(heldOut, readFileSync(spec, 'utf8').replace(/^cohort:\n/m, "cohort:\n  filters: [\"split = 'shift'\"]\n"));
@@ -74,7 +84,6 @@ describe('cdmm train / evaluate', () => {
 
     // spec_path is the run folder's word: a file that is not the run's spec is refused, its content not quoted
     const { editManifest } = await import('./helpers/run-folder.js');
-    const { cpSync } = await import('node:fs');
     const other = join(root, 'run-other-spec');
     cpSync(run, other, { recursive: true });
     const secret = join(root, 'secrets.yaml');

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { decodeSafetensors, encodeSafetensors, libtorchVersion, tidy, type Tensor } from '../engine/index.js';
 import { createModel, type CdmmModel } from '../models/index.js';
 import type { ModelConfig, PatternDictionary } from '../models/types.js';
+import { FITTED_FILE, type FittedIds } from './fitted.js';
 import type { ModalityInfo } from '../data/types.js';
 import { writeDirAtomic } from '../util/atomic.js';
 import { CdmmError } from '../util/errors.js';
@@ -83,6 +84,8 @@ export interface RunContents {
   insights: unknown;
   predictions: unknown;
   history: unknown;
+  /** The fitted patients' hashed ids (src/run/fitted.ts). */
+  fitted?: FittedIds;
 }
 
 export function sha256(bytes: Uint8Array): string {
@@ -108,6 +111,7 @@ export async function writeRun(dir: string, c: RunContents): Promise<RunManifest
     const files: [string, Uint8Array | string][] = [
       [WEIGHTS_FILE, bytes],
       ...(['manifest', 'metrics', 'insights', 'predictions', 'history'] as const).map((n): [string, string] => [`${n}.json`, JSON.stringify(n === 'manifest' ? manifest : c[n], null, 1) + '\n']),
+      ...(c.fitted ? [[FITTED_FILE, JSON.stringify(c.fitted) + '\n'] as [string, string]] : []),
     ];
     for (const [name, data] of files) writeFileSync(join(tmp, name), data);
     writeFileSync(join(tmp, CHECKSUMS_FILE), files.map(([name, data]) => `${sha256(typeof data === 'string' ? Buffer.from(data) : data)}  ${name}\n`).join(''));

@@ -1,7 +1,7 @@
 // Scoring a saved run: on its own test (and shift) split, re-prepared from the manifest's spec and split seed
 // and checked against the fitted preprocessing state; or on another spec's patients (external validation)
 // transformed with the run's fitted state and assigned to the run's pattern dictionary.
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { existsSync, realpathSync } from 'node:fs';
 import { prepareDataset } from '../data/build.js';
 import { transformPatients } from '../data/transform.js';
@@ -12,7 +12,8 @@ import { referenceMetrics, type ReferenceMetrics } from '../eval/reference.js';
 import { assignPatterns } from '../models/patterns.js';
 import { CdmmError } from '../util/errors.js';
 import { maskStrings, predictSplit, servedRisks } from '../run/predict.js';
-import type { LoadedRun } from '../run/run-io.js';
+import { runFiles, type LoadedRun } from '../run/run-io.js';
+import { countFitted, FittedSchema, FITTED_FILE, type FittedIds } from '../run/fitted.js';
 import { scoreSplit, type ScoredMetricSet } from './scoring.js';
 import type { CalibrationRecord } from '../models/calibrator.js';
 
@@ -74,10 +75,21 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
     r.per_pattern.external = s.perPattern;
     if (s.reference) r.reference = { external: s.reference };
     if (t.exclusions) r.exclusions = t.exclusions;
-    const same = sameCohortFile(m.spec as Spec, m.spec_path, o.specPath);
-    if (same) {
-      const w = await trainingOverlap(run, t.ids, o, same);
-      if (w) r.warnings = [`${o.specPath}: ${w}`];
+    const fitted = readFitted(run.dir);
+    if (fitted) {
+      // By id, whatever file the patients come from (a renamed copy of the training file too).
+      // By id, label and modality mask, whatever file the patients come from (a renamed copy of the training
+      // file too). Ids shared by chance (another source numbering patients 1, 2, …) mostly differ in the rest.
+      const c = countFitted(fitted, { ids: t.ids, labels: t.labels, mask: t.mask, K: run.manifest.modalities.length });
+      if (c.rows > 0 && c.rows >= 0.5 * c.ids)
+        r.warnings = [`${o.specPath}: ${c.rows} of its ${t.ids.length} patients are, by id, label and missing modalities, training or validation patients of the run, so these figures are not an external validation (without --spec, evaluate scores the run's held-out test split)`];
+    } else {
+      // A run folder from before fitted.json: only the run's own cohort file can be checked, by rebuilding it.
+      const same = sameCohortFile(m.spec as Spec, m.spec_path, o.specPath);
+      if (same) {
+        const w = await trainingOverlap(run, t.ids, o, same);
+        if (w) r.warnings = [`${o.specPath}: ${w}`];
+      }
     }
     return r;
   }
@@ -136,6 +148,21 @@ async function trainingOverlap(run: LoadedRun, ids: string[], o: EvaluateOptions
   const n = ids.filter((id) => fitted.has(id)).length;
   if (n === 0) return undefined;
   return `${n} of its ${ids.length} patients are training or validation patients of the run (its cohort table is the file the run was trained on, ${file}), so these figures are not an external validation (without --spec, evaluate scores the run's held-out test split)`;
+}
+
+/** The run's fitted.json (checked against SHA256SUMS), or undefined for a run folder written before it existed. */
+function readFitted(dir: string): FittedIds | undefined {
+  if (!existsSync(join(dir, FITTED_FILE))) return undefined;
+  const bytes = runFiles(dir)(FITTED_FILE);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    throw new CdmmError(`${join(dir, FITTED_FILE)}: not valid JSON: ${(e as Error).message}`);
+  }
+  const r = FittedSchema.safeParse(doc);
+  if (!r.success) throw new CdmmError(`${join(dir, FITTED_FILE)}: not a list of fitted patients as cdmm writes it`);
+  return r.data;
 }
 
 /** The cohort table file both specs read, when they read the same one (compared by real path). */

@@ -14,6 +14,7 @@ import { maskStrings, predictSplit, servedRisks } from '../run/predict.js';
 import { fitCalibrator, type CalibrationRecord } from '../models/calibrator.js';
 import { calibrationOf } from './options.js';
 import { writeRun, type RunManifest } from '../run/run-io.js';
+import { fittedIds } from '../run/fitted.js';
 import { observedMeans } from '../data/typical.js';
 import { predictionsJson, scoreSplit, type RunMetrics, type ScoredSplit, type SplitPredictionsJson } from './scoring.js';
 import { CdmmError } from '../util/errors.js';
@@ -166,6 +167,12 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
       insights,
       predictions,
       history: res.history,
+      fitted: fittedIds({
+        ids: [...ds.splits.train.ids, ...ds.splits.val.ids],
+        labels: [...ds.splits.train.labels, ...ds.splits.val.labels],
+        mask: [...ds.splits.train.mask, ...ds.splits.val.mask],
+        K: ds.modalities.length,
+      }),
     });
     return { dir: resolve(outDir), manifest, metrics, insights, history: res.history, bestEpoch: res.bestEpoch, notes: [...res.notes, ...calibrationNotes(ds, calibration, metrics.splits.val)] };
   } finally {
