@@ -326,4 +326,14 @@ describe('notes on what of a record the model could not use', () => {
     const r = await app.inject({ method: 'POST', url: '/v1/predict', payload: { records: [{ ...base, id: 'n2', patients: { ...base.patients, sex: 'X' } }] } });
     expect(r.json().predictions[0].notes).toEqual([`demographics: 'sex' has a value not seen in training, scored as <other>`]);
   });
+
+  it('a number far outside the training range (a unit slip, 1e30) is scored as given, with a note; a plausible one gets none', async () => {
+    const base = { id: 'f0', index_time: 1000, patients: { age: 60, bmi: 27, sex: 'F', site: 'A' } };
+    const [far] = await predictor.predictRecords([{ ...base, patients: { ...base.patients, age: 1e30 } }]);
+    expect(far.notes).toEqual([expect.stringMatching(/^demographics\.age: 1e\+30 is 1\.\de\+29 training standard deviations from the training mean \d+(\.\d+)?: scored as given \(check the value and its unit\)$/)]);
+    const [grams] = await predictor.predictRecords([{ ...base, id: 'f1', patients: { ...base.patients, bmi: 2700 } }]);
+    expect(grams.notes?.[0]).toMatch(/^demographics\.bmi: 2700 is \d+ training standard deviations/);
+    const [old] = await predictor.predictRecords([{ ...base, id: 'f2', patients: { ...base.patients, age: 95 } }]);
+    expect(old.notes).toBeUndefined();
+  });
 });

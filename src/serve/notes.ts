@@ -1,6 +1,7 @@
 // Per-patient notes on what of a JSON record the model could not use as given (computed from the record, the
 // run's fitted state and the prediction's mask, so both transform paths give them): rows of a modality none of
-// which counted, and time-series rows naming variables the model does not know. Values and codes never seen in
+// which counted, time-series rows naming variables the model does not know, and tabular numbers far outside the
+// training range. Values and codes never seen in
 // training are noted by the scorer, which sees the features (scoring.ts).
 import { own, type PatientRecord } from '../data/records.js';
 import type { Spec } from '../data/spec.js';
@@ -12,11 +13,16 @@ const rowsOf = (rec: PatientRecord, table: string): unknown[] => {
   return v === undefined || v === null ? [] : Array.isArray(v) ? v : [v];
 };
 
+/** A numeric value this many training SDs from the training mean is noted (no measured variable goes there). */
+const FAR_SDS = 10;
+
 /** Compiled once per run (its variable names as sets), then applied to each request's records and predictions. */
 export function recordNotes(spec: Spec, state: DataState): (records: PatientRecord[], preds: PatientPrediction[]) => void {
   const known = new Map<string, Set<string>>();
   for (const m of state.modalities)
     if (m.type === 'timeseries') known.set(m.name, new Set((m.state as { variables: { name: string }[] }).variables.map((v) => v.name)));
+  const scales = new Map<string, { column: string; mean: number; std: number }[]>();
+  for (const m of state.modalities) if (m.type === 'tabular') scales.set(m.name, (m.state as { numeric: { column: string; mean: number; std: number }[] }).numeric);
   return (records, preds) => records.forEach((rec, i) => {
     const p = preds[i];
     if (!p) return;
@@ -24,6 +30,15 @@ export function recordNotes(spec: Spec, state: DataState): (records: PatientReco
     for (const [name, m] of Object.entries(spec.modalities)) {
       const rows = rowsOf(rec, m.table);
       if (!rows.length) continue;
+      // A value far outside anything seen in training (a unit slip, 1e30): scored as given, but said.
+      for (const c of scales.get(name) ?? []) {
+        const v = rows.length === 1 ? own(rows[0] as Record<string, unknown>, c.column) : undefined;
+        const x = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+        if (!Number.isFinite(x) || !(c.std > 0)) continue;
+        const z = Math.abs(x - c.mean) / c.std;
+        if (z > FAR_SDS)
+          notes.push(`${name}.${c.column}: ${x} is ${z < 1e6 ? Math.round(z) : z.toExponential(1)} training standard deviations from the training mean ${+c.mean.toPrecision(4)}: scored as given (check the value and its unit)`);
+      }
       // Variable names as the record gives them: only where the table neither maps nor filters that column.
       const t = spec.tables[m.table];
       if (m.type === 'timeseries' && m.variable && !m.prefix && !Object.hasOwn(t?.values ?? {}, m.variable) && !Object.hasOwn(t?.where ?? {}, m.variable)) {
