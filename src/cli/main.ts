@@ -23,7 +23,8 @@ export async function buildProgram(): Promise<Command> {
     .option('--debug', 'on an error, also print the stack trace')
     // Set before the subcommands are added, which inherit them: parse errors throw (exit 2 below) with a hint.
     .exitOverride()
-    .showHelpAfterError('(add --help for usage)');
+    // Commander's own parse errors as cdmm's: one line, prefixed, with where to look.
+    .configureOutput({ writeErr: (t) => process.stderr.write(/^error: /.test(t) ? `cdmm: ${t.trimEnd()} (see --help)\n` : t) });
   for (const m of commandModules) {
     let mod: { register?: (p: Command) => void };
     try {
