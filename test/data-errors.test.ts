@@ -55,7 +55,13 @@ describe('data errors', () => {
     const dir = smallDataset();
     editSpec(dir, 'numeric: [age]', 'numeric: [agee]');
     const e = await buildError(dir);
-    expect(e.message).toContain("modalities.demo.numeric[0]: column 'agee' not found in table 'patients' (patients.csv)");
+    expect(e.message).toContain("modalities.demo.numeric[0]: column 'agee' not found in table 'patients' (patients.csv) (did you mean 'age'? names are case-sensitive)");
+  });
+
+  it('a column that differs only in case is named', async () => {
+    const dir = smallDataset();
+    editSpec(dir, 'numeric: [age]', 'numeric: [AGE]');
+    expect((await buildError(dir)).message).toContain("column 'AGE' not found in table 'patients' (patients.csv) (did you mean 'age'? names are case-sensitive); columns: id, age");
   });
 
   it('non-numeric text in a numeric column names file, line and column', async () => {

@@ -4,7 +4,7 @@ import { statSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBMaterializedResult, type DuckDBResultReader } from '@duckdb/node-api';
 import { CdmmError } from '../util/errors.js';
 import { checkGzipComplete, findLongLine, findRaggedRow, lineScannable, recordStartLines, resolveTableFile, type PathPolicy } from './paths.js';
-import { tableFormat, tableId, tableTime, timeUnitsPerDay, type TableSpec } from './spec.js';
+import { closest, tableFormat, tableId, tableTime, timeUnitsPerDay, type TableSpec } from './spec.js';
 
 /**
  * The columns to load: all, or with tables.NAME.columns only those and the ones the table's own options name
@@ -354,7 +354,10 @@ export class Db {
     if (type === undefined) {
       const names = [...t.columns.keys()];
       const list = names.slice(0, 30).map((c) => clip(c, 40)).join(', ') + (names.length > 30 ? `, … (${names.length} columns)` : '');
-      throw new CdmmError(`${this.specFile}: ${field}: column '${column}' not found in table '${table}' (${t.label}); columns: ${list}`);
+      // Names are case-sensitive (DuckDB's quoted identifiers): a column that differs in case, or by a typo, is named first.
+      const near = names.find((c) => c.toLowerCase() === column.toLowerCase()) ?? closest(column, names);
+      const hint = near ? ` (did you mean '${clip(near, 40)}'? names are case-sensitive)` : '';
+      throw new CdmmError(`${this.specFile}: ${field}: column '${column}' not found in table '${table}' (${t.label})${hint}; columns: ${list}`);
     }
     return type;
   }
