@@ -143,7 +143,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       const bad = await db.rows(`SELECT ${db.lineExpr(lt) === 'NULL' ? 'NULL' : `${la}.__line`} AS line, ${col} AS v FROM ${tbl(ct)} x ${labelJoin} WHERE NOT ${blank} AND ${v} NOT IN ('0','1','true','false','0.0','1.0','yes','no','y','n','t','f') LIMIT 1`);
       if (bad.length)
         throw new CdmmError(
-          `${db.table(lt).label}: ${await db.at(lt, bad[0].line)}, column '${label.column}': label value ${JSON.stringify(String(bad[0].v))} is not binary (0/1, yes/no) ` +
+          `${db.table(lt).label}: ${await db.at(lt, bad[0].line)}, column '${label.column}': label value ${JSON.stringify(String(bad[0].v))} is not binary (0/1, true/false, yes/no, y/n) ` +
             `(${f}: label.column; for a text outcome name its values, e.g. label.positive: ${JSON.stringify(String(bad[0].v))})`,
         );
       labelSql = `CASE WHEN ${blank} THEN NULL WHEN ${v} IN ('1','true','1.0','yes','y','t') THEN 1 ELSE 0 END`;
