@@ -294,7 +294,7 @@ describe('labels from values', () => {
   });
 
   it('a text label without positive is an error that says how to name it', async () => {
-    await expect(build(eicu(eicuSpec({ label: '{ column: hospitaldischargestatus }' })))).rejects.toThrow(/is not binary \(0\/1, yes\/no\).*label\.positive/);
+    await expect(build(eicu(eicuSpec({ label: '{ column: hospitaldischargestatus }' })))).rejects.toThrow(/is not binary \(0\/1, true\/false, yes\/no, y\/n\).*label\.positive: "Expired"/);
   });
 });
 
