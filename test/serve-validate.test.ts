@@ -110,6 +110,18 @@ describe('validator: fast path = schema path', () => {
     expect(constant([{ id: 'a', patients: { age: 50 } }]).ok).toBe(true);
   });
 
+  it('true/false is refused in a number column that did not hold booleans (it would be read as 1/0)', () => {
+    for (const col of ['age', 'small', 'f']) {
+      const r = validate([{ id: 'a', index_time: 5, patients: { [col]: true } }]);
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.issues[0]).toEqual({ path: `records[0].patients.${col}`, message: expect.stringMatching(/expected a number .*true\/false is accepted only in a column that held booleans.*write 1 or 0/) });
+      agree([{ id: 'a', index_time: 5, patients: { [col]: false } }]);
+    }
+    const flags = makeRecordValidator({ p: { id: 'VARCHAR', smoker: 'BOOLEAN' } }, { p: 'id' }, { maxRecords: 5 });
+    expect(flags([{ id: 'a', p: { smoker: true } }]).ok).toBe(true);
+    expect(flags([{ id: 'a', p: { smoker: 1 } }]).ok).toBe(true);
+  });
+
   it('agree on the fuzz corpus and on odd shapes', () => {
     const rand = mulberry32(3);
     const valid = Array.from({ length: 10 }, (_, i) => randomRecord(rand, `f${i}`, v));

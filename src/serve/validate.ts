@@ -35,6 +35,8 @@ const MAX_ISSUES = 20;
 function numberProblem(v: unknown, duckType: string): string | null {
   const t = duckType.toUpperCase();
   let x: number;
+  // true/false in a number column would be read as 1/0; only a column that held booleans in training means that.
+  if (typeof v === 'boolean') return t === 'BOOLEAN' ? null : `expected a number (${t} column; true/false is accepted only in a column that held booleans in training: write 1 or 0)`;
   if (typeof v === 'number') x = v;
   else if (typeof v === 'string' && v.trim() !== '') x = Number(v);
   // Blank text is not read as missing by the data layer (only '' is): say so here rather than fail in SQL.
