@@ -129,6 +129,12 @@ describe('cdmm train / evaluate', () => {
     const cal = await cli('train', spec, '--calibration', 'spline', '--out', join(root, 'x'), ...tiny);
     expect(cal.code).toBe(2);
     expect(cal.err).toMatch(/--calibration spline: expected one of platt, temperature, isotonic, none/);
+    // An integer option says "integer" for text and for fractions alike.
+    for (const v of ['abc', '1.5', ' ']) {
+      const ep = await cli('train', spec, '--out', join(root, 'x'), ...tiny, '--epochs', v);
+      expect(ep.code, v).toBe(2);
+      expect(ep.err).toMatch(new RegExp(`--epochs: expected an integer, got ${JSON.stringify(v).replace(/[.]/g, '\\.')}`));
+    }
     const missing = await cli('evaluate', join(root, 'no-such-run'));
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/no-such-run: run folder not found/);

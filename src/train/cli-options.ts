@@ -18,8 +18,8 @@ export const numArg = (flag: string) => (v: string): number => {
   return x;
 };
 export const intArg = (flag: string) => (v: string): number => {
-  const x = numArg(flag)(v);
-  if (!Number.isInteger(x)) throw new CdmmError(`--${flag}: expected an integer, got ${JSON.stringify(v)}`);
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isInteger(x)) throw new CdmmError(`--${flag}: expected an integer, got ${JSON.stringify(v)}`);
   return x;
 };
 
