@@ -33,6 +33,15 @@ describe('cdmm train / evaluate', () => {
     for (const f of ['manifest.json', 'model.safetensors', 'metrics.json', 'insights.json', 'predictions.json', 'history.json'])
       expect(existsSync(join(run, f)), f).toBe(true);
     expect(JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'))).toEqual(metrics);
+    // inspect reports the deconfounder's gate as train decided it (the AUROC does not depend on the seed; the bootstrap bound does).
+    const rec = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8')).config.debias_parts.deconfound;
+    const ins = await cli('inspect', spec, '--json');
+    expect(ins.code).toBe(0);
+    const dec = JSON.parse(ins.out).deconfounder;
+    expect(dec.patterns).toBe(rec.patterns);
+    expect(dec.pattern_auroc).toBeCloseTo(rec.pattern_auroc, 5);
+    expect(dec.acts).toBe(dec.pattern_auroc_lower > dec.needed);
+    expect((await cli('inspect', spec)).out).toMatch(/^deconfounder \(--debias full with the default --pattern-gate auto\): (on|off): over the \d+ patterns/m);
 
     const ev = await cli('evaluate', run, '--json', '--bootstrap', '50');
     expect(ev.code).toBe(0);
@@ -120,6 +129,7 @@ describe('cdmm train / evaluate', () => {
     const t = await cli('train', join(one, 'spec.yaml'), '--backbone', 'early', '--debias', 'deconfound', '--out', join(root, 'run-one'), ...tiny);
     expect(t.code).toBe(0);
     expect(t.err).toMatch(/cdmm: note: deconfounding has nothing to adjust: the training split has one missingness pattern \(1\)/);
+    expect(JSON.parse((await cli('inspect', join(one, 'spec.yaml'), '--json')).out).deconfounder).toEqual({ acts: false, patterns: 1, reason: 'one pattern' });
   });
 
   it('reports bad options and damaged runs as errors, not crashes', async () => {

@@ -4,10 +4,42 @@
 // about the label (src/models/debias/pattern-test.ts), there is nothing to adjust, and the model is built without
 // the deconfounder (the pattern-blind path costs where the pattern is uninformative).
 import { interventionRate } from '../../models/debias/intervention.js';
-import { patternTest } from '../../models/debias/pattern-test.js';
+import { patternTest, type PatternTest } from '../../models/debias/pattern-test.js';
+import { assignPatterns, buildPatternDictionary } from '../../models/patterns.js';
+import type { PreparedDataset } from '../../data/types.js';
 import { groupLabelWeights } from '../../models/debias/weights.js';
 import { GATE_MARGIN } from './dual.js';
 import type { DebiasPart } from './part.js';
+
+/** What the deconfounder's gate ('auto') decides on a dataset's training + validation splits: the pattern test on the
+ * training dictionary, as `train` runs it (also what `cdmm inspect` reports, so that both say the same). */
+export function deconfounderDecision(ds: PreparedDataset, seed: number): { patterns: number; mask: string; test: PatternTest | null } {
+  const K = ds.modalities.length;
+  const { train, val } = ds.splits;
+  const dict = buildPatternDictionary(train.mask, K);
+  const P = dict.masks.length;
+  const test = P > 1 && val ? patternTest({ y: train.labels, pattern: assignPatterns(train.mask, K, dict) }, { y: val.labels, pattern: assignPatterns(val.mask, K, dict) }, P, { margin: GATE_MARGIN, bootstrap: 200, seed }) : null;
+  return { patterns: P, mask: dict.masks[0], test };
+}
+
+/** The decision as inspect prints it: one line of text and its JSON form. */
+export function describeDeconfounderDecision(d: ReturnType<typeof deconfounderDecision>): { text: string; json: Record<string, unknown> } {
+  const needed = 0.5 + GATE_MARGIN;
+  const head = 'deconfounder (--debias full with the default --pattern-gate auto):';
+  if (!d.test)
+    return {
+      text: `${head} nothing to adjust: the training split has one missingness pattern (${d.mask}) after merging rare ones; train builds the model without it`,
+      json: { acts: false, patterns: d.patterns, reason: 'one pattern' },
+    };
+  const t = d.test;
+  const fig = `cross-fitted AUROC ${t.auroc.toFixed(3)}, 90% lower bound ${t.auroc_lower.toFixed(3)}, needed > ${needed.toFixed(4)}`;
+  return t.associated
+    ? { text: `${head} on: over the ${d.patterns} patterns of the training dictionary, the pattern alone predicts the label (${fig})`, json: { acts: true, patterns: d.patterns, pattern_auroc: t.auroc, pattern_auroc_lower: t.auroc_lower, needed } }
+    : {
+        text: `${head} off: over the ${d.patterns} patterns of the training dictionary, the pattern says nothing measurable about the label across the training and validation splits (${fig}); a pattern label rate flagged above does not carry over from one split to the other`,
+        json: { acts: false, patterns: d.patterns, pattern_auroc: t.auroc, pattern_auroc_lower: t.auroc_lower, needed, reason: 'pattern not associated with the label' },
+      };
+}
 
 export const deconfoundPart: DebiasPart = {
   name: 'deconfound',
