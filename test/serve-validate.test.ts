@@ -110,6 +110,19 @@ describe('validator: fast path = schema path', () => {
     expect(constant([{ id: 'a', patients: { age: 50 } }]).ok).toBe(true);
   });
 
+  it("text in a number column is named with the spec's value map, or as a yes/no column", () => {
+    const mapped = makeRecordValidator({ p: { id: 'VARCHAR', age: 'DOUBLE', died: 'BOOLEAN', bmi: 'DOUBLE' } }, { p: 'id' }, { maxRecords: 5, valueMaps: { p: { age: { '90+': 90 } } } });
+    const r = mapped([{ id: 'a', p: { age: '90+', died: 'no', bmi: 'high' } }]);
+    expect(r.ok).toBe(false);
+    if (!r.ok)
+      expect(r.issues).toEqual([
+        { path: 'records[0].p.age', message: `expected number: records give the values after the spec's tables.p.values.age map ("90+" → 90), so write the mapped value` },
+        { path: 'records[0].p.died', message: expect.stringMatching(/^expected number: this column held yes\/no \(true\/false\) values in training; write true\/false, 1\/0 or null$/) },
+        { path: 'records[0].p.bmi', message: 'expected number' },
+      ]);
+    expect(mapped([{ id: 'a', p: { age: 90, died: false } }]).ok).toBe(true);
+  });
+
   it('true/false is refused in a number column that did not hold booleans (it would be read as 1/0)', () => {
     for (const col of ['age', 'small', 'f']) {
       const r = validate([{ id: 'a', index_time: 5, patients: { [col]: true } }]);

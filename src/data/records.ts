@@ -24,15 +24,16 @@ export type PatientRecord = { id: string; index_time?: number | string } & Recor
 
 /** A schema that also checks each table's columns against the training column types, for precise error paths
  * such as `records[0].labs[2].value: expected number`. */
-export function patientRecordSchemaFor(tableTypes: Record<string, Record<string, string>>) {
+export function patientRecordSchemaFor(tableTypes: Record<string, Record<string, string>>, numberMessages: Record<string, Record<string, string>> = {}) {
   const tables: Record<string, z.ZodTypeAny> = {};
   for (const [name, cols] of Object.entries(tableTypes)) {
     const shape: Record<string, z.ZodTypeAny> = {};
     for (const [c, type] of Object.entries(cols)) {
       const k = kindOf(type);
+      const message = Object.hasOwn(numberMessages, name) && Object.hasOwn(numberMessages[name], c) ? numberMessages[name][c] : 'expected number';
       shape[c] =
         k === 'number'
-          ? z.union([z.number().finite(), z.boolean(), z.null(), z.string().regex(/^\s*$|^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/, 'expected number')]).optional()
+          ? z.union([z.number().finite(), z.boolean(), z.null(), z.string().regex(/^\s*$|^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/, message)]).optional()
           : k === 'time'
             ? z.union([text, z.number(), z.null()]).optional()
             : cell.optional();

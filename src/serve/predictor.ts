@@ -74,7 +74,8 @@ export class Predictor {
     const idColumns = Object.fromEntries(Object.entries(this.spec.tables).map(([n, t]) => [n, t.id ?? (t.format === 'meds' ? 'subject_id' : '')]));
     const idx = this.spec.cohort.index_time;
     const indexTime = typeof idx === 'string' ? { table: this.spec.cohort.table, column: idx } : undefined;
-    this.validator = makeRecordValidator(this.tableTypes, idColumns, { maxRecords: opts.maxRecords, indexTime });
+    const valueMaps = Object.fromEntries(Object.entries(this.spec.tables).filter(([, t]) => t.values).map(([n, t]) => [n, t.values!]));
+    this.validator = makeRecordValidator(this.tableTypes, idColumns, { maxRecords: opts.maxRecords, indexTime, valueMaps });
     this.scorer = new Scorer(run.model, this.modalities, run.dict, run.typical.values, { batchDependent: run.batchDependent, chunkSize: opts.chunkSize }, run.calibration);
     this.compiled = 'unsupported' in run.compiled ? null : run.compiled;
     this.addNotes = recordNotes(this.spec, run.state);

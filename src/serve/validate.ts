@@ -53,6 +53,20 @@ function numberProblem(v: unknown, duckType: string): string | null {
   return null;
 }
 
+/** What 'expected number' says for the number columns where plain text has an obvious other reading. */
+function numberMessages(tableTypes: Record<string, Record<string, string>>, maps: Record<string, Record<string, Record<string, string | number | null>>>): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const [t, cols] of Object.entries(tableTypes))
+    for (const [c, type] of Object.entries(cols)) {
+      if (kindOf(type) !== 'number') continue;
+      const map = Object.hasOwn(maps, t) && Object.hasOwn(maps[t], c) ? Object.entries(maps[t][c]) : [];
+      const shown = map.slice(0, 3).map(([from, to]) => `${JSON.stringify(from)} → ${JSON.stringify(to)}`).join(', ');
+      if (map.length) (out[t] ??= {})[c] = `expected number: records give the values after the spec's tables.${t}.values.${c} map (${shown}${map.length > 3 ? ', …' : ''}), so write the mapped value`;
+      else if (type.toUpperCase() === 'BOOLEAN') (out[t] ??= {})[c] = 'expected number: this column held yes/no (true/false) values in training; write true/false, 1/0 or null';
+    }
+  return out;
+}
+
 const daysIn = (y: number, m: number) => [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1];
 
 function timeProblem(v: unknown): string | null {
@@ -97,9 +111,15 @@ interface Column {
 export function makeRecordValidator(
   tableTypes: Record<string, Record<string, string>>,
   idColumns: Record<string, string>,
-  opts: { maxRecords: number; /** The cohort table's index time column, when the spec has one (else a constant). */ indexTime?: { table: string; column: string } },
+  opts: {
+    maxRecords: number;
+    /** The cohort table's index time column, when the spec has one (else a constant). */
+    indexTime?: { table: string; column: string };
+    /** tables.NAME.values of the spec: a number column's text that is not a number is named with its map. */
+    valueMaps?: Record<string, Record<string, Record<string, string | number | null>>>;
+  },
 ) {
-  const schema = z.array(patientRecordSchemaFor(tableTypes));
+  const schema = z.array(patientRecordSchemaFor(tableTypes, numberMessages(tableTypes, opts.valueMaps ?? {})));
   // Maps, not objects: names come from the request, and `tableTypes['constructor']` would be a function.
   const tables = new Map(Object.entries(tableTypes).map(([t, cols]) => [t, new Map(Object.entries(cols).map(([c, type]): [string, Column] => [c, { type, kind: kindOf(type), cls: columnClass(type) }]))]));
   const ids = new Map(Object.entries(idColumns));
