@@ -179,6 +179,9 @@ describe('data errors', () => {
     const patients = 'id,age,sex,y,index_day\n1,50,F,0,100\n2,51,M,2,100\n';
     const e = await buildError(smallDataset({ patients }));
     expect(e.message).toMatch(/patients\.csv: line 3, column 'y': label value "2" is not binary/);
+    // An "unknown" marker gets the fix that makes it missing, not only the one that names the outcome's values.
+    const unknown = await buildError(smallDataset({ patients: 'id,age,sex,y,index_day\n1,50,F,0,100\n2,51,M,unknown,100\n' }));
+    expect(unknown.message).toMatch(/label\.positive: "unknown"; if it means "outcome unknown", make it missing: tables\.patients\.values: \{ y: \{ "unknown": null \} \} or tables\.patients\.na_values: \["unknown"\]\)/);
   });
 
   it('an unknown modality type names the field path', () => {

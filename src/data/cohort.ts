@@ -4,7 +4,7 @@
 import { CdmmError } from '../util/errors.js';
 import { duckdbReason, kindOf, lit, q, relDaysExpr, sqlNum, tbl, type ColumnKind, type Db } from './db.js';
 import { compileFilter, filterColumns, parseFilter, shownFilter } from './filter.js';
-import type { Spec } from './spec.js';
+import { tableFormat, type Spec } from './spec.js';
 import { COHORT, COHORT_IDX, sameKey } from './modalities/common.js';
 import { someValues, valueMatch } from './tables.js';
 
@@ -144,7 +144,9 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       if (bad.length)
         throw new CdmmError(
           `${db.table(lt).label}: ${await db.at(lt, bad[0].line)}, column '${label.column}': label value ${JSON.stringify(String(bad[0].v))} is not binary (0/1, true/false, yes/no, y/n) ` +
-            `(${f}: label.column; for a text outcome name its values, e.g. label.positive: ${JSON.stringify(String(bad[0].v))})`,
+            `(${f}: label.column; for a text outcome name its values, e.g. label.positive: ${JSON.stringify(String(bad[0].v))}; ` +
+            `if it means "outcome unknown", make it missing: tables.${lt}.values: { ${label.column}: { ${JSON.stringify(String(bad[0].v))}: null } }` +
+            `${spec.tables[lt] && tableFormat(spec.tables[lt]) === 'csv' ? ` or tables.${lt}.na_values: [${JSON.stringify(String(bad[0].v))}]` : ''})`,
         );
       labelSql = `CASE WHEN ${blank} THEN NULL WHEN ${v} IN ('1','true','1.0','yes','y','t') THEN 1 ELSE 0 END`;
       reasonSql = `CASE WHEN ${blank} THEN 'label missing' END`;
