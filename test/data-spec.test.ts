@@ -40,6 +40,8 @@ label: { column: y }
     expect(bad(base + 'modalities: { c: { type: tabular, table: p, numeric: [a], colour: red } }')).toThrow(/bad\.yaml: modalities\.c: unknown field\(s\) colour/);
     expect(bad(base.replace('label: { column: y }', 'label: { event: s, time: t, horizon: -3 }') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/bad\.yaml: label\.horizon: horizon must be > 0/);
     expect(bad('name: [1')).toThrow(/bad\.yaml: YAML error/);
+    // the parser's position, then the line itself (not a dangling "column 28:")
+    expect(bad('name: x\nfilters: ["age > 18", "sex == "F""]\n')).toThrow(/bad\.yaml: YAML error: .* at line 2, column \d+; the line reads: "filters: \[\\"age > 18\\", \\"sex == \\"F\\"\\"\]"$/);
     // a typo gets the closest field or value, when one is close; a wild one gets none
     expect(bad(base + 'modalities: { c: { type: tabular, table: p, numerc: [a] } }')).toThrow(/bad\.yaml: modalities\.c: unknown field\(s\) numerc \(did you mean numeric\?\)\n/);
     expect(bad(base.replace('cohort: { table: p }', 'cohort: { table: p, index_tiem: 0 }') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/cohort: unknown field\(s\) index_tiem \(did you mean index_time\?\)/);

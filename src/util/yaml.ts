@@ -13,6 +13,11 @@ export function parseYamlText(text: string, file: string): unknown {
     const msg = (e as Error).message ?? String(e);
     if (/alias count|resource exhaustion/i.test(msg))
       throw new CdmmError(`${file}: YAML error: more than ${MAX_ALIASES} alias expansions (*name); a spec needs few, if any`);
-    throw new CdmmError(`${file}: YAML error: ${msg.split('\n')[0]}`);
+    // The parser's first line ends "at line L, column C:" before a multi-line excerpt: show the line itself instead.
+    const first = msg.split('\n')[0].replace(/:\s*$/, '');
+    const pos = (e as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+    const line = pos ? text.split(/\r?\n/)[pos.line - 1] : undefined;
+    const shown = line === undefined ? '' : `; the line reads: ${JSON.stringify(line.length > 160 ? `${line.slice(0, 157)}...` : line)}`;
+    throw new CdmmError(`${file}: YAML error: ${first}${shown}`);
   }
 }
