@@ -22,6 +22,22 @@ describe('inspect warnings', () => {
     expect(rows.warnings.some((w) => w.startsWith('pattern 001 '))).toBe(false);
   });
 
+  it('says when min_count leaves a codes modality with an empty vocabulary', async () => {
+    const { smallDataset } = await import('./fixtures/data/helpers.js');
+    const { prepareDataset } = await import('../src/data/build.js');
+    const { join } = await import('node:path');
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const dir = smallDataset();
+    const spec = join(dir, 'spec.yaml');
+    const base = readFileSync(spec, 'utf8');
+    const withCodes = (minCount: number) => base.replace('split:', `  hist: { type: codes, table: labs, code: test, window: { end: 0 }, min_count: ${minCount} }\nsplit:`);
+    writeFileSync(spec, withCodes(1000));
+    const empty = summarize(await prepareDataset(spec, { quiet: true, cache: false })).warnings;
+    expect(empty).toContainEqual(expect.stringMatching(/^modality 'hist': no code is held by min_count or more training patients, so its vocabulary is empty .*lower min_count$/));
+    writeFileSync(spec, withCodes(1));
+    expect(summarize(await prepareDataset(spec, { quiet: true, cache: false })).warnings.some((w) => w.includes('vocabulary is empty'))).toBe(false);
+  });
+
   it('names categories and codes that differ only in case or spaces, from a real build', async () => {
     const { smallDataset } = await import('./fixtures/data/helpers.js');
     const { prepareDataset } = await import('../src/data/build.js');

@@ -80,7 +80,10 @@ function stateWarnings(ds: PreparedDataset): string[] {
           out.push(`modality '${m.name}': column '${c.column}' has categories that differ only in case or spaces (${say(g)}): each is a feature of its own; map them to one with the table's values (docs/SPEC.md) or clean the data`);
       }
     } else if (m.type === 'codes') {
-      const g = caseGroups((m.state as { vocabulary?: string[] }).vocabulary ?? []);
+      const vocabulary = (m.state as { vocabulary?: string[] }).vocabulary ?? [];
+      if (!vocabulary.length)
+        out.push(`modality '${m.name}': no code is held by min_count or more training patients, so its vocabulary is empty and every code counts as '<other>' (the modality says only whether a patient has any code): lower min_count`);
+      const g = caseGroups(vocabulary);
       if (g.length) out.push(`modality '${m.name}': codes that differ only in case or spaces (${say(g)}) are counted as different codes; clean the data if they are one`);
     } else if (m.type === 'timeseries') {
       out.push(...unseenWarning(m.name, (m.state as { unseen?: string[] }).unseen));
