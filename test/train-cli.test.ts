@@ -62,6 +62,15 @@ describe('cdmm train / evaluate', () => {
     expect(x.splits.external.auroc).toBeGreaterThan(0.5);
     expect(x.warnings).toBeUndefined();
     expect(ext.err).not.toMatch(/warning/);
+    // another hospital's site codes: its patients fall into '<other>', and evaluate says how many
+    const siteDir = join(root, 'sim2-sites');
+    cpSync(join(root, 'sim2'), siteDir, { recursive: true });
+    const lines = readFileSync(join(siteDir, 'patients.csv'), 'utf8').split('\n');
+    const siteAt = lines[0].split(',').indexOf('site');
+    writeFileSync(join(siteDir, 'patients.csv'), lines.map((l, i) => (i === 0 || !l ? l : l.split(',').map((c, j) => (j === siteAt && i % 2 ? 'ZZ' : c)).join(','))).join('\n'));
+    const sites = await cli('evaluate', run, '--spec', join(siteDir, 'spec.yaml'), '--json', '--bootstrap', '20');
+    expect(sites.code).toBe(0);
+    expect(JSON.parse(sites.out).warnings).toEqual([expect.stringMatching(/spec\.yaml: modality 'demographics': 150 of 300 patients \(50\.0%\) have a 'site' value never seen in training; they are scored as '<other>'/)]);
     // the training spec itself as "external": scored, with a warning that these are the training patients
     const self = await cli('evaluate', run, '--spec', spec, '--json', '--bootstrap', '20');
     expect(self.code).toBe(0);

@@ -75,6 +75,7 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
     r.per_pattern.external = s.perPattern;
     if (s.reference) r.reference = { external: s.reference };
     if (t.exclusions) r.exclusions = t.exclusions;
+    const unseen = unseenCategoryWarnings(run.manifest.modalities, t.values, t.ids.length).map((w) => `${o.specPath}: ${w}`);
     const fitted = readFitted(run.dir);
     if (fitted) {
       // By id, whatever file the patients come from (a renamed copy of the training file too).
@@ -91,6 +92,7 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
         if (w) r.warnings = [`${o.specPath}: ${w}`];
       }
     }
+    if (unseen.length) r.warnings = [...(r.warnings ?? []), ...unseen];
     return r;
   }
 
@@ -105,6 +107,27 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
     if (s.reference) (r.reference ??= {})[name] = s.reference;
   }
   return r;
+}
+
+/**
+ * Tabular categories the run never saw in training (another hospital's site codes, a new ward name): those patients
+ * are scored with the column's '<other>' feature, which the model barely learnt. Named per column with the share.
+ */
+export function unseenCategoryWarnings(modalities: { name: string; type: string; shape: number[]; features?: string[] }[], values: Record<string, Float32Array>, n: number): string[] {
+  const out: string[] = [];
+  for (const m of modalities) {
+    if (m.type !== 'tabular' || !m.features || !values[m.name] || n === 0) continue;
+    const D = m.features.length;
+    const v = values[m.name];
+    m.features.forEach((f, j) => {
+      if (!f.endsWith('=<other>')) return;
+      let k = 0;
+      for (let i = 0; i < n; i++) if (v[i * D + j] > 0) k++;
+      if (k > 0)
+        out.push(`modality '${m.name}': ${k} of ${n} patients (${((100 * k) / n).toFixed(1)}%) have a '${f.slice(0, -'=<other>'.length)}' value never seen in training; they are scored as '<other>', which the model learnt little about (cdmm predict names the values per patient)`);
+    });
+  }
+  return out;
 }
 
 /** The dataset the run was trained on, rebuilt from its spec (cached); an error when that spec or its tables changed. */
