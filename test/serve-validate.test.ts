@@ -110,6 +110,17 @@ describe('validator: fast path = schema path', () => {
     expect(constant([{ id: 'a', patients: { age: 50 } }]).ok).toBe(true);
   });
 
+  it('an index_time that differs from the cohort row\'s index column is named (index_time would win silently)', () => {
+    const r = validate([{ id: 'a', index_time: 5, patients: { index_day: 7 } }]);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.issues).toEqual([{ path: 'records[0].index_time', message: 'differs from the record\'s patients.index_day (7): give the index (prediction) time once' }]);
+    agree([{ id: 'a', index_time: 5, patients: { index_day: 7 } }]);
+    expect(validate([{ id: 'a', index_time: 5, patients: { index_day: '5' } }]).ok).toBe(true);
+    const ts = makeRecordValidator({ adm: { id: 'VARCHAR', t0: 'TIMESTAMP' } }, { adm: 'id' }, { maxRecords: 5, indexTime: { table: 'adm', column: 't0' } });
+    expect(ts([{ id: 'a', index_time: '2150-08-15T19:00:00', adm: { t0: '2150-08-15 19:00' } }]).ok).toBe(true); // the same instant
+    expect(ts([{ id: 'a', index_time: '2150-08-15T19:00:00', adm: { t0: '2150-08-16 19:00' } }]).ok).toBe(false);
+  });
+
   it("text in a number column is named with the spec's value map, or as a yes/no column", () => {
     const mapped = makeRecordValidator({ p: { id: 'VARCHAR', age: 'DOUBLE', died: 'BOOLEAN', bmi: 'DOUBLE' } }, { p: 'id' }, { maxRecords: 5, valueMaps: { p: { age: { '90+': 90 } } } });
     const r = mapped([{ id: 'a', p: { age: '90+', died: 'no', bmi: 'high' } }]);

@@ -161,6 +161,11 @@ export function makeRecordValidator(
       if (opts.indexTime && rec.index_time !== undefined) {
         const problem = indexProblem(rec.index_time);
         if (problem) add([i, 'index_time'], problem);
+        else {
+          // Both given: index_time would win silently; two different prediction times are a mistake to name.
+          const other = conflictingIndex(rec.index_time, own(rec, opts.indexTime.table), opts.indexTime.column, indexColumn.cls);
+          if (other !== undefined) add([i, 'index_time'], `differs from the record's ${opts.indexTime.table}.${opts.indexTime.column} (${JSON.stringify(other)}): give the index (prediction) time once`);
+        }
       }
       for (const [key, val] of Object.entries(rec)) {
         if (key === 'id' || key === 'index_time') continue;
@@ -231,6 +236,7 @@ export function makeRecordValidator(
         if (!opts.indexTime) return null;
         if (typeof it === 'string' ? it.length === 0 || it.includes('\u0000') : typeof it !== 'number' || !Number.isFinite(it)) return null;
         if (opts.indexTime && indexProblem(it)) return null;
+        if (opts.indexTime && conflictingIndex(it, own(rec, opts.indexTime.table), opts.indexTime.column, indexColumn.cls) !== undefined) return null;
       }
       const copy = Object.create(null) as PatientRecord;
       for (const name of Object.keys(rec)) {
@@ -297,6 +303,21 @@ export function makeRecordValidator(
 }
 
 export type RecordValidator = ReturnType<typeof makeRecordValidator>;
+
+/** A value of the index column in the cohort rows that reads as another instant or number than `given`. */
+function conflictingIndex(given: unknown, rows: unknown, column: string, cls: ColumnClass): unknown {
+  const list = Array.isArray(rows) ? rows : rows ? [rows] : [];
+  const read = (v: unknown) => (cls === 'date' || cls === 'timestamp' ? readTime(v, cls) : readNumber(v, cls));
+  const a = read(given);
+  if (a === UNREADABLE || Number.isNaN(a)) return undefined;
+  for (const r of list) {
+    const v = own(r, column);
+    if (v === undefined || v === null || v === '') continue;
+    const b = read(v);
+    if (b !== UNREADABLE && !Number.isNaN(b) && b !== a) return v;
+  }
+  return undefined;
+}
 
 function hasIndexTime(rows: unknown, column: string): boolean {
   const list = Array.isArray(rows) ? rows : rows ? [rows] : [];
