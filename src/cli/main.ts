@@ -24,7 +24,7 @@ export async function buildProgram(): Promise<Command> {
     // Set before the subcommands are added, which inherit them: parse errors throw (exit 2 below) with a hint.
     .exitOverride()
     // Commander's own parse errors as cdmm's: one line, prefixed, with where to look.
-    .configureOutput({ writeErr: (t) => process.stderr.write(/^error: /.test(t) ? `cdmm: ${t.trimEnd()} (see --help)\n` : t) });
+    .configureOutput({ writeErr: (t) => process.stderr.write(/^error: /.test(t) ? `cdmm: ${t.trimEnd().replace(/\s*\n\s*/g, ' ')} (see --help)\n` : t) });
   for (const m of commandModules) {
     let mod: { register?: (p: Command) => void };
     try {
