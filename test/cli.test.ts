@@ -46,6 +46,6 @@ describe('cdmm command', () => {
     expect(r.code).toBe(2);
     expect(r.err).toBe("cdmm: error: unknown option '--bogus' (see --help)\n"); // one line, as cdmm's own errors
     // commander's suggestion for a near option stays on that one line
-    expect(cdmm('train', 'x.yaml', '--epoch', '3').err).toBe("cdmm: error: unknown option '--epoch' (Did you mean --epochs?) (see --help)\n");
+    expect(cdmm('train', 'x.yaml', '--out', 'never', '--epoch', '3').err).toBe("cdmm: error: unknown option '--epoch' (Did you mean --epochs?) (see --help)\n");
   });
 });
