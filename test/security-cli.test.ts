@@ -185,6 +185,16 @@ describe('--out never loses what a user has, and fails before any work', () => {
     expect((await cli('simulate', '--out', sim, '--n', '200')).code).toBe(0);
     expectUserError(await cli('train', spec, '--out', sim, '--overwrite', ...TINY), /holds a cdmm simulated-data folder, not a run folder; not replaced/);
     expect(existsSync(join(sim, 'spec.yaml'))).toBe(true);
+    // A file of the user's inside a run folder (or a folder whose manifest merely looks like one) is never deleted.
+    writeFileSync(join(r, 'notes.txt'), 'mine');
+    mkdirSync(join(r, 'mydata'));
+    expectUserError(await cli('train', spec, '--out', r, '--overwrite', ...TINY), /--out .*run-again: is a cdmm run folder but also holds what cdmm does not write there \((notes\.txt, mydata\/|mydata\/, notes\.txt)\); not replaced/);
+    expect(readFileSync(join(r, 'notes.txt'), 'utf8')).toBe('mine');
+    const fake = mkdtempSync(join(root, 'fake-run-'));
+    writeFileSync(join(fake, 'manifest.json'), '{"format":"cdmm-model/3"}');
+    writeFileSync(join(fake, 'patients_real.csv'), 'id\n1\n');
+    expectUserError(await cli('train', spec, '--out', fake, '--overwrite', ...TINY), /also holds what cdmm does not write there \(patients_real\.csv\)/);
+    expect(existsSync(join(fake, 'patients_real.csv'))).toBe(true);
   });
 
   it.runIf(onLinux)('an --out that cannot be written (under /sys) fails first, for every command', async () => {
@@ -239,6 +249,10 @@ describe('--out never loses what a user has, and fails before any work', () => {
     expect(readFileSync(join(sim, 'patients.csv'), 'utf8')).toBe(old);
     expect((await cli('simulate', '--out', sim, '--n', '200', '--seed', '2', '--overwrite')).code).toBe(0);
     expect(readFileSync(join(sim, 'patients.csv'), 'utf8')).not.toBe(old);
+    // ... but not once the user keeps their own work in it
+    writeFileSync(join(sim, 'analysis.R'), 'x <- 1');
+    expectUserError(await cli('simulate', '--out', sim, '--n', '200', '--overwrite'), /is a cdmm simulated-data folder but also holds what cdmm does not write there \(analysis\.R\)/);
+    expect(existsSync(join(sim, 'analysis.R'))).toBe(true);
     // A demo folder (recognised by demo.json) is refused without --overwrite.
     const demo = mkdtempSync(join(root, 'demo-'));
     writeFileSync(join(demo, 'demo.json'), JSON.stringify({ cdmm: 'demo', complete: true }));
@@ -474,11 +488,11 @@ describe('--overwrite, seen from where it runs and what it left', () => {
   it('refuses to replace the folder the command runs in, before any work', async () => {
     const { checkOutDir } = await import('../src/util/outdir.js');
     const dir = join(root, 'cwd-run');
-    mkdirSync(join(dir, 'sub'), { recursive: true });
+    mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ format: 'cdmm-model/3' }));
     const here = process.cwd();
     try {
-      process.chdir(join(dir, 'sub'));
+      process.chdir(dir);
       expect(() => checkOutDir(dir, 'run', { overwrite: true })).toThrow(/is the folder this command runs in \(or holds it\); it cannot be replaced from inside/);
       process.chdir(root);
       expect(checkOutDir(dir, 'run', { overwrite: true })).toBe('replace');

@@ -43,6 +43,51 @@ export function outputKind(dir: string): OutputKind | undefined {
   return undefined;
 }
 
+/** The files and folders each kind of cdmm folder holds (docs/RUN-FORMAT.md); anything else is the user's. */
+const RUN_FILES = ['manifest.json', 'model.safetensors', 'SHA256SUMS', 'metrics.json', 'insights.json', 'predictions.json', 'history.json', 'fitted.json'];
+const SIM_FILES = ['patients.csv', 'labs.csv', 'diagnoses.csv', 'notes.csv', 'imaging.csv', 'spec.yaml', 'README.md'];
+/** A leftover of writeFileAtomic (a write the process did not finish). */
+const ATOMIC_TMP = /^\..+\.tmp-\d+-\d+$/;
+
+/**
+ * What `dir` holds that a cdmm folder of `kind` never has (paths relative to `dir`, folders with a trailing /), so
+ * that --overwrite cannot delete a user's file that was put inside a cdmm folder. At most `limit` are named.
+ */
+export function foreignEntries(dir: string, kind: OutputKind, limit = 5): string[] {
+  const out: string[] = [];
+  const walk = (d: string, k: OutputKind, prefix: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (out.length >= limit) return;
+      const name = e.name;
+      const rel = `${prefix}${name}`;
+      const isDir = e.isDirectory(), isFile = e.isFile();
+      if (isFile && ATOMIC_TMP.test(name)) continue;
+      if (k === 'run' && isFile && RUN_FILES.includes(name)) continue;
+      if (k === 'simulate' && ((isFile && SIM_FILES.includes(name)) || (isDir && name === '.cdmm-cache'))) continue;
+      if (k === 'benchmark' && isFile && name === 'benchmark.json') continue;
+      if (k === 'benchmark' && isDir && name === 'runs') {
+        for (const r of readdirSync(join(d, name), { withFileTypes: true })) {
+          if (out.length >= limit) return;
+          if (r.isDirectory() && outputKind(join(d, name, r.name)) === 'run') walk(join(d, name, r.name), 'run', `${rel}/${r.name}/`);
+          else out.push(`${rel}/${r.name}${r.isDirectory() ? '/' : ''}`);
+        }
+        continue;
+      }
+      if (k === 'demo') {
+        if (isFile && ['demo.json', 'nafld-report.html', 'simulated-report.html'].includes(name)) continue;
+        const sub: OutputKind | undefined = name === 'simulated-data' ? 'simulate' : name === 'nafld' || name === 'simulated' ? 'benchmark' : undefined;
+        if (isDir && sub && outputKind(join(d, name)) === sub) {
+          walk(join(d, name), sub, `${rel}/`);
+          continue;
+        }
+      }
+      out.push(`${rel}${isDir ? '/' : ''}`);
+    }
+  };
+  walk(dir, kind, '');
+  return out;
+}
+
 /** A benchmark folder from before benchmark.json was written at the start: only runs/ with run folders in it. */
 export function isInterruptedBenchmark(dir: string): boolean {
   const runs = join(dir, 'runs');
@@ -134,7 +179,15 @@ export function checkOutDir(dir: string, kind: OutputKind, o: OutOptions = {}): 
       `${flag} ${dir}: holds only runs/ with run folders and no benchmark.json, so cdmm cannot tell it from a collection of runs of yours; ` +
         `not replaced (continue it with --resume, or remove it yourself)`,
     );
-  else if (found === kind && o.overwrite) state = 'replace';
+  else if (found === kind && o.overwrite) {
+    const foreign = foreignEntries(path, kind);
+    if (foreign.length)
+      throw new CdmmError(
+        `${flag} ${dir}: is a cdmm ${KIND_NAME[kind]} but also holds what cdmm does not write there (${foreign.join(', ')}${foreign.length >= 5 ? ', …' : ''}); ` +
+          `not replaced, so that --overwrite deletes nothing of yours: move those out, or remove the folder yourself`,
+      );
+    state = 'replace';
+  }
   else if (found === kind)
     throw new CdmmError(`${flag} ${dir}: holds a cdmm ${KIND_NAME[kind]} already; pass --overwrite to replace it${kind === 'benchmark' ? ', --resume to continue it,' : ''} or choose another ${flag}`);
   else if (found)
@@ -205,7 +258,8 @@ export function checkOutFile(file: string, what: string, ours: (text: string) =>
 
 /** The start of a predictions file written by `cdmm predict` (src/serve/format.ts). */
 export function isPredictionsFile(text: string): boolean {
-  return /^\{\s*"run":/.test(text) || /^id,(label,)?p_do,p_factual,mask,pattern,modalities_used/.test(text);
+  // The JSON form's first keys as src/serve/format.ts writes them: "run", then "dataset" (not any {"run": ...}).
+  return /^\{\s*"run":\s*"(?:[^"\\]|\\.)*",\s*"dataset":/.test(text) || /^id,(label,)?p_do,p_factual,mask,pattern,modalities_used/.test(text);
 }
 
 /** The start of an HTML report written by `cdmm report` (src/report/html.ts). */
