@@ -260,6 +260,11 @@ split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
     await expect(prepareDataset(join(euro(FMT, true), 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(
       /vitals\.csv: line 42, column 'when': time "2021-03-02 06:00" does not match time_format "%d\/%m\/%Y %H:%M"/,
     );
+    // a format DuckDB cannot parse is the spec's mistake (exit 2), not an internal error
+    const { CdmmError } = await import('../src/util/errors.js');
+    const bad = await prepareDataset(join(euro(', time_format: "%Q%%%"'), 'spec.yaml'), { quiet: true, cache: false }).catch((e) => e);
+    expect(bad).toBeInstanceOf(CdmmError);
+    expect(bad.message).toMatch(/spec\.yaml: tables\.vitals\.time_format: "%Q%%%" is not a strptime format \(.*%Q.*\); e\.g\. "%d\/%m\/%Y %H:%M"/);
   }, 60_000);
 });
 

@@ -313,6 +313,12 @@ export class Db {
     if (t.timeFormat) {
       // An explicit layout such as "%d/%m/%Y %H:%M": every non-empty value must match it.
       const fmt = lit(t.timeFormat);
+      // A format DuckDB cannot parse fails every statement that uses it: say so once, as the spec's mistake.
+      try {
+        await this.scalar(`SELECT try_strptime('2000-01-01', ${fmt})`);
+      } catch (e) {
+        throw new CdmmError(`${this.specFile}: tables.${table}.time_format: ${JSON.stringify(t.timeFormat)} is not a strptime format (${duckdbReason(e)}); e.g. "%d/%m/%Y %H:%M"`);
+      }
       const bad = await this.rows(
         `SELECT ${this.lineExpr(table)} AS line, ${c} AS v FROM ${tbl(table)} WHERE ${c} IS NOT NULL AND trim(${c}) <> '' AND try_strptime(trim(${c}), ${fmt}) IS NULL ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
       );
