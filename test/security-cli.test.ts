@@ -425,6 +425,13 @@ describe('one clear line instead of a stack trace', () => {
     expectUserError(await cli('train', data, '--out', join(root, 'never-dir'), ...TINY), /: is a folder; expected a dataset spec file/);
   });
 
+  it('terminal escapes from a spec are printed as \\u escapes, never raw', async () => {
+    const s = variant({}, (t) => t.replace('numeric: [age]', 'numeric: ["age\\e[31m\\u202e"]'));
+    const r = await cli('inspect', s, '--no-cache');
+    expectUserError(r, /column 'age\\u001b\[31m\\u202e' not found/);
+    expect(r.err).not.toMatch(/[\u001b\u202e]/);
+  });
+
   it('--lr 1e308 and --dim 100000000 are refused up front', async () => {
     expectUserError(await cli('train', spec, '--out', join(root, 'never-lr'), '--lr', '1e308', '--epochs', '1'), /--lr 1e\+308: expected 'auto' or a learning rate in \(0, 10\]/);
     expectUserError(await cli('train', spec, '--out', join(root, 'never-dim'), '--dim', '100000000', '--epochs', '1'), /--dim 100000000: expected a width of at most 4096/);

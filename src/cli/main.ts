@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { isCdmmError } from '../util/errors.js';
 import { errnoWords } from '../util/outdir.js';
+import { printable } from '../util/say.js';
 
 // Each command lives in its own module under ./commands and exports register(program).
 const commandModules = [
@@ -66,17 +67,17 @@ export async function main(argv: string[]): Promise<number> {
     if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return 0;
     if (code?.startsWith('commander.')) return 2;
     if (isCdmmError(e)) {
-      process.stderr.write(`cdmm: error: ${e.message}\n${stack(e)}`);
+      process.stderr.write(`cdmm: error: ${printable(e.message)}\n${stack(e)}`);
       return e.exitCode;
     }
     const user = userMessage(e);
     if (user !== undefined) {
-      process.stderr.write(`cdmm: error: ${user}\n${stack(e)}`);
+      process.stderr.write(`cdmm: error: ${printable(user)}\n${stack(e)}`);
       return 1;
     }
     const first = String((e as Error)?.message ?? e).split('\n')[0];
     process.stderr.write(
-      debug ? `cdmm: internal error: ${(e as Error)?.stack ?? String(e)}\n` : `cdmm: internal error: ${first} (a bug in cdmm: run again with --debug for the stack trace, and report it)\n`,
+      debug ? `cdmm: internal error: ${(e as Error)?.stack ?? String(e)}\n` : `cdmm: internal error: ${printable(first)} (a bug in cdmm: run again with --debug for the stack trace, and report it)\n`,
     );
     return 1;
   }

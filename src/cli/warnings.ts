@@ -2,12 +2,13 @@
 // `cdmm inspect`: printed on stderr, so that --json output on stdout stays clean.
 import { modalityWarnings } from '../data/summary.js';
 import type { PreparedDataset } from '../data/types.js';
+import { say } from '../util/say.js';
 
 /** Prints each warning once (`seen` spans the datasets a benchmark prepares). */
 export function printWarnings(ds: PreparedDataset, seen?: Set<string>): void {
   for (const w of modalityWarnings(ds)) {
     if (seen?.has(w)) continue;
     seen?.add(w);
-    process.stderr.write(`cdmm: warning: ${ds.name}: ${w}\n`);
+    say('warning', `${ds.name}: ${w}`);
   }
 }

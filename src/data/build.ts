@@ -13,6 +13,7 @@ import { parseSpec, readSpecText, type Spec } from './spec.js';
 import { registerTables } from './tables.js';
 import { columnSplit, connectedUnits, groupSplit, requirePatientDisjoint, shiftByValue, shiftTrain, stratifiedSplit, stratifiedUnitSplit, type SplitIndex } from './split.js';
 import type { ModalityInfo, PreparedDataset, SplitArrays, SplitName } from './types.js';
+import { say } from '../util/say.js';
 
 /** Everything needed to transform new patients exactly like the training ones. JSON-serialisable. */
 export interface DataState {
@@ -48,7 +49,7 @@ export async function prepareDataset(specPath: string, opts: PrepareOptions = {}
   for (const [name, t] of Object.entries(spec.tables)) resolveTableFile(specDir, t.file, `${file}: tables.${name}.file`, { allowOutside: opts.allowOutside });
   const dir = cacheDir(specDir);
   const problem = (opts.cache ?? true) ? cacheDirProblem(dir) : undefined;
-  if (problem && !opts.quiet) process.stderr.write(`cdmm: warning: ${problem}\n`);
+  if (problem && !opts.quiet) say('warning', `${problem}`);
   const secret = (opts.cache ?? true) && !problem ? cacheSecret() : undefined;
   const useCache = secret !== undefined;
   const key = secret ? cacheKey(text, spec, specDir, opts.seed, secret) : '';
@@ -61,7 +62,7 @@ export async function prepareDataset(specPath: string, opts: PrepareOptions = {}
     try {
       saveCache(dir, key, ds);
     } catch (e) {
-      if (!opts.quiet) process.stderr.write(`cdmm: warning: could not write the dataset cache in ${dir}: ${(e as Error).message}\n`);
+      if (!opts.quiet) say('warning', `could not write the dataset cache in ${dir}: ${(e as Error).message}`);
     }
   }
   return ds;

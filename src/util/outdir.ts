@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, realpathSync, renameSync, rmSync,
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { CdmmError } from './errors.js';
 import { readBoundedText } from './files.js';
+import { say } from './say.js';
 
 /** The folders cdmm writes, each recognised by the files it holds (docs/RUN-FORMAT.md). */
 export type OutputKind = 'run' | 'benchmark' | 'simulate' | 'demo';
@@ -223,7 +224,7 @@ function warnInterruptedReplace(path: string): void {
   for (const f of names) {
     const pid = Number(/^(\d+)-/.exec(f.slice(prefix.length))?.[1]);
     if (!Number.isInteger(pid) || pid <= 0 || pidAlive(pid)) continue;
-    process.stderr.write(`cdmm: warning: ${join(dirname(path), f)} is the folder an interrupted --overwrite of ${path} set aside; move it back or remove it yourself\n`);
+    say('warning', `${join(dirname(path), f)} is the folder an interrupted --overwrite of ${path} set aside; move it back or remove it yourself`);
   }
 }
 

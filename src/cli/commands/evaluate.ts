@@ -2,6 +2,7 @@
 // patients with the run's fitted preprocessing (external validation).
 import type { Command } from 'commander';
 import { intArg } from '../../train/cli-options.js';
+import { say } from '../../util/say.js';
 
 export function register(program: Command): void {
   program
@@ -18,10 +19,10 @@ export function register(program: Command): void {
         import('../../train/evaluate.js'), import('../../run/run-io.js'), import('../../train/summary.js'),
       ]);
       const run = loadRun(runDir);
-      for (const w of run.warnings) process.stderr.write(`cdmm: warning: ${w}\n`);
+      for (const w of run.warnings) say('warning', `${w}`);
       try {
         const r = await evaluateRun(run, { specPath: o.spec, bootstrap: o.bootstrap, cache: o.cache, quiet: !!o.json, allowOutside: o.allowOutside });
-        for (const w of r.warnings ?? []) process.stderr.write(`cdmm: warning: ${w}\n`);
+        for (const w of r.warnings ?? []) say('warning', `${w}`);
         if (o.json) {
           process.stdout.write(JSON.stringify(r, null, 2) + '\n');
           return;

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { checkOutFile, isPredictionsFile } from '../../util/outdir.js';
+import { say } from '../../util/say.js';
 
 export function register(program: Command): void {
   program
@@ -22,7 +23,7 @@ export function register(program: Command): void {
       const format = outputFormat(o.out);
       checkOutFile(o.out, 'predictions', isPredictionsFile, { overwrite: o.overwrite });
       const predictor = await Predictor.load(run, { rebuildTypical: o.typical });
-      for (const w of predictor.warnings) process.stderr.write(`cdmm: warning: ${w}\n`);
+      for (const w of predictor.warnings) say('warning', `${w}`);
       try {
         const set = await predictor.predictFiles(o.input, { allowOutside: o.allowOutside });
         const m = predictor.manifest;
@@ -33,8 +34,8 @@ export function register(program: Command): void {
         } else {
           process.stdout.write(`${set.predictions.length} patient(s) → ${o.out}${excluded ? ` (left out: ${excluded})` : ''}\n`);
           if (set.missingTables)
-            process.stderr.write(`cdmm: note: no file for table(s) ${set.missingTables.join(', ')} in ${o.input}: what they hold counts as missing\n`);
-          if (predictor.typical.note) process.stderr.write(`cdmm: note: no counterfactuals for missing modalities: ${predictor.typical.note}\n`);
+            say('note', `no file for table(s) ${set.missingTables.join(', ')} in ${o.input}: what they hold counts as missing`);
+          if (predictor.typical.note) say('note', `no counterfactuals for missing modalities: ${predictor.typical.note}`);
         }
       } finally {
         predictor.dispose();

@@ -2,6 +2,7 @@
 // shutdown on SIGINT/SIGTERM (stop accepting, finish what is in flight, exit 0).
 import type { Command } from 'commander';
 import { CdmmError } from '../../util/errors.js';
+import { say } from '../../util/say.js';
 
 function intOption(flag: string, min: number, max: number) {
   return (v: string): number => {
@@ -29,7 +30,7 @@ export function register(program: Command): void {
       if (token !== undefined && !token.trim()) throw new CdmmError(`${o.token !== undefined ? '--token' : 'CDMM_TOKEN'}: the token is empty; give a non-empty token, or none for an open server`);
       const [{ Predictor }, { buildServer }] = await Promise.all([import('../../serve/predictor.js'), import('../../serve/server.js')]);
       const predictor = await Predictor.load(run, { maxRecords: o.maxRecords, rebuildTypical: o.typical });
-      for (const w of predictor.warnings) process.stderr.write(`cdmm: warning: ${w}\n`);
+      for (const w of predictor.warnings) say('warning', `${w}`);
       const app = buildServer(predictor, { token, bodyLimit: o.bodyLimit, logger: !o.quiet });
       let address: string;
       try {
@@ -45,8 +46,8 @@ export function register(program: Command): void {
       }
       process.stderr.write(`cdmm: serving ${predictor.manifest.dataset} (${predictor.manifest.config.backbone}, debias ${predictor.manifest.config.debias}) on ${address}${token ? ' (token required)' : ''}\n`);
       if (!token && !/^(127\.|::1$|localhost$)/.test(o.host))
-        process.stderr.write(`cdmm: warning: listening on ${o.host} without --token: anyone who can reach it can query the model\n`);
-      if (predictor.typical.note) process.stderr.write(`cdmm: note: no counterfactuals for missing modalities: ${predictor.typical.note}\n`);
+        say('warning', `listening on ${o.host} without --token: anyone who can reach it can query the model`);
+      if (predictor.typical.note) say('note', `no counterfactuals for missing modalities: ${predictor.typical.note}`);
       // Keep the command pending until a signal closes the server: then exit 0 through main().
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

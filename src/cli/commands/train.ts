@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { BACKBONES, DEBIAS, addTrainingOptions, intArg, modelOverridesFrom, oneOf, trainOptionsFrom, type TrainingFlags } from '../../train/cli-options.js';
 import { checkOutDir } from '../../util/outdir.js';
+import { say } from '../../util/say.js';
 
 export function register(program: Command): void {
   const cmd = program
@@ -35,7 +36,7 @@ export function register(program: Command): void {
       quiet: !!o.quiet,
       label: `train ${backbone}/${debias}`,
     });
-    for (const note of r.notes) process.stderr.write(`cdmm: note: ${note}\n`);
+    for (const note of r.notes) say('note', `${note}`);
     if (o.json) process.stdout.write(JSON.stringify(r.metrics, null, 2) + '\n');
     else process.stdout.write(formatRunSummary(r) + '\n');
   });
