@@ -121,6 +121,15 @@ describe('validator: fast path = schema path', () => {
     expect(ts([{ id: 'a', index_time: '2150-08-15T19:00:00', adm: { t0: '2150-08-16 19:00' } }]).ok).toBe(false);
   });
 
+  it("a row's id column that names another patient is refused (the row would count as the record's)", () => {
+    const r = validate([{ id: 'a1', index_time: 5, labs: [{ day: 1, variable: 'crp', value: 3, id: 'zzz' }] }]);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.issues).toEqual([{ path: 'records[0].labs[0].id', message: expect.stringMatching(/^differs from the record's id "a1": a record holds one patient's rows/) }]);
+    agree([{ id: 'a1', index_time: 5, labs: [{ day: 1, variable: 'crp', value: 3, id: 'zzz' }] }]);
+    expect(validate([{ id: 'a1', index_time: 5, labs: [{ day: 1, variable: 'crp', value: 3, id: 'a1' }] }]).ok).toBe(true);
+    expect(validate([{ id: 7, index_time: 5, labs: [{ day: 1, variable: 'crp', value: 3, id: 7 }] }]).ok).toBe(true);
+  });
+
   it("text in a number column is named with the spec's value map, or as a yes/no column", () => {
     const mapped = makeRecordValidator({ p: { id: 'VARCHAR', age: 'DOUBLE', died: 'BOOLEAN', bmi: 'DOUBLE' } }, { p: 'id' }, { maxRecords: 5, valueMaps: { p: { age: { '90+': 90 } } } });
     const r = mapped([{ id: 'a', p: { age: '90+', died: 'no', bmi: 'high' } }]);

@@ -183,7 +183,7 @@ export function makeRecordValidator(
               if (col !== ids.get(key)) add([...at, col], `unknown column '${col}' of table '${key}' (columns: ${[...types.keys()].join(', ')})`);
               continue;
             }
-            const problem = cellProblem(cell, c);
+            const problem = cellProblem(cell, c) ?? (col === ids.get(key) ? idProblem(cell, id) : null);
             if (problem) add([...at, col], problem);
           }
         });
@@ -259,7 +259,7 @@ export function makeRecordValidator(
             }
             const cell = row[col];
             if (cell === undefined || cell === null || cell === '') continue;
-            if (!schemaAccepts(cell, c.kind) || cellProblem(cell, c)) return null;
+            if (!schemaAccepts(cell, c.kind) || cellProblem(cell, c) || (col === idColumn && idProblem(cell, key))) return null;
           }
         }
       }
@@ -303,6 +303,12 @@ export function makeRecordValidator(
 }
 
 export type RecordValidator = ReturnType<typeof makeRecordValidator>;
+
+/** A row's own id column must name the record's patient: the row would be counted as the record's anyway. */
+function idProblem(cell: unknown, id: string): string | null {
+  if (cell === undefined || cell === null || cell === '' || String(cell) === id) return null;
+  return `differs from the record's id ${JSON.stringify(id)}: a record holds one patient's rows (leave the id column out, or give the record's id)`;
+}
 
 /** A value of the index column in the cohort rows that reads as another instant or number than `given`. */
 function conflictingIndex(given: unknown, rows: unknown, column: string, cls: ColumnClass): unknown {
