@@ -602,6 +602,48 @@ describe('connections that send headers and trickle their bodies', () => {
   }, 30_000);
 });
 
+describe('connections per address', () => {
+  it('one address holds at most maxConnectionsPerAddress open connections; another address is still served', async () => {
+    const net = await import('node:net');
+    const app = buildServer(predictor, { token: TOKEN, maxConnectionsPerAddress: 20 });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (app.server.address() as { port: number }).port;
+    const socks: import('node:net').Socket[] = [];
+    const closedEarly = (s: import('node:net').Socket) => new Promise<boolean>((resolve) => {
+      s.once('close', () => resolve(true));
+      setTimeout(() => resolve(false), 500);
+    });
+    try {
+      // idle connections that send half a request line: the 21st is closed at once, the 20 before it stay open
+      for (let i = 0; i < 21; i++) {
+        const s = net.connect({ port, host: '127.0.0.1' });
+        s.on('error', () => {});
+        await new Promise((r) => s.once('connect', r));
+        s.write('GET /heal');
+        socks.push(s);
+      }
+      const closed = await Promise.all(socks.map(closedEarly));
+      expect(closed.slice(0, 20).every((c) => !c)).toBe(true);
+      expect(closed[20]).toBe(true);
+      const other = await new Promise<number>((resolve, reject) => {
+        const s = net.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' }, () => s.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+        let got = '';
+        s.on('data', (d) => (got += d));
+        s.on('end', () => resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(got)?.[1] ?? 0)));
+        s.on('error', reject);
+      });
+      expect(other).toBe(200);
+      // the share comes back when they close
+      for (const s of socks) s.destroy();
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    } finally {
+      for (const s of socks) s.destroy();
+      await app.close();
+    }
+  }, 30_000);
+});
+
 describe('a body that does not arrive in time', () => {
   it('has its connection closed at the body timeout, to the second, and its share released', async () => {
     const net = await import('node:net');

@@ -27,6 +27,30 @@ export interface ServerOptions {
   logger?: boolean | { level?: string; stream?: NodeJS.WritableStream };
   /** How long a predict request's body may take to arrive (default requestTimeoutMs(bodyLimit)). */
   bodyTimeoutMs?: number;
+  /** Open connections one client address may hold (default 256); more are closed at once. */
+  maxConnectionsPerAddress?: number;
+}
+
+/**
+ * Closes a new connection at once when its address already holds `max` open ones: one client opening thousands of
+ * idle or header-trickling connections (no token needed for that) would otherwise take every socket the process has.
+ */
+function limitConnectionsPerAddress(server: import('node:http').Server, max: number): void {
+  const open = new Map<string, number>();
+  server.on('connection', (socket: import('node:net').Socket) => {
+    const addr = socket.remoteAddress ?? '';
+    const n = open.get(addr) ?? 0;
+    if (n >= max) {
+      socket.destroy();
+      return;
+    }
+    open.set(addr, n + 1);
+    socket.once('close', () => {
+      const left = (open.get(addr) ?? 1) - 1;
+      if (left > 0) open.set(addr, left);
+      else open.delete(addr);
+    });
+  });
 }
 
 declare module 'fastify' {
@@ -92,6 +116,7 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
+  limitConnectionsPerAddress(app.server, opts.maxConnectionsPerAddress ?? 256);
   const queue = new PredictQueue((groups) => predictor.predictRecordGroups(groups), {
     maxPendingRecords: opts.maxPendingRecords ?? 4096,
     maxBatchRecords: opts.maxBatchRecords ?? 512,

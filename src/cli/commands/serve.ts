@@ -23,15 +23,16 @@ export function register(program: Command): void {
     .option('--token <token>', 'require "Authorization: Bearer <token>" on every route but GET /healthz (default: $CDMM_TOKEN, else none)')
     .option('--body-limit <bytes>', 'largest request body', intOption('--body-limit', 1024, 1 << 30), 1 << 20)
     .option('--max-records <n>', 'most records per request', intOption('--max-records', 1, 100_000), 1000)
+    .option('--max-connections-per-address <n>', 'open connections one client address may hold; more are closed at once (raise it behind a reverse proxy, whose connections all come from one address)', intOption('--max-connections-per-address', 1, 1_000_000), 256)
     .option('--no-typical', "no typical values, so no counterfactuals for missing modalities (they come from the manifest, or from the training data for older runs)")
     .option('--quiet', 'no access log')
-    .action(async (run: string, o: { port: number; host: string; token?: string; bodyLimit: number; maxRecords: number; typical: boolean; quiet?: boolean }) => {
+    .action(async (run: string, o: { port: number; host: string; token?: string; bodyLimit: number; maxRecords: number; maxConnectionsPerAddress: number; typical: boolean; quiet?: boolean }) => {
       const token = o.token ?? process.env.CDMM_TOKEN;
       if (token !== undefined && !token.trim()) throw new CdmmError(`${o.token !== undefined ? '--token' : 'CDMM_TOKEN'}: the token is empty; give a non-empty token, or none for an open server`);
       const [{ Predictor }, { buildServer }] = await Promise.all([import('../../serve/predictor.js'), import('../../serve/server.js')]);
       const predictor = await Predictor.load(run, { maxRecords: o.maxRecords, rebuildTypical: o.typical });
       for (const w of predictor.warnings) say('warning', `${w}`);
-      const app = buildServer(predictor, { token, bodyLimit: o.bodyLimit, logger: !o.quiet });
+      const app = buildServer(predictor, { token, bodyLimit: o.bodyLimit, logger: !o.quiet, maxConnectionsPerAddress: o.maxConnectionsPerAddress });
       let address: string;
       try {
         address = await app.listen({ port: o.port, host: o.host });
