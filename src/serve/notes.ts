@@ -21,6 +21,9 @@ export function recordNotes(spec: Spec, state: DataState): (records: PatientReco
   const known = new Map<string, Set<string>>();
   for (const m of state.modalities)
     if (m.type === 'timeseries') known.set(m.name, new Set((m.state as { variables: { name: string }[] }).variables.map((v) => v.name)));
+  const varScales = new Map<string, Map<string, { mean: number; std: number }>>();
+  for (const m of state.modalities)
+    if (m.type === 'timeseries') varScales.set(m.name, new Map((m.state as { variables: { name: string; mean: number; std: number }[] }).variables.map((v) => [v.name, v])));
   const scales = new Map<string, { column: string; mean: number; std: number }[]>();
   for (const m of state.modalities) if (m.type === 'tabular') scales.set(m.name, (m.state as { numeric: { column: string; mean: number; std: number }[] }).numeric);
   return (records, preds) => records.forEach((rec, i) => {
@@ -46,6 +49,21 @@ export function recordNotes(spec: Spec, state: DataState): (records: PatientReco
         const unknown = rows.map((r) => own(r, m.variable!)).filter((v) => v !== undefined && v !== null && vars && !vars.has(String(v)));
         if (unknown.length)
           notes.push(`${name}: ${unknown.length} row${unknown.length === 1 ? '' : 's'} of '${m.table}' name variables that are not among the model's (e.g. ${JSON.stringify(String(unknown[0]).slice(0, 60))}): not used`);
+        // Long-form values far outside the variable's training range, as for tabular numbers (one note per modality).
+        const sc = varScales.get(name);
+        if (m.value && sc && !Object.hasOwn(t?.values ?? {}, m.value)) {
+          let far = 0, first = '';
+          for (const r of rows) {
+            const c = sc.get(String(own(r, m.variable)));
+            const v = own(r, m.value);
+            const x = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+            if (!c || !Number.isFinite(x) || !(c.std > 0)) continue;
+            const z = Math.abs(x - c.mean) / c.std;
+            if (z > FAR_SDS && far++ === 0)
+              first = `${String(own(r, m.variable)).slice(0, 60)} ${x} is ${z < 1e6 ? Math.round(z) : z.toExponential(1)} training standard deviations from its training mean ${+c.mean.toPrecision(4)}`;
+          }
+          if (far) notes.push(`${name}: ${far} value${far === 1 ? '' : 's'} far outside training (e.g. ${first}): used as given where in the window (check the values and their units)`);
+        }
       }
       if (p.modalities[name] && !p.modalities[name].observed && m.table !== spec.cohort.table)
         notes.push(`${name}: rows were given in '${m.table}' but none could be used (none in the window before the prediction time, or only values the model does not read): scored as missing`);
