@@ -138,6 +138,9 @@ describe('listed variables that never occur', () => {
     // a run folder keeps the list: the state read back is the state written (evaluate compares them)
     const { dataStateSchema } = await import('../src/data/state.js');
     expect(JSON.stringify(dataStateSchema.parse(JSON.parse(JSON.stringify(ds.state))))).toBe(JSON.stringify(ds.state));
+    // a name that differs from one in the table by case gets it as "did you mean"
+    const cased = await prepareDataset(join(fixtureWith('[A, b]'), 'spec.yaml'), { quiet: true, cache: false });
+    expect(modalityWarnings(cased)).toContain(`modalities.labs.variables: "A" is not a value of 'test' in table 'labs': did you mean "a"? (variable names are compared exactly)`);
   });
   const fixtureWith = (variables: string) =>
     labsFixture([`labs: { type: timeseries, table: labs, variable: test, value: value, variables: ${variables}, window: { start: -20 }, bins: 1 }`]);

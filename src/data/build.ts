@@ -9,7 +9,7 @@ import { Db, q, tbl, type ColumnKind } from './db.js';
 import { builderFor } from './modalities/index.js';
 import { resolveTableFile } from './paths.js';
 import { COHORT, cohortJoin, type Applied, type Ctx, type Raw } from './modalities/common.js';
-import { parseSpec, readSpecText, type Spec } from './spec.js';
+import { closest, parseSpec, readSpecText, type Spec } from './spec.js';
 import { registerTables } from './tables.js';
 import { columnSplit, connectedUnits, groupSplit, requirePatientDisjoint, shiftByValue, shiftTrain, stratifiedSplit, stratifiedUnitSplit, type SplitIndex } from './split.js';
 import type { ModalityInfo, PreparedDataset, SplitArrays, SplitName } from './types.js';
@@ -168,6 +168,28 @@ function assertFinite(a: Float32Array, modality: string, width: number, ids: str
     if (!Number.isFinite(a[j])) throw new CdmmError(`internal check failed: modality '${modality}' has a non-finite value for patient ${ids[Math.floor(j / width)]}`);
 }
 
+/**
+ * For listed time-series variables that no training patient has: the table's variable names that differ only in
+ * case or by a typo, as "did you mean" (one scan of the variable column, only when such a variable exists).
+ */
+async function unseenVariableHints(db: Db, spec: Spec, names: string[], states: unknown[]): Promise<string[]> {
+  const out: string[] = [];
+  for (let k = 0; k < names.length; k++) {
+    const m = spec.modalities[names[k]];
+    const unseen = (states[k] as { unseen?: string[] } | undefined)?.unseen;
+    if (m.type !== 'timeseries' || !m.variable || !unseen?.length) continue;
+    const col = `CAST(${q(m.variable)} AS VARCHAR)`;
+    const present = (await db.columns(`SELECT DISTINCT ${col} AS v FROM ${tbl(m.table)} WHERE ${col} IS NOT NULL LIMIT 100000`)).v.map(String);
+    const have = new Set(present);
+    for (const u of unseen.slice(0, 20)) {
+      if (have.has(u)) continue; // in the table, only not in a training patient's window
+      const near = present.find((v) => v.toLowerCase() === u.toLowerCase()) ?? (/^\d+$/.test(u) ? undefined : closest(u, present)); // no "near" item ids
+      if (near) out.push(`modalities.${names[k]}.variables: ${JSON.stringify(u)} is not a value of '${m.variable}' in table '${m.table}': did you mean ${JSON.stringify(near)}? (variable names are compared exactly)`);
+    }
+  }
+  return out;
+}
+
 async function buildDataset(spec: Spec, specDir: string, file: string, opts: PrepareOptions): Promise<PreparedDataset> {
   const db = await Db.open(file);
   try {
@@ -224,7 +246,8 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
       availability[nm] = included ? c / included : 0;
     });
     const cohortInfo: PreparedDataset['cohort'] = { candidates: cohort.candidates, included, exclusions };
-    if (cohort.warnings.length || idWarnings.length) cohortInfo.warnings = [...cohort.warnings, ...idWarnings];
+    const nearWarnings = await unseenVariableHints(db, spec, names, states);
+    if (cohort.warnings.length || idWarnings.length || nearWarnings.length) cohortInfo.warnings = [...cohort.warnings, ...idWarnings, ...nearWarnings];
     if (Object.keys(tableIds).length) cohortInfo.table_ids = tableIds;
     if (spec.cohort.patient && cohort.patients) {
       const keys = new Set<string>();
