@@ -492,6 +492,29 @@ describe('clear messages for unreadable CSV files', () => {
 });
 
 describe('--overwrite, seen from where it runs and what it left', () => {
+  it('checks again at the swap: what appeared in the folder meanwhile is kept, and so is the new folder', async () => {
+    const { replaceProblem, foreignEntries } = await import('../src/util/outdir.js');
+    const { writeDirAtomic } = await import('../src/util/atomic.js');
+    const dir = mkdtempSync(join(root, 'swap-'));
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ format: 'cdmm-model/3' }));
+    expect(replaceProblem(dir, 'run')).toBeNull();
+    writeFileSync(join(dir, 'results.xlsx'), 'mine');
+    expect(replaceProblem(dir, 'run')).toMatch(/now also holds what cdmm does not write there \(results\.xlsx\)/);
+    const err = await writeDirAtomic(dir, (tmp) => writeFileSync(join(tmp, 'manifest.json'), '{}'), { replaceable: (d) => replaceProblem(d, 'run') }).catch((e) => e);
+    expect(String(err)).toMatch(/not replaced: it now also holds .*results\.xlsx.*; the new folder is at .*\.new-\d+-\d+/);
+    expect(readFileSync(join(dir, 'results.xlsx'), 'utf8')).toBe('mine');
+    const kept = /the new folder is at (\S+)$/.exec(String(err))![1];
+    expect(existsSync(join(kept, 'manifest.json'))).toBe(true);
+    // a half-made run folder an interrupted benchmark left in runs/ is cdmm's own, not the user's
+    const bench = mkdtempSync(join(root, 'bench-left-'));
+    writeFileSync(join(bench, 'benchmark.json'), JSON.stringify({ runs: [] }));
+    mkdirSync(join(bench, 'runs', '.early-full-s0.tmp-AbC123'), { recursive: true });
+    writeFileSync(join(bench, 'runs', '.early-full-s0.tmp-AbC123', 'model.safetensors'), '');
+    expect(foreignEntries(bench, 'benchmark')).toEqual([]);
+    writeFileSync(join(bench, 'runs', '.early-full-s0.tmp-AbC123', 'mine.txt'), '');
+    expect(foreignEntries(bench, 'benchmark')).toEqual(['runs/.early-full-s0.tmp-AbC123/']);
+  });
+
   it('refuses to replace the folder the command runs in, before any work', async () => {
     const { checkOutDir } = await import('../src/util/outdir.js');
     const dir = join(root, 'cwd-run');

@@ -36,6 +36,7 @@ import { writeFileSync } from 'node:fs';
 import { writeDirAtomic } from '../util/atomic.js';
 import { CdmmError } from '../util/errors.js';
 import { mulberry32, normal } from './rng.js';
+import { replaceProblem } from '../util/outdir.js';
 
 export type Missingness = 'mcar' | 'mar' | 'mnar';
 export type Scenario = 'none' | 'missingness' | 'confounding' | 'both';
@@ -187,7 +188,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulatedSummary> {
     writeFileSync(join(dir, 'imaging.csv'), imaging.join('\n') + '\n');
     writeFileSync(join(dir, 'spec.yaml'), spec);
     writeFileSync(join(dir, 'README.md'), readme(params));
-  });
+  }, { replaceable: (d) => replaceProblem(d, 'simulate') });
   return { patients: n, files };
 }
 

@@ -12,6 +12,7 @@ import type { ModelConfig, PatternDictionary } from '../models/types.js';
 import { FITTED_FILE, type FittedIds } from './fitted.js';
 import type { ModalityInfo } from '../data/types.js';
 import { writeDirAtomic } from '../util/atomic.js';
+import { replaceProblem } from '../util/outdir.js';
 import { CdmmError } from '../util/errors.js';
 import type { CalibrationRecord } from '../models/calibrator.js';
 import { checkManifest, RUN_FORMAT, RUN_FORMAT_V1, RUN_FORMATS, versionProblems } from './run-schema.js';
@@ -115,7 +116,7 @@ export async function writeRun(dir: string, c: RunContents): Promise<RunManifest
     ];
     for (const [name, data] of files) writeFileSync(join(tmp, name), data);
     writeFileSync(join(tmp, CHECKSUMS_FILE), files.map(([name, data]) => `${sha256(typeof data === 'string' ? Buffer.from(data) : data)}  ${name}\n`).join(''));
-  });
+  }, { replaceable: (d) => replaceProblem(d, 'run') });
   return manifest;
 }
 

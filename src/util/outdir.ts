@@ -49,6 +49,8 @@ const RUN_FILES = ['manifest.json', 'model.safetensors', 'SHA256SUMS', 'metrics.
 const SIM_FILES = ['patients.csv', 'labs.csv', 'diagnoses.csv', 'notes.csv', 'imaging.csv', 'spec.yaml', 'README.md'];
 /** A leftover of writeFileAtomic (a write the process did not finish). */
 const ATOMIC_TMP = /^\..+\.tmp-\d+-\d+$/;
+/** A folder writeDirAtomic makes (mkdtemp's six characters) or sets aside while swapping. */
+const ATOMIC_DIR = /^\..+\.tmp-[A-Za-z0-9]{6}(\.old)?$/;
 
 /**
  * What `dir` holds that a cdmm folder of `kind` never has (paths relative to `dir`, folders with a trailing /), so
@@ -70,6 +72,9 @@ export function foreignEntries(dir: string, kind: OutputKind, limit = 5): string
         for (const r of readdirSync(join(d, name), { withFileTypes: true })) {
           if (out.length >= limit) return;
           if (r.isDirectory() && outputKind(join(d, name, r.name)) === 'run') walk(join(d, name, r.name), 'run', `${rel}/${r.name}/`);
+          // A run folder writeDirAtomic left half-made when its process was killed (.NAME.tmp-XXXXXX, or + .old):
+          // cdmm's own while it holds only run files.
+          else if (r.isDirectory() && ATOMIC_DIR.test(r.name) && foreignEntries(join(d, name, r.name), 'run', 1).length === 0) continue;
           else out.push(`${rel}/${r.name}${r.isDirectory() ? '/' : ''}`);
         }
         continue;
@@ -87,6 +92,16 @@ export function foreignEntries(dir: string, kind: OutputKind, limit = 5): string
   };
   walk(dir, kind, '');
   return out;
+}
+
+/** Why `dir` may not be replaced by a new folder of `kind` now (null: it may): for the check at the swap itself. */
+export function replaceProblem(dir: string, kind: OutputKind): string | null {
+  if (!statSync(dir).isDirectory()) return 'it is now a file';
+  if (readdirSync(dir).length === 0) return null;
+  const found = outputKind(dir);
+  if (found !== kind) return found ? `it now holds a cdmm ${KIND_NAME[found]}` : 'it is no longer a folder cdmm wrote';
+  const foreign = foreignEntries(dir, kind);
+  return foreign.length ? `it now also holds what cdmm does not write there (${foreign.join(', ')})` : null;
 }
 
 /** A benchmark folder from before benchmark.json was written at the start: only runs/ with run folders in it. */
