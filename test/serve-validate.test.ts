@@ -128,6 +128,9 @@ describe('validator: fast path = schema path', () => {
     agree([{ id: 'a1', index_time: 5, labs: [{ day: 1, variable: 'crp', value: 3, id: 'zzz' }] }]);
     expect(validate([{ id: 'a1', index_time: 5, labs: [{ day: 1, variable: 'crp', value: 3, id: 'a1' }] }]).ok).toBe(true);
     expect(validate([{ id: 7, index_time: 5, labs: [{ day: 1, variable: 'crp', value: 3, id: 7 }] }]).ok).toBe(true);
+    const numeric = makeRecordValidator({ labs: { id: 'BIGINT', day: 'BIGINT', value: 'DOUBLE' } }, { labs: 'id' }, { maxRecords: 5 });
+    expect(numeric([{ id: 1, labs: [{ day: 1, value: 3, id: '1.0' }] }]).ok).toBe(true);
+    expect(numeric([{ id: 1, labs: [{ day: 1, value: 3, id: 2 }] }]).ok).toBe(false);
   });
 
   it("text in a number column is named with the spec's value map, or as a yes/no column", () => {

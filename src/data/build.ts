@@ -5,7 +5,7 @@ import { CdmmError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { cacheDir, cacheDirProblem, cacheKey, cacheSecret, loadCache, saveCache, DATA_CODE_VERSION } from './cache.js';
 import { buildCohort, type Cohort } from './cohort.js';
-import { Db, q, tbl, type ColumnKind } from './db.js';
+import { Db, lit, q, tbl, type ColumnKind } from './db.js';
 import { builderFor } from './modalities/index.js';
 import { resolveTableFile } from './paths.js';
 import { COHORT, cohortJoin, type Applied, type Ctx, type Raw } from './modalities/common.js';
@@ -179,12 +179,23 @@ async function unseenVariableHints(db: Db, spec: Spec, names: string[], states: 
     const unseen = (states[k] as { unseen?: string[] } | undefined)?.unseen;
     if (m.type !== 'timeseries' || !m.variable || !unseen?.length) continue;
     const col = `CAST(${q(m.variable)} AS VARCHAR)`;
-    const present = (await db.columns(`SELECT DISTINCT ${col} AS v FROM ${tbl(m.table)} WHERE ${col} IS NOT NULL LIMIT 100000`)).v.map(String);
-    const have = new Set(present);
-    for (const u of unseen.slice(0, 20)) {
-      if (have.has(u)) continue; // in the table, only not in a training patient's window
-      const near = present.find((v) => v.toLowerCase() === u.toLowerCase()) ?? (/^\d+$/.test(u) ? undefined : closest(u, present)); // no "near" item ids
-      if (near) out.push(`modalities.${names[k]}.variables: ${JSON.stringify(u)} is not a value of '${m.variable}' in table '${m.table}': did you mean ${JSON.stringify(near)}? (variable names are compared exactly)`);
+    const asked = unseen.slice(0, 20);
+    // One scan: the asked names that are in the table (only not in a training patient's window), and the names of
+    // about their length (a typo is at most 2 edits away) as candidates; item ids (digits) get no "near" one.
+    const words = asked.filter((u) => !/^\d+$/.test(u));
+    const lengths = words.map((u) => u.length);
+    const near = words.length ? `length(${col}) BETWEEN ${Math.max(1, Math.min(...lengths) - 2)} AND ${Math.max(...lengths) + 2}` : 'FALSE';
+    const rows = await db.columns(
+      `SELECT v, bool_or(asked) AS asked FROM (SELECT DISTINCT ${col} AS v, ${col} IN (${asked.map(lit).join(', ')}) AS asked FROM ${tbl(m.table)} ` +
+        `WHERE ${col} IN (${asked.map(lit).join(', ')}) OR ${near}) GROUP BY v ORDER BY asked DESC LIMIT ${20_000 + asked.length}`,
+    );
+    const found = rows.v.map(String);
+    const have = new Set(found.filter((_, i) => rows.asked[i] === true));
+    for (const u of asked) {
+      if (have.has(u) || /^\d+$/.test(u)) continue;
+      const cands = found.filter((v) => Math.abs(v.length - u.length) <= 2);
+      const hit = cands.find((v) => v.toLowerCase() === u.toLowerCase()) ?? closest(u, cands);
+      if (hit) out.push(`modalities.${names[k]}.variables: ${JSON.stringify(u)} is not a value of '${m.variable}' in table '${m.table}': did you mean ${JSON.stringify(hit)}? (variable names are compared exactly)`);
     }
   }
   return out;

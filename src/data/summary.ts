@@ -82,7 +82,7 @@ function stateWarnings(ds: PreparedDataset): string[] {
     } else if (m.type === 'codes') {
       const vocabulary = (m.state as { vocabulary?: string[] }).vocabulary ?? [];
       if (!vocabulary.length)
-        out.push(`modality '${m.name}': no code is held by min_count or more training patients, so its vocabulary is empty and every code counts as '<other>' (the modality says only whether a patient has any code): lower min_count`);
+        out.push(`modality '${m.name}': no code is held by min_count or more training patients, so its vocabulary is empty and every code counts as '<other>' (the modality says only whether a patient has any code): lower min_count, or check that the training patients have codes in the window`);
       const g = caseGroups(vocabulary);
       if (g.length) out.push(`modality '${m.name}': codes that differ only in case or spaces (${say(g)}) are counted as different codes; clean the data if they are one`);
     } else if (m.type === 'timeseries') {

@@ -23,7 +23,12 @@ export function recordNotes(spec: Spec, state: DataState): (records: PatientReco
     if (m.type === 'timeseries') known.set(m.name, new Set((m.state as { variables: { name: string }[] }).variables.map((v) => v.name)));
   const varScales = new Map<string, Map<string, { mean: number; std: number }>>();
   for (const m of state.modalities)
-    if (m.type === 'timeseries') varScales.set(m.name, new Map((m.state as { variables: { name: string; mean: number; std: number }[] }).variables.map((v) => [v.name, v])));
+    if (m.type === 'timeseries') {
+      // A listed variable no training patient had keeps placeholder statistics (mean 0, sd 1): no range to compare with.
+      const st = m.state as { variables: { name: string; mean: number; std: number }[]; unseen?: string[] };
+      const unseen = new Set(st.unseen ?? []);
+      varScales.set(m.name, new Map(st.variables.filter((v) => !unseen.has(v.name)).map((v) => [v.name, v])));
+    }
   const scales = new Map<string, { column: string; mean: number; std: number }[]>();
   for (const m of state.modalities) if (m.type === 'tabular') scales.set(m.name, (m.state as { numeric: { column: string; mean: number; std: number }[] }).numeric);
   return (records, preds) => records.forEach((rec, i) => {

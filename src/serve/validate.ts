@@ -183,7 +183,7 @@ export function makeRecordValidator(
               if (col !== ids.get(key)) add([...at, col], `unknown column '${col}' of table '${key}' (columns: ${[...types.keys()].join(', ')})`);
               continue;
             }
-            const problem = cellProblem(cell, c) ?? (col === ids.get(key) ? idProblem(cell, id) : null);
+            const problem = cellProblem(cell, c) ?? (col === ids.get(key) ? idProblem(cell, id, c.cls) : null);
             if (problem) add([...at, col], problem);
           }
         });
@@ -259,7 +259,7 @@ export function makeRecordValidator(
             }
             const cell = row[col];
             if (cell === undefined || cell === null || cell === '') continue;
-            if (!schemaAccepts(cell, c.kind) || cellProblem(cell, c) || (col === idColumn && idProblem(cell, key))) return null;
+            if (!schemaAccepts(cell, c.kind) || cellProblem(cell, c) || (col === idColumn && idProblem(cell, key, c.cls))) return null;
           }
         }
       }
@@ -305,8 +305,13 @@ export function makeRecordValidator(
 export type RecordValidator = ReturnType<typeof makeRecordValidator>;
 
 /** A row's own id column must name the record's patient: the row would be counted as the record's anyway. */
-function idProblem(cell: unknown, id: string): string | null {
+function idProblem(cell: unknown, id: string, cls: ColumnClass): string | null {
   if (cell === undefined || cell === null || cell === '' || String(cell) === id) return null;
+  // A number id column: 1, "1" and "1.0" name the same patient.
+  if (cls === 'integer' || cls === 'double' || cls === 'float') {
+    const a = readNumber(cell, cls), b = readNumber(id, cls);
+    if (a !== UNREADABLE && b !== UNREADABLE && a === b) return null;
+  }
   return `differs from the record's id ${JSON.stringify(id)}: a record holds one patient's rows (leave the id column out, or give the record's id)`;
 }
 
