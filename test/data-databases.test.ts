@@ -4,6 +4,7 @@
 // yes/no values, value maps, `id: _row`, row filters, and that spec text reaches SQL only as quoted names and
 // escaped values.
 import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { prepareDataset } from '../src/data/build.js';
 import { loadSpec, parseSpec } from '../src/data/spec.js';
@@ -337,6 +338,10 @@ split: { method: random, fractions: { train: 0.4, val: 0.2, test: 0.4 }, seed: 0
     expect(ref['4']).toBeCloseTo(0.7, 6);
     expect(Number.isNaN(ref['3']) && Number.isNaN(ref['5'])).toBe(true);
     for (const [id, a] of Object.entries({ '1': 50, '2': 61, '3': 72, '4': 83, '5': 94 })) expect(age[id]).toBeCloseTo(a, 4);
+    // a list with one value that occurs nowhere (a mistyped item id) is an error too, naming that value
+    const typo = readFileSync(join(dir, 'spec.yaml'), 'utf8').replace('where: { version: IVa }', 'where: { version: [IVa, IVb, IV] }');
+    writeFileSync(join(dir, 'spec.yaml'), typo);
+    await expect(build(dir)).rejects.toThrow(/tables\.scores\.where\.version: "IVb" occurs nowhere in scores\.csv \(the other values of the list do; remove it or fix the typo\)/);
   });
 });
 

@@ -86,6 +86,14 @@ export async function shapeRows(db: Db, name: string, t: TableSpec, label: strin
     const hits = Number(await db.scalar(`SELECT count(*) FROM ${tbl(name)} WHERE ${cond}`));
     if (hits === 0 && hasLine)
       throw new CdmmError(`${field}: none of ${JSON.stringify(values)} occurs in ${label} (values there: ${await someValues(db, name, column)})`);
+    if (hasLine && values.length > 1) {
+      // One scan for all of them: a mistyped item id in a list would otherwise vanish without a word.
+      const each = values.map((v) => `count(*) FILTER (WHERE ${valueMatch(q(column), type, [v], field)})`);
+      const counts = Object.values((await db.rows(`SELECT ${each.map((e, i) => `${e} AS c${i}`).join(', ')} FROM ${tbl(name)}`))[0] ?? {}).map(Number);
+      const absent = values.filter((_, i) => counts[i] === 0);
+      if (absent.length)
+        throw new CdmmError(`${field}: ${absent.map((v) => JSON.stringify(v)).join(', ')} occur${absent.length === 1 ? 's' : ''} nowhere in ${label} (the other values of the list do; remove ${absent.length === 1 ? 'it' : 'them'} or fix the typo)`);
+    }
     conds.push(cond);
   }
   if (conds.length) await db.run(`DELETE FROM ${tbl(name)} WHERE NOT coalesce(${conds.map((c) => `(${c})`).join(' AND ')}, FALSE)`);
