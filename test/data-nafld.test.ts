@@ -49,5 +49,10 @@ describe('bundled datasets', () => {
     expect(j.modalities.labs).toEqual({ type: 'tabular', available: expect.any(Number), dim: 10 });
     expect(j.patterns[0]).toEqual({ mask: '111', count: 244, label_rate: expect.any(Number) });
     expect(typeof j.label_rate).toBe('number');
+    // positives per split, and a warning when validation has few of a class (PBC: 312 patients)
+    expect(Object.keys(j.split_positives)).toEqual(['train', 'val', 'test']);
+    expect(j.split_positives.val).toBeLessThan(j.splits.val);
+    expect(j.split_positives.val).toBe(23); // PBC's validation split: 23 of 62 died, enough of each class for no warning
+    expect(j.warnings.some((w: string) => w.startsWith('the validation split has'))).toBe(false);
   }, 60_000);
 });

@@ -22,6 +22,17 @@ describe('inspect warnings', () => {
     expect(rows.warnings.some((w) => w.startsWith('pattern 001 '))).toBe(false);
   });
 
+  it('warns when the validation split has fewer than 20 patients of a class', () => {
+    const ds = syntheticDataset({ n: 3000, seed: 2 });
+    expect(summarize(ds).warnings.some((w) => w.startsWith('the validation split has'))).toBe(false);
+    const v = ds.splits.val;
+    let kept = 0;
+    v.labels.forEach((y, i) => { if (y === 1 && kept++ >= 5) v.labels[i] = 0; });
+    const s = summarize(ds);
+    expect(s.split_positives.val).toBe(5);
+    expect(s.warnings).toContainEqual(expect.stringMatching(/^the validation split has 5 patients with the outcome and \d+ without: early stopping, the gates' tests and the calibration rest on the smaller class/));
+  });
+
   it('says when min_count leaves a codes modality with an empty vocabulary', async () => {
     const { smallDataset } = await import('./fixtures/data/helpers.js');
     const { prepareDataset } = await import('../src/data/build.js');

@@ -13,6 +13,8 @@ export interface DatasetSummary {
   patients: number;
   label_rate: number;
   splits: Record<string, number>;
+  /** Patients with the outcome in each split (a handful in validation makes early stopping and calibration noisy). */
+  split_positives: Record<string, number>;
   modalities: Record<string, { type: string; available: number; dim: number; shape: number[] }>;
   patterns: PatternRow[];
   candidates: number;
@@ -152,6 +154,11 @@ export function summarize(ds: PreparedDataset): DatasetSummary {
       );
   }
   const splits = Object.fromEntries(Object.entries(ds.splits).map(([k, s]) => [k, s.ids.length]));
+  const split_positives = Object.fromEntries(Object.entries(ds.splits).map(([k, s]) => [k, Array.from(s.labels).filter((y) => y >= 0.5).length]));
+  const valPos = split_positives.val ?? 0, valN = splits.val ?? 0;
+  const fewer = Math.min(valPos, valN - valPos);
+  if (valN > 0 && fewer < 20)
+    warnings.push(`the validation split has ${valPos} patients with the outcome and ${valN - valPos} without: early stopping, the gates' tests and the calibration rest on the smaller class, so expect noisy choices (a larger split.fractions.val, or more patients, helps)`);
   let reference: DatasetSummary['reference'];
   if (ds.reference) {
     let have = 0;
@@ -166,6 +173,7 @@ export function summarize(ds: PreparedDataset): DatasetSummary {
     patients,
     label_rate: rate,
     splits,
+    split_positives,
     modalities,
     patterns: rows,
     candidates: ds.cohort.candidates,
@@ -211,7 +219,7 @@ export function formatSummary(s: DatasetSummary, modalityOrder: string[]): strin
   for (const [k, v] of Object.entries(s.exclusions)) out.push(`  excluded: ${k}: ${v}`);
   for (const [t, c] of Object.entries(s.table_ids ?? {}))
     if (c.in_cohort < c.ids) out.push(`  table ${t}: ${c.ids - c.in_cohort} of its ${c.ids} ids are not cohort rows (excluded, or not in the cohort table): their rows are not used`);
-  out.push(`splits: ${Object.entries(s.splits).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  out.push(`splits: ${Object.entries(s.splits).map(([k, v]) => `${k} ${v}${s.split_positives?.[k] !== undefined ? ` (${s.split_positives[k]} with the outcome)` : ''}`).join(', ')}`);
   if (s.warnings.length) {
     out.push('');
     for (const w of s.warnings) out.push(`warning: ${w}`);

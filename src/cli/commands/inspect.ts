@@ -23,10 +23,10 @@ export function register(program: Command): void {
       const decision = deconfounderDecision(ds, 0);
       const deconfounder = describeDeconfounderDecision(decision);
       if (o.json) {
-        const { dataset, patients, label_rate, splits, modalities, patterns, candidates, exclusions, warnings, table_ids, patient_key, reference } = s;
+        const { dataset, patients, label_rate, splits, split_positives, modalities, patterns, candidates, exclusions, warnings, table_ids, patient_key, reference } = s;
         const mods = Object.fromEntries(Object.entries(modalities).map(([k, m]) => [k, { type: m.type, available: m.available, dim: m.dim }]));
         const extra = { ...(table_ids ? { table_ids } : {}), ...(patient_key ? { patient_key } : {}), ...(reference ? { reference } : {}) };
-        process.stdout.write(JSON.stringify({ patients, label_rate, splits, modalities: mods, patterns, dataset, candidates, exclusions, warnings, ...extra, deconfounder: deconfounder.json }, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ patients, label_rate, splits, split_positives, modalities: mods, patterns, dataset, candidates, exclusions, warnings, ...extra, deconfounder: deconfounder.json }, null, 2) + '\n');
       } else {
         process.stdout.write(formatSummary(s, ds.modalities.map((m) => m.name)) + '\n' + deconfounder.text + '\n');
       }
