@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../src/data/rng.js';
 import { makeRecordValidator } from '../src/serve/validate.js';
+import { readNumber, UNREADABLE } from '../src/data/compiled/cells.js';
+import { sqlValue } from '../src/data/records.js';
 import { fuzzBodies, randomRecord } from './serve-fixtures.js';
 
 // The simulator's column types (as a trained run records them), plus a few types the simulator does not use.
@@ -135,15 +137,26 @@ describe('validator: fast path = schema path', () => {
 
   it("text in a number column is named with the spec's value map, or as a yes/no column", () => {
     const mapped = makeRecordValidator({ p: { id: 'VARCHAR', age: 'DOUBLE', died: 'BOOLEAN', bmi: 'DOUBLE' } }, { p: 'id' }, { maxRecords: 5, valueMaps: { p: { age: { '90+': 90 } } } });
-    const r = mapped([{ id: 'a', p: { age: '90+', died: 'no', bmi: 'high' } }]);
+    const r = mapped([{ id: 'a', p: { age: '90+', died: 'maybe', bmi: 'high' } }]);
     expect(r.ok).toBe(false);
     if (!r.ok)
       expect(r.issues).toEqual([
         { path: 'records[0].p.age', message: `expected number: records give the values after the spec's tables.p.values.age map ("90+" → 90), so write the mapped value` },
-        { path: 'records[0].p.died', message: expect.stringMatching(/^expected number: this column held yes\/no \(true\/false\) values in training; write true\/false, 1\/0 or null$/) },
+        { path: 'records[0].p.died', message: expect.stringMatching(/^expected number: this column held yes\/no \(true\/false\) values in training; write true\/false, yes\/no, t\/f, y\/n, 1\/0 or null$/) },
         { path: 'records[0].p.bmi', message: 'expected number' },
       ]);
     expect(mapped([{ id: 'a', p: { age: 90, died: false } }]).ok).toBe(true);
+    // a yes/no column takes the words its table file held, on both paths, and both transforms read them as 1/0
+    for (const w of ['no', ' F ', 'Yes', 't', 'TRUE', 'n']) {
+      expect(mapped([{ id: 'a', p: { died: w } }]).ok, w).toBe(true);
+      expect(mapped.viaSchema([{ id: 'a', p: { died: w } }]).ok, w).toBe(true);
+    }
+    expect(readNumber('f', 'boolean')).toBe(0);
+    expect(readNumber(' Yes ', 'boolean')).toBe(1);
+    expect(readNumber('yes', 'double')).toBe(UNREADABLE);
+    expect(sqlValue('no', 'BOOLEAN')).toBe('0');
+    expect(sqlValue('Y', 'BOOLEAN')).toBe('1');
+    expect(sqlValue('yes', 'DOUBLE')).toBe("CAST('yes' AS DOUBLE)");
   });
 
   it('true/false is refused in a number column that did not hold booleans (it would be read as 1/0)', () => {

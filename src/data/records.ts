@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { CdmmError } from '../util/errors.js';
 import { Db, kindOf, lit, q, tbl } from './db.js';
+import { BOOLEAN_TEXT, booleanTextValue } from './compiled/cells.js';
 import { formatPath, type Spec } from './spec.js';
 import { finishTables, shapeRows } from './tables.js';
 
@@ -31,9 +32,11 @@ export function patientRecordSchemaFor(tableTypes: Record<string, Record<string,
     for (const [c, type] of Object.entries(cols)) {
       const k = kindOf(type);
       const message = Object.hasOwn(numberMessages, name) && Object.hasOwn(numberMessages[name], c) ? numberMessages[name][c] : 'expected number';
+      // A BOOLEAN column also takes the yes/no words its table file held.
+      const numberText = /^BOOLEAN/i.test(type) ? /^\s*$|^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|^\s*(true|false|t|f|yes|no|y|n)\s*$/i : /^\s*$|^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
       shape[c] =
         k === 'number'
-          ? z.union([z.number().finite(), z.boolean(), z.null(), z.string().regex(/^\s*$|^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/, message)]).optional()
+          ? z.union([z.number().finite(), z.boolean(), z.null(), z.string().regex(numberText, message)]).optional()
           : k === 'time'
             ? z.union([text, z.number(), z.null()]).optional()
             : cell.optional();
@@ -101,7 +104,11 @@ const ZONED = /\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)\s*$/i;
 export function sqlValue(v: unknown, type: string, cast: 'CAST' | 'TRY_CAST' = 'CAST'): string {
   if (v === null || v === undefined || v === '') return 'NULL';
   const k = kindOf(type);
-  if (k === 'number') return typeof v === 'boolean' ? (v ? '1' : '0') : `${cast}(${lit(String(v))} AS DOUBLE)`;
+  if (k === 'number') {
+    if (typeof v === 'boolean') return v ? '1' : '0';
+    if (/^BOOLEAN/i.test(type) && typeof v === 'string' && BOOLEAN_TEXT.test(v)) return String(booleanTextValue(v));
+    return `${cast}(${lit(String(v))} AS DOUBLE)`;
+  }
   if (k === 'time') {
     if (typeof v === 'number') return `to_timestamp(${v})::TIMESTAMP`;
     // A time with a zone ("…Z", "…+02:00") for a column without one: the instant in UTC, as DuckDB reads

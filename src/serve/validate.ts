@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { ownRecords, patientRecordSchemaFor, type PatientRecord } from '../data/transform.js';
 import { own } from '../data/records.js';
 import { kindOf } from '../data/db.js';
-import { columnClass, readNumber, readTime, UNREADABLE, type ColumnClass } from '../data/compiled/cells.js';
+import { BOOLEAN_TEXT, columnClass, readNumber, readTime, UNREADABLE, type ColumnClass } from '../data/compiled/cells.js';
 import { formatPath } from '../data/spec.js';
 import type { InputIssue } from './types.js';
 
@@ -34,6 +34,7 @@ const MAX_ISSUES = 20;
 
 function numberProblem(v: unknown, duckType: string): string | null {
   const t = duckType.toUpperCase();
+  if (t === 'BOOLEAN' && typeof v === 'string' && BOOLEAN_TEXT.test(v)) return null;
   let x: number;
   // true/false in a number column would be read as 1/0; only a column that held booleans in training means that.
   if (typeof v === 'boolean') return t === 'BOOLEAN' ? null : `expected a number (${t} column; true/false is accepted only in a column that held booleans in training: write 1 or 0)`;
@@ -62,7 +63,7 @@ function numberMessages(tableTypes: Record<string, Record<string, string>>, maps
       const map = Object.hasOwn(maps, t) && Object.hasOwn(maps[t], c) ? Object.entries(maps[t][c]) : [];
       const shown = map.slice(0, 3).map(([from, to]) => `${JSON.stringify(from)} → ${JSON.stringify(to)}`).join(', ');
       if (map.length) (out[t] ??= {})[c] = `expected number: records give the values after the spec's tables.${t}.values.${c} map (${shown}${map.length > 3 ? ', …' : ''}), so write the mapped value`;
-      else if (type.toUpperCase() === 'BOOLEAN') (out[t] ??= {})[c] = 'expected number: this column held yes/no (true/false) values in training; write true/false, 1/0 or null';
+      else if (type.toUpperCase() === 'BOOLEAN') (out[t] ??= {})[c] = 'expected number: this column held yes/no (true/false) values in training; write true/false, yes/no, t/f, y/n, 1/0 or null';
     }
   return out;
 }
@@ -193,7 +194,8 @@ export function makeRecordValidator(
   }
 
   /** A cell the schema accepts for its column kind (zod's types, without zod). */
-  function schemaAccepts(cell: unknown, kind: Column['kind']): boolean {
+  function schemaAccepts(cell: unknown, kind: Column['kind'], cls?: ColumnClass): boolean {
+    if (cls === 'boolean' && typeof cell === 'string' && BOOLEAN_TEXT.test(cell)) return true;
     if (cell === undefined || cell === null) return true;
     switch (typeof cell) {
       case 'number':
@@ -259,7 +261,7 @@ export function makeRecordValidator(
             }
             const cell = row[col];
             if (cell === undefined || cell === null || cell === '') continue;
-            if (!schemaAccepts(cell, c.kind) || cellProblem(cell, c) || (col === idColumn && idProblem(cell, key, c.cls))) return null;
+            if (!schemaAccepts(cell, c.kind, c.cls) || cellProblem(cell, c) || (col === idColumn && idProblem(cell, key, c.cls))) return null;
           }
         }
       }

@@ -37,6 +37,11 @@ export function roundHalfEven(x: number): number {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
+/** Text a BOOLEAN column accepts in a record as in its table file (trimmed, any case): true/false, t/f, yes/no, y/n. */
+export const BOOLEAN_TEXT = /^\s*(true|false|t|f|yes|no|y|n)\s*$/i;
+/** 1 or 0 for boolean text. */
+export const booleanTextValue = (v: string): number => (/^\s*(true|t|yes|y)\s*$/i.test(v) ? 1 : 0);
+
 /** The cell as a DOUBLE, before the column type: booleans 1/0, text parsed; NaN = NULL. */
 function asDouble(v: unknown): number | Unreadable {
   if (blank(v)) return NaN;
@@ -51,6 +56,7 @@ function asDouble(v: unknown): number | Unreadable {
  * into it; NaN = NULL. Range checks are the validator's (numberProblem); FLOAT overflow is checked here.
  */
 export function readNumber(v: unknown, cls: ColumnClass): number | Unreadable {
+  if (cls === 'boolean' && typeof v === 'string' && BOOLEAN_TEXT.test(v)) return booleanTextValue(v);
   const x = asDouble(v);
   if (x === UNREADABLE || Number.isNaN(x)) return x;
   if (!Number.isFinite(x)) return UNREADABLE;
