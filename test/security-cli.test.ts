@@ -513,6 +513,25 @@ describe('--overwrite, seen from where it runs and what it left', () => {
     expect(foreignEntries(bench, 'benchmark')).toEqual([]);
     writeFileSync(join(bench, 'runs', '.early-full-s0.tmp-AbC123', 'mine.txt'), '');
     expect(foreignEntries(bench, 'benchmark')).toEqual(['runs/.early-full-s0.tmp-AbC123/']);
+    rmSync(join(bench, 'runs', '.early-full-s0.tmp-AbC123'), { recursive: true });
+    // a run folder of the user's copied into runs/ under a name the benchmark does not give is theirs
+    const mine = join(bench, 'runs', 'my-precious-run');
+    mkdirSync(mine);
+    writeFileSync(join(mine, 'manifest.json'), JSON.stringify({ format: 'cdmm-model/3' }));
+    expect(foreignEntries(bench, 'benchmark')).toEqual(['runs/my-precious-run/']);
+    // a file of the user's named like a cdmm temporary file, and one inside a simulated folder's .cdmm-cache
+    const run2 = mkdtempSync(join(root, 'tmpname-'));
+    writeFileSync(join(run2, 'manifest.json'), JSON.stringify({ format: 'cdmm-model/3' }));
+    writeFileSync(join(run2, '.manifest.json.tmp-1-2'), '');
+    writeFileSync(join(run2, '.notes.tmp-1-2'), 'mine');
+    expect(foreignEntries(run2, 'run')).toEqual(['.notes.tmp-1-2']);
+    const sim = mkdtempSync(join(root, 'simcache-'));
+    mkdirSync(join(sim, '.cdmm-cache'));
+    writeFileSync(join(sim, '.cdmm-cache', '09ae04a9b472c2ad33fb8cad16bd73f5.json'), '{}');
+    writeFileSync(join(sim, '.cdmm-cache', 'cache-secret'), 'x');
+    expect(foreignEntries(sim, 'simulate')).toEqual([]);
+    writeFileSync(join(sim, '.cdmm-cache', 'user.txt'), 'mine');
+    expect(foreignEntries(sim, 'simulate')).toEqual(['.cdmm-cache/user.txt']);
   });
 
   it('refuses to replace the folder the command runs in, before any work', async () => {

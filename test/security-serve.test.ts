@@ -243,6 +243,14 @@ describe('field paths for wrong types', () => {
   });
   const lab = (value: unknown) => ({ id: 'a', index_time: 1000, labs: [{ day: 990, variable: 'crp', value: 1 }, { day: 991, variable: 'crp', value: 2 }, { day: 992, variable: 'crp', value }] });
 
+  it('names from the request are echoed with control and bidi characters escaped', async () => {
+    const r = await post(app, { id: 'a', index_time: 1000, 'lab\u001b[2Jz\u202e': [] });
+    expect(r.statusCode).toBe(400);
+    const body = r.body;
+    expect(body).not.toMatch(/[\u001b\u202e]/);
+    expect(r.json().issues[0].path).toBe('lab\\u001b[2Jz\\u202e');
+  });
+
   it.each([[[]], [{}], [[1]], [{ x: 1 }]])('a cell holding %j names the cell (was: the table, "Invalid input")', async (value) => {
     const one = await post(app, lab(value));
     expect(one.statusCode).toBe(400);

@@ -169,6 +169,12 @@ describe('validator: fast path = schema path', () => {
     const flags = makeRecordValidator({ p: { id: 'VARCHAR', smoker: 'BOOLEAN' } }, { p: 'id' }, { maxRecords: 5 });
     expect(flags([{ id: 'a', p: { smoker: true } }]).ok).toBe(true);
     expect(flags([{ id: 'a', p: { smoker: 1 } }]).ok).toBe(true);
+    for (const bad of [2, 0.5, -1, '2']) {
+      const r = flags([{ id: 'a', p: { smoker: bad } }]);
+      expect(r.ok, String(bad)).toBe(false);
+      if (!r.ok) expect(r.issues[0].message).toMatch(/^expected true\/false or 1\/0 \(a yes\/no column; got /);
+      expect(flags.viaSchema([{ id: 'a', p: { smoker: bad } }]).ok).toBe(false);
+    }
   });
 
   it('agree on the fuzz corpus and on odd shapes', () => {

@@ -6,6 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyRequest } from 'fastify';
 import { CdmmError } from '../util/errors.js';
+import { printable } from '../util/say.js';
 import type { Predictor } from './predictor.js';
 import { InputError } from './types.js';
 import { Admission, defaultAdmission, type Ticket } from './admission.js';
@@ -203,7 +204,7 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
     if (!v.ok) {
       // A single record's paths start at the record itself: `labs[2].value`, not `[0].labs[2].value`.
       const issues = r.single ? v.issues.map((i) => ({ ...i, path: i.path.replace(/^\[0\]\.?/, '') || '(root)' })) : v.issues;
-      return reply.code(400).send({ error: 'invalid input', issues });
+      return reply.code(400).send({ error: 'invalid input', issues: issues.map(shown) });
     }
     req.ticket?.resize(v.records.length);
     // A client that has gone (e.g. timed out) need not be scored: its job leaves the queue.
@@ -216,10 +217,15 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
       if (!(e instanceof InputError)) throw e;
       // The data layer's paths start at `records`: say them as this request wrote its records.
       const at = (p: string) => (r.single ? p.replace(/^records(\[0\])?\.?/, '') : r.prefix.length ? p : p.replace(/^records/, '')) || '(root)';
-      return reply.code(400).send({ error: 'invalid input', issues: e.issues.map((i) => ({ ...i, path: at(i.path) })) });
+      return reply.code(400).send({ error: 'invalid input', issues: e.issues.map((i) => shown({ ...i, path: at(i.path) })) });
     }
   });
   return app;
+}
+
+/** An issue as sent: names from the request (keys, values) with control and bidi characters as \u escapes. */
+function shown(i: InputIssue): InputIssue {
+  return { ...i, path: printable(i.path), message: printable(i.message) };
 }
 
 /** Fastify's own 4xx messages (bad JSON, body too large, wrong content type) without internals. */

@@ -44,6 +44,8 @@ function numberProblem(v: unknown, duckType: string): string | null {
   else if (typeof v === 'string' && v !== '') return 'expected a number, null or ""';
   else return null;
   if (!Number.isFinite(x)) return 'expected a finite number';
+  // DuckDB reads any non-zero number as true in a BOOLEAN column: a 2 or 0.5 there is a mistake to name.
+  if (t === 'BOOLEAN' && x !== 0 && x !== 1) return `expected true/false or 1/0 (a yes/no column; got ${x})`;
   const lim = INTEGER_LIMITS.find(([re]) => re.test(t));
   if (lim && Math.abs(x) > lim[1]) return `number out of range for this column (${t}, at most ±${lim[1]})`;
   if (/^U/.test(t) && x < 0) return `expected a number ≥ 0 for this column (${t})`;

@@ -47,10 +47,15 @@ export function outputKind(dir: string): OutputKind | undefined {
 /** The files and folders each kind of cdmm folder holds (docs/RUN-FORMAT.md); anything else is the user's. */
 const RUN_FILES = ['manifest.json', 'model.safetensors', 'SHA256SUMS', 'metrics.json', 'insights.json', 'predictions.json', 'history.json', 'fitted.json'];
 const SIM_FILES = ['patients.csv', 'labs.csv', 'diagnoses.csv', 'notes.csv', 'imaging.csv', 'spec.yaml', 'README.md'];
-/** A leftover of writeFileAtomic (a write the process did not finish). */
-const ATOMIC_TMP = /^\..+\.tmp-\d+-\d+$/;
-/** A folder writeDirAtomic makes (mkdtemp's six characters) or sets aside while swapping. */
-const ATOMIC_DIR = /^\..+\.tmp-[A-Za-z0-9]{6}(\.old)?$/;
+const escapeRe = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** A leftover of writeFileAtomic (a write the process did not finish) of one of the files cdmm writes. */
+const ATOMIC_TMP = new RegExp(`^\\.(${[...RUN_FILES, ...SIM_FILES, 'benchmark.json', 'demo.json'].map(escapeRe).join('|')})\\.tmp-\\d+-\\d+$`);
+/** A run folder writeDirAtomic was making in a benchmark's runs/ (mkdtemp's six characters), or set aside while swapping. */
+const ATOMIC_RUN_DIR = /^\.[a-z0-9]+-(none|deconfound|dual|full)-s\d+\.tmp-[A-Za-z0-9]{6}(\.old)?$/;
+/** A benchmark's run folder name (src/train/benchmark.ts): backbone-debias-sSEED. */
+const RUN_NAME = /^[a-z0-9]+-(none|deconfound|dual|full)-s\d+$/;
+/** The dataset cache cdmm keeps in a spec folder: the key files and this user's secret (src/data/cache.ts). */
+const CACHE_FILE = /^([0-9a-f]{32}\.(json|bin)|cache-secret|\.[0-9a-f]{32}\.(json|bin)\.tmp-\d+-\d+|\.cache-secret\.tmp-\d+-\d+)$/;
 
 /**
  * What `dir` holds that a cdmm folder of `kind` never has (paths relative to `dir`, folders with a trailing /), so
@@ -66,15 +71,24 @@ export function foreignEntries(dir: string, kind: OutputKind, limit = 5): string
       const isDir = e.isDirectory(), isFile = e.isFile();
       if (isFile && ATOMIC_TMP.test(name)) continue;
       if (k === 'run' && isFile && RUN_FILES.includes(name)) continue;
-      if (k === 'simulate' && ((isFile && SIM_FILES.includes(name)) || (isDir && name === '.cdmm-cache'))) continue;
+      if (k === 'simulate' && isFile && SIM_FILES.includes(name)) continue;
+      if (k === 'simulate' && isDir && name === '.cdmm-cache') {
+        // The cache holds only cdmm's key files: anything else in it is the user's.
+        for (const c of readdirSync(join(d, name), { withFileTypes: true })) {
+          if (out.length >= limit) return;
+          if (!(c.isFile() && CACHE_FILE.test(c.name))) out.push(`${rel}/${c.name}${c.isDirectory() ? '/' : ''}`);
+        }
+        continue;
+      }
       if (k === 'benchmark' && isFile && name === 'benchmark.json') continue;
       if (k === 'benchmark' && isDir && name === 'runs') {
         for (const r of readdirSync(join(d, name), { withFileTypes: true })) {
           if (out.length >= limit) return;
-          if (r.isDirectory() && outputKind(join(d, name, r.name)) === 'run') walk(join(d, name, r.name), 'run', `${rel}/${r.name}/`);
+          // Run folders named as the benchmark names them (a run folder of the user's under another name is theirs).
+          if (r.isDirectory() && RUN_NAME.test(r.name) && outputKind(join(d, name, r.name)) === 'run') walk(join(d, name, r.name), 'run', `${rel}/${r.name}/`);
           // A run folder writeDirAtomic left half-made when its process was killed (.NAME.tmp-XXXXXX, or + .old):
           // cdmm's own while it holds only run files.
-          else if (r.isDirectory() && ATOMIC_DIR.test(r.name) && foreignEntries(join(d, name, r.name), 'run', 1).length === 0) continue;
+          else if (r.isDirectory() && ATOMIC_RUN_DIR.test(r.name) && foreignEntries(join(d, name, r.name), 'run', 1).length === 0) continue;
           else out.push(`${rel}/${r.name}${r.isDirectory() ? '/' : ''}`);
         }
         continue;

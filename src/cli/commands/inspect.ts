@@ -1,6 +1,7 @@
 // cdmm inspect SPEC [--json]: what a dataset looks like before any model sees it.
 import type { Command } from 'commander';
 import { intArg } from '../../train/cli-options.js';
+import { printable } from '../../util/say.js';
 
 export function register(program: Command): void {
   program
@@ -28,7 +29,8 @@ export function register(program: Command): void {
         const extra = { ...(table_ids ? { table_ids } : {}), ...(patient_key ? { patient_key } : {}), ...(reference ? { reference } : {}) };
         process.stdout.write(JSON.stringify({ patients, label_rate, splits, split_positives, modalities: mods, patterns, dataset, candidates, exclusions, warnings, ...extra, deconfounder: deconfounder.json }, null, 2) + '\n');
       } else {
-        process.stdout.write(formatSummary(s, ds.modalities.map((m) => m.name)) + '\n' + deconfounder.text + '\n');
+        // The table quotes the data (categories, codes): shown with control and bidi characters escaped.
+        process.stdout.write(printable(formatSummary(s, ds.modalities.map((m) => m.name)) + '\n' + deconfounder.text) + '\n');
       }
     });
 }
