@@ -97,6 +97,28 @@ split: { method: ${split}, column: split }
 const mimic = (files: Record<string, string> = {}) =>
   writeFixture({ 'admissions.csv': ADMISSIONS, 'labs.csv': LABS, 'diagnoses.csv': DIAGNOSES, 'patients.csv': PATIENTS, 'spec.yaml': mimicSpec(), ...files });
 
+describe('an index offset written as a bare number', () => {
+  it('is days: when it leaves out most stays, the warning says how to write hours', async () => {
+    // 90 stays, 60 of them over within 2 days: index_offset 2 (days, not the 2 hours meant) leaves out two thirds
+    const rows = ['id,admit,disch,died,age'];
+    for (let i = 0; i < 90; i++) rows.push(`${i},2150-01-01 00:00:00,${i < 60 ? '2150-01-02 00:00:00' : '2150-02-01 00:00:00'},${i % 3 === 0 ? 1 : 0},${40 + (i % 40)}`);
+    const spec = (off: string) => `name: offset
+tables:
+  adm: { file: adm.csv, id: id }
+cohort: { table: adm, index_time: admit, index_offset: ${off}, end_time: disch }
+label: { column: died }
+modalities:
+  demo: { type: tabular, table: adm, numeric: [age] }
+split: { method: random, seed: 0 }
+`;
+    const dir = writeFixture({ 'adm.csv': rows.join('\n') + '\n', 'spec.yaml': spec('2') });
+    const err = await build(dir).then((ds) => ds.cohort.warnings ?? [], (e: Error) => [e.message]);
+    expect(err.join('\n')).toMatch(/cohort\.end_time: \d+ of \d+ stays end at or before the prediction time \(the index \+ cohort\.index_offset 2 days\), so they are left out; a bare number there is days: for hours write it as "2 h"/);
+    const ok = await build(writeFixture({ 'adm.csv': rows.join('\n') + '\n', 'spec.yaml': spec('2 h') }));
+    expect((ok.cohort.warnings ?? []).some((w) => w.includes('a bare number there is days'))).toBe(false);
+  });
+});
+
 describe('tables keyed by another id (link) and lookup columns', () => {
   it('matches subject-keyed lab rows to each admission by subject and time window', async () => {
     const dir = mimic();

@@ -116,6 +116,13 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       const cond = `(x.${q(end)} IS NULL OR ${rel} > 0)`;
       const after = await countWhere([...conds, cond]);
       exclusions['stay ended at or before the index time'] = before - after;
+      // Most stays over before the prediction time: often an offset meant in hours, written as a bare number (days).
+      const off = spec.cohort.index_offset ?? 0;
+      if (before > 0 && (before - after) / before > 0.5 && off >= 1)
+        warnings.push(
+          `cohort.end_time: ${before - after} of ${before} stays end at or before the prediction time (the index + cohort.index_offset ${off} day${off === 1 ? '' : 's'}), so they are left out; ` +
+            `a bare number there is days: for hours write it as "${off} h"`,
+        );
       conds.push(cond);
     }
   }
