@@ -258,7 +258,8 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
     });
     const cohortInfo: PreparedDataset['cohort'] = { candidates: cohort.candidates, included, exclusions };
     const nearWarnings = await unseenVariableHints(db, spec, names, states);
-    if (cohort.warnings.length || idWarnings.length || nearWarnings.length) cohortInfo.warnings = [...cohort.warnings, ...idWarnings, ...nearWarnings];
+    const tableWarnings = db.warnings;
+    if (tableWarnings.length || cohort.warnings.length || idWarnings.length || nearWarnings.length) cohortInfo.warnings = [...tableWarnings, ...cohort.warnings, ...idWarnings, ...nearWarnings];
     if (Object.keys(tableIds).length) cohortInfo.table_ids = tableIds;
     if (spec.cohort.patient && cohort.patients) {
       const keys = new Set<string>();

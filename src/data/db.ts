@@ -80,6 +80,8 @@ export function kindOf(duckType: string): ColumnKind {
 
 export class Db {
   readonly tables = new Map<string, TableInfo>();
+  /** Problems found while shaping the tables that do not stop the build (the build's warnings print them). */
+  readonly warnings: string[] = [];
   /** The CSV file each table was read from (for the file line of a record in messages). */
   private readonly csvFiles = new Map<string, { path: string; delim?: string }>();
   /** Tables read from Parquet: their __line is the row number (1 = first row; there is no header line). */

@@ -91,8 +91,10 @@ export async function shapeRows(db: Db, name: string, t: TableSpec, label: strin
       const each = values.map((v) => `count(*) FILTER (WHERE ${valueMatch(q(column), type, [v], field)})`);
       const counts = Object.values((await db.rows(`SELECT ${each.map((e, i) => `${e} AS c${i}`).join(', ')} FROM ${tbl(name)}`))[0] ?? {}).map(Number);
       const absent = values.filter((_, i) => counts[i] === 0);
+      // A warning, not an error: a list written for a full database (MIMIC-IV item ids) may name items a demo
+      // subset lacks; a typo still gets named.
       if (absent.length)
-        throw new CdmmError(`${field}: ${absent.map((v) => JSON.stringify(v)).join(', ')} occur${absent.length === 1 ? 's' : ''} nowhere in ${label} (the other values of the list do; remove ${absent.length === 1 ? 'it' : 'them'} or fix the typo)`);
+        db.warnings.push(`${field.replace(/^[^:]*: /, '')}: ${absent.map((v) => JSON.stringify(v)).join(', ')} occur${absent.length === 1 ? 's' : ''} nowhere in ${label} (the other values of the list do): a typo, or an item this file does not have`);
     }
     conds.push(cond);
   }
