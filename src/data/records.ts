@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { CdmmError } from '../util/errors.js';
 import { Db, kindOf, lit, q, tbl } from './db.js';
-import { BOOLEAN_TEXT, booleanTextValue } from './compiled/cells.js';
+import { BOOLEAN_TEXT, booleanTextValue, columnClass } from './compiled/cells.js';
 import { formatPath, type Spec } from './spec.js';
 import { finishTables, shapeRows } from './tables.js';
 
@@ -23,6 +23,13 @@ export const patientRecordSchema = z
 
 export type PatientRecord = { id: string; index_time?: number | string } & Record<string, unknown>;
 
+/** The text a record may hold in a number column: blank, or a decimal number. */
+const NUMBER_TEXT = /^\s*$|^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
+/** In a BOOLEAN column also the yes/no words its table file held. */
+const NUMBER_OR_YES_NO_TEXT = new RegExp(`${NUMBER_TEXT.source}|${BOOLEAN_TEXT.source}`, 'i');
+/** The text a record may hold in a number column of DuckDB type `type` (the schema's and the validator's rule). */
+export const numberTextFor = (type: string): RegExp => (columnClass(type) === 'boolean' ? NUMBER_OR_YES_NO_TEXT : NUMBER_TEXT);
+
 /** A schema that also checks each table's columns against the training column types, for precise error paths
  * such as `records[0].labs[2].value: expected number`. */
 export function patientRecordSchemaFor(tableTypes: Record<string, Record<string, string>>, numberMessages: Record<string, Record<string, string>> = {}) {
@@ -32,11 +39,9 @@ export function patientRecordSchemaFor(tableTypes: Record<string, Record<string,
     for (const [c, type] of Object.entries(cols)) {
       const k = kindOf(type);
       const message = Object.hasOwn(numberMessages, name) && Object.hasOwn(numberMessages[name], c) ? numberMessages[name][c] : 'expected number';
-      // A BOOLEAN column also takes the yes/no words its table file held.
-      const numberText = /^BOOLEAN/i.test(type) ? /^\s*$|^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|^\s*(true|false|t|f|yes|no|y|n)\s*$/i : /^\s*$|^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
       shape[c] =
         k === 'number'
-          ? z.union([z.number().finite(), z.boolean(), z.null(), z.string().regex(numberText, message)]).optional()
+          ? z.union([z.number().finite(), z.boolean(), z.null(), z.string().regex(numberTextFor(type), message)]).optional()
           : k === 'time'
             ? z.union([text, z.number(), z.null()]).optional()
             : cell.optional();
@@ -106,7 +111,7 @@ export function sqlValue(v: unknown, type: string, cast: 'CAST' | 'TRY_CAST' = '
   const k = kindOf(type);
   if (k === 'number') {
     if (typeof v === 'boolean') return v ? '1' : '0';
-    if (/^BOOLEAN/i.test(type) && typeof v === 'string' && BOOLEAN_TEXT.test(v)) return String(booleanTextValue(v));
+    if (columnClass(type) === 'boolean' && typeof v === 'string' && BOOLEAN_TEXT.test(v)) return String(booleanTextValue(v));
     return `${cast}(${lit(String(v))} AS DOUBLE)`;
   }
   if (k === 'time') {

@@ -7,7 +7,7 @@
 // only to name the problems of invalid ones (test/serve-validate.test.ts checks the two agree).
 import { z } from 'zod';
 import { ownRecords, patientRecordSchemaFor, type PatientRecord } from '../data/transform.js';
-import { own } from '../data/records.js';
+import { numberTextFor, own } from '../data/records.js';
 import { kindOf } from '../data/db.js';
 import { BOOLEAN_TEXT, columnClass, readNumber, readTime, UNREADABLE, type ColumnClass } from '../data/compiled/cells.js';
 import { formatPath } from '../data/spec.js';
@@ -98,13 +98,14 @@ function unreadable(v: unknown, cls: ColumnClass, type: string): string | null {
   return r === UNREADABLE ? `cannot be read as ${type}` : null;
 }
 
-/** The number-column text the schema accepts (records.ts): blank, or a decimal number. */
-const NUMBER_TEXT = /^\s*$|^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
+const column = (type: string): Column => ({ type, kind: kindOf(type), cls: columnClass(type), numberText: numberTextFor(type) });
 
 interface Column {
   type: string;
   kind: ReturnType<typeof kindOf>;
   cls: ColumnClass;
+  /** The text the schema accepts in this column when it is a number column (records.ts numberTextFor). */
+  numberText: RegExp;
 }
 
 /**
@@ -124,11 +125,11 @@ export function makeRecordValidator(
 ) {
   const schema = z.array(patientRecordSchemaFor(tableTypes, numberMessages(tableTypes, opts.valueMaps ?? {})));
   // Maps, not objects: names come from the request, and `tableTypes['constructor']` would be a function.
-  const tables = new Map(Object.entries(tableTypes).map(([t, cols]) => [t, new Map(Object.entries(cols).map(([c, type]): [string, Column] => [c, { type, kind: kindOf(type), cls: columnClass(type) }]))]));
+  const tables = new Map(Object.entries(tableTypes).map(([t, cols]) => [t, new Map(Object.entries(cols).map(([c, type]): [string, Column] => [c, column(type)]))]));
   const ids = new Map(Object.entries(idColumns));
   const tableList = [...tables.keys()].join(', ');
   const indexType = opts.indexTime ? (tables.get(opts.indexTime.table)?.get(opts.indexTime.column)?.type ?? 'DOUBLE') : 'DOUBLE';
-  const indexColumn: Column = { type: indexType, kind: kindOf(indexType), cls: columnClass(indexType) };
+  const indexColumn: Column = column(indexType);
 
   /** The problem of one cell that the schema's type let through, or null. */
   function cellProblem(cell: unknown, c: Column): string | null {
@@ -196,8 +197,8 @@ export function makeRecordValidator(
   }
 
   /** A cell the schema accepts for its column kind (zod's types, without zod). */
-  function schemaAccepts(cell: unknown, kind: Column['kind'], cls?: ColumnClass): boolean {
-    if (cls === 'boolean' && typeof cell === 'string' && BOOLEAN_TEXT.test(cell)) return true;
+  function schemaAccepts(cell: unknown, c: Column): boolean {
+    const kind = c.kind;
     if (cell === undefined || cell === null) return true;
     switch (typeof cell) {
       case 'number':
@@ -205,7 +206,7 @@ export function makeRecordValidator(
       case 'boolean':
         return kind !== 'time';
       case 'string':
-        return kind === 'number' ? NUMBER_TEXT.test(cell) : !cell.includes('\u0000');
+        return kind === 'number' ? c.numberText.test(cell) : !cell.includes('\u0000');
       default:
         return false;
     }
@@ -263,7 +264,7 @@ export function makeRecordValidator(
             }
             const cell = row[col];
             if (cell === undefined || cell === null || cell === '') continue;
-            if (!schemaAccepts(cell, c.kind, c.cls) || cellProblem(cell, c) || (col === idColumn && idProblem(cell, key, c.cls))) return null;
+            if (!schemaAccepts(cell, c) || cellProblem(cell, c) || (col === idColumn && idProblem(cell, key, c.cls))) return null;
           }
         }
       }
@@ -321,7 +322,7 @@ function idProblem(cell: unknown, id: string, cls: ColumnClass): string | null {
 
 /** A value of the index column in the cohort rows that reads as another instant or number than `given`. */
 function conflictingIndex(given: unknown, rows: unknown, column: string, cls: ColumnClass): unknown {
-  const list = Array.isArray(rows) ? rows : rows ? [rows] : [];
+  const list = rowList(rows);
   const read = (v: unknown) => (cls === 'date' || cls === 'timestamp' ? readTime(v, cls) : readNumber(v, cls));
   const a = read(given);
   if (a === UNREADABLE || Number.isNaN(a)) return undefined;
@@ -334,9 +335,11 @@ function conflictingIndex(given: unknown, rows: unknown, column: string, cls: Co
   return undefined;
 }
 
+/** A table's rows as a record gives them: a list, one row, or none. */
+const rowList = (rows: unknown): unknown[] => (Array.isArray(rows) ? rows : rows ? [rows] : []);
+
 function hasIndexTime(rows: unknown, column: string): boolean {
-  const list = Array.isArray(rows) ? rows : rows ? [rows] : [];
-  return list.some((r) => {
+  return rowList(rows).some((r) => {
     const v = own(r, column);
     return v !== undefined && v !== null && v !== '';
   });
