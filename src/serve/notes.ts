@@ -16,6 +16,14 @@ const rowsOf = (rec: PatientRecord, table: string): unknown[] => {
 /** A numeric value this many training SDs from the training mean is noted (no measured variable goes there). */
 const FAR_SDS = 10;
 
+/** How far a record's cell lies from the training mean, in training SDs, when it is a number and beyond FAR_SDS. */
+function farOut(v: unknown, mean: number, std: number): { x: number; sds: string } | null {
+  const x = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  if (!Number.isFinite(x) || !(std > 0)) return null;
+  const z = Math.abs(x - mean) / std;
+  return z > FAR_SDS ? { x, sds: `${z < 1e6 ? Math.round(z) : z.toExponential(1)} training standard deviations` } : null;
+}
+
 /** Compiled once per run (its variable names as sets), then applied to each request's records and predictions. */
 export function recordNotes(spec: Spec, state: DataState): (records: PatientRecord[], preds: PatientPrediction[]) => void {
   const known = new Map<string, Set<string>>();
@@ -40,12 +48,8 @@ export function recordNotes(spec: Spec, state: DataState): (records: PatientReco
       if (!rows.length) continue;
       // A value far outside anything seen in training (a unit slip, 1e30): scored as given, but said.
       for (const c of scales.get(name) ?? []) {
-        const v = rows.length === 1 ? own(rows[0] as Record<string, unknown>, c.column) : undefined;
-        const x = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-        if (!Number.isFinite(x) || !(c.std > 0)) continue;
-        const z = Math.abs(x - c.mean) / c.std;
-        if (z > FAR_SDS)
-          notes.push(`${name}.${c.column}: ${x} is ${z < 1e6 ? Math.round(z) : z.toExponential(1)} training standard deviations from the training mean ${+c.mean.toPrecision(4)}: scored as given (check the value and its unit)`);
+        const far = farOut(rows.length === 1 ? own(rows[0] as Record<string, unknown>, c.column) : undefined, c.mean, c.std);
+        if (far) notes.push(`${name}.${c.column}: ${far.x} is ${far.sds} from the training mean ${+c.mean.toPrecision(4)}: scored as given (check the value and its unit)`);
       }
       // Variable names as the record gives them: only where the table neither maps nor filters that column.
       const t = spec.tables[m.table];
@@ -59,13 +63,10 @@ export function recordNotes(spec: Spec, state: DataState): (records: PatientReco
         if (m.value && sc && !Object.hasOwn(t?.values ?? {}, m.value)) {
           let far = 0, first = '';
           for (const r of rows) {
-            const c = sc.get(String(own(r, m.variable)));
-            const v = own(r, m.value);
-            const x = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-            if (!c || !Number.isFinite(x) || !(c.std > 0)) continue;
-            const z = Math.abs(x - c.mean) / c.std;
-            if (z > FAR_SDS && far++ === 0)
-              first = `${String(own(r, m.variable)).slice(0, 60)} ${x} is ${z < 1e6 ? Math.round(z) : z.toExponential(1)} training standard deviations from its training mean ${+c.mean.toPrecision(4)}`;
+            const variable = String(own(r, m.variable));
+            const c = sc.get(variable);
+            const out = c ? farOut(own(r, m.value), c.mean, c.std) : null;
+            if (out && far++ === 0) first = `${variable.slice(0, 60)} ${out.x} is ${out.sds} from its training mean ${+c!.mean.toPrecision(4)}`;
           }
           if (far) notes.push(`${name}: ${far} value${far === 1 ? '' : 's'} far outside training (e.g. ${first}): used as given where in the window (check the values and their units)`);
         }
