@@ -83,16 +83,14 @@ export async function shapeRows(db: Db, name: string, t: TableSpec, label: strin
     const field = `${f}: tables.${name}.where.${column}`;
     const type = needColumn(cols, column, field, `${name} (${label})`);
     const cond = valueMatch(q(column), type, values, field);
-    const hits = Number(await db.scalar(`SELECT count(*) FROM ${tbl(name)} WHERE ${cond}`));
-    if (hits === 0 && hasLine)
-      throw new CdmmError(`${field}: none of ${JSON.stringify(values)} occurs in ${label} (values there: ${await someValues(db, name, column)})`);
-    if (hasLine && values.length > 1) {
-      // One scan for all of them: a mistyped item id in a list would otherwise vanish without a word.
-      const each = values.map((v) => `count(*) FILTER (WHERE ${valueMatch(q(column), type, [v], field)})`);
-      const counts = Object.values((await db.rows(`SELECT ${each.map((e, i) => `${e} AS c${i}`).join(', ')} FROM ${tbl(name)}`))[0] ?? {}).map(Number);
-      const absent = values.filter((_, i) => counts[i] === 0);
-      // A warning, not an error: a list written for a full database (MIMIC-IV item ids) may name items a demo
-      // subset lacks; a typo still gets named.
+    if (hasLine) {
+      // Each value's rows, in one scan: none at all is an error; a value of a list that occurs nowhere (a mistyped
+      // item id) a warning, since a list written for a full database (MIMIC-IV) may name items a demo subset lacks.
+      const each = values.map((v, i) => `count(*) FILTER (WHERE ${valueMatch(q(column), type, [v], field)}) AS c${i}`);
+      const got = (await db.rows(`SELECT count(*) FILTER (WHERE ${cond}) AS hits, ${each.join(', ')} FROM ${tbl(name)}`))[0] ?? {};
+      const absent = values.filter((_, i) => !(Number(got[`c${i}`]) > 0));
+      if (!(Number(got.hits) > 0))
+        throw new CdmmError(`${field}: none of ${JSON.stringify(values)} occurs in ${label} (values there: ${await someValues(db, name, column)})`);
       if (absent.length)
         db.warnings.push(`${field.replace(/^[^:]*: /, '')}: ${absent.map((v) => JSON.stringify(v)).join(', ')} occur${absent.length === 1 ? 's' : ''} nowhere in ${label} (the other values of the list do): a typo, or an item this file does not have`);
     }
