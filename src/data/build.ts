@@ -185,14 +185,15 @@ async function unseenVariableHints(db: Db, spec: Spec, names: string[], states: 
     const words = asked.filter((u) => !/^\d+$/.test(u));
     const lengths = words.map((u) => u.length);
     const near = words.length ? `length(${col}) BETWEEN ${Math.max(1, Math.min(...lengths) - 2)} AND ${Math.max(...lengths) + 2}` : 'FALSE';
+    const isAsked = `${col} IN (${asked.map(lit).join(', ')})`;
     const rows = await db.columns(
-      `SELECT v, bool_or(asked) AS asked FROM (SELECT DISTINCT ${col} AS v, ${col} IN (${asked.map(lit).join(', ')}) AS asked FROM ${tbl(m.table)} ` +
-        `WHERE ${col} IN (${asked.map(lit).join(', ')}) OR ${near}) GROUP BY v ORDER BY asked DESC LIMIT ${20_000 + asked.length}`,
+      `SELECT v, bool_or(asked) AS asked FROM (SELECT DISTINCT ${col} AS v, ${isAsked} AS asked FROM ${tbl(m.table)} ` +
+        `WHERE ${isAsked} OR ${near}) GROUP BY v ORDER BY asked DESC LIMIT ${20_000 + asked.length}`,
     );
     const found = rows.v.map(String);
     const have = new Set(found.filter((_, i) => rows.asked[i] === true));
-    for (const u of asked) {
-      if (have.has(u) || /^\d+$/.test(u)) continue;
+    for (const u of words) {
+      if (have.has(u)) continue;
       const cands = found.filter((v) => Math.abs(v.length - u.length) <= 2);
       const hit = cands.find((v) => v.toLowerCase() === u.toLowerCase()) ?? closest(u, cands);
       if (hit) out.push(`modalities.${names[k]}.variables: ${JSON.stringify(u)} is not a value of '${m.variable}' in table '${m.table}': did you mean ${JSON.stringify(hit)}? (variable names are compared exactly)`);

@@ -6,11 +6,10 @@ import { basename } from 'node:path';
 import { z } from 'zod';
 import { CdmmError } from '../util/errors.js';
 import { parseYamlText } from '../util/yaml.js';
+import { UNPRINTABLE } from '../util/say.js';
 import { filterSyntaxProblem, shownFilter } from './filter.js';
 
 const ident = z.string().min(1);
-/** Control and bidirectional-override characters: a terminal acts on them, and they can make one name look like another. */
-export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 /** A name printed in output (the dataset's, a table's, a modality's). */
 const printed = ident.refine((v) => !UNPRINTABLE.test(v), { message: 'must not contain control or bidirectional-override characters' });
 /** Each filter costs one count over the cohort table with the filters before it: bounded in number and in text. */
