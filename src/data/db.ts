@@ -135,6 +135,16 @@ export class Db {
     return (await this.prepared(sql)).run();
   }
 
+  /**
+   * Prepares a query and starts it: DuckDB computes it on its own threads while the caller goes on; the result
+   * comes as `pending` (wrapped, so that awaiting this does not wait for it).
+   */
+  async started(sql: string): Promise<{ pending: Promise<DuckDBMaterializedResult> }> {
+    const pending = (await this.prepared(sql)).run();
+    pending.catch(() => undefined); // awaited by the caller; not unhandled if the caller fails first
+    return { pending };
+  }
+
   async reader(sql: string): Promise<DuckDBResultReader> {
     return (await this.prepared(sql)).runAndReadAll();
   }

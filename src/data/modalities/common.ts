@@ -2,6 +2,7 @@
 // reader of numeric result columns.
 import { CdmmError } from '../../util/errors.js';
 import { kindOf, lit, q, relDaysExpr, sqlNum, tbl, type ColumnKind, type Db } from '../db.js';
+import type { DuckDBMaterializedResult } from '@duckdb/node-api';
 import type { Spec, Window } from '../spec.js';
 import type { ModalityInfo } from '../types.js';
 
@@ -119,7 +120,11 @@ export function prefixed(column: string, prefix: string | undefined, alias = '')
 export async function numericChunks(db: Db, sql: string, onChunk: (cols: Float64Array[], rows: number) => void): Promise<{ rows: number; columns: number }> {
   // A materialized result hands out its chunks synchronously: no async hop per chunk (a streamed result was
   // measured about twice as slow here, its query running with less parallelism).
-  const res = await db.result(sql);
+  return readNumericChunks(await db.result(sql), onChunk);
+}
+
+/** Hands a materialized all-numeric result to `onChunk` chunk by chunk (see numericChunks). */
+export function readNumericChunks(res: DuckDBMaterializedResult, onChunk: (cols: Float64Array[], rows: number) => void): { rows: number; columns: number } {
   const nCols = res.columnCount;
   const buf = Array.from({ length: nCols }, () => new Float64Array(2048));
   let total = 0;

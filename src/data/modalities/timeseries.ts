@@ -6,7 +6,7 @@
 import { CdmmError } from '../../util/errors.js';
 import { lit, q, tbl } from '../db.js';
 import type { TimeseriesSpec } from '../spec.js';
-import { numericChunks, prefixed, windowedRows, type Ctx, type ModalityBuilder, type Raw } from './common.js';
+import { prefixed, readNumericChunks, windowedRows, type Ctx, type ModalityBuilder, type Raw } from './common.js';
 
 export interface TimeseriesRaw extends Raw {
   varNames: string[];
@@ -27,6 +27,8 @@ export interface TimeseriesState {
 const MAX_CELLS = 400_000_000;
 /** Table rows per SQL query over a long table (its result is read in patient ranges beyond this). */
 const ROWS_PER_BATCH = 10_000_000;
+/** From this many table rows the scan is split in two or more ranges that overlap DuckDB's work with this thread's. */
+const PIPELINE_ROWS = 2_000_000;
 
 /**
  * Per-cell aggregate, fed row by row: last (latest time; ties → larger value, so the result never depends on
@@ -150,24 +152,35 @@ async function scanTable(ctx: Ctx, members: { name: string; m: TimeseriesSpec }[
   if (names.length) await db.run(`INSERT INTO __ts_vars VALUES ${names.map((v, i) => `(${lit(v)}, ${i})`).join(', ')}`);
   // SQL windows the rows and names the variable; the bin and the cell are plain arithmetic, done here. A large
   // table is read in patient ranges so that DuckDB's result (24 bytes a row) stays small; pid follows the
-  // cohort key's order, so each range's join prunes the other patients' rows by key before probing.
+  // cohort key's order, so each range's join prunes the other patients' rows by key before probing. From
+  // PIPELINE_ROWS up, the table is read in at least two ranges and DuckDB runs the next range's query while
+  // this thread aggregates the current one's rows (at 10 M rows the query was a quarter of the scan's time).
   const tableRows = Number(await db.scalar(`SELECT count(*) FROM ${tbl(first.table)}`));
-  const batches = Math.max(1, Math.min(ctx.n, Math.ceil(tableRows / (ctx.rowsPerBatch ?? ROWS_PER_BATCH))));
-  for (let b = 0; b < batches; b++) {
+  const perBatch = ctx.rowsPerBatch ?? ROWS_PER_BATCH;
+  const ranges = Math.ceil(tableRows / perBatch);
+  const batches = Math.max(1, Math.min(ctx.n, tableRows >= PIPELINE_ROWS ? Math.max(2, ranges) : ranges));
+  const rangeSql = (b: number) => {
     const range = batches === 1 ? [] : [`c.pid >= ${Math.floor((ctx.n * b) / batches)}`, `c.pid < ${Math.floor((ctx.n * (b + 1)) / batches)}`];
-    await numericChunks(db, `SELECT l.pid, v.vi, rel, value FROM (${long(range)}) l JOIN __ts_vars v ON l.var = v.var`, ([pid, vi, rel, val], rows) => {
-      for (const s of sinks) {
-        const { local, bin, lo, hi, T, V, cells, present } = s;
-        for (let r = 0; r < rows; r++) {
-          const k = local[vi[r]];
-          const t = rel[r];
-          if (k < 0 || t < lo || t > hi) continue;
-          const i = pid[r];
-          cells.add((i * T + bin(t)) * V + k, t, val[r]);
-          present[i] = 1;
-        }
+    return `SELECT l.pid, v.vi, rel, value FROM (${long(range)}) l JOIN __ts_vars v ON l.var = v.var`;
+  };
+  const aggregate = ([pid, vi, rel, val]: Float64Array[], rows: number) => {
+    for (const s of sinks) {
+      const { local, bin, lo, hi, T, V, cells, present } = s;
+      for (let r = 0; r < rows; r++) {
+        const k = local[vi[r]];
+        const t = rel[r];
+        if (k < 0 || t < lo || t > hi) continue;
+        const i = pid[r];
+        cells.add((i * T + bin(t)) * V + k, t, val[r]);
+        present[i] = 1;
       }
-    });
+    }
+  };
+  let next = await db.started(rangeSql(0));
+  for (let b = 0; b < batches; b++) {
+    const res = await next.pending;
+    if (b + 1 < batches) next = await db.started(rangeSql(b + 1));
+    readNumericChunks(res, aggregate);
   }
   await db.run(`DROP TABLE __ts_vars`);
   return new Map(sinks.map((s) => [s.name, { present: s.present, varNames: s.varNames, edges: s.edges, ...s.cells.finish() }]));
@@ -230,22 +243,29 @@ export function timeseriesBuilder(m: TimeseriesSpec): ModalityBuilder<Timeseries
       }
       const values = new Float32Array(N * T * C);
       const scale = Math.log1p(st.edges[T] - st.edges[0]);
+      const mean = Float64Array.from(st.variables, (v) => v.mean);
+      const std = Float64Array.from(st.variables, (v) => v.std);
+      const ends = Float64Array.from({ length: T }, (_, b) => st.edges[b + 1]);
+      const rv = raw.value, rt = raw.tlast;
       for (let i = 0; i < N; i++) {
         if (!present[i]) continue;
+        const rowIn = i * T * RV, rowOut = i * T * C;
         for (let k = 0; k < V; k++) {
+          const j = src[k];
+          if (j < 0) { for (let b = 0; b < T; b++) values[rowOut + b * C + 2 * V + k] = 1; continue; }
           let ff = 0;
           let lastT = NaN;
-          const j = src[k];
           for (let b = 0; b < T; b++) {
-            const cell = (i * T + b) * RV + j;
-            const out = (i * T + b) * C;
-            if (j >= 0 && raw.value[cell] === raw.value[cell]) {
-              ff = (raw.value[cell] - st.variables[k].mean) / st.variables[k].std;
-              lastT = raw.tlast[cell];
+            const cell = rowIn + b * RV + j;
+            const out = rowOut + b * C;
+            const x = rv[cell];
+            if (x === x) { // observed in this bin (not NaN)
+              ff = (x - mean[k]) / std[k];
+              lastT = rt[cell];
               values[out + V + k] = 1;
             }
             values[out + k] = ff;
-            values[out + 2 * V + k] = Number.isNaN(lastT) ? 1 : Math.min(1, Math.log1p(Math.max(0, st.edges[b + 1] - lastT)) / scale);
+            values[out + 2 * V + k] = lastT !== lastT ? 1 : Math.min(1, Math.log1p(Math.max(0, ends[b] - lastT)) / scale);
           }
         }
       }
