@@ -11,6 +11,7 @@ import { simulate } from '../src/data/simulate.js';
 import { assignPatterns, buildPatternDictionary, defaultModelConfig } from '../src/models/index.js';
 import { DEBIAS_PARTS, type PreparedPart } from '../src/train/debias/index.js';
 import { defaultTrainOptions } from '../src/train/options.js';
+import { trainModel } from '../src/train/trainer.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cdmm-gate-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -68,5 +69,22 @@ describe('the dual-branch gate', () => {
     const miss = await gate('missingness');
     expect(miss.deconfounder.on).toBe(true);
     expect(Number(miss.deconfounder.pattern_auroc_lower)).toBeGreaterThan(0.6);
+  }, 180_000);
+});
+
+describe('a debiased run whose gates both stay off', () => {
+  it('trains the plain model: the same computation as --debias none, and the run says so', async () => {
+    await gate('none'); // the no-bias simulation (both gates off there, above)
+    const ds = await prepareDataset(join(root, 'none', 'spec.yaml'), { quiet: true, cache: false });
+    const opts = { ...defaultTrainOptions, epochs: 2, batchSize: 256, lr: 1e-3 };
+    const plain = trainModel(ds, { ...defaultModelConfig, backbone: 'early', debias: 'none' }, opts, { quiet: true });
+    const full = trainModel(ds, { ...defaultModelConfig, backbone: 'early', debias: 'full' }, opts, { quiet: true });
+    expect(full.modelConfig.debias).toBe('none');
+    // Same process, same seed: the same numbers (before, full built an extra causal layer and trained apart).
+    for (const [a, b] of full.history.map((h, i) => [h, plain.history[i]] as const)) {
+      expect(a.train_loss).toBeCloseTo(b.train_loss, 9);
+      expect(a.val_loss_w).toBeCloseTo(b.val_loss_w!, 9);
+    }
+    expect(full.notes.join('\n')).toMatch(/dual branch off/);
   }, 180_000);
 });

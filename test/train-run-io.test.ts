@@ -174,6 +174,11 @@ describe('run folder', () => {
     // Said off: the check passes, and these weights (of a deconfounding model) no longer fit.
     editManifest(dir, (m) => (m.config.debias_parts.deconfound.on = false));
     expect(() => loadRun(dir)).toThrow(/model\.safetensors: the weights do not fit the model described in manifest\.json/);
+    // The plain model passes only where the dual branch's gate was off too (builtDebias).
+    editManifest(dir, (m) => ((m.config.model.debias = 'none'), (m.config.debias_parts.dual = { ...m.config.debias_parts.dual, on: true })));
+    expect(() => loadRun(dir)).toThrow(/config: backbone\/debias differ from config\.model/);
+    editManifest(dir, (m) => (m.config.debias_parts.dual = { ...m.config.debias_parts.dual, on: false }));
+    expect(() => loadRun(dir)).toThrow(/model\.safetensors: the weights do not fit the model described in manifest\.json/);
   });
 
   it('weights that do not fit the described model are refused', () => {

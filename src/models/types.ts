@@ -6,6 +6,18 @@ import type { ModalityInfo } from '../data/types.js';
 export type BackboneName = 'lr' | 'early' | 'late' | 'transformer' | 'm3care' | 'muse';
 export type DebiasMode = 'none' | 'deconfound' | 'dual' | 'full';
 
+/**
+ * The model a run builds for the debiasing it was asked for, once the parts' gates have spoken: a deconfounder
+ * that found nothing to adjust is left out; without it, a separate dual branch whose gate is off leaves nothing
+ * either (it only weights the loss, from outside the model), and the model is the plain one. (With the
+ * deconfounder in, 'full' stays 'full': a separate dual branch adds no layer to the model.) Training and the
+ * run-folder check both use this rule.
+ */
+export function builtDebias(asked: DebiasMode, off: { deconfound: boolean; dual: boolean }): DebiasMode {
+  if ((asked === 'full' || asked === 'deconfound') && !off.deconfound) return asked;
+  return (asked === 'full' || asked === 'dual') && !off.dual ? 'dual' : 'none';
+}
+
 export interface ModelConfig {
   backbone: BackboneName;
   debias: DebiasMode;

@@ -9,6 +9,7 @@ import { formatPath, specSchema, type Spec } from '../data/spec.js';
 import type { DataState } from '../data/build.js';
 import type { ModalityInfo } from '../data/types.js';
 import { CALIBRATION_METHODS, MAX_ISOTONIC_POINTS, MIN_SLOPE } from '../models/calibrator.js';
+import { builtDebias } from '../models/types.js';
 
 export const RUN_FORMAT = 'cdmm-model/3';
 /** Written before runs held a calibration of the served risk: still read, served uncalibrated, with a warning. */
@@ -88,7 +89,7 @@ export const manifestSchema = z
     config: z
       .object({
         backbone: z.string(),
-        debias: z.string(),
+        debias: z.enum(['none', 'deconfound', 'dual', 'full']),
         seed: z.number().int(),
         split_seed: z.number().int().nullable(),
         model: modelConfigSchema,
@@ -146,10 +147,12 @@ function crossProblem(m: ParsedManifest): string | null {
   const c = m.config;
   const names = Object.keys(m.spec.modalities);
   if (m.modalities.map((x) => x.name).join('\0') !== names.join('\0')) return `modalities: ${JSON.stringify(m.modalities.map((x) => x.name))} differ from the spec's ${JSON.stringify(names)}`;
-  // config.debias is what was asked; the model lacks the deconfounder when its gate found nothing to adjust.
-  const withoutDeconfounder = c.debias === 'full' ? 'dual' : c.debias === 'deconfound' ? 'none' : null;
-  const gatedOff = c.debias_parts?.deconfound?.on === false && c.model.debias === withoutDeconfounder;
-  if (c.backbone !== c.model.backbone || (c.debias !== c.model.debias && !gatedOff)) return 'config: backbone/debias differ from config.model';
+  // config.debias is what was asked; the model lacks the parts whose gates found nothing (builtDebias).
+  const off = { deconfound: c.debias_parts?.deconfound?.on === false, dual: c.debias_parts?.dual?.on === false };
+  const built = builtDebias(c.debias, off);
+  // Runs trained before 2026-12-07 left only the deconfounder out ('full' → 'dual' even with the dual gate off).
+  const before = off.deconfound && c.debias === 'full' ? 'dual' : off.deconfound && c.debias === 'deconfound' ? 'none' : c.debias;
+  if (c.backbone !== c.model.backbone || ![c.debias, built, before].includes(c.model.debias as typeof built)) return 'config: backbone/debias differ from config.model';
   if (m.patterns.prior.length !== m.patterns.masks.length || m.patterns.masks.some((s) => s.length !== K))
     return `patterns: do not match the ${K} modalities (one 0/1 character per modality, one prior per mask)`;
   if (new Set(m.patterns.masks).size !== m.patterns.masks.length) return 'patterns.masks: masks must be unique';

@@ -13,7 +13,7 @@ import { assignPatterns, buildPatternDictionary, modalityDropout } from '../mode
 import { interveneMasks } from '../models/debias/intervention.js';
 import { combineWeights } from '../models/debias/weights.js';
 import { mulberry32 } from '../data/rng.js';
-import type { ModelConfig, PatternDictionary } from '../models/types.js';
+import { builtDebias, type ModelConfig, type PatternDictionary } from '../models/types.js';
 import type { PreparedDataset } from '../data/types.js';
 import { CdmmError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
@@ -40,7 +40,7 @@ export interface EpochRecord {
 export interface TrainResult {
   /** The model with the best epoch's weights, in eval mode. */
   model: CdmmModel;
-  /** The configuration the model was built with: the one asked, less a deconfounder that found nothing to adjust. */
+  /** The configuration the model was built with: the one asked, less the parts whose gates found nothing (builtDebias). */
   modelConfig: ModelConfig;
   dict: PatternDictionary;
   history: EpochRecord[];
@@ -137,8 +137,13 @@ export function trainModel(ds: PreparedDataset, modelCfg: ModelConfig, optsIn: T
   const rate = prepared.find((p) => p.intervention !== undefined)?.intervention ?? 0;
 
   // A deconfounder that found nothing to adjust leaves the model without it (its gate: src/train/debias/deconfound.ts).
+  // A deconfounder that found nothing to adjust, or a separate dual branch whose gate is off, is left out of the
+  // model (builtDebias); with both out it is the plain one, the same computation as --debias none.
   const noDeconfounder = prepared.some((p) => p.name === 'deconfound' && p.active === false);
-  const builtCfg: ModelConfig = noDeconfounder ? { ...modelCfg, debias: modelCfg.debias === 'full' ? 'dual' : 'none' } : modelCfg;
+  const noDual = (modelCfg.dualBranch ?? 'separate') === 'separate' && prepared.some((p) => p.name === 'dual' && p.record.on === false);
+  const asked = modelCfg.debias;
+  const kept = builtDebias(asked, { deconfound: noDeconfounder, dual: noDual });
+  const builtCfg: ModelConfig = kept === asked ? modelCfg : { ...modelCfg, debias: kept };
   manualSeed(opts.seed); // the main model's initial weights do not depend on which parts ran before it
   const model = createModel(ds.modalities, dict, builtCfg);
   const params = model.parameters();
