@@ -85,6 +85,55 @@ describe('PredictQueue', () => {
     await q.idle();
     expect(q.pending).toBe(0);
   });
+
+  it('runs a large job a slice at a time: a small job that arrives meanwhile is answered between slices', async () => {
+    const calls: string[][][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const q = new PredictQueue(async (groups) => {
+      calls.push(groups.map((g) => g.map((r) => r.id)));
+      if (calls.length === 1) await gate;
+      return groups.map((g) => g.map((r) => fake(r.id)));
+    }, { maxPendingRecords: 100, maxBatchRecords: 50, sliceRecords: 3, smallRecords: 2 });
+    const big = q.submit(Array.from({ length: 8 }, (_, i) => rec(`p${i}`)));
+    await new Promise((r) => setImmediate(r)); // the first slice is being scored
+    const small = q.submit([rec('s')]);
+    expect(q.pending).toBe(9);
+    release();
+    expect((await big).map((p) => p.id)).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7']); // whole, in order
+    expect((await small).map((p) => p.id)).toEqual(['s']);
+    expect(calls).toEqual([[['p0', 'p1', 'p2']], [['s']], [['p3', 'p4', 'p5']], [['p6', 'p7']]]);
+    expect(q.pending).toBe(0);
+  });
+
+  it('cuts slices by time: 32 records until a rate is measured, then what that rate scores in sliceSeconds', async () => {
+    const sizes: number[] = [];
+    const q = new PredictQueue(async (groups) => {
+      sizes.push(groups.reduce((a, g) => a + g.length, 0));
+      const t = performance.now();
+      while (performance.now() - t < 16); // 0.5 ms a record for the first slice: about 2,000 records/s
+      return groups.map((g) => g.map((r) => fake(r.id)));
+    }, { maxPendingRecords: 1000, maxBatchRecords: 512, sliceSeconds: 0.02 });
+    const ids = (await q.submit(Array.from({ length: 200 }, (_, i) => rec(`p${i}`)))).map((p) => p.id);
+    expect(ids).toEqual(Array.from({ length: 200 }, (_, i) => `p${i}`));
+    expect(sizes[0]).toBe(32);
+    // Later slices: 20 ms of the measured rate (one 16 ms call per slice, whatever its size, so the rate grows).
+    expect(sizes[1]).toBeGreaterThan(8);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(200);
+  });
+
+  it('stops a sliced job whose client has gone, and frees its records', async () => {
+    const ac = new AbortController();
+    let slices = 0;
+    const q = new PredictQueue(async (groups) => {
+      if (++slices === 1) ac.abort(); // the client leaves while the first slice is scored
+      return groups.map((g) => g.map((r) => fake(r.id)));
+    }, { maxPendingRecords: 100, maxBatchRecords: 50, sliceRecords: 2 });
+    await expect(q.submit(Array.from({ length: 6 }, (_, i) => rec(`p${i}`)), ac.signal)).rejects.toThrow(/closed the connection/);
+    await q.idle();
+    expect(slices).toBe(1);
+    expect(q.pending).toBe(0);
+  });
 });
 
 describe('record validation', () => {

@@ -3,7 +3,9 @@
 // loop read what has arrived. Beyond the bound, submit() fails fast with QueueFullError (HTTP 503) instead of
 // letting memory grow without limit. Small jobs go first (a 1-record request is not held behind thousands of
 // records), a job whose client has gone is dropped before it runs, and the worker's rate in records per second
-// is measured for admission (admission.ts).
+// is measured for admission (admission.ts). A job larger than `sliceRecords` runs a slice at a time, the event
+// loop and the small jobs getting their turn between slices: on a model that scores each patient alone (M3Care,
+// MUSE) a 1,000-record request is seconds of work, and other clients must not wait for all of it.
 import type { PatientRecord } from '../data/transform.js';
 import type { PatientPrediction } from './types.js';
 
@@ -18,6 +20,9 @@ export type BatchRunner = (groups: PatientRecord[][]) => Promise<(PatientPredict
 
 interface Job {
   records: PatientRecord[];
+  /** Records already scored (a sliced job), and their answers. */
+  offset: number;
+  done: PatientPrediction[];
   resolve: (p: PatientPrediction[]) => void;
   reject: (e: Error) => void;
   small: boolean;
@@ -39,7 +44,18 @@ export interface QueueOptions {
   maxBatchRecords: number;
   /** Jobs of at most this many records go before larger ones (default 16). */
   smallRecords?: number;
+  /** Most records of one job scored before the worker lets the event loop and the small jobs in (default: no limit). */
+  sliceRecords?: number;
+  /**
+   * Or as time: a slice is what the measured rate scores in this many seconds (SLICE_START records before any
+   * rate is measured). A model that scores slowly (M3Care compares the patients of a call pairwise) is then cut
+   * finer than a fast one.
+   */
+  sliceSeconds?: number;
 }
+
+/** Records in a slice before the worker has measured its rate (sliceSeconds). */
+const SLICE_START = 32;
 
 export class PredictQueue {
   private jobs: Job[] = [];
@@ -67,13 +83,13 @@ export class PredictQueue {
     if (signal?.aborted) return Promise.reject(new JobAbandonedError());
     this.pendingRecords += records.length;
     return new Promise((resolve, reject) => {
-      const job: Job = { records, resolve, reject, small: records.length <= (this.opts.smallRecords ?? 16), signal };
+      const job: Job = { records, offset: 0, done: [], resolve, reject, small: records.length <= (this.opts.smallRecords ?? 16), signal };
       this.jobs.push(job);
       signal?.addEventListener('abort', () => {
         const i = this.jobs.indexOf(job);
-        if (i < 0) return; // already running: its answer is simply not read
+        if (i < 0) return; // running: its answer is simply not read
         this.jobs.splice(i, 1);
-        this.pendingRecords -= records.length;
+        this.pendingRecords -= records.length - job.offset;
         reject(new JobAbandonedError());
       }, { once: true });
       this.running ??= this.work().finally(() => (this.running = null));
@@ -90,19 +106,27 @@ export class PredictQueue {
    * time), but not twice in a row while large jobs wait, so that those are never starved. Otherwise the jobs in
    * arrival order, filled with any that fit, within the record budget.
    */
-  private take(): Job[] {
+  private take(): { jobs: Job[]; records: PatientRecord[][] } {
     const smallOnly = !this.lastSmallOnly || this.jobs.every((j) => j.small);
     const pick = smallOnly && this.jobs.some((j) => j.small) ? this.jobs.filter((j) => j.small) : this.jobs;
+    const slice = this.sliceSize();
+    const left = (j: Job) => j.records.length - j.offset;
     const batch: Job[] = [pick[0]];
-    let size = pick[0].records.length;
+    let size = Math.min(left(pick[0]), slice);
     for (const j of pick.slice(1)) {
-      if (size + j.records.length > this.opts.maxBatchRecords) continue;
-      size += j.records.length;
+      if (size + left(j) > Math.min(this.opts.maxBatchRecords, slice)) continue;
+      size += left(j);
       batch.push(j);
     }
     this.lastSmallOnly = pick !== this.jobs && this.jobs.length > batch.length;
     this.jobs = this.jobs.filter((j) => !batch.includes(j));
-    return batch;
+    return { jobs: batch, records: batch.map((j) => j.records.slice(j.offset, j.offset + Math.min(left(j), slice))) };
+  }
+
+  private sliceSize(): number {
+    const { sliceRecords, sliceSeconds } = this.opts;
+    const byTime = sliceSeconds === undefined ? Infinity : this.rate === null ? SLICE_START : Math.max(1, Math.floor(this.rate * sliceSeconds));
+    return Math.min(sliceRecords ?? Infinity, byTime);
   }
 
   private async work(): Promise<void> {
@@ -111,22 +135,33 @@ export class PredictQueue {
       // then join this batch, small ones that go first) and writes the answers of the last one.
       await new Promise<void>((r) => setImmediate(r));
       if (!this.jobs.length) return;
-      const batch = this.take();
-      const size = batch.reduce((a, j) => a + j.records.length, 0);
+      const slice = this.sliceSize();
+      const { jobs: batch, records } = this.take();
+      const size = records.reduce((a, r) => a + r.length, 0);
       const t0 = performance.now();
       let results: (PatientPrediction[] | Error)[];
       try {
-        results = await this.run(batch.map((j) => j.records));
+        results = await this.run(records);
       } catch (e) {
         results = batch.map(() => (e instanceof Error ? e : new Error(String(e))));
       }
       const seconds = (performance.now() - t0) / 1000;
-      if (size * 4 >= this.opts.maxBatchRecords && seconds > 0) this.rate = this.rate === null ? size / seconds : 0.7 * this.rate + 0.3 * (size / seconds);
+      if (size * 4 >= Math.min(this.opts.maxBatchRecords, slice) && seconds > 0) this.rate = this.rate === null ? size / seconds : 0.7 * this.rate + 0.3 * (size / seconds);
       this.pendingRecords -= size;
       batch.forEach((j, i) => {
         const r = results[i];
-        if (r instanceof Error) j.reject(r);
-        else j.resolve(r);
+        if (r instanceof Error) {
+          this.pendingRecords -= j.records.length - j.offset - records[i].length; // the rest of a sliced job
+          return j.reject(r);
+        }
+        j.offset += records[i].length;
+        for (const p of r) j.done.push(p);
+        if (j.offset === j.records.length) return j.resolve(j.done);
+        if (j.signal?.aborted) { // the client left during this slice
+          this.pendingRecords -= j.records.length - j.offset;
+          return j.reject(new JobAbandonedError());
+        }
+        this.jobs.unshift(j); // its next slice keeps its place (small jobs still go first)
       });
     }
   }

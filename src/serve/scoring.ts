@@ -8,6 +8,13 @@ import type { PatternDictionary } from '../models/types.js';
 import type { CalibrationRecord } from '../models/calibrator.js';
 import { predictSplit, servedRisks } from '../run/predict.js';
 import type { ModalityPrediction, PatientPrediction } from './types.js';
+
+/**
+ * Most rows (records × their counterfactual copies) in one model call of a backbone that compares every pair of
+ * rows of a call (M3Care's similarity, MUSE's graph: O(rows²)); the others take a chunk's rows in one call.
+ */
+const PAIRWISE_ROWS = 128;
+const PAIRWISE: readonly string[] = ['m3care', 'muse'];
 import { maskString, stackVariants } from './variants.js';
 
 export interface PatientArrays {
@@ -67,7 +74,8 @@ export class Scorer {
       const R = st.mask.length / K;
       // Block 0 is the factual rows, block 1 + k the copies with modality k flipped: all in one model call
       // (one row per call for batch-dependent backbones, so that the copies do not see each other).
-      const res = predictSplit(this.model, { ids: new Array<string>(R).fill(''), mask: st.mask, values: st.values }, modalities, pat, this.opts.batchDependent ? 1 : R);
+      const rowsPerCall = this.opts.batchDependent ? 1 : PAIRWISE.includes(this.model.config.backbone) ? Math.min(R, PAIRWISE_ROWS) : R;
+      const res = predictSplit(this.model, { ids: new Array<string>(R).fill(''), mask: st.mask, values: st.values }, modalities, pat, rowsPerCall);
       const { pDo, pFactual } = servedRisks(res, this.calibration);
       for (let i = 0; i < n; i++) {
         const p = pDo[i];

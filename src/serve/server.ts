@@ -121,6 +121,8 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
   const queue = new PredictQueue((groups) => predictor.predictRecordGroups(groups), {
     maxPendingRecords: opts.maxPendingRecords ?? 4096,
     maxBatchRecords: opts.maxBatchRecords ?? 512,
+    // About 50 ms of scoring at a time: a large request is cut into slices, other clients served between them.
+    sliceSeconds: 0.05,
   });
   const admission = new Admission(
     { ...defaultAdmission(opts.maxPendingRecords ?? 4096, predictor.maxRecords), ...(opts.maxWaitMs !== undefined ? { maxWaitMs: opts.maxWaitMs } : {}) },
