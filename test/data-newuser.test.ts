@@ -294,7 +294,7 @@ split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
 
   it('junk markers are an error pointing at na_values; listed, they are missing values', async () => {
     await expect(prepareDataset(join(labsWith(''), 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(
-      /labs\.csv\.gz: line 5, column 'valuenum': non-numeric value "ERROR" in a column declared numeric \(spec\.yaml: modalities\.labs\.value; to read such markers as missing, list them in tables\.labs\.na_values\)/,
+      /labs\.csv\.gz: line 5, column 'valuenum': non-numeric value "ERROR" in a column declared numeric \(spec\.yaml: modalities\.labs\.value; to read such markers as missing, list them in tables\.labs\.na_values, or give them a value in tables\.labs\.values\.valuenum\)/,
     );
     const ds = await prepareDataset(join(labsWith(', na_values: [ERROR, "___"]'), 'spec.yaml'), { quiet: true, cache: false });
     const labs = presence(ds.splits, 2, 1);
@@ -323,6 +323,42 @@ split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
     const train = ds.splits.train.ids.filter((id) => id !== 'P-7');
     const mean = train.reduce((a, id) => a + 20 + Number(id.slice(2)) + 0.5, 0) / train.length;
     expect(st.numeric[0].mean).toBeCloseTo(mean, 6);
+  }, 60_000);
+
+  const withDecimal = (bmi: (i: number) => string, table: string) => {
+    const p = ['pid;bmi;y'];
+    for (let i = 0; i < N; i++) p.push(`P-${i};${bmi(i)};${i % 4 === 0 ? 1 : 0}`);
+    const spec = `name: dec
+tables:
+  patients: { file: patients.csv, id: pid, delimiter: ";", decimal: ",", ${table} }
+cohort: { table: patients, index_time: 0 }
+label: { column: y }
+modalities:
+  base: { type: tabular, table: patients, numeric: [bmi] }
+split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
+`;
+    return join(writeFixture({ 'patients.csv': p.join('\n') + '\n', 'spec.yaml': spec }), 'spec.yaml');
+  };
+
+  it('reads decimal commas with a values map on the same column, its mapped numbers too', async () => {
+    // "NA" and "<5" make the column text; the map turns them into null and 2.5, the rest are decimal commas.
+    const bmi = (i: number) => (i === 3 ? 'NA' : i === 9 ? '<5' : `${20 + i},5`);
+    const ds = await prepareDataset(withDecimal(bmi, 'values: { bmi: { "NA": null, "<5": 2.5 } }'), { quiet: true, cache: false });
+    const st = (ds.state as { modalities: { state: { numeric: { mean: number }[] } }[] }).modalities[0].state;
+    const train = ds.splits.train.ids.filter((id) => id !== 'P-3');
+    const mean = train.reduce((a, id) => a + (id === 'P-9' ? 2.5 : 20 + Number(id.slice(2)) + 0.5), 0) / train.length;
+    expect(st.numeric[0].mean).toBeCloseTo(mean, 6);
+  }, 60_000);
+
+  it("names the line of a value written with '.' in a decimal-comma file (not the first comma value)", async () => {
+    const bmi = (i: number) => (i === 5 ? '52.5' : i === 2 ? 'NA' : `${20 + i},5`);
+    await expect(prepareDataset(withDecimal(bmi, 'values: { bmi: { "NA": null } }'), { quiet: true, cache: false })).rejects.toThrow(
+      /patients\.csv: line 7, column 'bmi': non-numeric value "52\.5" .*the file's decimal separator is ',' \(tables\.patients\.decimal\), so '\.' is not read as a decimal point: write "52,5"/,
+    );
+    // Without the map, the first non-number is named (line 4: NA), with both fixes offered.
+    await expect(prepareDataset(withDecimal(bmi, 'na_values: []'), { quiet: true, cache: false })).rejects.toThrow(
+      /line 4, column 'bmi': non-numeric value "NA" .*list them in tables\.patients\.na_values, or give them a value in tables\.patients\.values\.bmi/,
+    );
   }, 60_000);
 });
 

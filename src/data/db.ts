@@ -68,6 +68,16 @@ export interface TableInfo {
   unitsPerDay: number;
   /** The table's id is `column` of `table`, a one-row-per-patient table keyed by the cohort id (tables.NAME.link). */
   link?: { table: string; column: string };
+  /** The file's decimal separator when not '.' (tables.NAME.decimal): numbers left as text are read with it. */
+  decimal?: ',';
+}
+
+/**
+ * SQL: a text cell as a number (NULL when it is none), in its file's decimal convention. With decimal ',' "26,3"
+ * is 26.3 and a '.' makes the text no number (in such files it may be a thousands separator: 1.234 = 1234).
+ */
+export function textNumber(x: string, decimal?: string): string {
+  return decimal === ',' ? `TRY_CAST(CASE WHEN contains(${x}, '.') THEN NULL ELSE replace(${x}, ',', '.') END AS DOUBLE)` : `TRY_CAST(${x} AS DOUBLE)`;
 }
 
 export function kindOf(duckType: string): ColumnKind {
@@ -286,7 +296,7 @@ export class Db {
     for (const d of desc) if (d.column_name !== '__line') columns.set(String(d.column_name), String(d.column_type));
     const id = tableId(t);
     if (!id) throw new CdmmError(`${this.specFile}: tables.${name}.id: expected the name of the patient id column`);
-    const info: TableInfo = { name, label, id, time: tableTime(t), columns, hasLine, timeFormat: t.time_format, unitsPerDay: timeUnitsPerDay(t), link: t.link };
+    const info: TableInfo = { name, label, id, time: tableTime(t), columns, hasLine, timeFormat: t.time_format, unitsPerDay: timeUnitsPerDay(t), link: t.link, ...(t.decimal === ',' ? { decimal: ',' as const } : {}) };
     this.tables.set(name, info);
     this.requireColumn(name, id, `tables.${name}.id`);
     if (info.time && checkTime) await this.requireTime(name, info.time, `tables.${name}.time`);
@@ -445,21 +455,24 @@ export class Db {
       return;
     }
     if (kind === 'text') {
+      const c = q(column);
       const bad = await this.rows(
-        `SELECT ${this.lineExpr(table)} AS line, ${q(column)} AS v FROM ${tbl(table)}
-         WHERE ${q(column)} IS NOT NULL AND trim(${q(column)}) <> '' AND TRY_CAST(${q(column)} AS DOUBLE) IS NULL
+        `SELECT ${this.lineExpr(table)} AS line, ${c} AS v FROM ${tbl(table)}
+         WHERE ${c} IS NOT NULL AND trim(${c}) <> '' AND ${textNumber(`trim(${c})`, t.decimal)} IS NULL
          ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
       );
       if (bad.length === 0) {
-        await this.run(`ALTER TABLE ${tbl(table)} ALTER ${q(column)} SET DATA TYPE DOUBLE USING TRY_CAST(nullif(trim(${q(column)}), '') AS DOUBLE)`);
+        await this.run(`ALTER TABLE ${tbl(table)} ALTER ${c} SET DATA TYPE DOUBLE USING ${textNumber(`nullif(trim(${c}), '')`, t.decimal)}`);
         t.columns.set(column, 'DOUBLE');
         return;
       }
       const where = await this.at(table, bad[0].line);
-      throw new CdmmError(
-        `${t.label}: ${where}, column '${column}': non-numeric value ${JSON.stringify(bad[0].v)} in a column declared numeric (${this.specFile}: ${field}` +
-          `${t.hasLine && /\.csv/i.test(t.label) ? `; to read such markers as missing, list them in tables.${table}.na_values` : ''})`,
-      );
+      const v = String(bad[0].v);
+      const dot = t.decimal === ',' && /\./.test(v) && Number.isFinite(Number(v.trim()));
+      const hint = dot
+        ? `; the file's decimal separator is ',' (tables.${table}.decimal), so '.' is not read as a decimal point: write ${JSON.stringify(v.trim().replace('.', ','))}`
+        : t.hasLine && /\.csv/i.test(t.label) ? `; to read such markers as missing, list them in tables.${table}.na_values, or give them a value in tables.${table}.values.${column}` : '';
+      throw new CdmmError(`${t.label}: ${where}, column '${column}': non-numeric value ${JSON.stringify(bad[0].v)} in a column declared numeric (${this.specFile}: ${field}${hint})`);
     }
     throw new CdmmError(`${t.label}: column '${column}' has type ${type}, expected numbers (${this.specFile}: ${field})`);
   }

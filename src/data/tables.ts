@@ -5,7 +5,7 @@
 // column, every spec value as an escaped literal or a finite number.
 import { CdmmError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
-import { kindOf, lit, q, tbl, type Db } from './db.js';
+import { kindOf, lit, q, tbl, textNumber, type Db } from './db.js';
 import type { PathPolicy } from './paths.js';
 import { ROW_TIME, tableFormat, type Spec, type TableSpec } from './spec.js';
 
@@ -68,14 +68,17 @@ export async function shapeRows(db: Db, name: string, t: TableSpec, label: strin
   }
   for (const [column, map] of Object.entries(t.values ?? {})) {
     const field = `${f}: tables.${name}.values.${column}`;
-    needColumn(cols, column, field, `${name} (${label})`);
-    const cases = Object.entries(map).map(([from, to]) => `WHEN ${lit(from.trim())} THEN ${to === null ? 'NULL' : lit(String(to))}`);
+    const before = needColumn(cols, column, field, `${name} (${label})`);
+    // A mapped number is written in the file's own decimal convention, so that the column reads one way.
+    const text = (to: string | number) => (typeof to === 'number' && t.decimal === ',' ? String(to).replace('.', ',') : String(to));
+    const cases = Object.entries(map).map(([from, to]) => `WHEN ${lit(from.trim())} THEN ${to === null ? 'NULL' : lit(text(to))}`);
     if (!cases.length) continue;
     const c = q(column);
-    await db.run(`ALTER TABLE ${tbl(name)} ALTER ${c} SET DATA TYPE VARCHAR USING CASE trim(CAST(${c} AS VARCHAR)) ${cases.join(' ')} ELSE CAST(${c} AS VARCHAR) END`);
+    const other = t.decimal === ',' && kindOf(before) === 'number' ? `replace(CAST(${c} AS VARCHAR), '.', ',')` : `CAST(${c} AS VARCHAR)`;
+    await db.run(`ALTER TABLE ${tbl(name)} ALTER ${c} SET DATA TYPE VARCHAR USING CASE trim(CAST(${c} AS VARCHAR)) ${cases.join(' ')} ELSE ${other} END`);
     // A column that holds only numbers once mapped (eICU age with "> 89" → 90) becomes numeric again.
-    const bad = Number(await db.scalar(`SELECT count(*) FROM ${tbl(name)} WHERE ${c} IS NOT NULL AND trim(${c}) <> '' AND TRY_CAST(${c} AS DOUBLE) IS NULL`));
-    if (bad === 0) await db.run(`ALTER TABLE ${tbl(name)} ALTER ${c} SET DATA TYPE DOUBLE USING TRY_CAST(nullif(trim(${c}), '') AS DOUBLE)`);
+    const bad = Number(await db.scalar(`SELECT count(*) FROM ${tbl(name)} WHERE ${c} IS NOT NULL AND trim(${c}) <> '' AND ${textNumber(`trim(${c})`, t.decimal)} IS NULL`));
+    if (bad === 0) await db.run(`ALTER TABLE ${tbl(name)} ALTER ${c} SET DATA TYPE DOUBLE USING ${textNumber(`nullif(trim(${c}), '')`, t.decimal)}`);
   }
   cols = await columnTypes(db, name);
   const conds: string[] = [];
