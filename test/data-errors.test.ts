@@ -158,7 +158,20 @@ describe('data errors', () => {
   it('a missing index time names the line and the id', async () => {
     const patients = 'id,age,sex,y,index_day\n1,50,F,0,100\n2,51,M,1,\n3,53,F,1,100\n';
     const e = await buildError(smallDataset({ patients }));
-    expect(e.message).toMatch(/patients\.csv: line 3 \(id 2\): index time 'index_day' is missing/);
+    expect(e.message).toMatch(/patients\.csv: line 3 \(id 2\): index time 'index_day' is missing .*to leave such rows out, add the filter "index_day IS NOT NULL" to cohort\.filters/);
+  });
+
+  it('a missing index time in a row the cohort filters leave out is no error', async () => {
+    const dir = smallDataset();
+    const p = join(dir, 'patients.csv');
+    const lines = readFileSync(p, 'utf8').trim().split('\n');
+    lines[2] = lines[2].replace(/,[^,]*$/, ','); // line 3 (id 2): blank index_day
+    writeFileSync(p, lines.join('\n') + '\n');
+    await expect(prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(/line 3 \(id 2\): index time 'index_day' is missing/);
+    editSpec(dir, 'index_time: index_day }', 'index_time: index_day, filters: ["index_day IS NOT NULL"] }');
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    expect(ds.cohort.exclusions['filter: index_day IS NOT NULL']).toBe(1);
+    expect(Object.values(ds.splits).some((sp) => sp.ids.includes('2'))).toBe(false);
   });
 
   it('an empty cohort (all filtered out) is an error that gives the exclusions', async () => {

@@ -52,11 +52,6 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   if (typeof spec.cohort.index_time === 'string') {
     await db.requireTime(ct, spec.cohort.index_time, 'cohort.index_time');
     idxKind = kindOf(t.columns.get(spec.cohort.index_time)!);
-    const missing = await db.rows(`SELECT ${line} AS line, CAST(${q(idCol)} AS VARCHAR) AS id FROM ${tbl(ct)} WHERE ${q(spec.cohort.index_time)} IS NULL ORDER BY 1 LIMIT 1`);
-    if (missing.length)
-      throw new CdmmError(
-        `${t.label}: ${missing[0].line !== null ? `${await db.at(ct, missing[0].line)} ` : ''}(id ${missing[0].id}): index time '${spec.cohort.index_time}' is missing (${f}: cohort.index_time${t.hasLine ? '' : '; give it as the record\'s index_time'})`,
-      );
     idxSql = idxKind === 'number' ? COHORT_IDX('number', `x.${q(spec.cohort.index_time)}`, t.unitsPerDay) : `x.${q(spec.cohort.index_time)}`;
   } else {
     idxSql = `CAST(${sqlNum(spec.cohort.index_time, `${f}: cohort.index_time`)} AS DOUBLE)`;
@@ -106,6 +101,21 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       conds.push(sql);
       before = after;
     }
+  }
+  // Every row the filters keep needs its index time (a row they leave out may lack it).
+  if (typeof spec.cohort.index_time === 'string') {
+    const col = q(spec.cohort.index_time);
+    const kept = conds.map((c) => `(${c})`).join(' AND ');
+    const missing = await db.rows(`SELECT ${line} AS line, CAST(x.${q(idCol)} AS VARCHAR) AS id FROM ${tbl(ct)} x WHERE x.${col} IS NULL${kept ? ` AND ${kept}` : ''} ORDER BY 1 LIMIT 1`);
+    if (missing.length) {
+      const filter = JSON.stringify(`${/^[A-Za-z_][A-Za-z0-9_]*$/.test(spec.cohort.index_time) ? spec.cohort.index_time : col} IS NOT NULL`);
+      throw new CdmmError(
+        `${t.label}: ${missing[0].line !== null ? `${await db.at(ct, missing[0].line)} ` : ''}(id ${missing[0].id}): index time '${spec.cohort.index_time}' is missing (${f}: cohort.index_time${t.hasLine ? `; to leave such rows out, add the filter ${filter} to cohort.filters` : '; give it as the record\'s index_time'})`,
+      );
+    }
+  }
+  if (opts.filters ?? opts.withLabels) {
+    let before = candidates - Object.values(exclusions).reduce((a, b) => a + b, 0);
     // A stay that ends by the prediction time (discharge or death before it) has nothing to predict.
     if (spec.cohort.end_time) {
       const end = spec.cohort.end_time;
