@@ -157,6 +157,15 @@ describe('validator: fast path = schema path', () => {
     expect(sqlValue('no', 'BOOLEAN')).toBe('0');
     expect(sqlValue('Y', 'BOOLEAN')).toBe('1');
     expect(sqlValue('yes', 'DOUBLE')).toBe("CAST('yes' AS DOUBLE)");
+    // A marker the table file read as missing ("pending" in na_values) is null in a record: the message says so.
+    const na = makeRecordValidator({ labs: { id: 'VARCHAR', value: 'DOUBLE', ref: 'DOUBLE' } }, { labs: 'id' }, { maxRecords: 5, valueMaps: { labs: { value: { '<0.5': 0.25 } } }, naValues: { labs: ['pending', 'NA'] } });
+    const rn = na([{ id: 'a', labs: [{ value: 'pending', ref: 'NA' }] }]);
+    expect(rn.ok).toBe(false);
+    if (!rn.ok)
+      expect(rn.issues).toEqual([
+        { path: 'records[0].labs[0].value', message: `expected number: records give the values after the spec's tables.labs.values.value map ("<0.5" → 0.25), so write the mapped value; a missing value (tables.labs.na_values: "pending", "NA") is null in a record` },
+        { path: 'records[0].labs[0].ref', message: 'expected number: a missing value (tables.labs.na_values: "pending", "NA") is null in a record' },
+      ]);
   });
 
   it('true/false is refused in a number column that did not hold booleans (it would be read as 1/0)', () => {

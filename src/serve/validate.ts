@@ -57,15 +57,23 @@ function numberProblem(v: unknown, duckType: string): string | null {
 }
 
 /** What 'expected number' says for the number columns where plain text has an obvious other reading. */
-function numberMessages(tableTypes: Record<string, Record<string, string>>, maps: Record<string, Record<string, Record<string, string | number | null>>>): Record<string, Record<string, string>> {
+function numberMessages(
+  tableTypes: Record<string, Record<string, string>>,
+  maps: Record<string, Record<string, Record<string, string | number | null>>>,
+  naValues: Record<string, string[]>,
+): Record<string, Record<string, string>> {
   const out: Record<string, Record<string, string>> = {};
   for (const [t, cols] of Object.entries(tableTypes))
     for (const [c, type] of Object.entries(cols)) {
       if (kindOf(type) !== 'number') continue;
       const map = Object.hasOwn(maps, t) && Object.hasOwn(maps[t], c) ? Object.entries(maps[t][c]) : [];
       const shown = map.slice(0, 3).map(([from, to]) => `${JSON.stringify(from)} → ${JSON.stringify(to)}`).join(', ');
-      if (map.length) (out[t] ??= {})[c] = `expected number: records give the values after the spec's tables.${t}.values.${c} map (${shown}${map.length > 3 ? ', …' : ''}), so write the mapped value`;
+      const na = Object.hasOwn(naValues, t) ? naValues[t].filter((v) => v.trim() !== '') : [];
+      // A marker the table file reads as missing ("pending") is null in a record.
+      const missing = na.length ? `a missing value (tables.${t}.na_values: ${na.slice(0, 3).map((v) => JSON.stringify(v)).join(', ')}${na.length > 3 ? ', …' : ''}) is null in a record` : '';
+      if (map.length) (out[t] ??= {})[c] = `expected number: records give the values after the spec's tables.${t}.values.${c} map (${shown}${map.length > 3 ? ', …' : ''}), so write the mapped value${missing ? `; ${missing}` : ''}`;
       else if (type.toUpperCase() === 'BOOLEAN') (out[t] ??= {})[c] = 'expected number: this column held yes/no (true/false) values in training; write true/false, yes/no, t/f, y/n, 1/0 or null';
+      else if (missing) (out[t] ??= {})[c] = `expected number: ${missing}`;
     }
   return out;
 }
@@ -121,9 +129,11 @@ export function makeRecordValidator(
     indexTime?: { table: string; column: string };
     /** tables.NAME.values of the spec: a number column's text that is not a number is named with its map. */
     valueMaps?: Record<string, Record<string, Record<string, string | number | null>>>;
+    /** Per table, the markers its file read as missing (tables.NAME.na_values), for the messages. */
+    naValues?: Record<string, string[]>;
   },
 ) {
-  const schema = z.array(patientRecordSchemaFor(tableTypes, numberMessages(tableTypes, opts.valueMaps ?? {})));
+  const schema = z.array(patientRecordSchemaFor(tableTypes, numberMessages(tableTypes, opts.valueMaps ?? {}, opts.naValues ?? {})));
   // Maps, not objects: names come from the request, and `tableTypes['constructor']` would be a function.
   const tables = new Map(Object.entries(tableTypes).map(([t, cols]) => [t, new Map(Object.entries(cols).map(([c, type]): [string, Column] => [c, column(type)]))]));
   const ids = new Map(Object.entries(idColumns));
