@@ -277,6 +277,9 @@ describe('field paths for wrong types', () => {
     expect(first('2020-01-01 25:00')).toEqual({ path: 'records[0].visits[1].at', message: 'expected a valid time of day' });
     expect(first('2020-01-01 12:60:00')).toMatchObject({ message: 'expected a valid time of day' });
     expect(first('2020-01-01 24:00:00')).toBeNull(); // DuckDB reads it as the next midnight
+    // A UTC offset no zone has (+99:99 would move the time by four days): refused; real ones pass.
+    for (const z of ['+99:99', '+99:00', '+9999', '-19', '+18:30']) expect(first(`2150-08-15T19:00:00${z}`), z).toMatchObject({ message: expect.stringMatching(/^expected a UTC offset from -18:00 to \+18:00/) });
+    for (const z of ['+05:30', '-0800', 'Z', '+14', '-18:00']) expect(first(`2150-08-15T19:00:00${z}`), z).toBeNull();
   });
 
   it('a value of a type the validator does not check, which DuckDB cannot read, → 400 naming the cell (was: path "records")', async () => {
@@ -375,6 +378,7 @@ describe('run folders are untrusted input: cdmm predict and serve check the whol
     ['no typical values in a cdmm-model/3 manifest (serving would read spec_path instead)', (m: any) => delete m.typical, /typical: missing/],
     ['one typical value too few', (m: any) => m.typical.labs.pop(), /typical\.labs: \d+ values for \d+ features/],
     ['a typical value for no modality', (m: any) => (m.typical.nope = [1]), /typical\.nope: not a modality/],
+    ['a typical value beyond float32 (1e308: Infinity in the model, NaN risks)', (m: any) => (m.typical.labs[0] = 1e308), /typical\.labs\[0\]: beyond the float32 range/],
     ['one prior too many', (m: any) => m.patterns.prior.push(0), /patterns: do not match/],
     ['a mask of the wrong length', (m: any) => (m.patterns.masks[0] += '1'), /patterns: do not match/],
     ['priors that do not sum to 1', (m: any) => (m.patterns.prior[0] += 0.5), /patterns\.prior: sums to/],

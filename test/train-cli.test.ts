@@ -154,6 +154,14 @@ describe('cdmm train / evaluate', () => {
       expect(ep.code, v).toBe(2);
       expect(ep.err).toMatch(new RegExp(`--epochs: expected an integer, got ${JSON.stringify(v).replace(/[.]/g, '\\.')}`));
     }
+    // Typos of a size no machine runs are refused at once (they had run for minutes or exhausted the memory).
+    const threads = await cli('train', spec, '--out', join(root, 'x'), ...tiny, '--threads', '1000');
+    expect(threads.code).toBe(2);
+    expect(threads.err).toMatch(/--threads 1000: expected at most 256/);
+    const seeds = await cli('benchmark', spec, '--backbones', 'lr', '--debias', 'none', '--seeds', '100000000', '--out', join(root, 'bx'));
+    expect(seeds.code).toBe(2);
+    expect(seeds.err).toMatch(/--seeds 100000000: expected at most 1000 seeds/);
+    expect(existsSync(join(root, 'x')) || existsSync(join(root, 'bx'))).toBe(false);
     const missing = await cli('evaluate', join(root, 'no-such-run'));
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/no-such-run: run folder not found/);

@@ -20,6 +20,8 @@ export const RUN_FORMATS = [RUN_FORMAT, RUN_FORMAT_V2, RUN_FORMAT_V1] as const;
 
 const label = z.string().min(1).max(256).regex(/^[^\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]*$/, 'must not contain control or bidirectional-override characters');
 const finite = z.number().finite();
+/** A value the model receives as float32 as it is (typical values): beyond ±3.4e38 it would be Infinity there. */
+const float32 = finite.refine((x) => Math.abs(x) <= 3.4028234663852886e38, { message: 'beyond the float32 range the model computes in' });
 /** Widths the engine allocates: bounded, so that a manifest cannot ask for terabytes before the weights are checked. */
 const width = z.number().int().min(1).max(8192);
 const primitive = z.union([z.string().max(1000), finite, z.boolean(), z.null()]);
@@ -111,7 +113,7 @@ export const manifestSchema = z
       })
       ,
     state: dataStateSchema,
-    typical: z.record(label, z.array(finite)).optional(),
+    typical: z.record(label, z.array(float32)).optional(),
     calibration: calibrationSchema.optional(),
     weights: z.object({ file: z.string().min(1).max(255), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
   })

@@ -29,7 +29,9 @@ const INTEGER_LIMITS: [RegExp, number][] = [
   [/^UBIGINT/, 1.8e19],
 ];
 /** Timestamps: ISO-like dates with an optional time (numbers are refused: see timeProblem). */
-const TIME_TEXT = /^\s*\d{4}-\d{2}-\d{2}(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?\s*$/;
+const TIME_TEXT = /^\s*\d{4}-\d{2}-\d{2}(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?)?(?:Z|[+-](\d{2})(?::?(\d{2}))?)?\s*$/;
+/** Largest UTC offset accepted, in hours (real zones reach ±14; DuckDB would take +99:99 and move the time by days). */
+const MAX_OFFSET_HOURS = 18;
 const MAX_ISSUES = 20;
 
 function numberProblem(v: unknown, duckType: string): string | null {
@@ -94,6 +96,8 @@ function timeProblem(v: unknown): string | null {
     if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo)) return 'expected a valid calendar date';
     const [hh, mm, ss] = [m[1], m[2], m[3]].map((x) => (x === undefined ? 0 : Number(x)));
     if (hh > 24 || mm > 59 || ss > 59 || (hh === 24 && (mm > 0 || ss > 0))) return 'expected a valid time of day';
+    const [zh, zm] = [m[4], m[5]].map((x) => (x === undefined ? 0 : Number(x)));
+    if (zh > MAX_OFFSET_HOURS || zm > 59 || (zh === MAX_OFFSET_HOURS && zm > 0)) return `expected a UTC offset from -${MAX_OFFSET_HOURS}:00 to +${MAX_OFFSET_HOURS}:00 (such as +02:00)`;
     return null;
   }
   return null;

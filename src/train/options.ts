@@ -1,7 +1,11 @@
 // Training hyper-parameters (optimizer, schedule, stopping, sampling) with defaults sized for small
 // tabular-ish clinical datasets (a few thousand patients).
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../models/calibrator.js';
+import { availableParallelism } from 'node:os';
 import { CdmmError } from '../util/errors.js';
+
+/** --threads above this is a typo, not a machine. */
+const MAX_THREADS = 256;
 
 export type OptimizerName = 'adam' | 'adamw';
 export type ScheduleName = 'cosine' | 'onecycle' | 'none';
@@ -87,6 +91,8 @@ export function checkTrainOptions(o: TrainOptions): TrainOptions {
   if (o.batchSize !== 'auto') int('batch-size', o.batchSize, 2);
   if (o.patience !== 'auto') int('patience', o.patience, 0);
   int('threads', o.threads, 1);
+  // More threads than any machine has cores only slows libtorch down (1000 on 2 cores: 20x slower).
+  if (o.threads > MAX_THREADS) bad('threads', o.threads, `expected at most ${MAX_THREADS} (this machine has ${availableParallelism()} cores)`);
   int('bootstrap', o.bootstrap, 0);
   int('eval-batch-size', o.evalBatchSize, 1);
   // Above MAX_LR an Adam step overflows the weights to inf/NaN within one epoch: never a useful setting.

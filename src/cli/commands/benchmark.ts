@@ -11,16 +11,20 @@ function commandArgs(cmd: Command): string[] {
   return at >= 0 ? raw.slice(at + 1).filter((a) => a !== '--debug') : [];
 }
 
+const MAX_SEEDS = 1000;
+
 /** --seeds 5 means seeds 0..4; --seeds 3,7,11 lists them. */
 export function parseSeeds(v: string): number[] {
   const bad = () => new CdmmError(`--seeds ${v}: expected a count (5) or a list of seeds (0,1,2)`);
   if (v.includes(',')) {
     const xs = v.split(',').map((s) => Number(s.trim()));
-    if (xs.some((x) => !Number.isInteger(x) || x < 0) || new Set(xs).size !== xs.length) throw bad();
+    if (xs.some((x) => !Number.isInteger(x) || x < 0) || new Set(xs).size !== xs.length || xs.length > MAX_SEEDS) throw bad();
     return xs;
   }
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw bad();
+  // Each seed is a run per configuration: beyond this a typo (the plan alone would fill the memory).
+  if (n > MAX_SEEDS) throw new CdmmError(`--seeds ${v}: expected at most ${MAX_SEEDS} seeds (each is a run per backbone and debias mode)`);
   return Array.from({ length: n }, (_, i) => i);
 }
 
