@@ -127,7 +127,7 @@ describe('cohort.filters: one expression in a small grammar', () => {
   it('a filter naming no cohort column is an error listing the columns; the CLI exits 2 and writes nothing', async () => {
     const { error } = await build((s) => (s.cohort.filters = ['agee > 3']));
     expect(error).toBeInstanceOf(CdmmError);
-    expect(error!.message).toBe(`spec.yaml: cohort.filters[0]: invalid filter "agee > 3": no column 'agee' in the cohort table 'patients' (patients.csv); columns: id, age, sex, y, index_day, split, risk`);
+    expect(error!.message).toBe(`spec.yaml: cohort.filters[0]: invalid filter "agee > 3": no column 'agee' in the cohort table 'patients' (patients.csv) (did you mean 'age'?); columns: id, age, sex, y, index_day, split, risk`);
     const dir = fixture();
     writeFileSync(join(dir, 'spec.yaml'), JSON.stringify({ ...baseSpec(), cohort: { table: 'patients', index_time: 'index_day', filters: ["1=1); COPY (SELECT 1) TO 'x.csv'; --"] } }));
     const before = readdirSync(dir).sort();

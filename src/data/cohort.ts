@@ -151,7 +151,9 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       labelJoin = `LEFT JOIN ${tbl(lt)} l ON CAST(l.${q(db.table(lt).id)} AS VARCHAR) = CAST(x.${q(idCol)} AS VARCHAR)`;
     }
     if ('column' in label && label.positive) {
-      ({ labelSql, reasonSql } = await valueLabel(db, spec, lt, la));
+      let note: string | undefined;
+      ({ labelSql, reasonSql, note } = await valueLabel(db, spec, lt, la));
+      if (note) warnings.push(note);
     } else if ('column' in label) {
       const type = db.requireColumn(lt, label.column, 'label.column');
       const col = `${la}.${q(label.column)}`;
@@ -282,7 +284,7 @@ async function requireIdOverlap(db: Db, ct: string, idCol: string, other: string
  * default every other non-blank value) → 0; blank → excluded as "label missing", anything else → excluded as
  * "label neither positive nor negative".
  */
-async function valueLabel(db: Db, spec: Spec, lt: string, la: string): Promise<{ labelSql: string; reasonSql: string }> {
+async function valueLabel(db: Db, spec: Spec, lt: string, la: string): Promise<{ labelSql: string; reasonSql: string; note?: string }> {
   const f = db.specFile;
   const label = spec.label as Extract<Spec['label'], { column: string }>;
   const type = db.requireColumn(lt, label.column, 'label.column');
@@ -297,9 +299,19 @@ async function valueLabel(db: Db, spec: Spec, lt: string, la: string): Promise<{
   if (hits === 0)
     throw new CdmmError(`${f}: label.positive: none of ${JSON.stringify(label.positive)} occurs in column '${label.column}' of ${db.table(lt).label} (values there: ${await someValues(db, lt, label.column)})`);
   const blank = `(${col} IS NULL OR trim(CAST(${col} AS VARCHAR)) = '')`;
+  // Without label.negative every other value is 0: said when that is several values ("no" and "unknown"), one of
+  // which may well mean "not known" rather than "no".
+  let note: string | undefined;
+  if (!label.negative) {
+    const others = await db.rows(`SELECT CAST(${col} AS VARCHAR) AS v, count(*) AS n FROM ${tbl(lt)} ${la} WHERE NOT ${blank} AND NOT (${pos}) GROUP BY 1 ORDER BY n DESC, v LIMIT 6`);
+    if (others.length > 1)
+      note = `label: without label.negative every value but ${JSON.stringify(label.positive)} counts as 0, here ${others.slice(0, 5).map((o) => `${JSON.stringify(String(o.v))} (${Number(o.n)} rows)`).join(', ')}${others.length > 5 ? ', …' : ''}; ` +
+        `list the negative values in label.negative to leave the others out (a value such as "unknown" is then excluded, not 0)`;
+  }
   return {
     labelSql: `CASE WHEN ${blank} THEN NULL WHEN ${pos} THEN 1 WHEN ${neg} THEN 0 ELSE NULL END`,
     reasonSql: `CASE WHEN ${blank} THEN 'label missing' WHEN ${pos} THEN NULL WHEN ${neg} THEN NULL ELSE 'label neither positive nor negative' END`,
+    note,
   };
 }
 

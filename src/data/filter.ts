@@ -2,6 +2,7 @@
 // SQL-like grammar. The text is parsed here and the SQL that DuckDB runs is generated from the parse tree, so a
 // spec can name columns and compare values but cannot reach any other SQL (no statements, subqueries, table
 // functions, comments or file access). The grammar is in docs/SPEC.md (cohort.filters).
+import { closest } from '../util/closest.js';
 import { CdmmError } from '../util/errors.js';
 
 export type FilterNode =
@@ -350,8 +351,10 @@ export function compileFilter(text: string, k: number, columns: string[], alias:
   const quote = (c: string) => `"${c.replace(/"/g, '""')}"`;
   return filterToSql(node, (name) => {
     const hit = columns.includes(name) ? name : columns.filter((c) => c.toLowerCase() === name.toLowerCase()).length === 1 ? columns.find((c) => c.toLowerCase() === name.toLowerCase()) : undefined;
-    if (hit === undefined)
-      throw new CdmmError(`${field}: invalid filter ${shownFilter(text)}: no column '${name}' in the cohort table '${where.table}' (${where.label}); columns: ${columns.join(', ')}`);
+    if (hit === undefined) {
+      const near = closest(name, columns);
+      throw new CdmmError(`${field}: invalid filter ${shownFilter(text)}: no column '${name}' in the cohort table '${where.table}' (${where.label})${near ? ` (did you mean '${near}'?)` : ''}; columns: ${columns.join(', ')}`);
+    }
     return `${alias}.${quote(hit)}`;
   });
 }

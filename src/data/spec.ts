@@ -8,6 +8,9 @@ import { CdmmError } from '../util/errors.js';
 import { parseYamlText } from '../util/yaml.js';
 import { UNPRINTABLE } from '../util/say.js';
 import { filterSyntaxProblem, shownFilter } from './filter.js';
+import { closest } from '../util/closest.js';
+
+export { closest };
 
 const ident = z.string().min(1);
 /** A name printed in output (the dataset's, a table's, a modality's). */
@@ -416,28 +419,6 @@ function schemasAt(path: (string | number)[]): z.ZodTypeAny[] {
 /** The field names an object at `path` may have: what a typo there is compared with. */
 function fieldNamesAt(path: (string | number)[]): string[] {
   return [...new Set(schemasAt(path).flatMap((t) => (t instanceof z.ZodObject ? Object.keys(t.shape) : [])))];
-}
-
-/** Edit distance (insertions, deletions, substitutions, adjacent swaps), for "did you mean". */
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++)
-    for (let j = 1; j <= b.length; j++) {
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  return d[a.length][b.length];
-}
-
-/** The one closest candidate within 2 edits (and under half the word), if any. */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const dist = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (dist < bestD) { best = c; bestD = dist; }
-  }
-  return best !== undefined && bestD > 0 && bestD <= 2 && bestD < word.length / 2 ? best : undefined;
 }
 
 function valueAt(raw: unknown, path: (string | number)[]): unknown {
