@@ -43,12 +43,17 @@ label: { column: y }
     // the parser's position, then the line itself (not a dangling "column 28:")
     expect(bad('name: x\nfilters: ["age > 18", "sex == "F""]\n')).toThrow(/bad\.yaml: YAML error: .* at line 2, column \d+; the line reads: "filters: \[\\"age > 18\\", \\"sex == \\"F\\"\\"\]"$/);
     // a typo gets the closest field or value, when one is close; a wild one gets none
-    expect(bad(base + 'modalities: { c: { type: tabular, table: p, numerc: [a] } }')).toThrow(/bad\.yaml: modalities\.c: unknown field\(s\) numerc \(did you mean numeric\?\)\n/);
+    expect(bad(base + 'modalities: { c: { type: tabular, table: p, numerc: [a] } }')).toThrow(/bad\.yaml: modalities\.c: unknown field\(s\) numerc \(did you mean numeric\?\)$/); // its "needs numeric columns" follows from it
     expect(bad(base.replace('cohort: { table: p }', 'cohort: { table: p, index_tiem: 0 }') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/cohort: unknown field\(s\) index_tiem \(did you mean index_time\?\)/);
     expect(bad(base + 'modalities: { c: { type: tabulr, table: p, numeric: [a] } }')).toThrow(/modalities\.c\.type: unknown value "tabulr"; expected one of tabular, timeseries, codes, text, embedding \(did you mean tabular\?\)$/);
     expect(bad(base + 'modalities: { c: { type: image, table: p, numeric: [a] } }')).toThrow(/modalities\.c\.type: unknown value "image"; expected one of tabular, timeseries, codes, text, embedding$/);
     // a misspelt required field leads with the typo, not with the "missing" line that the typo explains
     expect(bad(base + 'modalites: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/^bad\.yaml: \(root\): unknown field\(s\) modalites \(did you mean modalities\?\)$/);
+    // what lies inside a misspelt field is not reported missing either (window.start of `windw`), nor twice a field
+    const windw = (() => { try { bad(base + 'modalities: { c: { type: timeseries, table: p, variable: a, value: a, windw: { start: -3, end: 0 } } }')(); } catch (e) { return (e as Error).message; } return ''; })();
+    expect(windw).toMatch(/^bad\.yaml: modalities\.c: unknown field\(s\) windw \(did you mean window\?\)$/m);
+    expect(windw).not.toMatch(/window\.start/);
+    expect(() => parseSpec(base.replace('label: { column: y }', 'label: { event: s, time: t, horizon: 30 dys }') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }', 'bad.yaml')).toThrow(/^bad\.yaml: label\.horizon: expected a number of days or a duration .*\(got "30 dys"\)$/);
     expect(bad(base + 'modalites: { c: { type: tabular, table: p, numeric: [a] } }\ncolour: 1')).toThrow(/^bad\.yaml: \(root\): unknown field\(s\) modalites \(did you mean modalities\?\), colour$/);
     // suggestions come from the fields of the object where the typo is, not from anywhere in the spec
     expect(bad(base.replace('id: id }, e:', 'id: id, types: 1 }, e:') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/tables\.p: unknown field\(s\) types$/);

@@ -435,7 +435,8 @@ export function zodToCdmm(file: string, err: z.ZodError, raw?: unknown): CdmmErr
   const key = (p: (string | number)[]) => p.join('\u0000');
   const issues = all.filter((i, n) =>
     !all.some((o, m) => m < n && ((o.path.length > i.path.length && i.path.length > 0 && key(o.path.slice(o.path.length - i.path.length)) === key(i.path)) ||
-      (key(o.path) === key(i.path) && o.message === i.message && o.code === i.code))));
+      // One line a field: a second issue there (a refinement's "must be > 0" after "not a duration") follows from the first.
+      (key(o.path) === key(i.path) && i.path.length > 0))));
   const shown = leadWithTypos(issues);
   const lines = shown.slice(0, 8).map((i) => `${file}: ${formatPath(i.path)}: ${issueMessage(i, raw)}`);
   if (shown.length > 8) lines.push(`… and ${shown.length - 8} more`);
@@ -450,7 +451,9 @@ function leadWithTypos(issues: z.ZodIssue[]): z.ZodIssue[] {
     const known = fieldNamesAt(i.path);
     return i.keys.flatMap((k) => { const c = closest(k, known); return c ? [[...i.path, c].join('\u0000')] : []; });
   }));
-  const explained = (i: z.ZodIssue) => i.code === 'invalid_type' && i.received === 'undefined' && meant.has(i.path.join('\u0000'));
+  // The field's own "missing" line, and those of what lies inside it (window.start of a misspelt window).
+  const explained = (i: z.ZodIssue) => (i.code === 'invalid_type' && i.received === 'undefined' && meant.has(i.path.join('\u0000'))) ||
+    (i.code === 'custom' && i.path.some((_, n) => n > 0 && meant.has(i.path.slice(0, n).join('\u0000'))));
   return [...unknown, ...issues.filter((i) => i.code !== 'unrecognized_keys' && !explained(i))];
 }
 
