@@ -130,6 +130,18 @@ describe('validator: fast path = schema path', () => {
     agree([{ id: 'a1', index_time: 5, labs: [{ day: 1, variable: 'crp', value: 3, id: 'zzz' }] }]);
     expect(validate([{ id: 'a1', index_time: 5, labs: [{ day: 1, variable: 'crp', value: 3, id: 'a1' }] }]).ok).toBe(true);
     expect(validate([{ id: 7, index_time: 5, labs: [{ day: 1, variable: 'crp', value: 3, id: 7 }] }]).ok).toBe(true);
+    // A linked table's id column names the link value (the cohort row's column), not the record's id.
+    const linked = makeRecordValidator(
+      { adm: { hadm: 'VARCHAR', pid: 'VARCHAR' }, pat: { pid: 'VARCHAR', age: 'DOUBLE' } }, { adm: 'hadm', pat: 'pid' },
+      { maxRecords: 5, links: { pat: { table: 'adm', column: 'pid' } } },
+    );
+    for (const v of [linked, linked.viaSchema]) {
+      expect(v([{ id: 'h1', adm: { pid: '000123' }, pat: { pid: '000123', age: 50 } }]).ok).toBe(true);
+      const bad = v([{ id: 'h1', adm: { pid: '000123' }, pat: { pid: '000999', age: 50 } }]);
+      expect(bad.ok).toBe(false);
+      if (!bad.ok) expect(bad.issues).toEqual([{ path: 'records[0].pat.pid', message: expect.stringMatching(/^differs from the record's adm\.pid "000123"/) }]);
+      expect(v([{ id: 'h1', pat: { pid: '000999', age: 50 } }]).ok).toBe(true); // no link value given: nothing to compare
+    }
     const numeric = makeRecordValidator({ labs: { id: 'BIGINT', day: 'BIGINT', value: 'DOUBLE' } }, { labs: 'id' }, { maxRecords: 5 });
     expect(numeric([{ id: 1, labs: [{ day: 1, value: 3, id: '1.0' }] }]).ok).toBe(true);
     expect(numeric([{ id: 1, labs: [{ day: 1, value: 3, id: 2 }] }]).ok).toBe(false);

@@ -76,7 +76,8 @@ export class Predictor {
     const indexTime = typeof idx === 'string' ? { table: this.spec.cohort.table, column: idx } : undefined;
     const valueMaps = Object.fromEntries(Object.entries(this.spec.tables).filter(([, t]) => t.values).map(([n, t]) => [n, t.values!]));
     const naValues = Object.fromEntries(Object.entries(this.spec.tables).filter(([, t]) => t.na_values?.length).map(([n, t]) => [n, t.na_values!]));
-    this.validator = makeRecordValidator(this.tableTypes, idColumns, { maxRecords: opts.maxRecords, indexTime, valueMaps, naValues });
+    const links = Object.fromEntries(Object.entries(this.spec.tables).filter(([, t]) => t.link).map(([n, t]) => [n, t.link!]));
+    this.validator = makeRecordValidator(this.tableTypes, idColumns, { maxRecords: opts.maxRecords, indexTime, valueMaps, naValues, links });
     this.scorer = new Scorer(run.model, this.modalities, run.dict, run.typical.values, { batchDependent: run.batchDependent, chunkSize: opts.chunkSize }, run.calibration);
     this.compiled = 'unsupported' in run.compiled ? null : run.compiled;
     this.addNotes = recordNotes(this.spec, run.state);

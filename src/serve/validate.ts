@@ -135,12 +135,22 @@ export function makeRecordValidator(
     valueMaps?: Record<string, Record<string, Record<string, string | number | null>>>;
     /** Per table, the markers its file read as missing (tables.NAME.na_values), for the messages. */
     naValues?: Record<string, string[]>;
+    /** tables.NAME.link: such a table's id column names the link value (the cohort row's column), not the record id. */
+    links?: Record<string, { table: string; column: string }>;
   },
 ) {
   const schema = z.array(patientRecordSchemaFor(tableTypes, numberMessages(tableTypes, opts.valueMaps ?? {}, opts.naValues ?? {})));
   // Maps, not objects: names come from the request, and `tableTypes['constructor']` would be a function.
   const tables = new Map(Object.entries(tableTypes).map(([t, cols]) => [t, new Map(Object.entries(cols).map(([c, type]): [string, Column] => [c, column(type)]))]));
   const ids = new Map(Object.entries(idColumns));
+  const links = new Map(Object.entries(opts.links ?? {}));
+  /** What a row of `table` must have in its id column: the record's id, or for a linked table its link value. */
+  const expectedId = (rec: Record<string, unknown>, table: string, id: string): { value: string; name: string } | null => {
+    const link = links.get(table);
+    if (!link) return { value: id, name: "the record's id" };
+    const v = own(rowList(own(rec, link.table))[0], link.column);
+    return v === undefined || v === null || v === '' ? null : { value: String(v), name: `the record's ${link.table}.${link.column}` };
+  };
   const tableList = [...tables.keys()].join(', ');
   const indexType = opts.indexTime ? (tables.get(opts.indexTime.table)?.get(opts.indexTime.column)?.type ?? 'DOUBLE') : 'DOUBLE';
   const indexColumn: Column = column(indexType);
@@ -201,7 +211,8 @@ export function makeRecordValidator(
               if (col !== ids.get(key)) add([...at, col], `unknown column '${col}' of table '${key}' (columns: ${[...types.keys()].join(', ')})`);
               continue;
             }
-            const problem = cellProblem(cell, c) ?? (col === ids.get(key) ? idProblem(cell, id, c.cls) : null);
+            const want = col === ids.get(key) ? expectedId(rec, key, id) : null;
+            const problem = cellProblem(cell, c) ?? (want ? idProblem(cell, want.value, c.cls, want.name) : null);
             if (problem) add([...at, col], problem);
           }
         });
@@ -278,7 +289,11 @@ export function makeRecordValidator(
             }
             const cell = row[col];
             if (cell === undefined || cell === null || cell === '') continue;
-            if (!schemaAccepts(cell, c) || cellProblem(cell, c) || (col === idColumn && idProblem(cell, key, c.cls))) return null;
+            if (!schemaAccepts(cell, c) || cellProblem(cell, c)) return null;
+            if (col === idColumn) {
+              const want = expectedId(rec, name, key);
+              if (want && idProblem(cell, want.value, c.cls, want.name)) return null;
+            }
           }
         }
       }
@@ -324,14 +339,14 @@ export function makeRecordValidator(
 export type RecordValidator = ReturnType<typeof makeRecordValidator>;
 
 /** A row's own id column must name the record's patient: the row would be counted as the record's anyway. */
-function idProblem(cell: unknown, id: string, cls: ColumnClass): string | null {
+function idProblem(cell: unknown, id: string, cls: ColumnClass, name = "the record's id"): string | null {
   if (cell === undefined || cell === null || cell === '' || String(cell) === id) return null;
   // A number id column: 1, "1" and "1.0" name the same patient.
   if (cls === 'integer' || cls === 'double' || cls === 'float') {
     const a = readNumber(cell, cls), b = readNumber(id, cls);
     if (a !== UNREADABLE && b !== UNREADABLE && a === b) return null;
   }
-  return `differs from the record's id ${JSON.stringify(id)}: a record holds one patient's rows (leave the id column out, or give the record's id)`;
+  return `differs from ${name} ${JSON.stringify(id)}: a record holds one patient's rows (leave the id column out, or give ${name})`;
 }
 
 /** A value of the index column in the cohort rows that reads as another instant or number than `given`. */
