@@ -121,6 +121,12 @@ describe('data errors', () => {
     expect(e.message).toMatch(/labs\.csv: line 3, column 'value': non-finite value inf/);
   });
 
+  it('rows without a time are counted in a warning (they cannot fall in a window)', async () => {
+    const dir = smallDataset({ labs: 'id,day,test,value\n1,90,hb,10.5\n2,,hb,11\n3,,hb,12\n4,95,hb,13\n' });
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    expect(ds.cohort.warnings?.join('\n')).toMatch(/tables\.labs\.time: 2 rows of labs\.csv have no time \(blank\) and are not used/);
+  });
+
   it('a Parquet table names the row (it has no lines)', async () => {
     const dir = smallDataset({ labs: 'id,day,test,value\n1,90,hb,10.5\n2,90,hb,11\n3,90,hb,inf\n' });
     const con = await (await DuckDBInstance.create(':memory:')).connect();

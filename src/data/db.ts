@@ -299,7 +299,10 @@ export class Db {
     const info: TableInfo = { name, label, id, time: tableTime(t), columns, hasLine, timeFormat: t.time_format, unitsPerDay: timeUnitsPerDay(t), link: t.link, ...(t.decimal === ',' ? { decimal: ',' as const } : {}) };
     this.tables.set(name, info);
     this.requireColumn(name, id, `tables.${name}.id`);
-    if (info.time && checkTime) await this.requireTime(name, info.time, `tables.${name}.time`);
+    if (info.time && checkTime) {
+      await this.requireTime(name, info.time, `tables.${name}.time`);
+      await this.noteUntimedRows(name, info.time, `tables.${name}.time`);
+    }
     return info;
   }
 
@@ -307,6 +310,18 @@ export class Db {
    * Checks that a time column holds numbers (days) or timestamps; text that parses entirely as one of them is
    * converted in place, anything else is an error naming the line.
    */
+  /**
+   * Rows of a file table whose time is blank cannot fall in any window: counted in a warning, as the other rows
+   * the build leaves out are (they were dropped without a word). `column` is the time column read (ROW_TIME for
+   * several).
+   */
+  async noteUntimedRows(table: string, column: string, field: string): Promise<void> {
+    const t = this.table(table);
+    if (!t.hasLine) return;
+    const n = Number(await this.scalar(`SELECT count(*) FROM ${tbl(table)} WHERE ${q(column)} IS NULL`));
+    if (n > 0) this.warnings.push(`${field}: ${n} row${n === 1 ? '' : 's'} of ${t.label} ${n === 1 ? 'has' : 'have'} no time (blank) and ${n === 1 ? 'is' : 'are'} not used: a row counts only when its time falls in a modality's window`);
+  }
+
   async requireTime(table: string, column: string, field: string): Promise<void> {
     await this.convertTime(table, column, field);
     await this.requireFiniteTime(table, column, field);

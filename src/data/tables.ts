@@ -147,8 +147,10 @@ export async function finishTables(db: Db, spec: Spec): Promise<void> {
       if (!info.columns.has(ROW_TIME)) await db.run(`ALTER TABLE ${tbl(name)} ADD COLUMN ${q(ROW_TIME)} ${type}`);
       await db.run(`UPDATE ${tbl(name)} SET ${q(ROW_TIME)} = greatest(${t.time.map((c) => `CAST(${q(c)} AS ${type})`).join(', ')})`);
       info.columns.set(ROW_TIME, type);
+      await db.noteUntimedRows(name, ROW_TIME, `tables.${name}.time`);
     } else if (info.time) {
       await db.requireTime(name, info.time, `tables.${name}.time`);
+      await db.noteUntimedRows(name, info.time, `tables.${name}.time`);
     }
     if (t.link) {
       db.requireColumn(t.link.table, t.link.column, `tables.${name}.link.column`);
