@@ -143,6 +143,15 @@ describe('validator: fast path = schema path', () => {
       expect(v([{ id: 'h1', pat: { pid: '000999', age: 50 } }]).ok).toBe(true); // no link value given: nothing to compare
     }
     const numeric = makeRecordValidator({ labs: { id: 'BIGINT', day: 'BIGINT', value: 'DOUBLE' } }, { labs: 'id' }, { maxRecords: 5 });
+    // One answer names every bad record, in record order: type errors (the schema's) and the checks after it.
+    const mixed = validate([
+      { id: 'r0', index_time: 5, labs: [{ day: 'x', variable: 'crp', value: 3 }] },
+      { id: 'r1', index_time: 5, labz: [{ day: 1 }] },
+      { id: 'r2', index_time: 5, labs: [{ day: 1, variable: 'crp', value: 'high' }] },
+      { id: 'r3', index_time: 5, labs: [{ day: 1, variable: 'crp', value: 3, id: 'other' }] },
+    ]);
+    expect(mixed.ok).toBe(false);
+    if (!mixed.ok) expect(mixed.issues.map((i) => i.path)).toEqual(['records[0].labs[0].day', 'records[1].labz', 'records[2].labs[0].value', 'records[3].labs[0].id']);
     expect(numeric([{ id: 1, labs: [{ day: 1, value: 3, id: '1.0' }] }]).ok).toBe(true);
     expect(numeric([{ id: 1, labs: [{ day: 1, value: 3, id: 2 }] }]).ok).toBe(false);
   });

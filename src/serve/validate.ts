@@ -170,11 +170,13 @@ export function makeRecordValidator(
   }
 
   /** Checks what the zod schema lets through, on the records as sent (own keys only, `__proto__` included). */
-  function extraIssues(records: Record<string, unknown>[], prefix: (string | number)[]): InputIssue[] {
-    const issues: InputIssue[] = [];
-    const add = (path: (string | number)[], message: string) => issues.length < MAX_ISSUES && issues.push({ path: formatPath([...prefix, ...path]), message });
+  function extraIssues(records: Record<string, unknown>[], prefix: (string | number)[], only?: Set<number>): (InputIssue & { record: number })[] {
+    const issues: (InputIssue & { record: number })[] = [];
+    const add = (path: (string | number)[], message: string) =>
+      issues.length < MAX_ISSUES && issues.push({ path: formatPath([...prefix, ...path]), message, record: typeof path[0] === 'number' ? path[0] : -1 });
     const seen = new Map<string, number>();
     records.forEach((rec, i) => {
+      if (only && !only.has(i)) return;
       const id = String(rec.id);
       // NUL cannot travel through the data layer's SQL text (it ends the statement).
       if (id.includes('\u0000')) add([i, 'id'], 'id must not contain NUL characters');
@@ -309,11 +311,18 @@ export function makeRecordValidator(
     const sent = ownRecords(input);
     const r = schema.safeParse(sent);
     if (!r.success) {
-      const issues = r.error.issues.flatMap(matchingBranch).slice(0, MAX_ISSUES).map((i) => ({ path: formatPath([...prefix, ...i.path]), message: issueText(i) }));
-      return { ok: false, issues };
+      const typed = r.error.issues.flatMap(matchingBranch).map((i) => ({ path: formatPath([...prefix, ...i.path]), message: issueText(i), record: typeof i.path[0] === 'number' ? i.path[0] : -1 }));
+      // The records the schema accepted get the checks it cannot make too, so that one answer names every bad record
+      // (not the type errors first and, once fixed, the rest).
+      const failed = new Set(typed.map((i) => i.record));
+      const rest = Array.isArray(sent) && !failed.has(-1)
+        ? extraIssues(sent as Record<string, unknown>[], prefix, new Set(sent.map((_, i) => i).filter((i) => !failed.has(i))))
+        : [];
+      const all = [...typed, ...rest].map((x, n) => ({ ...x, n })).sort((a, b) => a.record - b.record || a.n - b.n);
+      return { ok: false, issues: all.slice(0, MAX_ISSUES).map(({ path, message }) => ({ path, message })) };
     }
     // zod drops a `__proto__` key silently: the checks below read the records as sent.
-    const issues = extraIssues(sent as Record<string, unknown>[], prefix);
+    const issues = extraIssues(sent as Record<string, unknown>[], prefix).map(({ path, message }) => ({ path, message }));
     if (issues.length) return { ok: false, issues };
     return { ok: true, records: r.data as unknown as PatientRecord[] };
   }
