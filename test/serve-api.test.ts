@@ -141,10 +141,10 @@ describe('unseen values', () => {
 
 describe('validation', () => {
   it('400 with the field path, for lists and single records', async () => {
-    const r = await post(app, { records: [{ id: 'a', patients: { age: 50 } }, { id: 'b', labs: [{ day: 1, variable: 'crp', value: 1 }, { day: 2, variable: 'crp', value: 'high' }] }] });
+    const r = await post(app, { records: [{ id: 'a', index_time: 1000, patients: { age: 50 } }, { id: 'b', labs: [{ day: 1, variable: 'crp', value: 1 }, { day: 2, variable: 'crp', value: 'high' }] }] });
     expect(r.statusCode).toBe(400);
     expect(r.json()).toEqual({ error: 'invalid input', issues: [{ path: 'records[1].labs[1].value', message: 'expected number' }] });
-    const arr = await post(app, [{ id: 'a', patients: { age: 50 } }, { id: 'b', labs: [{ day: 2, variable: 'crp', value: 'high' }] }]);
+    const arr = await post(app, [{ id: 'a', index_time: 1000, patients: { age: 50 } }, { id: 'b', labs: [{ day: 2, variable: 'crp', value: 'high' }] }]);
     expect(arr.statusCode).toBe(400);
     expect(arr.json().issues).toEqual([{ path: '[1].labs[0].value', message: 'expected number' }]);
     const s = await post(app, { id: 'a', labs: [{ day: 'monday', variable: 'crp', value: 1 }] });
