@@ -126,6 +126,43 @@ describe('prepared dataset', () => {
     expect(at.values.diagnoses[i * D + D - 1]).toBe(1); // an unseen code counts as '<other>'
   }, 60_000);
 
+  it("another hospital's spec: its columns matched by name, a different feature definition refused", async () => {
+    const spec = loadSpec(join(dir, 'spec.yaml'));
+    const text = readFileSync(join(dir, 'spec.yaml'), 'utf8');
+    const variant = (name: string, from: string, to: string) => {
+      expect(text).toContain(from);
+      writeFileSync(join(dir, name), text.replace(from, to));
+      return join(dir, name);
+    };
+    const same = await transformPatients(spec, dir, ds.state, { specPath: join(dir, 'spec.yaml') });
+    // The same columns in another order: the same arrays (they were matched by position before).
+    const swapped = await transformPatients(spec, dir, ds.state, { specPath: variant('swapped.yaml', 'numeric: [age, bmi]\n    categorical: [sex, site]', 'numeric: [bmi, age]\n    categorical: [site, sex]') });
+    expect(swapped.values.demographics).toEqual(same.values.demographics);
+    // A column fewer, or another window: refused, naming the field (an internal error, or silently other features, before).
+    await expect(transformPatients(spec, dir, ds.state, { specPath: variant('fewer.yaml', 'categorical: [sex, site]', 'categorical: [sex]') }))
+      .rejects.toThrow(/fewer\.yaml: modalities\.demographics\.categorical: \["sex"\] here, \["sex","site"\] in the run's spec: the run's preprocessing is applied as fitted/);
+    await expect(transformPatients(spec, dir, ds.state, { specPath: variant('window.yaml', 'window: { start: -365, end: 0 }', 'window: { start: -30, end: 0 }') }))
+      .rejects.toThrow(/modalities\.labs\.window: .*"start":-30.* here, .*"start":-365.* in the run's spec/);
+  }, 60_000);
+
+  it("a new file's text column stays text: a column of only \"F\" is the category F, not a boolean", async () => {
+    const spec = loadSpec(join(dir, 'spec.yaml'));
+    const fdir = join(tempDir(), 'only-f');
+    cpSync(dir, fdir, { recursive: true });
+    const [head, ...rows] = readFileSync(join(dir, 'patients.csv'), 'utf8').trim().split('\n');
+    const sex = head.split(',').indexOf('sex');
+    writeFileSync(join(fdir, 'patients.csv'), [head, ...rows.filter((r) => r.split(',')[sex] === 'F')].join('\n') + '\n');
+    const t = await transformPatients(spec, fdir, ds.state, { tables: { patients: join(fdir, 'patients.csv') } });
+    const m = ds.modalities.find((x) => x.name === 'demographics')!;
+    const D = m.shape[0];
+    const [f, other] = [m.features!.indexOf('sex=F'), m.features!.indexOf('sex=<other>')];
+    expect(t.ids.length).toBeGreaterThan(10);
+    for (let i = 0; i < t.ids.length; i++) {
+      expect(t.values.demographics[i * D + f]).toBe(1);
+      expect(t.values.demographics[i * D + other]).toBe(0);
+    }
+  }, 60_000);
+
   it('transformPatients reproduces the training arrays from the spec, the tables and JSON records', async () => {
     const spec = loadSpec(join(dir, 'spec.yaml'));
     const viaSpec = await transformPatients(spec, dir, ds.state, { specPath: join(dir, 'spec.yaml') });

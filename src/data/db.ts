@@ -96,6 +96,12 @@ export class Db {
   private readonly csvFiles = new Map<string, { path: string; delim?: string }>();
   /** Tables read from Parquet: their __line is the row number (1 = first row; there is no header line). */
   private readonly parquetTables = new Set<string>();
+  /**
+   * Per table, the columns that held text in training (new patients' and other hospitals' files): a CSV column
+   * of them that DuckDB types otherwise from this file alone (only "F" in `sex` reads as BOOLEAN false) is read
+   * again as text, so that its categories are the training ones.
+   */
+  textColumns?: Map<string, Set<string>>;
   private constructor(
     private readonly inst: DuckDBInstance,
     /** Private: every statement goes through prepared() (one statement per call). */
@@ -230,6 +236,15 @@ export class Db {
       }
       if (l.fmt !== 'csv') this.parquetTables.add(l.name);
       if (l.fmt === 'csv') {
+        const text = this.textColumns?.get(l.name);
+        if (text?.size) {
+          const typed = await this.rows(`SELECT column_name AS c, column_type AS t FROM (DESCRIBE ${tbl(l.name)})`);
+          const again = typed.filter((d) => text.has(String(d.c)) && String(d.t) !== 'VARCHAR').map((d) => String(d.c));
+          if (again.length) {
+            await this.run(`DROP TABLE ${tbl(l.name)}`);
+            await this.run((await this.loadStatement(l.name, l.t, specDir, policy, again)).sql);
+          }
+        }
         this.csvFiles.set(l.name, { path: l.path, delim: l.t.delimiter });
         await this.checkCsvShape(l.name, l.t, l.path, l.where);
       }
@@ -237,7 +252,7 @@ export class Db {
   }
 
   /** The checks before reading a table file, and the statement that reads it. */
-  private async loadStatement(name: string, t: TableSpec, specDir: string, policy: PathPolicy) {
+  private async loadStatement(name: string, t: TableSpec, specDir: string, policy: PathPolicy, asText: string[] = []) {
     const where = `${this.specFile}: tables.${name}.file`;
     const path = resolveTableFile(specDir, t.file, where, policy);
     const fmt = tableFormat(t);
@@ -251,7 +266,7 @@ export class Db {
     // sampled as BIGINT becomes 13, a time of day in a column sampled as DATE is dropped). With whole-file types a
     // numeric column holding text becomes VARCHAR and is reported below by line, instead of failing mid-read.
     const source = fmt === 'csv'
-      ? `SELECT row_number() OVER () + 1 AS __line, ${loadedColumns(t)} FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim}${na}${dec})`
+      ? `SELECT row_number() OVER () + 1 AS __line, ${loadedColumns(t)} FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim}${na}${dec}${asText.length ? `, types={${asText.map((c) => `${lit(c)}: 'VARCHAR'`).join(', ')}}` : ''})`
       : `SELECT file_row_number + 1 AS __line, ${loadedColumns(t, 'file_row_number')} FROM read_parquet(${lit(path)}, file_row_number=true)`;
     return { name, t, where, path, fmt, sql: `CREATE TABLE ${tbl(name)} AS ${source}` };
   }

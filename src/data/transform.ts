@@ -42,6 +42,34 @@ function checkState(state: unknown, spec: Spec, where: string): DataState {
   return st;
 }
 
+/**
+ * What defines a modality's features beyond its fitted state, per type ('*': compared as a set). Where to read
+ * them (table, column names, prefixes) may differ in another hospital's spec; these may not.
+ */
+const FEATURE_FIELDS: Record<string, string[]> = {
+  tabular: ['numeric*', 'categorical*', 'missing_indicators'],
+  timeseries: ['window', 'bins', 'edges', 'aggregate', 'variables*', 'columns*'],
+  codes: ['window', 'untimed', 'encoding'],
+  text: ['window', 'untimed', 'width', 'hash_seed'],
+  embedding: [],
+};
+
+/** Differences between another spec's modality definitions and the run's in what defines their features. */
+function featureDifferences(run: Spec, other: Spec): string[] {
+  const out: string[] = [];
+  for (const [name, m] of Object.entries(run.modalities)) {
+    const o = Object.hasOwn(other.modalities, name) ? other.modalities[name] : undefined;
+    if (!o || o.type !== m.type) continue; // checkState names these
+    for (const f of FEATURE_FIELDS[m.type] ?? []) {
+      const key = f.replace('*', '');
+      const norm = (v: unknown) => JSON.stringify(f.endsWith('*') && Array.isArray(v) ? [...v].map(String).sort() : v ?? null);
+      const a = (m as Record<string, unknown>)[key], b = (o as Record<string, unknown>)[key];
+      if (norm(a) !== norm(b)) out.push(`modalities.${name}.${key}: ${JSON.stringify(b ?? null)} here, ${JSON.stringify(a ?? null)} in the run's spec`);
+    }
+  }
+  return out;
+}
+
 export async function transformPatients(spec: Spec, specDir: string, state: unknown, source: TransformSource): Promise<TransformResult> {
   let useSpec = spec;
   let dir = specDir;
@@ -55,8 +83,15 @@ export async function transformPatients(spec: Spec, specDir: string, state: unkn
     withLabels = true;
   }
   const st = checkState(state, useSpec, file);
+  if ('specPath' in source) {
+    const diff = featureDifferences(spec, useSpec);
+    if (diff.length)
+      throw new CdmmError(`${file}: ${diff.slice(0, 3).join('; ')}${diff.length > 3 ? `; and ${diff.length - 3} more` : ''}: the run's preprocessing is applied as fitted, so each modality must be defined as in training (its table and column names may differ)`);
+  }
   const db = await Db.open(file);
   try {
+    // Columns that were text in training stay text in new files (a file of only "F" would read as BOOLEAN).
+    db.textColumns = new Map(Object.entries(st.tableTypes).map(([t, cols]) => [t, new Set(Object.entries(cols).filter(([, ty]) => ty === 'VARCHAR').map(([c]) => c))]));
     if ('specPath' in source) {
       await registerTables(db, useSpec, dir, true, { allowOutside: source.allowOutside });
     } else if ('tables' in source) {

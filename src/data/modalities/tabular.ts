@@ -2,6 +2,7 @@
 // Numeric: standardised with training mean/std; a value missing inside an observed modality is imputed with
 // the training mean (0 after standardising) and flagged. Categorical: one-hot over the training categories
 // plus 'other' (unseen) and 'missing'. The modality is missing when all its columns are.
+import { CdmmError } from '../../util/errors.js';
 import { q, tbl } from '../db.js';
 import type { TabularSpec } from '../spec.js';
 import { cohortJoin, meanStd, type Ctx, type ModalityBuilder, type Raw } from './common.js';
@@ -14,6 +15,13 @@ export interface TabularState {
   numeric: { column: string; mean: number; std: number }[];
   categorical: { column: string; categories: string[] }[];
   missingIndicators: boolean;
+}
+
+/** Where fitted column `col` is among the columns read; a spec without it cannot be scored with this state. */
+function column(read: string[], col: string, name: string, kind: 'numeric' | 'categorical'): number {
+  const k = read.indexOf(col);
+  if (k < 0) throw new CdmmError(`modalities.${name}.${kind}: the model was trained with column '${col}', which this spec does not list (${kind}: [${read.join(', ')}])`);
+  return k;
 }
 
 export function tabularBuilder(m: TabularSpec): ModalityBuilder<TabularRaw, TabularState> {
@@ -80,16 +88,19 @@ export function tabularBuilder(m: TabularSpec): ModalityBuilder<TabularRaw, Tabu
       const values = new Float32Array(n * D);
       const nNum = st.numeric.length;
       const catIndex = st.categorical.map((c) => new Map(c.categories.map((v, k) => [v, k])));
+      // The fitted columns by name in what was read (another spec may list them in another order).
+      const numAt = st.numeric.map((s) => column(m.numeric, s.column, name, 'numeric'));
+      const catAt = st.categorical.map((s) => column(m.categorical, s.column, name, 'categorical'));
       for (let i = 0; i < n; i++) {
         if (!raw.present[i]) continue;
         const row = i * D;
         for (let j = 0; j < nNum; j++) {
-          const v = raw.numeric[j][i];
+          const v = raw.numeric[numAt[j]][i];
           if (Number.isFinite(v)) values[row + j] = (v - st.numeric[j].mean) / st.numeric[j].std;
           else if (st.missingIndicators) values[row + nNum + j] = 1;
         }
         st.categorical.forEach((c, j) => {
-          const v = raw.categorical[j][i];
+          const v = raw.categorical[catAt[j]][i];
           const k = v === null ? c.categories.length + 1 : catIndex[j].get(v) ?? c.categories.length;
           values[row + catOffsets[j] + k] = 1;
         });
