@@ -4,11 +4,15 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { prepareDataset } from '../src/data/build.js';
+import { prepareDataset, type DataState } from '../src/data/build.js';
+import { loadSpec } from '../src/data/spec.js';
+import { recordNotes } from '../src/serve/notes.js';
+import type { PatientPrediction } from '../src/serve/types.js';
 import type { PreparedDataset } from '../src/data/types.js';
 import { tempDir } from './fixtures/data/helpers.js';
 
 let ds: PreparedDataset;
+let specFile = '';
 const N = 60;
 
 beforeAll(async () => {
@@ -50,7 +54,8 @@ modalities:
 split: { method: random, seed: 2, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
 `,
   );
-  ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+  specFile = join(dir, 'spec.yaml');
+  ds = await prepareDataset(specFile, { quiet: true, cache: false });
 }, 60_000);
 
 describe('MEDS source with timestamps', () => {
@@ -85,5 +90,18 @@ describe('MEDS source with timestamps', () => {
     const mean = trainIds.reduce((a, i) => a + 60 + i, 0) / trainIds.length;
     expect(hr.mean).toBeCloseTo(mean, 4);
     expect(hr.mean).toBeLessThan(200);
+  });
+});
+
+describe('notes on a MEDS record', () => {
+  it('read the shared event table by prefix: nothing said of modalities given no rows, a far value named', () => {
+    const notes = recordNotes(loadSpec(specFile), ds.state as DataState);
+    const rec = { id: 'x', index_time: '2020-03-01 00:00:00', events: [{ time: '2020-02-28 00:00:00', code: 'LAB//hr', numeric_value: 6000 }] };
+    const mod = (observed: boolean) => ({ observed, counterfactual: null, contribution: null });
+    const pred = { id: 'x', p_do: 0.5, p_factual: 0.5, mask: '1000', pattern: '1000', modalities_used: ['vitals'],
+      modalities: { vitals: mod(true), diagnoses: mod(false), notes: mod(false), image: mod(false) } } as unknown as PatientPrediction;
+    notes([rec], [pred]);
+    // Before: "diagnoses/notes: rows were given in 'events' but none could be used" (the LAB row), and no word on 6000.
+    expect(pred.notes).toEqual([expect.stringMatching(/^vitals: 1 value far outside training \(e\.g\. hr 6000 is \d+ training standard deviations/)]);
   });
 });

@@ -44,7 +44,10 @@ export function recordNotes(spec: Spec, state: DataState): (records: PatientReco
     if (!p) return;
     const notes: string[] = [];
     for (const [name, m] of Object.entries(spec.modalities)) {
-      const rows = rowsOf(rec, m.table);
+      // A prefix (MEDS: "LAB//") picks this modality's rows out of a table it shares with others.
+      const codeCol = m.type === 'timeseries' && !m.columns ? m.variable ?? 'code' : m.type === 'codes' ? m.code ?? 'code' : m.type === 'text' ? 'code' : undefined;
+      const prefix = 'prefix' in m ? m.prefix : undefined;
+      const rows = rowsOf(rec, m.table).filter((r) => prefix === undefined || codeCol === undefined || String(own(r as Record<string, unknown>, codeCol) ?? '').startsWith(prefix));
       if (!rows.length) continue;
       // A value far outside anything seen in training (a unit slip, 1e30): scored as given, but said.
       for (const c of scales.get(name) ?? []) {
@@ -53,19 +56,22 @@ export function recordNotes(spec: Spec, state: DataState): (records: PatientReco
       }
       // Variable names as the record gives them: only where the table neither maps nor filters that column.
       const t = spec.tables[m.table];
-      if (m.type === 'timeseries' && m.variable && !m.prefix && !Object.hasOwn(t?.values ?? {}, m.variable) && !Object.hasOwn(t?.where ?? {}, m.variable)) {
+      const varCol = m.type === 'timeseries' && !m.columns ? m.variable ?? 'code' : undefined;
+      if (m.type === 'timeseries' && varCol && !Object.hasOwn(t?.values ?? {}, varCol) && !Object.hasOwn(t?.where ?? {}, varCol)) {
         const vars = known.get(name);
-        const unknown = rows.map((r) => own(r, m.variable!)).filter((v) => v !== undefined && v !== null && vars && !vars.has(String(v)));
+        const cut = (v: unknown) => (v === undefined || v === null ? v : String(v).slice(prefix?.length ?? 0)); // the name without its prefix
+        const unknown = rows.map((r) => cut(own(r, varCol))).filter((v) => v !== undefined && v !== null && vars && !vars.has(String(v)));
         if (unknown.length)
           notes.push(`${name}: ${unknown.length} row${unknown.length === 1 ? '' : 's'} of '${m.table}' name variables that are not among the model's (e.g. ${JSON.stringify(String(unknown[0]).slice(0, 60))}): not used`);
         // Long-form values far outside the variable's training range, as for tabular numbers (one note per modality).
         const sc = varScales.get(name);
-        if (m.value && sc && !Object.hasOwn(t?.values ?? {}, m.value)) {
+        const valueCol = m.value ?? (m.variable ? undefined : 'numeric_value');
+        if (valueCol && sc && !Object.hasOwn(t?.values ?? {}, valueCol)) {
           let far = 0, first = '';
           for (const r of rows) {
-            const variable = String(own(r, m.variable));
+            const variable = String(cut(own(r, varCol)));
             const c = sc.get(variable);
-            const out = c ? farOut(own(r, m.value), c.mean, c.std) : null;
+            const out = c ? farOut(own(r, valueCol), c.mean, c.std) : null;
             if (out && far++ === 0) first = `${variable.slice(0, 60)} ${out.x} is ${out.sds} from its training mean ${+c!.mean.toPrecision(4)}`;
           }
           if (far) notes.push(`${name}: ${far} value${far === 1 ? '' : 's'} far outside training (e.g. ${first}): used as given where in the window (check the values and their units)`);
