@@ -46,6 +46,7 @@ label: { column: y }
     expect(bad(base + 'modalities: { c: { type: tabular, table: p, numerc: [a] } }')).toThrow(/bad\.yaml: modalities\.c: unknown field\(s\) numerc \(did you mean numeric\?\)$/); // its "needs numeric columns" follows from it
     expect(bad(base.replace('cohort: { table: p }', 'cohort: { table: p, index_tiem: 0 }') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/cohort: unknown field\(s\) index_tiem \(did you mean index_time\?\)/);
     expect(bad(base + 'modalities: { c: { type: tabulr, table: p, numeric: [a] } }')).toThrow(/modalities\.c\.type: unknown value "tabulr"; expected one of tabular, timeseries, codes, text, embedding \(did you mean tabular\?\)$/);
+    expect(bad(base.replace('file: p.csv', 'file: p.csv, format: MEDS') + 'modalities: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/format: unknown value "MEDS"; expected one of csv, parquet, meds \(did you mean meds\?\)$/);
     expect(bad(base + 'modalities: { c: { type: image, table: p, numeric: [a] } }')).toThrow(/modalities\.c\.type: unknown value "image"; expected one of tabular, timeseries, codes, text, embedding$/);
     // a misspelt required field leads with the typo, not with the "missing" line that the typo explains
     expect(bad(base + 'modalites: { c: { type: tabular, table: p, numeric: [a] } }')).toThrow(/^bad\.yaml: \(root\): unknown field\(s\) modalites \(did you mean modalities\?\)$/);

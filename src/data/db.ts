@@ -517,7 +517,8 @@ export class Db {
     if (dup.length) {
       const records = Array.isArray(dup[0].lines) ? (dup[0].lines as unknown[]).slice(0, 5).map(Number) : undefined;
       const found = records && (await this.fileLines(table, records));
-      const lines = records ? ` (lines ${records.map((r, k) => found![k] ?? `record ${r - 1}`).join(', ')})` : '';
+      // A Parquet file has rows, not lines (its __line is the row number).
+      const lines = records ? ` (${this.parquetTables.has(table) ? 'rows' : 'lines'} ${records.map((r, k) => found![k] ?? `record ${r - 1}`).join(', ')})` : '';
       throw new CdmmError(
         `${t.label}: duplicate id ${dup[0].id} appears ${dup[0].n} times${lines}, but ${field} needs one row per patient`,
       );

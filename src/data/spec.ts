@@ -471,6 +471,11 @@ function issueMessage(i: z.ZodIssue, raw: unknown): string {
     const hint = typeof got === 'string' ? closest(got, i.options.map(String)) : undefined;
     return `unknown value${got === undefined ? '' : ` ${JSON.stringify(got)}`}; expected one of ${i.options.map(String).join(', ')}${hint ? ` (did you mean ${hint}?)` : ''}`;
   }
+  if (i.code === 'invalid_enum_value') {
+    // Values are lower case: "MEDS" and "Last" are one letter-case away from what was meant.
+    const hint = typeof i.received === 'string' ? i.options.map(String).find((o) => o.toLowerCase() === String(i.received).toLowerCase()) ?? closest(String(i.received), i.options.map(String)) : undefined;
+    return `unknown value ${JSON.stringify(i.received)}; expected one of ${i.options.map(String).join(', ')}${hint ? ` (did you mean ${hint}?)` : ''}`;
+  }
   if (i.code === 'unrecognized_keys') {
     const known = fieldNamesAt(i.path);
     return `unknown field(s) ${i.keys.map((k) => { const c = closest(k, known); return c ? `${k} (did you mean ${c}?)` : k; }).join(', ')}`;

@@ -41,7 +41,7 @@ export function describeDeconfounderDecision(d: ReturnType<typeof deconfounderDe
   return t.associated
     ? { text: `${head} on: over the ${d.patterns} patterns of the training dictionary, the pattern alone predicts the label (${fig})`, json: { acts: true, patterns: d.patterns, pattern_auroc: t.auroc, pattern_auroc_lower: t.auroc_lower, needed } }
     : {
-        text: `${head} off: over the ${d.patterns} patterns of the training dictionary, the pattern says nothing measurable about the label across the training and validation splits (${fig}); a pattern label rate flagged above does not carry over from one split to the other`,
+        text: `${head} off: over the ${d.patterns} patterns of the training dictionary, the pattern says nothing measurable about the label across the training and validation splits (${fig}); a single pattern's label rate that looks extreme on one split does not carry over to the other`,
         json: { acts: false, patterns: d.patterns, pattern_auroc: t.auroc, pattern_auroc_lower: t.auroc_lower, needed, reason: 'pattern not associated with the label' },
       };
 }
