@@ -407,7 +407,7 @@ describe('silently wrong input is an error', () => {
 
   it('a labs table with only a header: train and benchmark warn that the modality is always missing', async () => {
     const s = variant({ 'labs.csv': 'id,day,test,value\n' });
-    const warn = "cdmm: warning: small: modality 'labs' is missing for every patient (its table is empty, none of its rows lies in the modality's window, its `prefix` starts no code of the table, or none of its listed variables or codes occurs): the model cannot learn from it\n";
+    const warn = "cdmm: warning: small: modality 'labs' is missing for every patient (its table is empty, none of its rows lies in the modality's window, its prefix starts no code of the table, or none of its listed variables or codes occurs): the model cannot learn from it\n";
     const t = await cli('train', s, '--out', join(root, 'run-nolabs'), '--json', ...TINY);
     expect(t.code).toBe(0);
     // the warning, then only the debiasing parts' notes (train's default is debias full)

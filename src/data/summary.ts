@@ -39,7 +39,7 @@ const RARE_MODALITY = 0.01;
 /** A modality (almost) nobody has: the model cannot learn from it, whatever the rest of the data. */
 function availabilityWarning(name: string, available: number): string | undefined {
   if (available === 0)
-    return `modality '${name}' is missing for every patient (its table is empty, none of its rows lies in the modality's window, its `prefix` starts no code of the table, or none of its listed variables or codes occurs): the model cannot learn from it`;
+    return `modality '${name}' is missing for every patient (its table is empty, none of its rows lies in the modality's window, its prefix starts no code of the table, or none of its listed variables or codes occurs): the model cannot learn from it`;
   if (available < RARE_MODALITY) return `modality '${name}' is present for only ${(100 * available).toFixed(2)}% of patients (< 1%)`;
   return undefined;
 }
