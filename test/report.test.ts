@@ -85,6 +85,12 @@ describe('cdmm report on a benchmark folder', () => {
       expect(html).toContain(`${r.shift.auroc_mean.toFixed(3)} ± ${r.shift.auroc_std.toFixed(3)}`);
       if (r.delta_vs_plain) expect(html).toContain(`${Math.abs(r.delta_vs_plain.shift.auroc_mean).toFixed(3)} ± ${r.delta_vs_plain.shift.auroc_std.toFixed(3)}`);
     }
+    // ECE per split, and the references cdmm benchmark prints under its table (oracle, ceiling, shift split)
+    for (const r of b.results) expect(html).toContain(`${r.shift.ece_mean.toFixed(3)} ± ${r.shift.ece_std.toFixed(3)}`);
+    expect(html).toContain('<th>test ECE</th>');
+    expect(html).toContain(`oracle (AUROC of the true risk): test ${b.bounds.oracle.test.toFixed(3)}, shift ${b.bounds.oracle.shift.toFixed(3)}`);
+    expect(html).toContain(`in-distribution ceiling (shift): ${b.bounds.ceiling_shift.toFixed(3)}`);
+    expect(html).toContain(`shift split: ${b.bounds.shift_n} patients, ${b.bounds.shift_positives} positive`);
     // the highlighted row is the configuration with the best mean pattern-balanced validation AUROC (never test/shift)
     const best = b.results.reduce((a: any, r: any) => (r.val.auroc_pb_mean > a.val.auroc_pb_mean ? r : a));
     expect(html).toMatch(new RegExp(`<tr class="best"><td>${best.backbone}</td><td class="num">${best.debias}</td>`));

@@ -40,15 +40,17 @@ function seedCount(seeds: number | number[]): number {
 
 function benchmarkTable(results: BenchmarkResult[], best: number): string {
   const hasShift = results.some((r) => r.shift);
-  const headers = ['backbone', 'debias', 'seeds', 'test AUROC', 'test AUPRC', 'Δ test AUROC vs plain'];
-  if (hasShift) headers.push('shift AUROC', 'shift AUPRC', 'Δ shift AUROC vs plain');
+  const hasEce = results.some((r) => typeof r.test.ece_mean === 'number');
+  const headers = ['backbone', 'debias', 'seeds', 'test AUROC', 'test AUPRC', ...(hasEce ? ['test ECE'] : []), 'Δ test AUROC vs plain'];
+  if (hasShift) headers.push('shift AUROC', 'shift AUPRC', ...(hasEce ? ['shift ECE'] : []), 'Δ shift AUROC vs plain');
   const rows = results.map((r) => {
     const d = r.delta_vs_plain;
     const n = seedCount(r.seeds);
     const ms = (m?: number | null, s?: number | null) => fmtMeanStd(m, s, 3, n);
     const delta = (x?: { auroc_mean: number; auroc_std: number }) => (x ? `${fmtSigned(x.auroc_mean)}${n < 2 ? '' : ` ± ${x.auroc_std.toFixed(3)}`}` : '—');
-    const row: string[] = [r.backbone, r.debias, String(n), ms(r.test.auroc_mean, r.test.auroc_std), ms(r.test.auprc_mean, r.test.auprc_std), delta(d?.test)];
-    if (hasShift) row.push(ms(r.shift?.auroc_mean, r.shift?.auroc_std), ms(r.shift?.auprc_mean, r.shift?.auprc_std), delta(d?.shift));
+    const ece = (x?: { ece_mean?: number | null; ece_std?: number | null }) => (hasEce ? [ms(x?.ece_mean, x?.ece_std)] : []);
+    const row: string[] = [r.backbone, r.debias, String(n), ms(r.test.auroc_mean, r.test.auroc_std), ms(r.test.auprc_mean, r.test.auprc_std), ...ece(r.test), delta(d?.test)];
+    if (hasShift) row.push(ms(r.shift?.auroc_mean, r.shift?.auroc_std), ms(r.shift?.auprc_mean, r.shift?.auprc_std), ...ece(r.shift), delta(d?.shift));
     return row;
   });
   return table(headers, rows, { highlightRow: best });
@@ -67,6 +69,14 @@ export async function benchmarkSections(data: BenchmarkData, charter: Charter): 
       benchmarkTable(results, best?.index ?? -1) +
       note(`${results.every((r) => seedCount(r.seeds) < 2) ? 'One seed: no spread is shown' : 'Mean ± standard deviation over seeds'}; Δ = debiased − plain for the same backbone (mean ± std over seeds). ${best ? `Highlighted: best configuration by mean ${best.by} AUROC (picked on validation, never on test or shift).` : 'No validation figures recorded: no best configuration is picked.'}`),
   });
+  const b = data.benchmark.bounds;
+  const f3 = (x: number | null | undefined) => (typeof x === 'number' ? x.toFixed(3) : 'n/a');
+  const refs = [
+    ...(b?.oracle ? [`oracle (AUROC of the true risk): test ${f3(b.oracle.test)}, shift ${f3(b.oracle.shift)}`] : []),
+    ...(typeof b?.ceiling_shift === 'number' ? [`in-distribution ceiling (shift): ${f3(b.ceiling_shift)}${b.ceiling_model ? ` — ${b.ceiling_model}` : ''}`] : []),
+    ...(typeof b?.shift_n === 'number' ? [`shift split: ${b.shift_n} patients, ${b.shift_positives ?? 'n/a'} positive`] : []),
+  ];
+  if (refs.length) sections[0].body += note(`References (computed once, on the splits of the first seed): ${refs.join('; ')}.`);
   const ref = referenceTable(results);
   if (ref) sections.push({ id: 'bench-reference', title: 'Reference score on the same patients', body: table(ref.head, ref.rows) + note(ref.caption) });
 

@@ -114,7 +114,7 @@ const HistorySchema = z.array(
     })
     .passthrough(),
 );
-const SummarySchema = z.object({ auroc_mean: num, auroc_std: num, auprc_mean: num, auprc_std: num });
+const SummarySchema = z.object({ auroc_mean: num, auroc_std: num, auprc_mean: num, auprc_std: num, ece_mean: num.nullable().optional(), ece_std: num.nullable().optional() });
 const ReferenceSummarySchema = z
   .object({
     name: z.string(), auroc_mean: num, auroc_std: num, auprc_mean: num, auprc_std: num, ece_mean: num.nullable(), ece_std: num.nullable(),
@@ -139,6 +139,18 @@ const BenchmarkSchema = z.object({
     }),
   ),
   runs: z.array(z.string()),
+  /** The references next to the table (cdmm benchmark prints them): the oracle, the in-distribution ceiling, the shift split. */
+  bounds: z
+    .object({
+      oracle: z.object({ test: num.nullable().optional(), shift: num.nullable().optional() }).passthrough().nullable().optional(),
+      ceiling_shift: num.nullable().optional(),
+      ceiling_model: z.string().max(400).optional(),
+      shift_n: num.optional(),
+      shift_positives: num.optional(),
+    })
+    .passthrough()
+    .nullable()
+    .optional(),
   /** Written by benchmarks since the folder is recorded as it goes: false while runs are missing. */
   planned: z.array(z.string()).optional(),
   complete: z.boolean().optional(),
