@@ -184,6 +184,34 @@ describe('compiled transform = SQL path = training arrays', () => {
     expectParity(compare(r.ds, again, r.compiled, r.ids), 'zoned times');
   }, 120_000);
 
+  it('a values map on a column read as numbers matches by value (999 -> missing), on both paths', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdmm-nummap-'));
+    const p = ['id,bmi,score,y'];
+    for (let i = 0; i < 120; i++) p.push(`${i},${i % 10 === 0 ? 999 : 20 + (i % 7)},${i % 9 === 0 ? 998 : i % 5},${i % 3 === 0 ? 1 : 0}`);
+    writeFileSync(join(dir, 'p.csv'), p.join('\n') + '\n');
+    writeFileSync(join(dir, 'spec.yaml'), `name: nummap
+tables:
+  p: { file: p.csv, id: id, values: { bmi: { "999": null }, score: { "998": 2.5 } } }
+cohort: { table: p, index_time: 0 }
+label: { column: y }
+modalities:
+  demo: { type: tabular, table: p, numeric: [bmi, score] }
+split: { method: random, fractions: { train: 0.6, val: 0.2, test: 0.2 } }
+`);
+    const spec = join(dir, 'spec.yaml');
+    const ds = await prepareDataset(spec, { quiet: true, cache: false });
+    const st = (ds.state as { modalities: { state: { numeric: { column: string; mean: number }[] } }[] }).modalities[0].state;
+    // Before, '999.0' never equalled the key "999": the sentinel entered the mean (about 118 instead of 23).
+    expect(st.numeric[0].mean).toBeLessThan(30);
+    expect(st.numeric[1].mean).toBeLessThan(3);
+    const r = await parity(spec, 100);
+    for (const d of [r.vsSql, r.vsTraining]) {
+      expect(d.compared).toBeGreaterThan(300); // 100 patients × 4 features
+      expect(d.exact).toBe(d.compared);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
+
   const eicu = 'datasets/eicu-demo/mortality-24h.yaml';
   it('the eICU task (minute offsets, the latest of two times, value maps, row filters)', async () => {
     const ds = await prepareDataset(eicu, { quiet: true });

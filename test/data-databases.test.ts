@@ -301,7 +301,7 @@ describe('labels from values', () => {
     expect(labelsById(ds)).toEqual({ '1': 1, '2': 0, '4': 0, '5': 0, '9': 0, '10': 1 });
     expect(ds.cohort.exclusions['label missing']).toBe(1);
     // Said, since "Unknown" may mean "not known" rather than "alive"; listing label.negative excludes it.
-    expect(ds.cohort.warnings?.join('\n')).toMatch(/label: without label\.negative every value but \["expired"\] counts as 0, here "Alive" \(\d+ rows\), "Unknown" \(1 rows\); list the negative values in label\.negative/);
+    expect(ds.cohort.warnings?.join('\n')).toMatch(/label: without label\.negative every value but \["expired"\] counts as 0, here "Alive" \(\d+ rows of patient\.csv\), "Unknown" \(1 row of patient\.csv\); list the negative values in label\.negative/);
     const listed = await build(eicu(eicuSpec({ label: '{ column: hospitaldischargestatus, positive: expired, negative: alive }' })));
     expect(listed.cohort.warnings?.join('\n') ?? '').not.toMatch(/label\.negative/);
   });

@@ -353,7 +353,7 @@ split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
   it("names the line of a value written with '.' in a decimal-comma file (not the first comma value)", async () => {
     const bmi = (i: number) => (i === 5 ? '52.5' : i === 2 ? 'NA' : `${20 + i},5`);
     await expect(prepareDataset(withDecimal(bmi, 'values: { bmi: { "NA": null } }'), { quiet: true, cache: false })).rejects.toThrow(
-      /patients\.csv: line 7, column 'bmi': non-numeric value "52\.5" .*the file's decimal separator is ',' \(tables\.patients\.decimal\), so '\.' is not read as a decimal point: write "52,5"/,
+      /patients\.csv: line 7, column 'bmi': non-numeric value "52\.5" .*the file's decimal separator is ',' \(tables\.patients\.decimal\), so '\.' is not read as a decimal point \(nor as a thousands separator\): write "52,5" for the decimal, or "525" for the whole number/,
     );
     // Without the map, the first non-number is named (line 4: NA), with both fixes offered.
     await expect(prepareDataset(withDecimal(bmi, 'na_values: []'), { quiet: true, cache: false })).rejects.toThrow(

@@ -106,20 +106,32 @@ describe('PredictQueue', () => {
     expect(q.pending).toBe(0);
   });
 
-  it('cuts slices by time: 32 records until a rate is measured, then what that rate scores in sliceSeconds', async () => {
+  it('cuts slices by time: what the measured rate scores in sliceSeconds, never fewer than 32 records', async () => {
+    // A call costing 30 ms whatever its size (the SQL path's fixed cost): sized by the rate of small slices alone,
+    // slices would shrink to one record and a request of 200 take 200 calls.
     const sizes: number[] = [];
     const q = new PredictQueue(async (groups) => {
       sizes.push(groups.reduce((a, g) => a + g.length, 0));
       const t = performance.now();
-      while (performance.now() - t < 16); // 0.5 ms a record for the first slice: about 2,000 records/s
+      while (performance.now() - t < 30);
       return groups.map((g) => g.map((r) => fake(r.id)));
     }, { maxPendingRecords: 1000, maxBatchRecords: 512, sliceSeconds: 0.02 });
     const ids = (await q.submit(Array.from({ length: 200 }, (_, i) => rec(`p${i}`)))).map((p) => p.id);
     expect(ids).toEqual(Array.from({ length: 200 }, (_, i) => `p${i}`));
-    expect(sizes[0]).toBe(32);
-    // Later slices: 20 ms of the measured rate (one 16 ms call per slice, whatever its size, so the rate grows).
-    expect(sizes[1]).toBeGreaterThan(8);
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(200);
+    expect(sizes.slice(0, -1).every((n) => n >= 32)).toBe(true);
+    expect(sizes.length).toBeLessThanOrEqual(7); // 200 / 32, rounded up
+    // A fast scorer gets larger slices: its rate times sliceSeconds.
+    const fast: number[] = [];
+    const f = new PredictQueue(async (groups) => {
+      fast.push(groups.reduce((a, g) => a + g.length, 0));
+      const t = performance.now();
+      while (performance.now() - t < 1);
+      return groups.map((g) => g.map((r) => fake(r.id)));
+    }, { maxPendingRecords: 1000, maxBatchRecords: 512, sliceSeconds: 0.05 });
+    await f.submit(Array.from({ length: 400 }, (_, i) => rec(`p${i}`)));
+    expect(fast[0]).toBe(32);
+    expect(Math.max(...fast.slice(1))).toBeGreaterThan(100);
   });
 
   it('stops a sliced job whose client has gone, and frees its records', async () => {

@@ -3,7 +3,7 @@
 // idx is DOUBLE days (since 1970 for timestamps), so the per-row window test is plain arithmetic.
 import { CdmmError } from '../util/errors.js';
 import { duckdbReason, kindOf, lit, q, relDaysExpr, sqlNum, tbl, type ColumnKind, type Db } from './db.js';
-import { compileFilter, filterColumns, parseFilter, shownFilter } from './filter.js';
+import { compileFilter, filterColumns, KEYWORDS, parseFilter, shownFilter } from './filter.js';
 import { tableFormat, type Spec } from './spec.js';
 import { COHORT, COHORT_IDX, sameKey } from './modalities/common.js';
 import { someValues, valueMatch } from './tables.js';
@@ -71,6 +71,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   const exclusions: Record<string, number> = {};
   const warnings: string[] = [];
   const candidates = Number(await db.scalar(`SELECT count(*) FROM ${tbl(ct)}`));
+  let kept = candidates; // rows the filters keep (end_time counts from there)
   const countWhere = async (w: string[]) => Number(await db.scalar(`SELECT count(*) FROM ${tbl(ct)} x ${w.length ? 'WHERE ' + w.map((c) => `(${c})`).join(' AND ') : ''}`));
 
   if (opts.filters ?? opts.withLabels) {
@@ -101,6 +102,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       conds.push(sql);
       before = after;
     }
+    kept = before;
   }
   // Every row the filters keep needs its index time (a row they leave out may lack it).
   if (typeof spec.cohort.index_time === 'string') {
@@ -108,14 +110,15 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
     const kept = conds.map((c) => `(${c})`).join(' AND ');
     const missing = await db.rows(`SELECT ${line} AS line, CAST(x.${q(idCol)} AS VARCHAR) AS id FROM ${tbl(ct)} x WHERE x.${col} IS NULL${kept ? ` AND ${kept}` : ''} ORDER BY 1 LIMIT 1`);
     if (missing.length) {
-      const filter = JSON.stringify(`${/^[A-Za-z_][A-Za-z0-9_]*$/.test(spec.cohort.index_time) ? spec.cohort.index_time : col} IS NOT NULL`);
+      const bare = /^[A-Za-z_][A-Za-z0-9_]*$/.test(spec.cohort.index_time) && !KEYWORDS.has(spec.cohort.index_time.toUpperCase());
+      const filter = JSON.stringify(`${bare ? spec.cohort.index_time : col} IS NOT NULL`);
       throw new CdmmError(
         `${t.label}: ${missing[0].line !== null ? `${await db.at(ct, missing[0].line)} ` : ''}(id ${missing[0].id}): index time '${spec.cohort.index_time}' is missing (${f}: cohort.index_time${t.hasLine ? `; to leave such rows out, add the filter ${filter} to cohort.filters` : '; give it as the record\'s index_time'})`,
       );
     }
   }
   if (opts.filters ?? opts.withLabels) {
-    let before = candidates - Object.values(exclusions).reduce((a, b) => a + b, 0);
+    const before = kept;
     // A stay that ends by the prediction time (discharge or death before it) has nothing to predict.
     if (spec.cohort.end_time) {
       const end = spec.cohort.end_time;
@@ -305,7 +308,7 @@ async function valueLabel(db: Db, spec: Spec, lt: string, la: string): Promise<{
   if (!label.negative) {
     const others = await db.rows(`SELECT CAST(${col} AS VARCHAR) AS v, count(*) AS n FROM ${tbl(lt)} ${la} WHERE NOT ${blank} AND NOT (${pos}) GROUP BY 1 ORDER BY n DESC, v LIMIT 6`);
     if (others.length > 1)
-      note = `label: without label.negative every value but ${JSON.stringify(label.positive)} counts as 0, here ${others.slice(0, 5).map((o) => `${JSON.stringify(String(o.v))} (${Number(o.n)} rows)`).join(', ')}${others.length > 5 ? ', …' : ''}; ` +
+      note = `label: without label.negative every value but ${JSON.stringify(label.positive)} counts as 0, here ${others.slice(0, 5).map((o) => `${JSON.stringify(String(o.v))} (${Number(o.n)} row${Number(o.n) === 1 ? '' : 's'} of ${db.table(lt).label})`).join(', ')}${others.length > 5 ? ', …' : ''}; ` +
         `list the negative values in label.negative to leave the others out (a value such as "unknown" is then excluded, not 0)`;
   }
   return {

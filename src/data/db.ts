@@ -322,10 +322,6 @@ export class Db {
   }
 
   /**
-   * Checks that a time column holds numbers (days) or timestamps; text that parses entirely as one of them is
-   * converted in place, anything else is an error naming the line.
-   */
-  /**
    * Rows of a file table whose time is blank cannot fall in any window: counted in a warning, as the other rows
    * the build leaves out are (they were dropped without a word). `column` is the time column read (ROW_TIME for
    * several).
@@ -337,6 +333,10 @@ export class Db {
     if (n > 0) this.warnings.push(`${field}: ${n} row${n === 1 ? '' : 's'} of ${t.label} ${n === 1 ? 'has' : 'have'} no time (blank) and ${n === 1 ? 'is' : 'are'} not used: a row counts only when its time falls in a modality's window`);
   }
 
+  /**
+   * Checks that a time column holds numbers (days) or timestamps; text that parses entirely as one of them is
+   * converted in place, anything else is an error naming the line.
+   */
   async requireTime(table: string, column: string, field: string): Promise<void> {
     await this.convertTime(table, column, field);
     await this.requireFiniteTime(table, column, field);
@@ -500,7 +500,7 @@ export class Db {
       const v = String(bad[0].v);
       const dot = t.decimal === ',' && /\./.test(v) && Number.isFinite(Number(v.trim()));
       const hint = dot
-        ? `; the file's decimal separator is ',' (tables.${table}.decimal), so '.' is not read as a decimal point: write ${JSON.stringify(v.trim().replace('.', ','))}`
+        ? `; the file's decimal separator is ',' (tables.${table}.decimal), so '.' is not read as a decimal point (nor as a thousands separator): write ${JSON.stringify(v.trim().replace('.', ','))} for the decimal, or ${JSON.stringify(v.trim().replace('.', ''))} for the whole number`
         : t.hasLine && /\.csv/i.test(t.label) ? `; to read such markers as missing, list them in tables.${table}.na_values, or give them a value in tables.${table}.values.${column}` : '';
       throw new CdmmError(`${t.label}: ${where}, column '${column}': non-numeric value ${JSON.stringify(bad[0].v)} in a column declared numeric (${this.specFile}: ${field}${hint})`);
     }

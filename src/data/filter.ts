@@ -30,7 +30,7 @@ export const FILTER_FUNCTIONS: Record<string, [number, number]> = {
 };
 export const FILTER_CAST_TYPES = ['DOUBLE', 'INTEGER', 'BIGINT', 'VARCHAR', 'BOOLEAN', 'DATE', 'TIMESTAMP'];
 
-const KEYWORDS = new Set(['AND', 'OR', 'NOT', 'IS', 'NULL', 'IN', 'BETWEEN', 'LIKE', 'ILIKE', 'TRUE', 'FALSE', 'CAST', 'AS', 'DATE', 'TIMESTAMP']);
+export const KEYWORDS = new Set(['AND', 'OR', 'NOT', 'IS', 'NULL', 'IN', 'BETWEEN', 'LIKE', 'ILIKE', 'TRUE', 'FALSE', 'CAST', 'AS', 'DATE', 'TIMESTAMP']);
 const COMPARISONS = new Set(['=', '==', '<>', '!=', '<', '<=', '>', '>=']);
 
 type Token =

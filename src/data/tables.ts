@@ -54,6 +54,9 @@ export async function someValues(db: Db, table: string, column: string): Promise
   return seen.join(', ') + (seen.length === 6 ? ', …' : '');
 }
 
+/** Whether a values map on a column of this DuckDB type matches by number (not BOOLEAN: true/false are text there). */
+export const numericMapColumn = (type: string): boolean => kindOf(type) === 'number' && !/^BOOL/i.test(type);
+
 /** Row-level options, right after the table is loaded and before its columns are described. */
 export async function shapeRows(db: Db, name: string, t: TableSpec, label: string): Promise<void> {
   const f = db.specFile;
@@ -71,11 +74,15 @@ export async function shapeRows(db: Db, name: string, t: TableSpec, label: strin
     const before = needColumn(cols, column, field, `${name} (${label})`);
     // A mapped number is written in the file's own decimal convention, so that the column reads one way.
     const text = (to: string | number) => (typeof to === 'number' && t.decimal === ',' ? String(to).replace('.', ',') : String(to));
-    const cases = Object.entries(map).map(([from, to]) => `WHEN ${lit(from.trim())} THEN ${to === null ? 'NULL' : lit(text(to))}`);
-    if (!cases.length) continue;
     const c = q(column);
+    // A column DuckDB read as numbers is matched by value ("999" is 999.0, which prints as '999.0'); text by its
+    // trimmed text. (compiled/records.ts does the same for JSON records.)
+    const numbers = numericMapColumn(before);
+    const cases = Object.entries(map).map(([from, to]) =>
+      `WHEN ${numbers ? `${c} = ${textNumber(lit(from.trim()), t.decimal)}` : `trim(CAST(${c} AS VARCHAR)) = ${lit(from.trim())}`} THEN ${to === null ? 'NULL' : lit(text(to))}`);
+    if (!cases.length) continue;
     const other = t.decimal === ',' && kindOf(before) === 'number' ? `replace(CAST(${c} AS VARCHAR), '.', ',')` : `CAST(${c} AS VARCHAR)`;
-    await db.run(`ALTER TABLE ${tbl(name)} ALTER ${c} SET DATA TYPE VARCHAR USING CASE trim(CAST(${c} AS VARCHAR)) ${cases.join(' ')} ELSE ${other} END`);
+    await db.run(`ALTER TABLE ${tbl(name)} ALTER ${c} SET DATA TYPE VARCHAR USING CASE ${cases.join(' ')} ELSE ${other} END`);
     // A column that holds only numbers once mapped (eICU age with "> 89" → 90) becomes numeric again.
     const bad = Number(await db.scalar(`SELECT count(*) FROM ${tbl(name)} WHERE ${c} IS NOT NULL AND trim(${c}) <> '' AND ${textNumber(`trim(${c})`, t.decimal)} IS NULL`));
     if (bad === 0) await db.run(`ALTER TABLE ${tbl(name)} ALTER ${c} SET DATA TYPE DOUBLE USING ${textNumber(`nullif(trim(${c}), '')`, t.decimal)}`);

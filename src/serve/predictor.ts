@@ -45,6 +45,13 @@ export class Predictor {
   readonly warnings: string[];
   /** Scored one patient (and one row) per model call: see ServedRun.batchDependent. */
   readonly batchDependent: boolean;
+  /**
+   * A request's records may be scored in slices (transformed apart): the compiled path without a lookup across
+   * records. A lookup matches rows across the records transformed together, and the SQL path takes a request whole.
+   */
+  get sliceable(): boolean {
+    return this.compiled !== null && !this.compiled.crossRecord;
+  }
   readonly maxRecords: number;
   private readonly spec: Spec;
   private readonly specDir: string;

@@ -47,15 +47,17 @@ export interface QueueOptions {
   /** Most records of one job scored before the worker lets the event loop and the small jobs in (default: no limit). */
   sliceRecords?: number;
   /**
-   * Or as time: a slice is what the measured rate scores in this many seconds (SLICE_START records before any
-   * rate is measured). A model that scores slowly (M3Care compares the patients of a call pairwise) is then cut
-   * finer than a fast one.
+   * Or as time: a slice is what the measured rate scores in this many seconds, at least SLICE_MIN records. A
+   * model that scores slowly (M3Care compares the patients of a call pairwise) is then cut finer than a fast one.
    */
   sliceSeconds?: number;
 }
 
-/** Records in a slice before the worker has measured its rate (sliceSeconds). */
-const SLICE_START = 32;
+/**
+ * The fewest records in a slice (sliceSeconds), and the slice before a rate is measured. A floor, because a call
+ * has a fixed cost too: slices sized by a rate measured on tiny slices would shrink to one record and stay there.
+ */
+const SLICE_MIN = 32;
 
 export class PredictQueue {
   private jobs: Job[] = [];
@@ -72,7 +74,7 @@ export class PredictQueue {
     return this.pendingRecords;
   }
 
-  /** Records scored per second (moving average over batches of at least a quarter of the batch budget); null before. */
+  /** Records scored per second (moving average over batches of a quarter of the batch budget, or full slices); null before. */
   get recordsPerSecond(): number | null {
     return this.rate;
   }
@@ -125,7 +127,7 @@ export class PredictQueue {
 
   private sliceSize(): number {
     const { sliceRecords, sliceSeconds } = this.opts;
-    const byTime = sliceSeconds === undefined ? Infinity : this.rate === null ? SLICE_START : Math.max(1, Math.floor(this.rate * sliceSeconds));
+    const byTime = sliceSeconds === undefined ? Infinity : Math.max(SLICE_MIN, this.rate === null ? 0 : Math.floor(this.rate * sliceSeconds));
     return Math.min(sliceRecords ?? Infinity, byTime);
   }
 
@@ -146,7 +148,9 @@ export class PredictQueue {
         results = batch.map(() => (e instanceof Error ? e : new Error(String(e))));
       }
       const seconds = (performance.now() - t0) / 1000;
-      if (size * 4 >= Math.min(this.opts.maxBatchRecords, slice) && seconds > 0) this.rate = this.rate === null ? size / seconds : 0.7 * this.rate + 0.3 * (size / seconds);
+      // The rate of batches of a quarter of the budget, or of full slices (SLICE_MIN at least: a fixed cost per
+      // call then weighs as it will in the slices it sizes).
+      if ((size * 4 >= this.opts.maxBatchRecords || (this.opts.sliceSeconds !== undefined && size >= SLICE_MIN)) && seconds > 0) this.rate = this.rate === null ? size / seconds : 0.7 * this.rate + 0.3 * (size / seconds);
       this.pendingRecords -= size;
       batch.forEach((j, i) => {
         const r = results[i];

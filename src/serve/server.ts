@@ -122,7 +122,8 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
     maxPendingRecords: opts.maxPendingRecords ?? 4096,
     maxBatchRecords: opts.maxBatchRecords ?? 512,
     // About 50 ms of scoring at a time: a large request is cut into slices, other clients served between them.
-    sliceSeconds: 0.05,
+    // Not where a request's records are transformed together (a lookup across them, or the SQL path).
+    ...(predictor.sliceable ? { sliceSeconds: 0.05 } : {}),
   });
   const admission = new Admission(
     { ...defaultAdmission(opts.maxPendingRecords ?? 4096, predictor.maxRecords), ...(opts.maxWaitMs !== undefined ? { maxWaitMs: opts.maxWaitMs } : {}) },

@@ -43,9 +43,9 @@ export function formatRunSummary(r: RunOutcome): string {
 function builtAs(c: { debias: string; model: { debias: string }; debias_parts?: Record<string, Record<string, unknown>> }): string {
   const parts = c.debias_parts ?? {};
   const out: string[] = [];
-  if (c.model.debias !== c.debias)
+  if ((c.debias === 'full' || c.debias === 'deconfound') && parts.deconfound?.on === false)
     out.push(Number(parts.deconfound?.patterns) === 1 ? 'no deconfounder: one missingness pattern' : 'no deconfounder: the missingness pattern did not predict the label');
   if (parts.dual && parts.dual.on === false) out.push('dual branch off: no shortcut found');
-  if (out.length === 2) out.push('so the model is the plain one');
+  if (c.model.debias === 'none' && c.debias !== 'none') out.push('so the model is the plain one');
   return out.length ? ` (${out.join('; ')})` : '';
 }

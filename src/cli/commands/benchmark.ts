@@ -18,7 +18,8 @@ export function parseSeeds(v: string): number[] {
   const bad = () => new CdmmError(`--seeds ${v}: expected a count (5) or a list of seeds (0,1,2)`);
   if (v.includes(',')) {
     const xs = v.split(',').map((s) => Number(s.trim()));
-    if (xs.some((x) => !Number.isInteger(x) || x < 0) || new Set(xs).size !== xs.length || xs.length > MAX_SEEDS) throw bad();
+    if (xs.some((x) => !Number.isInteger(x) || x < 0) || new Set(xs).size !== xs.length) throw bad();
+    if (xs.length > MAX_SEEDS) throw new CdmmError(`--seeds: ${xs.length} seeds listed, expected at most ${MAX_SEEDS}`);
     return xs;
   }
   const n = Number(v);

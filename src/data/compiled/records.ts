@@ -46,6 +46,8 @@ export class TableView {
   private readonly where: ((rec: PatientRecord, row: Row) => boolean)[] = [];
   /** tables.NAME.values: per column, trimmed text → replacement (null = missing). */
   private readonly valueMaps = new Map<string, Map<string, string | null>>();
+  /** The keys of a map that read as numbers, by value: a number column matches them so (shapeRows). */
+  private readonly numberMaps = new Map<string, Map<number, string | null>>();
   /** tables.NAME.link: rows belong to the patient only when the link table has its row. */
   readonly link: TableView | undefined;
   /**
@@ -75,6 +77,14 @@ export class TableView {
     for (const [column, map] of Object.entries(t.values ?? {})) {
       if (column === indexColumn) throw new Unsupported(`tables.${name}.values.${column}: the index time`);
       this.valueMaps.set(column, new Map(Object.entries(map).map(([from, to]) => [from.trim(), to === null ? null : String(to)])));
+      const byNumber = new Map<number, string | null>();
+      for (const [from, to] of Object.entries(map)) {
+        const k = from.trim();
+        // textNumber: with decimal ',' a '.' makes the key no number
+        const x = t.decimal === ',' ? (k.includes('.') ? NaN : readNumber(k.replace(',', '.'), 'double')) : readNumber(k, 'double');
+        if (typeof x === 'number' && Number.isFinite(x) && !byNumber.has(x)) byNumber.set(x, to === null ? null : String(to));
+      }
+      this.numberMaps.set(column, byNumber);
     }
     const timeColumns = Array.isArray(t.time) ? t.time : tableTime(t) === undefined ? [] : [tableTime(t)!];
     this.times = timeColumns.map((column) => ({ column, cls: this.classOf(column, TIME_CLASSES, 'a time') }));
@@ -218,6 +228,17 @@ export class TableView {
    * as a DOUBLE (NaN: missing, or not a number, which the SQL path refuses when a modality reads it as one).
    */
   private mapped(rec: PatientRecord, row: Row, column: string, cls: ColumnClass, map: Map<string, string | null>): number {
+    if (cls === 'double' || cls === 'float' || cls === 'integer') {
+      // A number column: matched by value (shapeRows), and what no key matches is the number itself.
+      const x = readNumber(this.cell(rec, row, column), cls);
+      if (x === UNREADABLE || Number.isNaN(x)) return NaN;
+      const byNumber = this.numberMaps.get(column)!;
+      if (!byNumber.has(x)) return x;
+      const to = byNumber.get(x)!;
+      if (to === null || duckTrim(to) === '') return NaN;
+      const y = readNumber(duckTrim(to), 'double');
+      return y === UNREADABLE ? NaN : y;
+    }
     const text = readText(this.cell(rec, row, column), cls);
     if (text === null || text === UNREADABLE) return NaN;
     const to = map.get(duckTrim(text));

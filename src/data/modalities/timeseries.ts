@@ -177,10 +177,17 @@ async function scanTable(ctx: Ctx, members: { name: string; m: TimeseriesSpec }[
     }
   };
   let next = await db.started(rangeSql(0));
-  for (let b = 0; b < batches; b++) {
-    const res = await next.pending;
-    if (b + 1 < batches) next = await db.started(rangeSql(b + 1));
-    readNumericChunks(res, aggregate);
+  let inFlight = false;
+  try {
+    for (let b = 0; b < batches; b++) {
+      const res = await next.pending;
+      inFlight = false;
+      if (b + 1 < batches) { next = await db.started(rangeSql(b + 1)); inFlight = true; }
+      readNumericChunks(res, aggregate);
+    }
+  } finally {
+    // A failure while the next range's query runs: let it finish before the connection is closed.
+    if (inFlight) await next.pending.catch(() => undefined);
   }
   await db.run(`DROP TABLE __ts_vars`);
   return new Map(sinks.map((s) => [s.name, { present: s.present, varNames: s.varNames, edges: s.edges, ...s.cells.finish() }]));
