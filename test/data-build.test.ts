@@ -126,6 +126,15 @@ describe('prepared dataset', () => {
     expect(at.values.diagnoses[i * D + D - 1]).toBe(1); // an unseen code counts as '<other>'
   }, 60_000);
 
+  it('a JSON record without any data is named by its place in the request (SQL path)', async () => {
+    const spec = loadSpec(join(dir, 'spec.yaml'));
+    const records = [
+      { id: 'a', patients: { index_day: 1500, age: 60, sex: 'F', bmi: 27, site: 'A' } },
+      { id: 'b', patients: { index_day: 1500 } },
+    ];
+    await expect(transformPatients(spec, dir, ds.state, { records })).rejects.toThrow(/^records\[1\]: patient "b" has no observed modality/);
+  }, 60_000);
+
   it("another hospital's spec: its columns matched by name, a different feature definition refused", async () => {
     const spec = loadSpec(join(dir, 'spec.yaml'));
     const text = readFileSync(join(dir, 'spec.yaml'), 'utf8');

@@ -111,8 +111,12 @@ export async function transformPatients(spec: Spec, specDir: string, state: unkn
     const keep: number[] = [];
     const noData: number[] = [];
     for (let i = 0; i < cohort.ids.length; i++) (applied.some((a) => a.present[i]) ? keep : noData).push(i);
-    if ('records' in source && noData.length)
-      throw new CdmmError(`records: patient ${noData.slice(0, 5).map((i) => JSON.stringify(cohort.ids[i])).join(', ')} has no observed modality (no data in any modality's tables and windows)`);
+    if ('records' in source && noData.length) {
+      // Named by its place in the request, as the compiled path names it.
+      const at = source.records.findIndex((r) => String(r.id) === cohort.ids[noData[0]]);
+      const more = noData.length > 1 ? ` (and ${noData.slice(1, 5).map((i) => JSON.stringify(cohort.ids[i])).join(', ')}${noData.length > 5 ? ', …' : ''})` : '';
+      throw new CdmmError(`records${at >= 0 ? `[${at}]` : ''}: patient ${JSON.stringify(cohort.ids[noData[0]])} has no observed modality (no data in any modality's tables and windows)${more}`);
+    }
     const n = keep.length;
     const mask = new Uint8Array(n * K);
     const values: Record<string, Float32Array> = {};
