@@ -60,15 +60,22 @@ describe('PredictQueue', () => {
   const rec = (id: string): PatientRecord => ({ id });
   const fake = (id: string): PatientPrediction => ({ id, p_do: 0, p_factual: 0, mask: '1', pattern: '1', modalities_used: [], modalities: {} });
 
-  it('batches waiting requests, answers each its own records, and refuses beyond the bound', async () => {
+  /** A runner that records each call's ids and holds the first call until release(); 'bad' records fail their group. */
+  const gatedRunner = () => {
     const calls: string[][][] = [];
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const q = new PredictQueue(async (groups) => {
+    const run = async (groups: PatientRecord[][]) => {
       calls.push(groups.map((g) => g.map((r) => r.id)));
       if (calls.length === 1) await gate;
       return groups.map((g) => (g.some((r) => r.id === 'bad') ? new Error('bad record') : g.map((r) => fake(r.id))));
-    }, { maxPendingRecords: 6, maxBatchRecords: 4 });
+    };
+    return { calls, release: () => release(), run };
+  };
+
+  it('batches waiting requests, answers each its own records, and refuses beyond the bound', async () => {
+    const { calls, release, run } = gatedRunner();
+    const q = new PredictQueue(run, { maxPendingRecords: 6, maxBatchRecords: 4 });
     const first = q.submit([rec('a')]);
     await new Promise((r) => setImmediate(r)); // the worker has taken 'a' alone and waits at the gate
     const waiting = [q.submit([rec('b'), rec('c')]), q.submit([rec('bad')]), q.submit([rec('d')])];
@@ -87,14 +94,8 @@ describe('PredictQueue', () => {
   });
 
   it('runs a large job a slice at a time: a small job that arrives meanwhile is answered between slices', async () => {
-    const calls: string[][][] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const q = new PredictQueue(async (groups) => {
-      calls.push(groups.map((g) => g.map((r) => r.id)));
-      if (calls.length === 1) await gate;
-      return groups.map((g) => g.map((r) => fake(r.id)));
-    }, { maxPendingRecords: 100, maxBatchRecords: 50, sliceRecords: 3, smallRecords: 2 });
+    const { calls, release, run } = gatedRunner();
+    const q = new PredictQueue(run, { maxPendingRecords: 100, maxBatchRecords: 50, sliceRecords: 3, smallRecords: 2 });
     const big = q.submit(Array.from({ length: 8 }, (_, i) => rec(`p${i}`)));
     await new Promise((r) => setImmediate(r)); // the first slice is being scored
     const small = q.submit([rec('s')]);

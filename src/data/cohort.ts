@@ -107,8 +107,8 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   // Every row the filters keep needs its index time (a row they leave out may lack it).
   if (typeof spec.cohort.index_time === 'string') {
     const col = q(spec.cohort.index_time);
-    const kept = conds.map((c) => `(${c})`).join(' AND ');
-    const missing = await db.rows(`SELECT ${line} AS line, CAST(x.${q(idCol)} AS VARCHAR) AS id FROM ${tbl(ct)} x WHERE x.${col} IS NULL${kept ? ` AND ${kept}` : ''} ORDER BY 1 LIMIT 1`);
+    const filtered = conds.map((c) => `(${c})`).join(' AND ');
+    const missing = await db.rows(`SELECT ${line} AS line, CAST(x.${q(idCol)} AS VARCHAR) AS id FROM ${tbl(ct)} x WHERE x.${col} IS NULL${filtered ? ` AND ${filtered}` : ''} ORDER BY 1 LIMIT 1`);
     if (missing.length) {
       const bare = /^[A-Za-z_][A-Za-z0-9_]*$/.test(spec.cohort.index_time) && !KEYWORDS.has(spec.cohort.index_time.toUpperCase());
       const filter = JSON.stringify(`${bare ? spec.cohort.index_time : col} IS NOT NULL`);

@@ -55,7 +55,7 @@ export async function someValues(db: Db, table: string, column: string): Promise
 }
 
 /** Whether a values map on a column of this DuckDB type matches by number (not BOOLEAN: true/false are text there). */
-export const numericMapColumn = (type: string): boolean => kindOf(type) === 'number' && !/^BOOL/i.test(type);
+const numericMapColumn = (type: string): boolean => kindOf(type) === 'number' && !/^BOOL/i.test(type);
 
 /** Row-level options, right after the table is loaded and before its columns are described. */
 export async function shapeRows(db: Db, name: string, t: TableSpec, label: string): Promise<void> {

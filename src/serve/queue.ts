@@ -108,10 +108,9 @@ export class PredictQueue {
    * time), but not twice in a row while large jobs wait, so that those are never starved. Otherwise the jobs in
    * arrival order, filled with any that fit, within the record budget.
    */
-  private take(): { jobs: Job[]; records: PatientRecord[][] } {
+  private take(slice: number): { jobs: Job[]; records: PatientRecord[][] } {
     const smallOnly = !this.lastSmallOnly || this.jobs.every((j) => j.small);
     const pick = smallOnly && this.jobs.some((j) => j.small) ? this.jobs.filter((j) => j.small) : this.jobs;
-    const slice = this.sliceSize();
     const left = (j: Job) => j.records.length - j.offset;
     const batch: Job[] = [pick[0]];
     let size = Math.min(left(pick[0]), slice);
@@ -138,7 +137,7 @@ export class PredictQueue {
       await new Promise<void>((r) => setImmediate(r));
       if (!this.jobs.length) return;
       const slice = this.sliceSize();
-      const { jobs: batch, records } = this.take();
+      const { jobs: batch, records } = this.take(slice);
       const size = records.reduce((a, r) => a + r.length, 0);
       const t0 = performance.now();
       let results: (PatientPrediction[] | Error)[];

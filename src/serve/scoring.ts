@@ -8,6 +8,7 @@ import type { PatternDictionary } from '../models/types.js';
 import type { CalibrationRecord } from '../models/calibrator.js';
 import { predictSplit, servedRisks } from '../run/predict.js';
 import type { ModalityPrediction, PatientPrediction } from './types.js';
+import { maskString, stackVariants } from './variants.js';
 
 /**
  * Most rows (records × their counterfactual copies) in one model call of a backbone that compares every pair of
@@ -15,7 +16,6 @@ import type { ModalityPrediction, PatientPrediction } from './types.js';
  */
 const PAIRWISE_ROWS = 128;
 const PAIRWISE: readonly string[] = ['m3care', 'muse'];
-import { maskString, stackVariants } from './variants.js';
 
 export interface PatientArrays {
   /** Row-major N×K. */

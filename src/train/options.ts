@@ -1,7 +1,7 @@
 // Training hyper-parameters (optimizer, schedule, stopping, sampling) with defaults sized for small
 // tabular-ish clinical datasets (a few thousand patients).
-import { CALIBRATION_METHODS, type CalibrationMethod } from '../models/calibrator.js';
 import { availableParallelism } from 'node:os';
+import { CALIBRATION_METHODS, type CalibrationMethod } from '../models/calibrator.js';
 import { CdmmError } from '../util/errors.js';
 
 /** --threads above this is a typo, not a machine. */

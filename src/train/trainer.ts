@@ -136,9 +136,8 @@ export function trainModel(ds: PreparedDataset, modelCfg: ModelConfig, optsIn: T
   const valWeights = valParts.length ? combineWeights(valParts, cap) : null;
   const rate = prepared.find((p) => p.intervention !== undefined)?.intervention ?? 0;
 
-  // A deconfounder that found nothing to adjust leaves the model without it (its gate: src/train/debias/deconfound.ts).
   // A deconfounder that found nothing to adjust, or a separate dual branch whose gate is off, is left out of the
-  // model (builtDebias); with both out it is the plain one, the same computation as --debias none.
+  // model (builtDebias; the gates: src/train/debias/); with both out it is the plain one, the same computation as --debias none.
   const noDeconfounder = prepared.some((p) => p.name === 'deconfound' && p.active === false);
   const noDual = (modelCfg.dualBranch ?? 'separate') === 'separate' && prepared.some((p) => p.name === 'dual' && p.record.on === false);
   const asked = modelCfg.debias;
