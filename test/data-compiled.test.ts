@@ -20,6 +20,7 @@ import { transformPatients, type PatientRecord } from '../src/data/transform.js'
 import type { PreparedDataset, SplitArrays } from '../src/data/types.js';
 import { makeRecordValidator } from '../src/serve/validate.js';
 import { records, vocab } from './serve-fixtures.js';
+import { writeFixture } from './fixtures/data/helpers.js';
 
 const TOLERANCE = 1e-6;
 let root: string;
@@ -245,6 +246,56 @@ split: { method: random, fractions: { train: 0.6, val: 0.2, test: 0.2 } }
     const k = r.ds.modalities.findIndex((m) => m.name === 'medications');
     expect(good.filter((_, i) => t.mask[i * r.ds.modalities.length + k]).length).toBeGreaterThan(0);
   }, 300_000);
+});
+
+describe('rows at the same time (aggregate: last)', () => {
+  // 12:30 and 13:17 are no float32 number of days: a float64 time compared with its float32 copy had made the
+  // first or the last row win, and the two paths chose differently (found by a new user on MIMIC-IV's omr).
+  it('give the larger value whatever the row order, on both paths', async () => {
+    const files = (order: 'larger first' | 'smaller first' | 'larger only') => {
+      const adm = ['id,idx,age,y'];
+      const labs = ['id,day,test,value'];
+      for (let i = 1; i <= 40; i++) {
+        adm.push(`${i},2020-01-10 ${i % 3 ? (i % 3 === 1 ? '12:30:00' : '13:17:00') : '12:00:00'},${40 + i},${i % 4 === 0 ? 1 : 0}`);
+        const big = `${i},2020-01-09,w,${100 + i}`, small = `${i},2020-01-09,w,${50 + i}`;
+        // Alternating per patient, so that neither "the first row" nor "the last row" gives the larger value.
+        const first = order === 'larger first' ? i % 2 === 0 : i % 2 === 1;
+        labs.push(...(order === 'larger only' ? [big] : first ? [big, small] : [small, big]), `${i},2019-12-20,w,${i}`);
+      }
+      return writeFixture({
+        'adm.csv': adm.join('\n') + '\n',
+        'labs.csv': labs.join('\n') + '\n',
+        'spec.yaml': `name: ties
+tables:
+  adm: { file: adm.csv, id: id }
+  labs: { file: labs.csv, id: id, time: day }
+cohort: { table: adm, index_time: idx }
+label: { column: y }
+modalities:
+  demo: { type: tabular, table: adm, numeric: [age] }
+  labs: { type: timeseries, table: labs, variable: test, value: value, window: { start: -30, end: 0 }, bins: 2, aggregate: last }
+split: { method: random, seed: 1 }
+`,
+      });
+    };
+    const [a, b, only] = await Promise.all((['larger first', 'smaller first', 'larger only'] as const).map(async (o) => {
+      const dir = files(o);
+      return { dir, ds: await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false }) };
+    }));
+    const ids = allSplits(only.ds).ids;
+    for (const x of [a, b]) {
+      // The file path: the same arrays as with the larger row alone (fitted statistics included).
+      expect(x.ds.state).toEqual(only.ds.state);
+      const d = compare(only.ds, allSplits(x.ds), allSplits(only.ds), ids);
+      expect(d.maxAbs, d.where).toBe(0);
+      // The request path, the rows in the file's order.
+      const spec = loadSpec(join(x.dir, 'spec.yaml'));
+      const records = await recordsFromTables(join(x.dir, 'spec.yaml'), ids);
+      const compiled = compileRecordTransform(spec, only.ds.state as DataState, only.ds.modalities).transform(records);
+      const c = compare(only.ds, compiled, allSplits(only.ds), ids);
+      expect(c.maxAbs, c.where).toBe(0);
+    }
+  });
 });
 
 describe('what the compiled transform declines or refuses', () => {

@@ -46,8 +46,12 @@ export class CellAggregate {
     this.value = new Float32Array(cells).fill(NaN);
     if (how === 'mean') { this.sum = new Float64Array(cells); this.cnt = new Uint32Array(cells); }
   }
-  add(c: number, t: number, v: number): void {
+  add(c: number, time: number, v: number): void {
     const tlast = this.tlast;
+    // Compared at the precision held: a float64 time against its own float32 copy made "same time" depend on
+    // which row came first (12:30 is not a float32 number of days). Times within float32's resolution (about a
+    // second a year before the index, a minute twenty years before) count as the same time.
+    const t = Math.fround(time);
     if (this.how === 'last') {
       if (t > tlast[c] || (t === tlast[c] && !(v <= this.value[c]))) { tlast[c] = t; this.value[c] = v; }
     } else {
