@@ -27,6 +27,24 @@ modalities: { c: { type: codes, table: e, code: code } }
     expect(s.split).toEqual({ method: 'random', fractions: { train: 0.7, val: 0.1, test: 0.2 }, seed: 0 });
   });
 
+  it('refuses the outcome, the stay end and the true risk as features, naming the field', () => {
+    const spec = (label: string, demo: string, extra = '') => () => parseSpec(
+      `name: x
+tables: { stays: { file: s.csv, id: id }, out: { file: o.csv, id: id } }
+cohort: { table: stays, end_time: discharge }
+label: ${label}
+${extra}modalities: { demo: { type: tabular, table: ${demo} } }
+`,
+      'x.yaml',
+    );
+    expect(spec('{ column: died }', 'stays, numeric: [age, died]')).toThrow(/x\.yaml: modalities\.demo\.numeric\[1\]: 'died' is the label column \(label\.column\) of table 'stays', known only after the prediction time/);
+    expect(spec('{ column: died }', 'stays, categorical: [discharge]')).toThrow(/modalities\.demo\.categorical\[0\]: 'discharge' is the stay's end \(cohort\.end_time\)/);
+    expect(spec('{ table: out, event: status, time: t, horizon: 30 }', 'out, numeric: [t]')).toThrow(/modalities\.demo\.numeric\[0\]: 't' is the outcome time \(label\.time\) of table 'out'/);
+    expect(spec('{ column: died }', 'stays, numeric: [risk]', 'true_risk: { table: stays, column: risk }\n')).toThrow(/'risk' is the simulated true risk/);
+    // The same name in another table is another column.
+    expect(spec('{ table: out, column: died }', 'stays, numeric: [died]')).not.toThrow();
+  });
+
   it('errors name the file and the field path', () => {
     const bad = (y: string) => () => parseSpec(y, 'bad.yaml');
     const base = `name: x

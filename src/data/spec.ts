@@ -366,7 +366,22 @@ export const specSchema = z
     if (s.split.method === 'shift' && !s.modalities[s.split.modality])
       ctx.addIssue({ code: 'custom', path: ['split', 'modality'], message: `unknown modality '${s.split.modality}'` });
     if (s.true_risk) needTable(s.true_risk.table, ['true_risk', 'table']);
+    // Columns known only after the prediction time (the outcome, the stay's end) cannot be features: the model
+    // would read the answer (an eICU user's lr with the discharge status among its inputs: AUROC 0.991).
+    const outcome = new Map<string, string>();
+    const lt = s.label.table ?? s.cohort.table;
+    if ('column' in s.label) outcome.set(`${lt}\0${s.label.column}`, 'the label column (label.column)');
+    else {
+      outcome.set(`${lt}\0${s.label.event}`, 'the outcome event (label.event)');
+      outcome.set(`${lt}\0${s.label.time}`, 'the outcome time (label.time)');
+    }
+    if (s.cohort.end_time) outcome.set(`${s.cohort.table}\0${s.cohort.end_time}`, "the stay's end (cohort.end_time)");
+    if (s.true_risk) outcome.set(`${s.true_risk.table}\0${s.true_risk.column}`, 'the simulated true risk (true_risk.column)');
     for (const [name, m] of Object.entries(s.modalities)) {
+      for (const [path, col] of featureColumns(m)) {
+        const what = outcome.get(`${m.table}\0${col}`);
+        if (what) ctx.addIssue({ code: 'custom', path: ['modalities', name, ...path], message: `'${col}' is ${what} of table '${m.table}', known only after the prediction time: as a feature it would leak the outcome` });
+      }
       needTable(m.table, ['modalities', name, 'table']);
       const refiner = modalityRefiners[m.type];
       if (refiner) {
@@ -387,6 +402,18 @@ export const specSchema = z
   });
 
 export type Spec = z.infer<typeof specSchema>;
+
+/** The table columns a modality reads as features, each with its field path. */
+function featureColumns(m: z.infer<typeof modalitySchema>): [(string | number)[], string][] {
+  const list = (key: string, cols: string[] | undefined): [(string | number)[], string][] => (cols ?? []).map((c, i) => [[key, i], c]);
+  switch (m.type) {
+    case 'tabular': return [...list('numeric', m.numeric), ...list('categorical', m.categorical)];
+    case 'timeseries': return [...list('columns', m.columns), ...(m.value ? [[['value'], m.value] as [string[], string]] : [])];
+    case 'codes': return m.code ? [[['code'], m.code]] : [];
+    case 'text': return m.text ? [[['text'], m.text]] : [];
+    case 'embedding': return list('columns', m.columns);
+  }
+}
 
 /** Formats a zod path as `a.b[2].c`. */
 export function formatPath(path: (string | number)[]): string {
