@@ -134,6 +134,29 @@ export async function registerTables(db: Db, spec: Spec, specDir: string, quiet?
   bar.update(entries.length);
   bar.stop();
   await finishTables(db, spec);
+  noteTimeUnits(db, spec);
+}
+
+/**
+ * Numeric times of some tables in minutes (or hours) and of another in days because it says no time_unit: most
+ * often a time_unit left off one table (eICU's vitals read as days kept 10.6% of the stays instead of 95.6%).
+ */
+function noteTimeUnits(db: Db, spec: Spec): void {
+  const numericTime = (name: string) => {
+    const info = db.table(name);
+    const col = info.columns.has(ROW_TIME) ? ROW_TIME : info.time;
+    return !!col && kindOf(info.columns.get(col) ?? '') === 'number';
+  };
+  const given = Object.keys(spec.tables).find((name) => (spec.tables[name].time_unit ?? 'days') !== 'days');
+  if (!given) return;
+  const unit = spec.tables[given].time_unit!;
+  for (const name of Object.keys(spec.tables)) {
+    if (spec.tables[name].time_unit || !numericTime(name)) continue;
+    db.warnings.push(
+      `tables.${name}: its numeric times are read as days (it has no time_unit), those of tables.${given} as ${unit}; ` +
+        `if ${name}'s times are ${unit} too, add time_unit: ${unit} to it (or time_unit: days to keep days without this note)`,
+    );
+  }
 }
 
 /** `lookup` columns, the derived row time, and the checks of time and link columns, for every table. */
