@@ -75,7 +75,7 @@ describe('cdmm train / evaluate', () => {
     const self = await cli('evaluate', run, '--spec', spec, '--json', '--bootstrap', '20');
     expect(self.code).toBe(0);
     expect(JSON.parse(self.out).warnings).toHaveLength(1);
-    expect(self.err).toMatch(/cdmm: warning: .*spec\.yaml: (\d+) of its 900 patients are, by id, label and missing modalities, training or validation patients of the run, so these figures are not an external validation/);
+    expect(self.err).toMatch(/cdmm: warning: .*spec\.yaml: (\d+) of its 900 patients are, by id, label, missing modalities and features, training or validation patients of the run, so these figures are not an external validation/);
     expect(self.err.match(/cdmm: warning/g)).toHaveLength(1);
     const counted = Number(/(\d+) of its 900 patients/.exec(self.err)![1]);
     // training and validation: every patient not in the run's test or shift split
@@ -87,7 +87,7 @@ describe('cdmm train / evaluate', () => {
     writeFileSync(join(copyDir, 'spec.yaml'), readFileSync(join(copyDir, 'spec.yaml'), 'utf8').replace(/file: patients\.csv/, 'file: cohort-export.csv'));
     const copied = await cli('evaluate', run, '--spec', join(copyDir, 'spec.yaml'), '--json', '--bootstrap', '20');
     expect(copied.code, copied.err).toBe(0);
-    expect(copied.err).toMatch(new RegExp(`${counted} of its 900 patients are, by id, label and missing modalities, training or validation patients`));
+    expect(copied.err).toMatch(new RegExp(`${counted} of its 900 patients are, by id, label, missing modalities and features, training or validation patients`));
     // the same file, filtered to patients the run held out (its shift split): no training patient, so no warning
     const heldOut = join(root, 'sim', 'held-out.yaml');
     writeFileSync(heldOut, readFileSync(spec, 'utf8').replace(/^cohort:\n/m, "cohort:\n  filters: [\"split = 'shift'\"]\n"));

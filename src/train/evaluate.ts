@@ -81,12 +81,12 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
     ].map((w) => `${o.specPath}: ${w}`);
     const fitted = readFitted(run.dir);
     if (fitted) {
-      // By id, whatever file the patients come from (a renamed copy of the training file too).
-      // By id, label and modality mask, whatever file the patients come from (a renamed copy of the training
-      // file too). Ids shared by chance (another source numbering patients 1, 2, …) mostly differ in the rest.
-      const c = countFitted(fitted, { ids: t.ids, labels: t.labels, mask: t.mask, K: run.manifest.modalities.length });
+      // By id, label, modality mask and features, whatever file the patients come from (a renamed copy of the
+      // training file too). Ids shared by chance (another source numbering patients 1, 2, …) differ in the rest.
+      const c = countFitted(fitted, { ids: t.ids, labels: t.labels, mask: t.mask, K: run.manifest.modalities.length, values: run.manifest.modalities.map((mod) => t.values[mod.name]) });
+      const by = 'version' in fitted ? 'id, label, missing modalities and features' : 'id, label and missing modalities';
       if (c.rows > 0 && c.rows >= 0.5 * c.ids)
-        r.warnings = [`${o.specPath}: ${c.rows} of its ${t.ids.length} patients are, by id, label and missing modalities, training or validation patients of the run, so these figures are not an external validation (without --spec, evaluate scores the run's held-out test split)`];
+        r.warnings = [`${o.specPath}: ${c.rows} of its ${t.ids.length} patients are, by ${by}, training or validation patients of the run, so these figures are not an external validation (without --spec, evaluate scores the run's held-out test split)`];
     } else {
       // A run folder from before fitted.json: only the run's own cohort file can be checked, by rebuilding it.
       const same = sameCohortFile(m.spec as Spec, m.spec_path, o.specPath);

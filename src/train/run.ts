@@ -172,6 +172,13 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
         labels: [...ds.splits.train.labels, ...ds.splits.val.labels],
         mask: [...ds.splits.train.mask, ...ds.splits.val.mask],
         K: ds.modalities.length,
+        values: ds.modalities.map((m) => {
+          const a = ds.splits.train.values[m.name], b = ds.splits.val.values[m.name];
+          const v = new Float32Array(a.length + b.length);
+          v.set(a);
+          v.set(b, a.length);
+          return v;
+        }),
       }),
     });
     return { dir: resolve(outDir), manifest, metrics, insights, history: res.history, bestEpoch: res.bestEpoch, notes: [...res.notes, ...calibrationNotes(ds, calibration, metrics.splits.val)] };
