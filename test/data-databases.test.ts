@@ -119,6 +119,35 @@ split: { method: random, seed: 0 }
   });
 });
 
+describe('numeric times in minutes in one table and days in another', () => {
+  it('notes the table without a time_unit, and says nothing once both say their unit', async () => {
+    const stays = ['id,los,died,age'];
+    const vitals = ['id,offset,hr'];
+    for (let i = 0; i < 60; i++) {
+      stays.push(`${i},${3000 + i},${i % 3 === 0 ? 1 : 0},${40 + i}`);
+      vitals.push(`${i},${-30 - i},${80 + (i % 20)}`, `${i},${600 + i},${90 + (i % 10)}`);
+    }
+    const spec = (unit: string) => `name: units
+tables:
+  stays: { file: stays.csv, id: id, time_unit: minutes }
+  vitals: { file: vitals.csv, id: id, time: offset${unit} }
+cohort: { table: stays, index_time: 0, index_offset: 1440 min }
+label: { column: died }
+modalities:
+  demo: { type: tabular, table: stays, numeric: [age] }
+  vitals: { type: timeseries, table: vitals, columns: [hr], window: { start: -2, end: 0 }, bins: 1 }
+split: { method: random, seed: 0 }
+`;
+    const files = { 'stays.csv': stays.join('\n') + '\n', 'vitals.csv': vitals.join('\n') + '\n' };
+    const bare = await build(writeFixture({ ...files, 'spec.yaml': spec('') }));
+    expect(bare.cohort.warnings?.join('\n')).toMatch(/tables\.vitals: its numeric times are read as days \(it has no time_unit\), those of tables\.stays as minutes; if vitals's times are minutes too, add time_unit: minutes to it/);
+    for (const unit of [', time_unit: minutes', ', time_unit: days']) {
+      const ok = await build(writeFixture({ ...files, 'spec.yaml': spec(unit) }));
+      expect((ok.cohort.warnings ?? []).some((w) => w.includes('time_unit'))).toBe(false);
+    }
+  });
+});
+
 describe('tables keyed by another id (link) and lookup columns', () => {
   it('matches subject-keyed lab rows to each admission by subject and time window', async () => {
     const dir = mimic();
