@@ -45,6 +45,21 @@ ${extra}modalities: { demo: { type: tabular, table: ${demo} } }
     expect(spec('{ table: out, column: died }', 'stays, numeric: [died]')).not.toThrow();
   });
 
+  it('names inherited object properties (toString, constructor) as unknown, not as found', () => {
+    const spec = (modality: string, split: string) => () => parseSpec(
+      `name: x
+tables: { p: { file: p.csv, id: id }, e: { file: e.csv, id: id, time: t } }
+cohort: { table: p }
+label: { column: y }
+modalities: { c: ${modality} }
+split: ${split}
+`,
+      'x.yaml',
+    );
+    expect(spec('{ type: codes, table: e, code: code }', '{ method: shift, modality: toString }')).toThrow(/x\.yaml: split\.modality: unknown modality 'toString'/);
+    expect(spec('{ type: codes, table: constructor, code: code }', '{ method: random, seed: 0 }')).toThrow(/x\.yaml: modalities\.c\.table: unknown table 'constructor' \(tables: p, e\)/);
+  });
+
   it('errors name the file and the field path', () => {
     const bad = (y: string) => () => parseSpec(y, 'bad.yaml');
     const base = `name: x

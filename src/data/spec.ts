@@ -340,8 +340,10 @@ export const specSchema = z
   .strict()
   .superRefine((s, ctx) => {
     const tables = Object.keys(s.tables);
+    // Own keys only: a name such as `toString` or `constructor` finds what every object inherits.
+    const table = (t: string) => (Object.hasOwn(s.tables, t) ? s.tables[t] : undefined);
     const needTable = (t: string | undefined, path: (string | number)[]) => {
-      if (t !== undefined && !s.tables[t]) ctx.addIssue({ code: 'custom', path, message: `unknown table '${t}' (tables: ${tables.join(', ')})` });
+      if (t !== undefined && !table(t)) ctx.addIssue({ code: 'custom', path, message: `unknown table '${t}' (tables: ${tables.join(', ')})` });
     };
     needTable(s.cohort.table, ['cohort', 'table']);
     needTable(s.label.table, ['label', 'table']);
@@ -351,7 +353,7 @@ export const specSchema = z
     for (const [name, t] of Object.entries(s.tables)) {
       if (t.link) {
         needTable(t.link.table, ['tables', name, 'link', 'table']);
-        const l = s.tables[t.link.table];
+        const l = table(t.link.table);
         if (t.link.table === name) ctx.addIssue({ code: 'custom', path: ['tables', name, 'link', 'table'], message: 'a table cannot link through itself' });
         else if (l?.link) ctx.addIssue({ code: 'custom', path: ['tables', name, 'link', 'table'], message: `table '${t.link.table}' is itself linked: link through a table keyed by the cohort id` });
         if (name === s.cohort.table) ctx.addIssue({ code: 'custom', path: ['tables', name, 'link'], message: 'the cohort table defines the patients and cannot be linked' });
@@ -359,11 +361,11 @@ export const specSchema = z
       if (t.lookup) {
         needTable(t.lookup.table, ['tables', name, 'lookup', 'table']);
         if (t.lookup.table === name) ctx.addIssue({ code: 'custom', path: ['tables', name, 'lookup', 'table'], message: 'a table cannot look up columns in itself' });
-        else if (s.tables[t.lookup.table]?.lookup) ctx.addIssue({ code: 'custom', path: ['tables', name, 'lookup', 'table'], message: `table '${t.lookup.table}' has a lookup itself: look up from a plain table` });
+        else if (table(t.lookup.table)?.lookup) ctx.addIssue({ code: 'custom', path: ['tables', name, 'lookup', 'table'], message: `table '${t.lookup.table}' has a lookup itself: look up from a plain table` });
       }
       if (t.id === '_row' && t.format === 'meds') ctx.addIssue({ code: 'custom', path: ['tables', name, 'id'], message: 'a MEDS table is keyed by subject_id' });
     }
-    if (s.split.method === 'shift' && !s.modalities[s.split.modality])
+    if (s.split.method === 'shift' && !Object.hasOwn(s.modalities, s.split.modality))
       ctx.addIssue({ code: 'custom', path: ['split', 'modality'], message: `unknown modality '${s.split.modality}'` });
     if (s.true_risk) needTable(s.true_risk.table, ['true_risk', 'table']);
     // Columns known only after the prediction time (the outcome, the stay's end) cannot be features: the model
@@ -388,7 +390,7 @@ export const specSchema = z
         const r = refiner.safeParse(m);
         if (!r.success) for (const iss of r.error.issues) ctx.addIssue({ ...iss, path: ['modalities', name, ...iss.path] } as z.IssueData);
       }
-      const t = s.tables[m.table];
+      const t = table(m.table);
       const untimed = (m.type === 'codes' || m.type === 'text') && m.untimed === true;
       if (t && untimed && (t.time || t.format === 'meds'))
         ctx.addIssue({ code: 'custom', path: ['modalities', name, 'untimed'], message: `table '${m.table}' has a time column: use a window instead of untimed` });
