@@ -67,9 +67,9 @@ export async function buildReport(inputDir: string): Promise<{ html: string; cha
 }
 
 /** Writes one self-contained HTML report (inline SVG charts, inline CSS, no scripts) for a run or benchmark folder. */
-export async function writeReport(inputDir: string, outFile: string): Promise<{ out: string; charts: number }> {
+export async function writeReport(inputDir: string, outFile: string, write: (path: string, html: string) => void = writeFileAtomic): Promise<{ out: string; charts: number }> {
   const { html, charts } = await buildReport(inputDir);
   const out = resolve(outFile);
-  writeFileAtomic(out, html);
+  write(out, html);
   return { out, charts };
 }

@@ -94,7 +94,7 @@ export function sha256(bytes: Uint8Array): string {
 }
 
 /** Writes a run folder atomically (a temporary sibling renamed into place); returns the manifest written. */
-export async function writeRun(dir: string, c: RunContents): Promise<RunManifest> {
+export async function writeRun(dir: string, c: RunContents, o: { mayReplace?: boolean } = {}): Promise<RunManifest> {
   const bytes = encodeSafetensors(c.weights, { format: RUN_FORMAT });
   const manifest: RunManifest = {
     format: RUN_FORMAT,
@@ -116,7 +116,7 @@ export async function writeRun(dir: string, c: RunContents): Promise<RunManifest
     ];
     for (const [name, data] of files) writeFileSync(join(tmp, name), data);
     writeFileSync(join(tmp, CHECKSUMS_FILE), files.map(([name, data]) => `${sha256(typeof data === 'string' ? Buffer.from(data) : data)}  ${name}\n`).join(''));
-  }, { replaceable: (d) => replaceProblem(d, 'run') });
+  }, { replaceable: (d) => replaceProblem(d, 'run'), mayReplace: o.mayReplace });
   return manifest;
 }
 

@@ -180,7 +180,7 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
           return v;
         }),
       }),
-    });
+    }, { mayReplace: hooks.mayReplace });
     return { dir: resolve(outDir), manifest, metrics, insights, history: res.history, bestEpoch: res.bestEpoch, notes: [...res.notes, ...calibrationNotes(ds, calibration, metrics.splits.val)] };
   } finally {
     model.dispose();

@@ -65,6 +65,8 @@ export interface TrainHooks {
   /** Prefix of the progress bar (e.g. the run name in a benchmark). */
   label?: string;
   onEpoch?: (r: EpochRecord) => void;
+  /** False without --overwrite: a run folder that appears at the output meanwhile is not replaced. */
+  mayReplace?: boolean;
 }
 
 /** Polyak averaging of the parameters: shadow ← β·shadow + (1 − β)·θ after every step. */

@@ -1,7 +1,8 @@
 // Checks of an output path (--out) before any work starts: nothing a user has is deleted or overwritten unless
 // they pass --overwrite, and even then only a folder (or file) that cdmm wrote, of the kind the command writes.
 // A path that cannot be written fails here, in one line, instead of after hours of training.
-import { existsSync, mkdtempSync, readdirSync, realpathSync, renameSync, rmSync, rmdirSync, statSync, openSync, readSync, closeSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, realpathSync, renameSync, rmSync, rmdirSync, statSync, openSync, readSync, closeSync } from 'node:fs';
+import { writeFileAtomic } from './atomic.js';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { CdmmError } from './errors.js';
 import { readBoundedText } from './files.js';
@@ -190,6 +191,7 @@ export type OutDirState = 'new' | 'empty' | 'replace' | 'resume';
 export function checkOutDir(dir: string, kind: OutputKind, o: OutOptions = {}): OutDirState {
   const flag = o.flag ?? '--out';
   const path = resolve(dir);
+  refuseLink(path, flag, dir, `the folder for the ${KIND_NAME[kind]}`);
   if (o.overwrite && o.resume) throw new CdmmError(`${flag} ${dir}: --overwrite and --resume exclude each other (replace the folder, or continue it)`);
   if (!existsSync(path)) {
     probeWritable(nearestFolder(path, flag, dir), flag, dir);
@@ -273,6 +275,7 @@ function pidAlive(pid: number): boolean {
 export function checkOutFile(file: string, what: string, ours: (text: string) => boolean, o: OutOptions = {}): void {
   const flag = o.flag ?? '--out';
   const path = resolve(file);
+  refuseLink(path, flag, file, `the ${what} file`);
   if (existsSync(path)) {
     const st = statSync(path);
     if (st.isDirectory()) throw new CdmmError(`${flag} ${file}: is a folder; expected the name of the ${what} file to write`);
@@ -284,6 +287,36 @@ export function checkOutFile(file: string, what: string, ours: (text: string) =>
     return;
   }
   probeWritable(nearestFolder(path, flag, file), flag, file);
+}
+
+/**
+ * Writes the output file that checkOutFile passed, checked again at the write (which may come long after):
+ * without --overwrite a file that appeared meanwhile is not replaced; with it, only one that cdmm wrote.
+ */
+export function writeOutFile(file: string, data: string | Uint8Array, what: string, ours: (text: string) => boolean, o: OutOptions = {}): void {
+  const flag = o.flag ?? '--out';
+  const path = resolve(file);
+  writeFileAtomic(path, data, {
+    exclusive: !o.overwrite,
+    clash: `${flag} ${file}: a file appeared there while the command ran; not replaced (pass --overwrite to replace a ${what} file cdmm wrote, or choose another ${flag})`,
+    before: () => {
+      if (!o.overwrite || !existsSync(path)) return;
+      refuseLink(path, flag, file, `the ${what} file`);
+      if (!lstatSync(path).isFile() || !ours(head(path, 4096)))
+        throw new CdmmError(`${flag} ${file}: changed while the command ran and is no longer a ${what} file written by cdmm; not replaced (choose another ${flag})`);
+    },
+  });
+}
+
+/** A symbolic link at --out: writing would replace the link, not what it points to. */
+function refuseLink(path: string, flag: string, shown: string, what: string): void {
+  let link = false;
+  try {
+    link = lstatSync(path).isSymbolicLink();
+  } catch {
+    return; // nothing there
+  }
+  if (link) throw new CdmmError(`${flag} ${shown}: is a symbolic link; give the path of ${what} itself (nothing was changed)`);
 }
 
 /** The start of a predictions file written by `cdmm predict` (src/serve/format.ts). */

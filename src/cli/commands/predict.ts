@@ -1,8 +1,7 @@
 // cdmm predict RUN --input FILE --out FILE [--json]: risk, pattern, counterfactuals and modality contributions
 // for new patients, with the run's fitted preprocessing.
 import type { Command } from 'commander';
-import { writeFileAtomic } from '../../util/atomic.js';
-import { checkOutFile, isPredictionsFile } from '../../util/outdir.js';
+import { checkOutFile, isPredictionsFile, writeOutFile } from '../../util/outdir.js';
 import { say } from '../../util/say.js';
 
 export function register(program: Command): void {
@@ -27,7 +26,7 @@ export function register(program: Command): void {
       try {
         const set = await predictor.predictFiles(o.input, { allowOutside: o.allowOutside });
         const m = predictor.manifest;
-        writeFileAtomic(o.out, format === 'json' ? predictionsJson(set, { dir: predictor.runDir, dataset: m.dataset }) : predictionsCsv(set, predictor.modalities));
+        writeOutFile(o.out, format === 'json' ? predictionsJson(set, { dir: predictor.runDir, dataset: m.dataset }) : predictionsCsv(set, predictor.modalities), 'predictions', isPredictionsFile, { overwrite: o.overwrite });
         const excluded = set.excluded ? Object.entries(set.excluded).map(([k, v]) => `${v} ${k}`).join(', ') : '';
         if (o.json) {
           process.stdout.write(JSON.stringify({ out: o.out, n: set.predictions.length, excluded: set.excluded ?? {}, typical_values: predictor.typical.source, ...(set.missingTables ? { tables_not_given: set.missingTables } : {}) }) + '\n');

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { checkOutFile, isCdmmReport } from '../../util/outdir.js';
+import { checkOutFile, isCdmmReport, writeOutFile } from '../../util/outdir.js';
 
 export function register(program: Command): void {
   program
@@ -12,7 +12,7 @@ export function register(program: Command): void {
     .action(async (dir: string, opts: { out: string; json?: boolean; overwrite?: boolean }) => {
       checkOutFile(opts.out, 'report', isCdmmReport, { overwrite: opts.overwrite });
       const { writeReport } = await import('../../report/index.js');
-      const r = await writeReport(dir, opts.out);
+      const r = await writeReport(dir, opts.out, (path, html) => writeOutFile(path, html, 'report', isCdmmReport, { overwrite: opts.overwrite }));
       if (opts.json) process.stdout.write(JSON.stringify({ out: r.out, charts: r.charts }) + '\n');
       else process.stderr.write(`report written to ${r.out} (${r.charts} charts)\n`);
     });

@@ -24,7 +24,7 @@ export function register(program: Command): void {
     const train = trainOptionsFrom(o, o.seed);
     const model = modelOverridesFrom(o);
     // Before any work: a --out that would lose someone's files, or cannot be written, stops here.
-    checkOutDir(o.out, 'run', { overwrite: o.overwrite });
+    const outState = checkOutDir(o.out, 'run', { overwrite: o.overwrite });
     const [{ prepareDataset }, { loadSpec }, { formatRunSummary }, { printWarnings }, { trainRun }] = await Promise.all([
       import('../../data/build.js'), import('../../data/spec.js'), import('../../train/summary.js'), import('../warnings.js'), import('../../train/run.js'),
     ]);
@@ -35,6 +35,7 @@ export function register(program: Command): void {
     const r = await trainRun(ds, { specPath, spec, splitSeed: o.splitSeed ?? null }, { backbone, debias, model, train }, o.out, {
       quiet: !!o.quiet,
       label: `train ${backbone}/${debias}`,
+      mayReplace: outState === 'replace',
     });
     for (const note of r.notes) say('note', `${note}`);
     if (o.json) process.stdout.write(JSON.stringify(r.metrics, null, 2) + '\n');
