@@ -121,6 +121,17 @@ describe('data errors', () => {
     expect(e.message).toMatch(/labs\.csv: line 3, column 'value': non-finite value inf/);
   });
 
+  it('numbers beyond float32 (Infinity in the tensors) are input errors naming the line, in number and text columns', async () => {
+    for (const v of ['1e300', '-4e38']) {
+      const e = await buildError(smallDataset({ labs: `id,day,test,value\n1,90,hb,10.5\n2,90,hb,${v}\n` }));
+      expect(e.message).toMatch(/labs\.csv: line 3, column 'value': value -?[0-9.e+]+ beyond ±3\.4e38, the float32 range the model computes in/);
+    }
+    // A column DuckDB reads as text (here a value with a trailing space), converted to numbers, is checked the
+    // same way once converted.
+    const typed = await buildError(smallDataset({ labs: 'id,day,test,value\n1,90,hb,10.5\n2,90,hb,1e300\n3,90,hb,7 \n' }));
+    expect(typed.message).toMatch(/labs\.csv: line 3, column 'value': value .* beyond ±3\.4e38/);
+  });
+
   it('rows without a time are counted in a warning (they cannot fall in a window)', async () => {
     const dir = smallDataset({ labs: 'id,day,test,value\n1,90,hb,10.5\n2,,hb,11\n3,,hb,12\n4,95,hb,13\n' });
     const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });

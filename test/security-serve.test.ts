@@ -375,6 +375,7 @@ describe('run folders are untrusted input: cdmm predict and serve check the whol
     ['a fitted std of 0', (m: any) => (m.state.modalities[0].state.numeric[0].std = 0), /state\.modalities\[0\]\.state\.numeric\[0\]\.std: must be > 0/],
     ['a fitted mean that is a string', (m: any) => (m.state.modalities[0].state.numeric[0].mean = '1; DROP'), /state\.modalities\[0\]\.state\.numeric\[0\]\.mean: Expected number/],
     ['a fitted mean of null (NaN written as JSON)', (m: any) => (m.state.modalities[0].state.numeric[0].mean = null), /numeric\[0\]\.mean: Expected number, received null/],
+    ['a fitted mean beyond float32 (1e300: every record would fail as "non-finite")', (m: any) => (m.state.modalities[0].state.numeric[0].mean = 1e300), /state\.modalities\[0\]\.state\.numeric\[0\]\.mean: beyond the float32 range/],
     ['no typical values in a cdmm-model/3 manifest (serving would read spec_path instead)', (m: any) => delete m.typical, /typical: missing/],
     ['one typical value too few', (m: any) => m.typical.labs.pop(), /typical\.labs: \d+ values for \d+ features/],
     ['a typical value for no modality', (m: any) => (m.typical.nope = [1]), /typical\.nope: not a modality/],

@@ -24,6 +24,8 @@ export const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
 export const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 /** The DuckDB table holding spec table `name`. */
 export const tbl = (name: string) => (name.startsWith('__') ? q(name) : q(`t_${name}`));
+/** A float value the model cannot take: inf/nan, or beyond float32's ±3.4e38 (Infinity once in a tensor). */
+const outOfRange = (col: string) => `(NOT isfinite(${col}) OR abs(${col}) > 3.4028234663852886e38)`;
 /** A number written into SQL: only a finite JavaScript number, never text (a spec from a run folder is not re-validated). */
 export const sqlNum = (x: unknown, field: string): string => {
   if (typeof x !== 'number' || !Number.isFinite(x)) throw new CdmmError(`${field}: expected a finite number, got ${JSON.stringify(x)}`);
@@ -460,7 +462,7 @@ export class Db {
     }
     for (let s = 0; s < floats.length; s += 1000) {
       const part = floats.slice(s, s + 1000);
-      const row = (await this.rows(`SELECT ${part.map((i, k) => `count(*) FILTER (WHERE NOT isfinite(${q(columns[i])})) AS b${k}`).join(', ')} FROM ${tbl(table)}`))[0];
+      const row = (await this.rows(`SELECT ${part.map((i, k) => `count(*) FILTER (WHERE ${outOfRange(q(columns[i]))}) AS b${k}`).join(', ')} FROM ${tbl(table)}`))[0];
       const k = part.findIndex((_, k) => Number(row[`b${k}`]) > 0);
       if (k >= 0) await this.requireNumeric(table, columns[part[k]], field(part[k]));
     }
@@ -478,10 +480,10 @@ export class Db {
       if (!/^(FLOAT|DOUBLE|REAL)/i.test(type)) return;
       // "inf"/"nan" in a CSV parse as floats; they would poison standardisation, so they are input errors.
       const bad = await this.rows(
-        `SELECT ${this.lineExpr(table)} AS line, CAST(${q(column)} AS VARCHAR) AS v FROM ${tbl(table)} WHERE NOT isfinite(${q(column)}) ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
+        `SELECT ${this.lineExpr(table)} AS line, CAST(${q(column)} AS VARCHAR) AS v, isfinite(${q(column)}) AS fin FROM ${tbl(table)} WHERE ${outOfRange(q(column))} ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
       );
       if (bad.length)
-        throw new CdmmError(`${t.label}: ${await this.at(table, bad[0].line)}, column '${column}': non-finite value ${bad[0].v} (${this.specFile}: ${field})`);
+        throw new CdmmError(`${t.label}: ${await this.at(table, bad[0].line)}, column '${column}': ${bad[0].fin ? `value ${bad[0].v} beyond ±3.4e38, the float32 range the model computes in (a unit or export error?)` : `non-finite value ${bad[0].v}`} (${this.specFile}: ${field})`);
       return;
     }
     if (kind === 'text') {
@@ -494,7 +496,7 @@ export class Db {
       if (bad.length === 0) {
         await this.run(`ALTER TABLE ${tbl(table)} ALTER ${c} SET DATA TYPE DOUBLE USING ${textNumber(`nullif(trim(${c}), '')`, t.decimal)}`);
         t.columns.set(column, 'DOUBLE');
-        return;
+        return this.requireNumeric(table, column, field); // the numbers' range, as for a column read as numbers
       }
       const where = await this.at(table, bad[0].line);
       const v = String(bad[0].v);

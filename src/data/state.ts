@@ -29,7 +29,9 @@ export function isColumnType(t: string): boolean {
 // No control characters: NUL ends SQL text, and newlines in names would forge lines in messages.
 const name = z.string().min(1).max(256).regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
 const finite = z.number().finite();
-const positive = finite.refine((x) => x > 0, 'must be > 0');
+/** A fitted statistic of values the model receives as float32: beyond ±3.4e38 no build could have produced it. */
+const stat = finite.refine((x) => Math.abs(x) <= 3.4028234663852886e38, 'beyond the float32 range the model computes in');
+const positive = stat.refine((x) => x > 0, 'must be > 0');
 const columnType = z.string().refine(isColumnType, (t) => ({
   message: `unsupported column type ${JSON.stringify(t.slice(0, 60))} (expected a DuckDB scalar type such as DOUBLE, VARCHAR or TIMESTAMP, DECIMAL(p,s), or a list of one)`,
 }));
@@ -37,18 +39,18 @@ const unique = (xs: string[]) => new Set(xs).size === xs.length;
 
 const modalityStates = {
   tabular: z.object({
-    numeric: z.array(z.object({ column: name, mean: finite, std: positive })),
+    numeric: z.array(z.object({ column: name, mean: stat, std: positive })),
     categorical: z.array(z.object({ column: name, categories: z.array(z.string()).refine(unique, 'categories must be unique') })),
     missingIndicators: z.boolean(),
   }),
   timeseries: z.object({
     edges: z.array(finite).min(2).refine((e) => e.every((x, i) => i === 0 || x > e[i - 1]), 'edges must increase'),
-    variables: z.array(z.object({ name: z.string(), mean: finite, std: positive })),
+    variables: z.array(z.object({ name: z.string(), mean: stat, std: positive })),
     unseen: z.array(z.string().max(1000)).max(1 << 16).optional(),
   }),
   codes: z.object({ vocabulary: z.array(z.string()).refine(unique, 'the vocabulary must be unique'), encoding: z.enum(['multihot', 'counts']) }),
   text: z.object({ width: z.number().int().min(1).max(1 << 16), hashSeed: z.number().int(), idf: z.array(finite) }),
-  embedding: z.object({ columns: z.array(name).min(1), mean: z.array(finite), std: z.array(positive) }),
+  embedding: z.object({ columns: z.array(name).min(1), mean: z.array(stat), std: z.array(positive) }),
 } as const;
 
 const fitted = <T extends keyof typeof modalityStates>(type: T) => z.object({ name, type: z.literal(type), state: modalityStates[type] });

@@ -34,6 +34,9 @@ const TIME_TEXT = /^\s*\d{4}-\d{2}-\d{2}(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d
 const MAX_OFFSET_HOURS = 18;
 const MAX_ISSUES = 20;
 
+/** The largest float32: a value beyond it is Infinity in the model's tensors. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
 function numberProblem(v: unknown, duckType: string): string | null {
   const t = duckType.toUpperCase();
   if (t === 'BOOLEAN' && typeof v === 'string' && BOOLEAN_TEXT.test(v)) return null;
@@ -46,6 +49,7 @@ function numberProblem(v: unknown, duckType: string): string | null {
   else if (typeof v === 'string' && v !== '') return 'expected a number, null or ""';
   else return null;
   if (!Number.isFinite(x)) return 'expected a finite number';
+  if (Math.abs(x) > FLOAT32_MAX) return 'expected a number within ±3.4e38 (the float32 range the model computes in)';
   // DuckDB reads any non-zero number as true in a BOOLEAN column: a 2 or 0.5 there is a mistake to name.
   if (t === 'BOOLEAN' && x !== 0 && x !== 1) return `expected true/false or 1/0 (a yes/no column; got ${x})`;
   const lim = INTEGER_LIMITS.find(([re]) => re.test(t));
