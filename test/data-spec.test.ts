@@ -60,6 +60,11 @@ split: ${split}
     expect(spec('{ type: codes, table: constructor, code: code }', '{ method: random, seed: 0 }')).toThrow(/x\.yaml: modalities\.c\.table: unknown table 'constructor' \(tables: p, e\)/);
   });
 
+  it('reserves the table name "records" (request bodies list patients under it)', () => {
+    expect(() => parseSpec('name: x\ntables: { records: { file: r.csv, id: id } }\ncohort: { table: records }\nlabel: { column: y }\nmodalities: { d: { type: tabular, table: records, numeric: [a] } }\n', 'x.yaml'))
+      .toThrow(/x\.yaml: tables\.records: the table name "records" is reserved/);
+  });
+
   it('errors name the file and the field path', () => {
     const bad = (y: string) => () => parseSpec(y, 'bad.yaml');
     const base = `name: x

@@ -292,7 +292,13 @@ export const specSchema = z
     name: ident.max(200).refine((v) => !UNPRINTABLE.test(v), { message: 'must not contain control or bidirectional-override characters' }),
     description: z.string().optional(),
     tables: z
-      .record(printed.refine((n) => !n.startsWith('__'), { message: 'a table name must not start with "__" (reserved for cdmm\'s own tables)' }), tableSchema)
+      .record(
+        printed
+          .refine((n) => !n.startsWith('__'), { message: 'a table name must not start with "__" (reserved for cdmm\'s own tables)' })
+          // A request body { "records": [...] } lists patients: a table of that name would make a record's rows read as such a list.
+          .refine((n) => n !== 'records', { message: 'the table name "records" is reserved (request bodies list patients under it): name the table otherwise, e.g. record_rows (its file keeps its name)' }),
+        tableSchema,
+      )
       .refine((t) => Object.keys(t).length > 0, { message: 'at least one table' }),
     cohort: z
       .object({
