@@ -344,6 +344,12 @@ describe('an interrupted benchmark is resumable and reported as incomplete', () 
     writeFileSync(join(b, 'benchmark.json'), JSON.stringify({ ...bj, runs: ['runs/linked'] }));
     expectUserError(await cli('report', b, '--out', join(root, 'outside.html')), /lists run folder runs\/linked, a link out of the benchmark folder: refused/);
     expect(existsSync(join(root, 'outside.html'))).toBe(false);
+    // One run listed thousands of times (each loaded again: seconds and hundreds of MB), or more runs than planned.
+    const one = bj.runs[0];
+    writeFileSync(join(b, 'benchmark.json'), JSON.stringify({ ...bj, runs: Array(6000).fill(one) }));
+    expectUserError(await cli('report', b, '--out', join(root, 'outside.html')), new RegExp(`lists run folder "${one}" more than once`));
+    writeFileSync(join(b, 'benchmark.json'), JSON.stringify({ ...bj, runs: bj.runs, planned: bj.runs.slice(0, 1) }));
+    if (bj.runs.length > 1) expectUserError(await cli('report', b, '--out', join(root, 'outside.html')), /lists \d+ run folders but plans 1/);
   });
 
   it('a resume command edited in benchmark.json is never shown as one to run', async () => {
