@@ -251,3 +251,37 @@ describe('predictionsCsv', () => {
     expect(csv[3].startsWith('"a,b",')).toBe(true);
   });
 });
+
+describe('record notes on time-series values', () => {
+  it('note a value far outside training in a mapped value column, behind a row filter, and in a wide table; quote names printable', async () => {
+    const { parseSpec } = await import('../src/data/spec.js');
+    const { recordNotes } = await import('../src/serve/notes.js');
+    const spec = parseSpec(`name: n
+tables:
+  p: { file: p.csv, id: id }
+  labs: { file: l.csv, id: id, time: t, where: { name: [crea, "\u202eevil"] }, values: { value: { "<5": 4 } } }
+  vitals: { file: v.csv, id: id, time: t }
+cohort: { table: p }
+label: { column: y }
+modalities:
+  labs: { type: timeseries, table: labs, variable: name, value: value, window: { start: -10 }, bins: 1 }
+  vitals: { type: timeseries, table: vitals, columns: [hr], window: { start: -10 }, bins: 1 }
+`, 'n.yaml');
+    const ts = (vars: string[]) => ({ edges: [-10, 0], variables: vars.map((name) => ({ name, mean: 1, std: 0.3 })) });
+    const state = { modalities: [{ name: 'labs', type: 'timeseries', state: ts(['crea', '\u202eevil']) }, { name: 'vitals', type: 'timeseries', state: ts(['hr']) }] } as never;
+    const notes = recordNotes(spec, state);
+    const pred = () => ({ modalities: { labs: { observed: true }, vitals: { observed: true } } }) as unknown as PatientPrediction;
+    const records = [
+      { id: 'a', labs: [{ t: -1, name: 'crea', value: 120 }] }, // µmol/L on a mg/dL model
+      { id: 'b', labs: [{ t: -1, name: 'crea', value: '<5' }, { t: -1, name: 'urea', value: 900 }] }, // mapped; filtered out
+      { id: 'c', vitals: [{ t: -1, hr: 5000 }] },
+      { id: 'd', labs: [{ t: -1, name: '\u202eevil', value: 99 }] },
+    ] as unknown as PatientRecord[];
+    const preds = records.map(pred);
+    notes(records, preds);
+    expect(preds[0].notes).toEqual([expect.stringMatching(/^labs: 1 value far outside training \(e\.g\. crea 120 is 397 training standard deviations from its training mean 1\)/)]);
+    expect(preds[1].notes).toBeUndefined();
+    expect(preds[2].notes).toEqual([expect.stringMatching(/^vitals: 1 value far outside training \(e\.g\. hr 5000 is/)]);
+    expect(preds[3].notes?.[0]).toMatch(/^labs: 1 value far outside training \(e\.g\. \\u202eevil 99/);
+  });
+});

@@ -7,6 +7,7 @@ import { own, type PatientRecord } from '../data/records.js';
 import type { Spec } from '../data/spec.js';
 import type { DataState } from '../data/build.js';
 import type { PatientPrediction } from './types.js';
+import { printable } from '../util/say.js';
 
 const rowsOf = (rec: PatientRecord, table: string): unknown[] => {
   const v = own(rec, table);
@@ -57,29 +58,44 @@ export function recordNotes(spec: Spec, state: DataState): (records: PatientReco
       // Variable names as the record gives them: only where the table neither maps nor filters that column.
       const t = spec.tables[m.table];
       const varCol = m.type === 'timeseries' && !m.columns ? m.variable ?? 'code' : undefined;
+      const cut = (v: unknown) => (v === undefined || v === null ? v : String(v).slice(prefix?.length ?? 0)); // the name without its prefix
       if (m.type === 'timeseries' && varCol && !Object.hasOwn(t?.values ?? {}, varCol) && !Object.hasOwn(t?.where ?? {}, varCol)) {
         const vars = known.get(name);
-        const cut = (v: unknown) => (v === undefined || v === null ? v : String(v).slice(prefix?.length ?? 0)); // the name without its prefix
         const unknown = rows.map((r) => cut(own(r, varCol))).filter((v) => v !== undefined && v !== null && vars && !vars.has(String(v)));
         if (unknown.length)
           notes.push(`${name}: ${unknown.length} row${unknown.length === 1 ? '' : 's'} of '${m.table}' name variables that are not among the model's (e.g. ${JSON.stringify(String(unknown[0]).slice(0, 60))}): not used`);
-        // Long-form values far outside the variable's training range, as for tabular numbers (one note per modality).
-        const sc = varScales.get(name);
+      }
+      // Time-series values far outside the variable's training range, as for tabular numbers (one note per
+      // modality): a unit slip (creatinine in µmol/L on a mg/dL model) is commoner in labs than in demographics.
+      const sc = varScales.get(name);
+      if (m.type === 'timeseries' && sc) {
+        const mapped = (col: string, v: unknown) => Object.hasOwn(t?.values ?? {}, col) && Object.hasOwn(t!.values![col], String(v).trim());
+        const kept = (r: Record<string, unknown>) =>
+          Object.entries(t?.where ?? {}).every(([col, allowed]) => (allowed as unknown[]).some((a) => String(a) === String(own(r, col))));
+        // Long form: (variable, value) per row; wide form: each listed column a variable.
         const valueCol = m.value ?? (m.variable ? undefined : 'numeric_value');
-        if (valueCol && sc && !Object.hasOwn(t?.values ?? {}, valueCol)) {
-          let far = 0, first = '';
-          for (const r of rows) {
-            const variable = String(cut(own(r, varCol)));
+        const cells = (r: Record<string, unknown>): [string, unknown][] => {
+          if (m.columns) return m.columns.map((c) => [c, own(r, c)]);
+          if (!varCol || !valueCol) return [];
+          const raw = own(r, varCol);
+          const variable = mapped(varCol, raw) ? t!.values![varCol][String(raw).trim()] : cut(raw);
+          return [[String(variable), own(r, valueCol)]];
+        };
+        let far = 0, first = '';
+        for (const r of rows as Record<string, unknown>[]) {
+          if (!kept(r)) continue;
+          for (const [variable, v] of cells(r)) {
             const c = sc.get(variable);
-            const out = c ? farOut(own(r, valueCol), c.mean, c.std) : null;
+            const out = c && !mapped(m.columns ? variable : valueCol!, v) ? farOut(v, c.mean, c.std) : null;
             if (out && far++ === 0) first = `${variable.slice(0, 60)} ${out.x} is ${out.sds} from its training mean ${+c!.mean.toPrecision(4)}`;
           }
-          if (far) notes.push(`${name}: ${far} value${far === 1 ? '' : 's'} far outside training (e.g. ${first}): used as given where in the window (check the values and their units)`);
         }
+        if (far) notes.push(`${name}: ${far} value${far === 1 ? '' : 's'} far outside training (e.g. ${first}): used as given where in the window (check the values and their units)`);
       }
       if (p.modalities[name] && !p.modalities[name].observed && m.table !== spec.cohort.table)
         notes.push(`${name}: rows were given in '${m.table}' but none could be used (none in the window before the prediction time, or only values the model does not read): scored as missing`);
     }
-    if (notes.length) p.notes = [...notes, ...(p.notes ?? [])];
+    // The notes quote the record (names, values): control and bidi characters as \u escapes, as on stderr.
+    if (notes.length) p.notes = [...notes.map(printable), ...(p.notes ?? [])];
   });
 }

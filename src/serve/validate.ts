@@ -49,7 +49,6 @@ function numberProblem(v: unknown, duckType: string): string | null {
   else if (typeof v === 'string' && v !== '') return 'expected a number, null or ""';
   else return null;
   if (!Number.isFinite(x)) return 'expected a finite number';
-  if (Math.abs(x) > FLOAT32_MAX) return 'expected a number within ±3.4e38 (the float32 range the model computes in)';
   // DuckDB reads any non-zero number as true in a BOOLEAN column: a 2 or 0.5 there is a mistake to name.
   if (t === 'BOOLEAN' && x !== 0 && x !== 1) return `expected true/false or 1/0 (a yes/no column; got ${x})`;
   const lim = INTEGER_LIMITS.find(([re]) => re.test(t));
@@ -59,6 +58,7 @@ function numberProblem(v: unknown, duckType: string): string | null {
     const [, p, s] = /^DECIMAL\((\d+),\s*(\d+)\)/.exec(t)!;
     if (Math.abs(x) >= 10 ** (Number(p) - Number(s))) return `number out of range for this column (${t})`;
   }
+  if (Math.abs(x) > FLOAT32_MAX) return 'expected a number within ±3.4e38 (the float32 range the model computes in)';
   return null;
 }
 
