@@ -71,6 +71,28 @@ describe('data errors', () => {
     expect(e.message).toContain('modalities.labs.value');
   });
 
+  it('its hint fits the value: a decimal comma suggests decimal: ",", a row of a variable the modality does not list suggests where', async () => {
+    const comma = await buildError(smallDataset({ labs: 'id,day,test,value\n1,90,hb,10\n2,90,hb,"11,5"\n' }));
+    expect(comma.message).toMatch(/line 3, column 'value': non-numeric value "11,5" .*a decimal comma\? if the file writes decimals with ',', set tables\.labs\.decimal: ","/);
+    // 1,000 reads as a thousands separator, not a decimal comma: the usual hint.
+    const thousands = await buildError(smallDataset({ labs: 'id,day,test,value\n1,90,hb,10\n2,90,hb,"1,000"\n' }));
+    expect(thousands.message).not.toMatch(/decimal comma/);
+    const spec = (variables: string) => `name: small
+tables:
+  patients: { file: patients.csv, id: id }
+  labs: { file: labs.csv, id: id, time: day }
+cohort: { table: patients, index_time: index_day }
+label: { column: y }
+modalities:
+  demo: { type: tabular, table: patients, numeric: [age] }
+  labs: { type: timeseries, table: labs, variable: test, value: value, ${variables}window: { start: -30, end: 0 }, bins: 2 }
+`;
+    const labs = 'id,day,test,value\n1,90,hb,10\n2,90,bp,110/70\n';
+    const unlisted = await buildError(smallDataset({ labs, spec: spec('variables: [hb], ') }));
+    expect(unlisted.message).toMatch(/line 3, column 'value': non-numeric value "110\/70" .*the row is test "bp", which the modality does not use: to read only its variables' rows, set tables\.labs\.where: \{ test: \["hb"\] \}/);
+    expect((await buildError(smallDataset({ labs, spec: spec('') }))).message).toMatch(/list them in tables\.labs\.na_values/);
+  });
+
   it('a quoted field with line breaks: errors name the file line of the record, not its number', async () => {
     // The test name of record 2 spans three lines, so "high" (record 4) is on line 6 of the file.
     const labs = 'id,day,test,value\n1,90,"hb\nfirst draw\nrepeated",10\n2,90,hb,11\n3,95,hb,high\n';

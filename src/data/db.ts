@@ -472,7 +472,7 @@ export class Db {
    * Checks that a column declared numeric holds numbers; a text column whose values all parse as numbers
    * is converted in place. Otherwise the error names file, line, column and the offending text.
    */
-  async requireNumeric(table: string, column: string, field: string): Promise<void> {
+  async requireNumeric(table: string, column: string, field: string, long?: { variable: string; variables?: string[] }): Promise<void> {
     const type = this.requireColumn(table, column, field);
     const kind = kindOf(type);
     const t = this.table(table);
@@ -489,7 +489,7 @@ export class Db {
     if (kind === 'text') {
       const c = q(column);
       const bad = await this.rows(
-        `SELECT ${this.lineExpr(table)} AS line, ${c} AS v FROM ${tbl(table)}
+        `SELECT ${this.lineExpr(table)} AS line, ${c} AS v${long ? `, CAST(${q(long.variable)} AS VARCHAR) AS var` : ''} FROM ${tbl(table)}
          WHERE ${c} IS NOT NULL AND trim(${c}) <> '' AND ${textNumber(`trim(${c})`, t.decimal)} IS NULL
          ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
       );
@@ -501,9 +501,16 @@ export class Db {
       const where = await this.at(table, bad[0].line);
       const v = String(bad[0].v);
       const dot = t.decimal === ',' && /\./.test(v) && Number.isFinite(Number(v.trim()));
+      const comma = t.decimal !== ',' && /^\s*[-+]?\d+,\d+\s*$/.test(v) && !/^\s*[-+]?\d{1,3},\d{3}\s*$/.test(v);
+      const variable = long && bad[0].var !== null && bad[0].var !== undefined ? String(bad[0].var) : undefined;
+      const unlisted = variable !== undefined && long?.variables && !long.variables.includes(variable);
       const hint = dot
         ? `; the file's decimal separator is ',' (tables.${table}.decimal), so '.' is not read as a decimal point (nor as a thousands separator): write ${JSON.stringify(v.trim().replace('.', ','))} for the decimal, or ${JSON.stringify(v.trim().replace('.', ''))} for the whole number`
-        : t.hasLine && /\.csv/i.test(t.label) ? `; to read such markers as missing, list them in tables.${table}.na_values, or give them a value in tables.${table}.values.${column}` : '';
+        : comma
+          ? `; a decimal comma? if the file writes decimals with ',', set tables.${table}.decimal: ","`
+          : unlisted
+            ? `; the row is ${long!.variable} ${JSON.stringify(variable)}, which the modality does not use: to read only its variables' rows, set tables.${table}.where: { ${long!.variable}: ${JSON.stringify(long!.variables)} }`
+            : t.hasLine && /\.csv/i.test(t.label) ? `; to read such markers as missing, list them in tables.${table}.na_values, or give them a value in tables.${table}.values.${column}` : '';
       throw new CdmmError(`${t.label}: ${where}, column '${column}': non-numeric value ${JSON.stringify(bad[0].v)} in a column declared numeric (${this.specFile}: ${field}${hint})`);
     }
     throw new CdmmError(`${t.label}: column '${column}' has type ${type}, expected numbers (${this.specFile}: ${field})`);

@@ -124,7 +124,10 @@ async function scanTable(ctx: Ctx, members: { name: string; m: TimeseriesSpec }[
     const valueCol = first.value ?? (isMeds ? 'numeric_value' : undefined);
     if (!valueCol) throw new CdmmError(`${ctx.specFile}: ${field}.value: expected the name of the value column`);
     db.requireColumn(first.table, variable, `${field}.${first.variable ? 'variable' : 'prefix'}`);
-    await db.requireNumeric(first.table, valueCol, `${field}.value`);
+    // For the error's hint: the variables read from this table, when these modalities are all that read it.
+    const alone = Object.values(ctx.spec.modalities).filter((x) => x.table === first.table).length === members.length;
+    const listedVars = alone && members.every(({ m }) => m.variables) ? [...new Set(members.flatMap(({ m }) => m.variables!.map((v) => `${m.prefix ?? ''}${v}`)))] : undefined;
+    await db.requireNumeric(first.table, valueCol, `${field}.value`, { variable, variables: listedVars });
     const p = prefixed(variable, first.prefix);
     const px = prefixed(variable, first.prefix, 'x.');
     const where = [...px.where, `x.${q(valueCol)} IS NOT NULL`];
