@@ -93,6 +93,31 @@ modalities:
     expect((await buildError(smallDataset({ labs, spec: spec('') }))).message).toMatch(/list them in tables\.labs\.na_values/);
   });
 
+  it('a Latin-1 file names its first line that is not UTF-8 and the encoding option; with it the text reads right', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const spec = (enc: string) => `name: small
+tables:
+  patients: { file: patients.csv, id: id${enc} }
+  labs: { file: labs.csv, id: id, time: day }
+cohort: { table: patients, index_time: index_day }
+label: { column: y }
+modalities:
+  demo: { type: tabular, table: patients, numeric: [age], categorical: [sex] }
+  labs: { type: timeseries, table: labs, variable: test, value: value, window: { start: -30, end: 0 }, bins: 2 }
+`;
+    const dir = smallDataset({ spec: spec('') });
+    const lines = ['id,age,sex,y,index_day'];
+    for (let i = 1; i <= 40; i++) lines.push(`${i},${40 + i},${i === 3 ? 'f\xe9minin' : i % 2 ? 'F' : 'M'},${i % 4 === 0 ? 1 : 0},100`);
+    writeFileSync(join(dir, 'patients.csv'), Buffer.from(lines.join('\n') + '\n', 'latin1'));
+    const e = await buildError(dir);
+    expect(e.message).toMatch(/tables\.patients\.file: cannot read .*patients\.csv: line 4 is not UTF-8 text \(a Windows or Latin-1 export\?\): set tables\.patients\.encoding: latin-1/);
+    writeFileSync(join(dir, 'spec.yaml'), spec(', encoding: latin-1'));
+    const { prepareDataset } = await import('../src/data/build.js');
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    expect(JSON.stringify(ds.state)).toContain('féminin');
+  });
+
   it('a quoted field with line breaks: errors name the file line of the record, not its number', async () => {
     // The test name of record 2 spans three lines, so "high" (record 4) is on line 6 of the file.
     const labs = 'id,day,test,value\n1,90,"hb\nfirst draw\nrepeated",10\n2,90,hb,11\n3,95,hb,high\n';

@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBMaterializedResult, type DuckDBResultReader } from '@duckdb/node-api';
 import { CdmmError } from '../util/errors.js';
-import { checkGzipComplete, findLongLine, findRaggedRow, lineScannable, recordStartLines, resolveTableFile, type PathPolicy } from './paths.js';
+import { checkGzipComplete, findLongLine, findNonUtf8Line, findRaggedRow, lineScannable, recordStartLines, resolveTableFile, type PathPolicy } from './paths.js';
 import { closest, tableFormat, tableId, tableTime, timeUnitsPerDay, type TableSpec } from './spec.js';
 
 /**
@@ -234,7 +234,7 @@ export class Db {
       if (e) {
         const missing = l.t.columns && /Referenced column "((?:[^"]|"")*)" not found/.exec((e as Error).message);
         if (missing) throw new CdmmError(`${this.specFile}: tables.${l.name}.columns: column '${missing[1]}' not found in ${l.path}`);
-        throw new CdmmError(`${l.where}: cannot read ${l.path}: ${await this.readProblem(l.path, l.fmt, e)}`);
+        throw new CdmmError(`${l.where}: cannot read ${l.path}: ${await this.readProblem(l.path, l.fmt, e, l.name)}`);
       }
       if (l.fmt !== 'csv') this.parquetTables.add(l.name);
       if (l.fmt === 'csv') {
@@ -262,20 +262,26 @@ export class Db {
     // na_values: markers such as "ERROR" or "NA" read as missing (besides empty fields).
     const na = t.na_values?.length ? `, nullstr=[${['', ...t.na_values].map(lit).join(', ')}]` : '';
     const dec = t.decimal ? `, decimal_separator=${lit(t.decimal)}` : '';
+    const enc = t.encoding && t.encoding !== 'utf-8' ? `, encoding=${lit(t.encoding)}` : '';
     if (fmt === 'csv' && statSync(path).size === 0) throw new CdmmError(`${where}: ${path}: the file is empty (expected a header line with the column names)`);
     // sample_size=-1: type every column from the whole file. A sample (DuckDB's default, one read less) was tried
     // and refused: a value past the sample that parses loosely is converted without a word (12.5 in a column
     // sampled as BIGINT becomes 13, a time of day in a column sampled as DATE is dropped). With whole-file types a
     // numeric column holding text becomes VARCHAR and is reported below by line, instead of failing mid-read.
     const source = fmt === 'csv'
-      ? `SELECT row_number() OVER () + 1 AS __line, ${loadedColumns(t)} FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim}${na}${dec}${asText.length ? `, types={${asText.map((c) => `${lit(c)}: 'VARCHAR'`).join(', ')}}` : ''})`
+      ? `SELECT row_number() OVER () + 1 AS __line, ${loadedColumns(t)} FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim}${na}${dec}${enc}${asText.length ? `, types={${asText.map((c) => `${lit(c)}: 'VARCHAR'`).join(', ')}}` : ''})`
       : `SELECT file_row_number + 1 AS __line, ${loadedColumns(t, 'file_row_number')} FROM read_parquet(${lit(path)}, file_row_number=true)`;
     return { name, t, where, path, fmt, sql: `CREATE TABLE ${tbl(name)} AS ${source}` };
   }
 
   /** DuckDB's reason a file could not be read; for an over-long line, the line DuckDB should have named. */
-  private async readProblem(path: string, fmt: string, e: unknown): Promise<string> {
+  private async readProblem(path: string, fmt: string, e: unknown, name: string): Promise<string> {
     const reason = duckdbReason(e);
+    // DuckDB names the header as the line; the first line that does not decode is found here.
+    if (fmt === 'csv' && /not utf-8 encoded/i.test(reason)) {
+      const line = await findNonUtf8Line(path).catch(() => undefined);
+      return `${line ? `line ${line} is` : 'the file is'} not UTF-8 text (a Windows or Latin-1 export?): set tables.${name}.encoding: latin-1 (or utf-16)`;
+    }
     const long = /Maximum line size of (\d+) bytes exceeded/.exec(reason);
     if (fmt === 'csv' && long) {
       const hit = await findLongLine(path, Number(long[1])).catch(() => undefined);

@@ -129,6 +129,16 @@ export async function recordStartLines(path: string, records: readonly number[],
 /** Files recordStartLines can read: plain or gzipped text (a .zst one is not decompressed here). */
 export const lineScannable = (path: string) => /\.(csv|tsv|txt)(\.gz)?$/i.test(path);
 
+/** The 1-based line of the first bytes that are not UTF-8 (decoded as U+FFFD), if any. */
+export async function findNonUtf8Line(path: string): Promise<number | undefined> {
+  let n = 0;
+  for await (const line of textLines(path)) {
+    n++;
+    if (line.includes('\uFFFD')) return n;
+  }
+  return undefined;
+}
+
 /** The 1-based line of the first line longer than `limit` bytes. */
 export async function findLongLine(path: string, limit: number): Promise<{ line: number; bytes: number } | undefined> {
   let n = 0;

@@ -89,6 +89,8 @@ export const tableSchema = z
     na_values: z.array(z.string()).optional(),
     /** CSV decimal separator, when not '.' (e.g. ',' with `delimiter: ";"`). */
     decimal: z.enum(['.', ',']).optional(),
+    /** CSV text encoding, when not UTF-8: latin-1 (ISO-8859-1, as many Windows exports) or utf-16. */
+    encoding: z.enum(['utf-8', 'latin-1', 'utf-16']).optional(),
     /** CSV delimiter, when not ','. */
     delimiter: z.string().length(1).optional(),
   })
