@@ -62,6 +62,12 @@ describe('cdmm train / evaluate', () => {
     expect(x.splits.external.auroc).toBeGreaterThan(0.5);
     expect(x.warnings).toBeUndefined();
     expect(ext.err).not.toMatch(/warning/);
+    // another outcome or prediction time: scored, with a warning that it is another task
+    const otherTask = join(root, 'sim2', 'later.yaml');
+    writeFileSync(otherTask, readFileSync(join(root, 'sim2', 'spec.yaml'), 'utf8').replace('  index_time: index_day\n', '  index_time: index_day\n  index_offset: 30\n').replace('  column: y\n', '  column: y\n  positive: [1]\n'));
+    const later = await cli('evaluate', run, '--spec', otherTask, '--json', '--bootstrap', '20');
+    expect(later.code, later.err).toBe(0);
+    expect(JSON.parse(later.out).warnings).toEqual([expect.stringMatching(/later\.yaml: label\.positive: \[1\] here, null in the run's spec; cohort\.index_offset: 30 here, 0 in the run's spec \(another prediction time\): these figures score another task than the one the model was trained for/)]);
     // another hospital's site codes: its patients fall into '<other>', and evaluate says how many
     const siteDir = join(root, 'sim2-sites');
     cpSync(join(root, 'sim2'), siteDir, { recursive: true });

@@ -70,6 +70,25 @@ function featureDifferences(run: Spec, other: Spec): string[] {
   return out;
 }
 
+/**
+ * How another spec's outcome or prediction time differs from the run's (column names may differ, as in another
+ * hospital's files): scored there, the figures are for another task than the model was trained for.
+ */
+export function outcomeDifferences(run: Spec, other: Spec): string[] {
+  const out: string[] = [];
+  const show = (v: unknown) => JSON.stringify(v ?? null);
+  const values = (v: unknown) => (Array.isArray(v) ? [...v].map((x) => String(x).trim().toLowerCase()).sort() : v ?? null);
+  const a = run.label as Record<string, unknown>, b = other.label as Record<string, unknown>;
+  const form = (l: Record<string, unknown>) => ('column' in l ? 'column' : 'event');
+  if (form(a) !== form(b)) out.push(`label: an outcome ${form(b) === 'column' ? 'column' : 'event within a horizon'} here, ${form(a) === 'column' ? 'a column' : 'an event within a horizon'} in the run's spec`);
+  else
+    for (const k of form(a) === 'column' ? ['positive', 'negative'] : ['horizon', 'event_values'])
+      if (JSON.stringify(values(a[k])) !== JSON.stringify(values(b[k]))) out.push(`label.${k}: ${show(b[k])} here, ${show(a[k])} in the run's spec`);
+  if ((run.cohort.index_offset ?? 0) !== (other.cohort.index_offset ?? 0))
+    out.push(`cohort.index_offset: ${show(other.cohort.index_offset)} here, ${show(run.cohort.index_offset)} in the run's spec (another prediction time)`);
+  return out;
+}
+
 export async function transformPatients(spec: Spec, specDir: string, state: unknown, source: TransformSource): Promise<TransformResult> {
   let useSpec = spec;
   let dir = specDir;

@@ -4,7 +4,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { existsSync, realpathSync } from 'node:fs';
 import { prepareDataset } from '../data/build.js';
-import { transformPatients } from '../data/transform.js';
+import { outcomeDifferences, transformPatients } from '../data/transform.js';
 import { loadSpec, type Spec } from '../data/spec.js';
 import type { SplitArrays } from '../data/types.js';
 import type { PatternMetrics } from '../eval/patterns.js';
@@ -96,6 +96,9 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
       }
     }
     if (unseen.length) r.warnings = [...(r.warnings ?? []), ...unseen];
+    const outcome = outcomeDifferences(m.spec as Spec, loadSpec(o.specPath));
+    if (outcome.length)
+      r.warnings = [...(r.warnings ?? []), `${o.specPath}: ${outcome.join('; ')}: these figures score another task than the one the model was trained for`];
     return r;
   }
 
