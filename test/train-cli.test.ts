@@ -1,6 +1,6 @@
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli as cli } from './helpers/cli.js';
 import { simulate } from '../src/data/simulate.js';
@@ -32,7 +32,11 @@ describe('cdmm train / evaluate', () => {
     expect(Object.keys(metrics.splits).sort()).toEqual(['shift', 'test', 'val']);
     for (const f of ['manifest.json', 'model.safetensors', 'metrics.json', 'insights.json', 'predictions.json', 'history.json'])
       expect(existsSync(join(run, f)), f).toBe(true);
-    expect(JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'))).toEqual(metrics);
+    // --json: metrics.json, with the run folder and the notes printed on stderr
+    const { run: written, notes, ...inFile } = metrics;
+    expect(JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'))).toEqual(inFile);
+    expect(written).toBe(resolve(run));
+    expect(notes.map((n: string) => `cdmm: note: ${n}\n`).join('')).toBe(t.err);
     // inspect reports the deconfounder's gate as train decided it (the AUROC does not depend on the seed; the bootstrap bound does).
     const rec = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8')).config.debias_parts.deconfound;
     const ins = await cli('inspect', spec, '--json');

@@ -38,7 +38,8 @@ export function register(program: Command): void {
       mayReplace: outState === 'replace',
     });
     for (const note of r.notes) say('note', `${note}`);
-    if (o.json) process.stdout.write(JSON.stringify(r.metrics, null, 2) + '\n');
+    // metrics.json, with where the run was written and what the debiasing parts decided (the notes above).
+    if (o.json) process.stdout.write(JSON.stringify({ ...r.metrics, run: r.dir, notes: r.notes }, null, 2) + '\n');
     else process.stdout.write(formatRunSummary(r) + '\n');
   });
 }
