@@ -4,7 +4,7 @@
 import { connect } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Predictor } from '../src/serve/predictor.js';
@@ -488,6 +488,33 @@ describe('run folders are untrusted input: cdmm predict and serve check the whol
     } finally {
       p.dispose();
     }
+  });
+
+  it("an old run's spec_path is read only when it names a .yaml file, and nothing is written beside it", async () => {
+    const { readdirSync, mkdirSync, cpSync } = await import('node:fs');
+    const dir = copyRunFolder((await trainTinyRun(root, { debias: 'none' })).run, join(root, 'old-plain-2'));
+    const m0 = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    // Another folder with a valid spec and data: the rebuild must not leave a cache there.
+    const other = join(root, 'someone-elses');
+    mkdirSync(other, { recursive: true });
+    cpSync(dirname(m0.spec_path), other, { recursive: true, filter: (f) => !f.includes('.cdmm-cache') });
+    for (const [path, expected] of [[join(root, 'notes.txt'), /is not a \.yaml spec file/], [join(other, basename(m0.spec_path)), null]] as const) {
+      if (path.endsWith('.txt')) writeFileSync(path, 'name: x\n');
+      editManifest(dir, (m) => {
+        m.format = 'cdmm-model/1';
+        delete m.calibration;
+        delete m.typical;
+        m.spec_path = path;
+      });
+      const p = await Predictor.load(dir);
+      try {
+        if (expected) expect(p.typical.note).toMatch(expected);
+        else expect(p.typical.source).toBe('training-data');
+      } finally {
+        p.dispose();
+      }
+    }
+    expect(readdirSync(other).some((f) => f.includes('cdmm-cache'))).toBe(false);
   });
 });
 

@@ -4,7 +4,7 @@
 // Sources, in order: the run manifest's `typical` (written at training time), else the training split rebuilt
 // from the run's spec (the data layer's cache makes this cheap where training ran). Without either, the
 // counterfactual for missing modalities is not computed (reported as null), rather than guessed.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { prepareDataset } from '../data/build.js';
 import type { ModalityInfo } from '../data/types.js';
 import { observedMeans } from '../data/typical.js';
@@ -52,9 +52,12 @@ export async function loadTypical(
   const specPath = manifest.spec_path;
   if (!specPath || !existsSync(specPath))
     return { values: null, source: 'unavailable', note: `the manifest has no typical values and the training spec ${specPath ?? '(none)'} is not reachable` };
+  // spec_path comes from the run folder (untrusted): only a spec file is read, and nothing is written beside it.
+  if (!/\.ya?ml$/i.test(specPath) || !statSync(specPath).isFile())
+    return { values: null, source: 'unavailable', note: `the manifest has no typical values and its spec_path ${specPath} is not a .yaml spec file` };
   try {
     // The same split as training (split_seed), and the same fitted state: otherwise these are not its patients.
-    const ds = await prepareDataset(specPath, { quiet: true, seed: manifest.config?.split_seed ?? undefined });
+    const ds = await prepareDataset(specPath, { quiet: true, cache: false, seed: manifest.config?.split_seed ?? undefined });
     const same = canonical(ds.state) === canonical(manifest.state) && canonical(ds.modalities) === canonical(modalities);
     if (!same) return { values: null, source: 'unavailable', note: `the data of ${specPath} no longer matches the run's features` };
     return { values: observedMeans(ds.splits.train, modalities), source: 'training-data' };
