@@ -214,6 +214,41 @@ split: { method: random, fractions: { train: 0.6, val: 0.2, test: 0.2 } }
   }, 120_000);
 
   const eicu = 'datasets/eicu-demo/mortality-24h.yaml';
+  it('codes split from one cell and truncated (eICU\'s "401.9, I10"), on both paths', async () => {
+    const rand = mulberry32(3);
+    const pool = ['401.9', 'I10', '428.0', '428.1', 'E11.9', 'é12.3', '584.9'];
+    const pts = ['id,age,y'];
+    const dx = ['id,day,icd'];
+    for (let i = 1; i <= 300; i++) {
+      pts.push(`${i},${40 + (i % 40)},${i % 5 === 0 ? 1 : 0}`);
+      for (let r = 0; r < 1 + (i % 3); r++) {
+        const k = 1 + Math.floor(rand() * 3);
+        const cell = Array.from({ length: k }, () => pool[Math.floor(rand() * pool.length)]).join(rand() < 0.5 ? ', ' : ',');
+        dx.push(`${i},${-Math.floor(rand() * 20)},"${rand() < 0.1 ? cell + ', ,' : cell}"`);
+      }
+    }
+    const dir = writeFixture({
+      'p.csv': pts.join('\n') + '\n',
+      'dx.csv': dx.join('\n') + '\n',
+      'spec.yaml': `name: icd
+tables:
+  p: { file: p.csv, id: id }
+  dx: { file: dx.csv, id: id, time: day }
+cohort: { table: p }
+label: { column: y }
+modalities:
+  demo: { type: tabular, table: p, numeric: [age] }
+  dx: { type: codes, table: dx, code: icd, split: ",", truncate: 3, window: { start: -30 }, min_count: 1, encoding: counts }
+split: { method: random, seed: 0 }
+`,
+    });
+    const r = await parity(join(dir, 'spec.yaml'), 200);
+    expect(r.ds.modalities[1].features).toEqual(['401', '428', '584', 'E11', 'I10', 'é12', '<other>']);
+    expectParity(r.vsSql, 'vs SQL');
+    expectParity(r.vsTraining, 'vs training');
+    expect(r.vsSql.exact).toBe(r.vsSql.compared);
+  });
+
   it('the eICU task (minute offsets, the latest of two times, value maps, row filters)', async () => {
     const ds = await prepareDataset(eicu, { quiet: true });
     const compiled = tryCompileRecordTransform(loadSpec(eicu), ds.state as DataState, ds.modalities);

@@ -154,6 +154,10 @@ const codesSchema = z
     type: z.literal('codes'),
     ...longBase,
     code: ident.optional(),
+    /** A cell may hold several codes separated by this (e.g. "," for eICU's "401.9, I10"): each counts on its own. */
+    split: z.string().min(1).max(8).refine((d) => !d.includes('\u0000'), { message: 'must not contain NUL' }).optional(),
+    /** Keep the first N characters of each code (e.g. 3: ICD "401.9" → "401"), grouping the codes under them. */
+    truncate: z.number().int().min(1).max(100).optional(),
     /** The table has no time column: every row counts as known at the index time (no window). */
     untimed: z.boolean().optional(),
     min_count: z.number().int().min(1).default(5),

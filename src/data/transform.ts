@@ -49,7 +49,7 @@ function checkState(state: unknown, spec: Spec, where: string): DataState {
 const FEATURE_FIELDS: Record<string, string[]> = {
   tabular: ['numeric*', 'categorical*', 'missing_indicators'],
   timeseries: ['window', 'bins', 'edges', 'aggregate', 'variables*', 'columns*'],
-  codes: ['window', 'untimed', 'encoding'],
+  codes: ['window', 'untimed', 'encoding', 'split', 'truncate'],
   text: ['window', 'untimed', 'width', 'hash_seed'],
   embedding: [],
 };

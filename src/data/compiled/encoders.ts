@@ -5,7 +5,7 @@
 // roundings — so that the arrays equal the SQL path's (test/data-compiled.test.ts).
 import type { PatientRecord } from '../records.js';
 import type { CodesSpec, EmbeddingSpec, Spec, TabularSpec, TextSpec, TimeseriesSpec, Window } from '../spec.js';
-import type { CodesState } from '../modalities/codes.js';
+import { cellCodes, type CodesState } from '../modalities/codes.js';
 import type { EmbeddingState } from '../modalities/embedding.js';
 import type { TabularState } from '../modalities/tabular.js';
 import { termCounts, type TextState } from '../modalities/text.js';
@@ -179,11 +179,13 @@ export function codesEncoder(m: CodesSpec, st: CodesState, c: EncoderContext): E
       const touched: number[] = [];
       rows(rec, idx, t.rows(rec), (row) => {
         const text = t.text(rec, row, col, cls);
-        const code = text === null ? null : cut(text, m.prefix);
-        if (code === null) return;
-        const k = index.get(code) ?? D - 1;
-        if (out[at + k] === 0) touched.push(k);
-        out[at + k] += 1;
+        const cell = text === null ? null : cut(text, m.prefix);
+        if (cell === null) return;
+        for (const code of cellCodes(cell, m)) {
+          const k = index.get(code) ?? D - 1;
+          if (out[at + k] === 0) touched.push(k);
+          out[at + k] += 1;
+        }
       });
       for (const k of touched) out[at + k] = counts ? Math.log1p(out[at + k]) : 1;
       return touched.length > 0;

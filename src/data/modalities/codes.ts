@@ -3,6 +3,7 @@
 // codes at prediction time are counted there, never refitted. Multi-hot (0/1) or log1p(counts).
 import { CdmmError } from '../../util/errors.js';
 import type { CodesSpec } from '../spec.js';
+import { lit } from '../db.js';
 import { prefixed, requireDenseFits, windowedRows, type Ctx, type ModalityBuilder, type Raw } from './common.js';
 
 export interface CodesRaw extends Raw {
@@ -15,6 +16,24 @@ export interface CodesState {
   encoding: 'multihot' | 'counts';
 }
 
+/**
+ * The codes one cell holds, as the SQL path computes them (codesSql): split on `split` with the spaces around each
+ * code removed and empty ones dropped, then cut to `truncate` characters (code points). The request path uses this.
+ */
+export function cellCodes(code: string, m: Pick<CodesSpec, 'split' | 'truncate'>): string[] {
+  const parts = m.split === undefined ? [code] : code.split(m.split).map((c) => c.replace(/^ +| +$/g, '')).filter((c) => c !== '');
+  return m.truncate === undefined ? parts : parts.map((c) => Array.from(c).slice(0, m.truncate).join(''));
+}
+
+/** SELECT pid, code, n over `rows` (with __pid), `code` the cell's text: the same codes as cellCodes. */
+function codesSql(rows: string, code: string, m: Pick<CodesSpec, 'split' | 'truncate'>): string {
+  const cells = m.split === undefined
+    ? `SELECT __pid AS pid, ${code} AS c FROM (${rows})`
+    : `SELECT pid, regexp_replace(c0, '^ +| +$', '', 'g') AS c FROM (SELECT __pid AS pid, unnest(string_split(${code}, ${lit(m.split)})) AS c0 FROM (${rows}))`;
+  const cut = m.truncate === undefined ? 'c' : `left(c, ${m.truncate})`;
+  return `SELECT pid, ${cut} AS code, count(*) AS n FROM (${cells}) ${m.split === undefined ? '' : "WHERE c <> ''"} GROUP BY ALL ORDER BY pid, code`;
+}
+
 export function codesBuilder(m: CodesSpec): ModalityBuilder<CodesRaw, CodesState> {
   return {
     async extract(ctx: Ctx, name: string) {
@@ -25,7 +44,7 @@ export function codesBuilder(m: CodesSpec): ModalityBuilder<CodesRaw, CodesState
       const px = prefixed(col, m.prefix, 'x.');
       const p = prefixed(col, m.prefix);
       const rows = windowedRows(ctx, m.table, m.window, field, [...px.where, `x.${'"' + col.replace(/"/g, '""') + '"'} IS NOT NULL`], m.untimed === true);
-      const res = await ctx.db.columns(`SELECT __pid AS pid, ${p.expr} AS code, count(*) AS n FROM (${rows}) GROUP BY ALL ORDER BY pid, code`);
+      const res = await ctx.db.columns(codesSql(rows, p.expr, m));
       const pid = Int32Array.from(res.pid as number[]);
       const present = new Uint8Array(ctx.n);
       for (const i of pid) present[i] = 1;
