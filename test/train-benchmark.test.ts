@@ -110,5 +110,10 @@ describe('cdmm benchmark', () => {
     expect(again.code).toBe(0);
     expect(again.out).toContain('in-distribution ceiling (shift): 0.123');
     expect(JSON.parse(readFileSync(file, 'utf8')).bounds.ceiling_shift).toBe(0.123);
+    // Without --quiet the command that continues it is said before the first run (a Ctrl-C leaves no time to say it).
+    const loud = await runCli(...args.filter((a) => a !== '--json' && a !== '--quiet'), '--resume');
+    expect(loud.code).toBe(0);
+    expect(loud.err).toContain(`benchmark: 4 runs into ${join(root, 'bench')}; if it stops, continue with: cdmm benchmark `);
+    expect(loud.err).toMatch(/continue with: cdmm benchmark .*--resume\n/);
   });
 });

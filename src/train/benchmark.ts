@@ -314,6 +314,9 @@ async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, 
   const resplit = spec.split.method !== 'column';
   const combos = req.backbones.flatMap((b) => req.debias.map((d) => [b, d] as const));
   const total = combos.length * req.seeds.length;
+  // Said before the first run: training holds the process, so a Ctrl-C ends it with no chance to print this then.
+  const resume = req.command ? resumeCommand(req) : undefined;
+  if (!req.quiet && resume) process.stderr.write(`benchmark: ${total} runs into ${req.out}; if it stops, continue with: ${resume}\n`);
   const bar = progress('benchmark', total * req.train.epochs, { quiet: req.quiet });
   const scores: RunScore[] = [];
   const runs: string[] = [];
@@ -384,6 +387,11 @@ async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, 
         bar.update(done * req.train.epochs, info());
       }
     }
+  } catch (e) {
+    // A run that fails (bad data for one split seed, a full disk) keeps the finished ones: say how to go on.
+    if (e instanceof CdmmError && resume && done > 0)
+      throw new CdmmError(`${e.message}\n(${done} of ${total} runs finished and are kept in ${req.out}; once this is fixed, continue with: ${resume})`, e.exitCode);
+    throw e;
   } finally {
     bar.stop();
   }
