@@ -220,6 +220,19 @@ function percentileCi(values: number[]): [number | null, number | null] {
   return [quantileSorted(finite, 0.025), quantileSorted(finite, 0.975)];
 }
 
+/**
+ * ECE's interval: a resample's ECE counts its own sampling noise as miscalibration, so resampled values run above
+ * the estimate (a well-calibrated model's whole percentile interval can lie above its ECE). The resamples are
+ * shifted by their mean excess over the estimate before the percentiles are read, and the bounds kept ≥ 0.
+ */
+function biasCorrectedCi(values: number[], estimate: number): [number | null, number | null] {
+  const finite = values.filter(Number.isFinite);
+  if (finite.length === 0 || !Number.isFinite(estimate)) return [null, null];
+  const bias = finite.reduce((a, v) => a + v, 0) / finite.length - estimate;
+  const [lo, hi] = percentileCi(finite.map((v) => v - bias));
+  return [Math.max(0, lo!), Math.max(0, hi!)];
+}
+
 export interface MetricSetOptions {
   /** Number of bootstrap resamples (0 = no intervals; they are then [null, null]). */
   bootstrap?: number;
@@ -228,7 +241,8 @@ export interface MetricSetOptions {
 }
 
 /**
- * Point estimates and 95% percentile-bootstrap intervals, as docs/RUN-FORMAT.md defines a MetricSet.
+ * Point estimates and 95% percentile-bootstrap intervals (ECE's corrected for the resamples' bias, see
+ * biasCorrectedCi), as docs/RUN-FORMAT.md defines a MetricSet.
  *
  * Resampling is stratified by class: each resample draws n1 positives from the positives and n0 negatives from
  * the negatives, with replacement. This keeps the prevalence fixed (the split was stratified too) and means a
@@ -281,7 +295,7 @@ export function computeMetricSet(y: Vec, p: Vec, opts: MetricSetOptions = {}): M
     brier: est.brier,
     brier_ci: percentileCi(boot.brier),
     ece: est.ece,
-    ece_ci: percentileCi(boot.ece),
+    ece_ci: biasCorrectedCi(boot.ece, est.ece),
   };
 }
 
