@@ -92,6 +92,34 @@ describe('cdmm predict', () => {
     });
   });
 
+  it("--out - prints the predictions on stdout (JSON, or CSV with --format csv), the count on stderr, and writes no file", async () => {
+    const ids = runPreds.ids.slice(0, 5);
+    const file = join(root, 'recs-stdout.json');
+    writeFileSync(file, JSON.stringify(recordsFromTables(ids)));
+    const before = readdirSync(root).sort();
+    const j = await cli('predict', run, '--input', file, '--out', '-');
+    expect(j.code).toBe(0);
+    const doc = JSON.parse(j.out);
+    expect(doc.predictions.map((p: { id: string }) => p.id)).toEqual(ids);
+    doc.predictions.forEach((p: { p_do: number }, i: number) => expect(p.p_do).toBeCloseTo(runPreds.p[runPreds.ids.indexOf(ids[i])], 5));
+    expect(j.err).toContain('5 patient(s)');
+    const c = await cli('predict', run, '--input', file, '--out', '-', '--format', 'csv');
+    expect(c.code).toBe(0);
+    const lines = c.out.trim().split('\n');
+    expect(lines[0].startsWith('id,p_do,p_factual,mask')).toBe(true);
+    expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual(ids);
+    expect(readdirSync(root).sort()).toEqual(before);
+    // the two stdout outputs together, or --format with a file, are refused before anything runs
+    const both = await cli('predict', run, '--input', file, '--out', '-', '--json');
+    expect(both.code).toBe(2);
+    expect(both.err).toContain('--json with --out -');
+    const fmt = await cli('predict', run, '--input', file, '--out', join(root, 'y.json'), '--format', 'csv');
+    expect(fmt.code).toBe(2);
+    expect(fmt.err).toContain('--format: only with --out -');
+    const bad = await cli('predict', run, '--input', file, '--out', '-', '--format', 'xml');
+    expect(bad.err).toContain('--format xml: expected json or csv');
+  });
+
   it('a folder with some of the tables equals records with the same tables', async () => {
     const ids = runPreds.ids.slice(0, 10);
     const dir = join(root, 'folder');
