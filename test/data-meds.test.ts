@@ -105,3 +105,128 @@ describe('notes on a MEDS record', () => {
     expect(pred.notes).toEqual([expect.stringMatching(/^vitals: 1 value far outside training \(e\.g\. hr 6000 is \d+ training standard deviations/)]);
   });
 });
+
+describe('a folder of Parquet shards as one table (MEDS data/train/*.parquet)', () => {
+  // The same events as one file and as shards in nested folders (with a column one shard lacks, a non-Parquet
+  // file and a Spark-style folder named *.parquet beside them): the same dataset.
+  let dir = '';
+  const spec = (events: string, extra = '') => `name: shards
+tables:
+  events: { file: ${JSON.stringify(events)}${extra} }
+  cohort: { file: cohort.csv, id: subject_id }
+cohort: { table: cohort, index_time: prediction_time }
+label: { column: boolean_value }
+modalities:
+  vitals: { type: timeseries, table: events, prefix: "LAB//", window: { start: -30, end: 0 }, bins: 3 }
+  diagnoses: { type: codes, table: events, prefix: "DX//", window: { start: -365 }, min_count: 1 }
+split: { method: random, seed: 2, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
+`;
+  beforeAll(async () => {
+    dir = tempDir();
+    const con = await (await DuckDBInstance.create(':memory:')).connect();
+    const events = `WITH p AS (SELECT i, TIMESTAMP '2020-01-01' + to_days(CAST(i AS INTEGER)) AS t0 FROM range(${N}) r(i))
+      SELECT i AS subject_id, t0 - INTERVAL 2 DAY AS time, 'LAB//hr' AS code, 60.0 + i AS numeric_value FROM p
+      UNION ALL SELECT i, t0 - INTERVAL 10 DAY, CASE WHEN i % 2 = 0 THEN 'DX//I10' ELSE 'DX//E11' END, NULL FROM p`;
+    await con.run(`CREATE TABLE ev AS ${events}`);
+    await con.run(`COPY (SELECT * FROM ev ORDER BY subject_id, code) TO '${join(dir, 'events.parquet')}' (FORMAT parquet)`);
+    const { mkdirSync } = await import('node:fs');
+    for (const d of ['data/train', 'data/held_out', 'data/spark.parquet']) mkdirSync(join(dir, d), { recursive: true });
+    await con.run(`COPY (SELECT * FROM ev WHERE subject_id < 20 ORDER BY subject_id, code) TO '${join(dir, 'data/train/0.parquet')}' (FORMAT parquet)`);
+    await con.run(`COPY (SELECT * FROM ev WHERE subject_id >= 20 AND subject_id < 40 ORDER BY subject_id, code) TO '${join(dir, 'data/train/1.parquet')}' (FORMAT parquet)`);
+    // this shard has no numeric_value column at all (no lab rows): NULL there, as union by name gives it
+    await con.run(`COPY (SELECT subject_id, time, code FROM ev WHERE subject_id >= 40 AND code LIKE 'DX//%' ORDER BY subject_id, code) TO '${join(dir, 'data/held_out/0.parquet')}' (FORMAT parquet)`);
+    await con.run(`COPY (SELECT * FROM ev WHERE subject_id >= 40 AND code LIKE 'LAB//%' ORDER BY subject_id, code) TO '${join(dir, 'data/spark.parquet/part-0.parquet')}' (FORMAT parquet)`);
+    writeFileSync(join(dir, 'data/README.md'), 'not a shard\n');
+    const cohort = ['subject_id,prediction_time,boolean_value'];
+    for (let i = 0; i < N; i++) cohort.push(`${i},${new Date(Date.UTC(2020, 0, 1 + i)).toISOString().slice(0, 19).replace('T', ' ')},${i % 3 === 0}`);
+    writeFileSync(join(dir, 'cohort.csv'), cohort.join('\n') + '\n');
+  }, 60_000);
+
+  it('reads every .parquet file below the folder, in path order, and gives the one-file dataset', async () => {
+    writeFileSync(join(dir, 'one.yaml'), spec('events.parquet', ', format: meds'));
+    writeFileSync(join(dir, 'shards.yaml'), spec('data/', ', format: meds'));
+    // the trailing slash alone makes it Parquet (a plain Parquet table: its columns named in the modalities)
+    writeFileSync(join(dir, 'slash.yaml'), spec('data/', ', id: subject_id, time: time')
+      .replace('prefix: "LAB//",', 'prefix: "LAB//", variable: code, value: numeric_value,').replace('prefix: "DX//",', 'prefix: "DX//", code: code,'));
+    const one = await prepareDataset(join(dir, 'one.yaml'), { quiet: true, cache: false });
+    for (const f of ['shards.yaml', 'slash.yaml']) {
+      const sh = await prepareDataset(join(dir, f), { quiet: true, cache: false });
+      for (const split of ['train', 'val', 'test'] as const) {
+        expect(sh.splits[split].ids).toEqual(one.splits[split].ids);
+        expect(Array.from(sh.splits[split].mask)).toEqual(Array.from(one.splits[split].mask));
+        for (const m of ['vitals', 'diagnoses']) expect(Array.from(sh.splits[split].values[m])).toEqual(Array.from(one.splits[split].values[m]));
+      }
+    }
+  }, 60_000);
+
+  it("the cache key follows each shard (rewriting one leaves the folder's own size and time as they were)", async () => {
+    const { cacheKey } = await import('../src/data/cache.js');
+    const { parseSpec } = await import('../src/data/spec.js');
+    const text = spec('data/', ', format: meds');
+    const key = () => cacheKey(text, parseSpec(text, 'x.yaml'), dir, 0, Buffer.from('k'));
+    const before = key();
+    const shard = join(dir, 'data/train/1.parquet');
+    const { readFileSync, statSync, utimesSync } = await import('node:fs');
+    const dirTime = statSync(join(dir, 'data/train')).mtime;
+    const old = statSync(shard).mtime;
+    utimesSync(shard, old, new Date(old.getTime() + 5000));
+    writeFileSync(shard, readFileSync(shard));
+    utimesSync(join(dir, 'data/train'), dirTime, dirTime);
+    expect(key()).not.toBe(before);
+  });
+
+  it('train on the shards, then predict from a folder of new shards: by a mapping and by a folder of the spec layout', async () => {
+    const { runCli } = await import('./helpers/cli.js');
+    const { mkdirSync, cpSync } = await import('node:fs');
+    const run = join(dir, 'run');
+    const t = await runCli('train', join(dir, 'shards.yaml'), '--out', run, '--epochs', '1', '--dim', '8', '--branch-dim', '4', '--bootstrap', '0', '--quiet');
+    expect(t.err).not.toMatch(/error/i); // notes only (one pattern: nothing for the deconfounder to adjust)
+    expect(t.code).toBe(0);
+    // new patients = the training patients' files again, in a folder of their own
+    const fresh = join(dir, 'fresh');
+    mkdirSync(fresh, { recursive: true });
+    cpSync(join(dir, 'data'), join(fresh, 'data'), { recursive: true });
+    cpSync(join(dir, 'cohort.csv'), join(fresh, 'cohort.csv'));
+    writeFileSync(join(fresh, 'map.json'), JSON.stringify({ events: 'data/', cohort: 'cohort.csv' }));
+    const byMap = await runCli('predict', run, '--input', join(fresh, 'map.json'), '--out', '-');
+    expect(byMap.code).toBe(0);
+    const byFolder = await runCli('predict', run, '--input', fresh, '--out', '-');
+    expect(byFolder.code).toBe(0);
+    const a = JSON.parse(byMap.out).predictions, b = JSON.parse(byFolder.out).predictions;
+    expect(a).toHaveLength(N);
+    expect(b.map((p: { p_do: number }) => p.p_do)).toEqual(a.map((p: { p_do: number }) => p.p_do));
+    // the run's own test patients get the run's own predictions
+    const own = JSON.parse((await import('node:fs')).readFileSync(join(run, 'predictions.json'), 'utf8')).test;
+    const got = new Map(a.map((p: { id: string; p_do: number }) => [p.id, p.p_do]));
+    own.ids.forEach((id: string, i: number) => expect(got.get(id)).toBeCloseTo(own.p[i], 5));
+  }, 120_000);
+
+  it('a folder without the slash or a format, an empty folder, and a link out of the spec folder are refused', async () => {
+    writeFileSync(join(dir, 'noslash.yaml'), spec('data', ', id: subject_id, time: time'));
+    await expect(prepareDataset(join(dir, 'noslash.yaml'), { quiet: true, cache: false })).rejects.toThrow(/tables\.events\.file: .*data is a folder: to read every \.parquet file below it as one table, write the folder with a trailing '\/' \("data\/"\) or set format: parquet/);
+    const { mkdirSync, symlinkSync } = await import('node:fs');
+    mkdirSync(join(dir, 'empty'), { recursive: true });
+    writeFileSync(join(dir, 'empty.yaml'), spec('empty/', ', id: subject_id, time: time'));
+    await expect(prepareDataset(join(dir, 'empty.yaml'), { quiet: true, cache: false })).rejects.toThrow(/empty is a folder with no \.parquet file below it/);
+    const away = tempDir();
+    writeFileSync(join(away, 'secret.parquet'), 'PAR1');
+    mkdirSync(join(dir, 'linked'), { recursive: true });
+    symlinkSync(join(away, 'secret.parquet'), join(dir, 'linked', 'x.parquet'));
+    writeFileSync(join(dir, 'linked.yaml'), spec('linked/', ', id: subject_id, time: time'));
+    await expect(prepareDataset(join(dir, 'linked.yaml'), { quiet: true, cache: false })).rejects.toThrow(/is outside the spec's folder/);
+  }, 60_000);
+
+  it("names a shard's file and row in errors (a duplicate id in a one-row-per-patient table)", async () => {
+    const con = await (await DuckDBInstance.create(':memory:')).connect();
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(dir, 'people'), { recursive: true });
+    await con.run(`COPY (SELECT range AS subject_id, 50 + range AS age FROM range(30)) TO '${join(dir, 'people/a.parquet')}' (FORMAT parquet)`);
+    await con.run(`COPY (SELECT 30 + range AS subject_id, 50 + range AS age FROM range(29) UNION ALL SELECT 7, 99) TO '${join(dir, 'people/b.parquet')}' (FORMAT parquet)`);
+    writeFileSync(join(dir, 'people.yaml'), spec('data/', ', format: meds')
+      .replace('  cohort: { file: cohort.csv, id: subject_id }', '  cohort: { file: cohort.csv, id: subject_id }\n  people: { file: people/, id: subject_id }')
+      .replace('modalities:', 'modalities:\n  demo: { type: tabular, table: people, numeric: [age] }'));
+    await expect(prepareDataset(join(dir, 'people.yaml'), { quiet: true, cache: false })).rejects.toThrow(
+      new RegExp(`duplicate id 7 appears 2 times \\(row 8 of ${join(dir, 'people/a.parquet').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}, row 30 of .*people/b\\.parquet\\)`),
+    );
+  }, 60_000);
+});

@@ -7,9 +7,9 @@ import { cacheDir, cacheDirProblem, cacheKey, cacheSecret, loadCache, saveCache,
 import { buildCohort, type Cohort } from './cohort.js';
 import { Db, lit, q, tbl, type ColumnKind } from './db.js';
 import { builderFor } from './modalities/index.js';
-import { resolveTableFile } from './paths.js';
+import { resolveTableFiles } from './paths.js';
 import { COHORT, cohortJoin, type Applied, type Ctx, type Raw } from './modalities/common.js';
-import { closest, parseSpec, readSpecText, type Spec } from './spec.js';
+import { closest, parseSpec, readSpecText, tableFormat, type Spec } from './spec.js';
 import { registerTables } from './tables.js';
 import { columnSplit, connectedUnits, groupSplit, requirePatientDisjoint, shiftByValue, shiftTrain, stratifiedSplit, stratifiedUnitSplit, type SplitIndex } from './split.js';
 import type { ModalityInfo, PreparedDataset, SplitArrays, SplitName } from './types.js';
@@ -46,7 +46,7 @@ export async function prepareDataset(specPath: string, opts: PrepareOptions = {}
   const spec = parseSpec(text, file);
   const specDir = dirname(path);
   // The folder rule holds for a cached build too (a cache written with --allow-outside is not a permission).
-  for (const [name, t] of Object.entries(spec.tables)) resolveTableFile(specDir, t.file, `${file}: tables.${name}.file`, { allowOutside: opts.allowOutside });
+  for (const [name, t] of Object.entries(spec.tables)) resolveTableFiles(specDir, t.file, `${file}: tables.${name}.file`, tableFormat(t) !== 'csv', { allowOutside: opts.allowOutside });
   const dir = cacheDir(specDir);
   const problem = (opts.cache ?? true) ? cacheDirProblem(dir) : undefined;
   if (problem && !opts.quiet) say('warning', `${problem}`);

@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { readBounded, readBoundedText } from '../util/files.js';
+import { resolveTableFiles } from './paths.js';
 import type { Spec } from './spec.js';
 import type { PreparedDataset, SplitArrays, SplitName } from './types.js';
 
@@ -71,9 +72,14 @@ export function cacheKey(specText: string, spec: Spec, specDir: string, seed: nu
   const h = createHash('sha256');
   h.update(key).update('\0').update(DATA_CODE_VERSION).update('\0').update(specText).update('\0').update(String(seed ?? ''));
   for (const [name, t] of Object.entries(spec.tables)) {
+    // a folder of Parquet shards: every shard's size and time (a rewritten shard leaves the folder's own unchanged)
     const p = resolve(specDir, t.file);
-    const st = existsSync(p) ? statSync(p) : undefined;
-    h.update(`\0${name}:${p}:${st?.size ?? -1}:${st?.mtimeMs ?? -1}`);
+    const isDir = existsSync(p) && statSync(p).isDirectory();
+    const files = isDir ? resolveTableFiles(specDir, t.file, `tables.${name}.file`, true, { allowOutside: true }).files : [p];
+    for (const f of files) {
+      const st = existsSync(f) ? statSync(f) : undefined;
+      h.update(`\0${name}:${f}:${st?.size ?? -1}:${st?.mtimeMs ?? -1}`);
+    }
   }
   return h.digest('hex').slice(0, 32);
 }

@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBMaterializedResult, type DuckDBResultReader } from '@duckdb/node-api';
 import { CdmmError } from '../util/errors.js';
-import { checkGzipComplete, findLongLine, findNonUtf8Line, findRaggedRow, lineScannable, recordStartLines, resolveTableFile, type PathPolicy } from './paths.js';
+import { checkGzipComplete, findLongLine, findNonUtf8Line, findRaggedRow, lineScannable, recordStartLines, resolveTableFiles, type PathPolicy } from './paths.js';
 import { closest, tableFormat, tableId, tableTime, timeUnitsPerDay, type TableSpec } from './spec.js';
 
 /**
@@ -98,6 +98,8 @@ export class Db {
   private readonly csvFiles = new Map<string, { path: string; delim?: string }>();
   /** Tables read from Parquet: their __line is the row number (1 = first row; there is no header line). */
   private readonly parquetTables = new Set<string>();
+  /** Tables read from a folder of Parquet shards: each file's first row in the table's __line numbering. */
+  private readonly shards = new Map<string, { file: string; start: number; rows: number }[]>();
   /**
    * Per table, the columns that held text in training (new patients' and other hospitals' files): a CSV column
    * of them that DuckDB types otherwise from this file alone (only "F" in `sex` reads as BOOLEAN false) is read
@@ -256,8 +258,8 @@ export class Db {
   /** The checks before reading a table file, and the statement that reads it. */
   private async loadStatement(name: string, t: TableSpec, specDir: string, policy: PathPolicy, asText: string[] = []) {
     const where = `${this.specFile}: tables.${name}.file`;
-    const path = resolveTableFile(specDir, t.file, where, policy);
     const fmt = tableFormat(t);
+    const { path, files } = resolveTableFiles(specDir, t.file, where, fmt !== 'csv', policy);
     const delim = t.delimiter ? `, delim=${lit(t.delimiter)}` : '';
     // na_values: markers such as "ERROR" or "NA" read as missing (besides empty fields).
     const na = t.na_values?.length ? `, nullstr=[${['', ...t.na_values].map(lit).join(', ')}]` : '';
@@ -270,8 +272,39 @@ export class Db {
     // numeric column holding text becomes VARCHAR and is reported below by line, instead of failing mid-read.
     const source = fmt === 'csv'
       ? `SELECT row_number() OVER () + 1 AS __line, ${loadedColumns(t)} FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim}${na}${dec}${enc}${asText.length ? `, types={${asText.map((c) => `${lit(c)}: 'VARCHAR'`).join(', ')}}` : ''})`
-      : `SELECT file_row_number + 1 AS __line, ${loadedColumns(t, 'file_row_number')} FROM read_parquet(${lit(path)}, file_row_number=true)`;
+      : files.length === 1 && files[0] === path
+        ? `SELECT file_row_number + 1 AS __line, ${loadedColumns(t, 'file_row_number')} FROM read_parquet(${lit(path)}, file_row_number=true)`
+        : await this.shardsSource(name, t, files);
     return { name, t, where, path, fmt, sql: `CREATE TABLE ${tbl(name)} AS ${source}` };
+  }
+
+  /**
+   * A folder of Parquet shards as one table: the files in path order, columns matched by name (a column one shard
+   * lacks is NULL there), __line numbering the rows across the files (at() turns it back into a file and row).
+   */
+  private async shardsSource(name: string, t: TableSpec, files: string[]): Promise<string> {
+    // (a connection of its own: the tables' files are read at the same time)
+    const con = await this.inst.connect();
+    const rowsOf = new Map<string, number>();
+    try {
+      const r = await con.runAndReadAll(`SELECT file_name AS f, num_rows AS n FROM parquet_file_metadata([${files.map(lit).join(', ')}])`);
+      for (const [f, n] of r.getRows()) rowsOf.set(String(f), Number(n));
+    } catch (e) {
+      throw new CdmmError(`${this.specFile}: tables.${name}.file: cannot read the Parquet files' row counts: ${duckdbReason(e)}`);
+    } finally {
+      con.closeSync();
+    }
+    const starts: { file: string; start: number; rows: number }[] = [];
+    let start = 0;
+    for (const f of files) {
+      const n = rowsOf.get(f) ?? 0;
+      starts.push({ file: f, start, rows: n });
+      start += n;
+    }
+    this.shards.set(name, starts);
+    return starts
+      .map((s) => `SELECT file_row_number + ${s.start + 1} AS __line, ${loadedColumns(t, 'file_row_number')} FROM read_parquet(${lit(s.file)}, file_row_number=true)`)
+      .join(' UNION ALL BY NAME ');
   }
 
   /** DuckDB's reason a file could not be read; for an over-long line, the line DuckDB should have named. */
@@ -437,7 +470,10 @@ export class Db {
     if (line === null || line === undefined) return 'a row';
     const n = Number(line);
     if (!Number.isInteger(n)) return `line ${String(line)}`;
-    if (this.parquetTables.has(table)) return `row ${n}`;
+    if (this.parquetTables.has(table)) {
+      const shard = this.shards.get(table)?.find((s) => n > s.start && n <= s.start + s.rows);
+      return shard ? `row ${n - shard.start} of ${shard.file}` : `row ${n}`;
+    }
     const [found] = await this.fileLines(table, [n]);
     return found === undefined ? `record ${n - 1} after the header` : `line ${found}`;
   }
@@ -533,7 +569,9 @@ export class Db {
       const records = Array.isArray(dup[0].lines) ? (dup[0].lines as unknown[]).slice(0, 5).map(Number) : undefined;
       const found = records && (await this.fileLines(table, records));
       // A Parquet file has rows, not lines (its __line is the row number).
-      const lines = records ? ` (${this.parquetTables.has(table) ? 'rows' : 'lines'} ${records.map((r, k) => found![k] ?? `record ${r - 1}`).join(', ')})` : '';
+      const lines = !records ? ''
+        : this.shards.has(table) ? ` (${(await Promise.all(records.map((r) => this.at(table, r)))).join(', ')})`
+        : ` (${this.parquetTables.has(table) ? 'rows' : 'lines'} ${records.map((r, k) => found![k] ?? `record ${r - 1}`).join(', ')})`;
       throw new CdmmError(
         `${t.label}: duplicate id ${dup[0].id} appears ${dup[0].n} times${lines}, but ${field} needs one row per patient`,
       );

@@ -1,8 +1,8 @@
 // Which files a spec may name, and checks of a table file before DuckDB reads it. A spec is trusted to name its
 // data, not to read other files: a table file must lie in the spec's folder (or below it, symbolic links
 // resolved) and look like a data file, unless the user passes --allow-outside (docs/SECURITY.md).
-import { createReadStream, existsSync, realpathSync, statSync } from 'node:fs';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { createReadStream, existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -46,6 +46,38 @@ export function resolveTableFile(specDir: string, file: string, where: string, p
   if (!DATA_FILE.test(path))
     throw new CdmmError(`${where}: ${JSON.stringify(file)} is not a table file name: expected .csv, .tsv or .txt (optionally .gz or .zst) or .parquet`);
   return path;
+}
+
+/** Most Parquet files one table folder may hold (a MEDS export has tens to hundreds of shards). */
+export const MAX_TABLE_FILES = 10_000;
+
+/**
+ * A table's files: the one file `file` names, or, when it names a folder and the table is Parquet (`folderOk`: a
+ * trailing '/' or format parquet|meds), every .parquet file below it in path order, each checked like a single
+ * file (a link out of the spec's folder is refused). Other files and sub-folders named *.parquet are passed over.
+ */
+export function resolveTableFiles(specDir: string, file: string, where: string, folderOk: boolean, policy: PathPolicy = {}, what = 'spec'): { path: string; files: string[] } {
+  const path = resolve(specDir, file);
+  // (a folder named like a CSV file is just not a file)
+  if (!existsSync(path) || !statSync(path).isDirectory() || (!folderOk && /\.(csv|tsv|txt)(\.(gz|zst))?$/i.test(path)))
+    return { path, files: [resolveTableFile(specDir, file, where, policy, what)] };
+  if (!folderOk)
+    throw new CdmmError(`${where}: ${path} is a folder: to read every .parquet file below it as one table, write the folder with a trailing '/' (${JSON.stringify(file.replace(/\/*$/, '/'))}) or set format: parquet (or meds)`);
+  const dir = resolve(specDir);
+  const outside = () =>
+    new CdmmError(`${where}: ${JSON.stringify(file)} is outside the ${what}'s folder ${dir}; a ${what} may only name files in its own folder or below it (pass --allow-outside to read files elsewhere)`);
+  if (!policy.allowOutside && (!inside(dir, path) || !inside(realpathSync(dir), realpathSync(path)))) throw outside();
+  const names = (readdirSync(path, { recursive: true }) as string[]).filter((n) => /\.parquet$/i.test(n)).sort();
+  const files: string[] = [];
+  for (const n of names) {
+    const full = join(path, n);
+    const st = lstatSync(full);
+    if (st.isDirectory() || (st.isSymbolicLink() && statSync(full, { throwIfNoEntry: false })?.isDirectory())) continue; // Spark's table.parquet/ folders: their part files are listed on their own
+    files.push(resolveTableFile(specDir, full, where, policy, what));
+    if (files.length > MAX_TABLE_FILES) throw new CdmmError(`${where}: ${path} holds more than ${MAX_TABLE_FILES} .parquet files; expected one table's shards`);
+  }
+  if (!files.length) throw new CdmmError(`${where}: ${path} is a folder with no .parquet file below it (a folder is read as the Parquet shards of one table)`);
+  return { path, files };
 }
 
 /** A gzip file must decompress to its end: DuckDB reads a truncated one as complete (the rows up to the cut). */

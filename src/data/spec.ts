@@ -577,7 +577,8 @@ export function loadSpec(path: string): Spec {
 /** Table format from the spec or the file extension. */
 export function tableFormat(t: TableSpec): 'csv' | 'parquet' | 'meds' {
   if (t.format) return t.format;
-  return /\.parquet$/i.test(t.file) ? 'parquet' : 'csv';
+  // a trailing slash names a folder: its .parquet files are the table (resolveTableFiles)
+  return /\.parquet$|[\\/]$/i.test(t.file) ? 'parquet' : 'csv';
 }
 
 /** The id / time column of a table, with MEDS defaults. */

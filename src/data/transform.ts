@@ -1,7 +1,7 @@
 // transformPatients: new patients → arrays, with the preprocessing state fitted at training time (no refitting;
 // unseen codes and categories go to their '<other>' features). Same SQL path as training.
 import { existsSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { CdmmError } from '../util/errors.js';
 import { applyModalities, extractModalities, type DataState } from './build.js';
 import { buildCohort } from './cohort.js';
@@ -171,7 +171,8 @@ async function registerGivenTables(db: Db, spec: Spec, st: DataState, files: Rec
     if (Object.hasOwn(files, name)) {
       // Chosen by the user on the command line (a folder or a mapping checked in src/serve/input.ts).
       const path = resolve(files[name]);
-      await registerTable(db, name, { ...t, file: path }, dirname(path));
+      const file = /[\\/]$/.test(files[name]) ? join(path, '/') : path; // a trailing slash: a folder of Parquet shards
+      await registerTable(db, name, { ...t, file }, dirname(path));
       continue;
     }
     const types = st.tableTypes[name];

@@ -3,8 +3,8 @@
 // tables (external validation), or JSON patient records (.json array / {"records": [...]}, or .jsonl).
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { resolveTableFile, type PathPolicy } from '../data/paths.js';
-import type { Spec } from '../data/spec.js';
+import { resolveTableFiles, type PathPolicy } from '../data/paths.js';
+import { tableFormat, type Spec } from '../data/spec.js';
 import { CdmmError } from '../util/errors.js';
 import { readBoundedText } from '../util/files.js';
 import { parseYamlText } from '../util/yaml.js';
@@ -75,7 +75,9 @@ function fromParsed(path: string, doc: unknown, spec: Spec, policy: PathPolicy):
   for (const [table, file] of Object.entries(map)) {
     if (!isTable(table)) throw new CdmmError(`${path}: ${table}: not a table of spec '${spec.name}' (tables: ${Object.keys(spec.tables).join(', ')})`);
     if (typeof file !== 'string' || !file) throw new CdmmError(`${path}: ${table}: expected a file path`);
-    tables[table] = resolveTableFile(dirname(path), file, `${path}: ${table}`, policy, 'mapping');
+    // a folder of Parquet shards when the table is Parquet (or the path ends in '/'), as in a spec
+    const found = resolveTableFiles(dirname(path), file, `${path}: ${table}`, tableFormat({ ...spec.tables[table], file }) !== 'csv', policy, 'mapping').path;
+    tables[table] = statSync(found).isDirectory() ? join(found, '/') : found; // the slash keeps it a folder table
   }
   if (!Object.keys(tables).length) throw new CdmmError(`${path}: the mapping names no table (tables of spec '${spec.name}': ${Object.keys(spec.tables).join(', ')})`);
   return { kind: 'tables', tables };
@@ -86,8 +88,10 @@ function tablesInFolder(dir: string, spec: Spec): Record<string, string> {
   const tables: Record<string, string> = {};
   for (const [table, t] of Object.entries(spec.tables)) {
     const candidates = [basename(t.file), ...TABLE_EXTENSIONS.map((e) => table + e)];
-    const hit = candidates.map((c) => join(dir, c)).find((p) => existsSync(p) && statSync(p).isFile());
-    if (hit) tables[table] = hit;
+    // a table read from a folder of Parquet shards is found as a folder of that name
+    const folderOk = tableFormat(t) !== 'csv' && /[\\/]$|^[^.]*$/.test(t.file);
+    const hit = candidates.map((c) => join(dir, c)).find((p) => existsSync(p) && (statSync(p).isFile() || (folderOk && statSync(p).isDirectory())));
+    if (hit) tables[table] = statSync(hit).isDirectory() ? join(hit, '/') : hit;
   }
   if (!Object.keys(tables).length) {
     const expected = Object.entries(spec.tables).map(([table, t]) => `${table}: ${basename(t.file)} or ${table}${TABLE_EXTENSIONS[0]}`);
