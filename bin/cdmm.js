@@ -31,6 +31,11 @@ if (process.env.CDMM_FROM_SOURCE !== '1' && buildIsCurrent()) {
   register();
   ({ main } = await import('../src/cli/main.ts'));
 }
+// A reader that stops early (`| head`) closes the pipe: that is no crash of ours.
+for (const s of [process.stdout, process.stderr]) s.on('error', (e) => { if (e.code !== 'EPIPE') throw e; });
 const code = await main(args);
-// Exit explicitly: open native handles (DuckDB, thread pools) must not keep a finished command alive.
+// Exit explicitly: open native handles (DuckDB, thread pools) must not keep a finished command alive. But first
+// let stdout and stderr drain: a large output to a pipe is written in part later, and exit would cut it off.
+const drained = (s) => new Promise((done) => (s.writableLength === 0 || s.destroyed ? done() : s.write('', () => done())));
+await Promise.all([drained(process.stdout), drained(process.stderr)]);
 process.exit(code);

@@ -120,6 +120,23 @@ describe('cdmm predict', () => {
     expect(bad.err).toContain('--format xml: expected json or csv');
   });
 
+  it('--out - through a pipe that is read slowly still gets every byte (the process waits for stdout to drain)', async () => {
+    const { spawn } = await import('node:child_process');
+    const bin = join(import.meta.dirname, '..', 'bin', 'cdmm.js');
+    const child = spawn(process.execPath, [bin, 'predict', run, '--input', spec, '--out', '-'], { stdio: ['ignore', 'pipe', 'ignore'], env: process.env });
+    const chunks: Buffer[] = [];
+    // the reader is late: what the command writes past the pipe's 64 KiB buffer waits in the process meanwhile
+    child.stdout.pause();
+    setTimeout(() => child.stdout.resume(), 1500);
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    expect(code).toBe(0);
+    const text = Buffer.concat(chunks).toString('utf8');
+    expect(text.length).toBeGreaterThan(70_000);
+    const doc = JSON.parse(text);
+    expect(doc.predictions.length).toBe(doc.n);
+  }, 60_000);
+
   it('a folder with some of the tables equals records with the same tables', async () => {
     const ids = runPreds.ids.slice(0, 10);
     const dir = join(root, 'folder');
