@@ -230,3 +230,33 @@ split: { method: random, seed: 2, fractions: { train: 0.5, val: 0.25, test: 0.25
     );
   }, 60_000);
 });
+
+describe('text times with a UTC offset (a Parquet VARCHAR column, as many exports write them)', () => {
+  it('are the instant they name: a lab 3 hours after the prediction time in UTC is not used, one 1 hour before is', async () => {
+    const dir = tempDir();
+    const con = await (await DuckDBInstance.create(':memory:')).connect();
+    // Patient i's prediction time: 2023-01-02 00:00 (UTC). Lab A at 22:00-05:00 on Jan 1 = 03:00 UTC Jan 2 (after):
+    // as wall time it would be 22:00 Jan 1 (before). Lab B at 08:00+09:00 on Jan 2 = 23:00 UTC Jan 1 (before):
+    // as wall time 08:00 Jan 2 (after). Even patients have only A, odd ones only B.
+    await con.run(`COPY (SELECT range AS id, CASE WHEN range % 2 = 0 THEN '2023-01-01T22:00:00-05:00' ELSE '2023-01-02T08:00:00+09:00' END AS charttime,
+      'lactate' AS item, 1.0 + range AS value FROM range(40)) TO '${join(dir, 'labs.parquet')}' (FORMAT parquet)`);
+    const p = ['id,admit,y'];
+    const p2 = ['id,admit,y,age'];
+    for (let i = 0; i < 40; i++) p2.push(`${i},2023-01-02 00:00:00,${i % 4 === 0 ? 1 : 0},${50 + i}`);
+    p.splice(0, p.length, ...p2);
+    writeFileSync(join(dir, 'p.csv'), p.join('\n') + '\n');
+    writeFileSync(join(dir, 'spec.yaml'), `name: tz
+tables:
+  patients: { file: p.csv, id: id }
+  labs: { file: labs.parquet, id: id, time: charttime }
+cohort: { table: patients, index_time: admit }
+label: { column: y }
+modalities:
+  demo: { type: tabular, table: patients, numeric: [age] }
+  labs: { type: timeseries, table: labs, variable: item, value: value, window: { start: -2, end: 0 }, bins: 1, variables: [lactate] }
+split: { method: random, seed: 0 }
+`);
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    for (const s of Object.values(ds.splits)) s.ids.forEach((id, r) => expect([id, s.mask[r * 2 + 1]]).toEqual([id, Number(id) % 2]));
+  }, 60_000);
+});

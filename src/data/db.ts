@@ -423,16 +423,20 @@ export class Db {
       t.columns.set(column, 'TIMESTAMP');
       return;
     }
+    // Text times are read through TIMESTAMPTZ: a time with an offset (…T22:00:00-05:00, as Parquet text columns
+    // and JSON exports hold them) is that instant in UTC, as a zoned CSV column and a JSON record's time are; a
+    // cast to TIMESTAMP would drop the offset and move the row across the prediction time. Naive text is UTC.
+    const read = (target: string, x: string) => (target === 'TIMESTAMP' ? `timezone('UTC', TRY_CAST(${x} AS TIMESTAMPTZ))` : `TRY_CAST(${x} AS ${target})`);
     for (const target of ['DOUBLE', 'TIMESTAMP']) {
-      const n = Number(await this.scalar(`SELECT count(*) FROM ${tbl(table)} WHERE ${c} IS NOT NULL AND trim(${c}) <> '' AND TRY_CAST(${c} AS ${target}) IS NULL`));
+      const n = Number(await this.scalar(`SELECT count(*) FROM ${tbl(table)} WHERE ${c} IS NOT NULL AND trim(${c}) <> '' AND ${read(target, c)} IS NULL`));
       if (n === 0) {
-        await this.run(`ALTER TABLE ${tbl(table)} ALTER ${c} SET DATA TYPE ${target} USING TRY_CAST(nullif(trim(${c}), '') AS ${target})`);
+        await this.run(`ALTER TABLE ${tbl(table)} ALTER ${c} SET DATA TYPE ${target} USING ${read(target, `nullif(trim(${c}), '')`)}`);
         t.columns.set(column, target);
         return;
       }
     }
     const bad = await this.rows(
-      `SELECT ${this.lineExpr(table)} AS line, ${c} AS v FROM ${tbl(table)} WHERE ${c} IS NOT NULL AND TRY_CAST(${c} AS TIMESTAMP) IS NULL AND TRY_CAST(${c} AS DOUBLE) IS NULL ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
+      `SELECT ${this.lineExpr(table)} AS line, ${c} AS v FROM ${tbl(table)} WHERE ${c} IS NOT NULL AND TRY_CAST(${c} AS TIMESTAMPTZ) IS NULL AND TRY_CAST(${c} AS DOUBLE) IS NULL ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
     );
     throw new CdmmError(
       `${t.label}: ${await this.at(table, bad[0]?.line)}, column '${column}': time ${JSON.stringify(bad[0]?.v)} is neither a number of days nor a timestamp (${this.specFile}: ${field}; ` +
