@@ -11,6 +11,7 @@ import { own } from '../data/records.js';
 import { formatPath, type Spec } from '../data/spec.js';
 import { transformPatients, unreadableValues, type PatientRecord, type TransformResult, type TransformSource } from '../data/transform.js';
 import type { ModalityInfo } from '../data/types.js';
+import { absentModalityWarnings } from '../run/coverage.js';
 import type { RunManifest } from '../run/run-io.js';
 import { CdmmError } from '../util/errors.js';
 import { readPatientInput, type PatientInput } from './input.js';
@@ -206,7 +207,11 @@ export class Predictor {
     if (t.labels) predictions.forEach((p, i) => (p.label = t.labels![i]));
     const used = new Set(Object.values(this.spec.modalities).map((m) => m.table));
     const missingTables = input.kind === 'tables' ? Object.keys(this.spec.tables).filter((n) => used.has(n) && !Object.hasOwn(input.tables, n)) : [];
-    return { predictions, ...(t.exclusions ? { excluded: t.exclusions } : {}), ...(missingTables.length ? { missingTables } : {}) };
+    // A table not given is said already (missingTables); a given one that reaches no patient is said here.
+    const given = new Set(input.kind === 'tables' ? Object.keys(input.tables) : Object.keys(this.spec.tables));
+    const warnings = absentModalityWarnings(this.manifest, t.mask, t.ids.length)
+      .filter((w) => given.has(this.spec.modalities[w.modality]?.table ?? '')).map((w) => `${path}: ${w.message}`);
+    return { predictions, ...(t.exclusions ? { excluded: t.exclusions } : {}), ...(missingTables.length ? { missingTables } : {}), ...(warnings.length ? { warnings } : {}) };
   }
 
   /** The engine part: factual and counterfactual scores for patients already as arrays. Synchronous. */

@@ -46,6 +46,8 @@ export interface PredictionSet {
   excluded?: Record<string, number>;
   /** Table files input: the spec's tables that were not found (their modalities count as missing). */
   missingTables?: string[];
+  /** Table files input: modalities training had that these patients all but lack (src/run/coverage.ts). */
+  warnings?: string[];
 }
 
 export interface InputIssue {

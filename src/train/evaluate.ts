@@ -10,6 +10,7 @@ import type { SplitArrays } from '../data/types.js';
 import type { PatternMetrics } from '../eval/patterns.js';
 import { referenceMetrics, type ReferenceMetrics } from '../eval/reference.js';
 import { assignPatterns } from '../models/patterns.js';
+import { absentModalityWarnings } from '../run/coverage.js';
 import { CdmmError } from '../util/errors.js';
 import { maskStrings, predictSplit, servedRisks } from '../run/predict.js';
 import { runFiles, type LoadedRun } from '../run/run-io.js';
@@ -78,6 +79,7 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
     const unseen = [
       ...unseenCategoryWarnings(run.manifest.modalities, t.values, t.ids.length),
       ...scaleShiftWarnings(run.manifest.modalities, t.values, t.mask, t.ids.length),
+      ...absentModalityWarnings(run.manifest, t.mask, t.ids.length).map((w) => w.message),
     ].map((w) => `${o.specPath}: ${w}`);
     const fitted = readFitted(run.dir);
     if (fitted) {

@@ -32,8 +32,9 @@ export function register(program: Command): void {
       try {
         const set = await predictor.predictFiles(o.input, { allowOutside: o.allowOutside });
         const m = predictor.manifest;
+        for (const w of set.warnings ?? []) say('warning', w);
         const text = format === 'json' ? predictionsJson(set, { dir: predictor.runDir, dataset: m.dataset }) : predictionsCsv(set, predictor.modalities);
-        const excluded = set.excluded ? Object.entries(set.excluded).map(([k, v]) => `${v} ${k}`).join(', ') : '';
+        const excluded = set.excluded ? Object.entries(set.excluded).filter(([, v]) => v > 0).map(([k, v]) => `${v} ${k}`).join(', ') : '';
         if (toStdout) {
           // stdout holds the predictions alone; what would have been the summary line goes to stderr
           process.stdout.write(text);
@@ -44,7 +45,7 @@ export function register(program: Command): void {
         }
         writeOutFile(o.out, text, 'predictions', isPredictionsFile, { overwrite: o.overwrite });
         if (o.json) {
-          process.stdout.write(JSON.stringify({ out: o.out, n: set.predictions.length, excluded: set.excluded ?? {}, typical_values: predictor.typical.source, ...(set.missingTables ? { tables_not_given: set.missingTables } : {}) }) + '\n');
+          process.stdout.write(JSON.stringify({ out: o.out, n: set.predictions.length, excluded: set.excluded ?? {}, typical_values: predictor.typical.source, ...(set.missingTables ? { tables_not_given: set.missingTables } : {}), ...(set.warnings ? { warnings: set.warnings } : {}) }) + '\n');
         } else {
           process.stdout.write(`${set.predictions.length} patient(s) → ${o.out}${excluded ? ` (left out: ${excluded})` : ''}\n`);
           if (set.missingTables)
