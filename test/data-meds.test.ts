@@ -1,6 +1,6 @@
 // MEDS event tables (Parquet: subject_id, time, code, numeric_value, text_value) as a source, modalities by code
 // prefix, timestamps for index and event times (differences in days), and an embedding table.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -203,7 +203,7 @@ split: { method: random, seed: 2, fractions: { train: 0.5, val: 0.25, test: 0.25
 
   it('a folder without the slash or a format, an empty folder, and a link out of the spec folder are refused', async () => {
     writeFileSync(join(dir, 'noslash.yaml'), spec('data', ', id: subject_id, time: time'));
-    await expect(prepareDataset(join(dir, 'noslash.yaml'), { quiet: true, cache: false })).rejects.toThrow(/tables\.events\.file: .*data is a folder: to read every \.parquet file below it as one table, write the folder with a trailing '\/' \("data\/"\) or set format: parquet/);
+    await expect(prepareDataset(join(dir, 'noslash.yaml'), { quiet: true, cache: false })).rejects.toThrow(/tables\.events\.file: .*data is a folder: to read every \.parquet file below it as one table, write the folder with a trailing '\/' \("data\/"\) and no format: csv, or set format: parquet/);
     const { mkdirSync, symlinkSync } = await import('node:fs');
     mkdirSync(join(dir, 'empty'), { recursive: true });
     writeFileSync(join(dir, 'empty.yaml'), spec('empty/', ', id: subject_id, time: time'));
@@ -214,6 +214,26 @@ split: { method: random, seed: 2, fractions: { train: 0.5, val: 0.25, test: 0.25
     symlinkSync(join(away, 'secret.parquet'), join(dir, 'linked', 'x.parquet'));
     writeFileSync(join(dir, 'linked.yaml'), spec('linked/', ', id: subject_id, time: time'));
     await expect(prepareDataset(join(dir, 'linked.yaml'), { quiet: true, cache: false })).rejects.toThrow(/is outside the spec's folder/);
+  }, 60_000);
+
+  it('passes over hidden and _-prefixed entries, reads code=X folders as plain folders, and refuses a linked folder', async () => {
+    const { mkdirSync, symlinkSync, cpSync, rmSync } = await import('node:fs');
+    const con = await (await DuckDBInstance.create(':memory:')).connect();
+    const d2 = join(dir, 'tricky');
+    cpSync(join(dir, 'data'), join(d2, 'code=LAB//x'), { recursive: true }); // a hive-style name: not a column
+    for (const junk of ['.cdmm-cache', '_temporary']) {
+      mkdirSync(join(d2, junk), { recursive: true });
+      await con.run(`COPY (SELECT 999 AS subject_id, TIMESTAMP '2020-01-01' AS time, 'LAB//hr' AS code, 1.0 AS numeric_value) TO '${join(d2, junk, 'stray.parquet')}' (FORMAT parquet)`);
+    }
+    writeFileSync(join(dir, 'tricky.yaml'), spec('tricky/', ', format: meds, columns: [subject_id, time, code, numeric_value]'));
+    const one = await prepareDataset(join(dir, 'one.yaml'), { quiet: true, cache: false });
+    const got = await prepareDataset(join(dir, 'tricky.yaml'), { quiet: true, cache: false });
+    for (const split of ['train', 'val', 'test'] as const)
+      for (const m of ['vitals', 'diagnoses']) expect(Array.from(got.splits[split].values[m])).toEqual(Array.from(one.splits[split].values[m]));
+    // a link to a folder (here the folder itself: every shard twice) is refused, not followed
+    symlinkSync(d2, join(d2, 'again'));
+    await expect(prepareDataset(join(dir, 'tricky.yaml'), { quiet: true, cache: false })).rejects.toThrow(/again is a link to a folder: shard folders are read without following links to folders/);
+    rmSync(join(d2, 'again'));
   }, 60_000);
 
   it("names a shard's file and row in errors (a duplicate id in a one-row-per-patient table)", async () => {
@@ -258,5 +278,11 @@ split: { method: random, seed: 0 }
 `);
     const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
     for (const s of Object.values(ds.splits)) s.ids.forEach((id, r) => expect([id, s.mask[r * 2 + 1]]).toEqual([id, Number(id) % 2]));
+    expect((ds.cohort.warnings ?? []).some((w) => w.includes('time_unit'))).toBe(false);
+    // time_unit on a timestamp column does nothing: said, and the dataset is the same
+    writeFileSync(join(dir, 'spec.yaml'), readFileSync(join(dir, 'spec.yaml'), 'utf8').replace('time: charttime }', 'time: charttime, time_unit: hours }'));
+    const hours = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    expect(hours.cohort.warnings?.join('\n')).toMatch(/tables\.labs\.time_unit is not used: column 'charttime' holds timestamps \(TIMESTAMP\)/);
+    expect(Array.from(hours.splits.train.mask)).toEqual(Array.from(ds.splits.train.mask));
   }, 60_000);
 });

@@ -273,7 +273,7 @@ export class Db {
     const source = fmt === 'csv'
       ? `SELECT row_number() OVER () + 1 AS __line, ${loadedColumns(t)} FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim}${na}${dec}${enc}${asText.length ? `, types={${asText.map((c) => `${lit(c)}: 'VARCHAR'`).join(', ')}}` : ''})`
       : files.length === 1 && files[0] === path
-        ? `SELECT file_row_number + 1 AS __line, ${loadedColumns(t, 'file_row_number')} FROM read_parquet(${lit(path)}, file_row_number=true)`
+        ? `SELECT file_row_number + 1 AS __line, ${loadedColumns(t, 'file_row_number')} FROM read_parquet(${lit(path)}, file_row_number=true, hive_partitioning=false)`
         : await this.shardsSource(name, t, files);
     return { name, t, where, path, fmt, sql: `CREATE TABLE ${tbl(name)} AS ${source}` };
   }
@@ -302,9 +302,12 @@ export class Db {
       start += n;
     }
     this.shards.set(name, starts);
-    return starts
-      .map((s) => `SELECT file_row_number + ${s.start + 1} AS __line, ${loadedColumns(t, 'file_row_number')} FROM read_parquet(${lit(s.file)}, file_row_number=true)`)
-      .join(' UNION ALL BY NAME ');
+    // One read_parquet over the list (DuckDB opens the files in turn; a UNION of one scan per shard held them all
+    // open and ran out of file handles past ~1,000 shards). The file's name comes back under a name of ours, so a
+    // data column called `filename` stays the data's; no hive partitioning (a folder code=X would overwrite `code`).
+    const offsets = starts.map((s) => `(${lit(s.file)}, ${s.start})`).join(', ');
+    const scan = `SELECT p.*, o.__cdmm_start FROM read_parquet([${files.map(lit).join(', ')}], file_row_number=true, union_by_name=true, hive_partitioning=false, filename='__cdmm_file') p JOIN (VALUES ${offsets}) o(__cdmm_f, __cdmm_start) ON p.__cdmm_file = o.__cdmm_f`;
+    return `SELECT file_row_number + __cdmm_start + 1 AS __line, ${loadedColumns(t, 'file_row_number, __cdmm_file, __cdmm_start')} FROM (${scan}) ORDER BY __line`;
   }
 
   /** DuckDB's reason a file could not be read; for an over-long line, the line DuckDB should have named. */
@@ -381,6 +384,12 @@ export class Db {
   async requireTime(table: string, column: string, field: string): Promise<void> {
     await this.convertTime(table, column, field);
     await this.requireFiniteTime(table, column, field);
+    // time_unit scales numbers only: on timestamps it does nothing, which the user should know (once a table)
+    const t = this.table(table);
+    const type = t.columns.get(column) ?? '';
+    const note = `${this.specFile}: tables.${table}.time_unit is not used`;
+    if (field.startsWith(`tables.${table}.time`) && t.unitsPerDay !== 1 && /TIMESTAMP|DATE/i.test(type) && !this.warnings.some((w) => w.startsWith(note)))
+      this.warnings.push(`${note}: column '${column}' holds timestamps (${type}), whose differences are exact; time_unit applies to times given as numbers`);
   }
 
   /**

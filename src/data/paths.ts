@@ -62,20 +62,30 @@ export function resolveTableFiles(specDir: string, file: string, where: string, 
   if (!existsSync(path) || !statSync(path).isDirectory() || (!folderOk && /\.(csv|tsv|txt)(\.(gz|zst))?$/i.test(path)))
     return { path, files: [resolveTableFile(specDir, file, where, policy, what)] };
   if (!folderOk)
-    throw new CdmmError(`${where}: ${path} is a folder: to read every .parquet file below it as one table, write the folder with a trailing '/' (${JSON.stringify(file.replace(/\/*$/, '/'))}) or set format: parquet (or meds)`);
+    throw new CdmmError(`${where}: ${path} is a folder: to read every .parquet file below it as one table, write the folder with a trailing '/' (${JSON.stringify(file.replace(/\/*$/, '/'))}) and no format: csv, or set format: parquet (or meds)`);
   const dir = resolve(specDir);
   const outside = () =>
     new CdmmError(`${where}: ${JSON.stringify(file)} is outside the ${what}'s folder ${dir}; a ${what} may only name files in its own folder or below it (pass --allow-outside to read files elsewhere)`);
   if (!policy.allowOutside && (!inside(dir, path) || !inside(realpathSync(dir), realpathSync(path)))) throw outside();
-  const names = (readdirSync(path, { recursive: true }) as string[]).filter((n) => /\.parquet$/i.test(n)).sort();
   const files: string[] = [];
-  for (const n of names) {
-    const full = join(path, n);
-    const st = lstatSync(full);
-    if (st.isDirectory() || (st.isSymbolicLink() && statSync(full, { throwIfNoEntry: false })?.isDirectory())) continue; // Spark's table.parquet/ folders: their part files are listed on their own
-    files.push(resolveTableFile(specDir, full, where, policy, what));
-    if (files.length > MAX_TABLE_FILES) throw new CdmmError(`${where}: ${path} holds more than ${MAX_TABLE_FILES} .parquet files; expected one table's shards`);
-  }
+  // Walked by hand, links not followed into folders (Node's recursive readdir follows them: a link to the folder
+  // itself read every shard twice, one to / walked the disk). Hidden and _-prefixed entries (.cdmm-cache,
+  // _temporary/, _SUCCESS) are passed over, as pyarrow and Spark do.
+  const walk = (folder: string) => {
+    for (const n of readdirSync(folder).sort()) {
+      if (n.startsWith('.') || n.startsWith('_')) continue;
+      const full = join(folder, n);
+      const st = lstatSync(full);
+      if (st.isSymbolicLink() && statSync(full, { throwIfNoEntry: false })?.isDirectory())
+        throw new CdmmError(`${where}: ${full} is a link to a folder: shard folders are read without following links to folders (link the shard files, or copy them)`);
+      if (st.isDirectory()) walk(full); // Spark's table.parquet/ folders too: their part files are read on their own
+      else if (/\.parquet$/i.test(n)) {
+        files.push(resolveTableFile(specDir, full, where, policy, what));
+        if (files.length > MAX_TABLE_FILES) throw new CdmmError(`${where}: ${path} holds more than ${MAX_TABLE_FILES} .parquet files; expected one table's shards`);
+      }
+    }
+  };
+  walk(path);
   if (!files.length) throw new CdmmError(`${where}: ${path} is a folder with no .parquet file below it (a folder is read as the Parquet shards of one table)`);
   return { path, files };
 }

@@ -1,5 +1,6 @@
 // transformPatients: new patients → arrays, with the preprocessing state fitted at training time (no refitting;
 // unseen codes and categories go to their '<other>' features). Same SQL path as training.
+import type { PathPolicy } from './paths.js';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CdmmError } from '../util/errors.js';
@@ -15,7 +16,7 @@ export type { PatientRecord } from './records.js';
 export { ownRecords, patientRecordSchema, patientRecordSchemaFor, parseRecords, unreadableValues } from './records.js';
 
 /** `allowOutside`: a spec's (or a mapping's) table files may lie outside its folder (--allow-outside). */
-export type TransformSource = { specPath: string; allowOutside?: boolean } | { tables: Record<string, string> } | { records: PatientRecord[] };
+export type TransformSource = { specPath: string; allowOutside?: boolean } | { tables: Record<string, string>; allowOutside?: boolean } | { records: PatientRecord[] };
 
 export interface TransformResult {
   ids: string[];
@@ -114,7 +115,7 @@ export async function transformPatients(spec: Spec, specDir: string, state: unkn
     if ('specPath' in source) {
       await registerTables(db, useSpec, dir, true, { allowOutside: source.allowOutside });
     } else if ('tables' in source) {
-      await registerGivenTables(db, useSpec, st, source.tables);
+      await registerGivenTables(db, useSpec, st, source.tables, { allowOutside: source.allowOutside });
     } else {
       await loadRecords(db, useSpec, st.tableTypes, parseRecords(source.records, st.tableTypes));
     }
@@ -163,7 +164,7 @@ export async function transformPatients(spec: Spec, specDir: string, state: unkn
 }
 
 /** Registers the given table files; a spec table not given becomes an empty table with the training types. */
-async function registerGivenTables(db: Db, spec: Spec, st: DataState, files: Record<string, string>): Promise<void> {
+async function registerGivenTables(db: Db, spec: Spec, st: DataState, files: Record<string, string>, policy: PathPolicy): Promise<void> {
   // Own keys only: a table named `constructor` in the mapping is not a spec table.
   for (const name of Object.keys(files))
     if (!Object.hasOwn(spec.tables, name)) throw new CdmmError(`tables.${name}: not a table of spec '${spec.name}' (tables: ${Object.keys(spec.tables).join(', ')})`);
@@ -172,7 +173,7 @@ async function registerGivenTables(db: Db, spec: Spec, st: DataState, files: Rec
       // Chosen by the user on the command line (a folder or a mapping checked in src/serve/input.ts).
       const path = resolve(files[name]);
       const file = /[\\/]$/.test(files[name]) ? join(path, '/') : path; // a trailing slash: a folder of Parquet shards
-      await registerTable(db, name, { ...t, file }, dirname(path));
+      await registerTable(db, name, { ...t, file }, dirname(path), policy);
       continue;
     }
     const types = st.tableTypes[name];

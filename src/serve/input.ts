@@ -89,7 +89,7 @@ function tablesInFolder(dir: string, spec: Spec): Record<string, string> {
   for (const [table, t] of Object.entries(spec.tables)) {
     const candidates = [basename(t.file), ...TABLE_EXTENSIONS.map((e) => table + e)];
     // a table read from a folder of Parquet shards is found as a folder of that name
-    const folderOk = tableFormat(t) !== 'csv' && /[\\/]$|^[^.]*$/.test(t.file);
+    const folderOk = tableFormat(t) !== 'csv';
     const hit = candidates.map((c) => join(dir, c)).find((p) => existsSync(p) && (statSync(p).isFile() || (folderOk && statSync(p).isDirectory())));
     if (hit) tables[table] = statSync(hit).isDirectory() ? join(hit, '/') : hit;
   }

@@ -201,7 +201,7 @@ export class Predictor {
       }
       return { predictions: await this.predictValidated(v.records, `${path}: `) };
     }
-    const t = await this.transform(input.kind === 'tables' ? { tables: input.tables } : { specPath: input.specPath, allowOutside: policy.allowOutside }, `${path}: `);
+    const t = await this.transform(input.kind === 'tables' ? { tables: input.tables, allowOutside: policy.allowOutside } : { specPath: input.specPath, allowOutside: policy.allowOutside }, `${path}: `);
     if (!t.ids.length) throw new CdmmError(`${path}: no patient to predict${t.exclusions ? ` (left out: ${formatCounts(t.exclusions)})` : ''}`);
     const predictions = this.scorer.score(t.ids, t);
     if (t.labels) predictions.forEach((p, i) => (p.label = t.labels![i]));

@@ -388,8 +388,9 @@ async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, 
       }
     }
   } catch (e) {
-    // A run that fails (bad data for one split seed, a full disk) keeps the finished ones: say how to go on.
-    if (e instanceof CdmmError && resume && done > 0)
+    // A run that fails (bad data for one split seed, a full disk) keeps the finished ones: say how to go on. Not with
+    // --overwrite: there the failure puts the folder that was replaced back (runBenchmark), the new runs go.
+    if (e instanceof CdmmError && resume && done > 0 && !req.overwrite)
       throw new CdmmError(`${e.message}\n(${done} of ${total} runs finished and are kept in ${req.out}; once this is fixed, continue with: ${resume})`, e.exitCode);
     throw e;
   } finally {
