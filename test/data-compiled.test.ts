@@ -352,11 +352,13 @@ describe('what the compiled transform declines or refuses', () => {
       { id: 'b', labs: [{ days: 10, test: 'sbp', value: 120 }] }, // after the index: nothing observed
       { id: 'c', subjects: { age: 1e300 } },
       { id: 'd', subjects: { age: 50 } },
+      { id: 'e' },
     ] as PatientRecord[]);
     expect(r.problems).toEqual([
       { record: 0, path: ['subjects'], message: '2 rows, but the cohort table (cohort.table) needs one row per patient' },
-      { record: 1, path: [], message: 'patient "b" has no observed modality (no data in any modality\'s tables and windows)' },
+      { record: 1, path: [], message: 'patient "b" has no observed modality (its rows (labs: 1) were all unused: outside the modality windows, variables or codes the model does not read, or values missing)' },
       { record: 2, path: [], message: "modality 'demographics' has a non-finite feature (a value too large for float32 once standardised)" },
+      { record: 4, path: [], message: 'patient "e" has no observed modality (no data in any modality\'s tables)' },
     ]);
     expect(Array.from(r.mask.subarray(3 * 6, 4 * 6))).toEqual([1, 0, 0, 0, 0, 0]);
     expect(Array.from(r.mask.subarray(0, 3 * 6)).every((x) => x === 0)).toBe(true);

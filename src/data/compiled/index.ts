@@ -175,7 +175,14 @@ export function compileRecordTransform(spec: Spec, state: DataState, modalities?
               }
           }
         }
-        if (!failed && !any) fail(i, { path: [], message: `patient ${JSON.stringify(rec.id)} has no observed modality (no data in any modality's tables and windows)` });
+        if (!failed && !any) {
+          // Rows given but none used reads differently from no rows at all: say which tables had some.
+          const given = [...views.values()].filter((v) => v.name !== ct).map((v) => [v.name, v.rows(rec).length] as const).filter(([, c]) => c > 0);
+          const why = given.length
+            ? `its rows (${given.map(([t, c]) => `${t}: ${c}`).join(', ')}) were all unused: outside the modality windows, variables or codes the model does not read, or values missing`
+            : "no data in any modality's tables";
+          fail(i, { path: [], message: `patient ${JSON.stringify(rec.id)} has no observed modality (${why})` });
+        }
         if (failed || !any) {
           mask.fill(0, i * K, (i + 1) * K);
           encoders.forEach((e, k) => out[k].fill(0, i * e.width, (i + 1) * e.width));
