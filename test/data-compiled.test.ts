@@ -143,6 +143,47 @@ function expectParity(d: Diff, label: string) {
 }
 
 describe('compiled transform = SQL path = training arrays', () => {
+  it('MEDS with static rows (null time) read by an untimed codes modality, beside windowed labs and codes', async () => {
+    const dir = join(root, 'meds-static');
+    mkdirSync(dir, { recursive: true });
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const con = await (await DuckDBInstance.create(':memory:')).connect();
+    await con.run(`COPY (
+      WITH p AS (SELECT i, TIMESTAMP '2020-01-01' + to_days(CAST(i % 50 AS INTEGER)) AS t0 FROM range(400) r(i))
+      SELECT i AS subject_id, NULL::TIMESTAMP AS time, CASE WHEN i % 3 = 0 THEN 'GENDER//F' ELSE 'GENDER//M' END AS code, NULL::DOUBLE AS numeric_value FROM p
+      UNION ALL SELECT i, NULL, 'RACE//' || (i % 4)::VARCHAR, NULL FROM p WHERE i % 5 <> 0
+      UNION ALL SELECT i, t0 - INTERVAL 2 DAY, 'LAB//hr', 60.0 + i % 37 FROM p WHERE i % 2 = 0
+      UNION ALL SELECT i, t0 + INTERVAL 1 DAY, 'GENDER//X', NULL FROM p
+      UNION ALL SELECT i, t0 - INTERVAL 9 DAY, 'DX//' || (i % 6)::VARCHAR, NULL FROM p WHERE i % 3 <> 1
+    ) TO '${join(dir, 'events.parquet')}' (FORMAT parquet)`);
+    const cohort = ['subject_id,prediction_time,boolean_value'];
+    for (let i = 0; i < 400; i++) cohort.push(`${i},${new Date(Date.UTC(2020, 0, 1 + (i % 50))).toISOString().slice(0, 19).replace('T', ' ')},${i % 3 === 0 || i % 7 === 0}`);
+    writeFileSync(join(dir, 'cohort.csv'), cohort.join('\n') + '\n');
+    writeFileSync(join(dir, 'spec.yaml'), `name: meds-static
+tables:
+  events: { file: events.parquet, format: meds }
+  cohort: { file: cohort.csv, id: subject_id }
+cohort: { table: cohort, index_time: prediction_time }
+label: { column: boolean_value }
+modalities:
+  sex: { type: codes, table: events, prefix: "GENDER//", untimed: true, min_count: 1 }
+  race: { type: codes, table: events, prefix: "RACE//", untimed: true, min_count: 1 }
+  vitals: { type: timeseries, table: events, prefix: "LAB//", window: { start: -30 }, bins: 2 }
+  dx: { type: codes, table: events, prefix: "DX//", window: { start: -365 }, min_count: 1 }
+split: { method: random, seed: 3 }
+`);
+    const r = await parity(join(dir, 'spec.yaml'), 300);
+    expectParity(r.vsSql, 'vs SQL');
+    expectParity(r.vsTraining, 'vs training');
+    // the static codes are the null-time rows only: GENDER//X, timed (and after the index), is never one of them
+    const sex = r.ds.modalities.find((m) => m.name === 'sex')!;
+    expect(sex.features).toEqual(['F', 'M', '<other>']);
+    const race = r.ds.modalities.findIndex((m) => m.name === 'race');
+    r.ids.forEach((id, i) => expect(r.compiled.mask[i * r.ds.modalities.length + race], id).toBe(Number(id) % 5 === 0 ? 0 : 1));
+    // no warning that the null-time rows go unused: they are the static modalities' data
+    expect((r.ds.cohort.warnings ?? []).some((w) => w.includes('no time (blank)'))).toBe(false);
+  }, 60_000);
+
   it('NAFLD (600 patients, 5 time series and codes)', async () => {
     const r = await parity('datasets/nafld/nafld.yaml', 600);
     expectParity(r.vsSql, 'vs SQL');

@@ -396,20 +396,31 @@ split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
     expect(Array.from(out.mask)).toEqual([1, 1, 1, 0]);
   }, 60_000);
 
-  it('untimed on a table that has a time column is refused', () => {
+  it('untimed on a table that has a time column reads its rows without a time, and only those', async () => {
+    const p = ['id,y,index_day'];
+    const dx = ['id,day,c'];
+    for (let i = 1; i <= 60; i++) {
+      p.push(`${i},${i % 3 === 0 ? 1 : 0},100`);
+      dx.push(`${i},,${i % 2 ? 'STATIC_A' : 'STATIC_B'}`, `${i},90,TIMED_BEFORE`, `${i},120,TIMED_AFTER`);
+    }
     const dir = writeFixture({
+      'p.csv': p.join('\n') + '\n',
+      'dx.csv': dx.join('\n') + '\n',
       'spec.yaml': `name: x
 tables:
   p: { file: p.csv, id: id }
   dx: { file: dx.csv, id: id, time: day }
-cohort: { table: p }
+cohort: { table: p, index_time: index_day }
 label: { column: y }
 modalities:
-  history: { type: codes, table: dx, code: c, untimed: true }
+  static: { type: codes, table: dx, code: c, untimed: true, min_count: 1 }
+  history: { type: codes, table: dx, code: c, window: { start: -30 }, min_count: 1 }
 `,
     });
-    expect(() => loadSpec(join(dir, 'spec.yaml'))).toThrow(/modalities\.history\.untimed: table 'dx' has a time column: use a window instead of untimed/);
-  });
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    expect(ds.modalities.map((m) => m.features)).toEqual([['STATIC_A', 'STATIC_B', '<other>'], ['TIMED_BEFORE', '<other>']]);
+    expect((ds.cohort.warnings ?? []).some((w) => w.includes('no time (blank)'))).toBe(false);
+  }, 60_000);
 });
 
 describe('event label with index_offset', () => {

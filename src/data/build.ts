@@ -259,7 +259,9 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
     });
     const cohortInfo: PreparedDataset['cohort'] = { candidates: cohort.candidates, included, exclusions };
     const nearWarnings = await unseenVariableHints(db, spec, names, states);
-    const tableWarnings = db.warnings;
+    // "rows with no time are not used" is untrue of a table an untimed modality reads (those rows are its data)
+    const untimedTables = new Set(Object.values(spec.modalities).filter((m) => 'untimed' in m && m.untimed === true).map((m) => m.table));
+    const tableWarnings = db.warnings.filter((w) => ![...untimedTables].some((t) => w.startsWith(`tables.${t}.time: `) && w.includes('no time (blank)')));
     if (tableWarnings.length || cohort.warnings.length || idWarnings.length || nearWarnings.length) cohortInfo.warnings = [...tableWarnings, ...cohort.warnings, ...idWarnings, ...nearWarnings];
     if (Object.keys(tableIds).length) cohortInfo.table_ids = tableIds;
     if (spec.cohort.patient && cohort.patients) {

@@ -374,7 +374,7 @@ export class Db {
     const t = this.table(table);
     if (!t.hasLine) return;
     const n = Number(await this.scalar(`SELECT count(*) FROM ${tbl(table)} WHERE ${q(column)} IS NULL`));
-    if (n > 0) this.warnings.push(`${field}: ${n} row${n === 1 ? '' : 's'} of ${t.label} ${n === 1 ? 'has' : 'have'} no time (blank) and ${n === 1 ? 'is' : 'are'} not used: a row counts only when its time falls in a modality's window`);
+    if (n > 0) this.warnings.push(`${field}: ${n} row${n === 1 ? '' : 's'} of ${t.label} ${n === 1 ? 'has' : 'have'} no time (blank) and ${n === 1 ? 'is' : 'are'} not used: a row counts only when its time falls in a modality's window (rows of static data, as MEDS stores them, are read by a codes or text modality with untimed: true)`);
   }
 
   /**

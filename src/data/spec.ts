@@ -403,9 +403,8 @@ export const specSchema = z
         if (!r.success) for (const iss of r.error.issues) ctx.addIssue({ ...iss, path: ['modalities', name, ...iss.path] } as z.IssueData);
       }
       const t = table(m.table);
+      // untimed on a table with times: its rows with no time (MEDS static rows such as GENDER//F), see windowedRows
       const untimed = (m.type === 'codes' || m.type === 'text') && m.untimed === true;
-      if (t && untimed && (t.time || t.format === 'meds'))
-        ctx.addIssue({ code: 'custom', path: ['modalities', name, 'untimed'], message: `table '${m.table}' has a time column: use a window instead of untimed` });
       if (t && m.type !== 'tabular' && m.type !== 'embedding' && !untimed && !t.time && t.format !== 'meds')
         ctx.addIssue({
           code: 'custom', path: ['tables', m.table, 'time'],

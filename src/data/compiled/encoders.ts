@@ -30,8 +30,10 @@ export interface EncoderContext {
 }
 
 /** The rows of a long table inside a window around the index time (windowedRows): each with its days from the index. */
-function windowed(t: TableView, w: Window | null, field: string): (rec: PatientRecord, idx: number, rows: Row[], each: (row: Row, rel: number) => void) => void {
-  if (w === null) return (_rec, _idx, rows, each) => rows.forEach((row) => each(row, 0));
+function windowed(t: TableView, w: Window | 'untimed', field: string): (rec: PatientRecord, idx: number, rows: Row[], each: (row: Row, rel: number) => void) => void {
+  if (w === 'untimed' && !t.hasTime) return (_rec, _idx, rows, each) => rows.forEach((row) => each(row, 0));
+  // untimed on a table with times: its rows without a time, at the index (windowedRows)
+  if (w === 'untimed') return (rec, _idx, rows, each) => rows.forEach((row) => Number.isNaN(t.days(rec, row)) && each(row, 0));
   if (!t.hasTime) throw new Unsupported(`${field}: table '${t.name}' has no time column`);
   const start = w.start, end = w.end;
   return (rec, idx, rows, each) => {
@@ -168,7 +170,7 @@ export function codesEncoder(m: CodesSpec, st: CodesState, c: EncoderContext): E
   const col = m.code ?? (c.spec.tables[m.table].format === 'meds' ? 'code' : undefined);
   if (!col) throw new Unsupported(`${field}.code: no code column`);
   const cls = t.classOf(col, TEXT_CLASSES, 'a code');
-  const rows = windowed(t, m.untimed === true && !t.hasTime ? null : m.window, field);
+  const rows = windowed(t, m.untimed === true ? 'untimed' : m.window, field);
   const D = st.vocabulary.length + 1;
   const index = new Map(st.vocabulary.map((v, k) => [v, k]));
   const counts = st.encoding === 'counts';
@@ -213,7 +215,7 @@ export function textEncoder(m: TextSpec, st: TextState, c: EncoderContext): Enco
   if (!col) throw new Unsupported(`${field}.text: no text column`);
   const cls = t.classOf(col, TEXT_CLASSES, 'text');
   const codeCls = m.prefix === undefined ? undefined : t.classOf('code', TEXT_CLASSES, 'a code');
-  const rows = windowed(t, m.untimed === true && !t.hasTime ? null : m.window, field);
+  const rows = windowed(t, m.untimed === true ? 'untimed' : m.window, field);
   const D = st.width;
   return {
     name: c.name,

@@ -96,6 +96,11 @@ export function windowedRows(ctx: Ctx, table: string, window: Window, field: str
     return `SELECT c.pid AS __pid, 0.0 AS __rel, x.* FROM ${tbl(table)} x ${cohortJoin(ctx, table)} ${w}`;
   }
   if (!t.time) throw new CdmmError(`${ctx.specFile}: tables.${table}.time: needed by ${field}`);
+  if (untimed) {
+    // A table with times: the rows without one (static data, as MEDS stores sex or birth with a null time) are
+    // read as known at the index time; timed rows belong to windows.
+    return `SELECT c.pid AS __pid, 0.0 AS __rel, x.* FROM ${tbl(table)} x ${cohortJoin(ctx, table)} WHERE ${[`x.${q(t.time)} IS NULL`, ...extraWhere].join(' AND ')}`;
+  }
   const timeKind = kindOf(t.columns.get(t.time)!);
   relDaysExpr(`x.${q(t.time)}`, timeKind, 'c.idx', ctx.idxKind, `tables.${table}.time`, ctx.specFile); // checks the clocks match
   const rel = `(${COHORT_IDX(timeKind, `x.${q(t.time)}`, t.unitsPerDay)} - c.idx)`;
