@@ -216,7 +216,11 @@ modalities:
   it('duplicate ids in a one-row-per-patient table name the id and lines', async () => {
     const patients = 'id,age,sex,y,index_day\n1,50,F,0,100\n2,51,M,1,100\n2,52,M,0,100\n3,53,F,1,100\n';
     const e = await buildError(smallDataset({ patients }));
-    expect(e.message).toMatch(/patients\.csv: duplicate id 2 appears 2 times \(lines 3, 4\)/);
+    expect(e.message).toMatch(/patients\.csv: duplicate id 2 appears 2 times \(lines 3, 4\), but/);
+    // several repeated ids: the first named, the others counted
+    const more = 'id,age,sex,y,index_day\n1,50,F,0,100\n2,51,M,1,100\n2,52,M,0,100\n3,53,F,1,100\n3,54,F,1,100\n1,55,F,1,100\n';
+    const e2 = await buildError(smallDataset({ patients: more }));
+    expect(e2.message).toMatch(/patients\.csv: duplicate id 1 appears 2 times \(lines 2, 7\) \(2 other ids repeat too\), but/);
   });
 
   it('a missing index time names the line and the id', async () => {

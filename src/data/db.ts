@@ -585,8 +585,10 @@ export class Db {
       const lines = !records ? ''
         : this.shards.has(table) ? ` (${(await Promise.all(records.map((r) => this.at(table, r)))).join(', ')})`
         : ` (${this.parquetTables.has(table) ? 'rows' : 'lines'} ${records.map((r, k) => found![k] ?? `record ${r - 1}`).join(', ')})`;
+      // How many ids repeat, so that one fix is not followed by the next id's error (MEDS: a prediction time per row)
+      const ids = Number(await this.scalar(`SELECT count(*) FROM (SELECT 1 FROM ${tbl(table)} GROUP BY ${q(t.id)} HAVING count(*) > 1)`));
       throw new CdmmError(
-        `${t.label}: duplicate id ${dup[0].id} appears ${dup[0].n} times${lines}, but ${field} needs one row per patient`,
+        `${t.label}: duplicate id ${dup[0].id} appears ${dup[0].n} times${lines}${ids > 1 ? ` (${ids - 1} other id${ids === 2 ? '' : 's'} repeat too)` : ''}, but ${field} needs one row per patient`,
       );
     }
   }

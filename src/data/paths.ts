@@ -38,7 +38,7 @@ export function resolveTableFile(specDir: string, file: string, where: string, p
   // DuckDB expands glob patterns in the paths it reads: 'd*/x.csv' would also read d1/x.csv, a link to another
   // folder included, past the checks below (which see one literal path). Such a path is refused, always.
   if (GLOB_CHARS.test(path))
-    throw new CdmmError(`${where}: ${JSON.stringify(path)} contains a glob character (* ? [ {): DuckDB would read it as a pattern of several files; rename the file or folder`);
+    throw new CdmmError(`${where}: ${JSON.stringify(path)} contains a glob character (* ? [ {): DuckDB would read it as a pattern of several files; rename the file or folder (to read several Parquet files as one table, name their folder with a trailing '/')`);
   if (!existsSync(path)) throw new CdmmError(`${where}: file not found: ${path}`);
   // A link inside the folder that points elsewhere leaves it too.
   if (!policy.allowOutside && !inside(realpathSync(dir), realpathSync(path))) throw outside();
