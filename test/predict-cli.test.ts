@@ -137,6 +137,24 @@ describe('cdmm predict', () => {
     expect(doc.predictions.length).toBe(doc.n);
   }, 60_000);
 
+  it('JSON records none of whose data reaches a modality are left out and counted, as patients in files are', async () => {
+    const ids = runPreds.ids.slice(0, 3);
+    const file = join(root, 'recs-empty.json');
+    writeFileSync(file, JSON.stringify([...recordsFromTables(ids), { id: 'nobody', index_time: 300 }, { id: 'late', index_time: 300, labs: [{ day: 10_000, variable: 'crp', value: 1 }] }]));
+    const r = await cli('predict', run, '--input', file, '--out', '-');
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.out);
+    expect(doc.predictions.map((p: { id: string }) => p.id)).toEqual(ids);
+    expect(doc.excluded).toEqual({ 'no observed modality': 2 });
+    expect(r.err).toContain(`${file}: 2 records left out, no modality observed (e.g. records[3]: patient "nobody" has no observed modality`);
+    // only such records: nothing to predict is an error, and nothing is written
+    writeFileSync(file, JSON.stringify([{ id: 'nobody', index_time: 300 }]));
+    const none = await cli('predict', run, '--input', file, '--out', join(root, 'none.json'));
+    expect(none.code).toBe(2);
+    expect(none.err).toContain('no patient to predict (left out: 1 no observed modality)');
+    expect(existsSync(join(root, 'none.json'))).toBe(false);
+  });
+
   it('a folder with some of the tables equals records with the same tables', async () => {
     const ids = runPreds.ids.slice(0, 10);
     const dir = join(root, 'folder');

@@ -4,7 +4,7 @@
 // records through the compiled transform (src/data/compiled: no SQL), table files and specs (and records of runs
 // the compiler declines) through the SQL path (src/data/transform.ts).
 import { dirname } from 'node:path';
-import type { RecordArrays, RecordTransform } from '../data/compiled/index.js';
+import { NO_OBSERVED_MODALITY, type RecordArrays, type RecordTransform } from '../data/compiled/index.js';
 import { columnClass } from '../data/compiled/cells.js';
 import type { PathPolicy } from '../data/paths.js';
 import { own } from '../data/records.js';
@@ -199,7 +199,21 @@ export class Predictor {
         const issues = lines ? v.issues.map((i) => ({ ...i, path: i.path.replace(/^records\[(\d+)\](\.?)/, (_, k: string, dot: string) => `line ${lines[Number(k)]}${dot ? ': ' : ''}`) })) : v.issues;
         throw new InputError(issues, `${path}: `);
       }
-      return { predictions: await this.predictValidated(v.records, `${path}: `) };
+      // As for patients in table files, a record none of whose data reaches a modality is left out and counted
+      // (the server answers such a request with a 400 naming it instead: a client sent one patient to score).
+      let records = v.records;
+      const warnings: string[] = [];
+      if (this.compiled) {
+        const empty = this.compiled.transform(records).problems.filter((p) => p.message.includes(NO_OBSERVED_MODALITY));
+        if (empty.length) {
+          const drop = new Set(empty.map((p) => p.record));
+          records = records.filter((_, i) => !drop.has(i));
+          warnings.push(`${path}: ${drop.size} record${drop.size === 1 ? '' : 's'} left out, no modality observed (e.g. records[${empty[0].record}]: ${empty[0].message})`);
+          if (!records.length) throw new CdmmError(`${path}: no patient to predict (left out: ${drop.size} no observed modality)`);
+        }
+      }
+      const predictions = await this.predictValidated(records, `${path}: `);
+      return { predictions, ...(warnings.length ? { excluded: { 'no observed modality': v.records.length - records.length }, warnings } : {}) };
     }
     const t = await this.transform(input.kind === 'tables' ? { tables: input.tables, allowOutside: policy.allowOutside } : { specPath: input.specPath, allowOutside: policy.allowOutside }, `${path}: `);
     if (!t.ids.length) throw new CdmmError(`${path}: no patient to predict${t.exclusions ? ` (left out: ${formatCounts(t.exclusions)})` : ''}`);

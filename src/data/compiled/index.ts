@@ -15,6 +15,8 @@ import { indexReader, isProblem, TableView, Unsupported, type IndexReader, type 
 
 export { Unsupported } from './records.js';
 export type { Problem } from './records.js';
+/** The problem of a record none of whose data reaches a modality: `cdmm predict` leaves such records out. */
+export const NO_OBSERVED_MODALITY = 'has no observed modality';
 
 /** The arrays of a list of records, one row per record in their order; rows of records with a problem are zeros. */
 export interface RecordArrays {
@@ -181,7 +183,7 @@ export function compileRecordTransform(spec: Spec, state: DataState, modalities?
           const why = given.length
             ? `its rows (${given.map(([t, c]) => `${t}: ${c}`).join(', ')}) were all unused: outside the modality windows, variables or codes the model does not read, or values missing`
             : "no data in any modality's tables";
-          fail(i, { path: [], message: `patient ${JSON.stringify(rec.id)} has no observed modality (${why})` });
+          fail(i, { path: [], message: `patient ${JSON.stringify(rec.id)} ${NO_OBSERVED_MODALITY} (${why})` });
         }
         if (failed || !any) {
           mask.fill(0, i * K, (i + 1) * K);
