@@ -143,12 +143,13 @@ describe('validation', () => {
   it('400 with the field path, for lists and single records', async () => {
     const r = await post(app, { records: [{ id: 'a', index_time: 1000, patients: { age: 50 } }, { id: 'b', labs: [{ day: 1, variable: 'crp', value: 1 }, { day: 2, variable: 'crp', value: 'high' }] }] });
     expect(r.statusCode).toBe(400);
-    expect(r.json()).toEqual({ error: 'invalid input', issues: [{ path: 'records[1].labs[1].value', message: 'expected number' }] });
+    // a record the schema refuses gets the other checks too: one answer names all its bad fields (here no index time)
+    expect(r.json()).toEqual({ error: 'invalid input', issues: [{ path: 'records[1].labs[1].value', message: 'expected number' }, { path: 'records[1].index_time', message: "required: the patient's index (prediction) time, as index_time or patients.index_day" }] });
     const arr = await post(app, [{ id: 'a', index_time: 1000, patients: { age: 50 } }, { id: 'b', labs: [{ day: 2, variable: 'crp', value: 'high' }] }]);
     expect(arr.statusCode).toBe(400);
-    expect(arr.json().issues).toEqual([{ path: '[1].labs[0].value', message: 'expected number' }]);
+    expect(arr.json().issues).toEqual([{ path: '[1].labs[0].value', message: 'expected number' }, { path: '[1].index_time', message: "required: the patient's index (prediction) time, as index_time or patients.index_day" }]);
     const s = await post(app, { id: 'a', labs: [{ day: 'monday', variable: 'crp', value: 1 }] });
-    expect(s.json()).toEqual({ error: 'invalid input', issues: [{ path: 'labs[0].day', message: 'expected number' }] });
+    expect(s.json()).toEqual({ error: 'invalid input', issues: [{ path: 'labs[0].day', message: 'expected number' }, { path: 'index_time', message: "required: the patient's index (prediction) time, as index_time or patients.index_day" }] });
     const u = await post(app, { id: 'a', index_time: 1000, vitals: [{ hr: 80 }] });
     expect(u.statusCode).toBe(400);
     expect(u.json().issues[0]).toMatchObject({ path: 'vitals', message: expect.stringContaining("unknown table 'vitals'") });

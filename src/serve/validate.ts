@@ -322,6 +322,19 @@ export function makeRecordValidator(
       const rest = Array.isArray(sent) && !failed.has(-1)
         ? extraIssues(sent as Record<string, unknown>[], prefix, new Set(sent.map((_, i) => i).filter((i) => !failed.has(i))))
         : [];
+      // A record the schema refused gets them too where they can be made (its index time, time cells): one answer
+      // then names every bad field of it. Those checks expect the schema's shapes, so a record they trip over keeps
+      // the schema's issues alone; a field both name is named once.
+      if (Array.isArray(sent) && !failed.has(-1)) {
+        const named = new Set(typed.map((i) => i.path));
+        for (const i of failed) {
+          try {
+            rest.push(...extraIssues(sent as Record<string, unknown>[], prefix, new Set([i])).filter((x) => !named.has(x.path)));
+          } catch {
+            /* a shape only the schema's message describes */
+          }
+        }
+      }
       const all = [...typed, ...rest].map((x, n) => ({ ...x, n })).sort((a, b) => a.record - b.record || a.n - b.n);
       return { ok: false, issues: all.slice(0, MAX_ISSUES).map(({ path, message }) => ({ path, message })) };
     }
