@@ -46,13 +46,15 @@ export async function prepareDataset(specPath: string, opts: PrepareOptions = {}
   const spec = parseSpec(text, file);
   const specDir = dirname(path);
   // The folder rule holds for a cached build too (a cache written with --allow-outside is not a permission).
-  for (const [name, t] of Object.entries(spec.tables)) resolveTableFiles(specDir, t.file, `${file}: tables.${name}.file`, tableFormat(t) !== 'csv', { allowOutside: opts.allowOutside });
+  // (the files found, a folder's shards listed, are what the cache key reads)
+  const tableFiles = Object.fromEntries(Object.entries(spec.tables).map(([name, t]) =>
+    [name, resolveTableFiles(specDir, t.file, `${file}: tables.${name}.file`, tableFormat(t) !== 'csv', { allowOutside: opts.allowOutside }).files]));
   const dir = cacheDir(specDir);
   const problem = (opts.cache ?? true) ? cacheDirProblem(dir) : undefined;
   if (problem && !opts.quiet) say('warning', `${problem}`);
   const secret = (opts.cache ?? true) && !problem ? cacheSecret() : undefined;
   const useCache = secret !== undefined;
-  const key = secret ? cacheKey(text, spec, specDir, opts.seed, secret) : '';
+  const key = secret ? cacheKey(text, tableFiles, opts.seed, secret) : '';
   if (useCache) {
     const hit = loadCache(dir, key);
     if (hit) return hit;
@@ -259,9 +261,7 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
     });
     const cohortInfo: PreparedDataset['cohort'] = { candidates: cohort.candidates, included, exclusions };
     const nearWarnings = await unseenVariableHints(db, spec, names, states);
-    // "rows with no time are not used" is untrue of a table an untimed modality reads (those rows are its data)
-    const untimedTables = new Set(Object.values(spec.modalities).filter((m) => 'untimed' in m && m.untimed === true).map((m) => m.table));
-    const tableWarnings = db.warnings.filter((w) => ![...untimedTables].some((t) => w.startsWith(`tables.${t}.time: `) && w.includes('no time (blank)')));
+    const tableWarnings = db.warnings;
     if (tableWarnings.length || cohort.warnings.length || idWarnings.length || nearWarnings.length) cohortInfo.warnings = [...tableWarnings, ...cohort.warnings, ...idWarnings, ...nearWarnings];
     if (Object.keys(tableIds).length) cohortInfo.table_ids = tableIds;
     if (spec.cohort.patient && cohort.patients) {

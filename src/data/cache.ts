@@ -6,8 +6,6 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { readBounded, readBoundedText } from '../util/files.js';
-import { resolveTableFiles } from './paths.js';
-import type { Spec } from './spec.js';
 import type { PreparedDataset, SplitArrays, SplitName } from './types.js';
 
 /** Largest cached build read back: what readFileSync read before the bounded reads (a larger one is rebuilt). */
@@ -68,19 +66,15 @@ export function forgetCacheSecret(): void {
   secret = undefined;
 }
 
-export function cacheKey(specText: string, spec: Spec, specDir: string, seed: number | undefined, key: Buffer): string {
+/** `files`: each spec table's files (a folder's every shard: a rewritten shard leaves the folder's own stat unchanged). */
+export function cacheKey(specText: string, files: Record<string, string[]>, seed: number | undefined, key: Buffer): string {
   const h = createHash('sha256');
   h.update(key).update('\0').update(DATA_CODE_VERSION).update('\0').update(specText).update('\0').update(String(seed ?? ''));
-  for (const [name, t] of Object.entries(spec.tables)) {
-    // a folder of Parquet shards: every shard's size and time (a rewritten shard leaves the folder's own unchanged)
-    const p = resolve(specDir, t.file);
-    const isDir = existsSync(p) && statSync(p).isDirectory();
-    const files = isDir ? resolveTableFiles(specDir, t.file, `tables.${name}.file`, true, { allowOutside: true }).files : [p];
-    for (const f of files) {
+  for (const [name, list] of Object.entries(files))
+    for (const f of list) {
       const st = existsSync(f) ? statSync(f) : undefined;
       h.update(`\0${name}:${f}:${st?.size ?? -1}:${st?.mtimeMs ?? -1}`);
     }
-  }
   return h.digest('hex').slice(0, 32);
 }
 

@@ -29,19 +29,26 @@ const inside = (dir: string, path: string) => {
 /** Characters DuckDB's file reader expands as a glob pattern. */
 const GLOB_CHARS = /[*?[{]/;
 
+/** The refusal of a path outside the spec's (or mapping's) folder `dir`. */
+const outsideError = (where: string, file: string, dir: string, what: string) =>
+  new CdmmError(`${where}: ${JSON.stringify(file)} is outside the ${what}'s folder ${dir}; a ${what} may only name files in its own folder or below it (pass --allow-outside to read files elsewhere)`);
+
+/** A path that exists must lie in `dir`, links resolved, unless allowed. */
+function requireInsideReal(dir: string, path: string, where: string, file: string, policy: PathPolicy, what: string): void {
+  if (!policy.allowOutside && !inside(realpathSync(dir), realpathSync(path))) throw outsideError(where, file, dir, what);
+}
+
 export function resolveTableFile(specDir: string, file: string, where: string, policy: PathPolicy = {}, what = 'spec'): string {
   const dir = resolve(specDir);
   const path = resolve(dir, file);
-  const outside = () =>
-    new CdmmError(`${where}: ${JSON.stringify(file)} is outside the ${what}'s folder ${dir}; a ${what} may only name files in its own folder or below it (pass --allow-outside to read files elsewhere)`);
-  if (!policy.allowOutside && !inside(dir, path)) throw outside();
+  if (!policy.allowOutside && !inside(dir, path)) throw outsideError(where, file, dir, what);
   // DuckDB expands glob patterns in the paths it reads: 'd*/x.csv' would also read d1/x.csv, a link to another
   // folder included, past the checks below (which see one literal path). Such a path is refused, always.
   if (GLOB_CHARS.test(path))
     throw new CdmmError(`${where}: ${JSON.stringify(path)} contains a glob character (* ? [ {): DuckDB would read it as a pattern of several files; rename the file or folder (to read several Parquet files as one table, name their folder with a trailing '/')`);
   if (!existsSync(path)) throw new CdmmError(`${where}: file not found: ${path}`);
   // A link inside the folder that points elsewhere leaves it too.
-  if (!policy.allowOutside && !inside(realpathSync(dir), realpathSync(path))) throw outside();
+  requireInsideReal(dir, path, where, file, policy, what);
   if (!statSync(path).isFile()) throw new CdmmError(`${where}: ${path} is not a file`);
   if (!DATA_FILE.test(path))
     throw new CdmmError(`${where}: ${JSON.stringify(file)} is not a table file name: expected .csv, .tsv or .txt (optionally .gz or .zst) or .parquet`);
@@ -64,9 +71,8 @@ export function resolveTableFiles(specDir: string, file: string, where: string, 
   if (!folderOk)
     throw new CdmmError(`${where}: ${path} is a folder: to read every .parquet file below it as one table, write the folder with a trailing '/' (${JSON.stringify(file.replace(/\/*$/, '/'))}) and no format: csv, or set format: parquet (or meds)`);
   const dir = resolve(specDir);
-  const outside = () =>
-    new CdmmError(`${where}: ${JSON.stringify(file)} is outside the ${what}'s folder ${dir}; a ${what} may only name files in its own folder or below it (pass --allow-outside to read files elsewhere)`);
-  if (!policy.allowOutside && (!inside(dir, path) || !inside(realpathSync(dir), realpathSync(path)))) throw outside();
+  if (!policy.allowOutside && !inside(dir, path)) throw outsideError(where, file, dir, what);
+  requireInsideReal(dir, path, where, file, policy, what);
   const files: string[] = [];
   // Walked by hand, links not followed into folders (Node's recursive readdir follows them: a link to the folder
   // itself read every shard twice, one to / walked the disk). Hidden and _-prefixed entries (.cdmm-cache,
@@ -88,6 +94,11 @@ export function resolveTableFiles(specDir: string, file: string, where: string, 
   walk(path);
   if (!files.length) throw new CdmmError(`${where}: ${path} is a folder with no .parquet file below it (a folder is read as the Parquet shards of one table)`);
   return { path, files };
+}
+
+/** A table path as a spec names it: a folder keeps a trailing '/', which makes it a folder of Parquet shards (tableFormat). */
+export function asTablePath(path: string): string {
+  return statSync(path).isDirectory() ? join(path, '/') : path;
 }
 
 /** A gzip file must decompress to its end: DuckDB reads a truncated one as complete (the rows up to the cut). */

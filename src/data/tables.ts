@@ -162,6 +162,8 @@ function noteTimeUnits(db: Db, spec: Spec): void {
 /** `lookup` columns, the derived row time, and the checks of time and link columns, for every table. */
 export async function finishTables(db: Db, spec: Spec): Promise<void> {
   const f = db.specFile;
+  // A table an untimed modality reads: its rows without a time are that modality's data, not rows left out.
+  const staticRows = new Set(Object.values(spec.modalities).filter((m) => 'untimed' in m && m.untimed === true).map((m) => m.table));
   for (const [name, t] of Object.entries(spec.tables)) if (t.lookup) await addLookup(db, name, t);
   for (const [name, t] of Object.entries(spec.tables)) {
     const info = db.table(name);
@@ -177,10 +179,10 @@ export async function finishTables(db: Db, spec: Spec): Promise<void> {
       if (!info.columns.has(ROW_TIME)) await db.run(`ALTER TABLE ${tbl(name)} ADD COLUMN ${q(ROW_TIME)} ${type}`);
       await db.run(`UPDATE ${tbl(name)} SET ${q(ROW_TIME)} = greatest(${t.time.map((c) => `CAST(${q(c)} AS ${type})`).join(', ')})`);
       info.columns.set(ROW_TIME, type);
-      await db.noteUntimedRows(name, ROW_TIME, `tables.${name}.time`);
+      if (!staticRows.has(name)) await db.noteUntimedRows(name, ROW_TIME, `tables.${name}.time`);
     } else if (info.time) {
       await db.requireTime(name, info.time, `tables.${name}.time`);
-      await db.noteUntimedRows(name, info.time, `tables.${name}.time`);
+      if (!staticRows.has(name)) await db.noteUntimedRows(name, info.time, `tables.${name}.time`);
     }
     if (t.link) {
       db.requireColumn(t.link.table, t.link.column, `tables.${name}.link.column`);

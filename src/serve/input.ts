@@ -3,7 +3,7 @@
 // tables (external validation), or JSON patient records (.json array / {"records": [...]}, or .jsonl).
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { resolveTableFiles, type PathPolicy } from '../data/paths.js';
+import { asTablePath, resolveTableFiles, type PathPolicy } from '../data/paths.js';
 import { tableFormat, type Spec } from '../data/spec.js';
 import { CdmmError } from '../util/errors.js';
 import { readBoundedText } from '../util/files.js';
@@ -76,8 +76,7 @@ function fromParsed(path: string, doc: unknown, spec: Spec, policy: PathPolicy):
     if (!isTable(table)) throw new CdmmError(`${path}: ${table}: not a table of spec '${spec.name}' (tables: ${Object.keys(spec.tables).join(', ')})`);
     if (typeof file !== 'string' || !file) throw new CdmmError(`${path}: ${table}: expected a file path`);
     // a folder of Parquet shards when the table is Parquet (or the path ends in '/'), as in a spec
-    const found = resolveTableFiles(dirname(path), file, `${path}: ${table}`, tableFormat({ ...spec.tables[table], file }) !== 'csv', policy, 'mapping').path;
-    tables[table] = statSync(found).isDirectory() ? join(found, '/') : found; // the slash keeps it a folder table
+    tables[table] = asTablePath(resolveTableFiles(dirname(path), file, `${path}: ${table}`, tableFormat({ ...spec.tables[table], file }) !== 'csv', policy, 'mapping').path);
   }
   if (!Object.keys(tables).length) throw new CdmmError(`${path}: the mapping names no table (tables of spec '${spec.name}': ${Object.keys(spec.tables).join(', ')})`);
   return { kind: 'tables', tables };
@@ -91,7 +90,7 @@ function tablesInFolder(dir: string, spec: Spec): Record<string, string> {
     // a table read from a folder of Parquet shards is found as a folder of that name
     const folderOk = tableFormat(t) !== 'csv';
     const hit = candidates.map((c) => join(dir, c)).find((p) => existsSync(p) && (statSync(p).isFile() || (folderOk && statSync(p).isDirectory())));
-    if (hit) tables[table] = statSync(hit).isDirectory() ? join(hit, '/') : hit;
+    if (hit) tables[table] = asTablePath(hit);
   }
   if (!Object.keys(tables).length) {
     const expected = Object.entries(spec.tables).map(([table, t]) => `${table}: ${basename(t.file)} or ${table}${TABLE_EXTENSIONS[0]}`);

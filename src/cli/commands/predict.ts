@@ -35,23 +35,21 @@ export function register(program: Command): void {
         for (const w of set.warnings ?? []) say('warning', w);
         const text = format === 'json' ? predictionsJson(set, { dir: predictor.runDir, dataset: m.dataset }) : predictionsCsv(set, predictor.modalities);
         const excluded = set.excluded ? Object.entries(set.excluded).filter(([, v]) => v > 0).map(([k, v]) => `${v} ${k}`).join(', ') : '';
+        const left = excluded ? ` (left out: ${excluded})` : '';
         if (toStdout) {
-          // stdout holds the predictions alone; what would have been the summary line goes to stderr
+          // stdout holds the predictions alone; the summary line goes to stderr
           process.stdout.write(text);
-          say('note', `${set.predictions.length} patient(s)${excluded ? ` (left out: ${excluded})` : ''}`);
-          if (set.missingTables) say('note', `no file for table(s) ${set.missingTables.join(', ')} in ${o.input}: what they hold counts as missing`);
-          if (predictor.typical.note) say('note', `no counterfactuals for missing modalities: ${predictor.typical.note}`);
-          return;
-        }
-        writeOutFile(o.out, text, 'predictions', isPredictionsFile, { overwrite: o.overwrite });
-        if (o.json) {
-          process.stdout.write(JSON.stringify({ out: o.out, n: set.predictions.length, excluded: set.excluded ?? {}, typical_values: predictor.typical.source, ...(set.missingTables ? { tables_not_given: set.missingTables } : {}), ...(set.warnings ? { warnings: set.warnings } : {}) }) + '\n');
+          say('note', `${set.predictions.length} patient(s)${left}`);
         } else {
-          process.stdout.write(`${set.predictions.length} patient(s) → ${o.out}${excluded ? ` (left out: ${excluded})` : ''}\n`);
-          if (set.missingTables)
-            say('note', `no file for table(s) ${set.missingTables.join(', ')} in ${o.input}: what they hold counts as missing`);
-          if (predictor.typical.note) say('note', `no counterfactuals for missing modalities: ${predictor.typical.note}`);
+          writeOutFile(o.out, text, 'predictions', isPredictionsFile, { overwrite: o.overwrite });
+          if (o.json) {
+            process.stdout.write(JSON.stringify({ out: o.out, n: set.predictions.length, excluded: set.excluded ?? {}, typical_values: predictor.typical.source, ...(set.missingTables ? { tables_not_given: set.missingTables } : {}), ...(set.warnings ? { warnings: set.warnings } : {}) }) + '\n');
+            return;
+          }
+          process.stdout.write(`${set.predictions.length} patient(s) → ${o.out}${left}\n`);
         }
+        if (set.missingTables) say('note', `no file for table(s) ${set.missingTables.join(', ')} in ${o.input}: what they hold counts as missing`);
+        if (predictor.typical.note) say('note', `no counterfactuals for missing modalities: ${predictor.typical.note}`);
       } finally {
         predictor.dispose();
       }
