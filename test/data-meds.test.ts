@@ -287,3 +287,60 @@ split: { method: random, seed: 0 }
     expect(Array.from(hours.splits.train.mask)).toEqual(Array.from(ds.splits.train.mask));
   }, 60_000);
 });
+
+describe('a MEDS label table with several prediction times per subject', () => {
+  it('is a cohort keyed by row, the events linked to it: each prediction time sees its own past, a subject stays in one split', async () => {
+    const dir = tempDir();
+    const con = await (await DuckDBInstance.create(':memory:')).connect();
+    const n = 40;
+    // Subject i: hr 60 + i two days before its first prediction time, hr 200 + i twenty days after it (ten days
+    // before the second, 30 days later); sex as a static row (null time).
+    await con.run(`COPY (
+      WITH p AS (SELECT i, TIMESTAMP '2020-01-01' + to_days(CAST(i AS INTEGER)) AS t0 FROM range(${n}) r(i))
+      SELECT i AS subject_id, t0 - INTERVAL 2 DAY AS time, 'LAB//hr' AS code, 60.0 + i AS numeric_value, NULL::VARCHAR AS text_value FROM p
+      UNION ALL SELECT i, t0 + INTERVAL 20 DAY, 'LAB//hr', 200.0 + i, NULL FROM p
+      UNION ALL SELECT i, NULL, CASE WHEN i % 2 = 0 THEN 'GENDER//F' ELSE 'GENDER//M' END, NULL, NULL FROM p
+    ) TO '${join(dir, 'events.parquet')}' (FORMAT parquet)`);
+    await con.run(`COPY (
+      WITH p AS (SELECT i, TIMESTAMP '2020-01-01' + to_days(CAST(i AS INTEGER)) AS t0 FROM range(${n}) r(i))
+      SELECT subject_id, prediction_time, boolean_value FROM (
+        SELECT i AS subject_id, t0 AS prediction_time, i % 3 = 0 AS boolean_value, 2 * i AS k FROM p
+        UNION ALL SELECT i, t0 + INTERVAL 30 DAY, i % 2 = 0, 2 * i + 1 FROM p) ORDER BY k
+    ) TO '${join(dir, 'labels.parquet')}' (FORMAT parquet)`);
+    const spec = (labels: string) => `name: meds-multi
+tables:
+  events: { file: events.parquet, format: meds${labels.includes('_row') ? ', link: { table: labels, column: subject_id }' : ''} }
+  labels: ${labels}
+cohort: { table: labels, index_time: prediction_time${labels.includes('_row') ? ', patient: subject_id' : ''} }
+label: { column: boolean_value }
+modalities:
+  vitals: { type: timeseries, table: events, prefix: "LAB//", window: { start: -60, end: 0 }, bins: 1, aggregate: mean }
+  sex: { type: codes, table: events, prefix: "GENDER//", untimed: true }
+split: { method: random, seed: 1, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
+`;
+    writeFileSync(join(dir, 'one.yaml'), spec('{ file: labels.parquet, id: subject_id }'));
+    await expect(prepareDataset(join(dir, 'one.yaml'), { quiet: true, cache: false })).rejects.toThrow(
+      /duplicate id 0 appears 2 times \(rows 1, 2\) \(39 other ids repeat too\).*key the table by row \(tables\.labels\.id: _row\), give each table keyed by subject_id `link: \{ table: labels, column: subject_id \}` and set cohort\.patient: subject_id/,
+    );
+    writeFileSync(join(dir, 'spec.yaml'), spec('{ file: labels.parquet, id: _row }'));
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    const rows = new Map<number, { split: string; hr: number; female: number }>();
+    const [vitals, sex] = ds.modalities;
+    const f = sex.features.indexOf('F');
+    for (const [name, s] of Object.entries(ds.splits))
+      s.ids.forEach((id, r) => {
+        const st = (ds.state as DataState).modalities.find((m) => m.name === 'vitals')!.state as { variables: { mean: number; std: number }[] };
+        const hr = s.values.vitals[r * 3] * st.variables[0].std + st.variables[0].mean;
+        rows.set(Number(id), { split: name, hr, female: s.values.sex[r * sex.shape[0] + f] });
+      });
+    expect(vitals.features[0]).toBe('hr');
+    expect(rows.size).toBe(2 * n);
+    for (let i = 0; i < n; i++) {
+      const first = rows.get(2 * i + 1)!, second = rows.get(2 * i + 2)!; // _row numbers the label rows from 1
+      expect(first.hr).toBeCloseTo(60 + i, 3); // the later hr is after the first prediction time: never used there
+      expect(second.hr).toBeCloseTo((60 + i + 200 + i) / 2, 3);
+      expect(second.split).toBe(first.split);
+      expect([first.female, second.female]).toEqual(i % 2 === 0 ? [1, 1] : [0, 0]);
+    }
+  }, 60_000);
+});

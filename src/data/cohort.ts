@@ -43,7 +43,12 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   const t = db.table(ct);
   const idCol = spec.cohort.id ?? t.id;
   db.requireColumn(ct, idCol, spec.cohort.id ? 'cohort.id' : `tables.${ct}.id`);
-  await db.requireUniqueIds(ct, 'cohort.table');
+  // Several rows per patient with an index time column: several prediction times (a MEDS label table), which the
+  // cohort takes keyed by row, the event tables linked to it and the patient kept for the splits.
+  const several = typeof spec.cohort.index_time === 'string' && !spec.cohort.id
+    ? `; for several prediction times per patient, key the table by row (tables.${ct}.id: _row), give each table keyed by ${t.id} \`link: { table: ${ct}, column: ${t.id} }\` and set cohort.patient: ${t.id} (splits keep a patient's rows together; docs/SPEC.md, MEDS)`
+    : '';
+  await db.requireUniqueIds(ct, 'cohort.table', several);
   const line = t.hasLine ? '__line' : 'NULL';
 
   // Index time: a column (days or timestamp) or a constant number of days.

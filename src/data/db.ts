@@ -594,7 +594,8 @@ export class Db {
   }
 
   /** Throws when a table meant to hold one row per patient repeats an id. */
-  async requireUniqueIds(table: string, field: string): Promise<void> {
+  /** `hint`: what to do instead, appended to the error. */
+  async requireUniqueIds(table: string, field: string, hint = ''): Promise<void> {
     const t = this.table(table);
     const dup = await this.rows(
       `SELECT CAST(${q(t.id)} AS VARCHAR) AS id, count(*) AS n, ${t.hasLine ? 'list(__line ORDER BY __line)' : 'NULL'} AS lines
@@ -610,7 +611,7 @@ export class Db {
       // How many ids repeat, so that one fix is not followed by the next id's error (MEDS: a prediction time per row)
       const ids = Number(await this.scalar(`SELECT count(*) FROM (SELECT 1 FROM ${tbl(table)} GROUP BY ${q(t.id)} HAVING count(*) > 1)`));
       throw new CdmmError(
-        `${t.label}: duplicate id ${dup[0].id} appears ${dup[0].n} times${lines}${ids > 1 ? ` (${ids - 1} other id${ids === 2 ? '' : 's'} repeat too)` : ''}, but ${field} needs one row per patient`,
+        `${t.label}: duplicate id ${dup[0].id} appears ${dup[0].n} times${lines}${ids > 1 ? ` (${ids - 1} other id${ids === 2 ? '' : 's'} repeat too)` : ''}, but ${field} needs one row per patient${hint}`,
       );
     }
   }
