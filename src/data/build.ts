@@ -109,13 +109,16 @@ async function checkIdsMatch(ctx: Ctx): Promise<{ warnings: string[]; ids: Recor
     seen.add(m.table);
     const t = db.table(m.table);
     const idc = `CAST(${q(t.id)} AS VARCHAR)`;
-    const total = Number(await db.scalar(`SELECT count(DISTINCT ${idc}) FROM ${tbl(m.table)} WHERE ${q(t.id)} IS NOT NULL`));
-    if (total === 0) continue;
     // The ids this table should hold: the cohort keys, or for a linked table the link column's values.
     const keys = t.link
       ? `SELECT CAST(c.__lk AS VARCHAR) AS k FROM ${tbl(m.table)} x ${cohortJoin(ctx, m.table)}`
       : `SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT}`;
-    const hit = Number(await db.scalar(`SELECT count(*) FROM (SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)}) x JOIN (SELECT DISTINCT k FROM (${keys})) c ON x.k = c.k`));
+    // The table's distinct ids, and how many of them are such keys: one pass.
+    const [counts] = await db.rows(
+      `SELECT count(*) AS total, count(c.k) AS hit FROM (SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)} WHERE ${q(t.id)} IS NOT NULL) x LEFT JOIN (SELECT DISTINCT k FROM (${keys})) c ON x.k = c.k`,
+    );
+    const total = Number(counts.total), hit = Number(counts.hit);
+    if (total === 0) continue;
     ids[m.table] = { ids: total, in_cohort: hit };
     if (hit > 0) {
       // A linked table's keys are the link values its own rows reach, so a near miss cannot show there.
