@@ -113,17 +113,19 @@ async function checkIdsMatch(ctx: Ctx): Promise<{ warnings: string[]; ids: Recor
     const keys = t.link
       ? `SELECT CAST(c.__lk AS VARCHAR) AS k FROM ${tbl(m.table)} x ${cohortJoin(ctx, m.table)}`
       : `SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT}`;
-    // The table's distinct ids, and how many of them are such keys: one pass.
+    const all = `SELECT CAST(${q(spec.cohort.id ?? ct.id)} AS VARCHAR) AS k FROM ${tbl(spec.cohort.table)}`;
+    // The table's distinct ids, how many of them are such keys, and (unlinked) how many are no row of the cohort
+    // table at all (only those can be near misses): one pass.
     const [counts] = await db.rows(
-      `SELECT count(*) AS total, count(c.k) AS hit FROM (SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)} WHERE ${q(t.id)} IS NOT NULL) x LEFT JOIN (SELECT DISTINCT k FROM (${keys})) c ON x.k = c.k`,
+      `SELECT count(*) AS total, count(c.k) AS hit, ${t.link ? '0' : `count(*) FILTER (WHERE x.k NOT IN (SELECT k FROM (${all}) WHERE k IS NOT NULL))`} AS strangers
+       FROM (SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)} WHERE ${q(t.id)} IS NOT NULL) x LEFT JOIN (SELECT DISTINCT k FROM (${keys})) c ON x.k = c.k`,
     );
     const total = Number(counts.total), hit = Number(counts.hit);
     if (total === 0) continue;
     ids[m.table] = { ids: total, in_cohort: hit };
     if (hit > 0) {
       // A linked table's keys are the link values its own rows reach, so a near miss cannot show there.
-      if (hit < total && !t.link) {
-        const all = `SELECT CAST(${q(spec.cohort.id ?? ct.id)} AS VARCHAR) AS k FROM ${tbl(spec.cohort.table)}`;
+      if (hit < total && !t.link && Number(counts.strangers) > 0) {
         const w = await nearMissIds(ctx, m.table, idc, keys, all);
         if (w) warnings.push(`modalities.${name}.table: ${w}`);
       }
