@@ -86,13 +86,14 @@ export async function narrowSampled(con: DuckDBConnection, table: string, s: Sam
     const fractional = row[k++], huge = row[k++];
     if (fractional > 0) continue; // a 12.5 or an inf: whole-file typing says DOUBLE too
     if (huge > 0) return false;
-    narrow.push(`CAST(${q(c)} AS BIGINT) AS ${q(c)}`);
+    narrow.push(`ALTER ${q(c)} TYPE BIGINT`);
   }
-  for (const c of dates) if (row[k++] === 0) narrow.push(`CAST(${q(c)} AS DATE) AS ${q(c)}`);
+  for (const c of dates) if (row[k++] === 0) narrow.push(`ALTER ${q(c)} TYPE DATE`);
   for (let j = 0; j < texts.length; j++) {
     const inSample = row[k++], all = row[k++];
     if (inSample === 0 && all > 0) return false;
   }
-  if (narrow.length) await con.run(`CREATE OR REPLACE TABLE ${table} AS SELECT * REPLACE (${narrow.join(', ')}) FROM ${table}`); // insertion order kept (DuckDB's default)
+  // Column by column (a rewrite of the whole table would hold two copies of a large one at once).
+  for (const alter of narrow) await con.run(`ALTER TABLE ${table} ${alter}`);
   return true;
 }
