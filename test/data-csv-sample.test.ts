@@ -27,6 +27,8 @@ const CASES: { name: string; csv: string; t?: Partial<TableSpec>; oracleOptions?
   { name: 'a time of day past the sample', csv: body('id,d', (k) => `${k},2020-01-0${1 + (k % 9)}`, [`${PAST},2020-01-03 10:30:00`]) },
   { name: 'timestamps with zones', csv: body('id,t', (k) => `${k},2020-01-01T0${k % 9}:00:00+02:00`, [`${PAST},2020-01-01 10:00:00+05:00`]) },
   { name: 'a column empty in the sample', csv: body('id,v,w', (k) => `${k},,x`, [`${PAST},7,y`, `${PAST + 1},8,z`]) },
+  { name: 'a text column empty in the sample', csv: body('id,v', (k) => `${k},`, [`${PAST},P123`, `${PAST + 1},7`]) },
+  { name: 'dates in a local format, empty in the sample', csv: body('id,d', (k) => `${k},`, [`${PAST},03/01/2020`, `${PAST + 1},04/01/2020`]) },
   { name: 'an empty column', csv: body('id,v', (k) => `${k},`) },
   { name: 'booleans, then another word', csv: body('id,b', (k) => `${k},${k % 2 ? 'true' : 'false'}`, [`${PAST},maybe`]) },
   { name: 'sex as F only in the sample', csv: body('id,sex', (k) => `${k},F`, [`${PAST},M`]) },
@@ -106,6 +108,7 @@ describe('CSV types from the sample, made safe', () => {
       expect(await attempt(body('id,v', (k) => `${k},${k % 9}`, [`${PAST},12.5`]))).toBe('BIGINT BIGINT DOUBLE');
       expect(await attempt(body('id,v', (k) => `${k},${k % 9}`, ['9007199254740993,1']))).toBe('whole file needed');
       expect(await attempt(body('id,v', (k) => `${k},`, [`${PAST},7`]))).toBe('whole file needed');
+      expect(await attempt(body('id,v', (k) => `${k},`, [`${PAST},P123`, `${PAST + 1},7`]))).toBe('BIGINT BIGINT VARCHAR');
     } finally {
       con.closeSync();
       inst.closeSync();

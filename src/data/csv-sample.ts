@@ -89,9 +89,20 @@ export async function narrowSampled(con: DuckDBConnection, table: string, s: Sam
     narrow.push(`ALTER ${q(c)} TYPE BIGINT`);
   }
   for (const c of dates) if (row[k++] === 0) narrow.push(`ALTER ${q(c)} TYPE DATE`);
-  for (let j = 0; j < texts.length; j++) {
+  // A text column empty in the sample but not after it: whole-file typing says VARCHAR only if some value is
+  // text, which no candidate type (number, boolean, date, time) parses; a value starting with a digit, a sign or a
+  // point might be one in a date format the whole-file sniffer would detect, so it does not count.
+  const unsampled = texts.filter(() => {
     const inSample = row[k++], all = row[k++];
-    if (inSample === 0 && all > 0) return false;
+    return inSample === 0 && all > 0;
+  });
+  if (unsampled.length) {
+    const text = (c: string) => {
+      const v = `trim(${q(c)})`;
+      return `count(*) FILTER (WHERE ${q(c)} IS NOT NULL AND NOT regexp_matches(${v}, '^[0-9+.-]') AND TRY_CAST(${v} AS DOUBLE) IS NULL AND TRY_CAST(${v} AS BOOLEAN) IS NULL AND TRY_CAST(${v} AS TIMESTAMP) IS NULL AND TRY_CAST(${v} AS TIME) IS NULL)`;
+    };
+    const found = (await con.runAndReadAll(`SELECT ${unsampled.map(text).join(', ')} FROM ${table}`)).getRowsJS()[0].map(Number);
+    if (found.some((n) => n === 0)) return false;
   }
   // Column by column (a rewrite of the whole table would hold two copies of a large one at once).
   for (const alter of narrow) await con.run(`ALTER TABLE ${table} ${alter}`);
