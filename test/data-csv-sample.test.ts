@@ -29,6 +29,11 @@ const CASES: { name: string; csv: string; t?: Partial<TableSpec>; oracleOptions?
   { name: 'a column empty in the sample', csv: body('id,v,w', (k) => `${k},,x`, [`${PAST},7,y`, `${PAST + 1},8,z`]) },
   { name: 'a text column empty in the sample', csv: body('id,v', (k) => `${k},`, [`${PAST},P123`, `${PAST + 1},7`]) },
   { name: 'dates in a local format, empty in the sample', csv: body('id,d', (k) => `${k},`, [`${PAST},03/01/2020`, `${PAST + 1},04/01/2020`]) },
+  { name: 'sparse integers, empty in the sample', csv: body('id,v', (k) => `${k},`, [`${PAST},169`, `${PAST + 1},-8`, `${PAST + 2},0`]) },
+  { name: 'sparse decimals, empty in the sample', csv: body('id,v', (k) => `${k},`, [`${PAST},2.93`, `${PAST + 1},7`, `${PAST + 2},.5`, `${PAST + 3},5.`]) },
+  ...['+7', '007', '1e5', ' 7', 'inf', '0x10', '99999999999999999999'].map((odd) => ({ name: `a sparse column with ${JSON.stringify(odd)}`, csv: body('id,v', (k) => `${k},`, [`${PAST},${odd}`, `${PAST + 1},8`]) })),
+  { name: 'a sparse column of doses like "1-2"', csv: body('id,v', (k) => `${k},`, [`${PAST},1-2`, `${PAST + 1},8`]) },
+  { name: 'sparse times of day', csv: body('id,v', (k) => `${k},`, [`${PAST},10:30`, `${PAST + 1},08:15:00`]) },
   { name: 'an empty column', csv: body('id,v', (k) => `${k},`) },
   { name: 'booleans, then another word', csv: body('id,b', (k) => `${k},${k % 2 ? 'true' : 'false'}`, [`${PAST},maybe`]) },
   { name: 'sex as F only in the sample', csv: body('id,sex', (k) => `${k},F`, [`${PAST},M`]) },
@@ -107,7 +112,9 @@ describe('CSV types from the sample, made safe', () => {
       expect(await attempt(body('id,v,d', (k) => `${k},${k % 9},2020-01-0${1 + (k % 9)}`))).toBe('BIGINT BIGINT BIGINT DATE');
       expect(await attempt(body('id,v', (k) => `${k},${k % 9}`, [`${PAST},12.5`]))).toBe('BIGINT BIGINT DOUBLE');
       expect(await attempt(body('id,v', (k) => `${k},${k % 9}`, ['9007199254740993,1']))).toBe('whole file needed');
-      expect(await attempt(body('id,v', (k) => `${k},`, [`${PAST},7`]))).toBe('whole file needed');
+      expect(await attempt(body('id,v', (k) => `${k},`, [`${PAST},7`]))).toBe('BIGINT BIGINT BIGINT');
+      expect(await attempt(body('id,v', (k) => `${k},`, [`${PAST},7.5`]))).toBe('BIGINT BIGINT DOUBLE');
+      expect(await attempt(body('id,v', (k) => `${k},`, [`${PAST},1e5`]))).toBe('whole file needed');
       expect(await attempt(body('id,v', (k) => `${k},`, [`${PAST},P123`, `${PAST + 1},7`]))).toBe('BIGINT BIGINT VARCHAR');
     } finally {
       con.closeSync();

@@ -89,20 +89,37 @@ export async function narrowSampled(con: DuckDBConnection, table: string, s: Sam
     narrow.push(`ALTER ${q(c)} TYPE BIGINT`);
   }
   for (const c of dates) if (row[k++] === 0) narrow.push(`ALTER ${q(c)} TYPE DATE`);
-  // A text column empty in the sample but not after it: whole-file typing says VARCHAR only if some value is
-  // text, which no candidate type (number, boolean, date, time) parses; a value starting with a digit, a sign or a
-  // point might be one in a date format the whole-file sniffer would detect, so it does not count.
+  // A text column empty in the sample but not after it (sparse columns are common: eICU's cardiac output): whole-
+  // file typing says VARCHAR if some value is text that no candidate type parses (a value that could be a number,
+  // a date or a time in a format the whole-file sniffer detects does not count); BIGINT or
+  // DOUBLE if every value is a plain number, written as the sniffer was measured to type it (no sign, leading zero,
+  // exponent or space: it reads "+7" and "007" as text, "1e5" as DOUBLE); anything else, whole-file typing.
   const unsampled = texts.filter(() => {
     const inSample = row[k++], all = row[k++];
     return inSample === 0 && all > 0;
   });
   if (unsampled.length) {
-    const text = (c: string) => {
-      const v = `trim(${q(c)})`;
-      return `count(*) FILTER (WHERE ${q(c)} IS NOT NULL AND NOT regexp_matches(${v}, '^[0-9+.-]') AND TRY_CAST(${v} AS DOUBLE) IS NULL AND TRY_CAST(${v} AS BOOLEAN) IS NULL AND TRY_CAST(${v} AS TIMESTAMP) IS NULL AND TRY_CAST(${v} AS TIME) IS NULL)`;
-    };
-    const found = (await con.runAndReadAll(`SELECT ${unsampled.map(text).join(', ')} FROM ${table}`)).getRowsJS()[0].map(Number);
-    if (found.some((n) => n === 0)) return false;
+    // Could be a number, a date or a time in some format ("1e5", "03/01/2020", "10:30"); "1-2" or "PO" cannot.
+    const MAYBE = `'^([+-]?[0-9.]+([eE][+-]?[0-9]+)?$|[0-9]{1,4}[-/. ][0-9]{1,2}[-/. ][0-9]{1,4}|[0-9]{1,2}:[0-9]{2})'`;
+    const INT = `'^-?(0|[1-9][0-9]{0,17})$'`;
+    const DEC = `'^-?((0|[1-9][0-9]*)(\\.[0-9]*)?|\\.[0-9]+)$'`;
+    const checks = unsampled.flatMap((c) => {
+      const x = q(c), v = `trim(${x})`;
+      return [
+        `count(*) FILTER (WHERE ${x} IS NOT NULL AND NOT regexp_matches(${v}, ${MAYBE}) AND ${['BIGINT', 'DOUBLE', 'BOOLEAN', 'TIMESTAMP', 'TIME'].map((ty) => `TRY_CAST(${v} AS ${ty}) IS NULL`).join(' AND ')})`,
+        `count(*) FILTER (WHERE ${x} IS NOT NULL AND NOT regexp_full_match(${x}, ${INT}))`,
+        `count(*) FILTER (WHERE ${x} IS NOT NULL AND NOT regexp_full_match(${x}, ${DEC}))`,
+      ];
+    });
+    const found = (await con.runAndReadAll(`SELECT ${checks.join(', ')} FROM ${table}`)).getRowsJS()[0].map(Number);
+    let j = 0;
+    for (const c of unsampled) {
+      const text = found[j++], notInt = found[j++], notNumber = found[j++];
+      if (text > 0) continue; // text: VARCHAR, as whole-file typing says
+      if (notInt === 0) narrow.push(`ALTER ${q(c)} TYPE BIGINT`);
+      else if (notNumber === 0) narrow.push(`ALTER ${q(c)} TYPE DOUBLE`);
+      else return false;
+    }
   }
   // Column by column (a rewrite of the whole table would hold two copies of a large one at once).
   for (const alter of narrow) await con.run(`ALTER TABLE ${table} ${alter}`);
