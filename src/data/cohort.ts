@@ -154,9 +154,10 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
     const lt = label.table ?? ct;
     const la = lt === ct ? 'x' : 'l';
     if (lt !== ct) {
-      await db.requireUniqueIds(lt, 'label.table');
-      await requireIdOverlap(db, ct, idCol, lt, 'label.table');
-      labelJoin = `LEFT JOIN ${tbl(lt)} l ON CAST(l.${q(db.table(lt).id)} AS VARCHAR) = CAST(x.${q(idCol)} AS VARCHAR)`;
+      // Keyed by the cohort id, or reached through its link (OMOP's death by person_id for a cohort of visits).
+      const joins: string[] = [];
+      await perRowJoin(db, spec, idCol, lt, 'label.table', 'l', joins);
+      labelJoin = joins.join(' ');
     }
     if ('column' in label && label.positive) {
       let note: string | undefined;
@@ -209,11 +210,21 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
         }
       }
       const H = sqlNum(label.horizon, `${f}: label.horizon`);
+      // A date without a time of day (OMOP's death_date) on the index's own day is not before the index: the day
+      // may end after it (a patient still in hospital at the prediction time who dies that evening is positive).
+      const before = db.table(lt).columns.get(label.time) === 'DATE' ? `${rel} + 1 <= 0` : `${rel} < 0`;
       labelSql = `CASE WHEN ${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL THEN NULL
-        WHEN ${rel} < 0 THEN NULL WHEN ${ev} AND ${rel} <= ${H} THEN 1 WHEN ${rel} > ${H} THEN 0 ELSE NULL END`;
+        WHEN ${before} THEN NULL WHEN ${ev} AND ${rel} <= ${H} THEN 1 WHEN ${rel} > ${H} THEN 0 ELSE NULL END`;
       reasonSql = `CASE WHEN ${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL THEN 'label missing'
-        WHEN ${rel} < 0 THEN 'outcome time before index' WHEN ${ev} AND ${rel} <= ${H} THEN NULL WHEN ${rel} > ${H} THEN NULL
+        WHEN ${before} THEN 'outcome time before index' WHEN ${ev} AND ${rel} <= ${H} THEN NULL WHEN ${rel} > ${H} THEN NULL
         ELSE 'censored before horizon' END`;
+    }
+    if (label.absent === 'negative') {
+      if (lt === ct) throw new CdmmError(`${f}: label.absent: negative needs label.table, another table than the cohort's (a cohort row without a row there is then negative)`);
+      // No row in the label table (alias l, joined above): negative, whatever the label's own columns would say.
+      const none = `l.${q(db.table(lt).id)} IS NULL`;
+      labelSql = `CASE WHEN ${none} THEN 0 ELSE (${labelSql}) END`;
+      reasonSql = `CASE WHEN ${none} THEN NULL ELSE (${reasonSql}) END`;
     }
   }
 
@@ -222,8 +233,11 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   if (opts.withLabels && spec.split.method === 'column') {
     const st = spec.split.table ?? ct;
     db.requireColumn(st, spec.split.column, 'split.column');
-    if (st !== ct) await requireIdOverlap(db, ct, idCol, st, 'split.table');
-    if (st !== ct) splitJoin = `LEFT JOIN ${tbl(st)} s ON CAST(s.${q(db.table(st).id)} AS VARCHAR) = CAST(x.${q(idCol)} AS VARCHAR)`;
+    if (st !== ct) {
+      const joins: string[] = [];
+      await perRowJoin(db, spec, idCol, st, 'split.table', 's', joins);
+      splitJoin = joins.join(' ');
+    }
     splitSql = `CAST(${st === ct ? 'x' : 's'}.${q(spec.split.column)} AS VARCHAR)`;
   }
   let riskSql = 'NULL';
@@ -231,7 +245,11 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   if (spec.true_risk) {
     const rt = spec.true_risk.table;
     await db.requireNumeric(rt, spec.true_risk.column, 'true_risk.column');
-    if (rt !== ct) riskJoin = `LEFT JOIN ${tbl(rt)} r ON CAST(r.${q(db.table(rt).id)} AS VARCHAR) = CAST(x.${q(idCol)} AS VARCHAR)`;
+    if (rt !== ct) {
+      const joins: string[] = [];
+      await perRowJoin(db, spec, idCol, rt, 'true_risk.table', 'r', joins);
+      riskJoin = joins.join(' ');
+    }
     riskSql = `CAST(${rt === ct ? 'x' : 'r'}.${q(spec.true_risk.column)} AS DOUBLE)`;
   }
 
@@ -329,14 +347,24 @@ async function valueLabel(db: Db, spec: Spec, lt: string, la: string): Promise<{
  * patient.hospitalid). Adds its LEFT JOINs to `joins`.
  */
 async function perRowColumn(db: Db, spec: Spec, idCol: string, table: string, column: string, field: string, alias: string, joins: string[]): Promise<string> {
-  const ct = spec.cohort.table;
   db.requireColumn(table, column, field);
-  if (table === ct) return `x.${q(column)}`;
+  if (table === spec.cohort.table) return `x.${q(column)}`;
+  await perRowJoin(db, spec, idCol, table, field.replace(/\.column$/, '.table'), alias, joins);
+  return `${alias}.${q(column)}`;
+}
+
+/**
+ * The LEFT JOINs (added to `joins`) that give each cohort row (alias x) its row of `table` (alias `alias`): a table
+ * keyed by the cohort id, or keyed by another id and reached through its link (a person's death row for each of
+ * the person's visits, a hospital's row through patient.hospitalid). `table` must hold one row per its id.
+ */
+async function perRowJoin(db: Db, spec: Spec, idCol: string, table: string, field: string, alias: string, joins: string[]): Promise<void> {
+  const ct = spec.cohort.table;
   const t = db.table(table);
-  await db.requireUniqueIds(table, field.replace(/\.column$/, '.table'));
+  await db.requireUniqueIds(table, field);
   const cohortT = db.table(ct);
   if (!t.link) {
-    await requireIdOverlap(db, ct, idCol, table, field.replace(/\.column$/, '.table'));
+    await requireIdOverlap(db, ct, idCol, table, field);
     joins.push(`LEFT JOIN ${tbl(table)} ${alias} ON ${sameKey(`${alias}.${q(t.id)}`, t.columns.get(t.id)!, `x.${q(idCol)}`, cohortT.columns.get(idCol)!)}`);
   } else if (t.link.table === ct) {
     joins.push(`LEFT JOIN ${tbl(table)} ${alias} ON ${sameKey(`${alias}.${q(t.id)}`, t.columns.get(t.id)!, `x.${q(t.link.column)}`, cohortT.columns.get(t.link.column)!)}`);
@@ -346,7 +374,6 @@ async function perRowColumn(db: Db, spec: Spec, idCol: string, table: string, co
     joins.push(`LEFT JOIN ${tbl(t.link.table)} ${la} ON ${sameKey(`${la}.${q(l.id)}`, l.columns.get(l.id)!, `x.${q(idCol)}`, cohortT.columns.get(idCol)!)}`);
     joins.push(`LEFT JOIN ${tbl(table)} ${alias} ON ${sameKey(`${alias}.${q(t.id)}`, t.columns.get(t.id)!, `${la}.${q(t.link.column)}`, l.columns.get(t.link.column)!)}`);
   }
-  return `${alias}.${q(column)}`;
 }
 
 /** The patient key, split group, shift flag and reference score per cohort row, as SQL columns and joins. */
@@ -379,8 +406,10 @@ async function splitAndReference(db: Db, spec: Spec, idCol: string): Promise<{ s
     const r = spec.reference;
     await db.requireNumeric(r.table, r.column, 'reference.column');
     const v = await perRowColumn(db, spec, idCol, r.table, r.column, 'reference.column', 'rf', joins);
-    const miss = r.missing.length ? `WHEN CAST(${v} AS DOUBLE) IN (${r.missing.map((m) => String(m)).join(', ')}) THEN NULL ` : '';
-    sel.push(`CASE ${miss}ELSE CAST(${v} AS DOUBLE) END AS ref`);
+    const missing = r.missing ?? [];
+    sel.push(missing.length
+      ? `CASE WHEN CAST(${v} AS DOUBLE) IN (${missing.map((m) => String(m)).join(', ')}) THEN NULL ELSE CAST(${v} AS DOUBLE) END AS ref`
+      : `CAST(${v} AS DOUBLE) AS ref`);
   } else sel.push('NULL AS ref');
   return { select: sel.join(', '), joins: joins.join(' ') };
 }

@@ -221,6 +221,8 @@ export const labelSchema = z.union([
       positive: scalars.optional(),
       /** Values meaning it did not (default: every other non-blank value); others are excluded and counted. */
       negative: scalars.optional(),
+      /** A cohort row without a row in `table`: excluded as "label missing" (default), or negative. */
+      absent: z.enum(['missing', 'negative']).optional(),
     })
     .strict()
     .refine((l) => l.negative === undefined || l.positive !== undefined, { message: 'label.negative needs label.positive', path: ['negative'] }),
@@ -234,6 +236,8 @@ export const labelSchema = z.union([
       time: ident,
       /** Horizon after the index time: days, or a duration such as "30 days" or "48 h". */
       horizon: durationSchema.refine((d) => d > 0, { message: 'horizon must be > 0' }),
+      /** A cohort row without a row in `table` (OMOP's death table: no row = alive): "label missing" (default), or negative. */
+      absent: z.enum(['missing', 'negative']).optional(),
     })
     .strict(),
 ]);

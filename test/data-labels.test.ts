@@ -1,0 +1,83 @@
+// Labels from another table than the cohort's: keyed by the cohort id or reached through its link (OMOP's death
+// table by person_id for a cohort of visits), a missing row as "label missing" or as negative (absent: negative),
+// and an outcome date without a time of day on the index's own day.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { prepareDataset } from '../src/data/build.js';
+import { tempDir } from './fixtures/data/helpers.js';
+
+/**
+ * 60 persons, two visits each (visit ids 1000 + 2p and 1001 + 2p, ten days apart, index 24 h after the start).
+ * Persons p % 3 = 0 die: on the second visit's index day in the evening (p % 2 = 0) or 40 days after the first
+ * visit (p % 2 = 1). The other persons have no death row (alive).
+ */
+function omopLike(labelExtra = '', reference = ''): string {
+  const dir = tempDir();
+  const visits = ['visit_occurrence_id,person_id,visit_start_datetime,age,score'];
+  const day = (d: number, time = '08:00:00') => `${new Date(Date.UTC(2021, 0, 1 + d)).toISOString().slice(0, 10)} ${time}`;
+  const deaths = ['person_id,death_date,death_type_concept_id'];
+  for (let p = 0; p < 60; p++) {
+    visits.push(`${1000 + 2 * p},${p},${day(p)},${40 + p},${p % 3 === 0 ? 0.9 : 0.1}`);
+    visits.push(`${1001 + 2 * p},${p},${day(p + 10)},${40 + p},${p % 3 === 0 ? 0.8 : 0.2}`);
+    if (p % 3 === 0) deaths.push(`${p},${day(p % 2 === 0 ? p + 11 : p + 41).slice(0, 10)},32817`);
+  }
+  writeFileSync(join(dir, 'visits.csv'), visits.join('\n') + '\n');
+  writeFileSync(join(dir, 'death.csv'), deaths.join('\n') + '\n');
+  writeFileSync(join(dir, 'spec.yaml'), `name: omop-like
+tables:
+  visits: { file: visits.csv, id: visit_occurrence_id }
+  death: { file: death.csv, id: person_id, link: { table: visits, column: person_id } }
+cohort: { table: visits, index_time: visit_start_datetime, index_offset: 24 h, patient: person_id }
+label: { table: death, event: death_type_concept_id, event_values: [32817], time: death_date, horizon: 29 days${labelExtra} }
+${reference}modalities:
+  demo: { type: tabular, table: visits, numeric: [age] }
+split: { method: random, seed: 0 }
+`);
+  return join(dir, 'spec.yaml');
+}
+
+async function labels(spec: string): Promise<Map<number, number>> {
+  const ds = await prepareDataset(spec, { quiet: true, cache: false });
+  const out = new Map<number, number>();
+  for (const s of Object.values(ds.splits)) s.ids.forEach((id, r) => out.set(Number(id), s.labels[r]));
+  return out;
+}
+
+describe('a label table reached through its link', () => {
+  it("gives each visit its person's outcome: the day-of death positive, the later one negative, no row missing", async () => {
+    const y = await labels(omopLike());
+    for (let p = 0; p < 60; p++) {
+      const first = y.get(1000 + 2 * p), second = y.get(1001 + 2 * p);
+      if (p % 3 !== 0) {
+        // no death row: "label missing", left out
+        expect([first, second]).toEqual([undefined, undefined]);
+      } else if (p % 2 === 0) {
+        // died on the second visit's index day (a date: its time of day unknown): positive there; day 11 after the first
+        expect([first, second]).toEqual([1, 1]);
+      } else {
+        // died 40 days after the first visit: beyond the 29-day horizon of the first, 30 days after the second's start
+        expect([first, second]).toEqual([0, 0]);
+      }
+    }
+  });
+
+  it('absent: negative makes the visits without a death row negative', async () => {
+    const y = await labels(omopLike(', absent: negative'));
+    expect(y.size).toBe(120);
+    for (let p = 0; p < 60; p++) expect([y.get(1000 + 2 * p), y.get(1001 + 2 * p)]).toEqual(p % 6 === 0 ? [1, 1] : [0, 0]);
+  });
+
+  it('absent: negative needs a label table of its own', async () => {
+    const spec = omopLike(', absent: negative');
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace('label: { table: death, event: death_type_concept_id, event_values: [32817], time: death_date, horizon: 29 days', 'label: { column: score, positive: [0.9]'));
+    await expect(prepareDataset(spec, { quiet: true, cache: false })).rejects.toThrow(/label\.absent: negative needs label\.table, another table than the cohort's/);
+  });
+
+  it('a reference score without missing values is read as given', async () => {
+    // Was: a CASE without a WHEN (an SQL syntax error) when reference.missing was left out.
+    const ds = await prepareDataset(omopLike(', absent: negative', 'reference: { table: visits, column: score, name: toy score }\n'), { quiet: true, cache: false });
+    const { ids, reference } = ds.splits.train;
+    ids.forEach((id, r) => expect(reference![r]).toBeCloseTo(Math.floor((Number(id) - 1000) / 2) % 3 === 0 ? (Number(id) % 2 ? 0.8 : 0.9) : (Number(id) % 2 ? 0.2 : 0.1), 6));
+  });
+});
