@@ -65,7 +65,7 @@ function tokenize(src: string): Token[] {
     const c = src[i];
     if (/\s/.test(c)) { i++; continue; }
     if (src.startsWith('--', i) || src.startsWith('/*', i)) fail('comments are not allowed');
-    const num = /^(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?/.exec(src.slice(i));
+    const num = /^(\d+(?:\.\d*)?|\.\d+)([eE][-+]?\d+)?/.exec(src.slice(i));
     if (num) {
       if (/^[A-Za-z_]/.test(src.slice(i + num[0].length))) fail(`unexpected text after the number ${num[0]}`, i + num[0].length);
       out.push({ t: 'num', text: num[0], pos: i });

@@ -24,7 +24,7 @@ export const patientRecordSchema = z
 export type PatientRecord = { id: string; index_time?: number | string } & Record<string, unknown>;
 
 /** The text a record may hold in a number column: blank, or a decimal number. */
-const NUMBER_TEXT = /^\s*$|^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
+const NUMBER_TEXT = /^\s*$|^\s*[-+]?(\d+(?:\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$/;
 /** In a BOOLEAN column also the yes/no words its table file held. */
 const NUMBER_OR_YES_NO_TEXT = new RegExp(`${NUMBER_TEXT.source}|${BOOLEAN_TEXT.source}`, 'i');
 /** The text a record may hold in a number column of DuckDB type `type` (the schema's and the validator's rule). */

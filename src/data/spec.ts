@@ -35,7 +35,7 @@ const UNIT_ALIASES: Record<string, TimeUnit> = {
 export const durationSchema = z.union([
   num,
   z.string().transform((v, ctx) => {
-    const m = /^\s*([-+]?(?:\d+\.?\d*|\.\d+))\s*([a-z]+)\s*$/i.exec(v);
+    const m = /^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+))\s*([a-z]+)\s*$/i.exec(v);
     const unit = m ? UNIT_ALIASES[m[2].toLowerCase()] : undefined;
     if (!m || !unit) {
       ctx.addIssue({ code: 'custom', message: `expected a number of days or a duration such as "24 h", "1440 min", "2 days" (got ${JSON.stringify(v)})` });

@@ -11,11 +11,17 @@ function editDistance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
+/** Longest name compared: the distance table is the two names' lengths multiplied (60,000 × 60,000 ran out of memory). */
+const MAX_NAME = 256;
+
 /** The one closest candidate within 2 edits (and under half the word), if any. */
 export function closest(word: string, candidates: readonly string[]): string | undefined {
+  if (word.length > MAX_NAME) return undefined;
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {
+    // More than 2 characters longer or shorter is more than 2 edits away.
+    if (Math.abs(c.length - word.length) > 2) continue;
     const dist = editDistance(word.toLowerCase(), c.toLowerCase());
     if (dist < bestD) { best = c; bestD = dist; }
   }

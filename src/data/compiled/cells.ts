@@ -29,7 +29,7 @@ export type Unreadable = typeof UNREADABLE;
 const blank = (v: unknown) => v === null || v === undefined || v === '';
 
 /** DuckDB's number text: ASCII blanks around, no hex, no thousands separators (underscores are refused by the validator). */
-const NUMBER_TEXT = /^[ \t\n\r\v\f]*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?[ \t\n\r\v\f]*$/;
+const NUMBER_TEXT = /^[ \t\n\r\v\f]*[-+]?(\d+(?:\.\d*)?|\.\d+)([eE][-+]?\d+)?[ \t\n\r\v\f]*$/;
 
 /** std::nearbyint: DuckDB casts a DOUBLE to an integer type rounding half to even. */
 export function roundHalfEven(x: number): number {

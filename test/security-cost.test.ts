@@ -1,0 +1,59 @@
+// Input whose cost grows faster than its size (found by an attacker's pass): the answer must come in time linear in
+// the input. Each case took seconds to hours before its fix; the bounds below are hundreds of times what the fixed
+// code needs, so a slow machine does not fail them and the old code cannot pass them.
+import { describe, expect, it } from 'vitest';
+import { readNumber } from '../src/data/compiled/cells.js';
+import { numberTextFor } from '../src/data/records.js';
+import { durationSchema } from '../src/data/spec.js';
+import { makeRecordValidator } from '../src/serve/validate.js';
+import { closest } from '../src/util/closest.js';
+
+const timed = <T>(f: () => T): { ms: number; value: T } => {
+  const t0 = performance.now();
+  const value = f();
+  return { ms: performance.now() - t0, value };
+};
+
+describe('input that used to cost quadratic time or memory', () => {
+  it('a number cell of 200,000 digits and a letter is refused at once (the regex backtracked: 60,000 digits took 27 s)', () => {
+    const cell = '1'.repeat(200_000) + 'x';
+    const a = timed(() => numberTextFor('DOUBLE').test(cell));
+    const b = timed(() => readNumber(cell, 'double'));
+    expect(a.value).toBe(false);
+    expect(typeof b.value).toBe('symbol'); // unreadable
+    expect(a.ms + b.ms).toBeLessThan(1000);
+    // the grammar is the same: decimals, exponents, blanks around
+    for (const ok of ['12', ' -1.5e3 ', '.5', '5.', '+7']) expect([ok, numberTextFor('DOUBLE').test(ok)]).toEqual([ok, true]);
+    for (const bad of ['1.2.3', '1e', 'e5', '--1']) expect([bad, numberTextFor('DOUBLE').test(bad)]).toEqual([bad, false]);
+  });
+
+  it('a duration of 200,000 digits and a letter is refused at once (40,000 took 6 s)', () => {
+    const r = timed(() => durationSchema.safeParse('1'.repeat(200_000) + '!'));
+    expect(r.value.success).toBe(false);
+    expect(r.ms).toBeLessThan(1000);
+    expect(durationSchema.parse('36 h')).toBe(1.5);
+  });
+
+  it('"did you mean" over names of 60,000 characters does not build their product (it ran out of memory)', () => {
+    const r = timed(() => closest('a'.repeat(60_000) + 'b', ['a'.repeat(60_000) + 'c', 'age']));
+    expect(r.value).toBeUndefined();
+    expect(r.ms).toBeLessThan(1000);
+    expect(closest('agee', ['age', 'sex'])).toBe('age');
+  });
+
+  it('a body of 60,000 bad rows is answered from its first issues (zod built them all: 7–16 s)', () => {
+    const validate = makeRecordValidator({ labs: { id: 'VARCHAR', day: 'BIGINT', variable: 'VARCHAR', value: 'DOUBLE' } }, { labs: 'id' }, { maxRecords: 10 });
+    const body = [{ id: 'a', labs: Array.from({ length: 60_000 }, () => ({ value: [] })) }];
+    const r = timed(() => validate(body));
+    expect(r.value.ok).toBe(false);
+    if (r.value.ok) return;
+    expect(r.value.issues.length).toBe(20);
+    expect(r.value.issues[0].path).toBe('records[0].labs[0].value');
+    expect(r.ms).toBeLessThan(3000);
+    // a bad row past the first slice is named by its own index
+    const late = [{ id: 'a', labs: [...Array.from({ length: 2500 }, (_, k) => ({ id: 'a', day: k, variable: 'crp', value: 1 })), { value: 'high' }] }];
+    const rl = validate(late);
+    expect(rl.ok).toBe(false);
+    if (!rl.ok) expect(rl.issues.map((i) => i.path)).toEqual(['records[0].labs[2500].value']);
+  });
+});
