@@ -1,6 +1,6 @@
 // YAML from files the user names (specs, predict inputs): parsed with a cap on alias expansion, so a small file
 // cannot expand into a huge document ("billion laughs"), and every parse failure is a one-line CdmmError.
-import { parse } from 'yaml';
+import { isScalar, parseDocument, visit, type Document } from 'yaml';
 import { CdmmError } from './errors.js';
 
 /** Aliases (*name) a document may resolve; specs rarely use any. */
@@ -8,8 +8,15 @@ const MAX_ALIASES = 100;
 
 export function parseYamlText(text: string, file: string): unknown {
   try {
-    return parse(text, { maxAliasCount: MAX_ALIASES, prettyErrors: true });
+    // The parser's own check of repeated keys compares each key with every other one (40,000 keys took 20 s):
+    // keys are checked here with a set instead.
+    const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: true });
+    if (doc.errors.length) throw doc.errors[0];
+    const repeated = repeatedKey(doc, text);
+    if (repeated) throw new CdmmError(`${file}: YAML error: map keys must be unique: ${repeated}`);
+    return doc.toJS({ maxAliasCount: MAX_ALIASES });
   } catch (e) {
+    if (e instanceof CdmmError) throw e;
     const msg = (e as Error).message ?? String(e);
     if (/alias count|resource exhaustion/i.test(msg))
       throw new CdmmError(`${file}: YAML error: more than ${MAX_ALIASES} alias expansions (*name); a spec needs few, if any`);
@@ -20,4 +27,26 @@ export function parseYamlText(text: string, file: string): unknown {
     const shown = line === undefined ? '' : `; the line reads: ${JSON.stringify(line.length > 160 ? `${line.slice(0, 157)}...` : line)}`;
     throw new CdmmError(`${file}: YAML error: ${first}${shown}`);
   }
+}
+
+/** The first key a mapping repeats, as "KEY at line L", or undefined. */
+function repeatedKey(doc: Document, text: string): string | undefined {
+  let found: string | undefined;
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        const k = pair.key;
+        const name = isScalar(k) ? String(k.value) : JSON.stringify(k); // as the key of the object it becomes (1 and "1" are one key there)
+        if (seen.has(name)) {
+          const at = isScalar(k) && k.range ? text.slice(0, k.range[0]).split('\n').length : undefined;
+          found = `${JSON.stringify(isScalar(k) ? String(k.value) : name).slice(0, 120)}${at ? ` at line ${at}` : ''}`;
+          return visit.BREAK;
+        }
+        seen.add(name);
+      }
+      return undefined;
+    },
+  });
+  return found;
 }
