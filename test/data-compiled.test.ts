@@ -321,6 +321,27 @@ split: { method: random, seed: 0 }
     expectParity(compare(r.ds, t, sql, good.map((x) => x.id)), 'lookups vs SQL');
     const k = r.ds.modalities.findIndex((m) => m.name === 'medications');
     expect(good.filter((_, i) => t.mask[i * r.ds.modalities.length + k]).length).toBeGreaterThan(0);
+    // Lookup rows are matched among the records of one patient (cohort.patient: subject_id): another admission
+    // of the patient may time this one's rows, another patient's rows never do (an attacker's pass: a second
+    // patient's pharmacy row with the same pharmacy_id timed the first's prescriptions and turned them on).
+    const withRx = good.find((g) => ((g.prescriptions as unknown[] | undefined)?.length ?? 0) > 0)!;
+    expect(withRx).toBeDefined();
+    const adm = (withRx.admissions as Record<string, unknown>[])[0];
+    const rx = (withRx.prescriptions as Record<string, unknown>[]).map((row, j) => ({ ...row, pharmacy_id: 900_000 + j }));
+    // Entered in the pharmacy system two days after admission, after the prediction time (admission + 24 h).
+    const later = new Date(Date.parse(String(adm.admittime).replace(' ', 'T') + 'Z') + 2 * 86_400_000).toISOString().slice(0, 19).replace('T', ' ');
+    const pharmacy = rx.map((row) => ({ pharmacy_id: row.pharmacy_id, entertime: later }));
+    const a = { ...withRx, prescriptions: rx } as PatientRecord;
+    const sameRows = (sid: unknown) => ({ id: 'other', admissions: [{ ...adm, subject_id: sid, hadm_id: undefined }], pharmacy }) as unknown as PatientRecord;
+    const tr = compileRecordTransform(r.spec, r.state, r.ds.modalities);
+    const K = r.ds.modalities.length;
+    const alone = tr.transform([a]);
+    const otherPatient = tr.transform([a, sameRows(Number(adm.subject_id) + 1)]);
+    const samePatient = tr.transform([a, sameRows(adm.subject_id)]);
+    expect(alone.mask[k]).toBe(1); // known at its start time
+    expect(Array.from(otherPatient.mask.subarray(0, K))).toEqual(Array.from(alone.mask));
+    for (const m of tr.modalities) expect([m.name, Array.from(otherPatient.values[m.name].subarray(0, m.width))]).toEqual([m.name, Array.from(alone.values[m.name])]);
+    expect(samePatient.mask[k]).toBe(0); // entered after the prediction time: not yet known
   }, 300_000);
 });
 

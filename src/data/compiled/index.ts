@@ -32,7 +32,7 @@ export interface RecordTransform {
   readonly modalities: { name: string; width: number }[];
   /**
    * True when a record's arrays may depend on the other records of the call (tables.NAME.lookup matches rows
-   * across the records, as the SQL path does within a request): call it once per request then.
+   * across the records of the same patient, as the SQL path does within a request): call it once per request then.
    */
   readonly crossRecord: boolean;
   transform(records: PatientRecord[]): RecordArrays;
@@ -124,6 +124,14 @@ export function compileRecordTransform(spec: Spec, state: DataState, modalities?
   const linked = [...views.values()].filter((v) => v.link);
   const lookups = [...views.values()].filter((v) => v.lookup);
 
+  // Whose records may share lookup rows: the records of one patient (cohort.patient), else each record alone.
+  const patientColumn = spec.cohort.patient;
+  const patientOf = (rec: PatientRecord, i: number): string => {
+    const row = patientColumn ? cohort.kept(rec)[0] : undefined;
+    const v = row ? cohort.cell(rec, row, patientColumn!) : undefined;
+    return v === undefined || v === null || v === '' ? `record ${i}` : `patient ${String(v)}`;
+  };
+
   function transform(records: PatientRecord[]): RecordArrays {
     const n = records.length;
     const mask = new Uint8Array(n * K);
@@ -133,7 +141,7 @@ export function compileRecordTransform(spec: Spec, state: DataState, modalities?
     // The lookup rows of this call's records, found once (and forgotten when the call ends).
     const lookupProblems = new Map<number, Problem>();
     try {
-      for (const v of lookups) for (const [i, p] of v.lookupIndex(records)) if (!lookupProblems.has(i)) lookupProblems.set(i, p);
+      for (const v of lookups) for (const [i, p] of v.lookupIndex(records, patientOf)) if (!lookupProblems.has(i)) lookupProblems.set(i, p);
       for (let i = 0; i < n; i++) {
         const rec = records[i];
         const lp = lookupProblems.get(i);

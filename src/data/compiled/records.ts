@@ -189,30 +189,38 @@ export class TableView {
   }
 
   /**
-   * The lookup rows of this table's rows among `records` (one call of the transform: one request), or the
-   * problem of an `on` value that several lookup rows share, for each record holding one of them.
+   * The lookup rows of this table's rows among the rows of the records of the same patient (`patientOf`: the
+   * cohort's patient column, else each record on its own): an earlier admission of the patient, sent as another
+   * record, gives its discharge time to the patient's diagnoses, as the SQL path does over the files; another
+   * patient's rows never match, whatever their `on` value, so a record's answer depends on no other patient's
+   * record. Also the problem of an `on` value that several lookup rows of a patient share, for each of its records.
    */
-  lookupIndex(records: PatientRecord[]): Map<number, Problem> {
+  lookupIndex(records: PatientRecord[], patientOf: (rec: PatientRecord, i: number) => string): Map<number, Problem> {
     const problems = new Map<number, Problem>();
     const lk = this.lookup!;
-    const index = new Map<string, { rec: PatientRecord; row: Row; i: number }[]>();
+    const groups = new Map<string, number[]>();
     records.forEach((rec, i) => {
-      for (const row of lk.from.kept(rec)) {
-        const k = lk.key(rec, row, lk.from);
-        if (k !== null) (index.get(k) ?? index.set(k, []).get(k)!).push({ rec, row, i });
-      }
+      const p = patientOf(rec, i);
+      (groups.get(p) ?? groups.set(p, []).get(p)!).push(i);
     });
-    for (const [k, hits] of index)
-      if (hits.length > 1)
-        for (const h of hits) problems.set(h.i, { path: [lk.from.name], message: `${lk.on} ${k} appears ${hits.length} times, but tables.${this.name}.lookup needs one row per ${lk.on} in table '${lk.from.name}'` });
     this.matches = new Map();
-    records.forEach((rec) => {
-      for (const row of this.kept(rec)) {
-        const k = lk.key(rec, row, this);
-        const hit = k === null ? undefined : index.get(k);
-        if (hit?.length === 1) this.matches!.set(row, hit[0]);
-      }
-    });
+    for (const members of groups.values()) {
+      const index = new Map<string, { rec: PatientRecord; row: Row; i: number }[]>();
+      for (const i of members)
+        for (const row of lk.from.kept(records[i])) {
+          const k = lk.key(records[i], row, lk.from);
+          if (k !== null) (index.get(k) ?? index.set(k, []).get(k)!).push({ rec: records[i], row, i });
+        }
+      for (const [k, hits] of index)
+        if (hits.length > 1)
+          for (const h of hits) problems.set(h.i, { path: [lk.from.name], message: `${lk.on} ${k} appears ${hits.length} times, but tables.${this.name}.lookup needs one row per ${lk.on} in table '${lk.from.name}'` });
+      for (const i of members)
+        for (const row of this.kept(records[i])) {
+          const k = lk.key(records[i], row, this);
+          const hit = k === null ? undefined : index.get(k);
+          if (hit?.length === 1) this.matches!.set(row, hit[0]);
+        }
+    }
     return problems;
   }
 
