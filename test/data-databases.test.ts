@@ -153,7 +153,8 @@ describe('tables keyed by another id (link) and lookup columns', () => {
     const dir = mimic();
     const ds = await build(dir);
     // each linked table's distinct subjects, all of them cohort subjects (counted once, however many admissions)
-    expect(ds.cohort.table_ids).toEqual({ patients: { ids: 3, in_cohort: 3 }, labs: { ids: 3, in_cohort: 3 }, diagnoses: { ids: 3, in_cohort: 3 } });
+    const link = 'admissions.subject_id';
+    expect(ds.cohort.table_ids).toEqual({ patients: { ids: 3, in_cohort: 3, link }, labs: { ids: 3, in_cohort: 3, link }, diagnoses: { ids: 3, in_cohort: 3, link } });
     // the README documents the same counts in `cdmm inspect --json`
     const { runCli } = await import('./helpers/cli.js');
     const r = await runCli('inspect', join(dir, 'spec.yaml'), '--json', '--no-cache');

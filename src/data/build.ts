@@ -98,10 +98,10 @@ export function applyModalities(spec: Spec, raws: Raw[], states: unknown[], ids:
  * keyed by hadm_id while the cohort uses subject_id, or ids written "007" in one file and 7 in another): an error
  * with examples from both sides, instead of a modality that is silently missing for everyone.
  */
-async function checkIdsMatch(ctx: Ctx): Promise<{ warnings: string[]; ids: Record<string, { ids: number; in_cohort: number }> }> {
+async function checkIdsMatch(ctx: Ctx): Promise<{ warnings: string[]; ids: Record<string, { ids: number; in_cohort: number; link?: string }> }> {
   const { db, spec } = ctx;
   const warnings: string[] = [];
-  const ids: Record<string, { ids: number; in_cohort: number }> = {};
+  const ids: Record<string, { ids: number; in_cohort: number; link?: string }> = {};
   const ct = db.table(spec.cohort.table);
   const seen = new Set<string>();
   for (const [name, m] of Object.entries(spec.modalities)) {
@@ -122,7 +122,7 @@ async function checkIdsMatch(ctx: Ctx): Promise<{ warnings: string[]; ids: Recor
     );
     const total = Number(counts.total), hit = Number(counts.hit);
     if (total === 0) continue;
-    ids[m.table] = { ids: total, in_cohort: hit };
+    ids[m.table] = { ids: total, in_cohort: hit, ...(t.link ? { link: `${t.link.table}.${t.link.column}` } : {}) };
     if (hit > 0) {
       // A linked table's keys are the link values its own rows reach, so a near miss cannot show there.
       if (hit < total && !t.link && Number(counts.strangers) > 0) {

@@ -486,7 +486,7 @@ export class Db {
     const t = this.table(table);
     const type = t.columns.get(column);
     if (type === undefined) {
-      const names = [...t.columns.keys()];
+      const names = [...t.columns.keys()].filter((c) => !c.startsWith('__')); // not cdmm's own (__line, __time)
       const list = names.slice(0, 30).map((c) => clip(c, 40)).join(', ') + (names.length > 30 ? `, … (${names.length} columns)` : '');
       // Names are case-sensitive (DuckDB's quoted identifiers): a column that differs in case, or by a typo, is named first.
       const near = names.find((c) => c.toLowerCase() === column.toLowerCase()) ?? closest(column, names);

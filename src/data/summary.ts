@@ -25,7 +25,7 @@ export interface DatasetSummary {
   /** With spec.reference: its name and the share of rows that have it. */
   reference?: { name: string; available: number };
   /** Per modality table: its distinct ids and how many are cohort rows (the rest of its rows are not used). */
-  table_ids?: Record<string, { ids: number; in_cohort: number }>;
+  table_ids?: Record<string, { ids: number; in_cohort: number; link?: string }>;
 }
 
 /** Patterns whose label rate is this many binomial standard errors from the overall rate, and at least
@@ -218,7 +218,10 @@ export function formatSummary(s: DatasetSummary, modalityOrder: string[]): strin
   out.push(`cohort: ${s.candidates} candidates, ${s.patients} included`);
   for (const [k, v] of Object.entries(s.exclusions)) out.push(`  excluded: ${k}: ${v}`);
   for (const [t, c] of Object.entries(s.table_ids ?? {}))
-    if (c.in_cohort < c.ids) out.push(`  table ${t}: ${c.ids - c.in_cohort} of its ${c.ids} ids are not cohort rows (excluded, or not in the cohort table): their rows are not used`);
+    if (c.in_cohort < c.ids)
+      out.push(c.link
+        ? `  table ${t}: ${c.ids - c.in_cohort} of its ${c.ids} ids reach no included cohort row through ${c.link} (their rows' patients were excluded, or are not in the cohort): their rows are not used`
+        : `  table ${t}: ${c.ids - c.in_cohort} of its ${c.ids} ids are not cohort rows (excluded, or not in the cohort table): their rows are not used`);
   out.push(`splits: ${Object.entries(s.splits).map(([k, v]) => `${k} ${v}${s.split_positives?.[k] !== undefined ? ` (${s.split_positives[k]} with the outcome)` : ''}`).join(', ')}`);
   if (s.warnings.length) {
     out.push('');

@@ -57,6 +57,6 @@ export interface PreparedDataset {
     /** Problems found while reading the tables that did not stop the build (e.g. ids that nearly match). */
     warnings?: string[];
     /** Per modality table (other than the cohort's): its distinct ids, and how many of them are cohort rows. */
-    table_ids?: Record<string, { ids: number; in_cohort: number }>;
+    table_ids?: Record<string, { ids: number; in_cohort: number; link?: string }>;
   };
 }
