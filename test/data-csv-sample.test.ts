@@ -5,8 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { describe, expect, it } from 'vitest';
-import { narrowSampled, sampledTypes, typesOption } from '../src/data/csv-sample.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { narrowSampled, sampledTypes, sampling, typesOption } from '../src/data/csv-sample.js';
 import { Db } from '../src/data/db.js';
 import type { TableSpec } from '../src/data/spec.js';
 import { tempDir } from './fixtures/data/helpers.js';
@@ -34,6 +34,7 @@ const CASES: { name: string; csv: string; t?: Partial<TableSpec>; oracleOptions?
   ...['+7', '007', '1e5', ' 7', 'inf', '0x10', '99999999999999999999'].map((odd) => ({ name: `a sparse column with ${JSON.stringify(odd)}`, csv: body('id,v', (k) => `${k},`, [`${PAST},${odd}`, `${PAST + 1},8`]) })),
   { name: 'a sparse column of doses like "1-2"', csv: body('id,v', (k) => `${k},`, [`${PAST},1-2`, `${PAST + 1},8`]) },
   { name: 'sparse times of day', csv: body('id,v', (k) => `${k},`, [`${PAST},10:30`, `${PAST + 1},08:15:00`]) },
+  { name: 'a dozen integer columns (one rewrite of the table)', csv: body('id,' + Array.from({ length: 12 }, (_, j) => `c${j}`).join(','), (k) => `${k},${Array.from({ length: 12 }, (_, j) => (k * (j + 1)) % 11).join(',')}`, [`${PAST},${Array.from({ length: 12 }, (_, j) => (j === 5 ? '12.5' : j)).join(',')}`]) },
   { name: 'an empty column', csv: body('id,v', (k) => `${k},`) },
   { name: 'booleans, then another word', csv: body('id,b', (k) => `${k},${k % 2 ? 'true' : 'false'}`, [`${PAST},maybe`]) },
   { name: 'sex as F only in the sample', csv: body('id,sex', (k) => `${k},F`, [`${PAST},M`]) },
@@ -62,6 +63,9 @@ async function table(rowsOf: (sql: string) => Promise<unknown[][]>, name: string
 }
 
 describe('CSV types from the sample, made safe', () => {
+  // The files here are small: read them the way a large one is.
+  beforeAll(() => { sampling.minBytes = 0; });
+  afterAll(() => { sampling.minBytes = 1 << 20; });
   for (const c of CASES) {
     it(`gives the whole-file read's table: ${c.name}`, async () => {
       const dir = tempDir();

@@ -81,3 +81,16 @@ describe('a label table reached through its link', () => {
     ids.forEach((id, r) => expect(reference![r]).toBeCloseTo(Math.floor((Number(id) - 1000) / 2) % 3 === 0 ? (Number(id) % 2 ? 0.8 : 0.9) : (Number(id) % 2 ? 0.2 : 0.1), 6));
   });
 });
+
+describe('an id listed as a category', () => {
+  it('is warned of: about one category per training patient', async () => {
+    const spec = omopLike(', absent: negative');
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace('numeric: [age] }', 'numeric: [age], categorical: [visit_occurrence_id] }'));
+    const ds = await prepareDataset(spec, { quiet: true, cache: false });
+    expect(ds.cohort.warnings?.join('\n')).toMatch(/modalities\.demo\.categorical: column 'visit_occurrence_id' takes \d+ distinct values over \d+ training patients, about one each: an id\?/);
+    // a real category (two values) is not
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace('categorical: [visit_occurrence_id]', 'categorical: [score]'));
+    const ok = await prepareDataset(spec, { quiet: true, cache: false });
+    expect(ok.cohort.warnings?.join('\n') ?? '').not.toMatch(/an id\?/);
+  });
+});

@@ -176,6 +176,21 @@ function assertFinite(a: Float32Array, modality: string, width: number, ids: str
 }
 
 /**
+ * Categorical columns whose training categories are about as many as the training patients (a person_id or an
+ * admission id listed as a category): one feature per patient, which says nothing about a new one.
+ */
+function idLikeCategories(names: string[], states: unknown[], trainPatients: number): string[] {
+  const out: string[] = [];
+  names.forEach((name, k) => {
+    const cats = (states[k] as { categorical?: { column: string; categories: string[] }[] } | undefined)?.categorical;
+    for (const c of cats ?? [])
+      if (c.categories.length > 50 && c.categories.length >= trainPatients / 2)
+        out.push(`modalities.${name}.categorical: column '${c.column}' takes ${c.categories.length} distinct values over ${trainPatients} training patients, about one each: an id? each value becomes a feature that says nothing about a new patient; leave it out of the modality`);
+  });
+  return out;
+}
+
+/**
  * For listed time-series variables that no training patient has: the table's variable names that differ only in
  * case or by a typo, as "did you mean" (one scan of the variable column, only when such a variable exists).
  */
@@ -265,7 +280,7 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
       availability[nm] = included ? c / included : 0;
     });
     const cohortInfo: PreparedDataset['cohort'] = { candidates: cohort.candidates, included, exclusions };
-    const nearWarnings = await unseenVariableHints(db, spec, names, states);
+    const nearWarnings = [...(await unseenVariableHints(db, spec, names, states)), ...idLikeCategories(names, states, split.train.length)];
     const tableWarnings = db.warnings;
     if (tableWarnings.length || cohort.warnings.length || idWarnings.length || nearWarnings.length) cohortInfo.warnings = [...tableWarnings, ...cohort.warnings, ...idWarnings, ...nearWarnings];
     if (Object.keys(tableIds).length) cohortInfo.table_ids = tableIds;

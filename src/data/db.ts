@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBMaterializedResult, type DuckDBResultReader } from '@duckdb/node-api';
 import { CdmmError } from '../util/errors.js';
-import { narrowSampled, sampledTypes, typesOption } from './csv-sample.js';
+import { narrowSampled, sampledTypes, sampling, typesOption } from './csv-sample.js';
 import { checkGzipComplete, findLongLine, findNonUtf8Line, findRaggedRow, lineScannable, recordStartLines, resolveTableFiles, type PathPolicy } from './paths.js';
 import { closest, tableFormat, tableId, tableTime, timeUnitsPerDay, type TableSpec } from './spec.js';
 
@@ -287,7 +287,7 @@ export class Db {
    * whole-file read is needed.
    */
   private async loadSampledCsv(con: DuckDBConnection, l: { name: string; path: string; asText: string[]; sampled?: { options: string; read: (types: string) => string } }): Promise<boolean> {
-    if (!l.sampled) return false;
+    if (!l.sampled || statSync(l.path).size < sampling.minBytes) return false;
     const types = await sampledTypes(con, l.path, l.sampled.options, l.asText);
     if (!types) return false;
     try {

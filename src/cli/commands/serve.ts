@@ -45,7 +45,9 @@ export function register(program: Command): void {
         if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new CdmmError(`--host ${o.host}: not an address of this machine`);
         throw e;
       }
-      process.stderr.write(`cdmm: serving ${predictor.manifest.dataset} (${predictor.manifest.config.backbone}, debias ${predictor.manifest.config.debias}) on ${address}${token ? ' (token required)' : ''}\n`);
+      // fastify names one address; for 0.0.0.0 or :: that is 127.0.0.1, so the wildcard is said too.
+      const where = /^(0\.0\.0\.0|::)$/.test(o.host) ? `every address of this machine (${o.host}), port ${new URL(address).port}, e.g. ${address}` : address;
+      process.stderr.write(`cdmm: serving ${predictor.manifest.dataset} (${predictor.manifest.config.backbone}, debias ${predictor.manifest.config.debias}) on ${where}${token ? ' (token required)' : ''}\n`);
       if (!token && !/^(127\.|::1$|localhost$)/.test(o.host))
         say('warning', `listening on ${o.host} without --token: anyone who can reach it can query the model`);
       if (predictor.typical.note) say('note', `no counterfactuals for missing modalities: ${predictor.typical.note}`);
