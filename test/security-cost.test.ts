@@ -49,6 +49,9 @@ describe('input that used to cost quadratic time or memory', () => {
     expect(r.ms).toBeLessThan(8000);
     expect(() => parseYamlText('a: 1\nx:\n  k: 1\n  k: 2\n', 'f.yaml')).toThrow(/f\.yaml: YAML error: map keys must be unique: "k" at line 4/);
     expect(() => parseYamlText('1: a\n"1": b\n', 'f.yaml')).toThrow(/map keys must be unique: "1" at line 2/);
+    // a tag that makes a value other than JSON (an attacker's !!binary became a Buffer whose methods the error listed)
+    expect(() => parseYamlText('name: x\nb: !!binary aGVsbG8=\n', 'f.yaml')).toThrow(/f\.yaml: YAML error: tag "!!binary" at line 2: cdmm reads plain text/);
+    expect(parseYamlText('a: !!str 12\nb: !!int "3"\n', 'f.yaml')).toEqual({ a: '12', b: 3 });
   }, 30_000);
 
   it('a body of 60,000 bad rows is answered from its first issues (zod built them all: 7–16 s)', () => {

@@ -1,6 +1,6 @@
 // YAML from files the user names (specs, predict inputs): parsed with a cap on alias expansion, so a small file
 // cannot expand into a huge document ("billion laughs"), and every parse failure is a one-line CdmmError.
-import { isScalar, parseDocument, visit, type Document } from 'yaml';
+import { isNode, isScalar, parseDocument, visit, type Document } from 'yaml';
 import { CdmmError } from './errors.js';
 
 /** Aliases (*name) a document may resolve; specs rarely use any. */
@@ -14,6 +14,8 @@ export function parseYamlText(text: string, file: string): unknown {
     if (doc.errors.length) throw doc.errors[0];
     const repeated = repeatedKey(doc, text);
     if (repeated) throw new CdmmError(`${file}: YAML error: map keys must be unique: ${repeated}`);
+    const tagged = typedNode(doc, text);
+    if (tagged) throw new CdmmError(`${file}: YAML error: ${tagged}: cdmm reads plain text, numbers, lists and mappings from YAML (a tag such as !!binary or !!set would make a Buffer or a Set of a value)`);
     return doc.toJS({ maxAliasCount: MAX_ALIASES });
   } catch (e) {
     if (e instanceof CdmmError) throw e;
@@ -47,6 +49,23 @@ function repeatedKey(doc: Document, text: string): string | undefined {
       }
       return undefined;
     },
+  });
+  return found;
+}
+
+/** Tags that keep a value plain JSON. */
+const PLAIN_TAGS = new Set(['tag:yaml.org,2002:str', 'tag:yaml.org,2002:int', 'tag:yaml.org,2002:float', 'tag:yaml.org,2002:bool', 'tag:yaml.org,2002:null', 'tag:yaml.org,2002:map', 'tag:yaml.org,2002:seq']);
+
+/** The first node with an explicit tag that makes it other than plain JSON, as "tag T at line L", or undefined. */
+function typedNode(doc: Document, text: string): string | undefined {
+  let found: string | undefined;
+  visit(doc, (_, node) => {
+    if (isNode(node) && node.tag && !PLAIN_TAGS.has(node.tag)) {
+      const at = node.range ? text.slice(0, node.range[0]).split('\n').length : undefined;
+      found = `tag ${JSON.stringify(node.tag.replace('tag:yaml.org,2002:', '!!')).slice(0, 80)}${at ? ` at line ${at}` : ''}`;
+      return visit.BREAK;
+    }
+    return undefined;
   });
   return found;
 }
