@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { readNumber } from '../src/data/compiled/cells.js';
 import { numberTextFor } from '../src/data/records.js';
-import { durationSchema } from '../src/data/spec.js';
+import { durationSchema, parseSpec } from '../src/data/spec.js';
 import { makeRecordValidator } from '../src/serve/validate.js';
 import { closest } from '../src/util/closest.js';
 import { parseYamlText } from '../src/util/yaml.js';
@@ -52,6 +52,18 @@ describe('input that used to cost quadratic time or memory', () => {
     // a tag that makes a value other than JSON (an attacker's !!binary became a Buffer whose methods the error listed)
     expect(() => parseYamlText('name: x\nb: !!binary aGVsbG8=\n', 'f.yaml')).toThrow(/f\.yaml: YAML error: tag "!!binary" at line 2: cdmm reads plain text/);
     expect(parseYamlText('a: !!str 12\nb: !!int "3"\n', 'f.yaml')).toEqual({ a: '12', b: 3 });
+  }, 30_000);
+
+  it('an error about 50,000 unknown fields is a few lines, the misspelt one first (it listed them all: megabytes)', () => {
+    const text = 'name: x\n' + Array.from({ length: 50_000 }, (_, i) => `k${i}: 1\n`).join('') + 'modalites: {}\n';
+    let msg = '';
+    try {
+      parseSpec(text, 's.yaml');
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    expect(msg).toMatch(/^s\.yaml: \(root\): unknown field\(s\) modalites \(did you mean modalities\?\), k0, k1, .*… \(50001 in all\)/);
+    expect(msg.length).toBeLessThan(2000);
   }, 30_000);
 
   it('a body of 60,000 bad rows is answered from its first issues (zod built them all: 7–16 s)', () => {

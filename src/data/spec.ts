@@ -522,7 +522,14 @@ function issueMessage(i: z.ZodIssue, raw: unknown): string {
   }
   if (i.code === 'unrecognized_keys') {
     const known = fieldNamesAt(i.path);
-    return `unknown field(s) ${i.keys.map((k) => { const c = closest(k, known); return c ? `${k} (did you mean ${c}?)` : k; }).join(', ')}`;
+    // The first few, each clipped: 50,000 unknown keys made a message of megabytes.
+    // Misspelt known fields first: they are what the user meant to write.
+    const named = i.keys.map((k) => ({ k, c: closest(k, known) }));
+    const shown = [...named.filter((x) => x.c), ...named.filter((x) => !x.c)].slice(0, 10).map(({ k, c }) => {
+      const name = k.length > 80 ? `${k.slice(0, 80)}…` : k;
+      return c ? `${name} (did you mean ${c}?)` : name;
+    });
+    return `unknown field(s) ${shown.join(', ')}${i.keys.length > 10 ? `, … (${i.keys.length} in all)` : ''}`;
   }
   return i.message;
 }
