@@ -117,5 +117,16 @@ describe('safetensors', () => {
     writeFileSync(file, raw.subarray(0, raw.length - 10));
     expect(() => E.loadSafetensors(file)).toThrow(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: damaged safetensors file`));
     expect(() => m2.loadStateDict(new Map([['0.weight', E.zeros([2, 2])]]))).toThrow(/missing/);
+    // A forged header (an attacker's pass): negative sizes whose product fits, and two tensors over the same bytes.
+    const forge = (header: Record<string, unknown>, data = 16) => {
+      const h = Buffer.from(JSON.stringify(header));
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(h.length));
+      writeFileSync(file, Buffer.concat([len, h, Buffer.alloc(data)]));
+      return () => E.loadSafetensors(file);
+    };
+    expect(forge({ a: { dtype: 'F32', shape: [-2, -2], data_offsets: [0, 16] } })).toThrow(/damaged safetensors file: tensor a: shape \[-2,-2\] is not a list of sizes ≥ 0/);
+    expect(forge({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] }, b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } })).toThrow(/damaged safetensors file: tensors a and b: their data_offsets overlap/);
+    expect(forge({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } })().tensors.size).toBe(2);
   });
 });

@@ -51,19 +51,27 @@ export function decodeSafetensors(buf: Uint8Array, source = 'safetensors'): { te
   const dataLen = buf.byteLength - dataStart;
   const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
   const tensors = new Map<string, Tensor>();
+  const spans: [number, number, string][] = [];
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const e = raw as Entry;
     const dt = FROM_ST[e?.dtype];
     if (!dt) fail(`tensor ${name}: unsupported dtype ${String(e?.dtype)}`);
-    const [b, end] = e.data_offsets ?? [];
-    const count = (e.shape ?? []).reduce((a, x) => a * x, 1);
-    if (!(b >= 0 && end <= dataLen && end - b === count * DTYPE_BYTES[dt])) fail(`tensor ${name}: data_offsets [${b}, ${end}] do not match shape [${e.shape}]`);
+    // Dimensions are whole numbers ≥ 0 (a negative pair multiplies to a positive count and reached libtorch).
+    if (!Array.isArray(e.shape) || !e.shape.every((x) => Number.isSafeInteger(x) && x >= 0)) fail(`tensor ${name}: shape ${JSON.stringify(e.shape)?.slice(0, 80)} is not a list of sizes ≥ 0`);
+    const [b, end] = (Array.isArray(e.data_offsets) ? e.data_offsets : []) as number[];
+    const count = e.shape.reduce((a, x) => a * x, 1);
+    if (!(Number.isSafeInteger(b) && Number.isSafeInteger(end) && b >= 0 && end <= dataLen && end - b === count * DTYPE_BYTES[dt!])) fail(`tensor ${name}: data_offsets [${b}, ${end}] do not match shape [${e.shape}]`);
+    spans.push([b, end, name]);
     const bytes = new Uint8Array(end - b); // a copy, aligned for the typed array (Buffer.slice would share the pool)
     bytes.set(buf.subarray(dataStart + b, dataStart + end));
     const arr = viewAs(bytes.buffer, dt);
     tensors.set(name, tensor(arr, e.shape, dt));
   }
+  // Tensors' bytes do not overlap (one region read as two tensors is a damaged or forged file).
+  spans.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  for (let k = 1; k < spans.length; k++)
+    if (spans[k][0] < spans[k - 1][1]) fail(`tensors ${spans[k - 1][2]} and ${spans[k][2]}: their data_offsets overlap`);
   return { tensors, metadata };
 }
 
