@@ -3,7 +3,6 @@
 import { statSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBMaterializedResult, type DuckDBResultReader } from '@duckdb/node-api';
 import { CdmmError } from '../util/errors.js';
-import { narrowSampled, sampledTypes, sampling, typesOption } from './csv-sample.js';
 import { checkGzipComplete, findLongLine, findNonUtf8Line, findRaggedRow, lineScannable, recordStartLines, resolveTableFiles, type PathPolicy } from './paths.js';
 import { closest, tableFormat, tableId, tableTime, timeUnitsPerDay, type TableSpec } from './spec.js';
 
@@ -221,7 +220,7 @@ export class Db {
       const con = await this.inst.connect();
       let error: unknown = null;
       try {
-        if (!(await this.loadSampledCsv(con, l))) await (await con.prepare(l.sql)).run();
+        await (await con.prepare(l.sql)).run();
       } catch (e) {
         error = e;
       } finally {
@@ -267,37 +266,19 @@ export class Db {
     const dec = t.decimal ? `, decimal_separator=${lit(t.decimal)}` : '';
     const enc = t.encoding && t.encoding !== 'utf-8' ? `, encoding=${lit(t.encoding)}` : '';
     if (fmt === 'csv' && statSync(path).size === 0) throw new CdmmError(`${where}: ${path}: the file is empty (expected a header line with the column names)`);
-    // The CSV's read options; its column types come from the whole file (sample_size=-1), or from DuckDB's sample
-    // made safe (csv-sample.ts: one parse less). With whole-file types a numeric column holding text becomes
-    // VARCHAR and is reported below by line, instead of failing mid-read.
-    const csvOptions = `${delim}${na}${dec}${enc}`;
-    const csvRead = (types: string) => `SELECT row_number() OVER () + 1 AS __line, ${loadedColumns(t)} FROM read_csv(${lit(path)}, header=true${csvOptions}, ${types})`;
+    // sample_size=-1: type every column from the whole file. A sample (DuckDB's default, one read less) was tried
+    // twice and refused: a value past the sample that parses loosely is converted without a word (12.5 in a column
+    // sampled as BIGINT becomes 13, a time of day in a column sampled as DATE is dropped), and the quote character
+    // is found from the sample alone. Widening the sample's types and narrowing them back after the read (the
+    // second try, 2026-12-07) still differed from whole-file typing in 18 cases a reviewer built ("007" read as
+    // 7, "1" in a BOOLEAN column read as true, a later quoted field keeping its quotes). With whole-file types a
+    // numeric column holding text becomes VARCHAR and is reported below by line, instead of failing mid-read.
     const source = fmt === 'csv'
-      ? csvRead(`sample_size=-1${asText.length ? `, types={${asText.map((c) => `${lit(c)}: 'VARCHAR'`).join(', ')}}` : ''}`)
+      ? `SELECT row_number() OVER () + 1 AS __line, ${loadedColumns(t)} FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim}${na}${dec}${enc}${asText.length ? `, types={${asText.map((c) => `${lit(c)}: 'VARCHAR'`).join(', ')}}` : ''})`
       : files.length === 1 && files[0] === path
         ? `SELECT file_row_number + 1 AS __line, ${loadedColumns(t, 'file_row_number')} FROM read_parquet(${lit(path)}, file_row_number=true, hive_partitioning=false)`
         : await this.shardsSource(name, t, files);
-    const sampled = fmt === 'csv' ? { options: csvOptions, read: (types: string) => `CREATE TABLE ${tbl(name)} AS ${csvRead(types)}` } : undefined;
-    return { name, t, where, path, fmt, asText, sampled, sql: `CREATE TABLE ${tbl(name)} AS ${source}` };
-  }
-
-  /**
-   * Reads a CSV with its sample's types made safe (csv-sample.ts) on `con`: true when the table is the whole-file
-   * read's; false (nothing left behind) when the sample could not vouch for the file or the read failed, and the
-   * whole-file read is needed.
-   */
-  private async loadSampledCsv(con: DuckDBConnection, l: { name: string; path: string; asText: string[]; sampled?: { options: string; read: (types: string) => string } }): Promise<boolean> {
-    if (!l.sampled || statSync(l.path).size < sampling.minBytes) return false;
-    const types = await sampledTypes(con, l.path, l.sampled.options, l.asText);
-    if (!types) return false;
-    try {
-      await con.run(l.sampled.read(typesOption(types)));
-      if (await narrowSampled(con, tbl(l.name), types)) return true;
-    } catch {
-      /* a value the sampled type does not take: the whole-file read types and reports it */
-    }
-    await con.run(`DROP TABLE IF EXISTS ${tbl(l.name)}`);
-    return false;
+    return { name, t, where, path, fmt, sql: `CREATE TABLE ${tbl(name)} AS ${source}` };
   }
 
   /**
