@@ -21,7 +21,6 @@ import { checkTrainOptions, resolveAuto, resolvePosWeight, type TrainOptions } f
 import { predictSplit } from '../run/predict.js';
 import { PatientSampler, cutPoints } from './sampler.js';
 import { DEBIAS_PARTS, type PreparedPart, type ResolvedTrainOptions } from './debias/index.js';
-import { signalLossNote } from './debias/dual.js';
 
 export interface EpochRecord {
   epoch: number;
@@ -259,12 +258,11 @@ export function trainModel(ds: PreparedDataset, modelCfg: ModelConfig, optsIn: T
   model.loadStateDict(bestState);
   bestState.forEach((t) => t.dispose());
   model.eval();
-  const signalNote = signalLossNote(prepared.find((p) => p.name === 'dual')?.record, history[bestEpoch - 1]?.val_auroc);
   return {
     model, modelConfig: builtCfg, dict, history, bestEpoch, bestScore: select === 'loss' ? -best : best, posWeight, stoppedEarly,
     resolved: { ...opts, ema: emaUsed },
     parts: Object.fromEntries(prepared.map((p) => [p.name, p.record])),
-    notes: [...prepared.flatMap((p) => p.notes), ...emaNote, ...(signalNote ? [signalNote] : [])],
+    notes: [...prepared.flatMap((p) => p.notes), ...emaNote],
     valWeights,
   };
 }

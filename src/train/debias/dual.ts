@@ -12,27 +12,6 @@ import type { DebiasPart } from './part.js';
 /** Smallest excess of the cut bias score over the binormal bound that counts as a shortcut (AUROC points). */
 export const GATE_MARGIN = 0.0125;
 
-/**
- * How far the debiased model's validation AUROC may fall below the bias network's own before train warns. Set
- * between what a real shortcut costs (the default simulator scenario: 0.07-0.12) and what a false "shortcut"
- * cost on a new user's OMOP data (0.19: a discrete severity note balanced away, test AUROC 0.80 → 0.51).
- */
-export const SIGNAL_LOSS_WARNING = 0.15;
-
-/**
- * A warning when the dual branch was on and the debiased model ranks validation patients far worse than the bias
- * network alone: the balancing took most of what predicts the label, which a real risk factor that looks discrete
- * (one the gate cannot tell from a shortcut) also makes happen.
- */
-export function signalLossNote(record: { on?: unknown; bias_auroc?: unknown } | undefined, valAuroc: number | null | undefined): string | undefined {
-  if (!record || record.on !== true || typeof record.bias_auroc !== 'number' || typeof valAuroc !== 'number') return undefined;
-  const loss = record.bias_auroc - valAuroc;
-  if (!(loss > SIGNAL_LOSS_WARNING)) return undefined;
-  return `dual branch: the debiased model's validation AUROC ${valAuroc.toFixed(3)} is ${loss.toFixed(3)} below its bias network's (${record.bias_auroc.toFixed(3)}): the balancing took most of what predicts the label. ` +
-    `If what it took is a real risk factor rather than a shortcut (a discrete feature caused by the patient's state looks the same to the gate), train with --gate off, ` +
-    `and compare both with cdmm benchmark --debias none,full`;
-}
-
 export const dualPart: DebiasPart = {
   name: 'dual',
   applies: (cfg) => (cfg.debias === 'dual' || cfg.debias === 'full') && (cfg.dualBranch ?? 'separate') === 'separate',
