@@ -12,12 +12,12 @@ import { tempDir } from './fixtures/data/helpers.js';
  * Persons p % 3 = 0 die: on the second visit's index day in the evening (p % 2 = 0) or 40 days after the first
  * visit (p % 2 = 1). The other persons have no death row (alive).
  */
-function omopLike(labelExtra = '', reference = ''): string {
+function omopLike(labelExtra = '', reference = '', persons = 60): string {
   const dir = tempDir();
   const visits = ['visit_occurrence_id,person_id,visit_start_datetime,age,score'];
   const day = (d: number, time = '08:00:00') => `${new Date(Date.UTC(2021, 0, 1 + d)).toISOString().slice(0, 10)} ${time}`;
   const deaths = ['person_id,death_date,death_type_concept_id'];
-  for (let p = 0; p < 60; p++) {
+  for (let p = 0; p < persons; p++) {
     visits.push(`${1000 + 2 * p},${p},${day(p)},${40 + p},${p % 3 === 0 ? 0.9 : 0.1}`);
     visits.push(`${1001 + 2 * p},${p},${day(p + 10)},${40 + p},${p % 3 === 0 ? 0.8 : 0.2}`);
     if (p % 3 === 0) deaths.push(`${p},${day(p % 2 === 0 ? p + 11 : p + 41).slice(0, 10)},32817`);
@@ -88,6 +88,11 @@ describe('an id listed as a category', () => {
     writeFileSync(spec, readFileSync(spec, 'utf8').replace('numeric: [age] }', 'numeric: [age], categorical: [visit_occurrence_id] }'));
     const ds = await prepareDataset(spec, { quiet: true, cache: false });
     expect(ds.cohort.warnings?.join('\n')).toMatch(/modalities\.demo\.categorical: column 'visit_occurrence_id' takes \d+ distinct values over \d+ training patients, about one each: an id\?/);
+    // a person id in a cohort of visits (two a person): one value per training person, not per visit
+    const persons = omopLike(', absent: negative', '', 150);
+    writeFileSync(persons, readFileSync(persons, 'utf8').replace('numeric: [age] }', 'numeric: [age], categorical: [person_id] }'));
+    const byPerson = await prepareDataset(persons, { quiet: true, cache: false });
+    expect(byPerson.cohort.warnings?.join('\n')).toMatch(/modalities\.demo\.categorical: column 'person_id' takes \d+ distinct values over \d+ training patients, about one each: an id\?/);
     // a real category (two values) is not
     writeFileSync(spec, readFileSync(spec, 'utf8').replace('categorical: [visit_occurrence_id]', 'categorical: [score]'));
     const ok = await prepareDataset(spec, { quiet: true, cache: false });

@@ -175,11 +175,21 @@ function assertFinite(a: Float32Array, modality: string, width: number, ids: str
     if (!Number.isFinite(a[j])) throw new CdmmError(`internal check failed: modality '${modality}' has a non-finite value for patient ${ids[Math.floor(j / width)]}`);
 }
 
+/** Distinct patients among the training rows: by cohort.patient where given, else one per row. */
+function trainPatients(train: Int32Array, patients: (string | null)[] | undefined): number {
+  if (!patients) return train.length;
+  const seen = new Set<string>();
+  for (const i of train) seen.add(patients[i] ?? `\0row${i}`);
+  return seen.size;
+}
+
 /**
  * Categorical columns whose training categories are about as many as the training patients (a person_id or an
  * admission id listed as a category): one feature per patient, which says nothing about a new one.
  */
 function idLikeCategories(names: string[], states: unknown[], trainPatients: number): string[] {
+  // (trainPatients: distinct patients, cohort.patient, when a patient has several cohort rows: a person_id listed
+  // as a category in a cohort of visits takes one value per person, not per visit)
   const out: string[] = [];
   names.forEach((name, k) => {
     const cats = (states[k] as { categorical?: { column: string; categories: string[] }[] } | undefined)?.categorical;
@@ -280,7 +290,7 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
       availability[nm] = included ? c / included : 0;
     });
     const cohortInfo: PreparedDataset['cohort'] = { candidates: cohort.candidates, included, exclusions };
-    const nearWarnings = [...(await unseenVariableHints(db, spec, names, states)), ...idLikeCategories(names, states, split.train.length)];
+    const nearWarnings = [...(await unseenVariableHints(db, spec, names, states)), ...idLikeCategories(names, states, trainPatients(split.train, cohort.patients))];
     const tableWarnings = db.warnings;
     if (tableWarnings.length || cohort.warnings.length || idWarnings.length || nearWarnings.length) cohortInfo.warnings = [...tableWarnings, ...cohort.warnings, ...idWarnings, ...nearWarnings];
     if (Object.keys(tableIds).length) cohortInfo.table_ids = tableIds;
