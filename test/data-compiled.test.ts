@@ -534,3 +534,66 @@ function inZone(text: string, hours: number): string {
   const h = Math.floor(hours), m = Math.round((hours - h) * 60);
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${pad(d.getUTCMilliseconds(), 3)}+${pad(h)}:${pad(m)}`;
 }
+
+describe('lookups in a request of several patients', () => {
+  it("match a patient's own records only, on the compiled and the SQL path alike (a reviewer's pass: another patient's admission timed this one's diagnoses on the SQL path)", async () => {
+    const adm = ['hadm_id,subject_id,admittime,dischtime,died,age'];
+    const dx = ['subject_id,hadm_id,icd_code'];
+    for (let i = 0; i < 80; i++) {
+      const s = 1 + Math.floor(i / 2);
+      const first = i % 2 === 0;
+      adm.push(`${1000 + i},${s},2150-0${first ? 1 : 3}-01 00:00:00,2150-0${first ? 1 : 3}-05 00:00:00,${i % 3 === 0 ? 1 : 0},${40 + (i % 30)}`);
+      dx.push(`${s},${1000 + i},${['I10', 'E11', 'J18'][i % 3]}`);
+    }
+    const dir = writeFixture({
+      'admissions.csv': adm.join('\n') + '\n',
+      'diagnoses.csv': dx.join('\n') + '\n',
+      'spec.yaml': `name: lookup-patients
+tables:
+  admissions: { file: admissions.csv, id: hadm_id }
+  diagnoses:
+    file: diagnoses.csv
+    id: subject_id
+    link: { table: admissions, column: subject_id }
+    lookup: { table: admissions, on: hadm_id, columns: [dischtime] }
+    time: dischtime
+cohort: { table: admissions, patient: subject_id, index_time: admittime, index_offset: 24 h, end_time: dischtime }
+label: { column: died }
+modalities:
+  demo: { type: tabular, table: admissions, numeric: [age] }
+  history: { type: codes, table: diagnoses, code: icd_code, min_count: 1 }
+split: { method: random, seed: 0 }
+`,
+    });
+    const specPath = join(dir, 'spec.yaml');
+    const ds = await prepareDataset(specPath, { quiet: true, cache: false });
+    const spec = loadSpec(specPath);
+    const tr = compileRecordTransform(spec, ds.state as DataState, ds.modalities);
+    const h = ds.modalities.findIndex((m) => m.name === 'history');
+    const K = ds.modalities.length;
+    // A (subject 500): a diagnosis of admission 7777, which A does not send; B (subject 600) owns 7777, discharged
+    // before A's index; C is A's own earlier admission 7778 (subject 500), discharged before A's index too.
+    const A = { id: '5000', admissions: [{ hadm_id: 5000, subject_id: 500, admittime: '2150-06-01 00:00:00', dischtime: '2150-06-09 00:00:00', age: 50 }], diagnoses: [{ subject_id: 500, hadm_id: 7777, icd_code: 'I10' }, { subject_id: 500, hadm_id: 7778, icd_code: 'E11' }] } as unknown as PatientRecord;
+    const B = { id: '7777', admissions: [{ hadm_id: 7777, subject_id: 600, admittime: '2150-05-01 00:00:00', dischtime: '2150-05-03 00:00:00', age: 60 }] } as unknown as PatientRecord;
+    const C = { id: '7778', admissions: [{ hadm_id: 7778, subject_id: 500, admittime: '2150-04-01 00:00:00', dischtime: '2150-04-03 00:00:00', age: 50 }] } as unknown as PatientRecord;
+    const history = (r: { ids: string[]; mask: Uint8Array; values: Record<string, Float32Array> }) => {
+      const i = r.ids.indexOf('5000');
+      const w = tr.modalities[h].width;
+      return { observed: r.mask[i * K + h], codes: Array.from(r.values.history.subarray(i * w, (i + 1) * w)) };
+    };
+    const compiled = (recs: PatientRecord[]) => history({ ...tr.transform(recs), ids: recs.map((r) => r.id) });
+    const sql = async (recs: PatientRecord[]) => history(await transformPatients(spec, dir, ds.state as DataState, { records: recs }));
+    const alone = compiled([A]);
+    expect(alone.observed).toBe(0);
+    for (const recs of [[A, B], [B, A]]) {
+      expect(compiled(recs)).toEqual(alone);
+      expect(await sql(recs)).toEqual(alone);
+    }
+    // the patient's own earlier admission does give its discharge time: E11 counts, on both paths
+    const withC = compiled([A, C]);
+    expect(withC.observed).toBe(1);
+    expect(await sql([A, C])).toEqual(withC);
+    expect(compiled([A, B, C])).toEqual(withC);
+    expect(await sql([A, B, C])).toEqual(withC);
+  }, 120_000);
+});

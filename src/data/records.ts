@@ -208,5 +208,14 @@ export async function loadRecords(db: Db, spec: Spec, tableTypes: Record<string,
     await shapeRows(db, name, { ...t, id }, `records.${name}`);
     await db.describe(name, { ...t, id }, `records.${name}`, false, false);
   }
-  await finishTables(db, spec);
+  // Each record's patient as sent (the link columns above hold the record's id): lookups match within it.
+  const patientOf = new Map<string, string>();
+  const pc = spec.cohort.patient;
+  for (const rec of records) {
+    const raw = own(rec, ct);
+    const row = (Array.isArray(raw) ? raw[0] : raw) as Record<string, unknown> | undefined;
+    const v = pc && row ? own(row, pc) : undefined;
+    if (!patientOf.has(rec.id)) patientOf.set(rec.id, v === undefined || v === null || v === '' ? `record ${rec.id}` : `patient ${String(v)}`);
+  }
+  await finishTables(db, spec, patientOf);
 }

@@ -160,11 +160,22 @@ function noteTimeUnits(db: Db, spec: Spec): void {
 }
 
 /** `lookup` columns, the derived row time, and the checks of time and link columns, for every table. */
-export async function finishTables(db: Db, spec: Spec): Promise<void> {
+/**
+ * `recordPatients`: the tables hold JSON records (loadRecords: every row's id column is its record's id), with each
+ * record's patient (cohort.patient as sent, else the record itself); a lookup then matches rows of the same patient
+ * only, as the compiled transform does: another patient's record in the request never times or completes a row.
+ */
+export async function finishTables(db: Db, spec: Spec, recordPatients?: Map<string, string>): Promise<void> {
   const f = db.specFile;
   // A table an untimed modality reads: its rows without a time are that modality's data, not rows left out.
   const staticRows = new Set(Object.values(spec.modalities).filter((m) => 'untimed' in m && m.untimed === true).map((m) => m.table));
-  for (const [name, t] of Object.entries(spec.tables)) if (t.lookup) await addLookup(db, name, t);
+  const byRecord = recordPatients !== undefined;
+  if (byRecord && Object.values(spec.tables).some((t) => t.lookup)) {
+    await db.run(`CREATE OR REPLACE TEMP TABLE __record_patient (rid VARCHAR, pat VARCHAR)`);
+    const pairs = [...recordPatients].map(([r, p]) => `(${lit(r)}, ${lit(p)})`);
+    for (let i = 0; i < pairs.length; i += 1000) await db.run(`INSERT INTO __record_patient VALUES ${pairs.slice(i, i + 1000).join(', ')}`);
+  }
+  for (const [name, t] of Object.entries(spec.tables)) if (t.lookup) await addLookup(db, name, t, byRecord);
   for (const [name, t] of Object.entries(spec.tables)) {
     const info = db.table(name);
     if (Array.isArray(t.time) && t.time.length > 1) {
@@ -192,7 +203,7 @@ export async function finishTables(db: Db, spec: Spec): Promise<void> {
 }
 
 /** Adds (or fills the empty cells of) `lookup.columns` from the lookup table, matched on `lookup.on`. */
-async function addLookup(db: Db, name: string, t: TableSpec): Promise<void> {
+async function addLookup(db: Db, name: string, t: TableSpec, byRecord = false): Promise<void> {
   const lk = t.lookup!;
   const field = `tables.${name}.lookup`;
   const me = db.table(name);
@@ -200,8 +211,12 @@ async function addLookup(db: Db, name: string, t: TableSpec): Promise<void> {
   const myOn = db.requireColumn(name, lk.on, `${field}.on`);
   const srcOn = db.requireColumn(lk.table, lk.on, `${field}.on`);
   for (const [i, c] of lk.columns.entries()) db.requireColumn(lk.table, c, `${field}.columns[${i}]`);
+  // For records, each lookup row carries its record's patient (__lp) and each row of this table its own (__xp).
+  const srcSql = byRecord
+    ? `(SELECT s.*, rp.pat AS __lp FROM ${tbl(lk.table)} s LEFT JOIN __record_patient rp ON rp.rid = CAST(s.${q(src.id)} AS VARCHAR))`
+    : tbl(lk.table);
   const dup = await db.rows(
-    `SELECT CAST(${q(lk.on)} AS VARCHAR) AS v, count(*) AS n FROM ${tbl(lk.table)} WHERE ${q(lk.on)} IS NOT NULL GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 LIMIT 1`,
+    `SELECT CAST(${q(lk.on)} AS VARCHAR) AS v, count(*) AS n FROM ${srcSql} WHERE ${q(lk.on)} IS NOT NULL GROUP BY 1${byRecord ? ', __lp' : ''} HAVING count(*) > 1 ORDER BY 1 LIMIT 1`,
   );
   if (dup.length)
     throw new CdmmError(`${src.label}: ${lk.on} ${dup[0].v} appears ${dup[0].n} times, but ${db.specFile}: ${field} needs one row per ${lk.on} in table '${lk.table}'`);
@@ -212,8 +227,10 @@ async function addLookup(db: Db, name: string, t: TableSpec): Promise<void> {
     replace.length ? `x.* REPLACE (${replace.map((c) => `coalesce(x.${q(c)}, CAST(l.${q(c)} AS ${me.columns.get(c)})) AS ${q(c)}`).join(', ')})` : 'x.*',
     ...add.map((c) => `l.${q(c)}`),
   ];
-  await db.run(
-    `CREATE OR REPLACE TABLE ${tbl(name)} AS SELECT ${sel.join(', ')} FROM ${tbl(name)} x LEFT JOIN ${tbl(lk.table)} l ON ${on}${me.hasLine ? ' ORDER BY x.__line' : ''}`,
-  );
+  const from = byRecord
+    ? `(SELECT m.*, rp.pat AS __xp FROM ${tbl(name)} m LEFT JOIN __record_patient rp ON rp.rid = CAST(m.${q(me.id)} AS VARCHAR)) x LEFT JOIN ${srcSql} l ON ${on} AND l.__lp = x.__xp`
+    : `${tbl(name)} x LEFT JOIN ${tbl(lk.table)} l ON ${on}`;
+  const own = byRecord ? sel.map((c) => (c.startsWith('x.*') ? c.replace('x.*', 'x.* EXCLUDE (__xp)') : c)) : sel;
+  await db.run(`CREATE OR REPLACE TABLE ${tbl(name)} AS SELECT ${own.join(', ')} FROM ${from}${me.hasLine ? ' ORDER BY x.__line' : ''}`);
   for (const c of add) me.columns.set(c, src.columns.get(c)!);
 }
