@@ -178,14 +178,17 @@ describe('validator: fast path = schema path', () => {
     expect(sqlValue('no', 'BOOLEAN')).toBe('0');
     expect(sqlValue('Y', 'BOOLEAN')).toBe('1');
     expect(sqlValue('yes', 'DOUBLE')).toBe("CAST('yes' AS DOUBLE)");
-    // A marker the table file read as missing ("pending" in na_values) is null in a record: the message says so.
+    // A marker the table file read as missing ("pending" in na_values) is missing in a record too; other text is
+    // refused, and the message says what a missing value may be written as.
     const na = makeRecordValidator({ labs: { id: 'VARCHAR', value: 'DOUBLE', ref: 'DOUBLE' } }, { labs: 'id' }, { maxRecords: 5, valueMaps: { labs: { value: { '<0.5': 0.25 } } }, naValues: { labs: ['pending', 'NA'] } });
-    const rn = na([{ id: 'a', labs: [{ value: 'pending', ref: 'NA' }] }]);
+    const ok = na([{ id: 'a', labs: [{ value: 'pending', ref: 'NA' }] }]);
+    expect(ok.ok && (ok.records[0].labs as Record<string, unknown>[])[0]).toEqual({ value: null, ref: null });
+    const rn = na([{ id: 'a', labs: [{ value: 'later', ref: 'n/a' }] }]);
     expect(rn.ok).toBe(false);
     if (!rn.ok)
       expect(rn.issues).toEqual([
-        { path: 'records[0].labs[0].value', message: `expected number: records give the values after the spec's tables.labs.values.value map ("<0.5" → 0.25), so write the mapped value; a missing value (tables.labs.na_values: "pending", "NA") is null in a record` },
-        { path: 'records[0].labs[0].ref', message: 'expected number: a missing value (tables.labs.na_values: "pending", "NA") is null in a record' },
+        { path: 'records[0].labs[0].value', message: `expected number: records give the values after the spec's tables.labs.values.value map ("<0.5" → 0.25), so write the mapped value; a missing value (tables.labs.na_values: "pending", "NA") counts as missing, as in the file, and so does null` },
+        { path: 'records[0].labs[0].ref', message: 'expected number: a missing value (tables.labs.na_values: "pending", "NA") counts as missing, as in the file, and so does null' },
       ]);
   });
 
@@ -224,5 +227,23 @@ describe('validator: fast path = schema path', () => {
       [{ id: 'a', patients: { index_day: '' } }], [{ id: 'a', patients: [{ index_day: 3 }, { age: 1 }] }], JSON.parse('[{"id":"a","index_time":1,"__proto__":{"x":1}}]'),
       [{ id: 'a', index_time: 1, patients: { u: 'not-a-uuid' } }], [{ id: 'a', index_time: '2020-01-01' }], [{ id: 'a', index_time: 1, labs: null }], 'x', null, [null], [[]]])
       agree(odd);
+  });
+});
+
+describe('missing-value markers in records', () => {
+  it("count as missing, as in the table's file (a PhysioNet -1 was scored as the number -1); the records sent are not changed", () => {
+    const v2 = makeRecordValidator(tableTypes, idColumns, { maxRecords: 5, naValues: { labs: ['-1', 'NA', ''] } });
+    const sent = [{ id: 'a', labs: [{ day: 1, variable: 'crp', value: -1 }, { day: 2, variable: 'crp', value: 'NA' }, { day: 3, variable: 'crp', value: 7 }] }, { id: 'b', patients: { age: -1 } }];
+    const before = JSON.stringify(sent);
+    const r = v2(sent);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const labs = r.records[0].labs as { value: unknown }[];
+    expect(labs.map((x) => x.value)).toEqual([null, null, 7]);
+    expect((r.records[1].patients as { age: unknown }).age).toBe(-1); // another table's -1 is a value
+    expect(JSON.stringify(sent)).toBe(before);
+    // without markers, -1 is a number
+    const plain = validate([{ id: 'a', patients: { index_day: 1000 }, labs: [{ day: 1, variable: 'crp', value: -1 }] }]);
+    expect(plain.ok && (plain.records[0].labs as { value: unknown }[])[0].value).toBe(-1);
   });
 });

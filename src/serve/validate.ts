@@ -86,7 +86,7 @@ function numberMessages(
       const shown = map.slice(0, 3).map(([from, to]) => `${JSON.stringify(from)} → ${JSON.stringify(to)}`).join(', ');
       const na = Object.hasOwn(naValues, t) ? naValues[t].filter((v) => v.trim() !== '') : [];
       // A marker the table file reads as missing ("pending") is null in a record.
-      const missing = na.length ? `a missing value (tables.${t}.na_values: ${na.slice(0, 3).map((v) => JSON.stringify(v)).join(', ')}${na.length > 3 ? ', …' : ''}) is null in a record` : '';
+      const missing = na.length ? `a missing value (tables.${t}.na_values: ${na.slice(0, 3).map((v) => JSON.stringify(v)).join(', ')}${na.length > 3 ? ', …' : ''}) counts as missing, as in the file, and so does null` : '';
       if (map.length) (out[t] ??= {})[c] = `expected number: records give the values after the spec's tables.${t}.values.${c} map (${shown}${map.length > 3 ? ', …' : ''}), so write the mapped value${missing ? `; ${missing}` : ''}`;
       else if (type.toUpperCase() === 'BOOLEAN') (out[t] ??= {})[c] = 'expected number: this column held yes/no (true/false) values in training; write true/false, yes/no, t/f, y/n, 1/0 or null';
       else if (missing) (out[t] ??= {})[c] = `expected number: ${missing}`;
@@ -395,7 +395,35 @@ export function makeRecordValidator(
   }
 
   /** Validates a list of records; `prefix` is the path of the list in the request (default `records`). */
-  function validate(input: unknown, prefix: (string | number)[] = ['records']): ValidationResult {
+  // Per table, the markers its file read as missing (tables.NAME.na_values): a record's cell written so is
+  // missing too (a -1 meaning "not measured" was scored as the number -1, unlike the same row in the file).
+  const markers = new Map(Object.entries(opts.naValues ?? {}).map(([t, vs]): [string, Set<string>] => [t, new Set(vs.filter((v) => v.trim() !== ''))]).filter(([, m]) => m.size > 0));
+  /** The records with every marker cell of those tables as null: copies where one changed, the rest as sent. */
+  function withoutMarkers(input: unknown): unknown {
+    if (!markers.size || !Array.isArray(input)) return input;
+    const isRow = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+    const cleanRow = (row: unknown, m: Set<string>): unknown => {
+      if (!isRow(row)) return row;
+      let copy: Record<string, unknown> | null = null;
+      for (const [c, v] of Object.entries(row))
+        if ((typeof v === 'string' || typeof v === 'number') && m.has(String(v))) (copy ??= { ...row })[c] = null;
+      return copy ?? row;
+    };
+    return input.map((rec) => {
+      if (!isRow(rec)) return rec;
+      let copy: Record<string, unknown> | null = null;
+      for (const [t, m] of markers) {
+        if (!Object.hasOwn(rec, t)) continue;
+        const v = rec[t];
+        const cleaned = Array.isArray(v) ? v.map((r) => cleanRow(r, m)) : cleanRow(v, m);
+        if (Array.isArray(v) ? (cleaned as unknown[]).some((r, i) => r !== v[i]) : cleaned !== v) (copy ??= { ...rec })[t] = cleaned;
+      }
+      return copy ?? rec;
+    });
+  }
+
+  function validate(sent: unknown, prefix: (string | number)[] = ['records']): ValidationResult {
+    const input = withoutMarkers(sent);
     const counted = countProblem(input, prefix);
     if (counted) return counted;
     const fast = Array.isArray(input) ? fastRecords(input) : null;
