@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { prepareDataset, type DataState } from '../src/data/build.js';
-import { loadSpec } from '../src/data/spec.js';
+import { loadSpec, parseSpec } from '../src/data/spec.js';
 import { recordNotes } from '../src/serve/notes.js';
 import type { PatientPrediction } from '../src/serve/types.js';
 import type { PreparedDataset } from '../src/data/types.js';
@@ -343,4 +343,28 @@ split: { method: random, seed: 1, fractions: { train: 0.5, val: 0.25, test: 0.25
       expect([first.female, second.female]).toEqual(i % 2 === 0 ? [1, 1] : [0, 0]);
     }
   }, 60_000);
+});
+
+describe('notes on a record whose long table several time-series modalities share', () => {
+  it("name only the rows no modality reads, once; a modality whose variables the record lacks is not 'given rows' (a new user's PhysioNet layout)", () => {
+    const spec = parseSpec(`name: shared
+tables:
+  stays: { file: stays.csv, id: id }
+  events: { file: events.csv, id: id, time: minutes, time_unit: minutes }
+cohort: { table: stays, index_time: 0 }
+label: { column: died }
+modalities:
+  vitals: { type: timeseries, table: events, variable: parameter, value: value, variables: [HR, Temp], window: { start: -1 }, bins: 1 }
+  lactate: { type: timeseries, table: events, variable: parameter, value: value, variables: [Lactate], window: { start: -1 }, bins: 1 }
+`, 'spec.yaml');
+    const ts = (names: string[]) => ({ type: 'timeseries', state: { edges: [-1, 0], variables: names.map((name) => ({ name, mean: 50, std: 10 })) } });
+    const state = { modalities: [{ name: 'vitals', ...ts(['HR', 'Temp']) }, { name: 'lactate', ...ts(['Lactate']) }] } as unknown as DataState;
+    const notes = recordNotes(spec, state);
+    const rec = { id: 'x', events: [{ minutes: -30, parameter: 'HR', value: 55 }, { minutes: -20, parameter: 'Temp', value: 45 }, { minutes: -10, parameter: 'Pulse', value: 50 }] };
+    const mod = (observed: boolean) => ({ observed, counterfactual: null, contribution: null });
+    const pred = { id: 'x', p_do: 0.5, p_factual: 0.5, mask: '10', pattern: '10', modalities_used: ['vitals'], modalities: { vitals: mod(true), lactate: mod(false) } } as unknown as PatientPrediction;
+    notes([rec as never], [pred]);
+    // Before: vitals named Pulse, lactate named HR, Temp and Pulse as "not among the model's", and lactate said its rows were unusable.
+    expect(pred.notes).toEqual([`vitals: 1 row of 'events' name variables that are not among the model's (e.g. "Pulse"): not used`]);
+  });
 });

@@ -38,6 +38,18 @@ export function recordNotes(spec: Spec, state: DataState): (records: PatientReco
       const unseen = new Set(st.unseen ?? []);
       varScales.set(m.name, new Map(st.variables.filter((v) => !unseen.has(v.name)).map((v) => [v.name, v])));
     }
+  // Time-series modalities that read one long table the same way (table, variable column, prefix) share its rows:
+  // a row is another modality's when its variable is theirs, and unknown only when it is no one's.
+  const scanOf = (m: Spec['modalities'][string]) => (m.type === 'timeseries' && !m.columns ? JSON.stringify([m.table, m.variable ?? 'code', m.prefix ?? '']) : undefined);
+  const scanVars = new Map<string, Set<string>>();
+  const scanFirst = new Map<string, string>();
+  for (const [name, m] of Object.entries(spec.modalities)) {
+    const key = scanOf(m);
+    if (!key) continue;
+    if (!scanFirst.has(key)) scanFirst.set(key, name);
+    const all = scanVars.get(key) ?? scanVars.set(key, new Set()).get(key)!;
+    for (const v of known.get(name) ?? []) all.add(v);
+  }
   const scales = new Map<string, { column: string; mean: number; std: number }[]>();
   for (const m of state.modalities) if (m.type === 'tabular') scales.set(m.name, (m.state as { numeric: { column: string; mean: number; std: number }[] }).numeric);
   return (records, preds) => records.forEach((rec, i) => {
@@ -60,9 +72,10 @@ export function recordNotes(spec: Spec, state: DataState): (records: PatientReco
       const varCol = m.type === 'timeseries' && !m.columns ? m.variable ?? 'code' : undefined;
       const cut = (v: unknown) => (v === undefined || v === null ? v : String(v).slice(prefix?.length ?? 0)); // the name without its prefix
       if (m.type === 'timeseries' && varCol && !Object.hasOwn(t?.values ?? {}, varCol) && !Object.hasOwn(t?.where ?? {}, varCol)) {
-        const vars = known.get(name);
+        const key = scanOf(m)!;
+        const vars = scanVars.get(key);
         const unknown = rows.map((r) => cut(own(r, varCol))).filter((v) => v !== undefined && v !== null && vars && !vars.has(String(v)));
-        if (unknown.length)
+        if (unknown.length && scanFirst.get(key) === name) // said once for the modalities sharing the rows
           notes.push(`${name}: ${unknown.length} row${unknown.length === 1 ? '' : 's'} of '${m.table}' name variables that are not among the model's (e.g. ${JSON.stringify(String(unknown[0]).slice(0, 60))}): not used`);
       }
       // Time-series values far outside the variable's training range, as for tabular numbers (one note per
@@ -92,7 +105,10 @@ export function recordNotes(spec: Spec, state: DataState): (records: PatientReco
         }
         if (far) notes.push(`${name}: ${far} value${far === 1 ? '' : 's'} far outside training (e.g. ${first}): used as given where in the window (check the values and their units)`);
       }
-      if (p.modalities[name] && !p.modalities[name].observed && m.table !== spec.cohort.table)
+      // Rows of a shared long table that are all other modalities' are no rows of this one (a patient without lactate).
+      const asGiven = varCol !== undefined && !Object.hasOwn(t?.values ?? {}, varCol) && !Object.hasOwn(t?.where ?? {}, varCol);
+      const mine = m.type !== 'timeseries' || !asGiven || !known.get(name) || rows.some((r) => known.get(name)!.has(String(cut(own(r, varCol!)))));
+      if (p.modalities[name] && !p.modalities[name].observed && m.table !== spec.cohort.table && mine)
         notes.push(`${name}: rows were given in '${m.table}' but none could be used (none in the window before the prediction time, or only values the model does not read): scored as missing`);
     }
     // The notes quote the record (names, values): control and bidi characters as \u escapes, as on stderr.
