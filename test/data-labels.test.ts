@@ -99,3 +99,34 @@ describe('an id listed as a category', () => {
     expect(ok.cohort.warnings?.join('\n') ?? '').not.toMatch(/an id\?/);
   });
 });
+
+describe('elapsed times written as hours and minutes (PhysioNet 2012: "00:07", "47:59")', () => {
+  it('are durations in the table time unit: a row at 23:59 is used at a 24 h prediction time, one at 24:01 is not', async () => {
+    const dir = tempDir();
+    const stays = ['RecordID,died'];
+    const events = ['RecordID,Time,Parameter,Value'];
+    for (let i = 1; i <= 40; i++) {
+      stays.push(`${i},${i % 4 === 0 ? 1 : 0}`);
+      events.push(`${i},00:07,HR,${60 + i}`, `${i},23:59,Lactate,${i / 10}`, `${i},24:01,Lactate,99`, `${i},47:59,HR,999`);
+    }
+    writeFileSync(join(dir, 'stays.csv'), stays.join('\n') + '\n');
+    writeFileSync(join(dir, 'events.csv'), events.join('\n') + '\n');
+    writeFileSync(join(dir, 'spec.yaml'), `name: elapsed
+tables:
+  stays: { file: stays.csv, id: RecordID }
+  events: { file: events.csv, id: RecordID, time: Time, time_unit: hours }
+cohort: { table: stays, index_time: 0, index_offset: 24 h }
+label: { column: died }
+modalities:
+  vitals: { type: timeseries, table: events, variable: Parameter, value: Value, variables: [HR, Lactate], window: { start: -24 h }, bins: 1 }
+split: { method: random, seed: 0 }
+`);
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    const st = (ds.state as { modalities: { state: { variables: { name: string; mean: number }[] } }[] }).modalities[0].state;
+    const mean = Object.fromEntries(st.variables.map((v) => [v.name, v.mean]));
+    // the training means hold the rows before 24:00 only (HR 60 + i, lactate i / 10), never 99 or 999
+    expect(mean.HR).toBeGreaterThan(60);
+    expect(mean.HR).toBeLessThan(101);
+    expect(mean.Lactate).toBeLessThan(4.1);
+  });
+});

@@ -435,6 +435,18 @@ export class Db {
       t.columns.set(column, 'TIMESTAMP');
       return;
     }
+    // Elapsed times written as hours and minutes ("00:07", "47:59", "-1:30:00"; PhysioNet's challenge files):
+    // when every value reads so, a duration in the table's time unit (hours may pass 24, so no strptime layout).
+    const v = `trim(${c})`;
+    const elapsed = `regexp_full_match(${v}, '-?[0-9]+:[0-5][0-9](:[0-5][0-9])?')`;
+    const [counts] = await this.rows(`SELECT count(*) FILTER (WHERE ${elapsed}) AS hm, count(*) FILTER (WHERE ${c} IS NOT NULL AND ${v} <> '') AS given FROM ${tbl(table)}`);
+    if (Number(counts.given) > 0 && Number(counts.hm) === Number(counts.given)) {
+      const part = (k: number) => `coalesce(TRY_CAST(nullif(split_part(ltrim(${v}, '-'), ':', ${k}), '') AS DOUBLE), 0)`;
+      const seconds = `(CASE WHEN starts_with(${v}, '-') THEN -1 ELSE 1 END) * (${part(1)} * 3600 + ${part(2)} * 60 + ${part(3)})`;
+      await this.run(`ALTER TABLE ${tbl(table)} ALTER ${c} SET DATA TYPE DOUBLE USING (CASE WHEN ${c} IS NULL OR ${v} = '' THEN NULL ELSE ${seconds} / 86400.0 * ${t.unitsPerDay} END)`);
+      t.columns.set(column, 'DOUBLE');
+      return;
+    }
     // Text times are read through TIMESTAMPTZ: a time with an offset (…T22:00:00-05:00, as Parquet text columns
     // and JSON exports hold them) is that instant in UTC, as a zoned CSV column and a JSON record's time are; a
     // cast to TIMESTAMP would drop the offset and move the row across the prediction time. Naive text is UTC.
@@ -451,7 +463,7 @@ export class Db {
       `SELECT ${this.lineExpr(table)} AS line, ${c} AS v FROM ${tbl(table)} WHERE ${c} IS NOT NULL AND TRY_CAST(${c} AS TIMESTAMPTZ) IS NULL AND TRY_CAST(${c} AS DOUBLE) IS NULL ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
     );
     throw new CdmmError(
-      `${t.label}: ${await this.at(table, bad[0]?.line)}, column '${column}': time ${JSON.stringify(bad[0]?.v)} is neither a number of days nor a timestamp (${this.specFile}: ${field}; ` +
+      `${t.label}: ${await this.at(table, bad[0]?.line)}, column '${column}': time ${JSON.stringify(bad[0]?.v)} is neither a number (of ${t.unitsPerDay === 1 ? 'days' : 'the table\'s time_unit'}), nor a timestamp, nor an elapsed time such as "47:59" (${this.specFile}: ${field}; ` +
         `for another layout give tables.${table}.time_format, e.g. "%d/%m/%Y %H:%M")`,
     );
   }
