@@ -21,3 +21,44 @@ export function absentModalityWarnings(manifest: { modalities: { name: string; t
   });
   return out;
 }
+
+/** Per time-series modality, each variable's share of patients with an observation of it (in any bin). */
+export function variableCoverage(modalities: { name: string; type: string; shape: number[]; features: string[] }[], values: Record<string, Float32Array>, n: number): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  if (n === 0) return out;
+  for (const m of modalities) {
+    if (m.type !== 'timeseries' || m.shape.length !== 2) continue;
+    const [T, C] = m.shape;
+    const V = C / 3;
+    const x = values[m.name];
+    if (!x || !Number.isInteger(V)) continue;
+    const seen = new Uint32Array(V);
+    for (let i = 0; i < n; i++)
+      for (let v = 0; v < V; v++) {
+        for (let b = 0; b < T; b++) if (x[(i * T + b) * C + V + v] > 0) { seen[v]++; break; }
+      }
+    out[m.name] = Object.fromEntries(m.features.slice(0, V).map((f, v) => [f, Math.round((seen[v] / n) * 1e6) / 1e6]));
+  }
+  return out;
+}
+
+/**
+ * Time-series variables these patients all but lack though training had them (albumin measured for 12% of
+ * training patients and for none at another hospital): imputed for everyone, with no word, while the modality as a
+ * whole is present. The rule of absentModalityWarnings, per variable: ≥ 5% in training, under a tenth of that here.
+ * Nothing for a modality that warning names already, or for a run without the training shares (before 2026-12-07).
+ */
+export function absentVariableWarnings(manifest: { modalities: { name: string; type: string; shape: number[]; features: string[] }[]; coverage?: Record<string, Record<string, number>> }, values: Record<string, Float32Array>, n: number, skip: Set<string> = new Set()): string[] {
+  if (!manifest.coverage || n === 0) return [];
+  const here = variableCoverage(manifest.modalities, values, n);
+  const out: string[] = [];
+  for (const m of manifest.modalities) {
+    const train = manifest.coverage[m.name];
+    if (!train || skip.has(m.name) || !here[m.name]) continue;
+    const lost = Object.entries(train).filter(([v, share]) => share >= 0.05 && (here[m.name][v] ?? 0) < share / 10);
+    if (!lost.length) continue;
+    const shown = lost.slice(0, 4).map(([v, share]) => `${JSON.stringify(v)} (${(100 * (here[m.name][v] ?? 0)).toFixed(1)}% here, ${(100 * share).toFixed(1)}% in training)`).join(', ');
+    out.push(`modality '${m.name}': ${lost.length} variable${lost.length === 1 ? '' : 's'} the model reads ${lost.length === 1 ? 'is' : 'are'} all but absent for these ${n} patients: ${shown}${lost.length > 4 ? ', …' : ''}; they are scored as not measured: check the variable names and units of this source`);
+  }
+  return out;
+}

@@ -60,6 +60,8 @@ export interface RunManifest {
   state: unknown;
   /** Per modality, the mean input features of training patients who have it (counterfactuals when serving). */
   typical?: Record<string, number[]>;
+  /** Per time-series modality, each variable's share of training patients who have it (run/coverage.ts). */
+  coverage?: Record<string, Record<string, number>>;
   /** The calibration of the served risk, fitted on validation (src/models/calibrator.ts); absent before cdmm-model/3. */
   calibration?: CalibrationRecord;
   weights: { file: string; sha256: string };

@@ -114,6 +114,8 @@ export const manifestSchema = z
       ,
     state: dataStateSchema,
     typical: z.record(label, z.array(float32)).optional(),
+    /** Per time-series modality, each variable's share of training patients with it (absentVariableWarnings). */
+    coverage: z.record(label, z.record(z.string().max(1000), z.number().min(0).max(1))).optional(),
     calibration: calibrationSchema.optional(),
     weights: z.object({ file: z.string().min(1).max(255), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
   })

@@ -16,6 +16,7 @@ import { calibrationOf } from './options.js';
 import { writeRun, type RunManifest } from '../run/run-io.js';
 import { fittedIds } from '../run/fitted.js';
 import { observedMeans } from '../data/typical.js';
+import { variableCoverage } from '../run/coverage.js';
 import { predictionsJson, scoreSplit, type RunMetrics, type ScoredSplit, type SplitPredictionsJson } from './scoring.js';
 import { CdmmError } from '../util/errors.js';
 import { checkModelSize } from './size-check.js';
@@ -160,6 +161,7 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
         patterns: { masks: dict.masks, prior: dict.prior },
         state: ds.state,
         typical: Object.fromEntries(Object.entries(observedMeans(ds.splits.train, ds.modalities)).map(([k, v]) => [k, Array.from(v)])),
+        coverage: variableCoverage(ds.modalities, ds.splits.train.values, ds.splits.train.ids.length),
         calibration,
       },
       weights: model.stateDict(),
