@@ -198,7 +198,7 @@ modalities:
   it('a time that is neither days nor a timestamp names the line; timestamps in text are accepted', async () => {
     const labs = 'id,day,test,value\n1,2020-01-01,hb,10\n2,last week,hb,11\n';
     const e = await buildError(smallDataset({ labs }));
-    expect(e.message).toMatch(/labs\.csv: line 3, column 'day': time "last week" is neither a number of days nor a timestamp \(spec\.yaml: tables\.labs\.time; for another layout give tables\.labs\.time_format/);
+    expect(e.message).toMatch(/labs\.csv: line 3, column 'day': time "last week" is neither a number of days nor a timestamp nor an elapsed time such as "47:59" \(spec\.yaml: tables\.labs\.time; for another layout give tables\.labs\.time_format/);
     // Timestamps on both clocks work, in days: a lab 3 days before a timestamp index time.
     const patients = 'id,age,sex,y,index_day\n1,50,F,0,2020-01-10 12:00\n2,60,M,1,2020-01-10\n3,61,M,0,2020-01-10\n4,62,F,1,2020-01-10\n';
     const dir = smallDataset({ patients, labs: 'id,day,test,value\n1,2020-01-07 12:00,hb,10\n2,2020-01-11,hb,11\n' });

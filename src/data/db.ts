@@ -463,7 +463,7 @@ export class Db {
       `SELECT ${this.lineExpr(table)} AS line, ${c} AS v FROM ${tbl(table)} WHERE ${c} IS NOT NULL AND TRY_CAST(${c} AS TIMESTAMPTZ) IS NULL AND TRY_CAST(${c} AS DOUBLE) IS NULL ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
     );
     throw new CdmmError(
-      `${t.label}: ${await this.at(table, bad[0]?.line)}, column '${column}': time ${JSON.stringify(bad[0]?.v)} is neither a number (of ${t.unitsPerDay === 1 ? 'days' : 'the table\'s time_unit'}), nor a timestamp, nor an elapsed time such as "47:59" (${this.specFile}: ${field}; ` +
+      `${t.label}: ${await this.at(table, bad[0]?.line)}, column '${column}': time ${JSON.stringify(bad[0]?.v)} is neither a number of ${t.unitsPerDay === 1 ? 'days' : 'the table\'s time_unit'} nor a timestamp nor an elapsed time such as "47:59" (${this.specFile}: ${field}; ` +
         `for another layout give tables.${table}.time_format, e.g. "%d/%m/%Y %H:%M")`,
     );
   }
