@@ -347,9 +347,11 @@ export function makeRecordValidator(
           const path = [i, ...x.path.slice(1)];
           if (arrays.includes(String(path[1])) && typeof path[2] === 'number') path[2] += start;
           const text = formatPath([...prefix, ...path]);
-          if (seen.has(text)) continue; // a record's own fields, once for all its slices
-          seen.add(text);
-          found.push({ path: text, message: issueText(x) });
+          const message = issueText(x);
+          const key = `${text}\u0000${message}`;
+          if (seen.has(key)) continue; // a record's own fields, once for all its slices
+          seen.add(key);
+          found.push({ path: text, message });
         }
       }
     }
