@@ -1,6 +1,6 @@
 // YAML from files the user names (specs, predict inputs): parsed with a cap on alias expansion, so a small file
 // cannot expand into a huge document ("billion laughs"), and every parse failure is a one-line CdmmError.
-import { isNode, isScalar, parseDocument, visit, type Document } from 'yaml';
+import { isMap, isNode, isScalar, parseDocument, visit, type Document } from 'yaml';
 import { CdmmError } from './errors.js';
 
 /** Aliases (*name) a document may resolve; specs rarely use any. */
@@ -12,9 +12,8 @@ export function parseYamlText(text: string, file: string): unknown {
     // keys are checked here with a set instead.
     const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: true });
     if (doc.errors.length) throw doc.errors[0];
-    const repeated = repeatedKey(doc, text);
+    const { repeated, tagged } = nonJson(doc, text);
     if (repeated) throw new CdmmError(`${file}: YAML error: map keys must be unique: ${repeated}`);
-    const tagged = typedNode(doc, text);
     if (tagged) throw new CdmmError(`${file}: YAML error: ${tagged}: cdmm reads plain text, numbers, lists and mappings from YAML (a tag such as !!binary or !!set would make a Buffer or a Set of a value)`);
     return doc.toJS({ maxAliasCount: MAX_ALIASES });
   } catch (e) {
@@ -31,41 +30,31 @@ export function parseYamlText(text: string, file: string): unknown {
   }
 }
 
-/** The first key a mapping repeats, as "KEY at line L", or undefined. */
-function repeatedKey(doc: Document, text: string): string | undefined {
-  let found: string | undefined;
-  visit(doc, {
-    Map(_, map) {
-      const seen = new Set<string>();
-      for (const pair of map.items) {
-        const k = pair.key;
-        const name = isScalar(k) ? String(k.value) : JSON.stringify(k); // as the key of the object it becomes (1 and "1" are one key there)
-        if (seen.has(name)) {
-          const at = isScalar(k) && k.range ? text.slice(0, k.range[0]).split('\n').length : undefined;
-          found = `${JSON.stringify(isScalar(k) ? String(k.value) : name).slice(0, 120)}${at ? ` at line ${at}` : ''}`;
-          return visit.BREAK;
-        }
-        seen.add(name);
-      }
-      return undefined;
-    },
-  });
-  return found;
-}
-
 /** Tags that keep a value plain JSON. */
 const PLAIN_TAGS = new Set(['tag:yaml.org,2002:str', 'tag:yaml.org,2002:int', 'tag:yaml.org,2002:float', 'tag:yaml.org,2002:bool', 'tag:yaml.org,2002:null', 'tag:yaml.org,2002:map', 'tag:yaml.org,2002:seq']);
 
-/** The first node with an explicit tag that makes it other than plain JSON, as "tag T at line L", or undefined. */
-function typedNode(doc: Document, text: string): string | undefined {
-  let found: string | undefined;
+/**
+ * In one walk of the document: the first key a mapping repeats ("KEY at line L") and the first node with an explicit
+ * tag that makes it other than plain JSON ("tag T at line L"), each undefined when there is none.
+ */
+function nonJson(doc: Document, text: string): { repeated?: string; tagged?: string } {
+  const out: { repeated?: string; tagged?: string } = {};
+  const at = (range: readonly number[] | null | undefined) => (range ? ` at line ${text.slice(0, range[0]).split('\n').length}` : '');
   visit(doc, (_, node) => {
-    if (isNode(node) && node.tag && !PLAIN_TAGS.has(node.tag)) {
-      const at = node.range ? text.slice(0, node.range[0]).split('\n').length : undefined;
-      found = `tag ${JSON.stringify(node.tag.replace('tag:yaml.org,2002:', '!!')).slice(0, 80)}${at ? ` at line ${at}` : ''}`;
-      return visit.BREAK;
+    if (!out.tagged && isNode(node) && node.tag && !PLAIN_TAGS.has(node.tag))
+      out.tagged = `tag ${JSON.stringify(node.tag.replace('tag:yaml.org,2002:', '!!')).slice(0, 80)}${at(node.range)}`;
+    if (!out.repeated && isMap(node)) {
+      const seen = new Set<string>();
+      for (const { key: k } of node.items) {
+        const name = isScalar(k) ? String(k.value) : JSON.stringify(k); // as the key of the object it becomes (1 and "1" are one key there)
+        if (seen.has(name)) {
+          out.repeated = `${JSON.stringify(name).slice(0, 120)}${isScalar(k) ? at(k.range) : ''}`;
+          break;
+        }
+        seen.add(name);
+      }
     }
-    return undefined;
+    return out.repeated && out.tagged ? visit.BREAK : undefined;
   });
-  return found;
+  return out;
 }
