@@ -47,7 +47,7 @@ describe('absentVariableWarnings', () => {
     expect(train).toEqual({ labs: { albumin: 0.2, hr: 1 } });
     const manifest = { modalities: [labs], coverage: train };
     const w = absentVariableWarnings(manifest, arrays(50, (_, v) => v === 1), 50);
-    expect(w).toEqual([`modality 'labs': 1 variable the model reads is all but absent for these 50 patients: "albumin" (0.0% here, 20.0% in training); they are scored as not measured: check the variable names and units of this source`]);
+    expect(w.map((x) => x.message)).toEqual([`modality 'labs': 1 variable the model reads is all but absent for these 50 patients: "albumin" (0.0% here, 20.0% in training); they are scored as not measured: check the variable names and units of this source`]);
     // a lower but real share is another practice: quiet; so is a modality already named as absent, and an old run
     expect(absentVariableWarnings(manifest, arrays(50, (i, v) => v === 1 || i % 20 === 0), 50)).toEqual([]);
     expect(absentVariableWarnings(manifest, arrays(50, (_, v) => v === 1), 50, new Set(['labs']))).toEqual([]);

@@ -175,11 +175,11 @@ function assertFinite(a: Float32Array, modality: string, width: number, ids: str
     if (!Number.isFinite(a[j])) throw new CdmmError(`internal check failed: modality '${modality}' has a non-finite value for patient ${ids[Math.floor(j / width)]}`);
 }
 
-/** Distinct patients among the training rows: by cohort.patient where given, else one per row. */
-function trainPatients(train: Int32Array, patients: (string | null)[] | undefined): number {
-  if (!patients) return train.length;
+/** Distinct patients among the cohort rows `groups` hold: by cohort.patient where given, else one per row. */
+function distinctPatients(groups: Int32Array[], patients: (string | null)[] | undefined): number {
+  if (!patients) return groups.reduce((a, g) => a + g.length, 0);
   const seen = new Set<string>();
-  for (const i of train) seen.add(patients[i] ?? `\0row${i}`);
+  for (const g of groups) for (const i of g) seen.add(patients[i] ?? `\0row${i}`);
   return seen.size;
 }
 
@@ -290,14 +290,12 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
       availability[nm] = included ? c / included : 0;
     });
     const cohortInfo: PreparedDataset['cohort'] = { candidates: cohort.candidates, included, exclusions };
-    const nearWarnings = [...(await unseenVariableHints(db, spec, names, states)), ...idLikeCategories(names, states, trainPatients(split.train, cohort.patients))];
+    const nearWarnings = [...(await unseenVariableHints(db, spec, names, states)), ...idLikeCategories(names, states, distinctPatients([split.train], cohort.patients))];
     const tableWarnings = db.warnings;
     if (tableWarnings.length || cohort.warnings.length || idWarnings.length || nearWarnings.length) cohortInfo.warnings = [...tableWarnings, ...cohort.warnings, ...idWarnings, ...nearWarnings];
     if (Object.keys(tableIds).length) cohortInfo.table_ids = tableIds;
     if (spec.cohort.patient && cohort.patients) {
-      const keys = new Set<string>();
-      for (const idx of Object.values(split)) for (const i of idx) keys.add(cohort.patients[i] ?? `\0row${i}`);
-      cohortInfo.patient_key = { column: spec.cohort.patient, distinct: keys.size };
+      cohortInfo.patient_key = { column: spec.cohort.patient, distinct: distinctPatients(Object.values(split), cohort.patients) };
     }
     const ds: PreparedDataset & { extra: PreparedExtra } = {
       name: spec.name,

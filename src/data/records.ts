@@ -58,6 +58,10 @@ export function patientRecordSchemaFor(tableTypes: Record<string, Record<string,
     .passthrough();
 }
 
+/** Whose records may share lookup rows (both record paths): the patient column's value as sent, else `fallback`. */
+export const patientKey = (value: unknown, fallback: string): string =>
+  value === undefined || value === null || value === '' ? fallback : `patient ${String(value)}`;
+
 const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** A copy with null-prototype objects, so that a key such as `constructor` reads as the caller's own or as absent. */
@@ -215,7 +219,7 @@ export async function loadRecords(db: Db, spec: Spec, tableTypes: Record<string,
     const raw = own(rec, ct);
     const row = (Array.isArray(raw) ? raw[0] : raw) as Record<string, unknown> | undefined;
     const v = pc && row ? own(row, pc) : undefined;
-    if (!patientOf.has(rec.id)) patientOf.set(rec.id, v === undefined || v === null || v === '' ? `record ${rec.id}` : `patient ${String(v)}`);
+    if (!patientOf.has(rec.id)) patientOf.set(rec.id, patientKey(v, `record ${rec.id}`));
   }
   await finishTables(db, spec, patientOf);
 }

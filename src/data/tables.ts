@@ -223,14 +223,15 @@ async function addLookup(db: Db, name: string, t: TableSpec, byRecord = false): 
   const on = myOn === srcOn ? `x.${q(lk.on)} = l.${q(lk.on)}` : `CAST(x.${q(lk.on)} AS VARCHAR) = CAST(l.${q(lk.on)} AS VARCHAR)`;
   const replace = lk.columns.filter((c) => me.columns.has(c));
   const add = lk.columns.filter((c) => !me.columns.has(c));
+  // For records, x carries the patient column __xp, which the table does not keep.
+  const star = byRecord ? 'x.* EXCLUDE (__xp)' : 'x.*';
   const sel = [
-    replace.length ? `x.* REPLACE (${replace.map((c) => `coalesce(x.${q(c)}, CAST(l.${q(c)} AS ${me.columns.get(c)})) AS ${q(c)}`).join(', ')})` : 'x.*',
+    replace.length ? `${star} REPLACE (${replace.map((c) => `coalesce(x.${q(c)}, CAST(l.${q(c)} AS ${me.columns.get(c)})) AS ${q(c)}`).join(', ')})` : star,
     ...add.map((c) => `l.${q(c)}`),
   ];
   const from = byRecord
     ? `(SELECT m.*, rp.pat AS __xp FROM ${tbl(name)} m LEFT JOIN __record_patient rp ON rp.rid = CAST(m.${q(me.id)} AS VARCHAR)) x LEFT JOIN ${srcSql} l ON ${on} AND l.__lp = x.__xp`
     : `${tbl(name)} x LEFT JOIN ${tbl(lk.table)} l ON ${on}`;
-  const own = byRecord ? sel.map((c) => (c.startsWith('x.*') ? c.replace('x.*', 'x.* EXCLUDE (__xp)') : c)) : sel;
-  await db.run(`CREATE OR REPLACE TABLE ${tbl(name)} AS SELECT ${own.join(', ')} FROM ${from}${me.hasLine ? ' ORDER BY x.__line' : ''}`);
+  await db.run(`CREATE OR REPLACE TABLE ${tbl(name)} AS SELECT ${sel.join(', ')} FROM ${from}${me.hasLine ? ' ORDER BY x.__line' : ''}`);
   for (const c of add) me.columns.set(c, src.columns.get(c)!);
 }

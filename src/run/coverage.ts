@@ -22,6 +22,20 @@ export function absentModalityWarnings(manifest: { modalities: { name: string; t
   return out;
 }
 
+/**
+ * Both kinds for new patients' arrays: the modalities they all but lack, then the time-series variables they all
+ * but lack where the modality is present (evaluate --spec and predict from files say them).
+ */
+export function coverageWarnings(
+  manifest: Parameters<typeof absentModalityWarnings>[0] & Parameters<typeof absentVariableWarnings>[0],
+  arrays: { mask: Uint8Array; values: Record<string, Float32Array> },
+  n: number,
+): { modality: string; message: string }[] {
+  const absent = absentModalityWarnings(manifest, arrays.mask, n);
+  const skip = new Set(absent.map((w) => w.modality));
+  return [...absent, ...absentVariableWarnings(manifest, arrays.values, n, skip)];
+}
+
 /** Per time-series modality, each variable's share of patients with an observation of it (in any bin). */
 export function variableCoverage(modalities: { name: string; type: string; shape: number[]; features: string[] }[], values: Record<string, Float32Array>, n: number): Record<string, Record<string, number>> {
   const out: Record<string, Record<string, number>> = {};
@@ -48,17 +62,17 @@ export function variableCoverage(modalities: { name: string; type: string; shape
  * whole is present. The rule of absentModalityWarnings, per variable: ≥ 5% in training, under a tenth of that here.
  * Nothing for a modality that warning names already, or for a run without the training shares (before 2026-12-07).
  */
-export function absentVariableWarnings(manifest: { modalities: { name: string; type: string; shape: number[]; features: string[] }[]; coverage?: Record<string, Record<string, number>> }, values: Record<string, Float32Array>, n: number, skip: Set<string> = new Set()): string[] {
+export function absentVariableWarnings(manifest: { modalities: { name: string; type: string; shape: number[]; features: string[] }[]; coverage?: Record<string, Record<string, number>> }, values: Record<string, Float32Array>, n: number, skip: Set<string> = new Set()): { modality: string; message: string }[] {
   if (!manifest.coverage || n === 0) return [];
   const here = variableCoverage(manifest.modalities, values, n);
-  const out: string[] = [];
+  const out: { modality: string; message: string }[] = [];
   for (const m of manifest.modalities) {
     const train = manifest.coverage[m.name];
     if (!train || skip.has(m.name) || !here[m.name]) continue;
     const lost = Object.entries(train).filter(([v, share]) => share >= 0.05 && (here[m.name][v] ?? 0) < share / 10);
     if (!lost.length) continue;
     const shown = lost.slice(0, 4).map(([v, share]) => `${JSON.stringify(v)} (${(100 * (here[m.name][v] ?? 0)).toFixed(1)}% here, ${(100 * share).toFixed(1)}% in training)`).join(', ');
-    out.push(`modality '${m.name}': ${lost.length} variable${lost.length === 1 ? '' : 's'} the model reads ${lost.length === 1 ? 'is' : 'are'} all but absent for these ${n} patients: ${shown}${lost.length > 4 ? ', …' : ''}; they are scored as not measured: check the variable names and units of this source`);
+    out.push({ modality: m.name, message: `modality '${m.name}': ${lost.length} variable${lost.length === 1 ? '' : 's'} the model reads ${lost.length === 1 ? 'is' : 'are'} all but absent for these ${n} patients: ${shown}${lost.length > 4 ? ', …' : ''}; they are scored as not measured: check the variable names and units of this source` });
   }
   return out;
 }

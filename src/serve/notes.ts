@@ -71,7 +71,8 @@ export function recordNotes(spec: Spec, state: DataState): (records: PatientReco
       const t = spec.tables[m.table];
       const varCol = m.type === 'timeseries' && !m.columns ? m.variable ?? 'code' : undefined;
       const cut = (v: unknown) => (v === undefined || v === null ? v : String(v).slice(prefix?.length ?? 0)); // the name without its prefix
-      if (m.type === 'timeseries' && varCol && !Object.hasOwn(t?.values ?? {}, varCol) && !Object.hasOwn(t?.where ?? {}, varCol)) {
+      const asGiven = varCol !== undefined && !Object.hasOwn(t?.values ?? {}, varCol) && !Object.hasOwn(t?.where ?? {}, varCol);
+      if (m.type === 'timeseries' && asGiven) {
         const key = scanOf(m)!;
         const vars = scanVars.get(key);
         const unknown = rows.map((r) => cut(own(r, varCol))).filter((v) => v !== undefined && v !== null && vars && !vars.has(String(v)));
@@ -106,7 +107,6 @@ export function recordNotes(spec: Spec, state: DataState): (records: PatientReco
         if (far) notes.push(`${name}: ${far} value${far === 1 ? '' : 's'} far outside training (e.g. ${first}): used as given where in the window (check the values and their units)`);
       }
       // Rows of a shared long table that are all other modalities' are no rows of this one (a patient without lactate).
-      const asGiven = varCol !== undefined && !Object.hasOwn(t?.values ?? {}, varCol) && !Object.hasOwn(t?.where ?? {}, varCol);
       const mine = m.type !== 'timeseries' || !asGiven || !known.get(name) || rows.some((r) => known.get(name)!.has(String(cut(own(r, varCol!)))));
       if (p.modalities[name] && !p.modalities[name].observed && m.table !== spec.cohort.table && mine)
         notes.push(`${name}: rows were given in '${m.table}' but none could be used (none in the window before the prediction time, or only values the model does not read): scored as missing`);

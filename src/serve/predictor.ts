@@ -11,7 +11,7 @@ import { own } from '../data/records.js';
 import { formatPath, type Spec } from '../data/spec.js';
 import { transformPatients, unreadableValues, type PatientRecord, type TransformResult, type TransformSource } from '../data/transform.js';
 import type { ModalityInfo } from '../data/types.js';
-import { absentModalityWarnings, absentVariableWarnings } from '../run/coverage.js';
+import { coverageWarnings } from '../run/coverage.js';
 import type { RunManifest } from '../run/run-io.js';
 import { CdmmError } from '../util/errors.js';
 import { readPatientInput, type PatientInput } from './input.js';
@@ -223,11 +223,9 @@ export class Predictor {
     const missingTables = input.kind === 'tables' ? Object.keys(this.spec.tables).filter((n) => used.has(n) && !Object.hasOwn(input.tables, n)) : [];
     // A table not given is said already (missingTables); a given one that reaches no patient is said here.
     const given = new Set(input.kind === 'tables' ? Object.keys(input.tables) : Object.keys(this.spec.tables));
-    const absent = absentModalityWarnings(this.manifest, t.mask, t.ids.length);
-    const warnings = [
-      ...absent.filter((w) => given.has(this.spec.modalities[w.modality]?.table ?? '')).map((w) => w.message),
-      ...absentVariableWarnings(this.manifest, t.values, t.ids.length, new Set(absent.map((w) => w.modality))),
-    ].map((w) => `${path}: ${w}`);
+    // (a variable's warning is for a present modality, whose table was given)
+    const warnings = coverageWarnings(this.manifest, t, t.ids.length)
+      .filter((w) => given.has(this.spec.modalities[w.modality]?.table ?? '')).map((w) => `${path}: ${w.message}`);
     return { predictions, ...(t.exclusions ? { excluded: t.exclusions } : {}), ...(missingTables.length ? { missingTables } : {}), ...(warnings.length ? { warnings } : {}) };
   }
 

@@ -331,7 +331,7 @@ export function makeRecordValidator(
     const seen = new Set<string>();
     for (let i = 0; i < sent.length && found.length < MAX_ISSUES; i++) {
       const rec = sent[i];
-      if (rec === null || typeof rec !== 'object' || Array.isArray(rec)) {
+      if (!isRow(rec)) {
         const r = schema.safeParse([rec]);
         if (!r.success) for (const x of r.error.issues.flatMap(matchingBranch)) found.push({ path: formatPath([...prefix, i, ...x.path.slice(1)]), message: issueText(x) });
         continue;
@@ -403,7 +403,6 @@ export function makeRecordValidator(
   /** The records with every marker cell of those tables as null: copies where one changed, the rest as sent. */
   function withoutMarkers(input: unknown): unknown {
     if (!markers.size || !Array.isArray(input)) return input;
-    const isRow = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
     const cleanRow = (row: unknown, m: Set<string>): unknown => {
       if (!isRow(row)) return row;
       let copy: Record<string, unknown> | null = null;

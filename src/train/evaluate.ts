@@ -10,7 +10,7 @@ import type { SplitArrays } from '../data/types.js';
 import type { PatternMetrics } from '../eval/patterns.js';
 import { referenceMetrics, type ReferenceMetrics } from '../eval/reference.js';
 import { assignPatterns } from '../models/patterns.js';
-import { absentModalityWarnings, absentVariableWarnings } from '../run/coverage.js';
+import { coverageWarnings } from '../run/coverage.js';
 import { CdmmError } from '../util/errors.js';
 import { maskStrings, predictSplit, servedRisks } from '../run/predict.js';
 import { runFiles, type LoadedRun } from '../run/run-io.js';
@@ -76,12 +76,10 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
     r.per_pattern.external = s.perPattern;
     if (s.reference) r.reference = { external: s.reference };
     if (t.exclusions) r.exclusions = t.exclusions;
-    const absent = absentModalityWarnings(run.manifest, t.mask, t.ids.length);
     const unseen = [
       ...unseenCategoryWarnings(run.manifest.modalities, t.values, t.ids.length),
       ...scaleShiftWarnings(run.manifest.modalities, t.values, t.mask, t.ids.length),
-      ...absent.map((w) => w.message),
-      ...absentVariableWarnings(run.manifest, t.values, t.ids.length, new Set(absent.map((w) => w.modality))),
+      ...coverageWarnings(run.manifest, t, t.ids.length).map((w) => w.message),
     ].map((w) => `${o.specPath}: ${w}`);
     const fitted = readFitted(run.dir);
     if (fitted) {

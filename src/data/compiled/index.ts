@@ -7,7 +7,7 @@
 // (a spec or state field it was not written for, a column type only DuckDB reads) makes it decline with the
 // reason, and the run is then served through the SQL path.
 import type { DataState } from '../build.js';
-import type { PatientRecord } from '../records.js';
+import { patientKey, type PatientRecord } from '../records.js';
 import type { Spec } from '../spec.js';
 import type { ModalityInfo } from '../types.js';
 import { codesEncoder, embeddingEncoder, tabularEncoder, textEncoder, timeseriesEncoder, type Encoder, type EncoderContext } from './encoders.js';
@@ -128,8 +128,7 @@ export function compileRecordTransform(spec: Spec, state: DataState, modalities?
   const patientColumn = spec.cohort.patient;
   const patientOf = (rec: PatientRecord, i: number): string => {
     const row = patientColumn ? cohort.kept(rec)[0] : undefined;
-    const v = row ? cohort.cell(rec, row, patientColumn!) : undefined;
-    return v === undefined || v === null || v === '' ? `record ${i}` : `patient ${String(v)}`;
+    return patientKey(row ? cohort.cell(rec, row, patientColumn!) : undefined, `record ${i}`);
   };
 
   function transform(records: PatientRecord[]): RecordArrays {
