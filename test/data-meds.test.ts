@@ -164,7 +164,7 @@ split: { method: random, seed: 2, fractions: { train: 0.5, val: 0.25, test: 0.25
     const { resolveTableFiles } = await import('../src/data/paths.js');
     const text = spec('data/', ', format: meds');
     // the table files as the build finds them (the folder's shards listed anew each build)
-    const key = () => cacheKey(text, { events: resolveTableFiles(dir, 'data/', 'events', true).files, cohort: [join(dir, 'cohort.csv')] }, 0, Buffer.from('k'));
+    const key = () => cacheKey(text, { events: resolveTableFiles(dir, 'data/', 'events', 'parquet').files, cohort: [join(dir, 'cohort.csv')] }, 0, Buffer.from('k'));
     const before = key();
     const shard = join(dir, 'data/train/1.parquet');
     const { readFileSync, statSync, utimesSync } = await import('node:fs');

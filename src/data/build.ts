@@ -7,7 +7,7 @@ import { cacheDir, cacheDirProblem, cacheKey, cacheSecret, loadCache, saveCache,
 import { buildCohort, type Cohort } from './cohort.js';
 import { Db, lit, q, tbl, type ColumnKind } from './db.js';
 import { builderFor } from './modalities/index.js';
-import { resolveTableFiles } from './paths.js';
+import { folderKind, resolveTableFiles } from './paths.js';
 import { COHORT, cohortJoin, type Applied, type Ctx, type Raw } from './modalities/common.js';
 import { closest, parseSpec, readSpecText, tableFormat, type Spec } from './spec.js';
 import { registerTables } from './tables.js';
@@ -48,7 +48,7 @@ export async function prepareDataset(specPath: string, opts: PrepareOptions = {}
   // The folder rule holds for a cached build too (a cache written with --allow-outside is not a permission).
   // (the files found, a folder's shards listed, are what the cache key reads)
   const tableFiles = Object.fromEntries(Object.entries(spec.tables).map(([name, t]) =>
-    [name, resolveTableFiles(specDir, t.file, `${file}: tables.${name}.file`, tableFormat(t) !== 'csv', { allowOutside: opts.allowOutside }).files]));
+    [name, resolveTableFiles(specDir, t.file, `${file}: tables.${name}.file`, folderKind(t), { allowOutside: opts.allowOutside }).files]));
   const dir = cacheDir(specDir);
   const problem = (opts.cache ?? true) ? cacheDirProblem(dir) : undefined;
   if (problem && !opts.quiet) say('warning', `${problem}`);

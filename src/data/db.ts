@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBMaterializedResult, type DuckDBResultReader } from '@duckdb/node-api';
 import { CdmmError } from '../util/errors.js';
-import { checkGzipComplete, findLongLine, findNonUtf8Line, findRaggedRow, lineScannable, recordStartLines, resolveTableFiles, type PathPolicy } from './paths.js';
+import { checkGzipComplete, findLongLine, findNonUtf8Line, findRaggedRow, folderKind, lineScannable, recordStartLines, resolveTableFiles, type PathPolicy } from './paths.js';
 import { closest, tableFormat, tableId, tableTime, timeUnitsPerDay, type TableSpec } from './spec.js';
 
 /**
@@ -13,9 +13,17 @@ import { closest, tableFormat, tableId, tableTime, timeUnitsPerDay, type TableSp
 function loadedColumns(t: TableSpec, exclude?: string): string {
   if (!t.columns) return exclude ? `* EXCLUDE (${exclude})` : '*';
   const own = [t.id !== '_row' ? t.id : undefined, ...(Array.isArray(t.time) ? t.time : [t.time]), t.lookup?.on, ...Object.keys(t.where ?? {}), ...Object.keys(t.values ?? {})];
-  const looked = new Set(t.lookup?.columns ?? []); // added from another table later, not in this file
-  const cols = [...new Set([...t.columns, ...own.filter((c): c is string => typeof c === 'string' && !looked.has(c))])];
-  return cols.map(q).join(', ');
+  // added later, not in this file: a lookup's columns from another table, the file column from the file's name
+  const later = new Set([...(t.lookup?.columns ?? []), ...(t.file_column ? [t.file_column] : [])]);
+  const cols = [...new Set([...t.columns, ...own].filter((c): c is string => typeof c === 'string' && !later.has(c)))];
+  return [...cols.map(q), ...(t.file_column ? [FILE_STEM] : [])].join(', ');
+}
+
+/** The column holding tables.NAME.file_column until the load is checked (Db.nameFileColumn). */
+const FILE_STEM = '__cdmm_stem';
+/** tables.NAME.file_column as a select item: the file's name without folder and data extensions ('' without one). */
+function fileStem(t: TableSpec, fileRef: string): string {
+  return t.file_column ? `, regexp_replace(parse_filename(${fileRef}), '(\\.(csv|tsv|txt|psv|parquet))?(\\.(gz|zst))?$', '', 'i') AS ${FILE_STEM}` : '';
 }
 
 /** Quotes an SQL identifier. */
@@ -100,6 +108,8 @@ export class Db {
   private readonly parquetTables = new Set<string>();
   /** Tables read from a folder of Parquet shards: each file's first row in the table's __line numbering. */
   private readonly shards = new Map<string, { file: string; start: number; rows: number }[]>();
+  /** Tables read from a folder of CSV files: each file's records in the table's __line numbering (start = __line − 1 of its first). */
+  private readonly csvParts = new Map<string, { file: string; start: number; rows: number }[]>();
   /**
    * Per table, the columns that held text in training (new patients' and other hospitals' files): a CSV column
    * of them that DuckDB types otherwise from this file alone (only "F" in `sex` reads as BOOLEAN false) is read
@@ -216,7 +226,7 @@ export class Db {
       const l = await this.loadStatement(name, t, specDir, policy);
       // The gzip completeness check decompresses the file in Node's thread pool while DuckDB reads it; its verdict
       // comes first (a truncated file can also make DuckDB fail, more obscurely).
-      const gzip = checkGzipComplete(l.path, l.where).then(() => null, (e: unknown) => e);
+      const gzip = Promise.all(l.files.map((f) => checkGzipComplete(f, l.where))).then(() => null, (e: unknown) => e);
       const con = await this.inst.connect();
       let error: unknown = null;
       try {
@@ -236,8 +246,9 @@ export class Db {
       if (e) {
         const missing = l.t.columns && /Referenced column "((?:[^"]|"")*)" not found/.exec((e as Error).message);
         if (missing) throw new CdmmError(`${this.specFile}: tables.${l.name}.columns: column '${missing[1]}' not found in ${l.path}`);
-        throw new CdmmError(`${l.where}: cannot read ${l.path}: ${await this.readProblem(l.path, l.fmt, e, l.name)}`);
+        throw new CdmmError(`${l.where}: cannot read ${l.path}: ${await this.readProblem(l.files, l.fmt, e, l.name)}`);
       }
+      if (l.t.file_column) await this.nameFileColumn(l.name, l.t.file_column, l.where);
       if (l.fmt !== 'csv') this.parquetTables.add(l.name);
       if (l.fmt === 'csv') {
         const text = this.textColumns?.get(l.name);
@@ -247,10 +258,12 @@ export class Db {
           if (again.length) {
             await this.run(`DROP TABLE ${tbl(l.name)}`);
             await this.run((await this.loadStatement(l.name, l.t, specDir, policy, again)).sql);
+            if (l.t.file_column) await this.nameFileColumn(l.name, l.t.file_column, l.where);
           }
         }
-        this.csvFiles.set(l.name, { path: l.path, delim: l.t.delimiter });
-        await this.checkCsvShape(l.name, l.t, l.path, l.where);
+        if (l.folder) await this.recordParts(l.name);
+        else this.csvFiles.set(l.name, { path: l.path, delim: l.t.delimiter });
+        await this.checkCsvShape(l.name, l.t, l.files, l.where);
       }
     }
   }
@@ -259,13 +272,19 @@ export class Db {
   private async loadStatement(name: string, t: TableSpec, specDir: string, policy: PathPolicy, asText: string[] = []) {
     const where = `${this.specFile}: tables.${name}.file`;
     const fmt = tableFormat(t);
-    const { path, files } = resolveTableFiles(specDir, t.file, where, fmt !== 'csv', policy);
+    const { path, files } = resolveTableFiles(specDir, t.file, where, folderKind(t), policy);
+    const folder = files.length !== 1 || files[0] !== path;
     const delim = t.delimiter ? `, delim=${lit(t.delimiter)}` : '';
     // na_values: markers such as "ERROR" or "NA" read as missing (besides empty fields).
     const na = t.na_values?.length ? `, nullstr=[${['', ...t.na_values].map(lit).join(', ')}]` : '';
     const dec = t.decimal ? `, decimal_separator=${lit(t.decimal)}` : '';
     const enc = t.encoding && t.encoding !== 'utf-8' ? `, encoding=${lit(t.encoding)}` : '';
-    if (fmt === 'csv' && statSync(path).size === 0) throw new CdmmError(`${where}: ${path}: the file is empty (expected a header line with the column names)`);
+    if (fmt === 'csv') for (const f of files) if (statSync(f).size === 0) throw new CdmmError(`${where}: ${f}: the file is empty (expected a header line with the column names)`);
+    // tables.NAME.file_column: each row's file name, without its folder and data extensions (a patient's own file)
+    const named = folder || t.file_column ? `, filename='__cdmm_file'` : '';
+    const stem = fileStem(t, '__cdmm_file');
+    // a folder's rows keep their file until recordParts() has counted each file's rows
+    const keepFile = folder ? ', __cdmm_file' : '';
     // sample_size=-1: type every column from the whole file. A sample (DuckDB's default, one read less) was tried
     // twice and refused: a value past the sample that parses loosely is converted without a word (12.5 in a column
     // sampled as BIGINT becomes 13, a time of day in a column sampled as DATE is dropped), and the quote character
@@ -273,12 +292,14 @@ export class Db {
     // second try, 2026-12-07) still differed from whole-file typing in 18 cases a reviewer built ("007" read as
     // 7, "1" in a BOOLEAN column read as true, a later quoted field keeping its quotes). With whole-file types a
     // numeric column holding text becomes VARCHAR and is reported below by line, instead of failing mid-read.
+    // Several CSV files are one table: columns matched by name (one a file lacks is NULL there), typed from all of them.
+    const csvFrom = folder ? `[${files.map(lit).join(', ')}]` : lit(path);
     const source = fmt === 'csv'
-      ? `SELECT row_number() OVER () + 1 AS __line, ${loadedColumns(t)} FROM read_csv(${lit(path)}, header=true, sample_size=-1${delim}${na}${dec}${enc}${asText.length ? `, types={${asText.map((c) => `${lit(c)}: 'VARCHAR'`).join(', ')}}` : ''})`
-      : files.length === 1 && files[0] === path
-        ? `SELECT file_row_number + 1 AS __line, ${loadedColumns(t, 'file_row_number')} FROM read_parquet(${lit(path)}, file_row_number=true, hive_partitioning=false)`
+      ? `SELECT row_number() OVER () + 1 AS __line, ${loadedColumns(t, named ? '__cdmm_file' : undefined)}${keepFile} FROM (SELECT *${stem} FROM read_csv(${csvFrom}, header=true, sample_size=-1${folder ? ', union_by_name=true' : ''}${named}${delim}${na}${dec}${enc}${asText.length ? `, types={${asText.map((c) => `${lit(c)}: 'VARCHAR'`).join(', ')}}` : ''}))`
+      : !folder
+        ? `SELECT file_row_number + 1 AS __line, ${loadedColumns(t, `file_row_number${named ? ', __cdmm_file' : ''}`)} FROM (SELECT *${stem} FROM read_parquet(${lit(path)}, file_row_number=true, hive_partitioning=false${named}))`
         : await this.shardsSource(name, t, files);
-    return { name, t, where, path, fmt, sql: `CREATE TABLE ${tbl(name)} AS ${source}` };
+    return { name, t, where, path, files, folder, fmt, sql: `CREATE TABLE ${tbl(name)} AS ${source}` };
   }
 
   /**
@@ -309,43 +330,71 @@ export class Db {
     // open and ran out of file handles past ~1,000 shards). The file's name comes back under a name of ours, so a
     // data column called `filename` stays the data's; no hive partitioning (a folder code=X would overwrite `code`).
     const offsets = starts.map((s) => `(${lit(s.file)}, ${s.start})`).join(', ');
-    const scan = `SELECT p.*, o.__cdmm_start FROM read_parquet([${files.map(lit).join(', ')}], file_row_number=true, union_by_name=true, hive_partitioning=false, filename='__cdmm_file') p JOIN (VALUES ${offsets}) o(__cdmm_f, __cdmm_start) ON p.__cdmm_file = o.__cdmm_f`;
+    const scan = `SELECT p.*, o.__cdmm_start${fileStem(t, 'p.__cdmm_file')} FROM read_parquet([${files.map(lit).join(', ')}], file_row_number=true, union_by_name=true, hive_partitioning=false, filename='__cdmm_file') p JOIN (VALUES ${offsets}) o(__cdmm_f, __cdmm_start) ON p.__cdmm_file = o.__cdmm_f`;
     return `SELECT file_row_number + __cdmm_start + 1 AS __line, ${loadedColumns(t, 'file_row_number, __cdmm_file, __cdmm_start')} FROM (${scan}) ORDER BY __line`;
   }
 
   /** DuckDB's reason a file could not be read; for an over-long line, the line DuckDB should have named. */
-  private async readProblem(path: string, fmt: string, e: unknown, name: string): Promise<string> {
+  private async readProblem(files: string[], fmt: string, e: unknown, name: string): Promise<string> {
     const reason = duckdbReason(e);
+    // (a folder's files are searched in turn; the first file with the problem is named)
+    const of = (f: string) => (files.length > 1 ? ` of ${f}` : '');
     // DuckDB names the header as the line; the first line that does not decode is found here.
     if (fmt === 'csv' && /not utf-8 encoded/i.test(reason)) {
-      const line = await findNonUtf8Line(path).catch(() => undefined);
-      return `${line ? `line ${line} is` : 'the file is'} not UTF-8 text (a Windows or Latin-1 export?): set tables.${name}.encoding: latin-1 (or utf-16)`;
+      for (const f of files) {
+        const line = await findNonUtf8Line(f).catch(() => undefined);
+        if (line) return `line ${line}${of(f)} is not UTF-8 text (a Windows or Latin-1 export?): set tables.${name}.encoding: latin-1 (or utf-16)`;
+      }
+      return `the file is not UTF-8 text (a Windows or Latin-1 export?): set tables.${name}.encoding: latin-1 (or utf-16)`;
     }
     const long = /Maximum line size of (\d+) bytes exceeded/.exec(reason);
     if (fmt === 'csv' && long) {
-      const hit = await findLongLine(path, Number(long[1])).catch(() => undefined);
-      if (hit) return `line ${hit.line} is ${hit.bytes} bytes long, more than the ${long[1]} bytes a CSV line may have (a field that is not closed by a quote, or a huge value?)`;
+      for (const f of files) {
+        const hit = await findLongLine(f, Number(long[1])).catch(() => undefined);
+        if (hit) return `line ${hit.line}${of(f)} is ${hit.bytes} bytes long, more than the ${long[1]} bytes a CSV line may have (a field that is not closed by a quote, or a huge value?)`;
+      }
     }
     return reason;
   }
 
+  /** Gives the file-name column its spec name: a name the files' own columns already use is refused (which would it be?). */
+  private async nameFileColumn(name: string, column: string, where: string): Promise<void> {
+    const cols = (await this.rows(`DESCRIBE ${tbl(name)}`)).map((d) => String(d.column_name));
+    const clash = cols.find((c) => c !== FILE_STEM && c.toLowerCase() === column.toLowerCase());
+    if (clash) throw new CdmmError(`${where.replace(/\.file$/, '.file_column')}: the files already have a column '${clash}': file_column names the new column that holds each row's file name, so give it a name of its own (or leave it out and use '${clash}')`);
+    await this.run(`ALTER TABLE ${tbl(name)} RENAME ${FILE_STEM} TO ${q(column)}`);
+  }
+
+  /**
+   * A folder's CSV table: where each file's records are in the __line numbering (files in path order, each file's
+   * records in its order), then the file column dropped. Db.at() names the file and its line.
+   */
+  private async recordParts(name: string): Promise<void> {
+    const parts = await this.rows(`SELECT __cdmm_file AS f, min(__line) AS a, count(*) AS n FROM ${tbl(name)} GROUP BY __cdmm_file ORDER BY a`);
+    this.csvParts.set(name, parts.map((p) => ({ file: String(p.f), start: Number(p.a) - 1, rows: Number(p.n) })));
+    await this.run(`ALTER TABLE ${tbl(name)} DROP COLUMN __cdmm_file`);
+  }
+
   /**
    * An empty file reads as one column "column0"; a row with more or fewer fields than the header makes the
-   * dialect detection give up and read every line as one column: both said plainly, with the line.
+   * dialect detection give up and read every line as one column: both said plainly, with the line (of the first
+   * such file of a folder).
    */
-  private async checkCsvShape(name: string, t: TableSpec, path: string, where: string): Promise<void> {
-    const desc = (await this.rows(`DESCRIBE ${tbl(name)}`)).map((d) => String(d.column_name)).filter((c) => c !== '__line');
+  private async checkCsvShape(name: string, t: TableSpec, files: string[], where: string): Promise<void> {
+    const desc = (await this.rows(`DESCRIBE ${tbl(name)}`)).map((d) => String(d.column_name)).filter((c) => c !== '__line' && c !== t.file_column);
     if (desc.length !== 1) return;
     const rows = Number(await this.scalar(`SELECT count(*) FROM ${tbl(name)}`));
-    if (desc[0] === 'column0' && rows === 0) throw new CdmmError(`${where}: ${path}: the file is empty (expected a header line with the column names)`);
+    if (desc[0] === 'column0' && rows === 0) throw new CdmmError(`${where}: ${files[0]}: the file is empty (expected a header line with the column names)`);
     if (t.delimiter) return;
     const delim = [',', ';', '\t', '|'].find((d) => desc[0].includes(d));
     if (!delim) return;
-    const bad = await findRaggedRow(path, delim).catch(() => undefined);
-    if (bad)
-      throw new CdmmError(
-        `${where}: ${path}: line ${bad.line} has ${bad.fields} fields but the header has ${bad.header} (delimiter ${JSON.stringify(delim)}); every row needs one value per column (empty fields are missing values)`,
-      );
+    for (const path of files) {
+      const bad = await findRaggedRow(path, delim).catch(() => undefined);
+      if (bad)
+        throw new CdmmError(
+          `${where}: ${path}: line ${bad.line} has ${bad.fields} fields but the header has ${bad.header} (delimiter ${JSON.stringify(delim)}); every row needs one value per column (empty fields are missing values)`,
+        );
+    }
   }
 
   /**
@@ -440,7 +489,16 @@ export class Db {
     const v = `trim(${c})`;
     const elapsed = `regexp_full_match(${v}, '-?[0-9]+:[0-5][0-9](:[0-5][0-9])?')`;
     const [counts] = await this.rows(`SELECT count(*) FILTER (WHERE ${elapsed}) AS hm, count(*) FILTER (WHERE ${c} IS NOT NULL AND ${v} <> '') AS given FROM ${tbl(table)}`);
-    if (Number(counts.given) > 0 && Number(counts.hm) === Number(counts.given)) {
+    const hm = Number(counts.hm), given = Number(counts.given);
+    // Mostly elapsed times: the value that is not one is the mistake (not the first elapsed value, which the
+    // numbers-or-timestamps message below would name).
+    if (hm > 0 && hm >= given / 2 && hm < given) {
+      const [odd] = await this.rows(`SELECT ${this.lineExpr(table)} AS line, ${c} AS v FROM ${tbl(table)} WHERE ${c} IS NOT NULL AND ${v} <> '' AND NOT ${elapsed} ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`);
+      throw new CdmmError(
+        `${t.label}: ${await this.at(table, odd.line)}, column '${column}': time ${JSON.stringify(odd.v)} is not an elapsed time, as ${hm.toLocaleString('en-US')} of the column's ${given.toLocaleString('en-US')} values are ("47:59" or "-1:30:00": hours, then minutes and seconds under 60) (${this.specFile}: ${field})`,
+      );
+    }
+    if (given > 0 && hm === given) {
       const part = (k: number) => `coalesce(TRY_CAST(nullif(split_part(ltrim(${v}, '-'), ':', ${k}), '') AS DOUBLE), 0)`;
       const seconds = `(CASE WHEN starts_with(${v}, '-') THEN -1 ELSE 1 END) * (${part(1)} * 3600 + ${part(2)} * 60 + ${part(3)})`;
       await this.run(`ALTER TABLE ${tbl(table)} ALTER ${c} SET DATA TYPE DOUBLE USING (CASE WHEN ${c} IS NULL OR ${v} = '' THEN NULL ELSE ${seconds} / 86400.0 * ${t.unitsPerDay} END)`);
@@ -501,6 +559,15 @@ export class Db {
     if (this.parquetTables.has(table)) {
       const shard = this.shards.get(table)?.find((s) => n > s.start && n <= s.start + s.rows);
       return shard ? `row ${n - shard.start} of ${shard.file}` : `row ${n}`;
+    }
+    const parts = this.csvParts.get(table);
+    if (parts) {
+      const part = parts.find((s) => n > s.start && n <= s.start + s.rows);
+      if (!part) return `line ${n}`;
+      // the record's number in its own file (header = 1), then its line there
+      const own = n - part.start + 1;
+      const found = lineScannable(part.file) ? (await recordStartLines(part.file, [own]).catch(() => undefined))?.get(own) : own;
+      return `line ${found ?? own} of ${part.file}`;
     }
     const [found] = await this.fileLines(table, [n]);
     return found === undefined ? `record ${n - 1} after the header` : `line ${found}`;
@@ -599,7 +666,7 @@ export class Db {
       const found = records && (await this.fileLines(table, records));
       // A Parquet file has rows, not lines (its __line is the row number).
       const lines = !records ? ''
-        : this.shards.has(table) ? ` (${(await Promise.all(records.map((r) => this.at(table, r)))).join(', ')})`
+        : this.shards.has(table) || this.csvParts.has(table) ? ` (${(await Promise.all(records.map((r) => this.at(table, r)))).join(', ')})`
         : ` (${this.parquetTables.has(table) ? 'rows' : 'lines'} ${records.map((r, k) => found![k] ?? `record ${r - 1}`).join(', ')})`;
       // How many ids repeat, so that one fix is not followed by the next id's error (MEDS: a prediction time per row)
       const ids = Number(await this.scalar(`SELECT count(*) FROM (SELECT 1 FROM ${tbl(table)} GROUP BY ${q(t.id)} HAVING count(*) > 1)`));

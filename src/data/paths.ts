@@ -15,7 +15,7 @@ export interface PathPolicy {
 }
 
 /** File names a table may have: CSV-like text (optionally gzip/zstd-compressed) or Parquet. */
-export const DATA_FILE = /\.(csv|tsv|txt)(\.(gz|zst))?$|\.parquet$/i;
+export const DATA_FILE = /\.(csv|tsv|txt|psv)(\.(gz|zst))?$|\.parquet$/i;
 
 const inside = (dir: string, path: string) => {
   const rel = relative(dir, path);
@@ -51,25 +51,42 @@ export function resolveTableFile(specDir: string, file: string, where: string, p
   requireInsideReal(dir, path, where, file, policy, what);
   if (!statSync(path).isFile()) throw new CdmmError(`${where}: ${path} is not a file`);
   if (!DATA_FILE.test(path))
-    throw new CdmmError(`${where}: ${JSON.stringify(file)} is not a table file name: expected .csv, .tsv or .txt (optionally .gz or .zst) or .parquet`);
+    throw new CdmmError(`${where}: ${JSON.stringify(file)} is not a table file name: expected .csv, .tsv, .txt or .psv (optionally .gz or .zst) or .parquet`);
   return path;
 }
 
-/** Most Parquet files one table folder may hold (a MEDS export has tens to hundreds of shards). */
-export const MAX_TABLE_FILES = 10_000;
+/** Most files one table folder may hold (a MEDS export has tens to hundreds of shards; PhysioNet's 2019 challenge 40,336 patient files). */
+export const MAX_TABLE_FILES = 100_000;
+
+/** The files of a folder table: Parquet shards, or CSV files (one per patient, as PhysioNet's challenges ship them). */
+export type FolderKind = 'parquet' | 'csv';
+const FOLDER_FILE: Record<FolderKind, RegExp> = { parquet: /\.parquet$/i, csv: /\.(csv|tsv|txt|psv)(\.(gz|zst))?$/i };
+const FOLDER_WORDS: Record<FolderKind, string> = { parquet: '.parquet', csv: 'CSV (.csv, .tsv, .txt or .psv, optionally .gz or .zst)' };
 
 /**
- * A table's files: the one file `file` names, or, when it names a folder and the table is Parquet (`folderOk`: a
- * trailing '/' or format parquet|meds), every .parquet file below it in path order, each checked like a single
- * file (a link out of the spec's folder is refused). Other files and sub-folders named *.parquet are passed over.
+ * What a folder named as a table's file holds: Parquet shards (a trailing '/' or format parquet|meds), CSV files
+ * (format csv with a trailing '/'), or nothing (false: a CSV table's file must be a file).
  */
-export function resolveTableFiles(specDir: string, file: string, where: string, folderOk: boolean, policy: PathPolicy = {}, what = 'spec'): { path: string; files: string[] } {
+export function folderKind(t: { file: string; format?: string }): FolderKind | false {
+  const fmt = t.format ?? (/\.parquet$|[\\/]$/i.test(t.file) ? 'parquet' : 'csv');
+  if (fmt !== 'csv') return 'parquet';
+  return /[\\/]$/.test(t.file) ? 'csv' : false;
+}
+
+/**
+ * A table's files: the one file `file` names, or, when it names a folder of the `folder` kind (folderKind), every
+ * such file below it in path order, each checked like a single file (a link out of the spec's folder is refused).
+ * Other files, and sub-folders named like data files, are passed over.
+ */
+export function resolveTableFiles(specDir: string, file: string, where: string, folder: FolderKind | false, policy: PathPolicy = {}, what = 'spec'): { path: string; files: string[] } {
+  const folderOk = folder !== false;
   const path = resolve(specDir, file);
   // (a folder named like a CSV file is just not a file)
   if (!existsSync(path) || !statSync(path).isDirectory() || (!folderOk && /\.(csv|tsv|txt)(\.(gz|zst))?$/i.test(path)))
     return { path, files: [resolveTableFile(specDir, file, where, policy, what)] };
-  if (!folderOk)
-    throw new CdmmError(`${where}: ${path} is a folder: to read every .parquet file below it as one table, write the folder with a trailing '/' (${JSON.stringify(file.replace(/\/*$/, '/'))}) and no format: csv, or set format: parquet (or meds)`);
+  if (folder === false)
+    throw new CdmmError(`${where}: ${path} is a folder: to read every .parquet file below it as one table, write the folder with a trailing '/' (${JSON.stringify(file.replace(/\/*$/, '/'))}) and no format: csv, or set format: parquet (or meds); for a folder of CSV files (one per patient), write the trailing '/' and keep format: csv`);
+  const kind: FolderKind = folder;
   const dir = resolve(specDir);
   if (!policy.allowOutside && !inside(dir, path)) throw outsideError(where, file, dir, what);
   requireInsideReal(dir, path, where, file, policy, what);
@@ -85,14 +102,17 @@ export function resolveTableFiles(specDir: string, file: string, where: string, 
       if (st.isSymbolicLink() && statSync(full, { throwIfNoEntry: false })?.isDirectory())
         throw new CdmmError(`${where}: ${full} is a link to a folder: shard folders are read without following links to folders (link the shard files, or copy them)`);
       if (st.isDirectory()) walk(full); // Spark's table.parquet/ folders too: their part files are read on their own
-      else if (/\.parquet$/i.test(n)) {
+      else if (FOLDER_FILE[kind].test(n)) {
         files.push(resolveTableFile(specDir, full, where, policy, what));
-        if (files.length > MAX_TABLE_FILES) throw new CdmmError(`${where}: ${path} holds more than ${MAX_TABLE_FILES} .parquet files; expected one table's shards`);
+        if (files.length > MAX_TABLE_FILES) throw new CdmmError(`${where}: ${path} holds more than ${MAX_TABLE_FILES.toLocaleString('en-US')} ${FOLDER_WORDS[kind]} files; expected one table's files`);
       }
     }
   };
   walk(path);
-  if (!files.length) throw new CdmmError(`${where}: ${path} is a folder with no .parquet file below it (a folder is read as the Parquet shards of one table)`);
+  if (!files.length)
+    throw new CdmmError(kind === 'parquet'
+      ? `${where}: ${path} is a folder with no .parquet file below it (a folder is read as the Parquet shards of one table; a folder of CSV files needs format: csv)`
+      : `${where}: ${path} is a folder with no ${FOLDER_WORDS.csv} file below it (format: csv with a folder reads its CSV files as one table)`);
   return { path, files };
 }
 

@@ -67,6 +67,8 @@ export const tableSchema = z
     file: ident,
     /** csv (also .csv.gz), parquet, or meds (a MEDS Parquet event table: subject_id, time, code, numeric_value, text_value). */
     format: z.enum(['csv', 'parquet', 'meds']).optional(),
+    /** A folder's table: a column added to every row holding the name of the file it came from, without folder and extension (per-patient files: `id: ` that column). */
+    file_column: ident.optional(),
     /** The patient id column; `_row` numbers the rows 1, 2, … in file order (a table without an id column). */
     id: ident.optional(),
     /** The row's time column, or several: the row is known at the latest of them (e.g. [drugstartoffset, drugorderoffset]). */

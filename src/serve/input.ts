@@ -3,7 +3,7 @@
 // tables (external validation), or JSON patient records (.json array / {"records": [...]}, or .jsonl).
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { asTablePath, resolveTableFiles, type PathPolicy } from '../data/paths.js';
+import { asTablePath, folderKind, resolveTableFiles, type PathPolicy } from '../data/paths.js';
 import { tableFormat, type Spec } from '../data/spec.js';
 import { CdmmError } from '../util/errors.js';
 import { readBoundedText } from '../util/files.js';
@@ -76,7 +76,7 @@ function fromParsed(path: string, doc: unknown, spec: Spec, policy: PathPolicy):
     if (!isTable(table)) throw new CdmmError(`${path}: ${table}: not a table of spec '${spec.name}' (tables: ${Object.keys(spec.tables).join(', ')})`);
     if (typeof file !== 'string' || !file) throw new CdmmError(`${path}: ${table}: expected a file path`);
     // a folder of Parquet shards when the table is Parquet (or the path ends in '/'), as in a spec
-    tables[table] = asTablePath(resolveTableFiles(dirname(path), file, `${path}: ${table}`, tableFormat({ ...spec.tables[table], file }) !== 'csv', policy, 'mapping').path);
+    tables[table] = asTablePath(resolveTableFiles(dirname(path), file, `${path}: ${table}`, folderKind({ ...spec.tables[table], file }), policy, 'mapping').path);
   }
   if (!Object.keys(tables).length) throw new CdmmError(`${path}: the mapping names no table (tables of spec '${spec.name}': ${Object.keys(spec.tables).join(', ')})`);
   return { kind: 'tables', tables };
@@ -87,8 +87,8 @@ function tablesInFolder(dir: string, spec: Spec): Record<string, string> {
   const tables: Record<string, string> = {};
   for (const [table, t] of Object.entries(spec.tables)) {
     const candidates = [basename(t.file), ...TABLE_EXTENSIONS.map((e) => table + e)];
-    // a table read from a folder of Parquet shards is found as a folder of that name
-    const folderOk = tableFormat(t) !== 'csv';
+    // a table read from a folder (Parquet shards, or CSV files) is found as a folder of that name
+    const folderOk = folderKind(t) !== false;
     const hit = candidates.map((c) => join(dir, c)).find((p) => existsSync(p) && (statSync(p).isFile() || (folderOk && statSync(p).isDirectory())));
     if (hit) tables[table] = asTablePath(hit);
   }

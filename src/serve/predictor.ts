@@ -8,7 +8,7 @@ import { NO_OBSERVED_MODALITY, type RecordArrays, type RecordTransform } from '.
 import { columnClass } from '../data/compiled/cells.js';
 import type { PathPolicy } from '../data/paths.js';
 import { own } from '../data/records.js';
-import { formatPath, type Spec } from '../data/spec.js';
+import { formatPath, timeUnitsPerDay, type Spec } from '../data/spec.js';
 import { transformPatients, unreadableValues, type PatientRecord, type TransformResult, type TransformSource } from '../data/transform.js';
 import type { ModalityInfo } from '../data/types.js';
 import { coverageWarnings } from '../run/coverage.js';
@@ -22,6 +22,7 @@ import { recordNotes } from './notes.js';
 import type { Typical } from './typical.js';
 import { InputError, type PatientPrediction, type PredictionSet } from './types.js';
 import { makeRecordValidator, type RecordValidator } from './validate.js';
+import { kindOf } from '../data/db.js';
 
 export { InputError, PREDICTION_TOLERANCE, type Counterfactual, type ModalityPrediction, type PatientPrediction, type PredictionSet } from './types.js';
 
@@ -85,7 +86,7 @@ export class Predictor {
     const valueMaps = Object.fromEntries(Object.entries(this.spec.tables).filter(([, t]) => t.values).map(([n, t]) => [n, t.values!]));
     const naValues = Object.fromEntries(Object.entries(this.spec.tables).filter(([, t]) => t.na_values?.length).map(([n, t]) => [n, t.na_values!]));
     const links = Object.fromEntries(Object.entries(this.spec.tables).filter(([, t]) => t.link).map(([n, t]) => [n, t.link!]));
-    this.validator = makeRecordValidator(this.tableTypes, idColumns, { maxRecords: opts.maxRecords, indexTime, valueMaps, naValues, links });
+    this.validator = makeRecordValidator(this.tableTypes, idColumns, { maxRecords: opts.maxRecords, indexTime, valueMaps, naValues, links, elapsedTimes: elapsedTimeColumns(this.spec, this.tableTypes) });
     this.scorer = new Scorer(run.model, this.modalities, run.dict, run.typical.values, { batchDependent: run.batchDependent, chunkSize: opts.chunkSize }, run.calibration);
     this.compiled = 'unsupported' in run.compiled ? null : run.compiled;
     this.addNotes = recordNotes(this.spec, run.state);
@@ -323,4 +324,16 @@ function checkAllScored(records: PatientRecord[], ids: string[], exclusions?: Re
   const got = new Set(ids);
   const issues = records.flatMap((r, i) => (got.has(r.id) ? [] : [{ path: `records[${i}]`, message: `patient ${JSON.stringify(r.id)} was left out${exclusions ? ` (${formatCounts(exclusions)})` : ''}` }]));
   throw new InputError(issues.slice(0, 20));
+}
+
+/** Per table, its time columns that hold numbers (an elapsed "07:10" in a record is read as in a file), with its time unit. */
+function elapsedTimeColumns(spec: Spec, tableTypes: Record<string, Record<string, string>>): Record<string, { columns: string[]; unitsPerDay: number }> {
+  const out: Record<string, { columns: string[]; unitsPerDay: number }> = {};
+  for (const [name, t] of Object.entries(spec.tables)) {
+    const types = Object.hasOwn(tableTypes, name) ? tableTypes[name] : {};
+    const times = t.time === undefined ? [] : Array.isArray(t.time) ? t.time : [t.time];
+    const columns = times.filter((c) => Object.hasOwn(types, c) && kindOf(types[c]) === 'number');
+    if (columns.length) out[name] = { columns, unitsPerDay: timeUnitsPerDay(t) };
+  }
+  return out;
 }

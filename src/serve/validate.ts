@@ -138,6 +138,44 @@ interface Column {
  * A validator for one run: `tableTypes` are the DuckDB column types of each spec table at training time;
  * `idColumns` the id column of each table (filled from the record id, so it may be left out of rows).
  */
+/** A plain JSON object (a record or a row), not an array or a class instance. */
+const isRow = (v: unknown): v is Record<string, unknown> => {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  const p = Object.getPrototypeOf(v);
+  return p === Object.prototype || p === null;
+};
+
+/** Hours, minutes and seconds of an elapsed time (the file reader's rule, db.ts convertTime). */
+const ELAPSED = /^(-)?([0-9]{1,9}):([0-5][0-9])(?::([0-5][0-9]))?$/;
+
+/**
+ * The records with `f` applied to every cell of the tables in `per` (f gets the table's entry and the column):
+ * copies where a cell changed, the rest as sent; anything that is not a list of records is returned as is.
+ */
+function mapCells<T>(input: unknown, per: Map<string, T>, f: (v: unknown, entry: T, column: string) => unknown): unknown {
+  if (!Array.isArray(input)) return input;
+  const mapRow = (row: unknown, entry: T): unknown => {
+    if (!isRow(row)) return row;
+    let copy: Record<string, unknown> | null = null;
+    for (const [c, v] of Object.entries(row)) {
+      const w = f(v, entry, c);
+      if (w !== v) (copy ??= { ...row })[c] = w;
+    }
+    return copy ?? row;
+  };
+  return input.map((rec) => {
+    if (!isRow(rec)) return rec;
+    let copy: Record<string, unknown> | null = null;
+    for (const [t, entry] of per) {
+      if (!Object.hasOwn(rec, t)) continue;
+      const v = rec[t];
+      const mapped = Array.isArray(v) ? v.map((r) => mapRow(r, entry)) : mapRow(v, entry);
+      if (Array.isArray(v) ? (mapped as unknown[]).some((r, i) => r !== v[i]) : mapped !== v) (copy ??= { ...rec })[t] = mapped;
+    }
+    return copy ?? rec;
+  });
+}
+
 export function makeRecordValidator(
   tableTypes: Record<string, Record<string, string>>,
   idColumns: Record<string, string>,
@@ -151,6 +189,8 @@ export function makeRecordValidator(
     naValues?: Record<string, string[]>;
     /** tables.NAME.link: such a table's id column names the link value (the cohort row's column), not the record id. */
     links?: Record<string, { table: string; column: string }>;
+    /** Per table, its numeric time columns and their units per day: an elapsed "07:10" there is read as in a file. */
+    elapsedTimes?: Record<string, { columns: string[]; unitsPerDay: number }>;
   },
 ) {
   const schema = z.array(patientRecordSchemaFor(tableTypes, numberMessages(tableTypes, opts.valueMaps ?? {}, opts.naValues ?? {})));
@@ -253,11 +293,6 @@ export function makeRecordValidator(
     }
   }
 
-  const isRow = (v: unknown): v is Record<string, unknown> => {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
-    const p = Object.getPrototypeOf(v);
-    return p === Object.prototype || p === null;
-  };
   // A spec table named like a record field would shadow it in the schema: such runs always take the zod path.
   const fastPossible = !tables.has('id') && !tables.has('index_time');
 
@@ -402,29 +437,25 @@ export function makeRecordValidator(
   const markers = new Map(Object.entries(opts.naValues ?? {}).map(([t, vs]): [string, Set<string>] => [t, new Set(vs.filter((v) => v.trim() !== ''))]).filter(([, m]) => m.size > 0));
   /** The records with every marker cell of those tables as null: copies where one changed, the rest as sent. */
   function withoutMarkers(input: unknown): unknown {
-    if (!markers.size || !Array.isArray(input)) return input;
-    const cleanRow = (row: unknown, m: Set<string>): unknown => {
-      if (!isRow(row)) return row;
-      let copy: Record<string, unknown> | null = null;
-      for (const [c, v] of Object.entries(row))
-        if ((typeof v === 'string' || typeof v === 'number') && m.has(String(v))) (copy ??= { ...row })[c] = null;
-      return copy ?? row;
-    };
-    return input.map((rec) => {
-      if (!isRow(rec)) return rec;
-      let copy: Record<string, unknown> | null = null;
-      for (const [t, m] of markers) {
-        if (!Object.hasOwn(rec, t)) continue;
-        const v = rec[t];
-        const cleaned = Array.isArray(v) ? v.map((r) => cleanRow(r, m)) : cleanRow(v, m);
-        if (Array.isArray(v) ? (cleaned as unknown[]).some((r, i) => r !== v[i]) : cleaned !== v) (copy ??= { ...rec })[t] = cleaned;
-      }
-      return copy ?? rec;
+    if (!markers.size) return input;
+    return mapCells(input, markers, (v, m) => ((typeof v === 'string' || typeof v === 'number') && m.has(String(v)) ? null : v));
+  }
+  // Elapsed times ("07:10", "47:59", "-1:30:00", as PhysioNet's files write them) in a numeric time column are read
+  // as the file reader reads a column of them: hours, minutes and seconds, in the table's time unit.
+  const elapsed = new Map(Object.entries(opts.elapsedTimes ?? {}).filter(([, e]) => e.columns.length > 0).map(([t, e]): [string, { columns: Set<string>; unitsPerDay: number }] => [t, { columns: new Set(e.columns), unitsPerDay: e.unitsPerDay }]));
+  function withElapsedTimes(input: unknown): unknown {
+    if (!elapsed.size) return input;
+    return mapCells(input, elapsed, (v, e, c) => {
+      if (typeof v !== 'string' || !e.columns.has(c)) return v;
+      const m = ELAPSED.exec(v.trim());
+      if (!m) return v;
+      const seconds = (m[1] ? -1 : 1) * (Number(m[2]) * 3600 + Number(m[3]) * 60 + Number(m[4] ?? 0));
+      return (seconds / 86400) * e.unitsPerDay;
     });
   }
 
   function validate(sent: unknown, prefix: (string | number)[] = ['records']): ValidationResult {
-    const input = withoutMarkers(sent);
+    const input = withElapsedTimes(withoutMarkers(sent));
     const counted = countProblem(input, prefix);
     if (counted) return counted;
     const fast = Array.isArray(input) ? fastRecords(input) : null;
