@@ -100,6 +100,15 @@ describe('validator: fast path = schema path', () => {
     expect(ts([{ id: 'a', index_time: '2150-08-15T19:00:00' }]).ok).toBe(true);
   });
 
+  it("a record's index_time and its cohort row's zoned index column must agree as instants (a new user's TIMESTAMPTZ column)", () => {
+    const tz = makeRecordValidator({ adm: { id: 'VARCHAR', t0: 'TIMESTAMP WITH TIME ZONE' } }, { adm: 'id' }, { maxRecords: 5, indexTime: { table: 'adm', column: 't0' } });
+    const five = tz([{ id: 'a', index_time: '2024-03-06 18:54:23', adm: { t0: '2024-03-01 10:00:00+01:00' } }]);
+    expect(five.ok).toBe(false);
+    if (!five.ok) expect(five.issues[0]).toEqual({ path: 'records[0].index_time', message: expect.stringMatching(/differs from the record's adm\.t0/) });
+    // the same instant written in two zones agrees
+    expect(tz([{ id: 'a', index_time: '2024-03-01T09:00:00Z', adm: { t0: '2024-03-01 10:00:00+01:00' } }]).ok).toBe(true);
+  });
+
   it("a record's index_time is refused when the spec's index time is a constant (it would be ignored)", () => {
     const constant = makeRecordValidator(tableTypes, idColumns, { maxRecords: 5 });
     expect(constant([{ id: 'a', index_time: null }]).ok).toBe(false);

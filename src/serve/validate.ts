@@ -208,6 +208,9 @@ export function makeRecordValidator(
   const tableList = [...tables.keys()].join(', ');
   const indexType = opts.indexTime ? (tables.get(opts.indexTime.table)?.get(opts.indexTime.column)?.type ?? 'DOUBLE') : 'DOUBLE';
   const indexColumn: Column = column(indexType);
+  // The two index times are compared as instants: a zoned column (TIMESTAMP WITH TIME ZONE) as a timestamp, its
+  // offsets applied (its class is DuckDB's own, which the comparison would otherwise pass over).
+  const indexCls: ColumnClass = indexColumn.cls === 'duck' && /^TIMESTAMP/i.test(indexType) ? 'timestamp' : indexColumn.cls;
 
   /** The problem of one cell that the schema's type let through, or null. */
   function cellProblem(cell: unknown, c: Column): string | null {
@@ -247,7 +250,7 @@ export function makeRecordValidator(
         if (problem) add([i, 'index_time'], problem);
         else {
           // Both given: index_time would win silently; two different prediction times are a mistake to name.
-          const other = conflictingIndex(rec.index_time, own(rec, opts.indexTime.table), opts.indexTime.column, indexColumn.cls);
+          const other = conflictingIndex(rec.index_time, own(rec, opts.indexTime.table), opts.indexTime.column, indexCls);
           if (other !== undefined) add([i, 'index_time'], `differs from the record's ${opts.indexTime.table}.${opts.indexTime.column} (${JSON.stringify(other)}): give the index (prediction) time once`);
         }
       }
@@ -317,7 +320,7 @@ export function makeRecordValidator(
         if (!opts.indexTime) return null;
         if (typeof it === 'string' ? it.length === 0 || it.includes('\u0000') : typeof it !== 'number' || !Number.isFinite(it)) return null;
         if (opts.indexTime && indexProblem(it)) return null;
-        if (opts.indexTime && conflictingIndex(it, own(rec, opts.indexTime.table), opts.indexTime.column, indexColumn.cls) !== undefined) return null;
+        if (opts.indexTime && conflictingIndex(it, own(rec, opts.indexTime.table), opts.indexTime.column, indexCls) !== undefined) return null;
       }
       const copy = Object.create(null) as PatientRecord;
       for (const name of Object.keys(rec)) {
