@@ -123,3 +123,20 @@ describe('elapsed times in JSON records', () => {
     expect(validate([{ id: 'a', events: [{ Time: 1, Value: '07:10' }] }]).ok).toBe(false);
   });
 });
+
+describe("new patients' files", () => {
+  it('a column blank in every row (stays not yet ended) takes its training type, not VARCHAR', async () => {
+    const { Db } = await import('../src/data/db.js');
+    const dir = tempDir();
+    writeFileSync(join(dir, 'adm.csv'), 'id,admit,discharge,n\na,2024-03-01 10:00:00+01:00,,\nb,2024-03-02 10:00:00+01:00,,\n');
+    const db = await Db.open(join(dir, 'spec.yaml'));
+    try {
+      db.trainedTypes = new Map([['adm', { id: 'VARCHAR', admit: 'TIMESTAMP WITH TIME ZONE', discharge: 'TIMESTAMP WITH TIME ZONE', n: 'BIGINT' }]]);
+      await db.loadFile('adm', { file: 'adm.csv', id: 'id' }, dir);
+      const types = Object.fromEntries((await db.rows(`SELECT column_name AS c, column_type AS t FROM (DESCRIBE t_adm)`)).map((r) => [r.c, r.t]));
+      expect(types).toMatchObject({ discharge: 'TIMESTAMP WITH TIME ZONE', n: 'BIGINT' });
+    } finally {
+      db.close();
+    }
+  });
+});

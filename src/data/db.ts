@@ -116,6 +116,11 @@ export class Db {
    * again as text, so that its categories are the training ones.
    */
   textColumns?: Map<string, Set<string>>;
+  /**
+   * New patients' files: each table's column types in training. A column that is blank in every row of the new
+   * file (a discharge time of patients still in hospital) takes its training type, not the VARCHAR DuckDB gives it.
+   */
+  trainedTypes?: Map<string, Record<string, string>>;
   private constructor(
     private readonly inst: DuckDBInstance,
     /** Private: every statement goes through prepared() (one statement per call). */
@@ -263,6 +268,10 @@ export class Db {
         }
         if (l.folder) await this.recordParts(l.name);
         else this.csvFiles.set(l.name, { path: l.path, delim: l.t.delimiter });
+      }
+      const trained = this.trainedTypes?.get(l.name);
+      if (trained) await this.typeBlankColumns(l.name, trained);
+      if (l.fmt === 'csv') {
         await this.checkCsvShape(l.name, l.t, l.files, l.where);
       }
     }
@@ -355,6 +364,17 @@ export class Db {
       }
     }
     return reason;
+  }
+
+  /** Columns blank in every row take their type in training (see trainedTypes). */
+  private async typeBlankColumns(name: string, trained: Record<string, string>): Promise<void> {
+    const typed = await this.rows(`SELECT column_name AS c, column_type AS t FROM (DESCRIBE ${tbl(name)})`);
+    const differ = typed.map((d) => ({ c: String(d.c), t: String(d.t) })).filter((d) => Object.hasOwn(trained, d.c) && trained[d.c] !== d.t);
+    if (!differ.length) return;
+    const [counts] = await this.rows(`SELECT ${differ.map((d, k) => `count(${q(d.c)}) AS n${k}`).join(', ')} FROM ${tbl(name)}`);
+    for (const [k, d] of differ.entries())
+      // (a training type is DuckDB's own name of a type, from the run's state: only such names are written here)
+      if (Number(counts[`n${k}`]) === 0 && /^[A-Z][A-Z0-9_ (),]*$/i.test(trained[d.c])) await this.run(`ALTER TABLE ${tbl(name)} ALTER ${q(d.c)} SET DATA TYPE ${trained[d.c]}`);
   }
 
   /** Gives the file-name column its spec name: a name the files' own columns already use is refused (which would it be?). */

@@ -112,6 +112,7 @@ export async function transformPatients(spec: Spec, specDir: string, state: unkn
   try {
     // Columns that were text in training stay text in new files (a file of only "F" would read as BOOLEAN).
     db.textColumns = new Map(Object.entries(st.tableTypes).map(([t, cols]) => [t, new Set(Object.entries(cols).filter(([, ty]) => ty === 'VARCHAR').map(([c]) => c))]));
+    db.trainedTypes = new Map(Object.entries(st.tableTypes));
     if ('specPath' in source) {
       await registerTables(db, useSpec, dir, true, { allowOutside: source.allowOutside });
     } else if ('tables' in source) {
