@@ -138,3 +138,35 @@ describe('random split by patient', () => {
     expect([s.train.length, s.val.length, s.test.length]).toEqual([1, 1, 1]);
   });
 });
+
+describe('cohort rows sharing a linked patient without cohort.patient', () => {
+  it('are warned of, with the fix; not with cohort.patient, nor for a link to a table of few, large groups', async () => {
+    // stays 2k-1 and 2k share patient p k, who is the key of a linked patients table
+    const stays = ['stay,uniquepid,y'];
+    for (let i = 1; i <= 32; i++) stays.push(`${i},p${Math.ceil(i / 2)},${i % 3 === 0 ? 1 : 0}`);
+    const people = ['uniquepid,age', ...Array.from({ length: 16 }, (_, k) => `p${k + 1},${50 + k}`)];
+    const spec = (patient: string) => `name: shared
+tables:
+  stays: { file: stays.csv, id: stay }
+  people: { file: people.csv, id: uniquepid, link: { table: stays, column: uniquepid } }
+cohort: { table: stays${patient} }
+label: { column: y }
+modalities:
+  demo: { type: tabular, table: people, numeric: [age] }
+split: { method: random, seed: 0 }
+`;
+    const files = { 'stays.csv': stays.join('\n') + '\n', 'people.csv': people.join('\n') + '\n' };
+    const without = await build(writeFixture({ ...files, 'spec.yaml': spec('') }));
+    expect(without.cohort.warnings?.join('\n')).toMatch(/the 32 included rows share 16 distinct stays\.uniquepid values \(the link of tables\.people\) and cohort\.patient is not set.*set cohort\.patient: uniquepid/);
+    const withPatient = await build(writeFixture({ ...files, 'spec.yaml': spec(', patient: uniquepid') }));
+    expect(withPatient.cohort.warnings?.join('\n') ?? '').not.toMatch(/cohort\.patient is not set/);
+    // the hospital fixture: 32 stays linked to 8 hospitals (4 a value) is still a few a value, so it is warned of
+    // with the hedge; 32 stays over 2 hospitals (16 a value) is not
+    const twoHospitals = fixture('{ method: random, seed: 0 }', 'id: stay');
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const csv = readFileSync(join(twoHospitals, 'stays.csv'), 'utf8').split('\n').map((l, k) => (k === 0 || !l ? l : l.replace(/,(\d+),(\d)$/, (_, h, y) => `,${Number(h) % 2 + 1},${y}`))).join('\n');
+    writeFileSync(join(twoHospitals, 'stays.csv'), csv);
+    const ds = await build(twoHospitals);
+    expect(ds.cohort.warnings?.join('\n') ?? '').not.toMatch(/cohort\.patient is not set/);
+  });
+});

@@ -274,6 +274,10 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
     const why = Object.entries(exclusions).map(([k, v]) => `${k}: ${v}`).join('; ');
     throw new CdmmError(`${f}: cohort: no patient left (${candidates} in ${t.label}${why ? '; excluded: ' + why : ''})`);
   }
+  if (opts.withLabels && !spec.cohort.patient && spec.split.method !== 'column' && spec.split.method !== 'group') {
+    const shared = await sharedLinkPatients(db, spec);
+    if (shared) warnings.push(shared);
+  }
   const out: Cohort = { ids, candidates, exclusions, idxKind, warnings };
   if (opts.withLabels) {
     out.labels = Float32Array.from(cols.y as number[]);
@@ -288,6 +292,29 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   }
   if (spec.true_risk) out.trueRisk = Float32Array.from(cols.risk as number[], (v) => (v === null ? 0 : v));
   return out;
+}
+
+/**
+ * Cohort rows that share a patient through a table's link (admissions of one subject_id) while cohort.patient is not
+ * set: the splits are drawn by row, so one patient's rows can fall on both sides of train and test. Said, with the fix.
+ */
+async function sharedLinkPatients(db: Db, spec: Spec): Promise<string | undefined> {
+  const seen = new Set<string>();
+  for (const [name, t] of Object.entries(spec.tables)) {
+    if (!t.link || seen.has(`${t.link.table}\0${t.link.column}`)) continue;
+    seen.add(`${t.link.table}\0${t.link.column}`);
+    const l = db.table(t.link.table);
+    const [r] = await db.rows(
+      `SELECT count(*) AS n, count(DISTINCT CAST(x.${q(t.link.column)} AS VARCHAR)) AS p FROM ${COHORT} c JOIN ${tbl(t.link.table)} x ON CAST(x.${q(l.id)} AS VARCHAR) = CAST(c.key AS VARCHAR) WHERE x.${q(t.link.column)} IS NOT NULL`,
+    );
+    const n = Number(r.n), p = Number(r.p);
+    // A few rows a value, as a patient's admissions; a link to a hospital's table has tens to hundreds a value.
+    if (p > 0 && p < n && n <= 5 * p) {
+      const fix = t.link.table === spec.cohort.table ? `cohort.patient: ${t.link.column}` : `cohort.patient (the cohort table's column naming the patient)`;
+      return `cohort: the ${n.toLocaleString('en-US')} included rows share ${p.toLocaleString('en-US')} distinct ${t.link.table}.${t.link.column} values (the link of tables.${name}) and cohort.patient is not set, so the splits are drawn by row: if ${t.link.column} names the patient, one patient's rows can fall in both training and test (optimistic test figures); set ${fix} to keep them in one split`;
+    }
+  }
+  return undefined;
 }
 
 /** A second one-row-per-patient table none of whose ids is in the cohort table: a key mix-up, said with examples. */
