@@ -81,4 +81,22 @@ describe('input that used to cost quadratic time or memory', () => {
     expect(rl.ok).toBe(false);
     if (!rl.ok) expect(rl.issues.map((i) => i.path)).toEqual(['records[0].labs[2500].value']);
   });
+
+  it('a body of 999 rows whose every cell is an object is answered from its first rows (one zod call built ~11,000 union issues: 1.4–2.7 s a request)', () => {
+    const cols = ['id', 'index_day', 'age', 'sex', 'bmi', 'site', 'y', 'risk', 'split', 'days', 'c'];
+    const types = Object.fromEntries(cols.map((c, k) => [c, k % 2 ? 'DOUBLE' : 'VARCHAR']));
+    const validate = makeRecordValidator({ patients: types }, { patients: 'id' }, { maxRecords: 10 });
+    const body = [{ id: 'a', patients: Array.from({ length: 999 }, () => Object.fromEntries(cols.map((c) => [c, {}]))) }];
+    validate(body); // warm-up
+    const r = timed(() => { for (let k = 0; k < 10; k++) validate(body); return validate(body); });
+    expect(r.value.ok).toBe(false);
+    if (!r.value.ok) expect(r.value.issues.length).toBe(20);
+    // 11 requests; the unbounded call took 1.4 s each
+    expect(r.ms).toBeLessThan(3000);
+    // the slices still name a bad cell anywhere: one bad row after 700 good ones, past several doubled slices
+    const late = [{ id: 'a', patients: [...Array.from({ length: 700 }, () => ({ index_day: 1 })), { index_day: 'old' }] }];
+    const rl = validate(late);
+    expect(rl.ok).toBe(false);
+    if (!rl.ok) expect(rl.issues.map((i) => i.path)).toEqual(['records[0].patients[700].index_day']);
+  });
 });
