@@ -249,7 +249,7 @@ export class Db {
       if (r.status === 'rejected') throw r.reason;
       const { l, error: e } = r.value;
       if (e) {
-        const missing = l.t.columns && /Referenced column "((?:[^"]|"")*)" not found/.exec((e as Error).message);
+        const missing = l.t.columns && /Referenced column "(.*?)" not found in FROM clause/.exec((e as Error).message);
         if (missing) throw new CdmmError(`${this.specFile}: tables.${l.name}.columns: column '${missing[1]}' not found in ${l.path}`);
         throw new CdmmError(`${l.where}: cannot read ${l.path}: ${await this.readProblem(l.files, l.fmt, e, l.name)}`);
       }
@@ -425,6 +425,12 @@ export class Db {
     const desc = await this.rows(`DESCRIBE ${tbl(name)}`);
     const columns = new Map<string, string>();
     for (const d of desc) if (d.column_name !== '__line') columns.set(String(d.column_name), String(d.column_type));
+    // A run keeps every column's name and type (state.tableTypes), and a run is refused with a control character or
+    // an over-long name in it: said now, of the file, not after the training when the run is written.
+    if (hasLine)
+      for (const c of columns.keys())
+        if (/[\u0000-\u001f\u007f]/.test(c) || c.length > 256 || c === '__proto__')
+          throw new CdmmError(`${this.specFile}: tables.${name}: ${label} has a column named ${JSON.stringify(c.length > 80 ? c.slice(0, 80) + '…' : c)}, ${c.length > 256 ? 'longer than 256 characters' : c === '__proto__' ? 'a name a run cannot keep (JSON readers drop that key)' : 'with a control character (a tab or line break?) in its name'}: rename it in the file, or load only the columns the spec uses with tables.${name}.columns`);
     const id = tableId(t);
     if (!id) throw new CdmmError(`${this.specFile}: tables.${name}.id: expected the name of the patient id column`);
     const info: TableInfo = { name, label, id, time: tableTime(t), columns, hasLine, timeFormat: t.time_format, unitsPerDay: timeUnitsPerDay(t), link: t.link, ...(t.decimal === ',' ? { decimal: ',' as const } : {}) };

@@ -132,7 +132,7 @@ const timeseriesSchema = z
     variables: z.array(z.union([z.string(), num.transform(String)])).optional(),
     bins: z.number().int().min(1).max(1000).default(4),
     /** Explicit bin edges in days (length bins+1, increasing, last <= window end); overrides equal-width bins. */
-    edges: z.array(num).optional(),
+    edges: z.array(num).max(1001, { message: 'at most 1001 edges (1000 bins, as bins allows)' }).optional(),
     aggregate: z.enum(['last', 'mean']).default('last'),
   })
   .strict()

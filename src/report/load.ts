@@ -205,8 +205,14 @@ function readJson<T>(path: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>, 
   return r.data;
 }
 
-function readOptional<T>(path: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>, read?: (file: string) => Buffer): T | undefined {
-  return existsSync(path) ? readJson(path, schema, read) : undefined;
+/** history.json holds a line per epoch (about 150 bytes): a tampered one of 65 MB took the report 53 s and 3.3 GB. */
+const MAX_HISTORY_BYTES = 16 * 1024 * 1024;
+
+function readOptional<T>(path: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>, read?: (file: string) => Buffer, maxBytes?: number): T | undefined {
+  if (!existsSync(path)) return undefined;
+  if (maxBytes !== undefined && statSync(path).size > maxBytes)
+    throw new CdmmError(`${path} is ${(statSync(path).size / 2 ** 20).toFixed(0)} MB, more than a run writes there (at most ${maxBytes / 2 ** 20} MB): not a run folder as cdmm writes it`);
+  return readJson(path, schema, read);
 }
 
 export const isRunDir = (dir: string) => existsSync(join(dir, 'manifest.json'));
@@ -226,7 +232,7 @@ export function loadRun(dir: string, opts: { predictions?: boolean } = {}): RunD
     metrics: readJson(join(dir, 'metrics.json'), RunMetricsSchema, read),
     insights: readOptional(join(dir, 'insights.json'), InsightsSchema, read),
     predictions: opts.predictions === false ? undefined : readOptional(join(dir, 'predictions.json'), PredictionsSchema, read),
-    history: readOptional(join(dir, 'history.json'), HistorySchema, read),
+    history: readOptional(join(dir, 'history.json'), HistorySchema, read, MAX_HISTORY_BYTES),
   };
 }
 

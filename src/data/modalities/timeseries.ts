@@ -23,7 +23,7 @@ export interface TimeseriesState {
   unseen?: string[];
 }
 
-/** Largest [N, T, V] grid accepted (the output tensor is three times this). */
+/** Largest output accepted, in float32 values: the [N, T, 3V] array (values, masks, times), as MAX_DENSE_CELLS (1.6 GB). */
 const MAX_CELLS = 400_000_000;
 /** Table rows per SQL query over a long table (its result is read in patient ranges beyond this). */
 const ROWS_PER_BATCH = 10_000_000;
@@ -146,8 +146,8 @@ async function scanTable(ctx: Ctx, members: { name: string; m: TimeseriesSpec }[
     const V = varNames.length;
     const T = edges.length - 1;
     const TV = T * V;
-    if (ctx.n * TV > MAX_CELLS)
-      throw new CdmmError(`${ctx.specFile}: modalities.${name}: ${ctx.n} patients × ${T} bins × ${V} variables is too large; list fewer \`variables\` or bins`);
+    if (ctx.n * TV * 3 > MAX_CELLS)
+      throw new CdmmError(`${ctx.specFile}: modalities.${name}: ${ctx.n.toLocaleString('en-US')} patients × ${T} bins × ${V} variables × 3 (values, masks, times) is too large for the model's dense input (at most ${MAX_CELLS.toLocaleString('en-US')} values); list fewer \`variables\` or bins`);
     const local = new Int32Array(names.length).fill(-1); // scan variable → this modality's variable
     varNames.forEach((v, k) => {
       const g = global.get(v);
