@@ -326,3 +326,13 @@ describe('dense outputs that would not fit in memory', () => {
     expect(() => text.apply({ present: new Uint8Array(n), docs: new Array(n).fill(null) }, { width: 4096, hashSeed: 0, idf: [] }, 'notes')).toThrow(/modalities\.notes: .*hash buckets.*lower width/);
   });
 });
+
+describe('a row with the wrong number of fields deep in a file', () => {
+  it('is named by its line past the sniffer sample too (DuckDB gave up there without a line: a new user at line 3,000)', async () => {
+    const labs = ['id,day,test,value'];
+    for (let i = 0; i < 4000; i++) labs.push(`${(i % 40) + 1},${90 + (i % 9)},hb,${10 + (i % 5)}`);
+    labs[2999] += ',extra'; // file line 3000
+    const dir = smallDataset({ labs: labs.join('\n') + '\n' });
+    await expect(prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(/labs\.csv: line 3000 has 5 fields but the header has 4 \(delimiter ","\)/);
+  });
+});

@@ -82,7 +82,7 @@ describe('table files stay in the spec folder unless --allow-outside', () => {
     const r = await cli('inspect', s, '--no-cache');
     expectUserError(r, /spec\.yaml: tables\.labs\.file: "\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/etc\/passwd" is outside the spec's folder .*\(pass --allow-outside to read files elsewhere\)/);
     const r2 = await cli('inspect', s, '--no-cache', '--allow-outside');
-    expectUserError(r2, /tables\.labs\.file: ".*etc\/passwd" is not a table file name: expected \.csv, \.tsv or \.txt \(optionally \.gz or \.zst\) or \.parquet/);
+    expectUserError(r2, /tables\.labs\.file: ".*etc\/passwd" is not a table file name: expected \.csv, \.tsv, \.txt or \.psv \(optionally \.gz or \.zst\) or \.parquet/);
     for (const e of [r.err, r2.err]) expect(e).not.toMatch(/root:|\/bin\/(ba)?sh/);
   });
 
@@ -235,6 +235,9 @@ describe('--out never loses what a user has, and fails before any work', () => {
     expectUserError(await cli('report', run, '--out', page, '--overwrite'), /exists and is not a report file written by cdmm; not replaced/);
     expect(readFileSync(page, 'utf8')).toBe('<!DOCTYPE html><title>my page</title>');
     expectUserError(await cli('report', run, '--out', root), /is a folder; expected the name of the report file to write/);
+    // an HTML page under a data file's name is refused before anything is written
+    expectUserError(await cli('report', run, '--out', join(root, 'rep.json')), /a report is an HTML page; name it \.html \(not \.json\)/);
+    expect(existsSync(join(root, 'rep.json'))).toBe(false);
   });
 
   it('simulate and demo: a foreign folder is refused with --overwrite too; an earlier simulated folder only with it', async () => {

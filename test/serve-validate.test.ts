@@ -171,7 +171,7 @@ describe('validator: fast path = schema path', () => {
     expect(r.ok).toBe(false);
     if (!r.ok)
       expect(r.issues).toEqual([
-        { path: 'records[0].p.age', message: `expected number: records give the values after the spec's tables.p.values.age map ("90+" → 90), so write the mapped value` },
+        { path: 'records[0].p.age', message: `expected number: records give the values after the spec's tables.p.values.age map ("90+" → 90), so write the mapped value (a number with '.' as its decimal point: 1.6, not "1,6")` },
         { path: 'records[0].p.died', message: expect.stringMatching(/^expected number: this column held yes\/no \(true\/false\) values in training; write true\/false, yes\/no, t\/f, y\/n, 1\/0 or null$/) },
         { path: 'records[0].p.bmi', message: 'expected number' },
       ]);
@@ -196,7 +196,7 @@ describe('validator: fast path = schema path', () => {
     expect(rn.ok).toBe(false);
     if (!rn.ok)
       expect(rn.issues).toEqual([
-        { path: 'records[0].labs[0].value', message: `expected number: records give the values after the spec's tables.labs.values.value map ("<0.5" → 0.25), so write the mapped value; a missing value (tables.labs.na_values: "pending", "NA") counts as missing, as in the file, and so does null` },
+        { path: 'records[0].labs[0].value', message: `expected number: records give the values after the spec's tables.labs.values.value map ("<0.5" → 0.25), so write the mapped value (a number with '.' as its decimal point: 1.6, not "1,6"); a missing value (tables.labs.na_values: "pending", "NA") counts as missing, as in the file, and so does null` },
         { path: 'records[0].labs[0].ref', message: 'expected number: a missing value (tables.labs.na_values: "pending", "NA") counts as missing, as in the file, and so does null' },
       ]);
   });

@@ -272,7 +272,10 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   const ids = cols.id as string[];
   if (ids.length === 0) {
     const why = Object.entries(exclusions).map(([k, v]) => `${k}: ${v}`).join('; ');
-    throw new CdmmError(`${f}: cohort: no patient left (${candidates} in ${t.label}${why ? '; excluded: ' + why : ''})`);
+    // A bare number is days: `index_offset: 24` meant as hours puts the index past most stays' end.
+    const off = spec.cohort.index_offset;
+    const days = typeof off === 'number' && off >= 2 && Object.keys(exclusions).some((k) => /stay ended/.test(k)) ? `; cohort.index_offset is ${off} days (a bare number is days): if hours were meant, write "${off} h"` : '';
+    throw new CdmmError(`${f}: cohort: no patient left (${candidates} in ${t.label}${why ? '; excluded: ' + why : ''})${days}`);
   }
   if (opts.withLabels && !spec.cohort.patient && spec.split.method !== 'column' && spec.split.method !== 'group') {
     const shared = await sharedLinkPatients(db, spec);

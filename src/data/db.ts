@@ -251,7 +251,7 @@ export class Db {
       if (e) {
         const missing = l.t.columns && /Referenced column "(.*?)" not found in FROM clause/.exec((e as Error).message);
         if (missing) throw new CdmmError(`${this.specFile}: tables.${l.name}.columns: column '${missing[1]}' not found in ${l.path}`);
-        throw new CdmmError(`${l.where}: cannot read ${l.path}: ${await this.readProblem(l.files, l.fmt, e, l.name)}`);
+        throw new CdmmError(`${l.where}: cannot read ${l.path}: ${await this.readProblem(l.files, l.fmt, e, l.name, l.t.delimiter)}`);
       }
       if (l.t.file_column) await this.nameFileColumn(l.name, l.t.file_column, l.where);
       if (l.fmt !== 'csv') this.parquetTables.add(l.name);
@@ -344,8 +344,17 @@ export class Db {
   }
 
   /** DuckDB's reason a file could not be read; for an over-long line, the line DuckDB should have named. */
-  private async readProblem(files: string[], fmt: string, e: unknown, name: string): Promise<string> {
+  private async readProblem(files: string[], fmt: string, e: unknown, name: string, delimiter?: string): Promise<string> {
     const reason = duckdbReason(e);
+    // DuckDB's sniffer gives up on a row with more or fewer fields than the header past its sample (about line
+    // 2,048) without naming it: the row is found here, for the first delimiter that splits the header.
+    if (fmt === 'csv' && /not possible to automatically detect the CSV parsing dialect|Error when sniffing file/i.test(reason)) {
+      for (const f of files)
+        for (const d of delimiter ? [delimiter] : [',', ';', '\t', '|']) {
+          const bad = await findRaggedRow(f, d).catch(() => undefined);
+          if (bad && bad.header > 1) return `line ${bad.line}${files.length > 1 ? ` of ${f}` : ''} has ${bad.fields} fields but the header has ${bad.header} (delimiter ${JSON.stringify(d)}); every row needs one value per column (empty fields are missing values)`;
+        }
+    }
     // (a folder's files are searched in turn; the first file with the problem is named)
     const of = (f: string) => (files.length > 1 ? ` of ${f}` : '');
     // DuckDB names the header as the line; the first line that does not decode is found here.

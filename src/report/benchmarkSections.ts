@@ -93,7 +93,7 @@ export async function benchmarkSections(data: BenchmarkData, charter: Charter): 
     const s = r.metrics.splits.shift?.auroc;
     return t != null && s != null ? [{ backbone: r.metrics.backbone, debias: r.metrics.debias, run: runLabel(r), test: t, shift: s }] : [];
   });
-  if (shiftPts.length) figs.push(await charter.figure(shiftScatterChart(shiftPts), 'Each run’s test AUROC against its AUROC under shift; points below the dashed diagonal lose accuracy when the missingness mechanism and confounding change.'));
+  if (shiftPts.length) figs.push(await charter.figure(shiftScatterChart(shiftPts), 'Each run’s test AUROC against its AUROC under shift; points below the dashed diagonal lose accuracy in the shift environment (another hospital, period or practice; in the simulator, the changed missingness and confounding).'));
   sections.push({ id: 'bench-auroc', title: 'AUROC on test and under shift', body: `<div class="charts">${figs.join('')}</div>` });
 
   // One representative run per configuration: test ROC curves overlaid.

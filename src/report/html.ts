@@ -10,7 +10,7 @@ export function fmt(x: number | null | undefined, digits = 3): string {
 }
 
 export function fmtSigned(x: number | null | undefined, digits = 3): string {
-  return x == null || !Number.isFinite(x) ? '—' : (x > 0 ? '+' : x < 0 ? '−' : '±') + Math.abs(x).toFixed(digits);
+  return x == null || !Number.isFinite(x) ? '—' : (x < 0 ? '−' : '+') + Math.abs(x).toFixed(digits);
 }
 
 export function fmtCi(x: number | null, ci: [number | null, number | null], digits = 3): string {

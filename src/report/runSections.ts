@@ -171,7 +171,9 @@ export async function runSections(run: RunData, charter: Charter, prefix = 'run'
     const ins = [...run.insights.patterns].sort((a, b) => b.count - a.count);
     body += `<div class="charts">${await charter.figure(
       patternEffectsChart(ins),
-      'Observed association of each pattern with the outcome (label rate − overall rate) next to the model’s pattern effect after back-door adjustment (mean σ(h(c, e_m)) − mean p_do). A large observed bar with a small adjusted one is a shortcut the model does not take.',
+      deconfounded(run)
+        ? 'Observed association of each pattern with the outcome (label rate − overall rate) next to the model’s pattern effect after back-door adjustment (mean σ(h(c, e_m)) − mean p_do). A large observed bar with a small adjusted one is a shortcut the model does not take.'
+        : 'Observed association of each pattern with the outcome (label rate − overall rate) next to the model’s pattern effect (its mean risk for the pattern’s patients − its mean risk). This model has no deconfounder (not asked for, or its gate found nothing to adjust), so the pattern reaches its risk unadjusted.',
     )}</div>`;
     body += table(
       ['pattern', 'patients', 'label rate', 'observed effect', 'model effect', 'spurious-branch accuracy'],
@@ -190,4 +192,10 @@ export async function runSections(run: RunData, charter: Charter, prefix = 'run'
     });
   }
   return sections;
+}
+
+/** Whether the run's model has the deconfounder (asked for and kept by its gate). */
+function deconfounded(run: RunData): boolean {
+  const d = (run.manifest as { config?: { model?: { debias?: string } } }).config?.model?.debias;
+  return d === 'deconfound' || d === 'full';
 }

@@ -93,7 +93,7 @@ function numberMessages(
       const na = Object.hasOwn(naValues, t) ? naValues[t].filter((v) => v.trim() !== '') : [];
       // A marker the table file reads as missing ("pending") is null in a record.
       const missing = na.length ? `a missing value (tables.${t}.na_values: ${na.slice(0, 3).map((v) => JSON.stringify(v)).join(', ')}${na.length > 3 ? ', …' : ''}) counts as missing, as in the file, and so does null` : '';
-      if (map.length) (out[t] ??= {})[c] = `expected number: records give the values after the spec's tables.${t}.values.${c} map (${shown}${map.length > 3 ? ', …' : ''}), so write the mapped value${missing ? `; ${missing}` : ''}`;
+      if (map.length) (out[t] ??= {})[c] = `expected number: records give the values after the spec's tables.${t}.values.${c} map (${shown}${map.length > 3 ? ', …' : ''}), so write the mapped value (a number with '.' as its decimal point: 1.6, not "1,6")${missing ? `; ${missing}` : ''}`;
       else if (type.toUpperCase() === 'BOOLEAN') (out[t] ??= {})[c] = 'expected number: this column held yes/no (true/false) values in training; write true/false, yes/no, t/f, y/n, 1/0 or null';
       else if (missing) (out[t] ??= {})[c] = `expected number: ${missing}`;
     }

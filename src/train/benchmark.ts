@@ -321,6 +321,12 @@ async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, 
   const scores: RunScore[] = [];
   const runs: string[] = [];
   let done = 0;
+  // Stopped by Ctrl-C or a TERM (a job scheduler's time limit): how to go on, --quiet or not (the default action,
+  // ending the process, follows: the finished runs are already in benchmark.json).
+  const onStop = (signal: NodeJS.Signals) => {
+    if (resume) process.stderr.write(`\nbenchmark interrupted (${signal}): ${done} of ${total} runs finished and are kept in ${req.out}; continue with: ${resume}\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
   let datasetName = spec.name;
   // One prepared dataset per split seed (a column split has one for all seeds).
   let ds: Awaited<ReturnType<typeof prepareDataset>> | undefined;
@@ -361,6 +367,8 @@ async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, 
     return result;
   };
   record(false);
+  process.once('SIGINT', onStop);
+  process.once('SIGTERM', onStop);
   try {
     for (const seed of req.seeds) {
       const splitSeed = resplit ? seed : null;
@@ -395,6 +403,8 @@ async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, 
     throw e;
   } finally {
     bar.stop();
+    process.removeListener('SIGINT', onStop);
+    process.removeListener('SIGTERM', onStop);
   }
   if (!scores.length) throw new CdmmError('benchmark: nothing to run');
   return record(true);

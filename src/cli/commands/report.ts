@@ -1,3 +1,4 @@
+import { CdmmError } from '../../util/errors.js';
 import type { Command } from 'commander';
 import { checkOutFile, isCdmmReport, writeOutFile } from '../../util/outdir.js';
 
@@ -10,6 +11,9 @@ export function register(program: Command): void {
     .option('--overwrite', 'replace --out when it is a report cdmm wrote')
     .option('--json', 'print {"out": path, "charts": n} on stdout')
     .action(async (dir: string, opts: { out: string; json?: boolean; overwrite?: boolean }) => {
+      // An HTML page under a data file's name (rep.json) would be read as data by whatever opens it next.
+      const ext = /\.(json|jsonl|csv|tsv|ya?ml|parquet|txt|gz)$/i.exec(opts.out);
+      if (ext) throw new CdmmError(`--out ${opts.out}: a report is an HTML page; name it .html (not ${ext[0]})`);
       checkOutFile(opts.out, 'report', isCdmmReport, { overwrite: opts.overwrite });
       const { writeReport } = await import('../../report/index.js');
       const r = await writeReport(dir, opts.out, (path, html) => writeOutFile(path, html, 'report', isCdmmReport, { overwrite: opts.overwrite }));
