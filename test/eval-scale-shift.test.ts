@@ -30,3 +30,37 @@ describe('scaleShiftWarnings', () => {
     expect(scaleShiftWarnings(mods, old.values, old.mask, n)).toEqual([expect.stringMatching(/^modality 'demo': 'age' has a median 40 training standard deviations below/)]);
   });
 });
+
+describe("a spec's own shift split", () => {
+  it('gets the unit and unseen-category warnings evaluate --spec gives another site (a new user: none for their shift hospital)', async () => {
+    const { prepareDataset } = await import('../src/data/build.js');
+    const { modalityWarnings } = await import('../src/data/summary.js');
+    const { writeFixture } = await import('./fixtures/data/helpers.js');
+    const { join } = await import('node:path');
+    const patients = ['id,age,site,y,index_day'];
+    const labs = ['id,day,test,value'];
+    for (let i = 1; i <= 120; i++) {
+      const b = i > 90; // site B: the shift environment, creatinine in µmol/L (× 88.4)
+      patients.push(`${i},${40 + (i % 30)},${b ? 'B' : 'A'},${i % 4 === 0 ? 1 : 0},100`);
+      labs.push(`${i},95,creat,${((0.8 + (i % 7) / 10) * (b ? 88.4 : 1)).toFixed(2)}`);
+    }
+    const spec = (shift: string) => `name: sites
+tables:
+  patients: { file: patients.csv, id: id }
+  labs: { file: labs.csv, id: id, time: day }
+cohort: { table: patients, index_time: index_day }
+label: { column: y }
+modalities:
+  demo: { type: tabular, table: patients, numeric: [age], categorical: [site] }
+  labs: { type: timeseries, table: labs, variable: test, value: value, window: { start: -30, end: 0 }, bins: 1 }
+split: { method: random, seed: 1${shift} }
+`;
+    const dir = writeFixture({ 'patients.csv': patients.join('\n') + '\n', 'labs.csv': labs.join('\n') + '\n', 'spec.yaml': spec(", shift: { column: site, values: [B] }") });
+    const w = modalityWarnings(await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).join('\n');
+    expect(w).toMatch(/the shift split: modality 'labs': 'creat' has a median \d+ training standard deviations above the training mean here \(30 values\)/);
+    expect(w).toMatch(/the shift split: modality 'demo': 30 of 30 patients \(100\.0%\) have a 'site' value never seen in training/);
+    // the same units everywhere: nothing said
+    const same = writeFixture({ 'patients.csv': patients.join('\n') + '\n', 'labs.csv': labs.map((l, k) => (k > 90 ? l.replace(/,([\d.]+)$/, (_, v) => `,${(Number(v) / 88.4).toFixed(2)}`) : l)).join('\n') + '\n', 'spec.yaml': spec(", shift: { column: site, values: [B] }") });
+    expect(modalityWarnings(await prepareDataset(join(same, 'spec.yaml'), { quiet: true, cache: false })).join('\n')).not.toMatch(/'creat' has a median/);
+  });
+});
