@@ -290,7 +290,7 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
       availability[nm] = included ? c / included : 0;
     });
     const cohortInfo: PreparedDataset['cohort'] = { candidates: cohort.candidates, included, exclusions };
-    const nearWarnings = [...(await unseenVariableHints(db, spec, names, states)), ...idLikeCategories(names, states, distinctPatients([split.train], cohort.patients))];
+    const nearWarnings = [...(await unseenVariableHints(db, spec, names, states)), ...idLikeCategories(names, states, distinctPatients([split.train], cohort.patients)), ...mixedZones(spec, state.tableTypes)];
     const tableWarnings = db.warnings;
     if (tableWarnings.length || cohort.warnings.length || idWarnings.length || nearWarnings.length) cohortInfo.warnings = [...tableWarnings, ...cohort.warnings, ...idWarnings, ...nearWarnings];
     if (Object.keys(tableIds).length) cohortInfo.table_ids = tableIds;
@@ -383,4 +383,24 @@ export function sliceSplit(idx: Int32Array, cohort: Pick<Cohort, 'ids' | 'labels
   if (cohort.trueRisk) out.trueRisk = Float32Array.from(idx, (i) => cohort.trueRisk![i]);
   if (cohort.reference) out.reference = Float32Array.from(idx, (i) => cohort.reference![i]);
   return out;
+}
+
+/**
+ * Times with a zone (the index) compared with times without one (a table's events): the zoneless ones are read
+ * as UTC, so a hospital exporting local wall-clock times moves its rows by the zone's offset, across the
+ * prediction time too. Said once, naming both sides.
+ */
+function mixedZones(spec: Spec, types: Record<string, Record<string, string>>): string[] {
+  const zoned = (t: string) => /WITH TIME ZONE|TIMESTAMPTZ/i.test(t);
+  const naive = (t: string) => /^TIMESTAMP(_[A-Z]+)?$/i.test(t);
+  const timeCols: { at: string; type: string }[] = [];
+  const idx = spec.cohort.index_time;
+  if (typeof idx === 'string') timeCols.push({ at: `${spec.cohort.table}.${idx}`, type: types[spec.cohort.table]?.[idx] ?? '' });
+  for (const name of new Set(Object.values(spec.modalities).map((m) => m.table))) {
+    const t = spec.tables[name];
+    for (const c of t?.time === undefined ? [] : Array.isArray(t.time) ? t.time : [t.time]) timeCols.push({ at: `${name}.${c}`, type: types[name]?.[c] ?? '' });
+  }
+  const z = timeCols.filter((c) => zoned(c.type)), n = timeCols.filter((c) => naive(c.type));
+  if (!z.length || !n.length) return [];
+  return [`times with a zone (${z.slice(0, 3).map((c) => c.at).join(', ')}) are compared with times without one (${n.slice(0, 3).map((c) => c.at).join(', ')}), which are read as UTC: if those hold local wall-clock times, rows move by the zone's offset, across the prediction time too; write their zone (or convert them to UTC) in the export`];
 }
