@@ -45,6 +45,18 @@ describe('benchmark aggregation', () => {
     expect(table.split('\n')[0]).toMatch(/mean ± std over seeds \[0, 1, 2\]/);
   });
 
+  it("says where the debiasing gates differed over the seeds (a row that is partly the plain model)", () => {
+    const runs = [score('early', 'none', 0, 0.8, 0.6), score('early', 'none', 1, 0.8, 0.6),
+      { ...score('early', 'full', 0, 0.8, 0.7), deconfound: true, gate: false }, { ...score('early', 'full', 1, 0.8, 0.6), deconfound: false, gate: false }];
+    const rows = aggregate(runs, ['early'], ['none', 'full']);
+    expect(rows[1]).toMatchObject({ deconfound_on: 1, gate_on: 0 });
+    const table = formatBenchmark({ dataset: 'd', spec_path: 's', seeds: [0, 1], config: {} as never, results: rows, runs: [], per_run: [] });
+    expect(table).toMatch(/gates \(a run with both off is the plain model.*\n  early\/full: deconfounder on in 1 of 2, dual branch on in 0 of 2/);
+    // every gate on in every run: nothing to say
+    const on = aggregate([runs[0], runs[1], { ...runs[2], gate: true }, { ...runs[3], deconfound: true, gate: true }], ['early'], ['none', 'full']);
+    expect(formatBenchmark({ dataset: 'd', spec_path: 's', seeds: [0, 1], config: {} as never, results: on, runs: [], per_run: [] })).not.toMatch(/gates \(/);
+  });
+
   it('leaves shift out when a run has none', () => {
     const s = score('late', 'none', 0, 0.8, 0.6);
     delete s.shift;

@@ -135,6 +135,7 @@ const BenchmarkSchema = z.object({
       shift: SplitSummarySchema.optional(),
       val: z.object({ auroc_mean: num, auroc_pb_mean: num.nullable() }).optional(),
       gate_on: num.optional(),
+      deconfound_on: num.optional(),
       delta_vs_plain: z.object({ test: DeltaSchema, shift: DeltaSchema.optional() }).optional(),
     }),
   ),

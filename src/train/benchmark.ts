@@ -53,6 +53,8 @@ export interface BenchmarkRow {
   val?: { auroc_mean: number; auroc_pb_mean: number | null };
   /** Runs of this row whose dual-branch gate was on (separate dual branch only). */
   gate_on?: number;
+  /** Runs of this row whose deconfounder was kept by its gate (debias deconfound or full). */
+  deconfound_on?: number;
   /** Debiased − plain (same backbone, same seed), mean and std over seeds. */
   delta_vs_plain?: { test: Delta; shift?: Delta };
 }
@@ -71,7 +73,7 @@ export interface BenchmarkJson {
   /** How to finish an interrupted benchmark (the command that started it, with --resume). */
   resume_command?: string;
   /** Every run's scores (what the table aggregates). */
-  per_run: { run: string; backbone: string; debias: string; seed: number; test: SplitScore; shift?: SplitScore; val?: ValScore; gate?: boolean }[];
+  per_run: { run: string; backbone: string; debias: string; seed: number; test: SplitScore; shift?: SplitScore; val?: ValScore; gate?: boolean; deconfound?: boolean }[];
   /** The data's references, computed once per benchmark and kept across --resume (src/eval/bounds.ts). */
   bounds?: Bounds;
 }
@@ -93,6 +95,8 @@ export interface RunScore {
   val?: ValScore;
   /** Whether the run's dual-branch gate was on (undefined: no separate dual branch). */
   gate?: boolean;
+  /** Whether the run's deconfounder was kept by its gate (undefined: no deconfounder asked for). */
+  deconfound?: boolean;
   reference?: Partial<Record<'test' | 'shift', ReferenceMetrics>>;
 }
 
@@ -122,6 +126,7 @@ export function aggregate(scores: RunScore[], backbones: BackboneName[], debias:
         row.val = { auroc_mean: mean(mine.map((s) => s.val!.auroc)), auroc_pb_mean: pb.every((x) => typeof x === 'number') ? mean(pb as number[]) : null };
       }
       if (mine.some((s) => s.gate !== undefined)) row.gate_on = mine.filter((s) => s.gate).length;
+      if (mine.some((s) => s.deconfound !== undefined)) row.deconfound_on = mine.filter((s) => s.deconfound).length;
       attachReference(row, mine);
       if (d !== 'none') {
         const pairs = mine
@@ -195,7 +200,23 @@ function formatScores(b: BenchmarkJson): string {
     fmt(head),
     width.map((w) => '-'.repeat(w)).join('  '),
     ...lines.map(fmt),
+    ...gateLines(b.results),
   ].join('\n');
+}
+
+/**
+ * Where the debiasing parts' gates decided differently over the seeds (each seed redraws the split), or were off in
+ * every run: a debiased row is then partly or wholly the plain model, which the figures alone do not show.
+ */
+function gateLines(rows: BenchmarkRow[]): string[] {
+  const said: string[] = [];
+  for (const r of rows) {
+    const parts: string[] = [];
+    if (r.deconfound_on !== undefined && r.deconfound_on < r.seeds) parts.push(`deconfounder on in ${r.deconfound_on} of ${r.seeds}`);
+    if (r.gate_on !== undefined && r.gate_on < r.seeds) parts.push(`dual branch on in ${r.gate_on} of ${r.seeds}`);
+    if (parts.length) said.push(`  ${r.backbone}/${r.debias}: ${parts.join(', ')}`);
+  }
+  return said.length ? ['gates (a run with both off is the plain model; train and benchmark.json per_run say why):', ...said] : [];
 }
 
 export interface BenchmarkRequest {
@@ -289,6 +310,8 @@ function scoreOf(
   if (v && typeof v.auroc === 'number') r.val = { auroc: v.auroc, auroc_w: v.auroc_w ?? null, auroc_pb: v.auroc_pb ?? null };
   const on = man?.config?.debias_parts?.dual?.on;
   if (typeof on === 'boolean') r.gate = on;
+  const dec = man?.config?.debias_parts?.deconfound?.on;
+  if (typeof dec === 'boolean') r.deconfound = dec;
   return r;
 }
 
@@ -359,7 +382,7 @@ async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, 
       ...(req.command ? { resume_command: resumeCommand(req) } : {}),
       per_run: scores.map((s, i) => ({
         run: runs[i], backbone: s.backbone, debias: s.debias, seed: s.seed, test: s.test,
-        ...(s.shift ? { shift: s.shift } : {}), ...(s.val ? { val: s.val } : {}), ...(s.gate !== undefined ? { gate: s.gate } : {}),
+        ...(s.shift ? { shift: s.shift } : {}), ...(s.val ? { val: s.val } : {}), ...(s.gate !== undefined ? { gate: s.gate } : {}), ...(s.deconfound !== undefined ? { deconfound: s.deconfound } : {}),
       })),
       ...(bounds ? { bounds } : {}),
     };
