@@ -64,6 +64,24 @@ describe('a folder of CSV files, one per patient', () => {
     await expect(prepareDataset(join(dir, 'folder.yaml'), { quiet: true, cache: false })).rejects.toThrow(/tables\.events\.file: \S*set-a\/132545\.txt: the file is empty/);
   });
 
+  it('names the row of a file that DuckDB read as one column (it had dropped that file silently)', async () => {
+    const dir = layout();
+    writeFileSync(join(dir, 'set-a', '132545.txt'), 'Time,Parameter,Value\n00:07,HR,61\n03:30,HR,62,9\n04:00,HR,63\n');
+    await expect(prepareDataset(join(dir, 'folder.yaml'), { quiet: true, cache: false })).rejects.toThrow(/set-a\/132545\.txt: line 3 has 4 fields but the header has 3/);
+  });
+
+  it('reads elapsed times all under 24:00 (which DuckDB types TIME) as the same durations', async () => {
+    const dir = layout();
+    // every file's times under 24:00: the column is TIME, not text
+    for (let i = 1; i <= 40; i++) writeFileSync(join(dir, 'set-a', `${132538 + i}.txt`), `Time,Parameter,Value\n00:07,HR,${60 + i}\n03:30,Lactate,${(i / 10).toFixed(1)}\n23:59,HR,${70 + (i % 7)}\n`);
+    const all = ['RecordID,Time,Parameter,Value'];
+    for (let i = 1; i <= 40; i++) all.push(`${132538 + i},00:07,HR,${60 + i}`, `${132538 + i},03:30,Lactate,${(i / 10).toFixed(1)}`, `${132538 + i},23:59,HR,${70 + (i % 7)}`, `${132538 + i},24:01,Lactate,99`);
+    writeFileSync(join(dir, 'events.csv'), all.join('\n') + '\n');
+    const folder = await prepareDataset(join(dir, 'folder.yaml'), { quiet: true, cache: false });
+    const one = await prepareDataset(join(dir, 'one.yaml'), { quiet: true, cache: false });
+    expect(Array.from(folder.splits.test.values.vitals)).toEqual(Array.from(one.splits.test.values.vitals));
+  });
+
   it('needs format: csv for a folder of CSV files, and says so', async () => {
     const dir = layout();
     writeFileSync(join(dir, 'bad.yaml'), `name: folder

@@ -303,12 +303,16 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
  */
 async function sharedLinkPatients(db: Db, spec: Spec): Promise<string | undefined> {
   const seen = new Set<string>();
+  // A table the split groups or shifts by (a hospital's) is a grouping of the rows, not their patient.
+  const sp = spec.split as { table?: string; shift?: { table?: string } };
+  const grouping = new Set([sp.table, sp.shift?.table].filter((x): x is string => typeof x === 'string'));
   for (const [name, t] of Object.entries(spec.tables)) {
-    if (!t.link || seen.has(`${t.link.table}\0${t.link.column}`)) continue;
+    if (!t.link || grouping.has(name) || seen.has(`${t.link.table}\0${t.link.column}`)) continue;
     seen.add(`${t.link.table}\0${t.link.column}`);
-    const l = db.table(t.link.table);
+    // the link table's rows are keyed by the cohort id (cohort.id when the link goes through the cohort table)
+    const key = t.link.table === spec.cohort.table ? (spec.cohort.id ?? db.table(t.link.table).id) : db.table(t.link.table).id;
     const [r] = await db.rows(
-      `SELECT count(*) AS n, count(DISTINCT CAST(x.${q(t.link.column)} AS VARCHAR)) AS p FROM ${COHORT} c JOIN ${tbl(t.link.table)} x ON CAST(x.${q(l.id)} AS VARCHAR) = CAST(c.key AS VARCHAR) WHERE x.${q(t.link.column)} IS NOT NULL`,
+      `SELECT count(*) AS n, count(DISTINCT CAST(x.${q(t.link.column)} AS VARCHAR)) AS p FROM ${COHORT} c JOIN ${tbl(t.link.table)} x ON CAST(x.${q(key)} AS VARCHAR) = CAST(c.key AS VARCHAR) WHERE x.${q(t.link.column)} IS NOT NULL`,
     );
     const n = Number(r.n), p = Number(r.p);
     // A few rows a value, as a patient's admissions; a link to a hospital's table has tens to hundreds a value.

@@ -19,6 +19,12 @@ function loadedColumns(t: TableSpec, exclude?: string): string {
   return [...cols.map(q), ...(t.file_column ? [FILE_STEM] : [])].join(', ');
 }
 
+/** The gzip completeness checks of a table's files, 8 at a time (a folder's thousands at once ran out of file handles). */
+async function gzipChecks(files: string[], where: string): Promise<void> {
+  const gz = files.filter((f) => /\.gz$/i.test(f));
+  for (let k = 0; k < gz.length; k += 8) await Promise.all(gz.slice(k, k + 8).map((f) => checkGzipComplete(f, where)));
+}
+
 /** The column holding tables.NAME.file_column until the load is checked (Db.nameFileColumn). */
 const FILE_STEM = '__cdmm_stem';
 /** tables.NAME.file_column as a select item: the file's name without folder and data extensions ('' without one). */
@@ -231,7 +237,7 @@ export class Db {
       const l = await this.loadStatement(name, t, specDir, policy);
       // The gzip completeness check decompresses the file in Node's thread pool while DuckDB reads it; its verdict
       // comes first (a truncated file can also make DuckDB fail, more obscurely).
-      const gzip = Promise.all(l.files.map((f) => checkGzipComplete(f, l.where))).then(() => null, (e: unknown) => e);
+      const gzip = gzipChecks(l.files, l.where).then(() => null, (e: unknown) => e);
       const con = await this.inst.connect();
       let error: unknown = null;
       try {
@@ -386,6 +392,22 @@ export class Db {
       if (Number(counts[`n${k}`]) === 0 && /^[A-Z][A-Z0-9_ (),]*$/i.test(trained[d.c])) await this.run(`ALTER TABLE ${tbl(name)} ALTER ${q(d.c)} SET DATA TYPE ${trained[d.c]}`);
   }
 
+  /**
+   * A file of a folder that DuckDB could not split reads as one column named after its whole header line, which
+   * union_by_name adds beside the others (its rows then have every real column missing): found by that name.
+   */
+  private async checkFolderShape(desc: string[], t: TableSpec, files: string[], where: string): Promise<void> {
+    const delims = t.delimiter ? [t.delimiter] : [',', ';', '\t', '|'];
+    const joined = desc.map((c) => ({ c, d: delims.find((d) => c.split(d).length > 2 && c.split(d).some((part) => desc.includes(part))) })).filter((x) => x.d);
+    if (!joined.length) return;
+    for (const path of files) {
+      const bad = await findRaggedRow(path, joined[0].d!).catch(() => undefined);
+      if (bad)
+        throw new CdmmError(`${where}: ${path}: line ${bad.line} has ${bad.fields} fields but the header has ${bad.header} (delimiter ${JSON.stringify(joined[0].d)}); every row needs one value per column (empty fields are missing values)`);
+    }
+    throw new CdmmError(`${where}: a file of the folder was read as one column named ${JSON.stringify(joined[0].c.slice(0, 120))}: its rows do not split like the others' (another delimiter or quoting?)`);
+  }
+
   /** Gives the file-name column its spec name: a name the files' own columns already use is refused (which would it be?). */
   private async nameFileColumn(name: string, column: string, where: string): Promise<void> {
     const cols = (await this.rows(`DESCRIBE ${tbl(name)}`)).map((d) => String(d.column_name));
@@ -411,6 +433,7 @@ export class Db {
    */
   private async checkCsvShape(name: string, t: TableSpec, files: string[], where: string): Promise<void> {
     const desc = (await this.rows(`DESCRIBE ${tbl(name)}`)).map((d) => String(d.column_name)).filter((c) => c !== '__line' && c !== t.file_column);
+    if (files.length > 1) return this.checkFolderShape(desc, t, files, where);
     if (desc.length !== 1) return;
     const rows = Number(await this.scalar(`SELECT count(*) FROM ${tbl(name)}`));
     if (desc[0] === 'column0' && rows === 0) throw new CdmmError(`${where}: ${files[0]}: the file is empty (expected a header line with the column names)`);
@@ -436,7 +459,7 @@ export class Db {
     for (const d of desc) if (d.column_name !== '__line') columns.set(String(d.column_name), String(d.column_type));
     // A run keeps every column's name and type (state.tableTypes), and a run is refused with a control character or
     // an over-long name in it: said now, of the file, not after the training when the run is written.
-    if (hasLine)
+    if (hasLine && !this.trainedTypes)
       for (const c of columns.keys())
         if (/[\u0000-\u001f\u007f]/.test(c) || c.length > 256 || c === '__proto__')
           throw new CdmmError(`${this.specFile}: tables.${name}: ${label} has a column named ${JSON.stringify(c.length > 80 ? c.slice(0, 80) + '…' : c)}, ${c.length > 256 ? 'longer than 256 characters' : c === '__proto__' ? 'a name a run cannot keep (JSON readers drop that key)' : 'with a control character (a tab or line break?) in its name'}: rename it in the file, or load only the columns the spec uses with tables.${name}.columns`);
@@ -496,6 +519,14 @@ export class Db {
 
   private async convertTime(table: string, column: string, field: string): Promise<void> {
     const type = this.requireColumn(table, column, field);
+    // A column of elapsed times all under 24:00 ("00:07", "23:59") is typed TIME by DuckDB: a time of day alone
+    // cannot place an event, so it is the same duration as when some value passes 24:00 (text, below).
+    if (/^TIME$/i.test(type) && !this.table(table).timeFormat) {
+      const t = this.table(table);
+      await this.run(`ALTER TABLE ${tbl(table)} ALTER ${q(column)} SET DATA TYPE DOUBLE USING epoch(${q(column)}) / 86400.0 * ${t.unitsPerDay}`);
+      t.columns.set(column, 'DOUBLE');
+      return;
+    }
     if (kindOf(type) !== 'text') return;
     const t = this.table(table);
     const c = q(column);

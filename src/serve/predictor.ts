@@ -326,12 +326,14 @@ function checkAllScored(records: PatientRecord[], ids: string[], exclusions?: Re
   throw new InputError(issues.slice(0, 20));
 }
 
-/** Per table, its time columns that hold numbers (an elapsed "07:10" in a record is read as in a file), with its time unit. */
+/** Per table, its time columns (event, index and end times) that hold numbers (an elapsed "07:10" in a record is read as in a file), with its time unit. */
 function elapsedTimeColumns(spec: Spec, tableTypes: Record<string, Record<string, string>>): Record<string, { columns: string[]; unitsPerDay: number }> {
   const out: Record<string, { columns: string[]; unitsPerDay: number }> = {};
+  // (the cohort's index and end times too: the file reader reads every time column so)
+  const cohortTimes = [spec.cohort.index_time, spec.cohort.end_time].filter((c): c is string => typeof c === 'string');
   for (const [name, t] of Object.entries(spec.tables)) {
     const types = Object.hasOwn(tableTypes, name) ? tableTypes[name] : {};
-    const times = t.time === undefined ? [] : Array.isArray(t.time) ? t.time : [t.time];
+    const times = [...(t.time === undefined ? [] : Array.isArray(t.time) ? t.time : [t.time]), ...(name === spec.cohort.table ? cohortTimes : [])];
     const columns = times.filter((c) => Object.hasOwn(types, c) && kindOf(types[c]) === 'number');
     if (columns.length) out[name] = { columns, unitsPerDay: timeUnitsPerDay(t) };
   }

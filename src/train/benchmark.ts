@@ -339,17 +339,13 @@ async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, 
   const total = combos.length * req.seeds.length;
   // Said before the first run: training holds the process, so a Ctrl-C ends it with no chance to print this then.
   const resume = req.command ? resumeCommand(req) : undefined;
-  if (!req.quiet && resume) process.stderr.write(`benchmark: ${total} runs into ${req.out}; if it stops, continue with: ${resume}\n`);
+  // Said with --quiet too (it is no progress): training holds the thread, so a handler for Ctrl-C could only speak
+  // once the current run had finished; this line is what an interrupted benchmark has to go on with.
+  if (resume) process.stderr.write(`benchmark: ${total} runs into ${req.out}; if it stops, continue with: ${resume}\n`);
   const bar = progress('benchmark', total * req.train.epochs, { quiet: req.quiet });
   const scores: RunScore[] = [];
   const runs: string[] = [];
   let done = 0;
-  // Stopped by Ctrl-C or a TERM (a job scheduler's time limit): how to go on, --quiet or not (the default action,
-  // ending the process, follows: the finished runs are already in benchmark.json).
-  const onStop = (signal: NodeJS.Signals) => {
-    if (resume) process.stderr.write(`\nbenchmark interrupted (${signal}): ${done} of ${total} runs finished and are kept in ${req.out}; continue with: ${resume}\n`);
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
   let datasetName = spec.name;
   // One prepared dataset per split seed (a column split has one for all seeds).
   let ds: Awaited<ReturnType<typeof prepareDataset>> | undefined;
@@ -390,8 +386,6 @@ async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, 
     return result;
   };
   record(false);
-  process.once('SIGINT', onStop);
-  process.once('SIGTERM', onStop);
   try {
     for (const seed of req.seeds) {
       const splitSeed = resplit ? seed : null;
@@ -426,8 +420,6 @@ async function runAll(req: BenchmarkRequest, spec: ReturnType<typeof loadSpec>, 
     throw e;
   } finally {
     bar.stop();
-    process.removeListener('SIGINT', onStop);
-    process.removeListener('SIGTERM', onStop);
   }
   if (!scores.length) throw new CdmmError('benchmark: nothing to run');
   return record(true);
