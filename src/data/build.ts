@@ -9,7 +9,7 @@ import { Db, lit, q, tbl, type ColumnKind } from './db.js';
 import { builderFor } from './modalities/index.js';
 import { folderKind, resolveTableFiles } from './paths.js';
 import { COHORT, cohortJoin, type Applied, type Ctx, type Raw } from './modalities/common.js';
-import { closest, parseSpec, readSpecText, tableFormat, type Spec } from './spec.js';
+import { closest, parseSpec, readSpecText, tableFormat, timeColumns, type Spec } from './spec.js';
 import { registerTables } from './tables.js';
 import { columnSplit, connectedUnits, groupSplit, requirePatientDisjoint, shiftByValue, shiftTrain, stratifiedSplit, stratifiedUnitSplit, type SplitIndex } from './split.js';
 import type { ModalityInfo, PreparedDataset, SplitArrays, SplitName } from './types.js';
@@ -398,7 +398,7 @@ function mixedZones(spec: Spec, types: Record<string, Record<string, string>>): 
   if (typeof idx === 'string') timeCols.push({ at: `${spec.cohort.table}.${idx}`, type: types[spec.cohort.table]?.[idx] ?? '' });
   for (const name of new Set(Object.values(spec.modalities).map((m) => m.table))) {
     const t = spec.tables[name];
-    for (const c of t?.time === undefined ? [] : Array.isArray(t.time) ? t.time : [t.time]) timeCols.push({ at: `${name}.${c}`, type: types[name]?.[c] ?? '' });
+    for (const c of t ? timeColumns(t) : []) timeCols.push({ at: `${name}.${c}`, type: types[name]?.[c] ?? '' });
   }
   const z = timeCols.filter((c) => zoned(c.type)), n = timeCols.filter((c) => naive(c.type));
   if (!z.length || !n.length) return [];

@@ -19,6 +19,24 @@ function loadedColumns(t: TableSpec, exclude?: string): string {
   return [...cols.map(q), ...(t.file_column ? [FILE_STEM] : [])].join(', ');
 }
 
+/** The delimiters DuckDB's sniffer tries, in the order a ragged row is looked for with them. */
+const CSV_DELIMITERS = [',', ';', '\t', '|'];
+
+/** The first row of `files` (in turn) whose field count differs from its header's, with the delimiter that found it. */
+async function raggedRowIn(files: string[], delims: string[], minHeader = 1): Promise<{ path: string; delim: string; line: number; fields: number; header: number } | undefined> {
+  for (const path of files)
+    for (const delim of delims) {
+      const bad = await findRaggedRow(path, delim).catch(() => undefined);
+      if (bad && bad.header >= minHeader) return { path, delim, ...bad };
+    }
+  return undefined;
+}
+
+/** What a ragged row is told as; `of`: the row's file is named after its line (a folder's). */
+function raggedText(r: { path: string; delim: string; line: number; fields: number; header: number }, of = false): string {
+  return `line ${r.line}${of ? ` of ${r.path}` : ''} has ${r.fields} fields but the header has ${r.header} (delimiter ${JSON.stringify(r.delim)}); every row needs one value per column (empty fields are missing values)`;
+}
+
 /** The gzip completeness checks of a table's files, 8 at a time (a folder's thousands at once ran out of file handles). */
 async function gzipChecks(files: string[], where: string): Promise<void> {
   const gz = files.filter((f) => /\.gz$/i.test(f));
@@ -355,11 +373,8 @@ export class Db {
     // DuckDB's sniffer gives up on a row with more or fewer fields than the header past its sample (about line
     // 2,048) without naming it: the row is found here, for the first delimiter that splits the header.
     if (fmt === 'csv' && /not possible to automatically detect the CSV parsing dialect|Error when sniffing file/i.test(reason)) {
-      for (const f of files)
-        for (const d of delimiter ? [delimiter] : [',', ';', '\t', '|']) {
-          const bad = await findRaggedRow(f, d).catch(() => undefined);
-          if (bad && bad.header > 1) return `line ${bad.line}${files.length > 1 ? ` of ${f}` : ''} has ${bad.fields} fields but the header has ${bad.header} (delimiter ${JSON.stringify(d)}); every row needs one value per column (empty fields are missing values)`;
-        }
+      const bad = await raggedRowIn(files, delimiter ? [delimiter] : CSV_DELIMITERS, 2);
+      if (bad) return raggedText(bad, files.length > 1);
     }
     // (a folder's files are searched in turn; the first file with the problem is named)
     const of = (f: string) => (files.length > 1 ? ` of ${f}` : '');
@@ -397,14 +412,11 @@ export class Db {
    * union_by_name adds beside the others (its rows then have every real column missing): found by that name.
    */
   private async checkFolderShape(desc: string[], t: TableSpec, files: string[], where: string): Promise<void> {
-    const delims = t.delimiter ? [t.delimiter] : [',', ';', '\t', '|'];
+    const delims = t.delimiter ? [t.delimiter] : CSV_DELIMITERS;
     const joined = desc.map((c) => ({ c, d: delims.find((d) => c.split(d).length > 2 && c.split(d).some((part) => desc.includes(part))) })).filter((x) => x.d);
     if (!joined.length) return;
-    for (const path of files) {
-      const bad = await findRaggedRow(path, joined[0].d!).catch(() => undefined);
-      if (bad)
-        throw new CdmmError(`${where}: ${path}: line ${bad.line} has ${bad.fields} fields but the header has ${bad.header} (delimiter ${JSON.stringify(joined[0].d)}); every row needs one value per column (empty fields are missing values)`);
-    }
+    const bad = await raggedRowIn(files, [joined[0].d!]);
+    if (bad) throw new CdmmError(`${where}: ${bad.path}: ${raggedText(bad)}`);
     throw new CdmmError(`${where}: a file of the folder was read as one column named ${JSON.stringify(joined[0].c.slice(0, 120))}: its rows do not split like the others' (another delimiter or quoting?)`);
   }
 
@@ -438,15 +450,10 @@ export class Db {
     const rows = Number(await this.scalar(`SELECT count(*) FROM ${tbl(name)}`));
     if (desc[0] === 'column0' && rows === 0) throw new CdmmError(`${where}: ${files[0]}: the file is empty (expected a header line with the column names)`);
     if (t.delimiter) return;
-    const delim = [',', ';', '\t', '|'].find((d) => desc[0].includes(d));
+    const delim = CSV_DELIMITERS.find((d) => desc[0].includes(d));
     if (!delim) return;
-    for (const path of files) {
-      const bad = await findRaggedRow(path, delim).catch(() => undefined);
-      if (bad)
-        throw new CdmmError(
-          `${where}: ${path}: line ${bad.line} has ${bad.fields} fields but the header has ${bad.header} (delimiter ${JSON.stringify(delim)}); every row needs one value per column (empty fields are missing values)`,
-        );
-    }
+    const bad = await raggedRowIn(files, [delim]);
+    if (bad) throw new CdmmError(`${where}: ${bad.path}: ${raggedText(bad)}`);
   }
 
   /**
@@ -519,17 +526,16 @@ export class Db {
 
   private async convertTime(table: string, column: string, field: string): Promise<void> {
     const type = this.requireColumn(table, column, field);
+    const t = this.table(table);
+    const c = q(column);
     // A column of elapsed times all under 24:00 ("00:07", "23:59") is typed TIME by DuckDB: a time of day alone
     // cannot place an event, so it is the same duration as when some value passes 24:00 (text, below).
-    if (/^TIME$/i.test(type) && !this.table(table).timeFormat) {
-      const t = this.table(table);
-      await this.run(`ALTER TABLE ${tbl(table)} ALTER ${q(column)} SET DATA TYPE DOUBLE USING epoch(${q(column)}) / 86400.0 * ${t.unitsPerDay}`);
+    if (/^TIME$/i.test(type) && !t.timeFormat) {
+      await this.run(`ALTER TABLE ${tbl(table)} ALTER ${c} SET DATA TYPE DOUBLE USING epoch(${c}) / 86400.0 * ${t.unitsPerDay}`);
       t.columns.set(column, 'DOUBLE');
       return;
     }
     if (kindOf(type) !== 'text') return;
-    const t = this.table(table);
-    const c = q(column);
     if (t.timeFormat) {
       // An explicit layout such as "%d/%m/%Y %H:%M": every non-empty value must match it.
       const fmt = lit(t.timeFormat);

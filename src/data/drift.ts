@@ -61,3 +61,10 @@ export function scaleShiftWarnings(modalities: { name: string; type: string; sha
   return out;
 }
 
+
+/** Both checks on a spec's own shift split, each warning marked as the shift split's (none without such a split). */
+export function shiftSplitWarnings(modalities: { name: string; type: string; shape: number[]; features?: string[] }[], shift: { ids: unknown[]; values: Record<string, Float32Array>; mask: Uint8Array } | undefined): string[] {
+  if (!shift || shift.ids.length === 0) return [];
+  const n = shift.ids.length;
+  return [...unseenCategoryWarnings(modalities, shift.values, n), ...scaleShiftWarnings(modalities, shift.values, shift.mask, n)].map((w) => `the shift split: ${w}`);
+}

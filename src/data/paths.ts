@@ -8,14 +8,17 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { CdmmError } from '../util/errors.js';
+import { tableFormat, type TableSpec } from './spec.js';
 
 export interface PathPolicy {
   /** Read table files outside the spec's folder (the --allow-outside flag). */
   allowOutside?: boolean;
 }
 
-/** File names a table may have: CSV-like text (optionally gzip/zstd-compressed) or Parquet. */
-export const DATA_FILE = /\.(csv|tsv|txt|psv)(\.(gz|zst))?$|\.parquet$/i;
+/** CSV-like text file names (optionally gzip/zstd-compressed). */
+const CSV_FILE = /\.(csv|tsv|txt|psv)(\.(gz|zst))?$/i;
+/** File names a table may have: CSV-like text or Parquet. */
+export const DATA_FILE = new RegExp(`${CSV_FILE.source}|\\.parquet$`, 'i');
 
 const inside = (dir: string, path: string) => {
   const rel = relative(dir, path);
@@ -60,16 +63,15 @@ export const MAX_TABLE_FILES = 100_000;
 
 /** The files of a folder table: Parquet shards, or CSV files (one per patient, as PhysioNet's challenges ship them). */
 export type FolderKind = 'parquet' | 'csv';
-const FOLDER_FILE: Record<FolderKind, RegExp> = { parquet: /\.parquet$/i, csv: /\.(csv|tsv|txt|psv)(\.(gz|zst))?$/i };
+const FOLDER_FILE: Record<FolderKind, RegExp> = { parquet: /\.parquet$/i, csv: CSV_FILE };
 const FOLDER_WORDS: Record<FolderKind, string> = { parquet: '.parquet', csv: 'CSV (.csv, .tsv, .txt or .psv, optionally .gz or .zst)' };
 
 /**
  * What a folder named as a table's file holds: Parquet shards (a trailing '/' or format parquet|meds), CSV files
  * (format csv with a trailing '/'), or nothing (false: a CSV table's file must be a file).
  */
-export function folderKind(t: { file: string; format?: string }): FolderKind | false {
-  const fmt = t.format ?? (/\.parquet$|[\\/]$/i.test(t.file) ? 'parquet' : 'csv');
-  if (fmt !== 'csv') return 'parquet';
+export function folderKind(t: TableSpec): FolderKind | false {
+  if (tableFormat(t) !== 'csv') return 'parquet';
   return /[\\/]$/.test(t.file) ? 'csv' : false;
 }
 
@@ -82,7 +84,7 @@ export function resolveTableFiles(specDir: string, file: string, where: string, 
   const folderOk = folder !== false;
   const path = resolve(specDir, file);
   // (a folder named like a CSV file is just not a file)
-  if (!existsSync(path) || !statSync(path).isDirectory() || (!folderOk && /\.(csv|tsv|txt)(\.(gz|zst))?$/i.test(path)))
+  if (!existsSync(path) || !statSync(path).isDirectory() || (!folderOk && CSV_FILE.test(path)))
     return { path, files: [resolveTableFile(specDir, file, where, policy, what)] };
   if (folder === false)
     throw new CdmmError(`${where}: ${path} is a folder: to read every .parquet file below it as one table, write the folder with a trailing '/' (${JSON.stringify(file.replace(/\/*$/, '/'))}) and no format: csv, or set format: parquet (or meds); for a folder of CSV files (one per patient), write the trailing '/' and keep format: csv`);

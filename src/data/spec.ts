@@ -603,6 +603,12 @@ export function tableTime(t: TableSpec): string | undefined {
   if (Array.isArray(t.time)) return t.time.length === 1 ? t.time[0] : ROW_TIME;
   return t.time ?? (tableFormat(t) === 'meds' ? 'time' : undefined);
 }
+/** The table's own time columns as the file holds them (several, one, MEDS's `time`, or none). */
+export function timeColumns(t: TableSpec): string[] {
+  if (Array.isArray(t.time)) return t.time;
+  const one = tableTime(t);
+  return one === undefined ? [] : [one];
+}
 /** Days per unit of the table's numeric times. */
 export function timeUnitsPerDay(t: TableSpec): number {
   return TIME_UNITS[t.time_unit ?? 'days'];

@@ -1,6 +1,6 @@
 // What `cdmm inspect` reports: cohort size, exclusions, label rate, split sizes, per-modality availability and
 // width, and the missingness-pattern table with warnings.
-import { scaleShiftWarnings, unseenCategoryWarnings } from './drift.js';
+import { shiftSplitWarnings } from './drift.js';
 import type { PreparedDataset, SplitArrays } from './types.js';
 
 export interface PatternRow {
@@ -108,15 +108,9 @@ export function modalityWarnings(ds: PreparedDataset): string[] {
     ...(ds.cohort.warnings ?? []),
     ...ds.modalities.flatMap((m, k) => availabilityWarning(m.name, n ? avail[k] / n : 0) ?? []),
     ...stateWarnings(ds),
-    ...shiftSplitWarnings(ds),
+    // the shift split's categories never seen in training and numbers far from training's, as evaluate --spec says of another site
+    ...shiftSplitWarnings(ds.modalities, ds.splits.shift),
   ];
-}
-
-/** The shift split's categories never seen in training and its numbers far from training's, as evaluate --spec says of another site. */
-function shiftSplitWarnings(ds: PreparedDataset): string[] {
-  const s = ds.splits.shift;
-  if (!s || s.ids.length === 0) return [];
-  return [...unseenCategoryWarnings(ds.modalities, s.values, s.ids.length), ...scaleShiftWarnings(ds.modalities, s.values, s.mask, s.ids.length)].map((w) => `the shift split: ${w}`);
 }
 
 export function summarize(ds: PreparedDataset): DatasetSummary {

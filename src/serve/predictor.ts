@@ -8,7 +8,7 @@ import { NO_OBSERVED_MODALITY, type RecordArrays, type RecordTransform } from '.
 import { columnClass } from '../data/compiled/cells.js';
 import type { PathPolicy } from '../data/paths.js';
 import { own } from '../data/records.js';
-import { formatPath, timeUnitsPerDay, type Spec } from '../data/spec.js';
+import { formatPath, timeColumns, timeUnitsPerDay, type Spec } from '../data/spec.js';
 import { transformPatients, unreadableValues, type PatientRecord, type TransformResult, type TransformSource } from '../data/transform.js';
 import type { ModalityInfo } from '../data/types.js';
 import { coverageWarnings } from '../run/coverage.js';
@@ -333,7 +333,7 @@ function elapsedTimeColumns(spec: Spec, tableTypes: Record<string, Record<string
   const cohortTimes = [spec.cohort.index_time, spec.cohort.end_time].filter((c): c is string => typeof c === 'string');
   for (const [name, t] of Object.entries(spec.tables)) {
     const types = Object.hasOwn(tableTypes, name) ? tableTypes[name] : {};
-    const times = [...(t.time === undefined ? [] : Array.isArray(t.time) ? t.time : [t.time]), ...(name === spec.cohort.table ? cohortTimes : [])];
+    const times = [...timeColumns(t), ...(name === spec.cohort.table ? cohortTimes : [])];
     const columns = times.filter((c) => Object.hasOwn(types, c) && kindOf(types[c]) === 'number');
     if (columns.length) out[name] = { columns, unitsPerDay: timeUnitsPerDay(t) };
   }

@@ -11,7 +11,7 @@ import type { PatternMetrics } from '../eval/patterns.js';
 import { referenceMetrics, type ReferenceMetrics } from '../eval/reference.js';
 import { assignPatterns } from '../models/patterns.js';
 import { coverageWarnings } from '../run/coverage.js';
-import { scaleShiftWarnings, unseenCategoryWarnings } from '../data/drift.js';
+import { scaleShiftWarnings, shiftSplitWarnings, unseenCategoryWarnings } from '../data/drift.js';
 export { scaleShiftWarnings, unseenCategoryWarnings };
 import { CdmmError } from '../util/errors.js';
 import { maskStrings, predictSplit, servedRisks } from '../run/predict.js';
@@ -116,11 +116,8 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
     r.per_pattern[name] = s.perPattern;
     if (s.reference) (r.reference ??= {})[name] = s.reference;
   }
-  const sh = ds.splits.shift;
-  if (sh && sh.ids.length) {
-    const drift = [...unseenCategoryWarnings(m.modalities, sh.values, sh.ids.length), ...scaleShiftWarnings(m.modalities, sh.values, sh.mask, sh.ids.length)];
-    if (drift.length) r.warnings = drift.map((w) => `the shift split: ${w}`);
-  }
+  const drift = shiftSplitWarnings(m.modalities, ds.splits.shift);
+  if (drift.length) r.warnings = drift;
   return r;
 }
 

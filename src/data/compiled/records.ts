@@ -4,7 +4,7 @@
 // (src/data/cohort.ts for the index, src/data/modalities/common.ts windowedRows for the rows).
 import type { PatientRecord } from '../records.js';
 import { own } from '../records.js';
-import { tableId, tableTime, timeUnitsPerDay, type Spec } from '../spec.js';
+import { tableId, timeColumns, timeUnitsPerDay, type Spec } from '../spec.js';
 import { columnClass, readInstant, readNumber, readText, readTime, shiftedEpochMs, UNREADABLE, type ColumnClass } from './cells.js';
 
 export type Row = Record<string, unknown>;
@@ -86,8 +86,7 @@ export class TableView {
       }
       this.numberMaps.set(column, byNumber);
     }
-    const timeColumns = Array.isArray(t.time) ? t.time : tableTime(t) === undefined ? [] : [tableTime(t)!];
-    this.times = timeColumns.map((column) => ({ column, cls: this.classOf(column, TIME_CLASSES, 'a time') }));
+    this.times = timeColumns(t).map((column) => ({ column, cls: this.classOf(column, TIME_CLASSES, 'a time') }));
     const clocks = new Set(this.times.map((x) => x.cls === 'date' || x.cls === 'timestamp'));
     if (clocks.size > 1) throw new Unsupported(`tables.${name}.time: numbers and timestamps`);
     this.clock = clocks.has(true);
