@@ -368,7 +368,8 @@ export function makeRecordValidator(
    * The schema's issues of a large body, record by record and its table rows a growing slice at a time (FIRST_ROWS, doubling to ROWS_PER_PARSE), stopping at
    * MAX_ISSUES: zod builds every issue of the whole body (with a union's branches, per bad row) before any is
    * read, which for 60,000 bad rows took seconds of the server's one thread. Null when the schema accepts all.
-   * (The checks zod cannot make, on time cells and index times, then come in the answer once these are fixed.)
+   * (Used as the answer only when it holds MAX_ISSUES: fewer, and viaSchema runs the whole pass with the checks zod
+   * cannot make, on ids, time cells and index times.)
    */
   function boundedSchemaIssues(sent: Record<string, unknown>[], prefix: (string | number)[]): ValidationResult | null {
     const found: { path: string; message: string }[] = [];
