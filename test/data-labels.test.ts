@@ -130,3 +130,66 @@ split: { method: random, seed: 0 }
     expect(mean.Lactate).toBeLessThan(4.1);
   });
 });
+
+/**
+ * A label table with several rows per patient, read two ways. 90 patients (index day 100), each with rows drawn from
+ * a fixed pattern by p % 9; `expected` says what each pattern must give (undefined: left out) for both readings.
+ */
+describe('a label table with several rows per patient (an event log)', () => {
+  // [rows (day, code)], survival reading (rows are events or follow-up times), events reading (absent: negative)
+  const patterns: [[number, string][], number | undefined, number | undefined][] = [
+    [[[90, 'htn'], [110, 'sepsis'], [150, 'htn']], 1, 1], // an event 10 days after the index
+    [[[90, 'htn'], [140, 'htn']], 0, 0], // followed past the 30-day horizon without the event
+    [[[90, 'htn'], [120, 'htn']], undefined, 0], // last seen on day 20: censored (survival); no event: negative
+    [[[80, 'sepsis'], [110, 'sepsis']], undefined, undefined], // an event before the index: left out either way
+    [[[50, 'htn'], [60, 'htn']], undefined, 0], // every row before the index (survival: not followed at all)
+    [[], undefined, 0], // no row: label missing; negative with absent: negative
+    [[[100, 'sepsis']], 1, 1], // the event at the index time itself
+    [[[131, 'sepsis'], [95, 'htn']], 0, 0], // the event a day past the horizon
+    [[[115, 'htn'], [125, 'sepsis'], [125, 'htn']], 1, 1], // duplicated days, the event inside the horizon
+  ];
+  function eventLog(absent: string): string {
+    const dir = tempDir();
+    const pats = ['pid,index_day,age'];
+    const rows = ['pid,day,code'];
+    for (let p = 0; p < 90; p++) {
+      pats.push(`${p},100,${30 + (p % 50)}`);
+      for (const [d, c] of patterns[p % 9][0]) rows.push(`${p},${d},${c}`);
+    }
+    writeFileSync(join(dir, 'pats.csv'), pats.join('\n') + '\n');
+    writeFileSync(join(dir, 'events.csv'), rows.join('\n') + '\n');
+    writeFileSync(join(dir, 'spec.yaml'), `name: event-log
+tables:
+  pats: { file: pats.csv, id: pid }
+  events: { file: events.csv, id: pid, time: day }
+cohort: { table: pats, index_time: index_day }
+label: { table: events, event: code, event_values: [sepsis], time: day, horizon: 30${absent} }
+modalities:
+  demo: { type: tabular, table: pats, numeric: [age] }
+split: { method: random, seed: 0 }
+`);
+    return join(dir, 'spec.yaml');
+  }
+
+  it('reads rows as events or follow-up times: positive within the horizon, negative when followed past it', async () => {
+    const ds = await prepareDataset(eventLog(''), { quiet: true, cache: false });
+    const y = new Map<number, number>();
+    for (const s of Object.values(ds.splits)) s.ids.forEach((id, r) => y.set(Number(id), s.labels[r]));
+    for (let p = 0; p < 90; p++) expect([p, y.get(p)]).toEqual([p, patterns[p % 9][1]]);
+    expect(ds.cohort.exclusions).toEqual({ 'censored before horizon': 10, 'outcome time before index': 20, 'label missing': 10 });
+  });
+
+  it('with absent: negative reads the table as a list of events: no event in the horizon is negative', async () => {
+    const ds = await prepareDataset(eventLog(', absent: negative'), { quiet: true, cache: false });
+    const y = new Map<number, number>();
+    for (const s of Object.values(ds.splits)) s.ids.forEach((id, r) => y.set(Number(id), s.labels[r]));
+    for (let p = 0; p < 90; p++) expect([p, y.get(p)]).toEqual([p, patterns[p % 9][2]]);
+    expect(ds.cohort.exclusions).toEqual({ 'outcome time before index': 10 });
+  });
+
+  it('the column form still needs one row per patient', async () => {
+    const spec = eventLog('');
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace(/label: .*\n/, 'label: { table: events, column: code, positive: [sepsis] }\n'));
+    await expect(prepareDataset(spec, { quiet: true, cache: false })).rejects.toThrow(/duplicate id 0 appears 3 times .* but label\.table needs one row per patient/);
+  });
+});

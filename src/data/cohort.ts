@@ -153,11 +153,14 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   if (opts.withLabels) {
     const lt = label.table ?? ct;
     const la = lt === ct ? 'x' : 'l';
+    // The event form from another table reads all of a cohort row's rows there (an event log, or one row); the
+    // column form needs one row per id.
+    const eventLog = lt !== ct && !('column' in label);
+    const labelJoins: string[] = [];
     if (lt !== ct) {
       // Keyed by the cohort id, or reached through its link (OMOP's death by person_id for a cohort of visits).
-      const joins: string[] = [];
-      await perRowJoin(db, spec, idCol, lt, 'label.table', 'l', joins);
-      labelJoin = joins.join(' ');
+      await perRowJoin(db, spec, idCol, lt, 'label.table', 'l', labelJoins, !eventLog);
+      labelJoin = labelJoins.join(' ');
     }
     if ('column' in label && label.positive) {
       let note: string | undefined;
@@ -213,13 +216,38 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       // A date without a time of day (OMOP's death_date) on the index's own day is not before the index: the day
       // may end after it (a patient still in hospital at the prediction time who dies that evening is positive).
       const before = db.table(lt).columns.get(label.time) === 'DATE' ? `${rel} + 1 <= 0` : `${rel} < 0`;
-      labelSql = `CASE WHEN ${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL THEN NULL
-        WHEN ${before} THEN NULL WHEN ${ev} AND ${rel} <= ${H} THEN 1 WHEN ${rel} > ${H} THEN 0 ELSE NULL END`;
-      reasonSql = `CASE WHEN ${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL THEN 'label missing'
-        WHEN ${before} THEN 'outcome time before index' WHEN ${ev} AND ${rel} <= ${H} THEN NULL WHEN ${rel} > ${H} THEN NULL
-        ELSE 'censored before horizon' END`;
+      if (eventLog) {
+        // All of a cohort row's rows in the label table, counted. Each row is an event or a time the patient was
+        // followed to: an event before the index, or every row before it, leaves the patient out; an event
+        // within the horizon is positive; a row beyond it (followed that long) without one negative; else
+        // censored (for one row per id, the single-row rule below). With absent: negative the table lists
+        // events (a death table, diagnoses, readmissions): only rows with an event value count, and a patient
+        // without one in the horizon is negative.
+        const time = `${la}.${q(label.time)}`;
+        const valid = `${time} IS NOT NULL AND ${la}.${q(label.event)} IS NOT NULL`;
+        const n = (w: string) => `count(*) FILTER (WHERE ${w})`;
+        labelJoin = `LEFT JOIN (SELECT x.${q(idCol)} AS __lk, count(${la}.${q(db.table(lt).id)}) AS n, ${n(valid)} AS valid,
+          ${n(`${ev} AND ${time} IS NULL`)} AS ev_untimed, ${n(`${valid} AND ${ev} AND ${before}`)} AS ev_before,
+          ${n(`${valid} AND NOT (${before})`)} AS after, ${n(`${valid} AND NOT (${before}) AND ${ev} AND ${rel} <= ${H}`)} AS ev_in,
+          ${n(`${valid} AND ${rel} > ${H}`)} AS past FROM ${tbl(ct)} x ${labelJoin} GROUP BY x.${q(idCol)}) lg ON lg.__lk = x.${q(idCol)}`;
+        if (label.absent === 'negative') {
+          labelSql = `CASE WHEN lg.ev_untimed > 0 OR lg.ev_before > 0 THEN NULL WHEN lg.ev_in > 0 THEN 1 ELSE 0 END`;
+          reasonSql = `CASE WHEN lg.ev_untimed > 0 THEN 'label missing' WHEN lg.ev_before > 0 THEN 'outcome time before index' END`;
+        } else {
+          labelSql = `CASE WHEN lg.n = 0 OR lg.valid = 0 OR lg.ev_before > 0 OR lg.after = 0 THEN NULL
+            WHEN lg.ev_in > 0 THEN 1 WHEN lg.past > 0 THEN 0 ELSE NULL END`;
+          reasonSql = `CASE WHEN lg.n = 0 OR lg.valid = 0 THEN 'label missing' WHEN lg.ev_before > 0 OR lg.after = 0 THEN 'outcome time before index'
+            WHEN lg.ev_in > 0 OR lg.past > 0 THEN NULL ELSE 'censored before horizon' END`;
+        }
+      } else {
+        labelSql = `CASE WHEN ${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL THEN NULL
+          WHEN ${before} THEN NULL WHEN ${ev} AND ${rel} <= ${H} THEN 1 WHEN ${rel} > ${H} THEN 0 ELSE NULL END`;
+        reasonSql = `CASE WHEN ${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL THEN 'label missing'
+          WHEN ${before} THEN 'outcome time before index' WHEN ${ev} AND ${rel} <= ${H} THEN NULL WHEN ${rel} > ${H} THEN NULL
+          ELSE 'censored before horizon' END`;
+      }
     }
-    if (label.absent === 'negative') {
+    if (label.absent === 'negative' && !eventLog) {
       if (lt === ct) throw new CdmmError(`${f}: label.absent: negative needs label.table, another table than the cohort's (a cohort row without a row there is then negative)`);
       // No row in the label table (alias l, joined above): negative, whatever the label's own columns would say.
       const none = `l.${q(db.table(lt).id)} IS NULL`;
@@ -392,10 +420,10 @@ async function perRowColumn(db: Db, spec: Spec, idCol: string, table: string, co
  * keyed by the cohort id, or keyed by another id and reached through its link (a person's death row for each of
  * the person's visits, a hospital's row through patient.hospitalid). `table` must hold one row per its id.
  */
-async function perRowJoin(db: Db, spec: Spec, idCol: string, table: string, field: string, alias: string, joins: string[]): Promise<void> {
+async function perRowJoin(db: Db, spec: Spec, idCol: string, table: string, field: string, alias: string, joins: string[], unique = true): Promise<void> {
   const ct = spec.cohort.table;
   const t = db.table(table);
-  await db.requireUniqueIds(table, field);
+  if (unique) await db.requireUniqueIds(table, field);
   const cohortT = db.table(ct);
   if (!t.link) {
     await requireIdOverlap(db, ct, idCol, table, field);
