@@ -187,6 +187,12 @@ split: { method: random, seed: 0 }
     expect(ds.cohort.exclusions).toEqual({ 'outcome time before index': 10 });
   });
 
+  it("is not a feature table for its event column: an event at the index time would be both input and outcome", async () => {
+    const spec = eventLog(', absent: negative');
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace('modalities:\n', 'modalities:\n  codes: { type: codes, table: events, code: code, window: { start: -365 }, min_count: 1 }\n'));
+    await expect(prepareDataset(spec, { quiet: true, cache: false })).rejects.toThrow(/modalities\.codes\.code.*'code' is the outcome event \(label\.event\) of table 'events', known only after the prediction time/);
+  });
+
   it('the column form still needs one row per patient', async () => {
     const spec = eventLog('');
     writeFileSync(spec, readFileSync(spec, 'utf8').replace(/label: .*\n/, 'label: { table: events, column: code, positive: [sepsis] }\n'));
