@@ -95,8 +95,14 @@ export const tableSchema = z
     encoding: z.enum(['utf-8', 'latin-1', 'utf-16']).optional(),
     /** CSV delimiter, when not ','. */
     delimiter: z.string().length(1).optional(),
+    /**
+     * Keep one row per id: its earliest by `time` (file order among ties or without a time). A long table that
+     * repeats per-patient columns (PhysioNet 2019's hourly files: Age, Gender) as a one-row-per-patient table.
+     */
+    first_row: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  .refine((t) => !(t.first_row && t.id === '_row'), { message: 'first_row keeps one row per id: give the id column (with id: _row every row is its own id)', path: ['first_row'] });
 export type TableSpec = z.infer<typeof tableSchema>;
 
 const tabularSchema = z

@@ -70,8 +70,11 @@ export async function someValues(db: Db, table: string, column: string): Promise
 /** Whether a values map on a column of this DuckDB type matches by number (not BOOLEAN: true/false are text there). */
 const numericMapColumn = (type: string): boolean => kindOf(type) === 'number' && !/^BOOL/i.test(type);
 
-/** Row-level options, right after the table is loaded and before its columns are described. */
-export async function shapeRows(db: Db, name: string, t: TableSpec, label: string): Promise<void> {
+/**
+ * Row-level options, right after the table is loaded and before its columns are described. `constant`: the
+ * columns the spec reads from a first_row table as per-patient values, warned of when they vary within an id.
+ */
+export async function shapeRows(db: Db, name: string, t: TableSpec, label: string, constant: string[] = []): Promise<void> {
   const f = db.specFile;
   let cols = await columnTypes(db, name);
   const hasLine = cols.has('__line');
@@ -132,6 +135,25 @@ export async function shapeRows(db: Db, name: string, t: TableSpec, label: strin
     conds.push(cond);
   }
   if (conds.length) await db.run(`DELETE FROM ${tbl(name)} WHERE NOT coalesce(${conds.map((c) => `(${c})`).join(' AND ')}, FALSE)`);
+  if (t.first_row) await keepFirstRows(db, name, t, label, cols, constant);
+}
+
+/** tables.NAME.first_row: each id's earliest row by its time column, file order among ties (records: their order). */
+async function keepFirstRows(db: Db, name: string, t: TableSpec, label: string, cols: Map<string, string>, constant: string[]): Promise<void> {
+  const field = `${db.specFile}: tables.${name}.first_row`;
+  const idName = t.id ?? (t.format === 'meds' ? 'subject_id' : '');
+  needColumn(cols, idName, `${db.specFile}: tables.${name}.id`, `${name} (${label})`);
+  const id = q(idName);
+  const time = typeof t.time === 'string' && cols.has(t.time) ? `${q(t.time)} NULLS LAST, ` : '';
+  const order = `${time}${cols.has('__line') ? '__line' : 'rowid'}`;
+  const used = [...new Set(constant)].filter((c) => cols.has(c) && c !== t.id);
+  if (used.length) {
+    const [v] = await db.rows(`SELECT count(*) AS ids, ${used.map((c, k) => `count(*) FILTER (WHERE n${k} > 1) AS v${k}`).join(', ')} FROM (SELECT ${used.map((c, k) => `count(DISTINCT ${q(c)}) AS n${k}`).join(', ')} FROM ${tbl(name)} GROUP BY ${id})`);
+    const varying = used.map((c, k) => ({ c, n: Number(v[`v${k}`]) })).filter((x) => x.n > 0);
+    if (varying.length)
+      db.warnings.push(`${field.replace(/^[^:]*: /, '')}: ${varying.slice(0, 5).map((x) => `'${x.c}' (in ${x.n} of ${Number(v.ids)} ids)`).join(', ')}${varying.length > 5 ? ', …' : ''} take${varying.length === 1 ? 's' : ''} several values within an id; the first row's value is used (first_row is meant for values constant per patient, such as age and sex)`);
+  }
+  await db.run(`DELETE FROM ${tbl(name)} WHERE rowid IN (SELECT r FROM (SELECT rowid AS r, row_number() OVER (PARTITION BY ${id} ORDER BY ${order}) AS k FROM ${tbl(name)}) WHERE k > 1)`);
 }
 
 /** Loads one spec table: file, row-level options, columns (time checked later by finishTables). */
@@ -140,10 +162,22 @@ export async function registerTable(db: Db, name: string, t: TableSpec, specDir:
   await shapeTable(db, name, t);
 }
 
-/** A loaded table's row options (`id: _row`, values, where) and its columns recorded. */
-async function shapeTable(db: Db, name: string, t: TableSpec): Promise<void> {
-  await shapeRows(db, name, t, t.file);
+/** A loaded table's row options (`id: _row`, values, where, first_row) and its columns recorded. */
+async function shapeTable(db: Db, name: string, t: TableSpec, constant: string[] = []): Promise<void> {
+  await shapeRows(db, name, t, t.file, constant);
   await db.describe(name, t, t.file, true, false);
+}
+
+/** The columns a spec reads from table `name` as one value per patient: tabular features, cohort and label columns. */
+function perPatientColumns(spec: Spec, name: string): string[] {
+  const out: string[] = [];
+  for (const m of Object.values(spec.modalities)) if (m.type === 'tabular' && m.table === name) out.push(...m.numeric, ...m.categorical);
+  if (spec.cohort.table === name) {
+    if (typeof spec.cohort.index_time === 'string') out.push(spec.cohort.index_time);
+    if (spec.cohort.end_time) out.push(spec.cohort.end_time);
+  }
+  if ((spec.label.table ?? spec.cohort.table) === name) out.push(...('column' in spec.label ? [spec.label.column] : [spec.label.event, spec.label.time]));
+  return out;
 }
 
 /** Registers every table of the spec from its file, then the table-to-table options. */
@@ -154,7 +188,7 @@ export async function registerTables(db: Db, spec: Spec, specDir: string, quiet?
   await db.loadFiles(entries.map(([name, t]) => ({ name, t })), specDir, policy);
   for (const [k, [name, t]] of entries.entries()) {
     bar.update(k, { table: name });
-    await shapeTable(db, name, t);
+    await shapeTable(db, name, t, perPatientColumns(spec, name));
   }
   bar.update(entries.length);
   bar.stop();

@@ -1,0 +1,96 @@
+// PhysioNet 2019's layout: one pipe-separated file of hourly rows per patient, its per-patient columns (Age, Gender)
+// repeated on every row and the outcome a 0/1 flag per hour (SepsisLabel). `first_row` makes the per-patient table
+// from the same files, and the label reads the hourly flags as an event log (positive: a 1 within the horizon).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { prepareDataset } from '../src/data/build.js';
+import { parseSpec } from '../src/data/spec.js';
+import { tempDir } from './fixtures/data/helpers.js';
+
+/**
+ * 60 patients p000001… with hourly rows from ICULOS 1, Age 40 + i, Gender i % 2, HR 70 + i + hour (NaN every third
+ * hour). Index 6 h, horizon 24 h (to hour 30). SepsisLabel 1: for i % 5 = 0 from hour 20 (positive); for i % 5 = 1
+ * from hour 3, before the index (left out). The others have none: i % 5 = 2 are followed to hour 30, not beyond
+ * (censored), the rest to hour 31 (negative).
+ */
+function physionet2019(): string {
+  const dir = tempDir();
+  mkdirSync(join(dir, 'training'));
+  for (let i = 1; i <= 60; i++) {
+    const hours = i % 5 <= 2 ? 30 : 31;
+    const rows = ['HR|O2Sat|Age|Gender|ICULOS|SepsisLabel'];
+    for (let h = 1; h <= hours; h++) {
+      const sepsis = (i % 5 === 0 && h >= 20) || (i % 5 === 1 && h >= 3) ? 1 : 0;
+      rows.push(`${h % 3 === 0 ? 'NaN' : 70 + i + h}|${95 + (h % 4)}|${40 + i}|${i % 2}|${h}|${sepsis}`);
+    }
+    writeFileSync(join(dir, 'training', `p${String(i).padStart(6, '0')}.psv`), rows.join('\n') + '\n');
+  }
+  writeFileSync(join(dir, 'spec.yaml'), `name: sepsis
+tables:
+  hours: { file: training/, format: csv, delimiter: "|", na_values: [NaN], file_column: patient, id: patient, time: ICULOS, time_unit: hours }
+  stays: { file: training/, format: csv, delimiter: "|", na_values: [NaN], file_column: patient, id: patient, time: ICULOS, time_unit: hours, first_row: true }
+cohort: { table: stays, index_time: 0, index_offset: 6 h }
+label: { table: hours, event: SepsisLabel, event_values: [1], time: ICULOS, horizon: 24 h }
+modalities:
+  demo: { type: tabular, table: stays, numeric: [Age, Gender] }
+  vitals: { type: timeseries, table: hours, columns: [HR, O2Sat], window: { start: -6 h }, bins: 2 }
+split: { method: random, seed: 0 }
+`);
+  return join(dir, 'spec.yaml');
+}
+
+describe('tables.NAME.first_row', () => {
+  it('makes a one-row-per-patient table of hourly files: cohort, tabular features and an hourly label', async () => {
+    const ds = await prepareDataset(physionet2019(), { quiet: true, cache: false });
+    const y = new Map<string, number>();
+    const age = new Map<string, number>();
+    const demo = ds.modalities.findIndex((m) => m.name === 'demo');
+    const st = (ds.state as { modalities: { state: { numeric: { column: string; mean: number; std: number }[] } }[] }).modalities[demo].state;
+    for (const s of Object.values(ds.splits))
+      s.ids.forEach((id, r) => {
+        y.set(id, s.labels[r]);
+        age.set(id, s.values.demo[r * ds.modalities[demo].shape[0]] * st.numeric[0].std + st.numeric[0].mean);
+      });
+    for (let i = 1; i <= 60; i++) {
+      const id = `p${String(i).padStart(6, '0')}`;
+      // sepsis from hour 20: positive; from hour 3 (before the 6 h index): out; followed to hour 30 only: censored
+      expect([id, y.get(id)]).toEqual([id, i % 5 === 0 ? 1 : i % 5 === 1 || i % 5 === 2 ? undefined : 0]);
+      if (y.has(id)) expect(age.get(id)).toBeCloseTo(40 + i, 3);
+    }
+    expect(ds.cohort.exclusions).toEqual({ 'outcome time before index': 12, 'censored before horizon': 12 });
+    expect(ds.cohort.warnings ?? []).toEqual([]);
+  });
+
+  it('warns when a column read as a per-patient value varies within an id', async () => {
+    const spec = physionet2019();
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace('numeric: [Age, Gender]', 'numeric: [Age, Gender, HR]'));
+    const ds = await prepareDataset(spec, { quiet: true, cache: false });
+    expect(ds.cohort.warnings?.join('\n')).toMatch(/tables\.stays\.first_row: 'HR' \(in 60 of 60 ids\) takes several values within an id; the first row's value is used/);
+  });
+
+  it('keeps the earliest row by time, whatever the file order', async () => {
+    const spec = physionet2019();
+    const dir = join(spec, '..', 'training');
+    const f = join(dir, 'p000003.psv');
+    const [head, ...rows] = readFileSync(f, 'utf8').trim().split('\n');
+    writeFileSync(f, [head, ...rows.reverse()].join('\n') + '\n');
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace('numeric: [Age, Gender]', 'numeric: [Age, Gender, O2Sat]'));
+    const ds = await prepareDataset(spec, { quiet: true, cache: false });
+    const demo = ds.modalities.findIndex((m) => m.name === 'demo');
+    const st = (ds.state as { modalities: { state: { numeric: { column: string; mean: number; std: number }[] } }[] }).modalities[demo].state;
+    const k = st.numeric.findIndex((c) => c.column === 'O2Sat');
+    let seen = 0;
+    for (const s of Object.values(ds.splits)) {
+      const r = s.ids.indexOf('p000003');
+      if (r >= 0) seen++;
+      // hour 1's O2Sat (95 + 1 % 4 = 96), not the last row's
+      if (r >= 0) expect(s.values.demo[r * ds.modalities[demo].shape[0] + k] * st.numeric[k].std + st.numeric[k].mean).toBeCloseTo(96, 3);
+    }
+    expect(seen).toBe(1);
+  });
+
+  it('needs an id column', () => {
+    expect(() => parseSpec('name: x\ntables:\n  t: { file: t.csv, id: _row, first_row: true }\ncohort: { table: t, index_time: 0 }\nlabel: { column: y }\nmodalities:\n  m: { type: tabular, table: t, numeric: [a] }\n', 'x.yaml')).toThrow(/tables\.t\.first_row: first_row keeps one row per id/);
+  });
+});
