@@ -28,14 +28,32 @@ describe('the spec folder cache', () => {
       const dir = smallDataset();
       await prepareDataset(join(dir, 'spec.yaml'), { quiet: true });
       expect(statSync(join(userA, 'cdmm', 'cache-secret')).mode & 0o777).toBe(0o600);
-      // The entry edited as an attacker would: the same user reads it back (the key matches)...
+      // Another user (another secret) computes another key and builds from the files.
       const [json] = readdirSync(join(dir, '.cdmm-cache')).filter((f) => f.endsWith('.json'));
-      const path = join(dir, '.cdmm-cache', json);
-      writeFileSync(path, readFileSync(path, 'utf8').replace('"name":"small"', '"name":"POISONED"'));
-      expect((await prepareDataset(join(dir, 'spec.yaml'), { quiet: true })).name).toBe('POISONED');
-      // ...anyone else computes another key and builds from the files.
       process.env.XDG_CACHE_HOME = mkdtempSync(join(tmpdir(), 'cdmm-xdg-b-'));
       forgetCacheSecret();
+      expect((await prepareDataset(join(dir, 'spec.yaml'), { quiet: true })).name).toBe('small');
+      expect(readdirSync(join(dir, '.cdmm-cache')).filter((f) => f.endsWith('.json'))).toHaveLength(2);
+      // The user's own entry edited in place (its key visible as the file name): the MAC no longer matches, so it
+      // is rebuilt from the files, in the JSON (the name) as in the arrays (the labels).
+      process.env.XDG_CACHE_HOME = userA;
+      forgetCacheSecret();
+      const clean = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true });
+      const path = join(dir, '.cdmm-cache', json);
+      writeFileSync(path, readFileSync(path, 'utf8').replace('"name":"small"', '"name":"POISONED"'));
+      expect((await prepareDataset(join(dir, 'spec.yaml'), { quiet: true })).name).toBe('small');
+      const bin = path.replace(/\.json$/, '.bin');
+      const bytes = readFileSync(bin);
+      const labels = (JSON.parse(readFileSync(path, 'utf8')).splits.train.labels as { offset: number; length: number });
+      for (let i = 0; i < labels.length; i++) {
+        const at = labels.offset + 4 * i;
+        bytes.writeFloatLE(1 - bytes.readFloatLE(at), at);
+      }
+      writeFileSync(bin, bytes);
+      const again = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true });
+      expect(Array.from(again.splits.train.labels)).toEqual(Array.from(clean.splits.train.labels));
+      // and an entry without its MAC (written by an older cdmm) is rebuilt too
+      for (const f of readdirSync(join(dir, '.cdmm-cache')).filter((x) => x.endsWith('.mac'))) writeFileSync(join(dir, '.cdmm-cache', f), '00');
       expect((await prepareDataset(join(dir, 'spec.yaml'), { quiet: true })).name).toBe('small');
     } finally {
       if (savedXdg === undefined) delete process.env.XDG_CACHE_HOME;

@@ -53,16 +53,15 @@ export async function prepareDataset(specPath: string, opts: PrepareOptions = {}
   const problem = (opts.cache ?? true) ? cacheDirProblem(dir) : undefined;
   if (problem && !opts.quiet) say('warning', `${problem}`);
   const secret = (opts.cache ?? true) && !problem ? cacheSecret() : undefined;
-  const useCache = secret !== undefined;
   const key = secret ? cacheKey(text, tableFiles, opts.seed, secret) : '';
-  if (useCache) {
-    const hit = loadCache(dir, key);
+  if (secret) {
+    const hit = loadCache(dir, key, secret);
     if (hit) return hit;
   }
   const ds = await buildDataset(spec, specDir, file, opts);
-  if (useCache) {
+  if (secret) {
     try {
-      saveCache(dir, key, ds);
+      saveCache(dir, key, ds, secret);
     } catch (e) {
       if (!opts.quiet) say('warning', `could not write the dataset cache in ${dir}: ${(e as Error).message}`);
     }

@@ -1,6 +1,7 @@
 // Cache of prepared datasets: one JSON (metadata, state, offsets) + one binary file (all arrays), keyed by a
-// sha256 of the spec text, the seed, the files' sizes and modification times and a code version.
-import { createHash, randomBytes } from 'node:crypto';
+// sha256 of the spec text, the seed, the files' sizes and modification times and a code version, and a MAC of
+// both under the user's cache secret (an entry edited after it was written is rebuilt, not read).
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -80,7 +81,7 @@ export function cacheKey(specText: string, files: Record<string, string[]>, seed
 
 type ArrayRef = { offset: number; length: number; type: 'f32' | 'u8' };
 
-export function saveCache(dir: string, key: string, ds: PreparedDataset): void {
+export function saveCache(dir: string, key: string, ds: PreparedDataset, secret: Buffer): void {
   const buffers: Uint8Array[] = [];
   let offset = 0;
   const put = (a: Float32Array | Uint8Array): ArrayRef => {
@@ -106,18 +107,32 @@ export function saveCache(dir: string, key: string, ds: PreparedDataset): void {
   const bin = new Uint8Array(offset);
   let o = 0;
   for (const b of buffers) { bin.set(b, o); o += b.byteLength; }
-  writeFileAtomic(join(dir, `${key}.bin`), bin);
   const meta = { version: DATA_CODE_VERSION, name: ds.name, modalities: ds.modalities, state: ds.state, cohort: ds.cohort, splits, extra: (ds as { extra?: unknown }).extra, reference: ds.reference };
-  writeFileAtomic(join(dir, `${key}.json`), JSON.stringify(meta));
+  const json = Buffer.from(JSON.stringify(meta), 'utf8');
+  writeFileAtomic(join(dir, `${key}.bin`), bin);
+  writeFileAtomic(join(dir, `${key}.json`), json);
+  writeFileAtomic(join(dir, `${key}.mac`), entryMac(secret, key, json, bin));
 }
 
-export function loadCache(dir: string, key: string): PreparedDataset | undefined {
-  const jp = join(dir, `${key}.json`), bp = join(dir, `${key}.bin`);
-  if (!existsSync(jp) || !existsSync(bp)) return undefined;
+/**
+ * The entry's MAC: the key names the inputs, but whoever can write the cache folder could edit an entry the
+ * user's own build wrote (labels flipped, the data files untouched); with the MAC such an entry is not read.
+ */
+function entryMac(secret: Buffer, key: string, json: Uint8Array, bin: Uint8Array): string {
+  return createHmac('sha256', secret).update(`cdmm-cache\0${key}\0${json.byteLength}\0`).update(json).update(bin).digest('hex');
+}
+
+export function loadCache(dir: string, key: string, secret: Buffer): PreparedDataset | undefined {
+  const jp = join(dir, `${key}.json`), bp = join(dir, `${key}.bin`), mp = join(dir, `${key}.mac`);
+  if (!existsSync(jp) || !existsSync(bp) || !existsSync(mp)) return undefined;
   try {
-    const meta = JSON.parse(readBoundedText(jp));
-    if (meta.version !== DATA_CODE_VERSION) return undefined;
+    const json = readBounded(jp, MAX_CACHE_BYTES);
     const raw = readBounded(bp, MAX_CACHE_BYTES);
+    const mac = Buffer.from(readBoundedText(mp).trim(), 'hex');
+    const want = Buffer.from(entryMac(secret, key, json, raw), 'hex');
+    if (mac.length !== want.length || !timingSafeEqual(mac, want)) return undefined;
+    const meta = JSON.parse(json.toString('utf8'));
+    if (meta.version !== DATA_CODE_VERSION) return undefined;
     const buf = new ArrayBuffer(raw.byteLength);
     new Uint8Array(buf).set(raw);
     const get = (r: ArrayRef) => (r.type === 'f32' ? new Float32Array(buf, r.offset, r.length) : new Uint8Array(buf, r.offset, r.length));
