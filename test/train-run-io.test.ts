@@ -13,7 +13,7 @@ import { assignPatterns } from '../src/models/patterns.js';
 import { defaultTrainOptions } from '../src/train/options.js';
 import { predictSplit, servedRisks } from '../src/run/predict.js';
 import { fitCalibrator } from '../src/models/calibrator.js';
-import { loadRun, sha256 } from '../src/run/run-io.js';
+import { loadRun, runFiles, sha256 } from '../src/run/run-io.js';
 import { trainRun, type RunOutcome } from '../src/train/run.js';
 import { cdmmVersion } from '../src/run/version.js';
 import { CdmmError } from '../src/util/errors.js';
@@ -148,6 +148,24 @@ describe('run folder', () => {
     resum(dir);
     expect(() => loadRun(dir)).toThrow(/manifest\.json: damaged manifest: not valid JSON( \((at byte \d+|it ends early)\))?$/);
     expect(() => loadRun(dir)).not.toThrow(/hunter2|secret-line/);
+  });
+
+  it('an edited file far larger than cdmm writes is refused before it is parsed (V8 aborted on a 270 MB array)', () => {
+    // manifest.json: capped at 64 MB by name (a real one is kilobytes; 2 MB with a 5,000-code vocabulary)
+    const dir = copyRun('huge-manifest');
+    const text = readFileSync(join(dir, 'manifest.json'), 'utf8');
+    writeFileSync(join(dir, 'manifest.json'), text.replace(/}\s*$/, `, "pad": [${'0,'.repeat(34 << 20)}0]}`));
+    resum(dir);
+    expect(() => loadRun(dir)).toThrow(/manifest\.json: \d+ bytes is more than such a file may hold \(67108864\)/);
+    // predictions.json may be large (a row per test patient) but not hold more values than V8 can take
+    const big = copyRun('huge-predictions');
+    writeFileSync(join(big, 'predictions.json'), `{"test": {"y": [${'0,'.repeat(100_000_001)}0], "p": []}}`);
+    resum(big);
+    expect(() => runFiles(big)('predictions.json')).toThrow(/predictions\.json: holds more than 100,000,000 values, far more than cdmm writes/);
+    // a dataset name with a control character (it is printed as serve starts) is refused
+    const ansi = copyRun('ansi-dataset');
+    editManifest(ansi, (m) => (m.dataset = 'sim\u001b[2J\ncdmm: note: all good'));
+    expect(() => loadRun(ansi)).toThrow(/manifest\.json: damaged manifest: dataset: must not contain control or bidirectional-override characters/);
   });
 
   it('a damaged or foreign manifest is refused with a CdmmError naming manifest.json', () => {

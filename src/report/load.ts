@@ -3,7 +3,7 @@ import { basename, join, sep } from 'node:path';
 import { z } from 'zod';
 import { jsonPosition, runFiles } from '../run/run-io.js';
 import { CdmmError } from '../util/errors.js';
-import { readBoundedText } from '../util/files.js';
+import { readJsonText } from '../util/files.js';
 
 /** Reading and validating the run-folder and benchmark-folder files of docs/RUN-FORMAT.md. */
 
@@ -67,16 +67,18 @@ const RunMetricsSchema = z.object({
 });
 const InsightsSchema = z.object({
   marginal: num,
+  // One row per dictionary pattern: at most 64 (its charts' sort order is one generated expression, which
+  // overflowed vega's stack at 1,000 rows of an edited file).
   patterns: z.array(
     z.object({
-      mask: z.string(),
+      mask: z.string().regex(/^[01]{1,64}$/, 'expected a mask of 0s and 1s'),
       count: num,
       label_rate: num,
       model_effect: num,
       observed_effect: num,
       spurious_accuracy: num.nullable().optional(),
     }),
-  ),
+  ).max(64),
 });
 const SplitPredictionsSchema = z
   .object({
@@ -190,7 +192,7 @@ export interface BenchmarkData {
 /** Parses one JSON file against a schema; any failure names the file and the offending field. */
 function readJson<T>(path: string, schema: z.ZodType<T, z.ZodTypeDef, unknown>, read?: (file: string) => Buffer): T {
   // A run's files are checked against its SHA256SUMS (an edited metrics.json is refused, not rendered).
-  const text = read ? read(basename(path)).toString('utf8') : readBoundedText(path);
+  const text = read ? read(basename(path)).toString('utf8') : readJsonText(path);
   let raw: unknown;
   try {
     raw = JSON.parse(text);

@@ -4,7 +4,7 @@
 // come from elsewhere: see docs/SECURITY.md.
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { MAX_JSON_BYTES, MAX_WEIGHTS_BYTES, readBounded, readBoundedText } from '../util/files.js';
+import { checkJsonValues, jsonCap, MAX_JSON_BYTES, MAX_WEIGHTS_BYTES, readBounded, readBoundedText, readJsonText } from '../util/files.js';
 import { join, resolve } from 'node:path';
 import { decodeSafetensors, encodeSafetensors, libtorchVersion, tidy, type Tensor } from '../engine/index.js';
 import { createModel, type CdmmModel } from '../models/index.js';
@@ -139,12 +139,13 @@ function readChecksums(dir: string): Map<string, string> | null {
 /** A file's bytes, checked against its SHA256SUMS line when there is one. */
 function checkedBytes(dir: string, file: string, sums: Map<string, string> | null): Buffer {
   const path = join(dir, file);
-  const bytes = readBounded(path, MAX_JSON_BYTES);
+  const bytes = readBounded(path, file.endsWith('.json') ? jsonCap(file) : MAX_JSON_BYTES);
   const want = sums?.get(file);
   if (sums && !want) throw new CdmmError(`${path}: not listed in ${join(dir, CHECKSUMS_FILE)}`);
   const got = sha256(bytes);
   if (want && got !== want)
     throw new CdmmError(`${path}: changed or damaged since it was written: sha256 ${got.slice(0, 12)}… does not match ${CHECKSUMS_FILE} (${want.slice(0, 12)}…)`);
+  if (file.endsWith('.json')) checkJsonValues(bytes, path);
   return bytes;
 }
 
@@ -158,12 +159,12 @@ export function runFiles(dir: string): (file: string) => Buffer {
   if (sums) return (file) => checkedBytes(dir, file, sums);
   let fmt: unknown;
   try {
-    fmt = (JSON.parse(readBoundedText(join(dir, 'manifest.json'))) as { format?: unknown })?.format;
+    fmt = (JSON.parse(readJsonText(join(dir, 'manifest.json'))) as { format?: unknown })?.format;
   } catch {
     fmt = undefined;
   }
   if (fmt !== RUN_FORMAT_V1) throw new CdmmError(`${join(dir, CHECKSUMS_FILE)}: not found: a run folder lists the sha256 of each of its files there`);
-  return (file) => readBounded(join(dir, file), MAX_JSON_BYTES);
+  return (file) => (file.endsWith('.json') ? Buffer.from(readJsonText(join(dir, file)), 'utf8') : readBounded(join(dir, file), MAX_JSON_BYTES));
 }
 
 /** Reads and checks manifest.json of a run folder: its checksum, every field, and the versions it was written with. */

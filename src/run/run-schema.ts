@@ -85,7 +85,7 @@ export const manifestSchema = z
     cdmm_version: z.string().max(100),
     libtorch_version: z.string().max(100),
     created: z.string().max(100),
-    dataset: z.string().max(1000),
+    dataset: z.string().max(1000).regex(/^[^\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]*$/, 'must not contain control or bidirectional-override characters'),
     spec: z.unknown(),
     spec_path: z.string().min(1).max(4096),
     config: z
@@ -107,7 +107,8 @@ export const manifestSchema = z
     modalities: z.array(modalitySchema).min(1).max(64),
     patterns: z
       .object({
-        masks: z.array(z.string().regex(/^[01]+$/, 'expected a mask of 0s and 1s')).min(1),
+        // (the pattern dictionary holds at most 64: buildPatternDictionary's maxSize)
+        masks: z.array(z.string().regex(/^[01]+$/, 'expected a mask of 0s and 1s')).min(1).max(64),
         prior: z.array(finite.min(0)),
         counts: z.array(z.number().int().min(0)).optional(),
       })

@@ -6,7 +6,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { asTablePath, folderKind, resolveTableFiles, type PathPolicy } from '../data/paths.js';
 import { tableFormat, type Spec } from '../data/spec.js';
 import { CdmmError } from '../util/errors.js';
-import { readBoundedText } from '../util/files.js';
+import { readJsonText } from '../util/files.js';
 import { parseYamlText } from '../util/yaml.js';
 
 export type PatientInput =
@@ -32,7 +32,7 @@ export function readPatientInput(path: string, spec: Spec, policy: PathPolicy = 
 
 function parseText(path: string, parse: (t: string) => unknown): unknown {
   try {
-    return parse(readBoundedText(path));
+    return parse(readJsonText(path));
   } catch (e) {
     if (e instanceof CdmmError) throw e;
     throw new CdmmError(`${path}: cannot parse: ${(e as Error).message}`);
@@ -42,7 +42,7 @@ function parseText(path: string, parse: (t: string) => unknown): unknown {
 function readJsonLines(path: string): PatientInput {
   const records: unknown[] = [];
   const lines: number[] = [];
-  readBoundedText(path).split('\n').forEach((line, i) => {
+  readJsonText(path).split('\n').forEach((line, i) => {
     if (!line.trim()) return;
     try {
       records.push(JSON.parse(line));

@@ -1,7 +1,8 @@
 // What GET /v1/model says about a run: format, versions, configuration, modalities and the input they read,
 // patterns, metrics, where typical values come from, how patients are transformed and scored.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { readJsonText } from '../util/files.js';
 import type { Spec } from '../data/spec.js';
 import type { RunManifest } from '../run/run-io.js';
 import type { Typical } from './typical.js';
@@ -18,7 +19,7 @@ export function buildSummary(runDir: string, m: RunManifest, spec: Spec, typical
   let metrics: unknown = null;
   if (existsSync(metricsPath)) {
     try {
-      metrics = (JSON.parse(readFileSync(metricsPath, 'utf8')) as { splits?: unknown }).splits ?? null;
+      metrics = (JSON.parse(readJsonText(metricsPath)) as { splits?: unknown }).splits ?? null;
     } catch {
       metrics = null;
     }

@@ -16,7 +16,7 @@ import type { TrainOptions } from './options.js';
 import { trainRun } from './run.js';
 import { mean, std } from './stats.js';
 import { safeCdmmLine, shellLine } from '../util/shell.js';
-import { readBoundedText } from '../util/files.js';
+import { readJsonText } from '../util/files.js';
 import { runFiles } from '../run/run-io.js';
 import { f3, meanStd, overSeeds, signedMeanStd } from '../eval/format.js';
 import { computeBounds, FEW_SHIFT_POSITIVES, type Bounds } from '../eval/bounds.js';
@@ -252,7 +252,7 @@ function resumeCommand(req: BenchmarkRequest): string | undefined {
 function checkResumable(req: BenchmarkRequest, planned: string[]): Partial<BenchmarkJson> | undefined {
   let prev: Partial<BenchmarkJson>;
   try {
-    prev = JSON.parse(readBoundedText(join(req.out, 'benchmark.json')));
+    prev = JSON.parse(readJsonText(join(req.out, 'benchmark.json')));
   } catch {
     return undefined; // an older folder without benchmark.json: each run folder is checked by reusable()
   }

@@ -2,10 +2,38 @@
 // a size, checked on the open descriptor, so that a link to /dev/zero, a FIFO or a huge file gives an error instead of
 // filling memory or hanging.
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { basename } from 'node:path';
 import { CdmmError } from './errors.js';
 
 /** JSON files of a run or benchmark folder (predictions.json is the largest: one row per test patient). */
 export const MAX_JSON_BYTES = 512 << 20;
+/**
+ * The smaller cap of the JSON files that do not grow with the cohort, by name, each far above what cdmm writes (a
+ * manifest with a 5,000-code vocabulary is 2 MB): an edited 500 MB manifest took 3.2 GB to parse.
+ */
+const JSON_CAPS: Record<string, number> = { 'manifest.json': 64 << 20, 'metrics.json': 16 << 20, 'insights.json': 16 << 20, 'history.json': 16 << 20, 'benchmark.json': 64 << 20 };
+export const jsonCap = (file: string): number => JSON_CAPS[basename(file)] ?? MAX_JSON_BYTES;
+/**
+ * Most values a JSON file of a run or benchmark folder may hold, counted by its commas (an overcount: commas in
+ * strings count too). V8 aborts the whole process, with a native stack trace, on an array of about 134 M items
+ * (a 270 MB file of zeros); predictions.json of a million test patients has about 20 M.
+ */
+export const MAX_JSON_VALUES = 100_000_000;
+
+/** Refuses JSON text with more than MAX_JSON_VALUES values, before JSON.parse is given it. */
+export function checkJsonValues(bytes: Uint8Array, path: string): void {
+  if (bytes.length <= MAX_JSON_VALUES) return; // fewer bytes than the limit: fewer commas too
+  let commas = 0;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] === 44) commas++;
+  if (commas > MAX_JSON_VALUES) throw new CdmmError(`${path}: holds more than ${MAX_JSON_VALUES.toLocaleString('en-US')} values, far more than cdmm writes (damaged or edited?)`);
+}
+
+/** An untrusted folder's JSON file (its size capped by name, its values counted), as text for JSON.parse. */
+export function readJsonText(path: string): string {
+  const bytes = readBounded(path, jsonCap(path));
+  checkJsonValues(bytes, path);
+  return bytes.toString('utf8');
+}
 /** Model weights: far above the largest model cdmm builds (the default model is 4 MB), and below the 2 GiB that
  * hashing and Buffers take in one piece. */
 export const MAX_WEIGHTS_BYTES = 1024 ** 3;

@@ -5,7 +5,7 @@ import { existsSync, lstatSync, mkdtempSync, readdirSync, realpathSync, renameSy
 import { writeFileAtomic } from './atomic.js';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { CdmmError } from './errors.js';
-import { readBoundedText } from './files.js';
+import { readJsonText } from './files.js';
 import { say } from './say.js';
 
 /** The folders cdmm writes, each recognised by the files it holds (docs/RUN-FORMAT.md). */
@@ -15,7 +15,7 @@ const KIND_NAME: Record<OutputKind, string> = { run: 'run folder', benchmark: 'b
 
 function readJson(path: string): Record<string, unknown> | undefined {
   try {
-    const v = JSON.parse(readBoundedText(path));
+    const v = JSON.parse(readJsonText(path));
     return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
   } catch {
     return undefined;

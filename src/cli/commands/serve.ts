@@ -2,7 +2,7 @@
 // shutdown on SIGINT/SIGTERM (stop accepting, finish what is in flight, exit 0).
 import type { Command } from 'commander';
 import { CdmmError } from '../../util/errors.js';
-import { say } from '../../util/say.js';
+import { printable, say } from '../../util/say.js';
 
 function intOption(flag: string, min: number, max: number) {
   return (v: string): number => {
@@ -47,7 +47,7 @@ export function register(program: Command): void {
       }
       // fastify names one address; for 0.0.0.0 or :: that is 127.0.0.1, so the wildcard is said too.
       const where = /^(0\.0\.0\.0|::)$/.test(o.host) ? `every address of this machine (${o.host}), port ${new URL(address).port}, e.g. ${address}` : address;
-      process.stderr.write(`cdmm: serving ${predictor.manifest.dataset} (${predictor.manifest.config.backbone}, debias ${predictor.manifest.config.debias}) on ${where}${token ? ' (token required)' : ''}\n`);
+      process.stderr.write(`cdmm: serving ${printable(`${predictor.manifest.dataset} (${predictor.manifest.config.backbone}, debias ${predictor.manifest.config.debias}) on ${where}${token ? ' (token required)' : ''}`)}\n`);
       if (!token && !/^(127\.|::1$|localhost$)/.test(o.host))
         say('warning', `listening on ${o.host} without --token: anyone who can reach it can query the model`);
       if (predictor.typical.note) say('note', `no counterfactuals for missing modalities: ${predictor.typical.note}`);
