@@ -121,6 +121,20 @@ describe('cdmm train / evaluate', () => {
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/secrets\.yaml: is not the spec this run was trained with/);
     expect(bad.err).not.toMatch(/db_password|api_key|hunter2/);
+
+    // a run built by an older data code whose preprocessing is the same evaluates; one whose preprocessing differs
+    // is told apart from a changed spec
+    const older = join(root, 'run-older-data');
+    cpSync(run, older, { recursive: true });
+    editManifest(older, (m) => (m.state.version = 'cdmm-data/1'));
+    const same = await cli('evaluate', older, '--json', '--bootstrap', '20');
+    expect(same.code, same.err).toBe(0);
+    const current = await cli('evaluate', run, '--json', '--bootstrap', '20');
+    expect(JSON.parse(same.out).splits.test.auroc).toBe(JSON.parse(current.out).splits.test.auroc);
+    editManifest(older, (m) => (m.state.modalities[0].state.numeric[0].mean += 1));
+    const differs = await cli('evaluate', older, '--bootstrap', '20');
+    expect(differs.code).toBe(2);
+    expect(differs.err).toMatch(/the run was built by cdmm's data code "cdmm-data\/1" and this cdmm builds "cdmm-data\/\d+", whose dataset differs/);
   });
 
   it('the same seed gives the same weights and metrics bit for bit, across separate commands', async () => {

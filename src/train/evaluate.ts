@@ -137,11 +137,18 @@ async function runDataset(run: LoadedRun, o: EvaluateOptions) {
   if (!same)
     throw new CdmmError(`${m.spec_path}: is not the spec this run was trained with (it was changed, or the run folder names another file); score other data with --spec`);
   const ds = await prepareDataset(m.spec_path, { cache: o.cache ?? true, quiet: o.quiet, seed: m.config.split_seed ?? undefined, allowOutside: o.allowOutside });
-  if (JSON.stringify(ds.state) !== JSON.stringify(m.state) || JSON.stringify(ds.modalities) !== JSON.stringify(m.modalities))
+  // The data code's version is compared apart: a build that is the same but for it is the same preprocessing.
+  const versionOf = (st: unknown) => (st as { version?: unknown }).version;
+  const rest = (st: unknown) => JSON.stringify({ ...(st as object), version: undefined });
+  if (rest(ds.state) !== rest(m.state) || JSON.stringify(ds.modalities) !== JSON.stringify(m.modalities)) {
+    const was = versionOf(m.state), now = versionOf(ds.state);
     throw new CdmmError(
-      `${m.spec_path}: the dataset built from this spec no longer matches the run's fitted preprocessing (the spec or its tables changed since training); ` +
-        `score it as external data with --spec instead`,
+      was !== now
+        ? `${m.spec_path}: the run was built by cdmm's data code ${JSON.stringify(was)} and this cdmm builds ${JSON.stringify(now)}, whose dataset differs from the run's fitted preprocessing, so the run's test split cannot be rebuilt as it was: retrain the run, or score the patients as external data with --spec`
+        : `${m.spec_path}: the dataset built from this spec no longer matches the run's fitted preprocessing (the spec or its tables changed since training); ` +
+          `score it as external data with --spec instead`,
     );
+  }
   return ds;
 }
 
