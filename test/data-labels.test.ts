@@ -199,3 +199,49 @@ split: { method: random, seed: 0 }
     await expect(prepareDataset(spec, { quiet: true, cache: false })).rejects.toThrow(/duplicate id 0 appears 3 times .* but label\.table needs one row per patient/);
   });
 });
+
+describe('a label that leaves one class', () => {
+  /** 60 patients, a split column; positives only where `where` says (their label time in minutes, read as days). */
+  function oneClass(o: { positives: (p: number) => boolean; extra?: string; horizon?: string }): string {
+    const dir = tempDir();
+    const pats = ['pid,part,y,dischargeoffset,age'];
+    for (let p = 0; p < 60; p++) pats.push(`${p},${['train', 'train', 'train', 'val', 'test'][p % 5]},${o.positives(p) ? 1 : 0},${o.positives(p) ? 600 : 5000},${30 + p}`);
+    const labs = ['pid,offset,var,val'];
+    for (let p = 0; p < 60; p++) labs.push(`${p},-30,hr,${70 + p}`);
+    writeFileSync(join(dir, 'pats.csv'), pats.join('\n') + '\n');
+    writeFileSync(join(dir, 'labs.csv'), labs.join('\n') + '\n');
+    writeFileSync(join(dir, 'spec.yaml'), `name: one-class
+tables:
+  pats: { file: pats.csv, id: pid${o.extra ?? ''} }
+  labs: { file: labs.csv, id: pid, time: offset, time_unit: minutes }
+cohort: { table: pats, index_time: 0 }
+label: ${o.horizon ? `{ event: y, time: dischargeoffset, horizon: ${o.horizon} }` : '{ column: y }'}
+modalities:
+  demo: { type: tabular, table: pats, numeric: [age] }
+  labs: { type: timeseries, table: labs, variable: var, value: val, window: { start: -1 }, bins: 1 }
+split: { method: column, column: part }
+`);
+    return join(dir, 'spec.yaml');
+  }
+
+  it('in the training split is an error, with the time-unit note that explains it', async () => {
+    // one positive, in a test-split row: the cohort has both classes, the training split one
+    await expect(prepareDataset(oneClass({ positives: (p) => p === 4 }), { quiet: true, cache: false })).rejects.toThrow(
+      /split: all 36 patients of the training split have label 0 \(1 of the 60 included patients have the outcome\): a model cannot learn from one class/,
+    );
+    // a label time on the cohort table without time_unit, beside a table in minutes: the note names it
+    await expect(prepareDataset(oneClass({ positives: (p) => p === 4, horizon: '"2 days"' }), { quiet: true, cache: false })).rejects.toThrow(
+      /tables\.pats: its numeric times are read as days \(it has no time_unit\), those of tables\.labs as minutes/,
+    );
+  });
+
+  it('in the whole cohort says what was left out, and that a bare horizon is days', async () => {
+    // every event time (600 or 5000, read as days) is past a 48-day horizon: all 0
+    await expect(prepareDataset(oneClass({ positives: (p) => p % 3 === 0, horizon: '48' }), { quiet: true, cache: false })).rejects.toThrow(
+      /label: only one class among the 60 included patients \(all 0\); a binary outcome needs both; label\.horizon is 48 days \(a bare number is days\): if hours were meant, write "48 h"/,
+    );
+    // with minutes, 600 min is within 48 h and 5000 min beyond it: both classes
+    const ok = await prepareDataset(oneClass({ positives: (p) => p % 3 === 0, horizon: '48 h', extra: ', time_unit: minutes' }), { quiet: true, cache: false });
+    expect(ok.cohort.included).toBe(60);
+  });
+});

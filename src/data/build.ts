@@ -267,6 +267,15 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
       }),
     ) as SplitIndex;
     if (emptied) exclusions['no modality observed after fitting'] = emptied;
+    // The whole cohort may hold both classes while the training split holds one (one positive in 2,092 eICU stays,
+    // its times read as days): nothing to learn, said now rather than after a model of constants is written.
+    const trainPos = split.train.reduce((a, i) => a + labels[i], 0);
+    if (trainPos === 0 || trainPos === split.train.length) {
+      const allPos = Object.values(split).reduce((a, idx) => a + (idx as Int32Array).reduce((b, i) => b + labels[i], 0), 0);
+      const included = Object.values(split).reduce((a, idx) => a + (idx as Int32Array).length, 0);
+      const units = db.warnings.filter((w) => /numeric times are read as days/.test(w));
+      throw new CdmmError(`${file}: split: all ${split.train.length} patients of the training split have label ${trainPos ? 1 : 0} (${allPos} of the ${included} included patients have the outcome): a model cannot learn from one class; check the label (its horizon, the time units of its columns) or give more patients${units.map((w) => `; ${w}`).join('')}`);
+    }
 
     const state: DataState = {
       version: DATA_CODE_VERSION,

@@ -314,7 +314,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
     out.labels = Float32Array.from(cols.y as number[]);
     const pos = out.labels.reduce((a, b) => a + b, 0);
     if (pos === 0 || pos === ids.length)
-      throw new CdmmError(`${f}: label: only one class among the ${ids.length} included patients (all ${pos === 0 ? 0 : 1}); a binary outcome needs both`);
+      throw new CdmmError(`${f}: label: only one class among the ${ids.length} included patients (all ${pos === 0 ? 0 : 1}); a binary outcome needs both${oneClassHints(spec, exclusions, db.warnings)}`);
     if (spec.split.method === 'column') out.splitValues = cols.split as (string | null)[];
     if (spec.cohort.patient) out.patients = cols.patient as (string | null)[];
     if (spec.split.method === 'group') out.groups = cols.grp as (string | null)[];
@@ -365,6 +365,21 @@ async function requireIdOverlap(db: Db, ct: string, idCol: string, other: string
     `${db.specFile}: ${field}: none of the ${total} ids in ${o.label} (column '${o.id}', e.g. ${await ex(other, o.id)}) is an id of the cohort table ` +
       `${db.table(ct).label} (column '${idCol}', e.g. ${await ex(ct, idCol)}); every table must key rows by the same patient id`,
   );
+}
+
+/** What may have left one class: the patients left out and why, a horizon given as a bare number (days), a table's time unit. */
+function oneClassHints(spec: Spec, exclusions: Record<string, number>, tableNotes: string[]): string {
+  const out: string[] = [];
+  const left = Object.entries(exclusions).map(([k, v]) => `${k}: ${v}`);
+  if (left.length) out.push(`left out: ${left.join('; ')}`);
+  if ('event' in spec.label) {
+    const h = spec.label.horizon;
+    if (exclusions['censored before horizon'] || exclusions['label missing'])
+      out.push(`label.time must be the event's time or, without the event, the end of follow-up (a time for every patient): a patient with neither is censored or missing`);
+    else if (Number.isInteger(h) && h >= 2) out.push(`label.horizon is ${h} days (a bare number is days): if hours were meant, write "${h} h"`);
+  }
+  out.push(...tableNotes.filter((w) => /numeric times are read as days/.test(w)));
+  return out.length ? `; ${out.join('; ')}` : '';
 }
 
 /**

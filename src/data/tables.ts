@@ -201,10 +201,21 @@ export async function registerTables(db: Db, spec: Spec, specDir: string, quiet?
  * often a time_unit left off one table (eICU's vitals read as days kept 10.6% of the stays instead of 95.6%).
  */
 function noteTimeUnits(db: Db, spec: Spec): void {
+  // A table's own time, or the times the cohort and the label read from it (eICU's unitdischargeoffset as the
+  // label time of a patient table with no time column: read as days, every stay was past a 48 h horizon).
+  const clockColumns = (name: string): string[] => {
+    const cols: string[] = [];
+    if (spec.cohort.table === name) {
+      if (typeof spec.cohort.index_time === 'string') cols.push(spec.cohort.index_time);
+      if (spec.cohort.end_time) cols.push(spec.cohort.end_time);
+    }
+    if ('event' in spec.label && (spec.label.table ?? spec.cohort.table) === name) cols.push(spec.label.time);
+    return cols;
+  };
   const numericTime = (name: string) => {
     const info = db.table(name);
     const col = info.columns.has(ROW_TIME) ? ROW_TIME : info.time;
-    return !!col && kindOf(info.columns.get(col) ?? '') === 'number';
+    return [...(col ? [col] : []), ...clockColumns(name)].some((c) => kindOf(info.columns.get(c) ?? '') === 'number');
   };
   const given = Object.keys(spec.tables).find((name) => (spec.tables[name].time_unit ?? 'days') !== 'days');
   if (!given) return;
