@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { calibrationNotes } from '../src/train/run.js';
+import { calibrationNotes, NEAR_CHANCE_AUROC, weakModelNotes } from '../src/train/run.js';
 import type { PreparedDataset } from '../src/data/types.js';
 
 // Only the validation labels are read: 200 patients, 60 positive (enough of each class for no small-split note).
@@ -25,5 +25,18 @@ describe('train notes on calibration', () => {
     const n = calibrationNotes(small, platt, { ece: 0.08, ece_raw: 0.02 });
     expect(n).toHaveLength(2);
     expect(n[0]).toMatch(/fitted on 80 validation patients, 10 of them positive/);
+  });
+});
+
+describe('train notes on a model near chance', () => {
+  it('names the dual branch when its weights were on and its bias network ranked well, else says it plainly', () => {
+    const dualOn = { dual: { on: true, bias_auroc: 0.759 } };
+    expect(weakModelNotes(0.546, dualOn)[0]).toMatch(/validation AUROC is 0\.546, near chance, while the dual branch's bias network reached 0\.759: its weights may have removed real signal/);
+    expect(weakModelNotes(0.546, { dual: { on: false, bias_auroc: 0.759 } })[0]).toMatch(/validation AUROC is 0\.546, near chance: it ranks patients little better than a coin/);
+    expect(weakModelNotes(0.546, undefined)).toHaveLength(1);
+    // above the threshold, or no AUROC (one class on validation): nothing
+    expect(weakModelNotes(0.83, dualOn)).toEqual([]);
+    expect(weakModelNotes(null, dualOn)).toEqual([]);
+    expect(weakModelNotes(NEAR_CHANCE_AUROC, dualOn)).toHaveLength(1);
   });
 });

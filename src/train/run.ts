@@ -183,10 +183,30 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
         }),
       }),
     }, { mayReplace: hooks.mayReplace });
-    return { dir: resolve(outDir), manifest, metrics, insights, history: res.history, bestEpoch: res.bestEpoch, notes: [...res.notes, ...calibrationNotes(ds, calibration, metrics.splits.val)] };
+    return { dir: resolve(outDir), manifest, metrics, insights, history: res.history, bestEpoch: res.bestEpoch, notes: [...res.notes, ...calibrationNotes(ds, calibration, metrics.splits.val), ...weakModelNotes(metrics.splits.val?.auroc, res.parts)] };
   } finally {
     model.dispose();
   }
+}
+
+/** A kept model whose validation AUROC is at most this ranks patients little better than chance. */
+export const NEAR_CHANCE_AUROC = 0.6;
+
+/**
+ * A model that ranks validation patients near chance is said so; where the dual branch's weights were on and its
+ * bias network ranked well, those weights are the likely cause (a real risk factor taken for a shortcut: a new
+ * user's eICU task fell from validation AUROC 0.705 plain to 0.546, the bias network at 0.759).
+ */
+export function weakModelNotes(valAuroc: number | null | undefined, parts: Record<string, Record<string, unknown>> | undefined): string[] {
+  if (typeof valAuroc !== 'number' || !(valAuroc <= NEAR_CHANCE_AUROC)) return [];
+  const dual = parts?.dual;
+  const bias = typeof dual?.bias_auroc === 'number' ? dual.bias_auroc : undefined;
+  if (dual?.on === true && bias !== undefined && bias >= NEAR_CHANCE_AUROC + 0.1)
+    return [
+      `the model's validation AUROC is ${valAuroc.toFixed(3)}, near chance, while the dual branch's bias network reached ${bias.toFixed(3)}: its weights may have removed real signal ` +
+        `(a discrete risk factor taken for a shortcut); compare with --debias deconfound and --debias none (cdmm benchmark --debias none,deconfound,full) before serving it, or use --gate off`,
+    ];
+  return [`the model's validation AUROC is ${valAuroc.toFixed(3)}, near chance: it ranks patients little better than a coin; check the label and the features before serving it`];
 }
 
 /** Fewer validation patients of a class than this: the calibration map is fitted on little, and may not help. */
