@@ -90,6 +90,12 @@ describe('cdmm train / evaluate', () => {
     const counted = Number(/(\d+) of its 900 patients/.exec(self.err)![1]);
     // training and validation: every patient not in the run's test or shift split
     expect(counted).toBe(900 - metrics.splits.test.n - metrics.splits.shift.n);
+    // the same cohort file at another prediction time: other features, the same patients, found by id
+    const earlier = join(root, 'sim', 'earlier.yaml');
+    writeFileSync(earlier, readFileSync(spec, 'utf8').replace(/^(  index_time: index_day)$/m, '$1\n  index_offset: -30'));
+    const at = await cli('evaluate', run, '--spec', earlier, '--json', '--bootstrap', '20');
+    expect(at.code, at.err).toBe(0);
+    expect(at.err).toMatch(new RegExp(`earlier\\.yaml: ${counted} of its 900 patients are training or validation patients of the run \\(its cohort table is the file the run was trained on`));
     // a renamed copy of the cohort file is found the same way (the check is by id, not by file)
     const copyDir = join(root, 'sim-copy');
     cpSync(join(root, 'sim'), copyDir, { recursive: true, filter: (f) => !f.includes('.cdmm-cache') });

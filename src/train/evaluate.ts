@@ -89,14 +89,22 @@ export async function evaluateRun(run: LoadedRun, o: EvaluateOptions = {}): Prom
       // training file too). Ids shared by chance (another source numbering patients 1, 2, …) differ in the rest.
       const c = countFitted(fitted, { ids: t.ids, labels: t.labels, mask: t.mask, K: run.manifest.modalities.length, values: run.manifest.modalities.map((mod) => t.values[mod.name]) });
       const by = 'version' in fitted ? 'id, label, missing modalities and features' : 'id, label and missing modalities';
-      if (c.rows > 0 && c.rows >= 0.5 * c.ids)
-        r.warnings = [`${o.specPath}: ${c.rows} of its ${t.ids.length} patients are, by ${by}, training or validation patients of the run, so these figures are not an external validation (without --spec, evaluate scores the run's held-out test split)`];
+      const byRow = c.rows > 0 && c.rows >= 0.5 * c.ids
+        ? `${c.rows} of its ${t.ids.length} patients are, by ${by}, training or validation patients of the run, so these figures are not an external validation (without --spec, evaluate scores the run's held-out test split)`
+        : undefined;
+      // The same patients at another prediction time (or with other features) differ in all but their ids: from
+      // the run's own cohort file, the ids are checked against the rebuilt training patients (exact), and the
+      // by-row count stands where that rebuild cannot be done.
+      const same = sameCohortFile(m.spec as Spec, m.spec_path, o.specPath);
+      const byId = same ? await trainingOverlap(run, t.ids, o, same) : undefined;
+      const w = byId && (!byRow || byId.n > c.rows) ? byId.text : byRow;
+      if (w) r.warnings = [`${o.specPath}: ${w}`];
     } else {
       // A run folder from before fitted.json: only the run's own cohort file can be checked, by rebuilding it.
       const same = sameCohortFile(m.spec as Spec, m.spec_path, o.specPath);
       if (same) {
         const w = await trainingOverlap(run, t.ids, o, same);
-        if (w) r.warnings = [`${o.specPath}: ${w}`];
+        if (w) r.warnings = [`${o.specPath}: ${w.text}`];
       }
     }
     if (unseen.length) r.warnings = [...(r.warnings ?? []), ...unseen];
@@ -157,18 +165,19 @@ async function runDataset(run: LoadedRun, o: EvaluateOptions) {
  * training and validation splits (validation chose the epoch and fitted the calibration). The spec's filters may
  * select other patients of the same file, e.g. another hospital. Undefined when none were fitted on.
  */
-async function trainingOverlap(run: LoadedRun, ids: string[], o: EvaluateOptions, file: string): Promise<string | undefined> {
+async function trainingOverlap(run: LoadedRun, ids: string[], o: EvaluateOptions, file: string): Promise<{ n: number; text: string } | undefined> {
   let fitted: Set<string>;
   try {
     // The run folder's spec is checked against its manifest, not trusted with the user's --allow-outside.
     const ds = await runDataset(run, { ...o, quiet: true, allowOutside: false });
     fitted = new Set([...ds.splits.train.ids, ...ds.splits.val.ids]);
   } catch {
-    return `its cohort table is the file the run was trained on (${file}) and the run's training patients could not be rebuilt to check, so its patients may include them: these figures may not be an external validation`;
+    // (n 0: any count found by row says more)
+    return { n: 0, text: `its cohort table is the file the run was trained on (${file}) and the run's training patients could not be rebuilt to check, so its patients may include them: these figures may not be an external validation` };
   }
   const n = ids.filter((id) => fitted.has(id)).length;
   if (n === 0) return undefined;
-  return `${n} of its ${ids.length} patients are training or validation patients of the run (its cohort table is the file the run was trained on, ${file}), so these figures are not an external validation (without --spec, evaluate scores the run's held-out test split)`;
+  return { n, text: `${n} of its ${ids.length} patients are training or validation patients of the run (its cohort table is the file the run was trained on, ${file}), so these figures are not an external validation (without --spec, evaluate scores the run's held-out test split)` };
 }
 
 /** The run's fitted.json (checked against SHA256SUMS), or undefined for a run folder written before it existed. */
