@@ -245,3 +245,33 @@ split: { method: column, column: part }
     expect(ok.cohort.included).toBe(60);
   });
 });
+
+describe('a window over a table timed by dates', () => {
+  it('ending at the prediction time is warned of (a row of that day may be recorded after it); ending at -1 is not', async () => {
+    const dir = tempDir();
+    const pats = ['pid,admit,y'];
+    const omr = ['pid,chartdate,value'];
+    for (let p = 0; p < 60; p++) {
+      pats.push(`${p},2150-01-${String(10 + (p % 10)).padStart(2, '0')} 14:00:00,${p % 3 === 0 ? 1 : 0}`);
+      omr.push(`${p},2150-01-${String(10 + (p % 10)).padStart(2, '0')},${70 + p}`, `${p},2150-01-0${1 + (p % 8)},${60 + p}`);
+    }
+    writeFileSync(join(dir, 'pats.csv'), pats.join('\n') + '\n');
+    writeFileSync(join(dir, 'omr.csv'), omr.join('\n') + '\n');
+    const spec = (end: number) => `name: dates
+tables:
+  pats: { file: pats.csv, id: pid }
+  omr: { file: omr.csv, id: pid, time: chartdate }
+cohort: { table: pats, index_time: admit }
+label: { column: y }
+modalities:
+  omr: { type: timeseries, table: omr, columns: [value], window: { start: -30, end: ${end} }, bins: 1 }
+split: { method: random, seed: 0 }
+`;
+    writeFileSync(join(dir, 'spec.yaml'), spec(0));
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    expect(ds.cohort.warnings?.join('\n')).toMatch(/modalities\.omr\.window\.end: 0 days, over omr\.chartdate, a date without a time of day: a row dated the prediction day counts/);
+    writeFileSync(join(dir, 'spec.yaml'), spec(-1));
+    const ok = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    expect((ok.cohort.warnings ?? []).join('\n')).not.toMatch(/window\.end/);
+  });
+});

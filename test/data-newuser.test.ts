@@ -391,6 +391,8 @@ split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 } }
     const dir = data(', untimed: true');
     const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
     for (const [id, has] of presence(ds.splits, 2, 1)) expect(has).toBe(Number(id) % 2 === 1);
+    // every row counts as known at the prediction time: said, since a stay's own later records would leak
+    expect(ds.cohort.warnings?.join('\n')).toMatch(/modalities\.history\.untimed: table 'dx' has no time, so every one of its rows for a patient counts as known at the prediction time/);
     const spec = loadSpec(join(dir, 'spec.yaml'));
     const out = await transformPatients(spec, dir, ds.state, { records: [{ id: 'a', patients: { age: 50 }, dx: [{ icd_code: 'I10' }] }, { id: 'b', patients: { age: 50 } }] });
     expect(Array.from(out.mask)).toEqual([1, 1, 1, 0]);

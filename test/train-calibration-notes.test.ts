@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { calibrationNotes, NEAR_CHANCE_AUROC, weakModelNotes } from '../src/train/run.js';
+import { calibrationNotes, NEAR_CHANCE_AUROC, tooGoodNotes, weakModelNotes } from '../src/train/run.js';
 import type { PreparedDataset } from '../src/data/types.js';
 
 // Only the validation labels are read: 200 patients, 60 positive (enough of each class for no small-split note).
@@ -38,5 +38,16 @@ describe('train notes on a model near chance', () => {
     expect(weakModelNotes(0.83, dualOn)).toEqual([]);
     expect(weakModelNotes(null, dualOn)).toEqual([]);
     expect(weakModelNotes(NEAR_CHANCE_AUROC, dualOn)).toHaveLength(1);
+  });
+});
+
+describe('train notes on a model too good to be true', () => {
+  it('points at leakage from an AUROC of 0.99 up, and at chance on a small validation split', () => {
+    expect(tooGoodNotes(ds, 0.995)[0]).toMatch(/validation AUROC is 0\.995: that good is rare in clinical data; check that no feature is known only after the prediction time/);
+    expect(tooGoodNotes(ds, 0.995)[0]).not.toMatch(/chance/);
+    const small = { splits: { val: { labels: Float32Array.from({ length: 23 }, (_, i) => (i < 3 ? 1 : 0)) } } } as unknown as PreparedDataset;
+    expect(tooGoodNotes(small, 1)[0]).toMatch(/with 3 validation patients of the smaller class it may also be chance/);
+    expect(tooGoodNotes(ds, 0.93)).toEqual([]);
+    expect(tooGoodNotes(ds, null)).toEqual([]);
   });
 });

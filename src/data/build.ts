@@ -298,7 +298,7 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
       availability[nm] = included ? c / included : 0;
     });
     const cohortInfo: PreparedDataset['cohort'] = { candidates: cohort.candidates, included, exclusions };
-    const nearWarnings = [...(await unseenVariableHints(db, spec, names, states)), ...idLikeCategories(names, states, distinctPatients([split.train], cohort.patients)), ...mixedZones(spec, state.tableTypes)];
+    const nearWarnings = [...(await unseenVariableHints(db, spec, names, states)), ...idLikeCategories(names, states, distinctPatients([split.train], cohort.patients)), ...mixedZones(spec, state.tableTypes), ...untimedOwnRows(spec), ...sameDayDates(spec, state.tableTypes)];
     const tableWarnings = db.warnings;
     if (tableWarnings.length || cohort.warnings.length || idWarnings.length || nearWarnings.length) cohortInfo.warnings = [...tableWarnings, ...cohort.warnings, ...idWarnings, ...nearWarnings];
     if (Object.keys(tableIds).length) cohortInfo.table_ids = tableIds;
@@ -398,6 +398,37 @@ export function sliceSplit(idx: Int32Array, cohort: Pick<Cohort, 'ids' | 'labels
  * as UTC, so a hospital exporting local wall-clock times moves its rows by the zone's offset, across the
  * prediction time too. Said once, naming both sides.
  */
+/**
+ * `untimed: true` on a table without times: every row of the patient counts as known at the prediction time, which
+ * for the stay's own later records is a leak (MIMIC-IV's diagnoses_icd of the admission are coded at discharge: a new
+ * user's early fusion gained 0.06 test AUROC from them, unwarned), and through a patient-level link for later stays' too.
+ */
+function untimedOwnRows(spec: Spec): string[] {
+  const out: string[] = [];
+  for (const [name, m] of Object.entries(spec.modalities)) {
+    const t = spec.tables[m.table];
+    if (!('untimed' in m) || m.untimed !== true || m.table === spec.cohort.table || !t || t.time) continue;
+    out.push(`modalities.${name}.untimed: table '${m.table}' has no time, so every one of its rows for a patient counts as known at the prediction time; right for data recorded before it (a problem list at admission), a leak for records made later (an admission's discharge diagnoses, a later stay's rows): give the table a time, or a lookup of a time it is known by (docs/SPEC.md, lookup)`);
+  }
+  return out;
+}
+
+/**
+ * A window ending at the prediction time over a table timed by dates: a row dated the index's day counts, though it
+ * may have been recorded after the prediction time that day (MIMIC-IV's omr chartdate); SPEC says end: -1.
+ */
+function sameDayDates(spec: Spec, types: Record<string, Record<string, string>>): string[] {
+  const out: string[] = [];
+  for (const [name, m] of Object.entries(spec.modalities)) {
+    if (!('window' in m) || ('untimed' in m && m.untimed === true) || !(m.window.end > -1)) continue;
+    const t = spec.tables[m.table];
+    const dates = (t ? timeColumns(t) : []).filter((c) => types[m.table]?.[c] === 'DATE');
+    if (dates.length)
+      out.push(`modalities.${name}.window.end: ${m.window.end} days, over ${m.table}.${dates[0]}, a date without a time of day: a row dated the prediction day counts although it may be recorded after the prediction time that day; end the window at -1 to use whole days before it`);
+  }
+  return out;
+}
+
 function mixedZones(spec: Spec, types: Record<string, Record<string, string>>): string[] {
   const zoned = (t: string) => /WITH TIME ZONE|TIMESTAMPTZ/i.test(t);
   const naive = (t: string) => /^TIMESTAMP(_[A-Z]+)?$/i.test(t);

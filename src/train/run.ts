@@ -183,7 +183,7 @@ export async function trainRun(ds: PreparedDataset, src: DatasetSource, req: Run
         }),
       }),
     }, { mayReplace: hooks.mayReplace });
-    return { dir: resolve(outDir), manifest, metrics, insights, history: res.history, bestEpoch: res.bestEpoch, notes: [...res.notes, ...calibrationNotes(ds, calibration, metrics.splits.val), ...weakModelNotes(metrics.splits.val?.auroc, res.parts)] };
+    return { dir: resolve(outDir), manifest, metrics, insights, history: res.history, bestEpoch: res.bestEpoch, notes: [...res.notes, ...calibrationNotes(ds, calibration, metrics.splits.val), ...weakModelNotes(metrics.splits.val?.auroc, res.parts), ...tooGoodNotes(ds, metrics.splits.val?.auroc)] };
   } finally {
     model.dispose();
   }
@@ -207,6 +207,25 @@ export function weakModelNotes(valAuroc: number | null | undefined, parts: Recor
         `(a discrete risk factor taken for a shortcut); compare with --debias deconfound and --debias none (cdmm benchmark --debias none,deconfound,full) before serving it, or use --gate off`,
     ];
   return [`the model's validation AUROC is ${valAuroc.toFixed(3)}, near chance: it ranks patients little better than a coin; check the label and the features before serving it`];
+}
+
+/** A validation AUROC from this up is rare in clinical data: more often a feature known only after the prediction time. */
+export const SUSPICIOUS_AUROC = 0.99;
+
+/**
+ * A near-perfect validation AUROC is said, with what most often causes it (a new user's feature `discharge_location`,
+ * "DIED" exactly when the label is 1, gave 1.000 with no word) and, on a small split, that it may be chance.
+ */
+export function tooGoodNotes(ds: PreparedDataset, valAuroc: number | null | undefined): string[] {
+  if (typeof valAuroc !== 'number' || !(valAuroc >= SUSPICIOUS_AUROC)) return [];
+  let pos = 0;
+  for (const v of ds.splits.val.labels) pos += v >= 0.5 ? 1 : 0;
+  const few = Math.min(pos, ds.splits.val.labels.length - pos);
+  return [
+    `the model's validation AUROC is ${valAuroc.toFixed(3)}: that good is rare in clinical data; check that no feature is known only after the prediction time ` +
+      `(an outcome recorded with the stay, such as a discharge location or the length of stay, or the admission's own discharge diagnoses; docs/DATABASES.md, leakage traps)` +
+      (few < FEW_FOR_CALIBRATION ? `; with ${few} validation patient${few === 1 ? '' : 's'} of the smaller class it may also be chance` : ''),
+  ];
 }
 
 /** Fewer validation patients of a class than this: the calibration map is fitted on little, and may not help. */
