@@ -34,8 +34,11 @@ function nearest(key: string, patterns: string[], weight: number[]): number {
   return best;
 }
 
+/** Training patients a missingness pattern needs to stay a pattern of its own (rarer ones merge into the nearest). */
+export const PATTERN_MIN_COUNT = 20;
+
 export function buildPatternDictionary(masks: Uint8Array, K: number, opts: PatternDictionaryOptions = {}): PatternDictionary {
-  const minCount = opts.minCount ?? 20;
+  const minCount = opts.minCount ?? PATTERN_MIN_COUNT;
   const maxSize = opts.maxSize ?? 64;
   if (K <= 0) throw new Error('buildPatternDictionary: K must be positive');
   if (masks.length % K !== 0) throw new Error(`buildPatternDictionary: mask length ${masks.length} is not a multiple of K=${K}`);

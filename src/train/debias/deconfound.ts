@@ -5,7 +5,7 @@
 // the deconfounder (the pattern-blind path costs where the pattern is uninformative).
 import { interventionRate } from '../../models/debias/intervention.js';
 import { patternTest, type PatternTest } from '../../models/debias/pattern-test.js';
-import { assignPatterns, buildPatternDictionary } from '../../models/patterns.js';
+import { assignPatterns, buildPatternDictionary, PATTERN_MIN_COUNT } from '../../models/patterns.js';
 import type { PreparedDataset } from '../../data/types.js';
 import { groupLabelWeights } from '../../models/debias/weights.js';
 import { GATE_MARGIN } from './dual.js';
@@ -33,7 +33,7 @@ export function describeDeconfounderDecision(d: ReturnType<typeof deconfounderDe
   const head = 'deconfounder (--debias full with the default --pattern-gate auto):';
   if (!d.test)
     return {
-      text: `${head} nothing to adjust: the training split has one missingness pattern (${d.mask}) after merging rare ones; train builds the model without it`,
+      text: `${head} nothing to adjust: the training split has one missingness pattern (${d.mask}) after merging rare ones (a pattern needs ${PATTERN_MIN_COUNT} training patients to stay its own; the table above counts every pattern); train builds the model without it`,
       json: { acts: false, patterns: d.patterns, reason: 'one pattern' },
     };
   const t = d.test;
@@ -62,7 +62,7 @@ export const deconfoundPart: DebiasPart = {
     const record = { patterns: P, gate: mode, on, pattern_auroc: test ? r(test.auroc) : null, pattern_auroc_lower: test ? r(test.auroc_lower) : null, margin: GATE_MARGIN };
     const why = test ? `the pattern alone predicts the label with cross-fitted AUROC ${test.auroc.toFixed(3)} (90% lower bound ${test.auroc_lower.toFixed(3)}, needed > ${(0.5 + GATE_MARGIN).toFixed(4)})` : '';
     if (P === 1)
-      return { name: 'deconfound', active: false, record, notes: [`deconfounding has nothing to adjust: the training split has one missingness pattern (${dict.masks[0]}) after merging rare ones; the model is built without the deconfounder`] };
+      return { name: 'deconfound', active: false, record, notes: [`deconfounding has nothing to adjust: the training split has one missingness pattern (${dict.masks[0]}) after merging rare ones (a pattern needs ${PATTERN_MIN_COUNT} training patients to stay its own); the model is built without the deconfounder`] };
     if (!on)
       return { name: 'deconfound', active: false, record, notes: [`deconfounder off: ${mode === 'off' ? '--pattern-gate off' : 'the missingness pattern says nothing about the label'} (${why}); the model reads the mask as the plain one does`] };
     return {
