@@ -275,3 +275,31 @@ split: { method: random, seed: 0 }
     expect((ok.cohort.warnings ?? []).join('\n')).not.toMatch(/window\.end/);
   });
 });
+
+describe('a label as a threshold on a number', () => {
+  it("label.above: positive above it, 0 at or below, blank left out; the column is the outcome (not a feature)", async () => {
+    const dir = tempDir();
+    const rows = ['stay,los,age'];
+    for (let p = 0; p < 60; p++) rows.push(`${p},${p % 10 === 9 ? '' : (p % 7) * 0.75},${40 + p}`);
+    writeFileSync(join(dir, 'stays.csv'), rows.join('\n') + '\n');
+    const spec = (label: string, extra = '') => `name: los
+tables:
+  stays: { file: stays.csv, id: stay }
+cohort: { table: stays, index_time: 0 }
+label: ${label}
+modalities:
+  demo: { type: tabular, table: stays, numeric: [age${extra}] }
+split: { method: random, seed: 0 }
+`;
+    writeFileSync(join(dir, 'spec.yaml'), spec('{ column: los, above: 3 }'));
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    const y = new Map<number, number>();
+    for (const s of Object.values(ds.splits)) s.ids.forEach((id, r) => y.set(Number(id), s.labels[r]));
+    for (let p = 0; p < 60; p++) expect([p, y.get(p)]).toEqual([p, p % 10 === 9 ? undefined : (p % 7) * 0.75 > 3 ? 1 : 0]);
+    expect(ds.cohort.exclusions).toEqual({ 'label missing': 6 });
+    writeFileSync(join(dir, 'spec.yaml'), spec('{ column: los, above: 3 }', ', los'));
+    await expect(prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(/'los' is the label column \(label\.column\) of table 'stays', known only after the prediction time/);
+    writeFileSync(join(dir, 'spec.yaml'), spec('{ column: los, above: 3, positive: [1] }'));
+    await expect(prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(/give either label\.above/);
+  });
+});

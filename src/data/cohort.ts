@@ -162,7 +162,14 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       await perRowJoin(db, spec, idCol, lt, 'label.table', 'l', labelJoins, !eventLog);
       labelJoin = labelJoins.join(' ');
     }
-    if ('column' in label && label.positive) {
+    if ('column' in label && label.above !== undefined) {
+      // A threshold on a number (length of stay > 3 days): above it 1, at or below 0, blank excluded.
+      await db.requireNumeric(lt, label.column, 'label.column');
+      const col = `CAST(${la}.${q(label.column)} AS DOUBLE)`;
+      const t = sqlNum(label.above, `${f}: label.above`);
+      labelSql = `CASE WHEN ${col} IS NULL THEN NULL WHEN ${col} > ${t} THEN 1 ELSE 0 END`;
+      reasonSql = `CASE WHEN ${col} IS NULL THEN 'label missing' END`;
+    } else if ('column' in label && label.positive) {
       let note: string | undefined;
       ({ labelSql, reasonSql, note } = await valueLabel(db, spec, lt, la));
       if (note) warnings.push(note);

@@ -231,9 +231,12 @@ export const labelSchema = z.union([
       negative: scalars.optional(),
       /** A cohort row without a row in `table`: excluded as "label missing" (default), or negative. */
       absent: z.enum(['missing', 'negative']).optional(),
+      /** A numeric column's threshold: positive where the value is above it (a length of stay over 3 days), else 0. */
+      above: num.optional(),
     })
     .strict()
-    .refine((l) => l.negative === undefined || l.positive !== undefined, { message: 'label.negative needs label.positive', path: ['negative'] }),
+    .refine((l) => l.negative === undefined || l.positive !== undefined, { message: 'label.negative needs label.positive', path: ['negative'] })
+    .refine((l) => l.above === undefined || l.positive === undefined, { message: 'give either label.above (a threshold on a numeric column) or label.positive (its values that mean the outcome)', path: ['above'] }),
   z
     .object({
       table: ident.optional(),
