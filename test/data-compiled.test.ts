@@ -254,6 +254,46 @@ split: { method: random, fractions: { train: 0.6, val: 0.2, test: 0.2 } }
     rmSync(dir, { recursive: true, force: true });
   }, 120_000);
 
+  it("PhysioNet 2019's layout (a folder with file_column, first_row, an hourly event-log label): compiled, and the earliest row kept from records sent in any order", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdmm-pn19-'));
+    mkdirSync(join(dir, 'training'));
+    for (let i = 1; i <= 120; i++) {
+      const rows = ['HR|O2Sat|Age|Gender|ICULOS|SepsisLabel'];
+      for (let h = 1; h <= 30 + (i % 3); h++) rows.push(`${h % 4 === 0 ? 'NaN' : 70 + (i % 17) + h}|${94 + (h % 5)}|${40 + (i % 45)}|${i % 2}|${h}|${i % 4 === 0 && h >= 20 ? 1 : 0}`);
+      writeFileSync(join(dir, 'training', `p${String(i).padStart(6, '0')}.psv`), rows.join('\n') + '\n');
+    }
+    writeFileSync(join(dir, 'spec.yaml'), `name: pn19
+tables:
+  hours: { file: training/, format: csv, delimiter: "|", na_values: [NaN], file_column: patient, id: patient, time: ICULOS, time_unit: hours }
+  stays: { file: training/, format: csv, delimiter: "|", na_values: [NaN], file_column: patient, id: patient, time: ICULOS, time_unit: hours, first_row: true }
+cohort: { table: stays, index_time: 0, index_offset: 6 h }
+label: { table: hours, event: SepsisLabel, event_values: [1], time: ICULOS, horizon: 24 h }
+modalities:
+  demo: { type: tabular, table: stays, numeric: [Age, Gender] }
+  vitals: { type: timeseries, table: hours, columns: [HR, O2Sat], window: { start: -6 h }, bins: 2 }
+split: { method: random, seed: 0 }
+`);
+    const spec = join(dir, 'spec.yaml');
+    const r = await parity(spec, 60);
+    expect(tryCompileRecordTransform(r.spec, r.state, r.ds.modalities)).not.toHaveProperty('unsupported');
+    expect(r.vsSql.exact).toBe(r.vsSql.compared);
+    expect(r.vsTraining.maxAbs).toBeLessThanOrEqual(TOLERANCE);
+    // later rows of the per-patient table, with other values, sent before the first one: both paths keep the earliest
+    const rand = mulberry32(4);
+    const shuffled = r.records.map((rec) => {
+      const first = (rec.stays as Record<string, unknown>[])[0];
+      const later = [5, 9, 2].map((h) => ({ ...first, Age: 99, ICULOS: h + 1 }));
+      return { ...rec, stays: [...later, first].sort(() => rand() - 0.5) };
+    });
+    const compiled = compileRecordTransform(r.spec, r.state, r.ds.modalities).transform(shuffled);
+    expect(compiled.problems).toEqual([]);
+    const sql = await transformPatients(r.spec, dir, r.state, { records: shuffled });
+    const vsSql = compare(r.ds, compiled, sql, r.ids);
+    expect(vsSql.exact).toBe(vsSql.compared);
+    expect(compare(r.ds, compiled, allSplits(r.ds), r.ids).maxAbs).toBeLessThanOrEqual(TOLERANCE);
+    rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
+
   const eicu = 'datasets/eicu-demo/mortality-24h.yaml';
   it('codes split from one cell and truncated (eICU\'s "401.9, I10"), on both paths', async () => {
     const rand = mulberry32(3);

@@ -51,7 +51,8 @@ const ENCODERS: { [T in Spec['modalities'][string]['type']]: (m: Extract<Spec['m
 const KNOWN: Record<string, string[]> = {
   // label, split, reference and true_risk do not reach a prediction; cohort.patient and end_time neither.
   spec: ['name', 'description', 'tables', 'cohort', 'label', 'modalities', 'split', 'true_risk', 'reference'],
-  table: ['file', 'format', 'id', 'time', 'time_format', 'time_unit', 'na_values', 'decimal', 'encoding', 'delimiter', 'columns', 'where', 'values', 'link', 'lookup'],
+  // (file_column: a column of the files' names, which records give like any other column, or as their id)
+  table: ['file', 'format', 'id', 'time', 'time_format', 'time_unit', 'na_values', 'decimal', 'encoding', 'delimiter', 'columns', 'where', 'values', 'link', 'lookup', 'file_column', 'first_row'],
   cohort: ['table', 'id', 'patient', 'index_time', 'index_offset', 'end_time', 'filters'],
   window: ['start', 'end', 'allow_after_index'],
   tabular: ['type', 'table', 'numeric', 'categorical', 'missing_indicators'],

@@ -48,6 +48,8 @@ export class TableView {
   private readonly valueMaps = new Map<string, Map<string, string | null>>();
   /** The keys of a map that read as numbers, by value: a number column matches them so (shapeRows). */
   private readonly numberMaps = new Map<string, Map<number, string | null>>();
+  /** tables.NAME.first_row: the table keeps each record's earliest row. */
+  private readonly firstRow: boolean;
   /** tables.NAME.link: rows belong to the patient only when the link table has its row. */
   readonly link: TableView | undefined;
   /**
@@ -92,6 +94,10 @@ export class TableView {
     this.clock = clocks.has(true);
     for (const [column, values] of Object.entries(t.where ?? {})) this.where.push(this.whereTest(column, values as Scalar[]));
     this.link = t.link ? table(t.link.table) : undefined;
+    this.firstRow = t.first_row === true;
+    // keepFirstRows orders by the time column's own values: the same order as days() for numbers and clock times
+    if (this.firstRow && this.times.length === 1 && !(['double', 'float', 'integer', 'date', 'timestamp'] as ColumnClass[]).includes(this.times[0].cls))
+      throw new Unsupported(`tables.${name}.first_row by a time column of type ${types.get(this.times[0].column)}`);
   }
 
   private compileLookup(lk: { table: string; on: string; columns: string[] }, table: (name: string) => TableView) {
@@ -160,10 +166,22 @@ export class TableView {
     return this.isCohort && rows.length === 0 ? [EMPTY_ROW] : rows;
   }
 
-  /** The rows the table holds once loaded: the record's, kept by `where` (shapeRows). */
+  /** The rows the table holds once loaded: the record's, kept by `where`, then by first_row (shapeRows). */
   kept(rec: PatientRecord): Row[] {
     const rows = this.given(rec);
-    return this.where.length ? rows.filter((row) => this.where.every((w) => w(rec, row))) : rows;
+    const kept = this.where.length ? rows.filter((row) => this.where.every((w) => w(rec, row))) : rows;
+    return this.firstRow && kept.length > 1 ? [this.earliest(rec, kept)] : kept;
+  }
+
+  /** tables.NAME.first_row as keepFirstRows orders: by the one time column, a row without one last, then as sent. */
+  private earliest(rec: PatientRecord, rows: Row[]): Row {
+    if (this.times.length !== 1) return rows[0];
+    let best = rows[0], bestT = this.days(rec, best);
+    for (const row of rows.slice(1)) {
+      const t = this.days(rec, row);
+      if (!Number.isNaN(t) && (Number.isNaN(bestT) || t < bestT)) { best = row; bestT = t; }
+    }
+    return best;
   }
 
   /** The rows the builders' SQL sees: the kept ones, and for a linked table only when its link row is there. */
