@@ -199,6 +199,18 @@ describe('prototype keys in records', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  it('a key repeated in one object of a body → 400 naming it (JSON.parse would score the last one silently)', async () => {
+    const single = await post(app, '{"id":"A","index_time":1000,"patients":{"age":80},"id":"B"}');
+    expect(single.statusCode).toBe(400);
+    expect(single.json()).toEqual({ error: 'invalid input', issues: [{ path: 'id', message: "the key 'id' appears twice in one object (which one is meant?)" }] });
+    const nested = await post(app, '{"records":[{"id":"a","index_time":1000,"patients":{"age":1}},{"id":"b","index_time":1000,"patients":{"age":1,"\\u0061ge":2}}]}');
+    expect(nested.statusCode).toBe(400);
+    expect(nested.json().issues[0].path).toBe('records[1].patients.age');
+    // equal keys in different objects are no repetition
+    const fine = await post(app, '{"records":[{"id":"a","index_time":1000,"patients":{"age":1}},{"id":"b","index_time":1000,"patients":{"age":1}}]}');
+    expect(fine.statusCode, fine.body).not.toBe(400);
+  });
+
   it('the validator itself reads own keys only: __proto__ as a key (JSON.parse makes it an own key) is an unknown table/column', () => {
     const recs = JSON.parse('[{"id":"a","index_time":1000,"__proto__":[{"x":1}],"patients":{"age":1}}]');
     const r = predictor.validate(recs);

@@ -4,9 +4,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { asTablePath, folderKind, resolveTableFiles, type PathPolicy } from '../data/paths.js';
-import { tableFormat, type Spec } from '../data/spec.js';
+import { formatPath, tableFormat, type Spec } from '../data/spec.js';
 import { CdmmError } from '../util/errors.js';
 import { readJsonText } from '../util/files.js';
+import { repeatedKey } from '../util/json-keys.js';
 import { parseYamlText } from '../util/yaml.js';
 
 export type PatientInput =
@@ -22,12 +23,24 @@ export function readPatientInput(path: string, spec: Spec, policy: PathPolicy = 
   if (statSync(path).isDirectory()) return { kind: 'tables', tables: tablesInFolder(path, spec) };
   const name = basename(path).toLowerCase();
   if (name.endsWith('.jsonl') || name.endsWith('.ndjson')) return readJsonLines(path);
-  if (name.endsWith('.json')) return fromParsed(path, parseText(path, (t) => JSON.parse(t)), spec, policy);
+  if (name.endsWith('.json')) return fromParsed(path, parseText(path, (t) => parseJsonOnce(t, `${path}: `)), spec, policy);
   if (name.endsWith('.yaml') || name.endsWith('.yml')) return fromParsed(path, parseText(path, (t) => parseYamlText(t, path)), spec, policy);
   throw new CdmmError(
     `${path}: expected a folder of table files, a YAML/JSON mapping of table name → file, a dataset spec, or JSON patient records (.json/.jsonl); ` +
       `a single table file cannot say which spec table it is`,
   );
+}
+
+/** JSON whose objects repeat no key (JSON.parse would keep the last silently: a record with two ids). */
+function parseJsonOnce(text: string, where: string): unknown {
+  const v = JSON.parse(text);
+  noRepeatedKey(text, where);
+  return v;
+}
+
+function noRepeatedKey(text: string, where: string): void {
+  const again = repeatedKey(text);
+  if (again) throw new CdmmError(`${where}${formatPath(again)}: the key '${again[again.length - 1]}' appears twice in one object (which one is meant?)`);
 }
 
 function parseText(path: string, parse: (t: string) => unknown): unknown {
@@ -44,11 +57,14 @@ function readJsonLines(path: string): PatientInput {
   const lines: number[] = [];
   readJsonText(path).split('\n').forEach((line, i) => {
     if (!line.trim()) return;
+    let rec: unknown;
     try {
-      records.push(JSON.parse(line));
+      rec = JSON.parse(line);
     } catch (e) {
       throw new CdmmError(`${path}: line ${i + 1}: invalid JSON: ${(e as Error).message}`);
     }
+    noRepeatedKey(line, `${path}: line ${i + 1}: `);
+    records.push(rec);
     lines.push(i + 1);
   });
   if (!records.length) throw new CdmmError(`${path}: no records (empty file)`);

@@ -6,7 +6,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyRequest } from 'fastify';
 import { CdmmError } from '../util/errors.js';
+import { repeatedKey } from '../util/json-keys.js';
 import { printable } from '../util/say.js';
+import { formatPath } from '../data/spec.js';
 import type { Predictor } from './predictor.js';
 import { InputError } from './types.js';
 import { Admission, defaultAdmission, type Ticket } from './admission.js';
@@ -132,6 +134,18 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
   const authorized = tokenChecker(opts.token);
   // JSON only: fastify would otherwise hand text/plain bodies to the route as strings.
   app.removeContentTypeParser('text/plain');
+  // fastify's own JSON parser (prototype keys refused), then a key repeated in an object refused too: JSON.parse
+  // would keep the last one silently (a record with two ids scored as the second).
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    json(req, body as string, (err, value) => {
+      if (err) return done(err, undefined);
+      const again = repeatedKey(body as string);
+      if (again) return done(new InputError([{ path: formatPath(again), message: `the key '${again[again.length - 1]}' appears twice in one object (which one is meant?)` }]), undefined);
+      done(null, value);
+    });
+  });
 
   app.decorateRequest('recordCount', 0);
   app.decorateRequest('ticket', null);
@@ -189,6 +203,7 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof QueueFullError) return reply.code(503).header('retry-after', '1').send({ error: err.message });
+    if (err instanceof InputError) return reply.code(400).send({ error: 'invalid input', issues: err.issues.map(shown) });
     if (err instanceof CdmmError) return reply.code(400).send({ error: 'invalid input', issues: [{ path: 'records', message: err.message }] });
     const status = err.statusCode ?? 500;
     if (status >= 400 && status < 500) return reply.code(status).send({ error: clientMessage(err) });
