@@ -330,6 +330,42 @@ split: { method: random, seed: 0 }
     expect(r.vsSql.exact).toBe(r.vsSql.compared);
   });
 
+  it('codes folded to one whatever their case and spaces (fold_case), split or not, on both paths', async () => {
+    const rand = mulberry32(5);
+    const pool = ['IVF (ml/hr)', 'ivf (ml/hr)', ' Ivf (ML/hr) ', 'Heparin', 'heparin ', 'é-drip', 'É-drip', '  '];
+    const pts = ['id,age,y'];
+    const dx = ['id,day,drug,drugs'];
+    for (let i = 1; i <= 300; i++) {
+      pts.push(`${i},${40 + (i % 40)},${i % 4 === 0 ? 1 : 0}`);
+      for (let r = 0; r < 1 + (i % 3); r++) {
+        const pick = () => pool[Math.floor(rand() * pool.length)];
+        dx.push(`${i},${-Math.floor(rand() * 20)},"${pick()}","${pick()};${pick()}"`);
+      }
+    }
+    const dir = writeFixture({
+      'p.csv': pts.join('\n') + '\n',
+      'dx.csv': dx.join('\n') + '\n',
+      'spec.yaml': `name: fold
+tables:
+  p: { file: p.csv, id: id }
+  dx: { file: dx.csv, id: id, time: day }
+cohort: { table: p }
+label: { column: y }
+modalities:
+  demo: { type: tabular, table: p, numeric: [age] }
+  one: { type: codes, table: dx, code: drug, fold_case: true, window: { start: -30 }, min_count: 1, encoding: counts }
+  split: { type: codes, table: dx, code: drugs, split: ";", fold_case: true, window: { start: -30 }, min_count: 1 }
+split: { method: random, seed: 0 }
+`,
+    });
+    const r = await parity(join(dir, 'spec.yaml'), 200);
+    // one code per drug; non-ASCII letters as they are (both paths fold ASCII only); a blank cell is no code
+    expect(r.ds.modalities[1].features).toEqual(['HEPARIN', 'IVF (ML/HR)', 'É-DRIP', 'é-DRIP', '<other>']);
+    expect(r.ds.modalities[2].features).toEqual(r.ds.modalities[1].features);
+    expect(r.vsSql.exact).toBe(r.vsSql.compared);
+    expectParity(r.vsTraining, 'vs training');
+  });
+
   it('the eICU task (minute offsets, the latest of two times, value maps, row filters)', async () => {
     const ds = await prepareDataset(eicu, { quiet: true });
     const compiled = tryCompileRecordTransform(loadSpec(eicu), ds.state as DataState, ds.modalities);

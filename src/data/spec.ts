@@ -166,6 +166,8 @@ const codesSchema = z
     split: z.string().min(1).max(8).refine((d) => !d.includes('\u0000'), { message: 'must not contain NUL' }).optional(),
     /** Keep the first N characters of each code (e.g. 3: ICD "401.9" → "401"), grouping the codes under them. */
     truncate: z.number().int().min(1).max(100).optional(),
+    /** One code whatever its case and surrounding spaces ("IVF (ml/hr)", "ivf (ml/hr) "): ASCII letters upper-cased. */
+    fold_case: z.boolean().optional(),
     /** The table has no time column: every row counts as known at the index time (no window). */
     untimed: z.boolean().optional(),
     min_count: z.number().int().min(1).default(5),

@@ -87,7 +87,7 @@ function stateWarnings(ds: PreparedDataset): string[] {
       if (!vocabulary.length)
         out.push(`modality '${m.name}': no code is held by min_count or more training patients, so its vocabulary is empty and every code counts as '<other>' (the modality says only whether a patient has any code): lower min_count, or check that the training patients have codes in the window`);
       const g = caseGroups(vocabulary);
-      if (g.length) out.push(`modality '${m.name}': codes that differ only in case or spaces (${say(g)}) are counted as different codes; clean the data if they are one`);
+      if (g.length) out.push(`modality '${m.name}': codes that differ only in case or spaces (${say(g)}) are counted as different codes; if they are one, set modalities.${m.name}.fold_case: true (or clean the data)`);
     } else if (m.type === 'timeseries') {
       out.push(...unseenWarning(m.name, (m.state as { unseen?: string[] }).unseen));
     }

@@ -57,7 +57,7 @@ const KNOWN: Record<string, string[]> = {
   window: ['start', 'end', 'allow_after_index'],
   tabular: ['type', 'table', 'numeric', 'categorical', 'missing_indicators'],
   timeseries: ['type', 'table', 'window', 'prefix', 'variable', 'value', 'columns', 'variables', 'bins', 'edges', 'aggregate'],
-  codes: ['type', 'table', 'window', 'prefix', 'code', 'split', 'truncate', 'untimed', 'min_count', 'encoding', 'max_vocab'],
+  codes: ['type', 'table', 'window', 'prefix', 'code', 'split', 'truncate', 'fold_case', 'untimed', 'min_count', 'encoding', 'max_vocab'],
   text: ['type', 'table', 'window', 'prefix', 'text', 'untimed', 'width', 'hash_seed', 'min_df'],
   embedding: ['type', 'table', 'columns', 'column_prefix', 'standardize'],
   state: ['version', 'dataset', 'idxKind', 'tableTypes', 'modalities'],

@@ -20,18 +20,24 @@ export interface CodesState {
  * The codes one cell holds, as the SQL path computes them (codesSql): split on `split` with the spaces around each
  * code removed and empty ones dropped, then cut to `truncate` characters (code points). The request path uses this.
  */
-export function cellCodes(code: string, m: Pick<CodesSpec, 'split' | 'truncate'>): string[] {
-  const parts = m.split === undefined ? [code] : code.split(m.split).map((c) => c.replace(/^ +| +$/g, '')).filter((c) => c !== '');
+export function cellCodes(code: string, m: Pick<CodesSpec, 'split' | 'truncate' | 'fold_case'>): string[] {
+  let parts = m.split === undefined ? [code] : code.split(m.split).map((c) => c.replace(/^ +| +$/g, '')).filter((c) => c !== '');
+  if (m.fold_case) parts = parts.map(foldCode).filter((c) => c !== '');
   return m.truncate === undefined ? parts : parts.map((c) => Array.from(c).slice(0, m.truncate).join(''));
 }
 
+/** fold_case: spaces around the code removed, ASCII letters upper-cased (the same on both paths: SQL's translate). */
+const foldCode = (c: string) => c.replace(/^ +| +$/g, '').replace(/[a-z]+/g, (s) => s.toUpperCase());
+const LOWER = 'abcdefghijklmnopqrstuvwxyz';
+
 /** SELECT pid, code, n over `rows` (with __pid), `code` the cell's text: the same codes as cellCodes. */
-function codesSql(rows: string, code: string, m: Pick<CodesSpec, 'split' | 'truncate'>): string {
+function codesSql(rows: string, code: string, m: Pick<CodesSpec, 'split' | 'truncate' | 'fold_case'>): string {
   const cells = m.split === undefined
     ? `SELECT __pid AS pid, ${code} AS c FROM (${rows})`
     : `SELECT pid, regexp_replace(c0, '^ +| +$', '', 'g') AS c FROM (SELECT __pid AS pid, unnest(string_split(${code}, ${lit(m.split)})) AS c0 FROM (${rows}))`;
+  const folded = m.fold_case ? `SELECT pid, translate(regexp_replace(c, '^ +| +$', '', 'g'), '${LOWER}', '${LOWER.toUpperCase()}') AS c FROM (${cells})` : cells;
   const cut = m.truncate === undefined ? 'c' : `left(c, ${m.truncate})`;
-  return `SELECT pid, ${cut} AS code, count(*) AS n FROM (${cells}) ${m.split === undefined ? '' : "WHERE c <> ''"} GROUP BY ALL ORDER BY pid, code`;
+  return `SELECT pid, ${cut} AS code, count(*) AS n FROM (${folded}) ${m.split === undefined && !m.fold_case ? '' : "WHERE c <> ''"} GROUP BY ALL ORDER BY pid, code`;
 }
 
 export function codesBuilder(m: CodesSpec): ModalityBuilder<CodesRaw, CodesState> {
