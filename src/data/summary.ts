@@ -185,7 +185,8 @@ export function summarize(ds: PreparedDataset): DatasetSummary {
   };
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+/** A share in percent; one under 0.1% but not zero keeps two significant digits (one positive in 2,092: 0.048%, not 0.0%). */
+const pct = (x: number) => (x > 0 && x < 0.001 ? `${(100 * x).toPrecision(2)}%` : `${(100 * x).toFixed(1)}%`);
 
 function table(header: string[], rows: string[][], right: boolean[]): string {
   const w = header.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j].length)));
