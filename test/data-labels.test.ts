@@ -140,9 +140,9 @@ describe('a label table with several rows per patient (an event log)', () => {
   const patterns: [[number, string][], number | undefined, number | undefined][] = [
     [[[90, 'htn'], [110, 'sepsis'], [150, 'htn']], 1, 1], // an event 10 days after the index
     [[[90, 'htn'], [140, 'htn']], 0, 0], // followed past the 30-day horizon without the event
-    [[[90, 'htn'], [120, 'htn']], undefined, 0], // last seen on day 20: censored (survival); no event: negative
+    [[[90, 'htn'], [120, 'htn']], undefined, undefined], // last seen on day 20, within the horizon: censored
     [[[80, 'sepsis'], [110, 'sepsis']], undefined, undefined], // an event before the index: left out either way
-    [[[50, 'htn'], [60, 'htn']], undefined, 0], // every row before the index (survival: not followed at all)
+    [[[50, 'htn'], [60, 'htn']], undefined, undefined], // every row before the index: not followed at all
     [[], undefined, 0], // no row: label missing; negative with absent: negative
     [[[100, 'sepsis']], 1, 1], // the event at the index time itself
     [[[131, 'sepsis'], [95, 'htn']], 0, 0], // the event a day past the horizon
@@ -179,12 +179,12 @@ split: { method: random, seed: 0 }
     expect(ds.cohort.exclusions).toEqual({ 'censored before horizon': 10, 'outcome time before index': 20, 'label missing': 10 });
   });
 
-  it('with absent: negative reads the table as a list of events: no event in the horizon is negative', async () => {
+  it('with absent: negative a patient with no row there is negative; rows are read as without it', async () => {
     const ds = await prepareDataset(eventLog(', absent: negative'), { quiet: true, cache: false });
     const y = new Map<number, number>();
     for (const s of Object.values(ds.splits)) s.ids.forEach((id, r) => y.set(Number(id), s.labels[r]));
     for (let p = 0; p < 90; p++) expect([p, y.get(p)]).toEqual([p, patterns[p % 9][2]]);
-    expect(ds.cohort.exclusions).toEqual({ 'outcome time before index': 10 });
+    expect(ds.cohort.exclusions).toEqual({ 'censored before horizon': 10, 'outcome time before index': 20 });
   });
 
   it("is not a feature table for its event column: an event at the index time would be both input and outcome", async () => {

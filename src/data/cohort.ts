@@ -227,9 +227,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
         // All of a cohort row's rows in the label table, counted. Each row is an event or a time the patient was
         // followed to: an event before the index, or every row before it, leaves the patient out; an event
         // within the horizon is positive; a row beyond it (followed that long) without one negative; else
-        // censored (for one row per id, the single-row rule below). With absent: negative the table lists
-        // events (a death table, diagnoses, readmissions): only rows with an event value count, and a patient
-        // without one in the horizon is negative.
+        // censored (for one row per id, the single-row rule below); an event without a time is "label missing".
         const time = `${la}.${q(label.time)}`;
         const valid = `${time} IS NOT NULL AND ${la}.${q(label.event)} IS NOT NULL`;
         const n = (w: string) => `count(*) FILTER (WHERE ${w})`;
@@ -237,15 +235,13 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
           ${n(`${ev} AND ${time} IS NULL`)} AS ev_untimed, ${n(`${valid} AND ${ev} AND ${before}`)} AS ev_before,
           ${n(`${valid} AND NOT (${before})`)} AS after, ${n(`${valid} AND NOT (${before}) AND ${ev} AND ${rel} <= ${H}`)} AS ev_in,
           ${n(`${valid} AND ${rel} > ${H}`)} AS past FROM ${tbl(ct)} x ${labelJoin} GROUP BY x.${q(idCol)}) lg ON lg.__lk = x.${q(idCol)}`;
-        if (label.absent === 'negative') {
-          labelSql = `CASE WHEN lg.ev_untimed > 0 OR lg.ev_before > 0 THEN NULL WHEN lg.ev_in > 0 THEN 1 ELSE 0 END`;
-          reasonSql = `CASE WHEN lg.ev_untimed > 0 THEN 'label missing' WHEN lg.ev_before > 0 THEN 'outcome time before index' END`;
-        } else {
-          labelSql = `CASE WHEN lg.n = 0 OR lg.valid = 0 OR lg.ev_before > 0 OR lg.after = 0 THEN NULL
-            WHEN lg.ev_in > 0 THEN 1 WHEN lg.past > 0 THEN 0 ELSE NULL END`;
-          reasonSql = `CASE WHEN lg.n = 0 OR lg.valid = 0 THEN 'label missing' WHEN lg.ev_before > 0 OR lg.after = 0 THEN 'outcome time before index'
-            WHEN lg.ev_in > 0 OR lg.past > 0 THEN NULL ELSE 'censored before horizon' END`;
-        }
+        // absent: negative only says what no row at all means (a death table lists the dead): rows there are
+        // read as without it, so one row per id gives the single-row rule exactly.
+        const none = label.absent === 'negative' ? ['0', 'NULL'] : ['NULL', `'label missing'`];
+        labelSql = `CASE WHEN lg.n = 0 THEN ${none[0]} WHEN lg.valid = 0 OR lg.ev_untimed > 0 OR lg.ev_before > 0 OR lg.after = 0 THEN NULL
+          WHEN lg.ev_in > 0 THEN 1 WHEN lg.past > 0 THEN 0 ELSE NULL END`;
+        reasonSql = `CASE WHEN lg.n = 0 THEN ${none[1]} WHEN lg.valid = 0 OR lg.ev_untimed > 0 THEN 'label missing' WHEN lg.ev_before > 0 OR lg.after = 0 THEN 'outcome time before index'
+          WHEN lg.ev_in > 0 OR lg.past > 0 THEN NULL ELSE 'censored before horizon' END`;
       } else {
         labelSql = `CASE WHEN ${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL THEN NULL
           WHEN ${before} THEN NULL WHEN ${ev} AND ${rel} <= ${H} THEN 1 WHEN ${rel} > ${H} THEN 0 ELSE NULL END`;

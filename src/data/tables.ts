@@ -144,7 +144,11 @@ async function keepFirstRows(db: Db, name: string, t: TableSpec, label: string, 
   const idName = t.id ?? (t.format === 'meds' ? 'subject_id' : '');
   needColumn(cols, idName, `${db.specFile}: tables.${name}.id`, `${name} (${label})`);
   const id = q(idName);
-  const time = typeof t.time === 'string' && cols.has(t.time) ? `${q(t.time)} NULLS LAST, ` : '';
+  // By time only where the column already holds numbers, dates or timestamps: text (elapsed "100:00", a
+  // time_format) or TIME would sort otherwise than the times it becomes (and than the request paths sort them).
+  const tt = typeof t.time === 'string' ? cols.get(t.time) : undefined;
+  const ordered = tt !== undefined && (kindOf(tt) === 'number' || /^(DATE|TIMESTAMP)/i.test(tt));
+  const time = ordered ? `${q(t.time as string)} NULLS LAST, ` : '';
   const order = `${time}${cols.has('__line') ? '__line' : 'rowid'}`;
   const used = [...new Set(constant)].filter((c) => cols.has(c) && c !== t.id);
   if (used.length) {
