@@ -10,7 +10,7 @@ import { builderFor } from './modalities/index.js';
 import { folderKind, resolveTableFiles } from './paths.js';
 import { COHORT, cohortJoin, type Applied, type Ctx, type Raw } from './modalities/common.js';
 import { closest, parseSpec, readSpecText, tableFormat, timeColumns, type Spec } from './spec.js';
-import { registerTables } from './tables.js';
+import { registerTables, timeUnitNotes } from './tables.js';
 import { columnSplit, connectedUnits, groupSplit, requirePatientDisjoint, shiftByValue, shiftTrain, stratifiedSplit, stratifiedUnitSplit, type SplitIndex } from './split.js';
 import type { ModalityInfo, PreparedDataset, SplitArrays, SplitName } from './types.js';
 import { say } from '../util/say.js';
@@ -273,7 +273,7 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
     if (trainPos === 0 || trainPos === split.train.length) {
       const allPos = Object.values(split).reduce((a, idx) => a + (idx as Int32Array).reduce((b, i) => b + labels[i], 0), 0);
       const included = Object.values(split).reduce((a, idx) => a + (idx as Int32Array).length, 0);
-      const units = db.warnings.filter((w) => /numeric times are read as days/.test(w));
+      const units = timeUnitNotes(db.warnings);
       throw new CdmmError(`${file}: split: all ${split.train.length} patients of the training split have label ${trainPos ? 1 : 0} (${allPos} of the ${included} included patients have the outcome): a model cannot learn from one class; check the label (its horizon, the time units of its columns) or give more patients${units.map((w) => `; ${w}`).join('')}`);
     }
 

@@ -6,7 +6,7 @@ import { duckdbReason, kindOf, lit, q, relDaysExpr, sqlNum, tbl, type ColumnKind
 import { compileFilter, filterColumns, KEYWORDS, parseFilter, shownFilter } from './filter.js';
 import { tableFormat, type Spec } from './spec.js';
 import { COHORT, COHORT_IDX, sameKey } from './modalities/common.js';
-import { someValues, valueMatch } from './tables.js';
+import { someValues, timeUnitNotes, valueMatch } from './tables.js';
 
 export interface Cohort {
   ids: string[];
@@ -381,7 +381,7 @@ function oneClassHints(spec: Spec, exclusions: Record<string, number>, tableNote
       out.push(`label.time must be the event's time or, without the event, the end of follow-up (a time for every patient): a patient with neither is censored or missing`);
     else if (Number.isInteger(h) && h >= 2) out.push(`label.horizon is ${h} days (a bare number is days): if hours were meant, write "${h} h"`);
   }
-  out.push(...tableNotes.filter((w) => /numeric times are read as days/.test(w)));
+  out.push(...timeUnitNotes(tableNotes));
   return out.length ? `; ${out.join('; ')}` : '';
 }
 

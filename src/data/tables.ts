@@ -200,6 +200,9 @@ export async function registerTables(db: Db, spec: Spec, specDir: string, quiet?
   noteTimeUnits(db, spec);
 }
 
+/** The time-unit notes among a build's warnings (noteTimeUnits), for the errors a wrong unit explains. */
+export const timeUnitNotes = (warnings: string[]): string[] => warnings.filter((w) => /numeric times are read as days/.test(w));
+
 /**
  * Numeric times of some tables in minutes (or hours) and of another in days because it says no time_unit: most
  * often a time_unit left off one table (eICU's vitals read as days kept 10.6% of the stays instead of 95.6%).

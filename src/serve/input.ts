@@ -7,7 +7,7 @@ import { asTablePath, folderKind, resolveTableFiles, type PathPolicy } from '../
 import { formatPath, tableFormat, type Spec } from '../data/spec.js';
 import { CdmmError } from '../util/errors.js';
 import { readJsonText } from '../util/files.js';
-import { repeatedKey } from '../util/json-keys.js';
+import { repeatedKeyIssue } from '../util/json-keys.js';
 import { parseYamlText } from '../util/yaml.js';
 
 export type PatientInput =
@@ -39,8 +39,8 @@ function parseJsonOnce(text: string, where: string): unknown {
 }
 
 function noRepeatedKey(text: string, where: string): void {
-  const again = repeatedKey(text);
-  if (again) throw new CdmmError(`${where}${formatPath(again)}: the key '${again[again.length - 1]}' appears twice in one object (which one is meant?)`);
+  const issue = repeatedKeyIssue(text, formatPath);
+  if (issue) throw new CdmmError(`${where}${issue.path}: ${issue.message}`);
 }
 
 function parseText(path: string, parse: (t: string) => unknown): unknown {

@@ -6,7 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyRequest } from 'fastify';
 import { CdmmError } from '../util/errors.js';
-import { repeatedKey } from '../util/json-keys.js';
+import { repeatedKeyIssue } from '../util/json-keys.js';
 import { printable } from '../util/say.js';
 import { formatPath } from '../data/spec.js';
 import type { Predictor } from './predictor.js';
@@ -141,8 +141,8 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     json(req, body as string, (err, value) => {
       if (err) return done(err, undefined);
-      const again = repeatedKey(body as string);
-      if (again) return done(new InputError([{ path: formatPath(again), message: `the key '${again[again.length - 1]}' appears twice in one object (which one is meant?)` }]), undefined);
+      const issue = repeatedKeyIssue(body as string, formatPath);
+      if (issue) return done(new InputError([issue]), undefined);
       done(null, value);
     });
   });

@@ -36,3 +36,9 @@ export function repeatedKey(text: string): (string | number)[] | undefined {
   }
   return undefined;
 }
+
+/** repeatedKey as an input issue: the key's path (formatted by the caller's `format`) and what is wrong. */
+export function repeatedKeyIssue(text: string, format: (path: (string | number)[]) => string): { path: string; message: string } | undefined {
+  const again = repeatedKey(text);
+  return again && { path: format(again), message: `the key '${again[again.length - 1]}' appears twice in one object (which one is meant?)` };
+}
