@@ -128,5 +128,16 @@ describe('safetensors', () => {
     expect(forge({ a: { dtype: 'F32', shape: [-2, -2], data_offsets: [0, 16] } })).toThrow(/damaged safetensors file: tensor a: shape \[-2,-2\] is not a list of sizes ≥ 0/);
     expect(forge({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] }, b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } })).toThrow(/damaged safetensors file: tensors a and b: their data_offsets overlap/);
     expect(forge({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } })().tensors.size).toBe(2);
+    // Headers that are not an object of tensors, or far larger than any cdmm writes (parsed uncapped, a forged header
+    // of nested brackets filled memory): refused before or right after parsing.
+    expect(forge([] as unknown as Record<string, unknown>)).toThrow(/damaged safetensors file: header is not a JSON object/);
+    expect(forge({ __metadata__: { a: 1 } })).toThrow(/damaged safetensors file: __metadata__ is not an object of strings/);
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(E.MAX_HEADER_BYTES + 8));
+    writeFileSync(file, Buffer.concat([len, Buffer.alloc(E.MAX_HEADER_BYTES + 16, 0x5b)]));
+    expect(() => E.loadSafetensors(file)).toThrow(/damaged safetensors file: header length 16777224 is more than a header may hold \(16777216\)/);
+    len.writeBigUInt64LE(BigInt(3_000_000));
+    writeFileSync(file, Buffer.concat([len, Buffer.alloc(3_000_000, 0x5b)]));
+    expect(() => E.loadSafetensors(file)).toThrow(/its header\): holds more than 2,000,000 objects and arrays/);
   });
 });

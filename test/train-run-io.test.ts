@@ -159,9 +159,13 @@ describe('run folder', () => {
     expect(() => loadRun(dir)).toThrow(/manifest\.json: \d+ bytes is more than such a file may hold \(67108864\)/);
     // predictions.json may be large (a row per test patient) but not hold more values than V8 can take
     const big = copyRun('huge-predictions');
-    writeFileSync(join(big, 'predictions.json'), `{"test": {"y": [${'0,'.repeat(100_000_001)}0], "p": []}}`);
+    writeFileSync(join(big, 'predictions.json'), `{"test": {"y": [${'0,'.repeat(40_000_001)}0], "p": []}}`);
     resum(big);
-    expect(() => runFiles(big)('predictions.json')).toThrow(/predictions\.json: holds more than 100,000,000 values, far more than cdmm writes/);
+    expect(() => runFiles(big)('predictions.json')).toThrow(/predictions\.json: holds more than 40,000,000 values, far more than cdmm writes/);
+    // nor more objects than memory takes (each empty object about 88 bytes parsed: 99 M of them filled 9 GB)
+    writeFileSync(join(big, 'predictions.json'), `{"test": {"y": [${'{'.repeat(2_000_001)}], "p": []}}`);
+    resum(big);
+    expect(() => runFiles(big)('predictions.json')).toThrow(/predictions\.json: holds more than 2,000,000 objects and arrays, far more than cdmm writes/);
     // a dataset name with a control character (it is printed as serve starts) is refused
     const ansi = copyRun('ansi-dataset');
     editManifest(ansi, (m) => (m.dataset = 'sim\u001b[2J\ncdmm: note: all good'));

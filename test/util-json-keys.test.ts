@@ -1,10 +1,11 @@
 // A key repeated in one JSON object (JSON.parse keeps the last silently) is found with its path, in request bodies
-// (test/security-serve.test.ts) and in `predict --input` files, .json and .jsonl alike.
+// (test/security-serve.test.ts) and in `predict --input` files, .json and .jsonl alike; and the input's size cap.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readPatientInput } from '../src/serve/input.js';
 import { repeatedKey } from '../src/util/json-keys.js';
+import { readInputJsonText, readJsonText } from '../src/util/files.js';
 import { tempDir } from './fixtures/data/helpers.js';
 
 describe('repeatedKey', () => {
@@ -26,5 +27,15 @@ describe('repeatedKey', () => {
     expect(() => readPatientInput(join(dir, 'r.json'), spec)).toThrow(/r\.json: \[0\]\.id: the key 'id' appears twice in one object/);
     writeFileSync(join(dir, 'r.jsonl'), '{"id":"A"}\n{"id":"B","patients":{"age":1,"age":2}}\n');
     expect(() => readPatientInput(join(dir, 'r.jsonl'), spec)).toThrow(/r\.jsonl: line 2: patients\.age: the key 'age' appears twice in one object/);
+  });
+});
+
+describe('predict --input size limits', () => {
+  it('caps a user input by the input limit, not by the run-file name it happens to share', () => {
+    const dir = tempDir();
+    const file = join(dir, 'history.json'); // a run folder's history.json is capped at 16 MiB; an input file is not one
+    writeFileSync(file, '[{"id":"A"}]' + ' '.repeat(17 << 20));
+    expect(() => readJsonText(file)).toThrow(/history\.json: \d+ bytes is more than such a file may hold \(16777216\)/);
+    expect(JSON.parse(readInputJsonText(file))).toEqual([{ id: 'A' }]);
   });
 });

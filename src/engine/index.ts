@@ -12,4 +12,4 @@ export type { Layer } from './nn/layers.js';
 export * as F from './nn/functional.js';
 export { Adam, AdamW, SGD, Optimizer, clipGradNorm, StepLR, CosineLR, OneCycleLR } from './optim.js';
 export type { OptimizerOptions, LrSchedule } from './optim.js';
-export { encodeSafetensors, decodeSafetensors, saveSafetensors, loadSafetensors } from './safetensors.js';
+export { encodeSafetensors, decodeSafetensors, saveSafetensors, loadSafetensors, MAX_HEADER_BYTES } from './safetensors.js';

@@ -1,12 +1,15 @@
 // Weights in the safetensors format (the one Python's `safetensors` package reads): an 8-byte little-endian
 // header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__}, then the raw bytes.
-import { readFileSync } from 'node:fs';
+import { checkJsonValues, MAX_WEIGHTS_BYTES, readBounded } from '../util/files.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Tensor, tensor } from './tensor.js';
 import { DTYPE_BYTES, viewAs, type DType } from './dtype.js';
 
 const TO_ST: Record<DType, string> = { float32: 'F32', float64: 'F64', int64: 'I64', bool: 'BOOL', int32: 'I32' };
 const FROM_ST: Record<string, DType> = { F32: 'float32', F64: 'float64', I64: 'int64', BOOL: 'bool', I32: 'int32' };
+
+/** Most bytes a header may hold (far above cdmm's few kB; below safetensors' own 100 MB limit). */
+export const MAX_HEADER_BYTES = 16 << 20;
 
 interface Entry { dtype: string; shape: number[]; data_offsets: [number, number] }
 
@@ -41,15 +44,22 @@ export function decodeSafetensors(buf: Uint8Array, source = 'safetensors'): { te
   if (buf.byteLength < 8) fail('shorter than its 8-byte header length');
   const n = Number(new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getBigUint64(0, true));
   if (n <= 0 || 8 + n > buf.byteLength) fail(`header length ${n} does not fit in ${buf.byteLength} bytes`);
+  // The header lists tensors, a few hundred bytes each: cdmm's largest is a few kB, and safetensors' own reader
+  // refuses more than 100 MB. Parsed uncapped, a forged 900 MB header of `[[[…` or `{},…` filled memory.
+  if (n > MAX_HEADER_BYTES) fail(`header length ${n} is more than a header may hold (${MAX_HEADER_BYTES})`);
+  const headBytes = buf.subarray(8, 8 + n);
+  checkJsonValues(headBytes, `${source} (its header)`);
   let header: Record<string, unknown>;
   try {
     header = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + 8, n).toString('utf8'));
   } catch {
     return fail('header is not valid JSON');
   }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) fail('header is not a JSON object');
   const dataStart = 8 + n;
   const dataLen = buf.byteLength - dataStart;
   const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata) || !Object.values(metadata).every((v) => typeof v === 'string')) fail('__metadata__ is not an object of strings');
   const tensors = new Map<string, Tensor>();
   const spans: [number, number, string][] = [];
   for (const [name, raw] of Object.entries(header)) {
@@ -81,5 +91,5 @@ export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Rec
 }
 
 export function loadSafetensors(path: string): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
-  return decodeSafetensors(readFileSync(path), path);
+  return decodeSafetensors(new Uint8Array(readBounded(path, MAX_WEIGHTS_BYTES)), path);
 }

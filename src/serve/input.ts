@@ -6,7 +6,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { asTablePath, folderKind, resolveTableFiles, type PathPolicy } from '../data/paths.js';
 import { formatPath, tableFormat, type Spec } from '../data/spec.js';
 import { CdmmError } from '../util/errors.js';
-import { readJsonText } from '../util/files.js';
+import { readInputJsonText } from '../util/files.js';
 import { repeatedKeyIssue } from '../util/json-keys.js';
 import { parseYamlText } from '../util/yaml.js';
 
@@ -45,7 +45,7 @@ function noRepeatedKey(text: string, where: string): void {
 
 function parseText(path: string, parse: (t: string) => unknown): unknown {
   try {
-    return parse(readJsonText(path));
+    return parse(readInputJsonText(path));
   } catch (e) {
     if (e instanceof CdmmError) throw e;
     throw new CdmmError(`${path}: cannot parse: ${(e as Error).message}`);
@@ -55,7 +55,7 @@ function parseText(path: string, parse: (t: string) => unknown): unknown {
 function readJsonLines(path: string): PatientInput {
   const records: unknown[] = [];
   const lines: number[] = [];
-  readJsonText(path).split('\n').forEach((line, i) => {
+  readInputJsonText(path).split('\n').forEach((line, i) => {
     if (!line.trim()) return;
     let rec: unknown;
     try {

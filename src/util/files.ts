@@ -16,22 +16,48 @@ export const jsonCap = (file: string): number => JSON_CAPS[basename(file)] ?? MA
 /**
  * Most values a JSON file of a run or benchmark folder may hold, counted by its commas (an overcount: commas in
  * strings count too). V8 aborts the whole process, with a native stack trace, on an array of about 134 M items
- * (a 270 MB file of zeros); predictions.json of a million test patients has about 20 M.
+ * (a 270 MB file of zeros), and 100 M short strings took about 3 GB; predictions.json of a million test patients
+ * has about 20 M values.
  */
-export const MAX_JSON_VALUES = 100_000_000;
+export const MAX_JSON_VALUES = 40_000_000;
+/**
+ * Most objects and arrays, counted by their opening brackets (an overcount too). Each empty object took about 88
+ * bytes to parse (5 M of them 440 MB), so a 300 MB file of `{},{},…` would need 9 GB; cdmm writes columns, not a
+ * row object per patient, and its largest files hold a few thousand.
+ */
+export const MAX_JSON_CONTAINERS = 2_000_000;
 
-/** Refuses JSON text with more than MAX_JSON_VALUES values, before JSON.parse is given it. */
-export function checkJsonValues(bytes: Uint8Array, path: string): void {
-  if (bytes.length <= MAX_JSON_VALUES) return; // fewer bytes than the limit: fewer commas too
+/** Refuses JSON text with more values or containers than cdmm writes, before JSON.parse is given it. */
+export function checkJsonValues(bytes: Uint8Array, path: string, maxContainers = MAX_JSON_CONTAINERS): void {
+  if (bytes.length <= Math.min(maxContainers, MAX_JSON_VALUES)) return; // fewer bytes than either limit: fewer commas and brackets too
   let commas = 0;
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] === 44) commas++;
-  if (commas > MAX_JSON_VALUES) throw new CdmmError(`${path}: holds more than ${MAX_JSON_VALUES.toLocaleString('en-US')} values, far more than cdmm writes (damaged or edited?)`);
+  let containers = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (b === 44) commas++;
+    else if (b === 123 || b === 91) containers++; // { [
+  }
+  const damaged = 'far more than cdmm writes (damaged or edited?)';
+  if (commas > MAX_JSON_VALUES) throw new CdmmError(`${path}: holds more than ${MAX_JSON_VALUES.toLocaleString('en-US')} values, ${damaged}`);
+  if (containers > maxContainers) throw new CdmmError(`${path}: holds more than ${maxContainers.toLocaleString('en-US')} objects and arrays, ${damaged}`);
 }
 
 /** An untrusted folder's JSON file (its size capped by name, its values counted), as text for JSON.parse. */
 export function readJsonText(path: string): string {
   const bytes = readBounded(path, jsonCap(path));
   checkJsonValues(bytes, path);
+  return bytes.toString('utf8');
+}
+
+/**
+ * A user's own JSON input (predict --input): patient records, an object each, so more containers may come than in
+ * cdmm's files (20 M: a million patients of 20 objects each, about 1.8 GB parsed); its size capped whatever its name
+ * (a records file called history.json is not a run's history).
+ */
+export const MAX_INPUT_CONTAINERS = 20_000_000;
+export function readInputJsonText(path: string): string {
+  const bytes = readBounded(path, MAX_JSON_BYTES);
+  checkJsonValues(bytes, path, MAX_INPUT_CONTAINERS);
   return bytes.toString('utf8');
 }
 /** Model weights: far above the largest model cdmm builds (the default model is 4 MB), and below the 2 GiB that
