@@ -90,6 +90,40 @@ describe('tables.NAME.first_row', () => {
     expect(seen).toBe(1);
   });
 
+  it('counts a value missing from some rows as varying, never warns of the time it orders by, and says when file order is used', async () => {
+    // 40 ids of two rows, written latest first: lac only on the earlier row of even ids (lost if the wrong row were
+    // kept, and NULL on the other row: count DISTINCT alone skips NULL), age constant, t the cohort's index time.
+    const dir = tempDir();
+    const rows = ['id,t,tt,age,lac,y'];
+    for (let i = 1; i <= 40; i++) {
+      rows.push(`${i},2,10:00,${40 + i},,${i % 2}`);
+      rows.push(`${i},1,2:00,${40 + i},${i % 2 === 0 ? 3 : ''},${i % 2}`);
+    }
+    rows.push(",1,2:00,99,,0", ",2,2:00,98,,1"); // rows without an id: no patient's, left out (not collapsed into one)
+    writeFileSync(join(dir, 't.csv'), rows.join('\n') + '\n');
+    const spec = (time: string) => `name: x
+tables:
+  t: { file: t.csv, id: id, time: ${time}, first_row: true }
+cohort: { table: t, index_time: ${time} }
+label: { column: y }
+modalities:
+  m: { type: tabular, table: t, numeric: [age, lac] }
+split: { method: random, seed: 0 }
+`;
+    writeFileSync(join(dir, 'a.yaml'), spec('t'));
+    const ds = await prepareDataset(join(dir, 'a.yaml'), { quiet: true, cache: false });
+    const w = ds.cohort.warnings?.join('\n') ?? '';
+    expect(w).toMatch(/tables\.t\.first_row: 'lac' \(in 20 of 40 ids\) takes several values within an id/);
+    expect(w).not.toMatch(/'t' \(in/);
+    expect(w).not.toMatch(/not its earliest/);
+    const n = Object.values(ds.splits).reduce((a, sp) => a + sp.ids.length, 0);
+    expect([n, ds.cohort.exclusions?.['no id']]).toEqual([40, 2]);
+    // by elapsed times written as text ("10:00" sorts before "2:00"): file order, said so
+    writeFileSync(join(dir, 'b.yaml'), spec('tt').replace('index_time: tt', 'index_time: 0'));
+    const db = await prepareDataset(join(dir, 'b.yaml'), { quiet: true, cache: false });
+    expect(db.cohort.warnings?.join('\n')).toMatch(/tables\.t\.first_row: each id's first row is its first in the file, not its earliest: the time column 'tt' holds (TIME|VARCHAR) values/);
+  });
+
   it('needs an id column', () => {
     expect(() => parseSpec('name: x\ntables:\n  t: { file: t.csv, id: _row, first_row: true }\ncohort: { table: t, index_time: 0 }\nlabel: { column: y }\nmodalities:\n  m: { type: tabular, table: t, numeric: [a] }\n', 'x.yaml')).toThrow(/tables\.t\.first_row: first_row keeps one row per id/);
   });

@@ -77,10 +77,19 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   const warnings: string[] = [];
   const candidates = Number(await db.scalar(`SELECT count(*) FROM ${tbl(ct)}`));
   let kept = candidates; // rows the filters keep (end_time counts from there)
+  // A row without an id is no patient's: left out and counted (it used to read as "no modality observed", and two
+  // of them as one repeated id).
+  const noId = Number(await db.scalar(`SELECT count(*) FROM ${tbl(ct)} WHERE ${q(idCol)} IS NULL`));
+  if (noId) {
+    conds.push(`x.${q(idCol)} IS NOT NULL`);
+    exclusions['no id'] = noId;
+    kept -= noId;
+    warnings.push(`${t.label}: ${noId} row${noId === 1 ? '' : 's'} without an id ('${idCol}' empty) left out of the cohort`);
+  }
   const countWhere = async (w: string[]) => Number(await db.scalar(`SELECT count(*) FROM ${tbl(ct)} x ${w.length ? 'WHERE ' + w.map((c) => `(${c})`).join(' AND ') : ''}`));
 
   if (opts.filters ?? opts.withLabels) {
-    let before = candidates;
+    let before = kept;
     // Each filter is parsed and its SQL written from the parse tree (src/data/filter.ts): never the text itself.
     const columns = [...t.columns.keys()];
     for (const [k, expr] of spec.cohort.filters.entries()) {

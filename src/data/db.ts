@@ -731,7 +731,7 @@ export class Db {
     const t = this.table(table);
     const dup = await this.rows(
       `SELECT CAST(${q(t.id)} AS VARCHAR) AS id, count(*) AS n, ${t.hasLine ? 'list(__line ORDER BY __line)' : 'NULL'} AS lines
-       FROM ${tbl(table)} GROUP BY ${q(t.id)} HAVING count(*) > 1 ORDER BY min(${t.hasLine ? '__line' : '1'}) LIMIT 1`,
+       FROM ${tbl(table)} WHERE ${q(t.id)} IS NOT NULL GROUP BY ${q(t.id)} HAVING count(*) > 1 ORDER BY min(${t.hasLine ? '__line' : '1'}) LIMIT 1`,
     );
     if (dup.length) {
       const records = Array.isArray(dup[0].lines) ? (dup[0].lines as unknown[]).slice(0, 5).map(Number) : undefined;
@@ -741,7 +741,7 @@ export class Db {
         : this.shards.has(table) || this.csvParts.has(table) ? ` (${(await Promise.all(records.map((r) => this.at(table, r)))).join(', ')})`
         : ` (${this.parquetTables.has(table) ? 'rows' : 'lines'} ${records.map((r, k) => found![k] ?? `record ${r - 1}`).join(', ')})`;
       // How many ids repeat, so that one fix is not followed by the next id's error (MEDS: a prediction time per row)
-      const ids = Number(await this.scalar(`SELECT count(*) FROM (SELECT 1 FROM ${tbl(table)} GROUP BY ${q(t.id)} HAVING count(*) > 1)`));
+      const ids = Number(await this.scalar(`SELECT count(*) FROM (SELECT 1 FROM ${tbl(table)} WHERE ${q(t.id)} IS NOT NULL GROUP BY ${q(t.id)} HAVING count(*) > 1)`));
       throw new CdmmError(
         `${t.label}: duplicate id ${dup[0].id} appears ${dup[0].n} times${lines}${ids > 1 ? ` (${ids - 1} other id${ids === 2 ? '' : 's'} repeat too)` : ''}, but ${field} needs one row per patient${hint}`,
       );

@@ -150,14 +150,21 @@ async function keepFirstRows(db: Db, name: string, t: TableSpec, label: string, 
   const ordered = tt !== undefined && (kindOf(tt) === 'number' || /^(DATE|TIMESTAMP)/i.test(tt));
   const time = ordered ? `${q(t.time as string)} NULLS LAST, ` : '';
   const order = `${time}${cols.has('__line') ? '__line' : 'rowid'}`;
-  const used = [...new Set(constant)].filter((c) => cols.has(c) && c !== t.id);
+  const short = field.replace(/^[^:]*: /, '');
+  if (t.time !== undefined && !ordered)
+    db.warnings.push(`${short}: each id's first row is its first in the file, not its earliest: the time ${typeof t.time === 'string' ? `column '${t.time}' holds ${tt ?? 'no column'} values, not numbers, dates or timestamps` : 'is not one column'}, so rows are not ordered by it`);
+  // The time column varies within an id by nature (first_row orders by it): not a per-patient value to warn of.
+  const used = [...new Set(constant)].filter((c) => cols.has(c) && c !== t.id && c !== t.time);
   if (used.length) {
-    const [v] = await db.rows(`SELECT count(*) AS ids, ${used.map((c, k) => `count(*) FILTER (WHERE n${k} > 1) AS v${k}`).join(', ')} FROM (SELECT ${used.map((c, k) => `count(DISTINCT ${q(c)}) AS n${k}`).join(', ')} FROM ${tbl(name)} GROUP BY ${id})`);
+    // A NULL counts as a value of its own (count DISTINCT skips it): an id whose first row lacks a value its later
+    // rows hold loses it too.
+    const [v] = await db.rows(`SELECT count(*) AS ids, ${used.map((c, k) => `count(*) FILTER (WHERE n${k} > 1) AS v${k}`).join(', ')} FROM (SELECT ${used.map((c, k) => `count(DISTINCT ${q(c)}) + max(CASE WHEN ${q(c)} IS NULL THEN 1 ELSE 0 END) AS n${k}`).join(', ')} FROM ${tbl(name)} WHERE ${id} IS NOT NULL GROUP BY ${id})`);
     const varying = used.map((c, k) => ({ c, n: Number(v[`v${k}`]) })).filter((x) => x.n > 0);
     if (varying.length)
-      db.warnings.push(`${field.replace(/^[^:]*: /, '')}: ${varying.slice(0, 5).map((x) => `'${x.c}' (in ${x.n} of ${Number(v.ids)} ids)`).join(', ')}${varying.length > 5 ? ', …' : ''} take${varying.length === 1 ? 's' : ''} several values within an id; the first row's value is used (first_row is meant for values constant per patient, such as age and sex)`);
+      db.warnings.push(`${short}: ${varying.slice(0, 5).map((x) => `'${x.c}' (in ${x.n} of ${Number(v.ids)} ids)`).join(', ')}${varying.length > 5 ? ', …' : ''} take${varying.length === 1 ? 's' : ''} several values within an id; the first row's value is used (first_row is meant for values constant per patient, such as age and sex)`);
   }
-  await db.run(`DELETE FROM ${tbl(name)} WHERE rowid IN (SELECT r FROM (SELECT rowid AS r, row_number() OVER (PARTITION BY ${id} ORDER BY ${order}) AS k FROM ${tbl(name)}) WHERE k > 1)`);
+  // Rows without an id are not one patient's: they are left as they are (the build reports them as for any table).
+  await db.run(`DELETE FROM ${tbl(name)} WHERE rowid IN (SELECT r FROM (SELECT rowid AS r, row_number() OVER (PARTITION BY ${id} ORDER BY ${order}) AS k FROM ${tbl(name)} WHERE ${id} IS NOT NULL) WHERE k > 1)`);
 }
 
 /** Loads one spec table: file, row-level options, columns (time checked later by finishTables). */
