@@ -166,6 +166,19 @@ modalities:
     const labs = 'id,day,test,value\n1,90,hb,10.5\n2,90,hb,inf\n';
     const e = await buildError(smallDataset({ labs }));
     expect(e.message).toMatch(/labs\.csv: line 3, column 'value': non-finite value inf/);
+    expect(e.message).not.toMatch(/na_values/);
+    // NaN is how many exports write a missing value: the error says which setting reads it so
+    const nan = await buildError(smallDataset({ labs: 'id,day,test,value\n1,90,hb,10.5\n2,90,hb,NaN\n' }));
+    expect(nan.message).toMatch(/labs\.csv: line 3, column 'value': non-finite value nan; if the file writes NaN for a missing value, give tables\.labs\.na_values: \[NaN\]/);
+  });
+
+  it('a header read as one column because of the delimiter says so (not "column not found" alone)', async () => {
+    const dir = smallDataset();
+    const f = join(dir, 'labs.csv');
+    writeFileSync(f, readFileSync(f, 'utf8').replaceAll(',', '|'));
+    editSpec(dir, 'file: labs.csv', 'file: labs.csv, delimiter: ","');
+    const e = await buildError(dir);
+    expect(e.message).toMatch(/column 'id' not found in .*labs\.csv.* \(the header was read as one column: the file looks '\|'-separated; give tables\.labs\.delimiter: "\|", or leave delimiter out to detect it\); columns: id\|day\|test\|value/);
   });
 
   it('numbers beyond float32 (Infinity in the tensors) are input errors naming the line, in number and text columns', async () => {

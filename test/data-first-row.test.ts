@@ -124,6 +124,17 @@ split: { method: random, seed: 0 }
     expect(db.cohort.warnings?.join('\n')).toMatch(/tables\.t\.first_row: each id's first row is its first in the file, not its earliest: the time column 'tt' holds (TIME|VARCHAR) values/);
   });
 
+  it('says so when hourly times are read as days while the spec writes its durations in hours (time_unit forgotten)', async () => {
+    const spec = physionet2019();
+    writeFileSync(spec, readFileSync(spec, 'utf8').replaceAll(', time_unit: hours', ''));
+    const said = await prepareDataset(spec, { quiet: true, cache: false }).then((ds) => ds.cohort.warnings?.join('\n') ?? '', (e: Error) => e.message);
+    expect(said).toMatch(/tables\.hours, tables\.stays: their numeric times are read as days \(no time_unit\), while the spec's durations are parts of a day \(cohort\.index_offset 6 h, modalities\.vitals\.window\.start -6 h\); if they count hours or minutes, add time_unit: hours/);
+    // the same spec in whole days: no note
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace('index_offset: 6 h', 'index_offset: 1').replace('start: -6 h', 'start: -2').replace('horizon: 24 h', 'horizon: 2'));
+    const quiet = await prepareDataset(spec, { quiet: true, cache: false }).then((ds) => ds.cohort.warnings?.join('\n') ?? '', (e: Error) => e.message);
+    expect(quiet).not.toMatch(/read as days/);
+  });
+
   it('needs an id column', () => {
     expect(() => parseSpec('name: x\ntables:\n  t: { file: t.csv, id: _row, first_row: true }\ncohort: { table: t, index_time: 0 }\nlabel: { column: y }\nmodalities:\n  m: { type: tabular, table: t, numeric: [a] }\n', 'x.yaml')).toThrow(/tables\.t\.first_row: first_row keeps one row per id/);
   });

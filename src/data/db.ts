@@ -613,7 +613,7 @@ export class Db {
       const list = names.slice(0, 30).map((c) => clip(c, 40)).join(', ') + (names.length > 30 ? `, … (${names.length} columns)` : '');
       // Names are case-sensitive (DuckDB's quoted identifiers): a column that differs in case, or by a typo, is named first.
       const near = names.find((c) => c.toLowerCase() === column.toLowerCase()) ?? closest(column, names);
-      const hint = near ? ` (did you mean '${clip(near, 40)}'? names are case-sensitive)` : '';
+      const hint = delimiterHint(names, table) || (near ? ` (did you mean '${clip(near, 40)}'? names are case-sensitive)` : '');
       throw new CdmmError(`${this.specFile}: ${field}: column '${column}' not found in table '${table}' (${t.label})${hint}; columns: ${list}`);
     }
     return type;
@@ -692,7 +692,7 @@ export class Db {
         `SELECT ${this.lineExpr(table)} AS line, CAST(${q(column)} AS VARCHAR) AS v, isfinite(${q(column)}) AS fin FROM ${tbl(table)} WHERE ${outOfRange(q(column))} ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
       );
       if (bad.length)
-        throw new CdmmError(`${t.label}: ${await this.at(table, bad[0].line)}, column '${column}': ${bad[0].fin ? `value ${bad[0].v} beyond ±3.4e38, the float32 range the model computes in (a unit or export error?)` : `non-finite value ${bad[0].v}`} (${this.specFile}: ${field})`);
+        throw new CdmmError(`${t.label}: ${await this.at(table, bad[0].line)}, column '${column}': ${bad[0].fin ? `value ${bad[0].v} beyond ±3.4e38, the float32 range the model computes in (a unit or export error?)` : `non-finite value ${bad[0].v}${/nan/i.test(String(bad[0].v)) ? `; if the file writes NaN for a missing value, give tables.${table}.na_values: [NaN]` : ''}`} (${this.specFile}: ${field})`);
       return;
     }
     if (kind === 'text') {
@@ -747,6 +747,16 @@ export class Db {
       );
     }
   }
+}
+
+/**
+ * When a table read as one column whose name holds another separator (a `|` file read with `delimiter: ","`), the
+ * delimiter is what is wrong, not the column name: said so, with the setting that reads it.
+ */
+export function delimiterHint(names: string[], table: string): string {
+  if (names.length !== 1) return '';
+  const sep = ['|', ';', '\t', ','].find((d) => names[0].includes(d));
+  return sep ? ` (the header was read as one column: the file looks ${sep === '\t' ? 'tab' : `'${sep}'`}-separated; give tables.${table}.delimiter: ${JSON.stringify(sep)}, or leave delimiter out to detect it)` : '';
 }
 
 /**

@@ -5,7 +5,7 @@
 // column, every spec value as an escaped literal or a finite number.
 import { CdmmError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
-import { kindOf, lit, q, tbl, textNumber, type Db } from './db.js';
+import { delimiterHint, kindOf, lit, q, tbl, textNumber, type Db } from './db.js';
 import type { PathPolicy } from './paths.js';
 import { ROW_TIME, tableFormat, type Spec, type TableSpec } from './spec.js';
 
@@ -20,8 +20,11 @@ async function columnTypes(db: Db, name: string): Promise<Map<string, string>> {
 
 function needColumn(cols: Map<string, string>, column: string, where: string, label: string): string {
   const type = cols.get(column);
-  if (type === undefined)
-    throw new CdmmError(`${where}: column '${column}' not found in ${label}; columns: ${[...cols.keys()].filter((c) => !c.startsWith('__')).join(', ')}`);
+  if (type === undefined) {
+    const names = [...cols.keys()].filter((c) => !c.startsWith('__'));
+    const table = /tables\.([^.]+)\./.exec(where)?.[1] ?? 'NAME';
+    throw new CdmmError(`${where}: column '${column}' not found in ${label}${delimiterHint(names, table)}; columns: ${names.join(', ')}`);
+  }
   return type;
 }
 
@@ -214,6 +217,22 @@ export const timeUnitNotes = (warnings: string[]): string[] => warnings.filter((
  * Numeric times of some tables in minutes (or hours) and of another in days because it says no time_unit: most
  * often a time_unit left off one table (eICU's vitals read as days kept 10.6% of the stays instead of 95.6%).
  */
+/** The spec's durations (index offset, horizon, windows) that are not whole days, as "field = N h". */
+function subDayDurations(spec: Spec): string[] {
+  const out: string[] = [];
+  const add = (field: string, d: number | null | undefined) => {
+    if (typeof d === 'number' && d !== 0 && !Number.isInteger(d)) out.push(`${field} ${+(d * 24).toFixed(2)} h`);
+  };
+  add('cohort.index_offset', spec.cohort.index_offset);
+  if ('horizon' in spec.label) add('label.horizon', spec.label.horizon);
+  for (const [name, m] of Object.entries(spec.modalities))
+    if ('window' in m && m.window) {
+      add(`modalities.${name}.window.start`, m.window.start);
+      add(`modalities.${name}.window.end`, m.window.end);
+    }
+  return out;
+}
+
 function noteTimeUnits(db: Db, spec: Spec): void {
   // A table's own time, or the times the cohort and the label read from it (eICU's unitdischargeoffset as the
   // label time of a patient table with no time column: read as days, every stay was past a 48 h horizon).
@@ -232,7 +251,20 @@ function noteTimeUnits(db: Db, spec: Spec): void {
     return [...(col ? [col] : []), ...clockColumns(name)].some((c) => kindOf(info.columns.get(c) ?? '') === 'number');
   };
   const given = Object.keys(spec.tables).find((name) => (spec.tables[name].time_unit ?? 'days') !== 'days');
-  if (!given) return;
+  if (!given) {
+    // No table says its unit, but the spec's durations are parts of a day ("6 h", "30 min"): hourly counters such as
+    // PhysioNet's ICULOS read as days then put the index, windows and horizon at the wrong rows (a missing
+    // time_unit: hours built a one-class label, silently).
+    const parts = subDayDurations(spec);
+    if (!parts.length) return;
+    const days = Object.keys(spec.tables).filter((name) => !spec.tables[name].time_unit && numericTime(name));
+    if (days.length)
+      db.warnings.push(
+        `${days.map((n) => `tables.${n}`).join(', ')}: ${days.length === 1 ? 'its' : 'their'} numeric times are read as days (no time_unit), while the spec's durations are parts of a day (${parts.slice(0, 3).join(', ')}); ` +
+          `if they count hours or minutes, add time_unit: hours (or minutes) to ${days.length === 1 ? 'it' : 'each'} (or time_unit: days to keep days without this note)`,
+      );
+    return;
+  }
   const unit = spec.tables[given].time_unit!;
   for (const name of Object.keys(spec.tables)) {
     if (spec.tables[name].time_unit || !numericTime(name)) continue;
