@@ -172,6 +172,14 @@ modalities:
     expect(nan.message).toMatch(/labs\.csv: line 3, column 'value': non-finite value nan; if the file writes NaN for a missing value, give tables\.labs\.na_values: \[NaN\]/);
   });
 
+  it('a cohort left with no patient says where they went, not "all 0 patients have label 0"', async () => {
+    // a spec whose only modality is the labs, every lab after the index (day 100): no patient has anything observed
+    const dir = smallDataset({ labs: 'id,day,test,value\n' + Array.from({ length: 40 }, (_, i) => `${i + 1},200,hb,${10 + (i % 5)}`).join('\n') + '\n' });
+    editSpec(dir, /  demo:[^\n]*\n/, '');
+    const e = await buildError(dir);
+    expect(e.message).toMatch(/split: the training split is empty \(left out: no modality observed: 40\); a patient needs a label and at least one modality observed at the prediction time/);
+  });
+
   it('a header read as one column because of the delimiter says so (not "column not found" alone)', async () => {
     const dir = smallDataset();
     const f = join(dir, 'labs.csv');

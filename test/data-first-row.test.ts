@@ -3,7 +3,7 @@
 // from the same files, and the label reads the hourly flags as an event log (positive: a 1 within the horizon).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { prepareDataset } from '../src/data/build.js';
 import { parseSpec } from '../src/data/spec.js';
 import { tempDir } from './fixtures/data/helpers.js';
@@ -67,6 +67,19 @@ describe('tables.NAME.first_row', () => {
     writeFileSync(spec, readFileSync(spec, 'utf8').replace('numeric: [Age, Gender]', 'numeric: [Age, Gender, HR]'));
     const ds = await prepareDataset(spec, { quiet: true, cache: false });
     expect(ds.cohort.warnings?.join('\n')).toMatch(/tables\.stays\.first_row: 'HR' \(in 60 of 60 ids\) takes several values within an id; the first row's value is used/);
+  });
+
+  it('shows the warnings gathered before a build fails (they often explain the error)', async () => {
+    const spec = physionet2019();
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace('numeric: [Age, Gender]', 'numeric: [Age, Gender, HR]').replace('event_values: [1]', 'event_values: [7]'));
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (written.push(String(chunk)), true));
+    try {
+      await expect(prepareDataset(spec, { quiet: false, cache: false })).rejects.toThrow(/event_values/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(written.join('')).toMatch(/warning: tables\.stays\.first_row: 'HR' \(in 60 of 60 ids\) takes several values within an id/);
   });
 
   it('keeps the earliest row by time, whatever the file order', async () => {

@@ -240,6 +240,12 @@ split: { method: column, column: part }
     await expect(prepareDataset(oneClass({ positives: (p) => p % 3 === 0, horizon: '48' }), { quiet: true, cache: false })).rejects.toThrow(
       /label: only one class among the 60 included patients \(all 0\); a binary outcome needs both; label\.horizon is 48 days \(a bare number is days\): if hours were meant, write "48 h"/,
     );
+    // the same horizon written with its unit is not "a bare number" (it is 2 days once parsed from "48 h", too)
+    for (const horizon of ['"48 days"', '"1152 h"']) {
+      const e = await prepareDataset(oneClass({ positives: (p) => p % 3 === 0, horizon }), { quiet: true, cache: false }).catch((x: Error) => x);
+      expect((e as Error).message).toMatch(/only one class among the 60 included patients/);
+      expect((e as Error).message).not.toMatch(/bare number/);
+    }
     // with minutes, 600 min is within 48 h and 5000 min beyond it: both classes
     const ok = await prepareDataset(oneClass({ positives: (p) => p % 3 === 0, horizon: '48 h', extra: ', time_unit: minutes' }), { quiet: true, cache: false });
     expect(ok.cohort.included).toBe(60);

@@ -339,7 +339,7 @@ describe('notes on what of a record the model could not use', () => {
     // a lab value likewise (long form: per variable, one note per modality)
     const lab = v.labVariables[0];
     const [labFar] = await predictor.predictRecords([{ ...base, id: 'f3', labs: [{ day: 990, variable: lab, value: 3.3e38 }, { day: 995, variable: lab, value: 0.5 }] }]);
-    expect(labFar.notes).toEqual([expect.stringMatching(new RegExp(`^labs: 1 value far outside training \\(e\\.g\\. ${lab} 3\\.3e\\+38 is .* training standard deviations from its training mean .*\\): used as given where in the window`))]);
+    expect(labFar.notes).toEqual([expect.stringMatching(new RegExp(`^labs: 1 value far outside training among the rows given \\(e\\.g\\. ${lab} 3\\.3e\\+38 is .* training standard deviations from its training mean .*\\): those in the window before the prediction time are scored as given, later ones are not used`))]);
     const [labOk] = await predictor.predictRecords([{ ...base, id: 'f4', labs: [{ day: 990, variable: lab, value: 0.5 }] }]);
     expect(labOk.notes).toBeUndefined();
   });

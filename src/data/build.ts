@@ -13,7 +13,7 @@ import { closest, parseSpec, readSpecText, tableFormat, timeColumns, type Spec }
 import { registerTables, timeUnitNotes } from './tables.js';
 import { columnSplit, connectedUnits, groupSplit, requirePatientDisjoint, shiftByValue, shiftTrain, stratifiedSplit, stratifiedUnitSplit, type SplitIndex } from './split.js';
 import type { ModalityInfo, PreparedDataset, SplitArrays, SplitName } from './types.js';
-import { say } from '../util/say.js';
+import { printable, say } from '../util/say.js';
 
 /** Everything needed to transform new patients exactly like the training ones. JSON-serialisable. */
 export interface DataState {
@@ -270,6 +270,11 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
     // The whole cohort may hold both classes while the training split holds one (one positive in 2,092 eICU stays,
     // its times read as days): nothing to learn, said now rather than after a model of constants is written.
     const trainPos = split.train.reduce((a, i) => a + labels[i], 0);
+    if (split.train.length === 0) {
+      // Not "all 0 patients have label 0": say where the patients went (most often: no modality observed).
+      const left = Object.entries(exclusions).filter(([, v]) => v > 0).map(([k, v]) => `${k}: ${v}`);
+      throw new CdmmError(`${file}: split: the training split is empty${left.length ? ` (left out: ${left.join('; ')})` : ''}; a patient needs a label and at least one modality observed at the prediction time (check the modalities' tables, ids and windows)`);
+    }
     if (trainPos === 0 || trainPos === split.train.length) {
       const allPos = Object.values(split).reduce((a, idx) => a + (idx as Int32Array).reduce((b, i) => b + labels[i], 0), 0);
       const included = Object.values(split).reduce((a, idx) => a + (idx as Int32Array).length, 0);
@@ -315,6 +320,12 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
     };
     if (spec.reference) ds.reference = { name: spec.reference.name ?? spec.reference.column, column: spec.reference.column };
     return ds;
+  } catch (e) {
+    // The warnings gathered before an input error often explain it (a per-patient column varying within an id, a
+    // time unit): shown, not lost with the build. Those the error already says are not repeated.
+    if (e instanceof CdmmError && !opts.quiet)
+      for (const w of db.warnings) if (!e.message.includes(w)) process.stderr.write(`warning: ${printable(w)}\n`);
+    throw e;
   } finally {
     db.close();
   }

@@ -4,7 +4,7 @@
 import { CdmmError } from '../util/errors.js';
 import { duckdbReason, kindOf, lit, q, relDaysExpr, sqlNum, tbl, type ColumnKind, type Db } from './db.js';
 import { compileFilter, filterColumns, KEYWORDS, parseFilter, shownFilter } from './filter.js';
-import { tableFormat, type Spec } from './spec.js';
+import { tableFormat, writtenAsBareNumber, type Spec } from './spec.js';
 import { COHORT, COHORT_IDX, sameKey } from './modalities/common.js';
 import { someValues, timeUnitNotes, valueMatch } from './tables.js';
 
@@ -145,7 +145,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       exclusions['stay ended at or before the index time'] = before - after;
       // Most stays over before the prediction time: often an offset meant in hours, written as a bare number (days).
       const off = spec.cohort.index_offset ?? 0;
-      if (before > 0 && (before - after) / before > 0.5 && off >= 1)
+      if (before > 0 && (before - after) / before > 0.5 && off >= 1 && writtenAsBareNumber(spec, 'cohort.index_offset'))
         warnings.push(
           `cohort.end_time: ${before - after} of ${before} stays end at or before the prediction time (the index + cohort.index_offset ${off} day${off === 1 ? '' : 's'}), so they are left out; ` +
             `a bare number there is days: for hours write it as "${off} h"`,
@@ -314,7 +314,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
     const why = Object.entries(exclusions).map(([k, v]) => `${k}: ${v}`).join('; ');
     // A bare number is days: `index_offset: 24` meant as hours puts the index past most stays' end.
     const off = spec.cohort.index_offset;
-    const days = typeof off === 'number' && off >= 2 && Object.keys(exclusions).some((k) => /stay ended/.test(k)) ? `; cohort.index_offset is ${off} days (a bare number is days): if hours were meant, write "${off} h"` : '';
+    const days = typeof off === 'number' && off >= 2 && writtenAsBareNumber(spec, 'cohort.index_offset') && Object.keys(exclusions).some((k) => /stay ended/.test(k)) ? `; cohort.index_offset is ${off} days (a bare number is days): if hours were meant, write "${off} h"` : '';
     throw new CdmmError(`${f}: cohort: no patient left (${candidates} in ${t.label}${why ? '; excluded: ' + why : ''})${days}`);
   }
   if (opts.withLabels && !spec.cohort.patient && spec.split.method !== 'column' && spec.split.method !== 'group') {
@@ -388,7 +388,7 @@ function oneClassHints(spec: Spec, exclusions: Record<string, number>, tableNote
     const h = spec.label.horizon;
     if (exclusions['censored before horizon'] || exclusions['label missing'])
       out.push(`label.time must be the event's time or, without the event, the end of follow-up (a time for every patient): a patient with neither is censored or missing`);
-    else if (Number.isInteger(h) && h >= 2) out.push(`label.horizon is ${h} days (a bare number is days): if hours were meant, write "${h} h"`);
+    else if (Number.isInteger(h) && h >= 2 && writtenAsBareNumber(spec, 'label.horizon')) out.push(`label.horizon is ${h} days (a bare number is days): if hours were meant, write "${h} h"`);
   }
   out.push(...timeUnitNotes(tableNotes));
   return out.length ? `; ${out.join('; ')}` : '';

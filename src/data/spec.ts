@@ -576,8 +576,22 @@ export function parseSpec(text: string, file: string): Spec {
   if (proto) throw new CdmmError(`${file}: ${formatPath(proto)}: "__proto__" cannot be a name here (JavaScript reserves it); choose another`);
   const r = specSchema.safeParse(raw);
   if (!r.success) throw zodToCdmm(file, r.error, raw);
+  const rawObj = raw as { label?: { horizon?: unknown }; cohort?: { index_offset?: unknown } };
+  const bare = new Set<BareDuration>();
+  if (typeof rawObj.label?.horizon === 'number') bare.add('label.horizon');
+  if (typeof rawObj.cohort?.index_offset === 'number') bare.add('cohort.index_offset');
+  BARE_DURATIONS.set(r.data, bare);
   return r.data;
 }
+
+type BareDuration = 'label.horizon' | 'cohort.index_offset';
+/** Which durations the spec file wrote as bare numbers (days): "48 h" is 2 days once parsed, but not a bare 2. */
+const BARE_DURATIONS = new WeakMap<Spec, Set<BareDuration>>();
+/**
+ * Whether `field` was written as a bare number of days; a spec not parsed from a file here (a run's manifest,
+ * a clone) counts as not bare, so the hints that ask "hours meant?" stay quiet rather than wrong.
+ */
+export const writtenAsBareNumber = (spec: Spec, field: BareDuration): boolean => BARE_DURATIONS.get(spec)?.has(field) ?? false;
 
 /** A spec is a small YAML file; anything much larger is not one. */
 const SPEC_MAX_BYTES = 4 << 20;

@@ -104,7 +104,7 @@ export function recordNotes(spec: Spec, state: DataState): (records: PatientReco
             if (out && far++ === 0) first = `${variable.slice(0, 60)} ${out.x} is ${out.sds} from its training mean ${+c!.mean.toPrecision(4)}`;
           }
         }
-        if (far) notes.push(`${name}: ${far} value${far === 1 ? '' : 's'} far outside training (e.g. ${first}): used as given where in the window (check the values and their units)`);
+        if (far) notes.push(`${name}: ${far} value${far === 1 ? '' : 's'} far outside training among the rows given (e.g. ${first}): those in the window before the prediction time are scored as given, later ones are not used (check the values and their units)`);
       }
       // Rows of a shared long table that are all other modalities' are no rows of this one (a patient without lactate).
       const mine = m.type !== 'timeseries' || !asGiven || !known.get(name) || rows.some((r) => known.get(name)!.has(String(cut(own(r, varCol!)))));
