@@ -21,6 +21,7 @@ import type { PreparedDataset, SplitArrays } from '../src/data/types.js';
 import { makeRecordValidator } from '../src/serve/validate.js';
 import { records, vocab } from './serve-fixtures.js';
 import { writeFixture } from './fixtures/data/helpers.js';
+import { writePhysionet2019 } from './fixtures/data/physionet.js';
 
 const TOLERANCE = 1e-6;
 let root: string;
@@ -256,24 +257,7 @@ split: { method: random, fractions: { train: 0.6, val: 0.2, test: 0.2 } }
 
   it("PhysioNet 2019's layout (a folder with file_column, first_row, an hourly event-log label): compiled, and the earliest row kept from records sent in any order", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cdmm-pn19-'));
-    mkdirSync(join(dir, 'training'));
-    for (let i = 1; i <= 120; i++) {
-      const rows = ['HR|O2Sat|Age|Gender|ICULOS|SepsisLabel'];
-      for (let h = 1; h <= 30 + (i % 3); h++) rows.push(`${h % 4 === 0 ? 'NaN' : 70 + (i % 17) + h}|${94 + (h % 5)}|${40 + (i % 45)}|${i % 2}|${h}|${i % 4 === 0 && h >= 20 ? 1 : 0}`);
-      writeFileSync(join(dir, 'training', `p${String(i).padStart(6, '0')}.psv`), rows.join('\n') + '\n');
-    }
-    writeFileSync(join(dir, 'spec.yaml'), `name: pn19
-tables:
-  hours: { file: training/, format: csv, delimiter: "|", na_values: [NaN], file_column: patient, id: patient, time: ICULOS, time_unit: hours }
-  stays: { file: training/, format: csv, delimiter: "|", na_values: [NaN], file_column: patient, id: patient, time: ICULOS, time_unit: hours, first_row: true }
-cohort: { table: stays, index_time: 0, index_offset: 6 h }
-label: { table: hours, event: SepsisLabel, event_values: [1], time: ICULOS, horizon: 24 h }
-modalities:
-  demo: { type: tabular, table: stays, numeric: [Age, Gender] }
-  vitals: { type: timeseries, table: hours, columns: [HR, O2Sat], window: { start: -6 h }, bins: 2 }
-split: { method: random, seed: 0 }
-`);
-    const spec = join(dir, 'spec.yaml');
+    const spec = writePhysionet2019(dir, 120, (i) => 30 + (i % 3), (i, h) => `${h % 4 === 0 ? 'NaN' : 70 + (i % 17) + h}|${94 + (h % 5)}|${40 + (i % 45)}|${i % 2}|${h}|${i % 4 === 0 && h >= 20 ? 1 : 0}`, 'pn19');
     const r = await parity(spec, 60);
     expect(tryCompileRecordTransform(r.spec, r.state, r.ds.modalities)).not.toHaveProperty('unsupported');
     expect(r.vsSql.exact).toBe(r.vsSql.compared);

@@ -1,12 +1,13 @@
 // PhysioNet 2019's layout: one pipe-separated file of hourly rows per patient, its per-patient columns (Age, Gender)
 // repeated on every row and the outcome a 0/1 flag per hour (SepsisLabel). `first_row` makes the per-patient table
 // from the same files, and the label reads the hourly flags as an event log (positive: a 1 within the horizon).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { prepareDataset } from '../src/data/build.js';
 import { parseSpec } from '../src/data/spec.js';
 import { tempDir } from './fixtures/data/helpers.js';
+import { writePhysionet2019 } from './fixtures/data/physionet.js';
 
 /**
  * 60 patients p000001… with hourly rows from ICULOS 1, Age 40 + i, Gender i % 2, HR 70 + i + hour (NaN every third
@@ -15,29 +16,10 @@ import { tempDir } from './fixtures/data/helpers.js';
  * (censored), the rest to hour 31 (negative).
  */
 function physionet2019(): string {
-  const dir = tempDir();
-  mkdirSync(join(dir, 'training'));
-  for (let i = 1; i <= 60; i++) {
-    const hours = i % 5 <= 2 ? 30 : 31;
-    const rows = ['HR|O2Sat|Age|Gender|ICULOS|SepsisLabel'];
-    for (let h = 1; h <= hours; h++) {
-      const sepsis = (i % 5 === 0 && h >= 20) || (i % 5 === 1 && h >= 3) ? 1 : 0;
-      rows.push(`${h % 3 === 0 ? 'NaN' : 70 + i + h}|${95 + (h % 4)}|${40 + i}|${i % 2}|${h}|${sepsis}`);
-    }
-    writeFileSync(join(dir, 'training', `p${String(i).padStart(6, '0')}.psv`), rows.join('\n') + '\n');
-  }
-  writeFileSync(join(dir, 'spec.yaml'), `name: sepsis
-tables:
-  hours: { file: training/, format: csv, delimiter: "|", na_values: [NaN], file_column: patient, id: patient, time: ICULOS, time_unit: hours }
-  stays: { file: training/, format: csv, delimiter: "|", na_values: [NaN], file_column: patient, id: patient, time: ICULOS, time_unit: hours, first_row: true }
-cohort: { table: stays, index_time: 0, index_offset: 6 h }
-label: { table: hours, event: SepsisLabel, event_values: [1], time: ICULOS, horizon: 24 h }
-modalities:
-  demo: { type: tabular, table: stays, numeric: [Age, Gender] }
-  vitals: { type: timeseries, table: hours, columns: [HR, O2Sat], window: { start: -6 h }, bins: 2 }
-split: { method: random, seed: 0 }
-`);
-  return join(dir, 'spec.yaml');
+  return writePhysionet2019(tempDir(), 60, (i) => (i % 5 <= 2 ? 30 : 31), (i, h) => {
+    const sepsis = (i % 5 === 0 && h >= 20) || (i % 5 === 1 && h >= 3) ? 1 : 0;
+    return `${h % 3 === 0 ? 'NaN' : 70 + i + h}|${95 + (h % 4)}|${40 + i}|${i % 2}|${h}|${sepsis}`;
+  });
 }
 
 describe('tables.NAME.first_row', () => {

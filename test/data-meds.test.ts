@@ -102,7 +102,7 @@ describe('notes on a MEDS record', () => {
       modalities: { vitals: mod(true), diagnoses: mod(false), notes: mod(false), image: mod(false) } } as unknown as PatientPrediction;
     notes([rec], [pred]);
     // Before: "diagnoses/notes: rows were given in 'events' but none could be used" (the LAB row), and no word on 6000.
-    expect(pred.notes).toEqual([expect.stringMatching(/^vitals: 1 value far outside training \(e\.g\. hr 6000 is \d+ training standard deviations/)]);
+    expect(pred.notes).toEqual([expect.stringMatching(/^vitals: 1 value far outside training among the rows given \(e\.g\. hr 6000 is \d+ training standard deviations/)]);
   });
 });
 

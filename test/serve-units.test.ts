@@ -279,9 +279,9 @@ modalities:
     ] as unknown as PatientRecord[];
     const preds = records.map(pred);
     notes(records, preds);
-    expect(preds[0].notes).toEqual([expect.stringMatching(/^labs: 1 value far outside training \(e\.g\. crea 120 is 397 training standard deviations from its training mean 1\)/)]);
+    expect(preds[0].notes).toEqual([expect.stringMatching(/^labs: 1 value far outside training among the rows given \(e\.g\. crea 120 is 397 training standard deviations from its training mean 1\)/)]);
     expect(preds[1].notes).toBeUndefined();
-    expect(preds[2].notes).toEqual([expect.stringMatching(/^vitals: 1 value far outside training \(e\.g\. hr 5000 is/)]);
-    expect(preds[3].notes?.[0]).toMatch(/^labs: 1 value far outside training \(e\.g\. \\u202eevil 99/);
+    expect(preds[2].notes).toEqual([expect.stringMatching(/^vitals: 1 value far outside training among the rows given \(e\.g\. hr 5000 is/)]);
+    expect(preds[3].notes?.[0]).toMatch(/^labs: 1 value far outside training among the rows given \(e\.g\. \\u202eevil 99/);
   });
 });

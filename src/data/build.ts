@@ -405,11 +405,6 @@ export function sliceSplit(idx: Int32Array, cohort: Pick<Cohort, 'ids' | 'labels
 }
 
 /**
- * Times with a zone (the index) compared with times without one (a table's events): the zoneless ones are read
- * as UTC, so a hospital exporting local wall-clock times moves its rows by the zone's offset, across the
- * prediction time too. Said once, naming both sides.
- */
-/**
  * `untimed: true` on a table without times: every row of the patient counts as known at the prediction time, which
  * for the stay's own later records is a leak (MIMIC-IV's diagnoses_icd of the admission are coded at discharge: a new
  * user's early fusion gained 0.06 test AUROC from them, unwarned), and through a patient-level link for later stays' too.
@@ -440,6 +435,11 @@ function sameDayDates(spec: Spec, types: Record<string, Record<string, string>>)
   return out;
 }
 
+/**
+ * Times with a zone (the index) compared with times without one (a table's events): the zoneless ones are read
+ * as UTC, so a hospital exporting local wall-clock times moves its rows by the zone's offset, across the
+ * prediction time too. Said once, naming both sides.
+ */
 function mixedZones(spec: Spec, types: Record<string, Record<string, string>>): string[] {
   const zoned = (t: string) => /WITH TIME ZONE|TIMESTAMPTZ/i.test(t);
   const naive = (t: string) => /^TIMESTAMP(_[A-Z]+)?$/i.test(t);

@@ -176,8 +176,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       await db.requireNumeric(lt, label.column, 'label.column');
       const col = `CAST(${la}.${q(label.column)} AS DOUBLE)`;
       const t = sqlNum(label.above, `${f}: label.above`);
-      labelSql = `CASE WHEN ${col} IS NULL THEN NULL WHEN ${col} > ${t} THEN 1 ELSE 0 END`;
-      reasonSql = `CASE WHEN ${col} IS NULL THEN 'label missing' END`;
+      ({ labelSql, reasonSql } = labelCase([[`${col} IS NULL`, 'NULL', 'label missing']], [`CASE WHEN ${col} > ${t} THEN 1 ELSE 0 END`, null]));
     } else if ('column' in label && label.positive) {
       let note: string | undefined;
       ({ labelSql, reasonSql, note } = await valueLabel(db, spec, lt, la));
@@ -195,8 +194,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
             `if it means "outcome unknown", make it missing: tables.${lt}.values: { ${label.column}: { ${JSON.stringify(String(bad[0].v))}: null } }` +
             `${spec.tables[lt] && tableFormat(spec.tables[lt]) === 'csv' ? ` or tables.${lt}.na_values: [${JSON.stringify(String(bad[0].v))}]` : ''})`,
         );
-      labelSql = `CASE WHEN ${blank} THEN NULL WHEN ${v} IN ('1','true','1.0','yes','y','t') THEN 1 ELSE 0 END`;
-      reasonSql = `CASE WHEN ${blank} THEN 'label missing' END`;
+      ({ labelSql, reasonSql } = labelCase([[blank, 'NULL', 'label missing']], [`CASE WHEN ${v} IN ('1','true','1.0','yes','y','t') THEN 1 ELSE 0 END`, null]));
     } else {
       db.requireColumn(lt, label.event, 'label.event');
       await db.requireTime(lt, label.time, 'label.time');
@@ -246,25 +244,27 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
           ${n(`${valid} AND ${rel} > ${H}`)} AS past FROM ${tbl(ct)} x ${labelJoin} GROUP BY x.${q(idCol)}) lg ON lg.__lk = x.${q(idCol)}`;
         // absent: negative only says what no row at all means (a death table lists the dead): rows there are
         // read as without it, so one row per id gives the single-row rule exactly.
-        const none = label.absent === 'negative' ? ['0', 'NULL'] : ['NULL', `'label missing'`];
-        labelSql = `CASE WHEN lg.n = 0 THEN ${none[0]} WHEN lg.valid = 0 OR lg.ev_untimed > 0 OR lg.ev_before > 0 OR lg.after = 0 THEN NULL
-          WHEN lg.ev_in > 0 THEN 1 WHEN lg.past > 0 THEN 0 ELSE NULL END`;
-        reasonSql = `CASE WHEN lg.n = 0 THEN ${none[1]} WHEN lg.valid = 0 OR lg.ev_untimed > 0 THEN 'label missing' WHEN lg.ev_before > 0 OR lg.after = 0 THEN 'outcome time before index'
-          WHEN lg.ev_in > 0 OR lg.past > 0 THEN NULL ELSE 'censored before horizon' END`;
+        ({ labelSql, reasonSql } = labelCase([
+          label.absent === 'negative' ? ['lg.n = 0', '0', null] : ['lg.n = 0', 'NULL', 'label missing'],
+          ['lg.valid = 0 OR lg.ev_untimed > 0', 'NULL', 'label missing'],
+          ['lg.ev_before > 0 OR lg.after = 0', 'NULL', 'outcome time before index'],
+          ['lg.ev_in > 0', '1', null],
+          ['lg.past > 0', '0', null],
+        ], ['NULL', 'censored before horizon']));
       } else {
-        labelSql = `CASE WHEN ${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL THEN NULL
-          WHEN ${before} THEN NULL WHEN ${ev} AND ${rel} <= ${H} THEN 1 WHEN ${rel} > ${H} THEN 0 ELSE NULL END`;
-        reasonSql = `CASE WHEN ${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL THEN 'label missing'
-          WHEN ${before} THEN 'outcome time before index' WHEN ${ev} AND ${rel} <= ${H} THEN NULL WHEN ${rel} > ${H} THEN NULL
-          ELSE 'censored before horizon' END`;
+        ({ labelSql, reasonSql } = labelCase([
+          [`${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL`, 'NULL', 'label missing'],
+          [before, 'NULL', 'outcome time before index'],
+          [`${ev} AND ${rel} <= ${H}`, '1', null],
+          [`${rel} > ${H}`, '0', null],
+        ], ['NULL', 'censored before horizon']));
       }
     }
     if (label.absent === 'negative' && !eventLog) {
       if (lt === ct) throw new CdmmError(`${f}: label.absent: negative needs label.table, another table than the cohort's (a cohort row without a row there is then negative)`);
       // No row in the label table (alias l, joined above): negative, whatever the label's own columns would say.
       const none = `l.${q(db.table(lt).id)} IS NULL`;
-      labelSql = `CASE WHEN ${none} THEN 0 ELSE (${labelSql}) END`;
-      reasonSql = `CASE WHEN ${none} THEN NULL ELSE (${reasonSql}) END`;
+      ({ labelSql, reasonSql } = labelCase([[none, '0', null]], [`(${labelSql})`, `(${reasonSql})`], true));
     }
   }
 
@@ -379,6 +379,21 @@ async function requireIdOverlap(db: Db, ct: string, idCol: string, other: string
   );
 }
 
+/**
+ * The label and the reason a row has none, from one list of rules (first match wins): each rule's condition, its
+ * label (SQL) and its reason (null: none), then what every other row gets. Both CASEs come from the same
+ * conditions, so the label and its reason cannot disagree. `sqlReason`: the otherwise-reason is SQL, not text.
+ */
+type LabelRule = [when: string, label: string, reason: string | null];
+function labelCase(rules: LabelRule[], otherwise: [label: string, reason: string | null], sqlReason = false): { labelSql: string; reasonSql: string } {
+  const reason = (r: string | null) => (r === null ? 'NULL' : lit(r));
+  const whens = (pick: (r: LabelRule) => string) => rules.map((r) => `WHEN ${r[0]} THEN ${pick(r)}`).join(' ');
+  return {
+    labelSql: `CASE ${whens((r) => r[1])} ELSE ${otherwise[0]} END`,
+    reasonSql: `CASE ${whens((r) => reason(r[2]))} ELSE ${sqlReason ? otherwise[1] : reason(otherwise[1])} END`,
+  };
+}
+
 /** What may have left one class: the patients left out and why, a horizon given as a bare number (days), a table's time unit. */
 function oneClassHints(spec: Spec, exclusions: Record<string, number>, tableNotes: string[]): string {
   const out: string[] = [];
@@ -424,8 +439,7 @@ async function valueLabel(db: Db, spec: Spec, lt: string, la: string): Promise<{
         `list the negative values in label.negative to leave the others out (a value such as "unknown" is then excluded, not 0)`;
   }
   return {
-    labelSql: `CASE WHEN ${blank} THEN NULL WHEN ${pos} THEN 1 WHEN ${neg} THEN 0 ELSE NULL END`,
-    reasonSql: `CASE WHEN ${blank} THEN 'label missing' WHEN ${pos} THEN NULL WHEN ${neg} THEN NULL ELSE 'label neither positive nor negative' END`,
+    ...labelCase([[blank, 'NULL', 'label missing'], [pos, '1', null], [neg, '0', null]], ['NULL', 'label neither positive nor negative']),
     note,
   };
 }

@@ -182,15 +182,23 @@ async function shapeTable(db: Db, name: string, t: TableSpec, constant: string[]
   await db.describe(name, t, t.file, true, false);
 }
 
+/** The times the cohort and an event label read from table `name` (index, end, label time), besides its own time. */
+function clockColumns(spec: Spec, name: string): string[] {
+  const cols: string[] = [];
+  if (spec.cohort.table === name) {
+    if (typeof spec.cohort.index_time === 'string') cols.push(spec.cohort.index_time);
+    if (spec.cohort.end_time) cols.push(spec.cohort.end_time);
+  }
+  if ('event' in spec.label && (spec.label.table ?? spec.cohort.table) === name) cols.push(spec.label.time);
+  return cols;
+}
+
 /** The columns a spec reads from table `name` as one value per patient: tabular features, cohort and label columns. */
 function perPatientColumns(spec: Spec, name: string): string[] {
   const out: string[] = [];
   for (const m of Object.values(spec.modalities)) if (m.type === 'tabular' && m.table === name) out.push(...m.numeric, ...m.categorical);
-  if (spec.cohort.table === name) {
-    if (typeof spec.cohort.index_time === 'string') out.push(spec.cohort.index_time);
-    if (spec.cohort.end_time) out.push(spec.cohort.end_time);
-  }
-  if ((spec.label.table ?? spec.cohort.table) === name) out.push(...('column' in spec.label ? [spec.label.column] : [spec.label.event, spec.label.time]));
+  out.push(...clockColumns(spec, name));
+  if ((spec.label.table ?? spec.cohort.table) === name) out.push('column' in spec.label ? spec.label.column : spec.label.event);
   return out;
 }
 
@@ -236,19 +244,10 @@ function subDayDurations(spec: Spec): string[] {
 function noteTimeUnits(db: Db, spec: Spec): void {
   // A table's own time, or the times the cohort and the label read from it (eICU's unitdischargeoffset as the
   // label time of a patient table with no time column: read as days, every stay was past a 48 h horizon).
-  const clockColumns = (name: string): string[] => {
-    const cols: string[] = [];
-    if (spec.cohort.table === name) {
-      if (typeof spec.cohort.index_time === 'string') cols.push(spec.cohort.index_time);
-      if (spec.cohort.end_time) cols.push(spec.cohort.end_time);
-    }
-    if ('event' in spec.label && (spec.label.table ?? spec.cohort.table) === name) cols.push(spec.label.time);
-    return cols;
-  };
   const numericTime = (name: string) => {
     const info = db.table(name);
     const col = info.columns.has(ROW_TIME) ? ROW_TIME : info.time;
-    return [...(col ? [col] : []), ...clockColumns(name)].some((c) => kindOf(info.columns.get(c) ?? '') === 'number');
+    return [...(col ? [col] : []), ...clockColumns(spec, name)].some((c) => kindOf(info.columns.get(c) ?? '') === 'number');
   };
   const given = Object.keys(spec.tables).find((name) => (spec.tables[name].time_unit ?? 'days') !== 'days');
   if (!given) {
