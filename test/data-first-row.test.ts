@@ -12,11 +12,11 @@ import { writePhysionet2019 } from './fixtures/data/physionet.js';
 /**
  * 60 patients p000001… with hourly rows from ICULOS 1, Age 40 + i, Gender i % 2, HR 70 + i + hour (NaN every third
  * hour). Index 6 h, horizon 24 h (to hour 30). SepsisLabel 1: for i % 5 = 0 from hour 20 (positive); for i % 5 = 1
- * from hour 3, before the index (left out). The others have none: i % 5 = 2 are followed to hour 30, not beyond
- * (censored), the rest to hour 31 (negative).
+ * from hour 3, before the index (left out). The others have none: i % 5 = 2 are followed to hour 29, short of the
+ * horizon (censored), i % 5 = 3 to hour 30, its end (negative: followed through it), i % 5 = 4 to hour 31 (negative).
  */
 function physionet2019(): string {
-  return writePhysionet2019(tempDir(), 60, (i) => (i % 5 <= 2 ? 30 : 31), (i, h) => {
+  return writePhysionet2019(tempDir(), 60, (i) => (i % 5 === 2 ? 29 : i % 5 === 3 ? 30 : 31), (i, h) => {
     const sepsis = (i % 5 === 0 && h >= 20) || (i % 5 === 1 && h >= 3) ? 1 : 0;
     return `${h % 3 === 0 ? 'NaN' : 70 + i + h}|${95 + (h % 4)}|${40 + i}|${i % 2}|${h}|${sepsis}`;
   });

@@ -309,3 +309,65 @@ split: { method: random, seed: 0 }
     await expect(prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(/give either label\.above/);
   });
 });
+
+describe('a horizon that starts at the end of the stay (label.from: end_time: a 30-day readmission)', () => {
+  /**
+   * 90 patients, admissions 1–2 each, stays of 3–7 days: i % 3 = 0 readmitted 10 days after discharge (the first
+   * stay positive), 1 after 60 days (negative: past the horizon), 2 never (negative: no later admission).
+   */
+  function readmissions(label: string): string {
+    const dir = tempDir();
+    const day = (d: number) => new Date(Date.UTC(2150, 0, 1) + d * 86_400_000).toISOString().slice(0, 19).replace('T', ' ');
+    const rows = ['subject_id,hadm_id,admittime,dischtime,age'];
+    for (let i = 1; i <= 90; i++) {
+      const los = 3 + (i % 5), start = i * 7;
+      rows.push(`${i},${i * 10 + 1},${day(start)},${day(start + los)},${40 + (i % 40)}`);
+      if (i % 3 !== 2) {
+        const again = start + los + (i % 3 === 0 ? 10 : 60);
+        rows.push(`${i},${i * 10 + 2},${day(again)},${day(again + 4)},${40 + (i % 40)}`);
+      }
+    }
+    writeFileSync(join(dir, 'adm.csv'), rows.join('\n') + '\n');
+    writeFileSync(join(dir, 'spec.yaml'), `name: readmission
+tables:
+  adm: { file: adm.csv, id: hadm_id }
+  readmits: { file: adm.csv, id: subject_id, link: { table: adm, column: subject_id } }
+cohort: { table: adm, patient: subject_id, index_time: admittime, index_offset: 1, end_time: dischtime }
+label: ${label}
+modalities:
+  demo: { type: tabular, table: adm, numeric: [age] }
+split: { method: random, seed: 0 }
+`);
+    return join(dir, 'spec.yaml');
+  }
+  const nonzero = (ex: Record<string, number> | undefined) => Object.fromEntries(Object.entries(ex ?? {}).filter(([, v]) => v > 0));
+  const labelsOf = (ds: Awaited<ReturnType<typeof prepareDataset>>) => {
+    const y = new Map<string, number>();
+    for (const s of Object.values(ds.splits)) s.ids.forEach((id, r) => y.set(String(id), s.labels[r]));
+    return y;
+  };
+
+  it('counts admissions after discharge within the horizon; the stay itself and earlier ones are passed over', async () => {
+    const ds = await prepareDataset(readmissions('{ table: readmits, event: hadm_id, event_values: any, time: admittime, horizon: 30 days, from: end_time, absent: negative }'), { quiet: true, cache: false });
+    const y = labelsOf(ds);
+    expect(nonzero(ds.cohort.exclusions)).toEqual({});
+    expect(y.size).toBe(150);
+    for (let i = 1; i <= 90; i++) {
+      expect([i, y.get(String(i * 10 + 1))]).toEqual([i, i % 3 === 0 ? 1 : 0]);
+      if (i % 3 !== 2) expect([i, y.get(String(i * 10 + 2))]).toEqual([i, 0]); // the last admission: none after it
+    }
+  });
+
+  it('without absent: negative, a stay with nothing after it is censored; from the index, the stay\'s own admission is the outcome', async () => {
+    const censored = await prepareDataset(readmissions('{ table: readmits, event: hadm_id, event_values: any, time: admittime, horizon: 30 days, from: end_time }'), { quiet: true, cache: false });
+    // no later row: 30 single-stay patients and 60 last stays censored; the 60-day readmissions followed past 30 days
+    expect(nonzero(censored.cohort.exclusions)).toEqual({ 'censored before horizon': 90 });
+    expect([...labelsOf(censored).values()].filter((v) => v === 1).length).toBe(30);
+    // from the index (the default) the stay's own admittime is a row before the index: every stay is left out
+    await expect(prepareDataset(readmissions('{ table: readmits, event: hadm_id, event_values: any, time: admittime, horizon: 30 days, absent: negative }'), { quiet: true, cache: false })).rejects.toThrow(/outcome time before index: 150/);
+    // from: end_time needs an end time
+    const spec = readmissions('{ table: readmits, event: hadm_id, event_values: any, time: admittime, horizon: 30 days, from: end_time }');
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace(', end_time: dischtime', ''));
+    await expect(prepareDataset(spec, { quiet: true, cache: false })).rejects.toThrow(/label\.from: end_time needs cohort\.end_time/);
+  });
+});

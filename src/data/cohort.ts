@@ -200,13 +200,27 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       await db.requireTime(lt, label.time, 'label.time');
       const timeKind = kindOf(db.table(lt).columns.get(label.time)!);
       const timeSql = timeKind === 'number' ? COHORT_IDX('number', `${la}.${q(label.time)}`, db.table(lt).unitsPerDay) : `${la}.${q(label.time)}`;
-      const rel = relDaysExpr(timeSql, timeKind, idxSql, idxKind, 'label.time', f);
+      // label.from: end_time starts the horizon at the stay's end (a 30-day readmission counts from discharge): rows
+      // up to it (the stay's own admission, its discharge codes) are passed over, not read as an outcome before it.
+      const fromEnd = label.from === 'end_time';
+      let originSql = idxSql;
+      let originKind = idxKind;
+      if (fromEnd) {
+        const end = spec.cohort.end_time;
+        if (!end) throw new CdmmError(`${f}: label.from: end_time needs cohort.end_time (the time the horizon starts from, such as the discharge time)`);
+        await db.requireTime(ct, end, 'cohort.end_time');
+        originKind = kindOf(t.columns.get(end)!);
+        originSql = originKind === 'number' ? COHORT_IDX('number', `x.${q(end)}`, t.unitsPerDay) : `x.${q(end)}`;
+      }
+      const rel = relDaysExpr(timeSql, timeKind, originSql, originKind, 'label.time', f);
       // DuckDB reads a yes/no (or true/false, t/f) column as BOOLEAN: then the event values are compared as
       // booleans, so that `event_values: ["yes"]` and `[1]` and `[true]` all mean TRUE.
       const evType = db.table(lt).columns.get(label.event)!;
       const evCol = `${la}.${q(label.event)}`;
       let ev: string;
-      if (evType === 'BOOLEAN') {
+      if (label.event_values === 'any') {
+        ev = `${evCol} IS NOT NULL`;
+      } else if (evType === 'BOOLEAN') {
         const truthy = (x: string | number | boolean) => ['1', 'true', 't', 'yes', 'y'].includes(String(x).trim().toLowerCase());
         const falsy = (x: string | number | boolean) => ['0', 'false', 'f', 'no', 'n'].includes(String(x).trim().toLowerCase());
         const bad = label.event_values.find((x) => !truthy(x) && !falsy(x));
@@ -229,11 +243,12 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       const H = sqlNum(label.horizon, `${f}: label.horizon`);
       // A date without a time of day (OMOP's death_date) on the index's own day is not before the index: the day
       // may end after it (a patient still in hospital at the prediction time who dies that evening is positive).
-      const before = db.table(lt).columns.get(label.time) === 'DATE' ? `${rel} + 1 <= 0` : `${rel} < 0`;
+      // From the end time, a row at it is the stay's own (its discharge), not a later event.
+      const before = db.table(lt).columns.get(label.time) === 'DATE' ? `${rel} + 1 <= 0` : fromEnd ? `${rel} <= 0` : `${rel} < 0`;
       if (eventLog) {
         // All of a cohort row's rows in the label table, counted. Each row is an event or a time the patient was
         // followed to: an event before the index, or every row before it, leaves the patient out; an event
-        // within the horizon is positive; a row beyond it (followed that long) without one negative; else
+        // within the horizon is positive; a row at or beyond its end (followed that long) without one negative; else
         // censored (for one row per id, the single-row rule below); an event without a time is "label missing".
         const time = `${la}.${q(label.time)}`;
         const valid = `${time} IS NOT NULL AND ${la}.${q(label.event)} IS NOT NULL`;
@@ -241,22 +256,25 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
         labelJoin = `LEFT JOIN (SELECT x.${q(idCol)} AS __lk, count(${la}.${q(db.table(lt).id)}) AS n, ${n(valid)} AS valid,
           ${n(`${ev} AND ${time} IS NULL`)} AS ev_untimed, ${n(`${valid} AND ${ev} AND ${before}`)} AS ev_before,
           ${n(`${valid} AND NOT (${before})`)} AS after, ${n(`${valid} AND NOT (${before}) AND ${ev} AND ${rel} <= ${H}`)} AS ev_in,
-          ${n(`${valid} AND ${rel} > ${H}`)} AS past FROM ${tbl(ct)} x ${labelJoin} GROUP BY x.${q(idCol)}) lg ON lg.__lk = x.${q(idCol)}`;
+          ${n(`${valid} AND ${rel} >= ${H}`)} AS past FROM ${tbl(ct)} x ${labelJoin} GROUP BY x.${q(idCol)}) lg ON lg.__lk = x.${q(idCol)}`;
         // absent: negative only says what no row at all means (a death table lists the dead): rows there are
         // read as without it, so one row per id gives the single-row rule exactly.
+        // From the end time, rows up to it are passed over, and absent: negative means no event in the horizon
+        // (a table of admissions lists the readmissions; none within 30 days of discharge is negative).
+        const absentNegative = label.absent === 'negative';
         ({ labelSql, reasonSql } = labelCase([
-          label.absent === 'negative' ? ['lg.n = 0', '0', null] : ['lg.n = 0', 'NULL', 'label missing'],
+          absentNegative ? ['lg.n = 0', '0', null] : ['lg.n = 0', 'NULL', 'label missing'],
           ['lg.valid = 0 OR lg.ev_untimed > 0', 'NULL', 'label missing'],
-          ['lg.ev_before > 0 OR lg.after = 0', 'NULL', 'outcome time before index'],
+          ...(fromEnd ? [] : [['lg.ev_before > 0 OR lg.after = 0', 'NULL', 'outcome time before index'] as LabelRule]),
           ['lg.ev_in > 0', '1', null],
           ['lg.past > 0', '0', null],
-        ], ['NULL', 'censored before horizon']));
+        ], fromEnd && absentNegative ? ['0', null] : ['NULL', 'censored before horizon']));
       } else {
         ({ labelSql, reasonSql } = labelCase([
           [`${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL`, 'NULL', 'label missing'],
-          [before, 'NULL', 'outcome time before index'],
+          [before, 'NULL', fromEnd ? 'outcome time before end_time' : 'outcome time before index'],
           [`${ev} AND ${rel} <= ${H}`, '1', null],
-          [`${rel} > ${H}`, '0', null],
+          [`${rel} >= ${H}`, '0', null],
         ], ['NULL', 'censored before horizon']));
       }
     }

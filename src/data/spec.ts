@@ -244,13 +244,16 @@ export const labelSchema = z.union([
       table: ident.optional(),
       /** The event flag column and the values that count as the event (others: no event / censored). */
       event: ident,
-      event_values: z.array(z.union([z.number(), z.string()])).default([1]),
+      /** `any`: every row with a value in `event` is an event (an admissions table read as readmissions). */
+      event_values: z.union([z.array(z.union([z.number(), z.string()])), z.literal('any')]).default([1]),
       /** Time of the event or of the end of follow-up, on the same clock as the index time. */
       time: ident,
       /** Horizon after the index time: days, or a duration such as "30 days" or "48 h". */
       horizon: durationSchema.refine((d) => d > 0, { message: 'horizon must be > 0' }),
       /** A cohort row without a row in `table` (OMOP's death table: no row = alive): "label missing" (default), or negative. */
       absent: z.enum(['missing', 'negative']).optional(),
+      /** Where the horizon starts: the index time (default), or cohort.end_time (a readmission within 30 days of discharge). */
+      from: z.enum(['index', 'end_time']).optional(),
     })
     .strict(),
 ]);

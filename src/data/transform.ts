@@ -83,8 +83,10 @@ export function outcomeDifferences(run: Spec, other: Spec): string[] {
   const form = (l: Record<string, unknown>) => ('column' in l ? 'column' : 'event');
   if (form(a) !== form(b)) out.push(`label: an outcome ${form(b) === 'column' ? 'column' : 'event within a horizon'} here, ${form(a) === 'column' ? 'a column' : 'an event within a horizon'} in the run's spec`);
   else
-    for (const k of form(a) === 'column' ? ['positive', 'negative', 'above'] : ['horizon', 'event_values'])
-      if (JSON.stringify(values(a[k])) !== JSON.stringify(values(b[k]))) out.push(`label.${k}: ${show(b[k])} here, ${show(a[k])} in the run's spec`);
+    for (const k of form(a) === 'column' ? ['positive', 'negative', 'above'] : ['horizon', 'event_values', 'from']) {
+      const [x, y] = k === 'from' ? [a[k] ?? 'index', b[k] ?? 'index'] : [a[k], b[k]]; // the horizon starts at the index unless said
+      if (JSON.stringify(values(x)) !== JSON.stringify(values(y))) out.push(`label.${k}: ${show(y)} here, ${show(x)} in the run's spec`);
+    }
   if ((run.cohort.index_offset ?? 0) !== (other.cohort.index_offset ?? 0))
     out.push(`cohort.index_offset: ${show(other.cohort.index_offset)} here, ${show(run.cohort.index_offset)} in the run's spec (another prediction time)`);
   return out;
