@@ -107,6 +107,13 @@ process.stdout.write(JSON.stringify({ has, n }));`;
       expect({ tz, ...JSON.parse(out) }).toEqual({ tz, has: N, n: N });
     }
   }, 120_000);
+
+  it('is an error when the zoned values have another offset than UTC (the naive ones would move by it)', async () => {
+    const dir = mimicLike({ labTime: (i, at) => (i % 2 ? `${iso(at - H)}-05:00` : iso(at - H)) });
+    await expect(prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(
+      /labs\.csv: line \d+, column 'charttime': time "[^"]+" has no zone, while line \d+ has one \("[^"]+-05:00"\): a time without a zone is read as UTC/,
+    );
+  });
 });
 
 describe('tables keyed by another id than the cohort', () => {
