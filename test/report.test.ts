@@ -153,6 +153,22 @@ describe('cdmm report errors', () => {
     expect(existsSync(join(root, 'bad.html'))).toBe(false);
   });
 
+  it('an edited folder with thousands of patterns or modalities is charted within bounds or refused (vega overflowed its stack)', async () => {
+    const many = join(root, 'many');
+    writeRunFolder(many, { backbone: 'early', debias: 'none', seed: 2, nTrain: 200, nEval: 2000, epochs: 2, bootstrap: 10 });
+    const { rmSync } = await import('node:fs');
+    rmSync(join(many, 'insights.json'), { force: true });
+    const preds = JSON.parse(readFileSync(join(many, 'predictions.json'), 'utf8'));
+    preds.test.mask = preds.test.y.map((_: number, i: number) => i.toString(2).padStart(11, '0'));
+    writeFileSync(join(many, 'predictions.json'), JSON.stringify(preds));
+    await writeReport(many, join(root, 'many.html'));
+    expect(readFileSync(join(root, 'many.html'), 'utf8')).toContain(`the 64 most frequent of ${preds.test.y.length} patterns`);
+    const manifest = JSON.parse(readFileSync(join(many, 'manifest.json'), 'utf8'));
+    manifest.modalities = Array.from({ length: 65 }, (_, k) => ({ name: `m${k}` }));
+    writeFileSync(join(many, 'manifest.json'), JSON.stringify(manifest));
+    await expect(writeReport(many, join(root, 'many2.html'))).rejects.toThrow(/manifest\.json is damaged: at modalities: Array must contain at most 64/);
+  });
+
   it('a benchmark listing a missing run folder is an error naming it', async () => {
     const b = join(root, 'bench2');
     mkdirSync(b);

@@ -109,8 +109,12 @@ export interface PatternRow {
  * Which modalities each missingness pattern has (heat-map), next to how many patients have it and their label
  * rate (bars, with the overall rate as a rule). Patterns are sorted by count.
  */
+/** Most patterns a chart shows (the most frequent): each is one entry of vega's sort expression, which overflowed
+ * its parser's stack at 2,000 distinct masks of an edited predictions.json. */
+export const MAX_CHART_PATTERNS = 64;
+
 export function patternMapChart(patterns: PatternRow[], modalities: string[], overallRate: number, title = 'Missingness patterns'): TopLevelSpec {
-  const sorted = [...patterns].sort((a, b) => b.count - a.count);
+  const sorted = [...patterns].sort((a, b) => b.count - a.count).slice(0, MAX_CHART_PATTERNS);
   const order = sorted.map((p) => p.mask);
   const names = modalities.length ? modalities : Array.from({ length: sorted[0]?.mask.length ?? 0 }, (_, k) => `m${k + 1}`);
   const cells = sorted.flatMap((p) => names.map((m, k) => ({ mask: p.mask, modality: m, k, state: p.mask[k] === '1' ? 'observed' : 'missing' })));

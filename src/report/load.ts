@@ -23,8 +23,10 @@ export const MetricSetSchema = z.object({
   /** ECE of the model's own p_do before the run's calibration (cdmm-model/3 runs). */
   ece_raw: num.optional(),
 });
+/** A missingness pattern: one 0/1 per modality, at most 64 (the dictionary's size, and the masks' width). */
+const maskString = z.string().regex(/^[01]{1,64}$/, 'expected a mask of 0s and 1s');
 const PatternMetricsSchema = z.object({
-  mask: z.string(),
+  mask: maskString,
   n: num,
   prevalence: num,
   auroc: num.nullable(),
@@ -40,7 +42,8 @@ const ManifestSchema = z
     created: z.string().optional(),
     spec_path: z.string().optional(),
     config: z.record(z.unknown()).default({}),
-    modalities: z.array(z.object({ name: z.string() }).passthrough()).default([]),
+    // (each name is a column of the pattern chart: an edited manifest of 1,000 overflowed its sort expression)
+    modalities: z.array(z.object({ name: z.string() }).passthrough()).max(64).default([]),
   })
   .passthrough();
 const ScoreMetricsSchema = z.object({ auroc: num.nullable(), auroc_ci: ci, auprc: num.nullable(), auprc_ci: ci, brier: num.nullable(), ece: num.nullable(), ece_ci: ci });
@@ -71,7 +74,7 @@ const InsightsSchema = z.object({
   // overflowed vega's stack at 1,000 rows of an edited file).
   patterns: z.array(
     z.object({
-      mask: z.string().regex(/^[01]{1,64}$/, 'expected a mask of 0s and 1s'),
+      mask: maskString,
       count: num,
       label_rate: num,
       model_effect: num,
@@ -88,7 +91,7 @@ const SplitPredictionsSchema = z
     p_factual: z.array(num).optional(),
     /** The model's own p_do before calibration (cdmm-model/3 runs); p is the served, calibrated risk. */
     p_raw: z.array(num).optional(),
-    mask: z.array(z.string()).optional(),
+    mask: z.array(maskString).optional(),
   })
   .superRefine((s, ctx) => {
     if (s.p.length !== s.y.length) ctx.addIssue({ code: 'custom', message: `p has ${s.p.length} entries but y has ${s.y.length}` });

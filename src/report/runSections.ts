@@ -1,6 +1,6 @@
 import { auroc } from '../eval/metrics.js';
 import { calibrationBins, prCurve, rocCurve } from '../eval/curves.js';
-import { calibrationChart, historyChart, intervalChart, patternEffectsChart, patternMapChart, prChart, rocChart, type CurveSeries, type IntervalRow, type PatternRow } from './charts.js';
+import { calibrationChart, historyChart, intervalChart, MAX_CHART_PATTERNS, patternEffectsChart, patternMapChart, prChart, rocChart, type CurveSeries, type IntervalRow, type PatternRow } from './charts.js';
 import type { Charter } from './charter.js';
 import { fmt, fmtCi, fmtSigned, note, table, type Section } from './html.js';
 import type { MetricSetJson, PatternMetricsJson, ReferenceMetricsJson, RunData } from './load.js';
@@ -164,7 +164,7 @@ export async function runSections(run: RunData, charter: Charter, prefix = 'run'
   if (pats) {
     body += `<div class="charts">${await charter.figure(
       patternMapChart(pats.rows, modalities, pats.overall),
-      `Patterns (rows) × modalities observed, patient count and label rate (dashed: overall rate ${fmt(pats.overall)}); source: ${pats.source}.`,
+      `Patterns (rows) × modalities observed, patient count and label rate (dashed: overall rate ${fmt(pats.overall)}); source: ${pats.source}${pats.rows.length > MAX_CHART_PATTERNS ? `; the ${MAX_CHART_PATTERNS} most frequent of ${pats.rows.length} patterns` : ''}.`,
     )}</div>`;
   }
   if (run.insights && run.insights.patterns.length) {
