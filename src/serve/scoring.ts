@@ -9,6 +9,7 @@ import type { CalibrationRecord } from '../models/calibrator.js';
 import { predictSplit, servedRisks } from '../run/predict.js';
 import type { ModalityPrediction, PatientPrediction } from './types.js';
 import { maskString, stackVariants } from './variants.js';
+import { CdmmError } from '../util/errors.js';
 
 /**
  * Most rows (records × their counterfactual copies) in one model call of a backbone that compares every pair of
@@ -77,6 +78,7 @@ export class Scorer {
       const rowsPerCall = this.opts.batchDependent ? 1 : PAIRWISE.includes(this.model.config.backbone) ? Math.min(R, PAIRWISE_ROWS) : R;
       const res = predictSplit(this.model, { ids: new Array<string>(R).fill(''), mask: st.mask, values: st.values }, modalities, pat, rowsPerCall);
       const { pDo, pFactual } = servedRisks(res, this.calibration);
+      for (let i = 0; i < n; i++) if (!Number.isFinite(pDo[i]) || !Number.isFinite(pFactual[i])) throw overflowed(ids[start + i], chunk, i, modalities);
       for (let i = 0; i < n; i++) {
         const p = pDo[i];
         const mods: Record<string, ModalityPrediction> = {};
@@ -113,6 +115,23 @@ export class Scorer {
     }
     return out;
   }
+}
+
+/**
+ * A patient whose risk came out as no number: finite inputs (the transform checks them) so large that the model's
+ * float32 sums overflowed (every embedding value 3.4e38 gave null risks with status 200). An input error naming the
+ * patient and the modality holding the largest standardised value, never a NaN served as a risk.
+ */
+function overflowed(id: string, chunk: PatientArrays, i: number, modalities: ModalityInfo[]): CdmmError {
+  let worst = '', max = 0;
+  for (const m of modalities) {
+    const D = m.features.length;
+    for (let d = 0; d < D; d++) {
+      const v = Math.abs(chunk.values[m.name][i * D + d]);
+      if (v > max) { max = v; worst = m.name; }
+    }
+  }
+  return new CdmmError(`patient ${JSON.stringify(id)}: the model's risk is not a number: its values lie too far outside training for the model's arithmetic${worst ? ` (modality '${worst}' holds a feature of magnitude ${max.toExponential(1)} as the model reads it; check the values and their units)` : ''}`);
 }
 
 /** Rows row(0..n-1) of mask and values as a compact set of arrays (the arrays themselves when they are those rows). */
