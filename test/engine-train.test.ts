@@ -131,6 +131,15 @@ describe('safetensors', () => {
     // Headers that are not an object of tensors, or far larger than any cdmm writes (parsed uncapped, a forged header
     // of nested brackets filled memory): refused before or right after parsing.
     expect(forge([] as unknown as Record<string, unknown>)).toThrow(/damaged safetensors file: header is not a JSON object/);
+    // bytes no tensor describes, and a tensor named twice (JSON.parse would keep the second silently)
+    expect(forge({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } })).toThrow(/damaged safetensors file: 8 bytes of data are not any tensor's/);
+    const h = Buffer.from('{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}');
+    const hl = Buffer.alloc(8);
+    hl.writeBigUInt64LE(BigInt(h.length));
+    writeFileSync(file, Buffer.concat([hl, h, Buffer.alloc(16)]));
+    expect(() => E.loadSafetensors(file)).toThrow(/damaged safetensors file: tensor "a" is named twice in the header/);
+    // a tensor of another dtype than the model's is refused, not converted
+    expect(() => m2.loadStateDict(new Map([...m2.stateDict()].map(([k, t]) => [k, k === '0.weight' ? t.gt(0) : t])))).toThrow(/0\.weight has dtype bool, the model expects float32/);
     expect(forge({ __metadata__: { a: 1 } })).toThrow(/damaged safetensors file: __metadata__ is not an object of strings/);
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(E.MAX_HEADER_BYTES + 8));

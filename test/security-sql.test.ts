@@ -322,6 +322,10 @@ modalities: { c: { type: tabular, table: p, numeric: [a] } }
   it('a dataset name with terminal control characters is refused', async () => {
     const { parseSpec } = await import('../src/data/spec.js');
     expect(() => parseSpec(spec([]).replace('name: x', 'name: "\\e]0;pwned\\a\\e[31mred"'), 's.yaml')).toThrow(/s\.yaml: name: must not contain control or bidirectional-override characters/);
+    // the reference score's name too (train, benchmark and evaluate print it)
+    const ref = spec([]).replace('label: { column: y }', 'label: { column: y }\nreference: { table: p, column: r, name: "\\e]0;pwned\\a" }');
+    expect(() => parseSpec(ref, 's.yaml')).toThrow(/s\.yaml: reference\.name: must not contain control or bidirectional-override characters/);
+    expect(() => parseSpec(ref.replace('"\\e]0;pwned\\a"', 'APACHE IVa'), 's.yaml')).not.toThrow();
   });
 
   it('modality and table names with control or bidi-override characters are refused before any work', async () => {

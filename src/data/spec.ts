@@ -363,8 +363,8 @@ export const specSchema = z
         column: ident,
         /** Values meaning "not computed" (e.g. -1). */
         missing: z.array(num).default([]),
-        /** The name shown in tables and reports (default: the column). */
-        name: z.string().min(1).optional(),
+        /** The name shown in tables and reports (default: the column); printed as is, so no control characters. */
+        name: z.string().min(1).max(200).refine((v) => !UNPRINTABLE.test(v), { message: 'must not contain control or bidirectional-override characters' }).optional(),
       })
       .strict()
       .optional(),

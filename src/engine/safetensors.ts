@@ -1,6 +1,7 @@
 // Weights in the safetensors format (the one Python's `safetensors` package reads): an 8-byte little-endian
 // header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__}, then the raw bytes.
 import { checkJsonValues, MAX_WEIGHTS_BYTES, readBounded } from '../util/files.js';
+import { repeatedKey } from '../util/json-keys.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Tensor, tensor } from './tensor.js';
 import { DTYPE_BYTES, viewAs, type DType } from './dtype.js';
@@ -49,6 +50,9 @@ export function decodeSafetensors(buf: Uint8Array, source = 'safetensors'): { te
   if (n > MAX_HEADER_BYTES) fail(`header length ${n} is more than a header may hold (${MAX_HEADER_BYTES})`);
   const headBytes = buf.subarray(8, 8 + n);
   checkJsonValues(headBytes, `${source} (its header)`);
+  // A tensor named twice: JSON.parse keeps the last, so the file reads otherwise than it was written.
+  const twice = repeatedKey(Buffer.from(headBytes).toString('utf8'));
+  if (twice) fail(`tensor ${JSON.stringify(String(twice[0]).slice(0, 80))} is named twice in the header`);
   let header: Record<string, unknown>;
   try {
     header = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + 8, n).toString('utf8'));
@@ -82,6 +86,10 @@ export function decodeSafetensors(buf: Uint8Array, source = 'safetensors'): { te
   spans.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
   for (let k = 1; k < spans.length; k++)
     if (spans[k][0] < spans[k - 1][1]) fail(`tensors ${spans[k - 1][2]} and ${spans[k][2]}: their data_offsets overlap`);
+  // …and cover the data exactly, as safetensors' own reader requires: bytes no tensor describes are not a model's.
+  let covered = 0;
+  for (const [b, end] of spans) if (b === covered) covered = end;
+  if (covered !== dataLen) fail(`${dataLen - covered} bytes of data are not any tensor's (the tensors' data_offsets must cover the data without gaps)`);
   return { tensors, metadata };
 }
 

@@ -79,6 +79,8 @@ export class Module {
         if (!s) continue;
         const a = t.shape.join('x'), b = s.shape.join('x');
         if (a !== b) throw new Error(`loadStateDict: ${k} has shape [${b}], the model expects [${a}]`);
+        // copy_ would convert (a BOOL tensor's 0/1 into float weights): a file of another dtype is not this model's.
+        if (s.dtype !== t.dtype) throw new Error(`loadStateDict: ${k} has dtype ${s.dtype}, the model expects ${t.dtype}`);
         t.copy_(s);
       }
     });
