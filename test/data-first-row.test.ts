@@ -130,6 +130,27 @@ split: { method: random, seed: 0 }
     expect(quiet).not.toMatch(/read as days/);
   });
 
+  it('orders text times by tables.NAME.time_format (not file order)', async () => {
+    // 40 ids, three rows each written latest first, "%d/%m/%Y %H:%M" times; the earliest row holds w = 100
+    const dir = tempDir();
+    const rows = ['id;zeit;w;y'];
+    for (let i = 1; i <= 40; i++) for (const [d, w] of [[12, 70], [3, 80], [1, 100]]) rows.push(`${i};${String(d).padStart(2, '0')}/02/2021 08:00;${w};${i % 2}`);
+    writeFileSync(join(dir, 't.csv'), rows.join('\n') + '\n');
+    writeFileSync(join(dir, 's.yaml'), `name: x
+tables:
+  t: { file: t.csv, id: id, delimiter: ";", time: zeit, time_format: "%d/%m/%Y %H:%M", first_row: true }
+cohort: { table: t, index_time: zeit }
+label: { column: y }
+modalities:
+  m: { type: tabular, table: t, numeric: [w] }
+split: { method: random, seed: 0 }
+`);
+    const ds = await prepareDataset(join(dir, 's.yaml'), { quiet: true, cache: false });
+    const st = (ds.state as { modalities: { state: { numeric: { mean: number }[] } }[] }).modalities[0].state;
+    expect(st.numeric[0].mean).toBeCloseTo(100, 6);
+    expect(ds.cohort.warnings?.join('\n') ?? '').not.toMatch(/not its earliest/);
+  });
+
   it('needs an id column', () => {
     expect(() => parseSpec('name: x\ntables:\n  t: { file: t.csv, id: _row, first_row: true }\ncohort: { table: t, index_time: 0 }\nlabel: { column: y }\nmodalities:\n  m: { type: tabular, table: t, numeric: [a] }\n', 'x.yaml')).toThrow(/tables\.t\.first_row: first_row keeps one row per id/);
   });

@@ -5,7 +5,7 @@
 // column, every spec value as an escaped literal or a finite number.
 import { CdmmError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
-import { delimiterHint, kindOf, lit, q, tbl, textNumber, type Db } from './db.js';
+import { delimiterHint, duckdbReason, kindOf, lit, q, tbl, textNumber, type Db } from './db.js';
 import type { PathPolicy } from './paths.js';
 import { ROW_TIME, tableFormat, type Spec, type TableSpec } from './spec.js';
 
@@ -150,8 +150,15 @@ async function keepFirstRows(db: Db, name: string, t: TableSpec, label: string, 
   // By time only where the column already holds numbers, dates or timestamps: text (elapsed "100:00", a
   // time_format) or TIME would sort otherwise than the times it becomes (and than the request paths sort them).
   const tt = typeof t.time === 'string' ? cols.get(t.time) : undefined;
-  const ordered = tt !== undefined && (kindOf(tt) === 'number' || /^(DATE|TIMESTAMP)/i.test(tt));
-  const time = ordered ? `${q(t.time as string)} NULLS LAST, ` : '';
+  // Text read through tables.NAME.time_format orders by the times it gives (it used to keep file order: a tester's
+  // "%d/%m/%Y" admissions kept a random row's weight and time).
+  const formatted = tt !== undefined && kindOf(tt) === 'text' && t.time_format !== undefined;
+  const ordered = tt !== undefined && (kindOf(tt) === 'number' || /^(DATE|TIMESTAMP)/i.test(tt) || formatted);
+  if (formatted)
+    await db.scalar(`SELECT try_strptime('2000-01-01', ${lit(t.time_format!)})`).catch((e: unknown) => {
+      throw new CdmmError(`${db.specFile}: tables.${name}.time_format: ${JSON.stringify(t.time_format)} is not a strptime format (${duckdbReason(e)}); e.g. "%d/%m/%Y %H:%M"`);
+    });
+  const time = !ordered ? '' : formatted ? `try_strptime(trim(${q(t.time as string)}), ${lit(t.time_format!)}) NULLS LAST, ` : `${q(t.time as string)} NULLS LAST, `;
   const order = `${time}${cols.has('__line') ? '__line' : 'rowid'}`;
   const short = field.replace(/^[^:]*: /, '');
   if (t.time !== undefined && !ordered)
