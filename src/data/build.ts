@@ -255,7 +255,14 @@ async function buildDataset(spec: Spec, specDir: string, file: string, opts: Pre
 
     let split = makeSplit(spec, cohort, labels, eligible, raws, names, opts.seed, exclusions, file);
     const builders = names.map((nm) => builderFor(spec.modalities[nm]));
-    const states = builders.map((b, k) => b.fit(raws[k], split.train, names[k]));
+    const states = builders.map((b, k) => {
+      try {
+        return b.fit(raws[k], split.train, names[k]);
+      } catch (e) {
+        // fit knows the modality, not the file: its input errors name the spec too
+        throw e instanceof CdmmError && e.message.startsWith('modalities.') ? new CdmmError(`${file}: ${e.message}`) : e;
+      }
+    });
     const applied = applyModalities(spec, raws, states, cohort.ids);
     // Fitting can leave a patient with nothing (e.g. only time-series variables never seen in training).
     let emptied = 0;

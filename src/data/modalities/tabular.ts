@@ -60,8 +60,17 @@ export function tabularBuilder(m: TabularSpec): ModalityBuilder<TabularRaw, Tabu
       return { present, numeric, categorical };
     },
 
-    fit(raw, train) {
+    fit(raw, train, name) {
       const trainPresent = Array.from(train).filter((i) => raw.present[i]);
+      // A column no training patient has a value in gets no trained weight, yet a value given later would still move
+      // the risk through it (a tester's all-empty column: mean 0, sd 1, 0.516 → 0.580): refused, not fitted.
+      if (trainPresent.length) {
+        const emptyNum = m.numeric.filter((_, j) => !trainPresent.some((i) => Number.isFinite(raw.numeric[j][i])));
+        const emptyCat = m.categorical.filter((_, j) => !trainPresent.some((i) => raw.categorical[j][i] !== null));
+        const empty = [...emptyNum.map((c) => `numeric '${c}'`), ...emptyCat.map((c) => `categorical '${c}'`)];
+        if (empty.length)
+          throw new CdmmError(`modalities.${name}: ${empty.join(', ')} ${empty.length === 1 ? 'has' : 'have'} no value in any training patient (an empty column?): the model cannot learn from ${empty.length === 1 ? 'it' : 'them'}; leave ${empty.length === 1 ? 'it' : 'them'} out of the modality`);
+      }
       return {
         numeric: m.numeric.map((column, j) => ({ column, ...meanStd((i) => raw.numeric[j][i], trainPresent) })),
         categorical: m.categorical.map((column, j) => {
