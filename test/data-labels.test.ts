@@ -176,7 +176,7 @@ split: { method: random, seed: 0 }
     const y = new Map<number, number>();
     for (const s of Object.values(ds.splits)) s.ids.forEach((id, r) => y.set(Number(id), s.labels[r]));
     for (let p = 0; p < 90; p++) expect([p, y.get(p)]).toEqual([p, patterns[p % 9][1]]);
-    expect(ds.cohort.exclusions).toEqual({ 'censored before horizon': 10, 'outcome time before index': 20, 'label missing': 10 });
+    expect(ds.cohort.exclusions).toEqual({ 'censored before horizon': 10, 'outcome time before index': 10, 'no row after the index': 10, 'label missing': 10 });
   });
 
   it('with absent: negative a patient with no row there is negative; rows are read as without it', async () => {
@@ -184,7 +184,7 @@ split: { method: random, seed: 0 }
     const y = new Map<number, number>();
     for (const s of Object.values(ds.splits)) s.ids.forEach((id, r) => y.set(Number(id), s.labels[r]));
     for (let p = 0; p < 90; p++) expect([p, y.get(p)]).toEqual([p, patterns[p % 9][2]]);
-    expect(ds.cohort.exclusions).toEqual({ 'censored before horizon': 10, 'outcome time before index': 20 });
+    expect(ds.cohort.exclusions).toEqual({ 'censored before horizon': 10, 'outcome time before index': 10, 'no row after the index': 10 });
   });
 
   it("is not a feature table for its event column: an event at the index time would be both input and outcome", async () => {
@@ -369,5 +369,40 @@ split: { method: random, seed: 0 }
     const spec = readmissions('{ table: readmits, event: hadm_id, event_values: any, time: admittime, horizon: 30 days, from: end_time }');
     writeFileSync(spec, readFileSync(spec, 'utf8').replace(', end_time: dischtime', ''));
     await expect(prepareDataset(spec, { quiet: true, cache: false })).rejects.toThrow(/label\.from: end_time needs cohort\.end_time/);
+  });
+});
+
+describe('an event-log label over a table of other events too (a full diagnosis list)', () => {
+  it('counts the patients its other rows leave out, naming the filter that makes it a list of outcomes', async () => {
+    // 100 patients: 10 SEPSIS at +5, 40 only HTN at -50, 30 only FRACTURE at +10, 20 no rows
+    const dir = tempDir();
+    const pats = ['pid,age,y0'];
+    const dx = ['pid,day,code'];
+    for (let i = 1; i <= 100; i++) {
+      pats.push(`${i},${40 + (i % 30)},0`);
+      if (i <= 10) dx.push(`${i},5,SEPSIS`);
+      else if (i <= 50) dx.push(`${i},-50,HTN`);
+      else if (i <= 80) dx.push(`${i},10,FRACTURE`);
+    }
+    writeFileSync(join(dir, 'patients.csv'), pats.join('\n') + '\n');
+    writeFileSync(join(dir, 'diagnoses.csv'), dx.join('\n') + '\n');
+    const spec = (where: string) => `name: dx
+tables:
+  patients: { file: patients.csv, id: pid }
+  diagnoses: { file: diagnoses.csv, id: pid, time: day${where} }
+cohort: { table: patients, index_time: 0 }
+label: { table: diagnoses, event: code, event_values: [SEPSIS], time: day, horizon: 30, absent: negative }
+modalities:
+  demo: { type: tabular, table: patients, numeric: [age] }
+split: { method: random, seed: 0 }
+`;
+    writeFileSync(join(dir, 'a.yaml'), spec(''));
+    const ds = await prepareDataset(join(dir, 'a.yaml'), { quiet: true, cache: false });
+    expect(ds.cohort.exclusions).toMatchObject({ 'no row after the index': 40, 'censored before horizon': 30 });
+    expect(ds.cohort.warnings?.join('\n')).toMatch(/label: 70 patients left out have rows in diagnoses but none with an event value \(code: \["SEPSIS"\]\).*tables\.diagnoses\.where: \{ code: \["SEPSIS"\] \}: a patient without one is then negative/);
+    writeFileSync(join(dir, 'b.yaml'), spec(', where: { code: [SEPSIS] }'));
+    const kept = await prepareDataset(join(dir, 'b.yaml'), { quiet: true, cache: false });
+    expect(kept.cohort.included).toBe(100);
+    expect(kept.cohort.warnings?.join('\n') ?? '').not.toMatch(/left out have rows/);
   });
 });

@@ -158,6 +158,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   let labelSql = 'NULL';
   let reasonSql = 'NULL';
   let labelJoin = '';
+  let noEventSql = 'FALSE';
   const label = spec.label;
   if (opts.withLabels) {
     const lt = label.table ?? ct;
@@ -256,7 +257,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
         labelJoin = `LEFT JOIN (SELECT x.${q(idCol)} AS __lk, count(${la}.${q(db.table(lt).id)}) AS n, ${n(valid)} AS valid,
           ${n(`${ev} AND ${time} IS NULL`)} AS ev_untimed, ${n(`${valid} AND ${ev} AND ${before}`)} AS ev_before,
           ${n(`${valid} AND NOT (${before})`)} AS after, ${n(`${valid} AND NOT (${before}) AND ${ev} AND ${rel} <= ${H}`)} AS ev_in,
-          ${n(`${valid} AND ${rel} >= ${H}`)} AS past FROM ${tbl(ct)} x ${labelJoin} GROUP BY x.${q(idCol)}) lg ON lg.__lk = x.${q(idCol)}`;
+          ${n(`${valid} AND ${rel} >= ${H}`)} AS past, ${n(ev)} AS ev_any FROM ${tbl(ct)} x ${labelJoin} GROUP BY x.${q(idCol)}) lg ON lg.__lk = x.${q(idCol)}`;
         // absent: negative only says what no row at all means (a death table lists the dead): rows there are
         // read as without it, so one row per id gives the single-row rule exactly.
         // From the end time, rows up to it are passed over, and absent: negative means no event in the horizon
@@ -265,10 +266,13 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
         ({ labelSql, reasonSql } = labelCase([
           absentNegative ? ['lg.n = 0', '0', null] : ['lg.n = 0', 'NULL', 'label missing'],
           ['lg.valid = 0 OR lg.ev_untimed > 0', 'NULL', 'label missing'],
-          ...(fromEnd ? [] : [['lg.ev_before > 0 OR lg.after = 0', 'NULL', 'outcome time before index'] as LabelRule]),
+          ...(fromEnd ? [] : [['lg.ev_before > 0', 'NULL', 'outcome time before index'], ['lg.after = 0', 'NULL', 'no row after the index']] as LabelRule[]),
           ['lg.ev_in > 0', '1', null],
           ['lg.past > 0', '0', null],
         ], fromEnd && absentNegative ? ['0', null] : ['NULL', 'censored before horizon']));
+        // Rows none of which is an event (other diagnoses in a full diagnosis list) are read as follow-up times:
+        // the patients they leave out are counted below, with the filter that makes the table a list of outcomes.
+        noEventSql = '(lg.n > 0 AND lg.ev_any = 0)';
       } else {
         ({ labelSql, reasonSql } = labelCase([
           [`${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL`, 'NULL', 'label missing'],
@@ -313,12 +317,24 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
 
   const extra = opts.withLabels ? await splitAndReference(db, spec, idCol) : { select: 'NULL AS patient, NULL AS grp, NULL AS in_shift, NULL AS ref', joins: '' };
   await db.run(`CREATE OR REPLACE TEMP TABLE __cand AS
-    SELECT x.${q(idCol)} AS key, ${idxSql} AS idx, ${labelSql} AS y, ${reasonSql} AS reason, ${splitSql} AS split, ${riskSql} AS risk, ${extra.select}
+    SELECT x.${q(idCol)} AS key, ${idxSql} AS idx, ${labelSql} AS y, ${reasonSql} AS reason, ${noEventSql} AS no_event, ${splitSql} AS split, ${riskSql} AS risk, ${extra.select}
     FROM ${tbl(ct)} x ${labelJoin} ${splitJoin} ${riskJoin} ${extra.joins}
     ${conds.length ? 'WHERE ' + conds.map((c) => `(${c})`).join(' AND ') : ''}`);
   if (opts.withLabels) {
     for (const r of await db.rows(`SELECT reason, count(*) AS n FROM __cand WHERE y IS NULL GROUP BY reason ORDER BY reason`))
       exclusions[String(r.reason)] = Number(r.n);
+    const left = Number(await db.scalar(`SELECT count(*) FROM __cand WHERE y IS NULL AND no_event`));
+    // Only where the event column holds more than a flag's two values (codes, not an hourly 0/1 whose 0 rows are
+    // the follow-up times they are read as).
+    const lt = 'event' in label ? label.table ?? ct : ct;
+    const codes = left > 0 && 'event' in label ? Number(await db.scalar(`SELECT count(DISTINCT ${q(label.event)}) FROM ${tbl(lt)}`)) : 0;
+    if (codes > 2 && 'event' in label) {
+      const vals = label.event_values === 'any' ? '' : JSON.stringify(label.event_values);
+      warnings.push(
+        `label: ${left} patient${left === 1 ? '' : 's'} left out have rows in ${lt} but none with an event value${vals ? ` (${label.event}: ${vals})` : ''}: each such row is read as a time the patient was followed to, so rows only before the index or within the horizon leave them out. ` +
+          `If ${lt} lists other events too (a full diagnosis list), keep only the outcome's rows, tables.${lt}.where: { ${label.event}: ${vals || '[…]'} }${label.absent === 'negative' ? ': a patient without one is then negative (absent: negative)' : ''}`,
+      );
+    }
   }
   await db.run(`CREATE OR REPLACE TABLE ${COHORT} AS
     SELECT CAST(row_number() OVER (ORDER BY key) - 1 AS INTEGER) AS pid, key, ${COHORT_IDX(idxKind, 'idx')} AS idx, y, split, risk, patient, grp, in_shift, ref FROM __cand
