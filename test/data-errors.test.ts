@@ -180,6 +180,16 @@ modalities:
     expect(e.message).toMatch(/split: the training split is empty \(left out: no modality observed: 40\); a patient needs a label and at least one modality observed at the prediction time/);
   });
 
+  it('a Parquet list column is refused where one value per row is read (it became one code per whole list)', async () => {
+    const dir = smallDataset();
+    const con = await (await DuckDBInstance.create(':memory:')).connect();
+    await con.run(`COPY (SELECT id, day, [test, 'x'] AS test, value FROM read_csv('${join(dir, 'labs.csv')}', header=true)) TO '${join(dir, 'labs.parquet')}' (FORMAT parquet)`);
+    con.closeSync();
+    editSpec(dir, 'file: labs.csv', 'file: labs.parquet');
+    const e = await buildError(dir);
+    expect(e.message).toMatch(/modalities\.labs\.variable: column 'test' of labs\.parquet holds VARCHAR\[\] values \(a list or record per row\); cdmm reads one value per row/);
+  });
+
   it('a header read as one column because of the delimiter says so (not "column not found" alone)', async () => {
     const dir = smallDataset();
     const f = join(dir, 'labs.csv');

@@ -661,6 +661,12 @@ export class Db {
       const hint = delimiterHint(names, table) || (near ? ` (did you mean '${clip(near, 40)}'? names are case-sensitive)` : '');
       throw new CdmmError(`${this.specFile}: ${field}: column '${column}' not found in table '${table}' (${t.label})${hint}; columns: ${list}`);
     }
+    // A Parquet list or struct read as one value would be its text ("[I0, E0]" one code): one value per row only.
+    if (/\[\d*\]$|^(STRUCT|MAP|UNION)\b/i.test(type))
+      throw new CdmmError(
+        `${this.specFile}: ${field}: column '${column}' of ${t.label} holds ${type} values (a list or record per row); cdmm reads one value per row: ` +
+          `write one row per item (for codes, a table of (id, time, code) rows), or the items as text with a separator and give codes.split`,
+      );
     return type;
   }
 
