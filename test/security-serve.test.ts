@@ -607,6 +607,9 @@ describe('overload: refused before the body is read, small requests keep flowing
       expect((await post(app, 'id=1', { 'content-type': 'application/x-www-form-urlencoded' })).statusCode).toBe(415);
       expect((await post(app, '{"id":')).statusCode).toBe(400);
       expect((await post(app, JSON.stringify({ id: 'x', notes: [{ day: 1, text: 'a'.repeat(5000) }] }))).statusCode).toBe(413);
+      // a compressed body is refused, not read as if it were plain (a proxy would read it otherwise)
+      const gz = await post(app, '{"id":"x"}', { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      expect([gz.statusCode, gz.json().error]).toEqual([415, expect.stringMatching(/Content-Encoding "gzip" is not supported/)]);
     } finally {
       await app.close();
     }

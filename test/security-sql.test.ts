@@ -328,6 +328,13 @@ modalities: { c: { type: tabular, table: p, numeric: [a] } }
     expect(() => parseSpec(ref.replace('"\\e]0;pwned\\a"', 'APACHE IVa'), 's.yaml')).not.toThrow();
   });
 
+  it('a column listed twice in one modality is refused (two features of one value)', async () => {
+    const { parseSpec } = await import('../src/data/spec.js');
+    expect(() => parseSpec(spec([]).replace('numeric: [a]', 'numeric: [a, a]'), 's.yaml')).toThrow(/s\.yaml: modalities\.c\.numeric: 'a' is listed twice/);
+    expect(() => parseSpec(spec([]).replace('numeric: [a]', 'numeric: [a], categorical: [a]'), 's.yaml')).toThrow(/s\.yaml: modalities\.c\.categorical: 'a' is listed twice \(numeric and categorical together name each column once\)/);
+    expect(() => parseSpec(spec([]).replace('{ type: tabular, table: p, numeric: [a] }', '{ type: embedding, table: p, columns: [e0, e1, e0] }'), 's.yaml')).toThrow(/modalities\.c\.columns: 'e0' is listed twice/);
+  });
+
   it('modality and table names with control or bidi-override characters are refused before any work', async () => {
     const { parseSpec } = await import('../src/data/spec.js');
     for (const bad of ['"a\\u202eb"', '"a\\e[31mb"', '"a\\u2066b"']) {

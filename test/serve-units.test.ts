@@ -182,6 +182,8 @@ describe('record validation', () => {
     expect(issues([{ id: 'a', labs: [{ value: '  ' }] }])[0]).toMatchObject({ path: 'records[0].labs[0].value' });
     expect(issues([{ id: 'a', labs: [{ value: '' }] }])).toEqual([]);
     expect(issues([{ id: 'a' }, { id: 'a' }])[0]).toMatchObject({ path: 'records[1].id', message: expect.stringContaining('duplicate id') });
+    // an id of 1e400 (Infinity once parsed) would be answered as "Infinity"
+    expect(issues([{ id: Infinity }])[0]).toMatchObject({ path: 'records[0].id', message: expect.stringContaining('expected a finite number or a string') });
     expect(issues([{ labs: [] }])[0]).toMatchObject({ path: 'records[0].id' });
     expect(issues([])[0].message).toContain('at least one');
     expect(issues([{ id: 'a' }, { id: 'b' }, { id: 'c' }, { id: 'd' }])[0].message).toContain('too many records');

@@ -117,6 +117,16 @@ const tabularSchema = z
   .strict()
   .refine((m) => m.numeric.length + m.categorical.length > 0, { message: 'a tabular modality needs numeric or categorical columns' });
 
+/** The first item of a list that occurs in it again, if any. */
+function firstRepeat(xs: string[]): string | undefined {
+  const seen = new Set<string>();
+  for (const x of xs) {
+    if (seen.has(x)) return x;
+    seen.add(x);
+  }
+  return undefined;
+}
+
 /** Options shared by modalities read from a long (event) table. */
 const longBase = {
   table: ident,
@@ -396,6 +406,15 @@ export const specSchema = z
         else if (table(t.lookup.table)?.lookup) ctx.addIssue({ code: 'custom', path: ['tables', name, 'lookup', 'table'], message: `table '${t.lookup.table}' has a lookup itself: look up from a plain table` });
       }
       if (t.id === '_row' && t.format === 'meds') ctx.addIssue({ code: 'custom', path: ['tables', name, 'id'], message: 'a MEDS table is keyed by subject_id' });
+    }
+    // A column listed twice in one modality would be two features of one value (accepted silently, until now).
+    for (const [name, m] of Object.entries(s.modalities)) {
+      const lists: [string, string[] | undefined][] = m.type === 'tabular' ? [['numeric', [...m.numeric, ...m.categorical]]] : [['columns', 'columns' in m ? m.columns : undefined], ['variables', 'variables' in m ? m.variables : undefined]];
+      for (const [key, xs] of lists) {
+        const twice = xs && firstRepeat(xs);
+        if (twice !== undefined && xs)
+          ctx.addIssue({ code: 'custom', path: ['modalities', name, m.type === 'tabular' && m.categorical.includes(twice) ? 'categorical' : key], message: `'${twice}' is listed twice${m.type === 'tabular' ? ' (numeric and categorical together name each column once)' : ''}` });
+      }
     }
     if (s.split.method === 'shift' && !Object.hasOwn(s.modalities, s.split.modality))
       ctx.addIssue({ code: 'custom', path: ['split', 'modality'], message: `unknown modality '${s.split.modality}'` });

@@ -13,7 +13,8 @@ export function predictionsJson(set: PredictionSet, run: { dir: string; dataset:
 function cell(v: unknown): string {
   if (v === null || v === undefined) return '';
   let s = String(v);
-  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s) && !Number.isFinite(Number(s))) s = `'${s}`;
+  // (the full-width ＝＋－＠ too: some spreadsheet locales run them as the ASCII ones)
+  if (typeof v === 'string' && /^[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/.test(s) && !Number.isFinite(Number(s))) s = `'${s}`;
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

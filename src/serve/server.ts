@@ -163,6 +163,10 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
       return reply.send({ error: 'unauthorized: a valid Bearer token is required' });
     }
     if (req.routeOptions.url === '/v1/predict' && req.method === 'POST') {
+      // A compressed body is not decompressed here: refused, rather than read otherwise than a proxy reads it.
+      const enc = req.headers['content-encoding'];
+      if (enc !== undefined && String(enc).trim().toLowerCase() !== 'identity')
+        return reply.code(415).send({ error: `Content-Encoding ${JSON.stringify(String(enc).slice(0, 40))} is not supported: send the JSON body uncompressed` });
       const length = req.headers['content-length'];
       const ticket = admission.admit(admission.estimate(length === undefined ? undefined : Number(length)), req.ip);
       if (!ticket) {

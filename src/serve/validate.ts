@@ -243,6 +243,8 @@ export function makeRecordValidator(
       const id = String(rec.id);
       // NUL cannot travel through the data layer's SQL text (it ends the statement).
       if (id.includes('\u0000')) add([i, 'id'], 'id must not contain NUL characters');
+      // 1e400 parses as Infinity: it would be answered as "Infinity" and collide with that text.
+      if (typeof rec.id === 'number' && !Number.isFinite(rec.id)) add([i, 'id'], 'expected a finite number or a string (a number this large is not an id: send it as text)');
       if (typeof rec.index_time === 'string' && rec.index_time.includes('\u0000')) add([i, 'index_time'], 'must not contain NUL characters');
       if (seen.has(id)) add([i, 'id'], `duplicate id ${JSON.stringify(id)} (also records[${seen.get(id)}])`);
       else seen.set(id, i);
@@ -317,7 +319,7 @@ export function makeRecordValidator(
       const rec = input[i];
       if (!isRow(rec)) return null;
       const id = rec.id;
-      if (typeof id === 'string' ? id.length === 0 || id.includes('\u0000') : typeof id !== 'number' || Number.isNaN(id)) return null;
+      if (typeof id === 'string' ? id.length === 0 || id.includes('\u0000') : typeof id !== 'number' || !Number.isFinite(id)) return null;
       const key = String(id);
       if (seen.has(key)) return null;
       seen.add(key);
