@@ -128,6 +128,11 @@ split: { method: random, seed: 0 }
     writeFileSync(spec, readFileSync(spec, 'utf8').replaceAll(', time_unit: hours', ''));
     const said = await prepareDataset(spec, { quiet: true, cache: false }).then((ds) => ds.cohort.warnings?.join('\n') ?? '', (e: Error) => e.message);
     expect(said).toMatch(/tables\.hours, tables\.stays: their numeric times are read as days \(no time_unit\), while the spec's durations are parts of a day \(cohort\.index_offset 6 h, modalities\.vitals\.window\.start -6 h\); if they count hours or minutes, add time_unit: hours/);
+    // a bare fraction of days (5 × 365.25) is days, not hours: no note either
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace('horizon: 24 h', 'horizon: 1826.25').replace('index_offset: 6 h', 'index_offset: 1').replace('start: -6 h', 'start: -2'));
+    const bare = await prepareDataset(spec, { quiet: true, cache: false }).then((ds) => ds.cohort.warnings?.join('\n') ?? '', (e: Error) => e.message);
+    expect(bare).not.toMatch(/parts of a day/);
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace('horizon: 1826.25', 'horizon: 24 h').replace('index_offset: 1', 'index_offset: 6 h').replace('start: -2', 'start: -6 h'));
     // the same spec in whole days: no note
     writeFileSync(spec, readFileSync(spec, 'utf8').replace('index_offset: 6 h', 'index_offset: 1').replace('start: -6 h', 'start: -2').replace('horizon: 24 h', 'horizon: 2'));
     const quiet = await prepareDataset(spec, { quiet: true, cache: false }).then((ds) => ds.cohort.warnings?.join('\n') ?? '', (e: Error) => e.message);
@@ -153,6 +158,9 @@ split: { method: random, seed: 0 }
     const st = (ds.state as { modalities: { state: { numeric: { mean: number }[] } }[] }).modalities[0].state;
     expect(st.numeric[0].mean).toBeCloseTo(100, 6);
     expect(ds.cohort.warnings?.join('\n') ?? '').not.toMatch(/not its earliest/);
+    // a value off the layout is an error naming it (it would sort last and be dropped unseen)
+    writeFileSync(join(dir, 't.csv'), rows.join('\n').replace('01/02/2021 08:00', '2021-02-01 08:00') + '\n');
+    await expect(prepareDataset(join(dir, 's.yaml'), { quiet: true, cache: false })).rejects.toThrow(/t\.csv: line \d+, column 'zeit': time "2021-02-01 08:00" does not match tables\.t\.time_format/);
   });
 
   it('needs an id column', () => {

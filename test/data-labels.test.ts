@@ -347,6 +347,21 @@ split: { method: random, seed: 0 }
     return y;
   };
 
+  it('passes over a date-only admission on the discharge day (a same-day stay is not its own readmission)', async () => {
+    // admission dates only, discharge that evening: every stay one day; i % 3 = 0 readmitted 10 days later
+    const spec = readmissions('{ table: readmits, event: hadm_id, event_values: any, time: admittime, horizon: 30 days, from: end_time, absent: negative }');
+    const adm = join(spec, '..', 'adm.csv');
+    writeFileSync(adm, readFileSync(adm, 'utf8').split('\n').map((l, k) => {
+      if (k === 0 || !l) return l;
+      const [sid, hid, at, , age] = l.split(',');
+      const d = at.slice(0, 10);
+      return [sid, hid, d, `${d} 18:00:00`, age].join(',');
+    }).join('\n'));
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace('index_offset: 1, ', ''));
+    const y = labelsOf(await prepareDataset(spec, { quiet: true, cache: false }));
+    for (let i = 1; i <= 90; i++) expect([i, y.get(String(i * 10 + 1))]).toEqual([i, i % 3 === 0 ? 1 : 0]);
+  });
+
   it('counts admissions after discharge within the horizon; the stay itself and earlier ones are passed over', async () => {
     const ds = await prepareDataset(readmissions('{ table: readmits, event: hadm_id, event_values: any, time: admittime, horizon: 30 days, from: end_time, absent: negative }'), { quiet: true, cache: false });
     const y = labelsOf(ds);
@@ -365,6 +380,14 @@ split: { method: random, seed: 0 }
     expect([...labelsOf(censored).values()].filter((v) => v === 1).length).toBe(30);
     // from the index (the default) the stay's own admittime is a row before the index: every stay is left out
     await expect(prepareDataset(readmissions('{ table: readmits, event: hadm_id, event_values: any, time: admittime, horizon: 30 days, absent: negative }'), { quiet: true, cache: false })).rejects.toThrow(/outcome time before index: 150/);
+    // a stay without an end time has no horizon to count from: label missing, not negative
+    const noEnd = readmissions('{ table: readmits, event: hadm_id, event_values: any, time: admittime, horizon: 30 days, from: end_time, absent: negative }');
+    const adm = join(noEnd, '..', 'adm.csv');
+    const lines = readFileSync(adm, 'utf8').split('\n');
+    lines[1] = lines[1].replace(/,[^,]+,(\d+)$/, ',,$1'); // the first stay's dischtime emptied
+    writeFileSync(adm, lines.join('\n'));
+    const missing = await prepareDataset(noEnd, { quiet: true, cache: false });
+    expect(nonzero(missing.cohort.exclusions)).toEqual({ 'label missing': 1 });
     // from: end_time needs an end time
     const spec = readmissions('{ table: readmits, event: hadm_id, event_values: any, time: admittime, horizon: 30 days, from: end_time }');
     writeFileSync(spec, readFileSync(spec, 'utf8').replace(', end_time: dischtime', ''));

@@ -108,6 +108,12 @@ process.stdout.write(JSON.stringify({ has, n }));`;
     }
   }, 120_000);
 
+  it('reads a column of dates beside times without any zone as before (a date\'s "-05" is its day, not an offset)', async () => {
+    const dir = mimicLike({ labTime: (i, at) => (i % 2 ? iso(at - H) : iso(at - 2 * 24 * H).slice(0, 10)) });
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    expect(ds.cohort.warnings?.join('\n') ?? '').not.toMatch(/has no zone/);
+  });
+
   it('is an error when the zoned values have another offset than UTC (the naive ones would move by it)', async () => {
     const dir = mimicLike({ labTime: (i, at) => (i % 2 ? `${iso(at - H)}-05:00` : iso(at - H)) });
     await expect(prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(

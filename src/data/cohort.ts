@@ -159,6 +159,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   let reasonSql = 'NULL';
   let labelJoin = '';
   let noEventSql = 'FALSE';
+  let noOrigin: LabelRule[] = []; // label.from: end_time: a row without the end time has no label
   const label = spec.label;
   if (opts.withLabels) {
     const lt = label.table ?? ct;
@@ -244,8 +245,11 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       const H = sqlNum(label.horizon, `${f}: label.horizon`);
       // A date without a time of day (OMOP's death_date) on the index's own day is not before the index: the day
       // may end after it (a patient still in hospital at the prediction time who dies that evening is positive).
-      // From the end time, a row at it is the stay's own (its discharge), not a later event.
-      const before = db.table(lt).columns.get(label.time) === 'DATE' ? `${rel} + 1 <= 0` : fromEnd ? `${rel} <= 0` : `${rel} < 0`;
+      // From the end time, a row at it is the stay's own (its discharge), not a later event; a date is passed over
+      // on the end's day too (a same-day stay's own admission is dated that day: a same-day readmission is lost).
+      const before = fromEnd ? `${rel} <= 0` : db.table(lt).columns.get(label.time) === 'DATE' ? `${rel} + 1 <= 0` : `${rel} < 0`;
+      // A stay without an end time has no horizon to count from.
+      noOrigin = fromEnd ? [[`${originSql} IS NULL`, 'NULL', 'label missing']] : [];
       if (eventLog) {
         // All of a cohort row's rows in the label table, counted. Each row is an event or a time the patient was
         // followed to: an event before the index, or every row before it, leaves the patient out; an event
@@ -264,6 +268,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
         // (a table of admissions lists the readmissions; none within 30 days of discharge is negative).
         const absentNegative = label.absent === 'negative';
         ({ labelSql, reasonSql } = labelCase([
+          ...noOrigin,
           absentNegative ? ['lg.n = 0', '0', null] : ['lg.n = 0', 'NULL', 'label missing'],
           ['lg.valid = 0 OR lg.ev_untimed > 0', 'NULL', 'label missing'],
           ...(fromEnd ? [] : [['lg.ev_before > 0', 'NULL', 'outcome time before index'], ['lg.after = 0', 'NULL', 'no row after the index']] as LabelRule[]),
@@ -275,6 +280,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
         noEventSql = '(lg.n > 0 AND lg.ev_any = 0)';
       } else {
         ({ labelSql, reasonSql } = labelCase([
+          ...noOrigin,
           [`${la}.${q(label.time)} IS NULL OR ${la}.${q(label.event)} IS NULL`, 'NULL', 'label missing'],
           [before, 'NULL', fromEnd ? 'outcome time before end_time' : 'outcome time before index'],
           [`${ev} AND ${rel} <= ${H}`, '1', null],
@@ -286,7 +292,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       if (lt === ct) throw new CdmmError(`${f}: label.absent: negative needs label.table, another table than the cohort's (a cohort row without a row there is then negative)`);
       // No row in the label table (alias l, joined above): negative, whatever the label's own columns would say.
       const none = `l.${q(db.table(lt).id)} IS NULL`;
-      ({ labelSql, reasonSql } = labelCase([[none, '0', null]], [`(${labelSql})`, `(${reasonSql})`], true));
+      ({ labelSql, reasonSql } = labelCase([...noOrigin, [none, '0', null]], [`(${labelSql})`, `(${reasonSql})`], true));
     }
   }
 
@@ -328,11 +334,11 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
     // the follow-up times they are read as).
     const lt = 'event' in label ? label.table ?? ct : ct;
     const codes = left > 0 && 'event' in label ? Number(await db.scalar(`SELECT count(DISTINCT ${q(label.event)}) FROM ${tbl(lt)}`)) : 0;
-    if (codes > 2 && 'event' in label) {
-      const vals = label.event_values === 'any' ? '' : JSON.stringify(label.event_values);
+    if (codes > 2 && 'event' in label && label.event_values !== 'any') {
+      const vals = JSON.stringify(label.event_values);
       warnings.push(
-        `label: ${left} patient${left === 1 ? '' : 's'} left out have rows in ${lt} but none with an event value${vals ? ` (${label.event}: ${vals})` : ''}: each such row is read as a time the patient was followed to, so rows only before the index or within the horizon leave them out. ` +
-          `If ${lt} lists other events too (a full diagnosis list), keep only the outcome's rows, tables.${lt}.where: { ${label.event}: ${vals || '[…]'} }${label.absent === 'negative' ? ': a patient without one is then negative (absent: negative)' : ''}`,
+        `label: ${left} patient${left === 1 ? '' : 's'} left out have rows in ${lt} but none with an event value (${label.event}: ${vals}): each such row is read as a time the patient was followed to, so rows only before the index or within the horizon leave them out. ` +
+          `If ${lt} lists other events too (a full diagnosis list), keep only the outcome's rows, tables.${lt}.where: { ${label.event}: ${vals} }${label.absent === 'negative' ? ': a patient without one is then negative (absent: negative)' : ''}`,
       );
     }
   }

@@ -334,30 +334,29 @@ export class Db {
     const cols = typed.map((r) => String(r.c));
     const text = [...new Set([...(this.textColumns?.get(name) ?? []), ...cols])];
     const source = (await this.loadStatement(name, t, specDir, policy, text)).sql.replace(/^CREATE TABLE \S+ AS /, '');
-    for (const c of cols) {
+    // One read of the text for all zoned columns (one a column took 10 s against 5.7 s on 3 M rows).
+    const parts = cols.map((c, k) => {
       const v = `trim(${q(c)})`;
-      const zoned = `regexp_matches(${v}, '(Z|[+-][0-9]{2}(:?[0-9]{2})?)$')`;
-      const utc = `regexp_matches(${v}, '(Z|[+-]00(:?00)?)$')`;
-      const [r] = await this.rows(`SELECT arg_min(${q(c)}, __line) FILTER (WHERE NOT ${zoned}) AS naive, min(__line) FILTER (WHERE NOT ${zoned}) AS naive_line,
-        arg_min(${q(c)}, __line) FILTER (WHERE ${zoned} AND NOT ${utc}) AS off, min(__line) FILTER (WHERE ${zoned} AND NOT ${utc}) AS off_line
-        FROM (${source}) WHERE ${q(c)} IS NOT NULL AND ${v} <> ''`);
-      if (r && r.naive_line !== null && r.off_line !== null)
+      const given = `${q(c)} IS NOT NULL AND ${v} <> ''`;
+      return `arg_min(${q(c)}, __line) FILTER (WHERE ${given} AND NOT ${zonedSql(v)}) AS n${k}, min(__line) FILTER (WHERE ${given} AND NOT ${zonedSql(v)}) AS nl${k},
+        arg_min(${q(c)}, __line) FILTER (WHERE ${given} AND ${offsetSql(v)}) AS o${k}, min(__line) FILTER (WHERE ${given} AND ${offsetSql(v)}) AS ol${k}`;
+    });
+    const [r] = await this.rows(`SELECT ${parts.join(', ')} FROM (${source})`);
+    for (const [k, c] of cols.entries())
+      if (r && r[`nl${k}`] !== null && r[`ol${k}`] !== null)
         throw new CdmmError(
-          `${t.file}: ${await this.at(name, r.naive_line)}, column '${c}': time ${JSON.stringify(String(r.naive))} has no zone, while ${await this.at(name, r.off_line)} has one (${JSON.stringify(String(r.off))}): ` +
+          `${t.file}: ${await this.at(name, r[`nl${k}`])}, column '${c}': time ${JSON.stringify(String(r[`n${k}`]))} has no zone, while ${await this.at(name, r[`ol${k}`])} has one (${JSON.stringify(String(r[`o${k}`]))}): ` +
             `a time without a zone is read as UTC, which moves it by the other rows' offset (across the prediction time too); write every time of the column with its zone, or none (${this.specFile}: tables.${name})`,
         );
-    }
   }
 
-  /** The same check on a text column already in the table (Parquet text, JSON records), before it becomes times. */
+  /** The same check on a text column of a table file (Parquet text), before it becomes times. */
   private async noMixedZonesIn(table: string, column: string, field: string): Promise<void> {
     const t = this.table(table);
+    if (!t.hasLine) return; // JSON records: each is its own patient's, read as sent (docs/SPEC.md)
     const v = `trim(${q(column)})`;
-    const zoned = `regexp_matches(${v}, '(Z|[+-][0-9]{2}(:?[0-9]{2})?)$')`;
-    const utc = `regexp_matches(${v}, '(Z|[+-]00(:?00)?)$')`;
-    const line = t.hasLine ? '__line' : 'NULL';
-    const [r] = await this.rows(`SELECT arg_min(${q(column)}, ${t.hasLine ? '__line' : 'rowid'}) FILTER (WHERE NOT ${zoned}) AS naive, min(${line}) FILTER (WHERE NOT ${zoned}) AS naive_line,
-      arg_min(${q(column)}, ${t.hasLine ? '__line' : 'rowid'}) FILTER (WHERE ${zoned} AND NOT ${utc}) AS off FROM ${tbl(table)} WHERE ${q(column)} IS NOT NULL AND ${v} <> ''`);
+    const [r] = await this.rows(`SELECT arg_min(${q(column)}, __line) FILTER (WHERE NOT ${zonedSql(v)}) AS naive, min(__line) FILTER (WHERE NOT ${zonedSql(v)}) AS naive_line,
+      arg_min(${q(column)}, __line) FILTER (WHERE ${offsetSql(v)}) AS off FROM ${tbl(table)} WHERE ${q(column)} IS NOT NULL AND ${v} <> ''`);
     if (r && r.naive !== null && r.off !== null)
       throw new CdmmError(
         `${t.label}: ${await this.at(table, r.naive_line)}, column '${column}': time ${JSON.stringify(String(r.naive))} has no zone, while others have one (${JSON.stringify(String(r.off))}): ` +
@@ -819,6 +818,13 @@ export class Db {
     }
   }
 }
+
+/**
+ * SQL: the text (trimmed) ends in a time of day with a zone, as records.ts' ZONED reads it (a bare date's "-05" is its
+ * day, not an offset); offsetSql: that zone is not UTC.
+ */
+const zonedSql = (v: string) => `regexp_matches(${v}, '[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]+)?)?\\s*(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$')`;
+const offsetSql = (v: string) => `(${zonedSql(v)} AND NOT regexp_matches(${v}, '(Z|z|[+-]00(:?00)?)$'))`;
 
 /**
  * When a table read as one column whose name holds another separator (a `|` file read with `delimiter: ","`), the

@@ -603,8 +603,27 @@ export function parseSpec(text: string, file: string): Spec {
   if (typeof rawObj.label?.horizon === 'number') bare.add('label.horizon');
   if (typeof rawObj.cohort?.index_offset === 'number') bare.add('cohort.index_offset');
   BARE_DURATIONS.set(r.data, bare);
+  // Durations written in hours, minutes or seconds ("6 h"): the time-unit note asks about those, not about a bare
+  // 1826.25 days.
+  const subDay = new Set<string>();
+  const unitOf = (v: unknown) => (typeof v === 'string' ? /[a-z]+\s*$/i.exec(v)?.[0].trim().toLowerCase() : undefined);
+  const note = (field: string, v: unknown) => {
+    const u = unitOf(v);
+    if (u && UNIT_ALIASES[u] && UNIT_ALIASES[u] !== 'days') subDay.add(field);
+  };
+  note('cohort.index_offset', rawObj.cohort?.index_offset);
+  note('label.horizon', rawObj.label?.horizon);
+  for (const [name, m] of Object.entries((raw as { modalities?: Record<string, { window?: { start?: unknown; end?: unknown } }> }).modalities ?? {})) {
+    note(`modalities.${name}.window.start`, m?.window?.start);
+    note(`modalities.${name}.window.end`, m?.window?.end);
+  }
+  SUB_DAY_FIELDS.set(r.data, subDay);
   return r.data;
 }
+
+const SUB_DAY_FIELDS = new WeakMap<Spec, Set<string>>();
+/** Whether the spec file wrote this duration in hours, minutes or seconds (false for a spec not parsed here). */
+export const writtenInSubDayUnit = (spec: Spec, field: string): boolean => SUB_DAY_FIELDS.get(spec)?.has(field) ?? false;
 
 type BareDuration = 'label.horizon' | 'cohort.index_offset';
 /** Which durations the spec file wrote as bare numbers (days): "48 h" is 2 days once parsed, but not a bare 2. */

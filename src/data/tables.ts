@@ -7,7 +7,7 @@ import { CdmmError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { delimiterHint, duckdbReason, kindOf, lit, q, tbl, textNumber, type Db } from './db.js';
 import type { PathPolicy } from './paths.js';
-import { ROW_TIME, tableFormat, type Spec, type TableSpec } from './spec.js';
+import { ROW_TIME, tableFormat, writtenInSubDayUnit, type Spec, type TableSpec } from './spec.js';
 
 type Scalar = string | number | boolean;
 
@@ -154,10 +154,17 @@ async function keepFirstRows(db: Db, name: string, t: TableSpec, label: string, 
   // "%d/%m/%Y" admissions kept a random row's weight and time).
   const formatted = tt !== undefined && kindOf(tt) === 'text' && t.time_format !== undefined;
   const ordered = tt !== undefined && (kindOf(tt) === 'number' || /^(DATE|TIMESTAMP)/i.test(tt) || formatted);
-  if (formatted)
-    await db.scalar(`SELECT try_strptime('2000-01-01', ${lit(t.time_format!)})`).catch((e: unknown) => {
+  if (formatted) {
+    const fmt = lit(t.time_format!);
+    await db.scalar(`SELECT try_strptime('2000-01-01', ${fmt})`).catch((e: unknown) => {
       throw new CdmmError(`${db.specFile}: tables.${name}.time_format: ${JSON.stringify(t.time_format)} is not a strptime format (${duckdbReason(e)}); e.g. "%d/%m/%Y %H:%M"`);
     });
+    // A value off the layout would sort last and be dropped with the other rows: the error requireTime gives, now.
+    const c = q(t.time as string);
+    const [off] = await db.rows(`SELECT ${cols.has('__line') ? '__line' : 'NULL'} AS line, ${c} AS v FROM ${tbl(name)} WHERE ${c} IS NOT NULL AND trim(${c}) <> '' AND try_strptime(trim(${c}), ${fmt}) IS NULL ORDER BY ${cols.has('__line') ? '__line' : '1'} LIMIT 1`);
+    if (off)
+      throw new CdmmError(`${label}: ${await db.at(name, off.line)}, column '${t.time}': time ${JSON.stringify(String(off.v))} does not match tables.${name}.time_format ${JSON.stringify(t.time_format)} (${db.specFile}: tables.${name}.first_row)`);
+  }
   const time = !ordered ? '' : formatted ? `try_strptime(trim(${q(t.time as string)}), ${lit(t.time_format!)}) NULLS LAST, ` : `${q(t.time as string)} NULLS LAST, `;
   const order = `${time}${cols.has('__line') ? '__line' : 'rowid'}`;
   const short = field.replace(/^[^:]*: /, '');
@@ -236,7 +243,7 @@ export const timeUnitNotes = (warnings: string[]): string[] => warnings.filter((
 function subDayDurations(spec: Spec): string[] {
   const out: string[] = [];
   const add = (field: string, d: number | null | undefined) => {
-    if (typeof d === 'number' && d !== 0 && !Number.isInteger(d)) out.push(`${field} ${+(d * 24).toFixed(2)} h`);
+    if (typeof d === 'number' && d !== 0 && !Number.isInteger(d) && writtenInSubDayUnit(spec, field)) out.push(`${field} ${+(d * 24).toFixed(2)} h`);
   };
   add('cohort.index_offset', spec.cohort.index_offset);
   if ('horizon' in spec.label) add('label.horizon', spec.label.horizon);

@@ -78,7 +78,8 @@ export class Scorer {
       const rowsPerCall = this.opts.batchDependent ? 1 : PAIRWISE.includes(this.model.config.backbone) ? Math.min(R, PAIRWISE_ROWS) : R;
       const res = predictSplit(this.model, { ids: new Array<string>(R).fill(''), mask: st.mask, values: st.values }, modalities, pat, rowsPerCall);
       const { pDo, pFactual } = servedRisks(res, this.calibration);
-      for (let i = 0; i < n; i++) if (!Number.isFinite(pDo[i]) || !Number.isFinite(pFactual[i])) throw overflowed(ids[start + i], chunk, i, modalities);
+      // Every row, the counterfactual copies too (row (k + 1)·n + i is patient i with modality k flipped).
+      for (let r = 0; r < R; r++) if (!Number.isFinite(pDo[r]) || !Number.isFinite(pFactual[r])) throw overflowed(ids[start + (r % n)], chunk, r % n, modalities);
       for (let i = 0; i < n; i++) {
         const p = pDo[i];
         const mods: Record<string, ModalityPrediction> = {};

@@ -17,7 +17,7 @@ export const jsonCap = (file: string): number => JSON_CAPS[basename(file)] ?? MA
  * Most values a JSON file of a run or benchmark folder may hold, counted by its commas (an overcount: commas in
  * strings count too). V8 aborts the whole process, with a native stack trace, on an array of about 134 M items
  * (a 270 MB file of zeros), and 100 M short strings took about 3 GB; predictions.json of a million test patients
- * has about 20 M values.
+ * has about 6 M values.
  */
 export const MAX_JSON_VALUES = 40_000_000;
 /**
