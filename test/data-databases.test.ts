@@ -445,3 +445,21 @@ split: { method: random, fractions: { train: 0.5, val: 0.25, test: 0.25 }, seed:
     await expect(run('where: { name: [Lee] }', `{ column: name, positive: "x' OR '1'='1" }`)).rejects.toThrow(/label\.positive: none of \["x' OR '1'='1"\] occurs/);
   });
 });
+
+describe('the bundled MIMIC-IV demo readmission task (label.from: end_time)', () => {
+  it('labels each admission by a later admission within 30 days of its discharge, as SQL over the file does', async () => {
+    const ds = await prepareDataset('datasets/mimic-iv-demo/readmission-30d.yaml', { quiet: true, cache: false });
+    const n = Object.values(ds.splits).reduce((a, s) => a + s.ids.length, 0);
+    const pos = Object.values(ds.splits).reduce((a, s) => a + s.labels.reduce((b, y) => b + y, 0), 0);
+    // a later admittime in (dischtime, dischtime + 30 days], admissions alive and in hospital at 24 h: 231, 52
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const con = await (await DuckDBInstance.create(':memory:')).connect();
+    const r = await con.runAndReadAll(`WITH a AS (SELECT * FROM read_csv('datasets/mimic-iv-demo/hosp/admissions.csv.gz'))
+      SELECT count(*) AS n, sum(pos) AS pos FROM (SELECT x.hadm_id, max(CASE WHEN y.admittime > x.dischtime AND y.admittime <= x.dischtime + INTERVAL 30 DAY THEN 1 ELSE 0 END) AS pos
+      FROM a x LEFT JOIN a y ON y.subject_id = x.subject_id WHERE x.hospital_expire_flag = 0 AND x.dischtime > x.admittime + INTERVAL 24 HOUR GROUP BY x.hadm_id)`);
+    const [sqlN, sqlPos] = r.getRows()[0].map(Number);
+    con.closeSync();
+    expect([n, pos]).toEqual([sqlN, sqlPos]);
+    expect([n, pos]).toEqual([231, 52]);
+  }, 60_000);
+});
