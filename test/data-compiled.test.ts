@@ -278,6 +278,40 @@ split: { method: random, fractions: { train: 0.6, val: 0.2, test: 0.2 } }
     rmSync(dir, { recursive: true, force: true });
   }, 120_000);
 
+  it('a first_row table whose earliest row comes after the prediction time gives no values, on both paths', async () => {
+    // stays 1–100: a first vital at 60 min (before the 24 h index) and one at 3,000; 101–200: only the 3,000 one,
+    // whose value is the outcome (a tester's leak: test AUROC 0.94 from it)
+    const dir = mkdtempSync(join(tmpdir(), 'cdmm-firstrow-late-'));
+    const stays = ['stay,age,died'], vitals = ['stay,offset,sbp'];
+    for (let i = 1; i <= 200; i++) {
+      const died = i % 5 === 0 ? 1 : 0;
+      stays.push(`${i},${50 + (i % 30)},${died}`);
+      if (i <= 100) vitals.push(`${i},60,${110 + (i % 20)}`);
+      vitals.push(`${i},3000,${died ? 200 : 100}`);
+    }
+    writeFileSync(join(dir, 'stays.csv'), stays.join('\n') + '\n');
+    writeFileSync(join(dir, 'vitals.csv'), vitals.join('\n') + '\n');
+    writeFileSync(join(dir, 'spec.yaml'), `name: late
+tables:
+  stays: { file: stays.csv, id: stay, time_unit: minutes }
+  vit1: { file: vitals.csv, id: stay, time: offset, time_unit: minutes, first_row: true }
+cohort: { table: stays, index_time: 0, index_offset: 1440 min }
+label: { column: died }
+modalities:
+  demo: { type: tabular, table: stays, numeric: [age] }
+  firstbp: { type: tabular, table: vit1, numeric: [sbp] }
+split: { method: random, seed: 0 }
+`);
+    const r = await parity(join(dir, 'spec.yaml'), 80);
+    expect(r.vsSql.exact).toBe(r.vsSql.compared);
+    expect(r.vsTraining.maxAbs).toBeLessThanOrEqual(TOLERANCE);
+    expect(r.ds.cohort.warnings?.join('\n')).toMatch(/modalities\.firstbp: for 100 patients the earliest row of tables\.vit1 \(first_row\) comes after the prediction time: its values are not used/);
+    // none of the late stays has the modality; every early one has it
+    const k = r.ds.modalities.findIndex((m) => m.name === 'firstbp');
+    r.ids.forEach((id, i) => expect([id, r.compiled.mask[i * r.ds.modalities.length + k]]).toEqual([id, Number(id) <= 100 ? 1 : 0]));
+    rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
+
   const eicu = 'datasets/eicu-demo/mortality-24h.yaml';
   it('codes split from one cell and truncated (eICU\'s "401.9, I10"), on both paths', async () => {
     const rand = mulberry32(3);

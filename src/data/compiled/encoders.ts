@@ -69,11 +69,13 @@ export function tabularEncoder(m: TabularSpec, st: TabularState, c: EncoderConte
   return {
     name: c.name,
     width,
-    encode(rec, _idx, out, at) {
+    encode(rec, idx, out, at) {
       const one = oneRow(t, rec, field);
       if (!('row' in one)) return one;
       const row = one.row;
       if (row === null) return false;
+      // A first_row table's earliest row after the prediction time is not used (tabular.ts, extract).
+      if (t.keepsFirstRow && t.hasTime && t.days(rec, row) - idx > 0) return false;
       const x = num.map((s) => t.number(rec, row, s.column, s.cls));
       const v = cats.map((s) => {
         const text = t.text(rec, row, s.column, s.cls);

@@ -282,6 +282,11 @@ export class TableView {
     return this.times.length > 0;
   }
 
+  /** tables.NAME.first_row: the table keeps each record's earliest row. */
+  get keepsFirstRow(): boolean {
+    return this.firstRow;
+  }
+
   /**
    * A row's time in days as windowedRows computes it: numbers in the table's time unit divided into days,
    * timestamps as days since 1970; with several time columns the latest given one. NaN = none.
