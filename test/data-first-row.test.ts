@@ -114,12 +114,13 @@ split: { method: random, seed: 0 }
     const n = Object.values(ds.splits).reduce((a, sp) => a + sp.ids.length, 0);
     expect([n, ds.cohort.exclusions?.['no id']]).toEqual([40, 2]);
     // by elapsed times written as text ("10:00" sorts before "2:00"): file order, said so
-    // (lac left out: in file order every kept row lacks it, and a column no training patient has is an error)
-    writeFileSync(join(dir, 'b.yaml'), spec('tt').replace('index_time: tt', 'index_time: 0').replace('numeric: [age, lac]', 'numeric: [age]'));
+    // (index at day 1, after every row's hours; lac left out: in file order every kept row lacks it, and a column
+    // no training patient has is an error)
+    writeFileSync(join(dir, 'b.yaml'), spec('tt').replace('index_time: tt', 'index_time: 1').replace('numeric: [age, lac]', 'numeric: [age]'));
     const db = await prepareDataset(join(dir, 'b.yaml'), { quiet: true, cache: false });
     expect(db.cohort.warnings?.join('\n')).toMatch(/tables\.t\.first_row: each id's first row is its first in the file, not its earliest: the time column 'tt' holds (TIME|VARCHAR) values/);
     // with lac, file order keeps only rows without it: nothing to learn from, said
-    writeFileSync(join(dir, 'c.yaml'), spec('tt').replace('index_time: tt', 'index_time: 0'));
+    writeFileSync(join(dir, 'c.yaml'), spec('tt').replace('index_time: tt', 'index_time: 1'));
     await expect(prepareDataset(join(dir, 'c.yaml'), { quiet: true, cache: false })).rejects.toThrow(/c\.yaml: modalities\.m: numeric 'lac' has no value in any training patient \(an empty column\?\)/);
   });
 
