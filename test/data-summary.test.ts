@@ -31,6 +31,9 @@ describe('inspect warnings', () => {
     const s = summarize(ds);
     expect(s.split_positives.val).toBe(5);
     expect(s.warnings).toContainEqual(expect.stringMatching(/^the validation split has 5 patients with the outcome and \d+ without: early stopping, the gates' tests and the calibration rest on the smaller class/));
+    // none at all: train would stop, and inspect says so (it used to say only "expect noisy choices")
+    v.labels.fill(0);
+    expect(summarize(ds).warnings).toContainEqual(expect.stringMatching(/^the validation split has no patient with the outcome \(\d+ patients\): train will stop/));
   });
 
   it('says when min_count leaves a codes modality with an empty vocabulary', async () => {

@@ -33,6 +33,8 @@ describe('train notes on a model near chance', () => {
     const dualOn = { dual: { on: true, bias_auroc: 0.759 } };
     expect(weakModelNotes(0.546, dualOn)[0]).toMatch(/validation AUROC is 0\.546, near chance, while the dual branch's bias network reached 0\.759: its weights may have removed real signal/);
     expect(weakModelNotes(0.546, { dual: { on: false, bias_auroc: 0.759 } })[0]).toMatch(/validation AUROC is 0\.546, near chance: it ranks patients little better than a coin/);
+    // well under 0.5 is an inverted ranking, not a coin
+    expect(weakModelNotes(0.27, { dual: { on: false } })[0]).toMatch(/validation AUROC is 0\.270, below chance \(the ranking is inverted/);
     expect(weakModelNotes(0.546, undefined)).toHaveLength(1);
     // above the threshold, or no AUROC (one class on validation): nothing
     expect(weakModelNotes(0.83, dualOn)).toEqual([]);

@@ -160,7 +160,9 @@ export function summarize(ds: PreparedDataset): DatasetSummary {
   const split_positives = Object.fromEntries(Object.entries(ds.splits).map(([k, s]) => [k, Array.from(s.labels).filter((y) => y >= 0.5).length]));
   const valPos = split_positives.val ?? 0, valN = splits.val ?? 0;
   const fewer = Math.min(valPos, valN - valPos);
-  if (valN > 0 && fewer < 20)
+  if (valN > 0 && fewer === 0)
+    warnings.push(`the validation split has ${valPos === 0 ? 'no patient with the outcome' : 'only patients with the outcome'} (${valN} patients): train will stop, as validation cannot pick an epoch with one class; give a larger split.fractions.val, another split.seed, or more patients`);
+  else if (valN > 0 && fewer < 20)
     warnings.push(`the validation split has ${valPos} patients with the outcome and ${valN - valPos} without: early stopping, the gates' tests and the calibration rest on the smaller class, so expect noisy choices (a larger split.fractions.val, or more patients, helps)`);
   let reference: DatasetSummary['reference'];
   if (ds.reference) {

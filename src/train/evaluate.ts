@@ -168,8 +168,10 @@ async function runDataset(run: LoadedRun, o: EvaluateOptions) {
 async function trainingOverlap(run: LoadedRun, ids: string[], o: EvaluateOptions, file: string): Promise<{ n: number; text: string } | undefined> {
   let fitted: Set<string>;
   try {
-    // The run folder's spec is checked against its manifest, not trusted with the user's --allow-outside.
-    const ds = await runDataset(run, { ...o, quiet: true, allowOutside: false });
+    // The run's own spec, rebuilt as evaluate rebuilds its test split: with the user's --allow-outside, which a run
+    // trained on files outside its spec's folder needs (without it the check failed and warned of an overlap that
+    // a tester's disjoint hospitals did not have).
+    const ds = await runDataset(run, { ...o, quiet: true });
     fitted = new Set([...ds.splits.train.ids, ...ds.splits.val.ids]);
   } catch {
     // (n 0: any count found by row says more)

@@ -201,12 +201,16 @@ export function weakModelNotes(valAuroc: number | null | undefined, parts: Recor
   if (typeof valAuroc !== 'number' || !(valAuroc <= NEAR_CHANCE_AUROC)) return [];
   const dual = parts?.dual;
   const bias = typeof dual?.bias_auroc === 'number' ? dual.bias_auroc : undefined;
+  // Well under 0.5 is not "near chance": the ranking is inverted, which a weak signal alone does not do.
+  const how = valAuroc < 0.4 ? 'below chance (the ranking is inverted: higher risks went to the patients without the outcome)' : 'near chance';
   if (dual?.on === true && bias !== undefined && bias >= NEAR_CHANCE_AUROC + 0.1)
     return [
-      `the model's validation AUROC is ${valAuroc.toFixed(3)}, near chance, while the dual branch's bias network reached ${bias.toFixed(3)}: its weights may have removed real signal ` +
+      `the model's validation AUROC is ${valAuroc.toFixed(3)}, ${how}, while the dual branch's bias network reached ${bias.toFixed(3)}: its weights may have removed real signal ` +
         `(a discrete risk factor taken for a shortcut); compare with --debias deconfound and --debias none (cdmm benchmark --debias none,deconfound,full) before serving it, or use --gate off`,
     ];
-  return [`the model's validation AUROC is ${valAuroc.toFixed(3)}, near chance: it ranks patients little better than a coin; check the label and the features before serving it`];
+  return [valAuroc < 0.4
+    ? `the model's validation AUROC is ${valAuroc.toFixed(3)}, ${how}: check the label (its positive values, event values) and the features before serving it; on a small validation split it may be chance`
+    : `the model's validation AUROC is ${valAuroc.toFixed(3)}, near chance: it ranks patients little better than a coin; check the label and the features before serving it`];
 }
 
 /** A validation AUROC from this up is rare in clinical data: more often a feature known only after the prediction time. */

@@ -112,7 +112,7 @@ export function trainModel(ds: PreparedDataset, modelCfg: ModelConfig, optsIn: T
   if (n < 2) throw new CdmmError(`dataset '${ds.name}': the training split has ${n} patient(s)`);
   const valPos = val.labels.reduce((a, b) => a + b, 0);
   if (valPos === 0 || valPos === val.labels.length)
-    throw new CdmmError(`dataset '${ds.name}': the validation split has a single class, so validation cannot pick an epoch`);
+    throw new CdmmError(`dataset '${ds.name}': the validation split has a single class (${valPos === 0 ? 'no patient with the outcome' : 'every patient with it'}, ${val.labels.length} patients), so validation cannot pick an epoch; give a larger split.fractions.val, another split.seed, or more patients`);
   const sizes = resolveAuto(optsIn, n, modelCfg.backbone, (b) => cutPoints(n, b).length - 1);
   const opts: ResolvedTrainOptions = { ...optsIn, batchSize: sizes.batchSize, lr: sizes.lr, patience: sizes.patience, lrAsked: optsIn.lr };
 
