@@ -429,3 +429,36 @@ split: { method: random, seed: 0 }
     expect(kept.cohort.warnings?.join('\n') ?? '').not.toMatch(/left out have rows/);
   });
 });
+
+describe('tables.NAME.split: a cell holding several values (eICU icd9code "038.9, A41.9")', () => {
+  it('reads one row per value, so where and the label match single codes; an empty cell stays a row', async () => {
+    // 60 stays: i % 4 = 0 sepsis coded with another code in one cell, at +2 days; i % 4 = 1 only hypertension
+    const dir = tempDir();
+    const pats = ['stay,age'], dx = ['stay,offset,icd9code'];
+    for (let i = 1; i <= 60; i++) {
+      pats.push(`${i},${40 + (i % 30)}`);
+      if (i % 4 === 0) dx.push(`${i},2,"038.9, A41.9"`);
+      else if (i % 4 === 1) dx.push(`${i},2,"401.9,I10"`);
+      else if (i % 4 === 2) dx.push(`${i},2,`);
+    }
+    writeFileSync(join(dir, 'p.csv'), pats.join('\n') + '\n');
+    writeFileSync(join(dir, 'dx.csv'), dx.join('\n') + '\n');
+    const spec = (split: string) => `name: s
+tables:
+  p: { file: p.csv, id: stay }
+  sepsis: { file: dx.csv, id: stay, time: offset${split}, where: { icd9code: [A41.9] } }
+cohort: { table: p, index_time: 0 }
+label: { table: sepsis, event: icd9code, event_values: [A41.9], time: offset, horizon: 7, absent: negative }
+modalities:
+  demo: { type: tabular, table: p, numeric: [age] }
+split: { method: random, seed: 0 }
+`;
+    writeFileSync(join(dir, 'a.yaml'), spec(', split: { column: icd9code, by: "," }'));
+    const ds = await prepareDataset(join(dir, 'a.yaml'), { quiet: true, cache: false });
+    const pos = Object.values(ds.splits).reduce((a, s) => a + s.labels.reduce((b, y) => b + y, 0), 0);
+    expect([ds.cohort.included, pos]).toEqual([60, 15]);
+    // without split no cell is "A41.9": the where filter matches nothing and says so
+    writeFileSync(join(dir, 'b.yaml'), spec(''));
+    await expect(prepareDataset(join(dir, 'b.yaml'), { quiet: true, cache: false })).rejects.toThrow(/tables\.sepsis\.where\.icd9code: none of \["A41\.9"\] occurs/);
+  });
+});

@@ -100,8 +100,14 @@ export const tableSchema = z
      * repeats per-patient columns (PhysioNet 2019's hourly files: Age, Gender) as a one-row-per-patient table.
      */
     first_row: z.boolean().optional(),
+    /**
+     * A cell holding several values ("038.9, A41.9", eICU's icd9code) read as one row per value, before `where` and
+     * the label see them: `split: { column: icd9code, by: "," }` (each value trimmed; an empty cell stays one row).
+     */
+    split: z.object({ column: ident, by: z.string().min(1).max(8) }).strict().optional(),
   })
   .strict()
+  .refine((t) => !(t.split && t.values && Object.hasOwn(t.values, t.split.column)), { message: 'a split column cannot also have a values map (map the values once split, in another table)', path: ['split'] })
   .refine((t) => !(t.first_row && t.id === '_row'), { message: 'first_row keeps one row per id: give the id column (with id: _row every row is its own id)', path: ['first_row'] });
 export type TableSpec = z.infer<typeof tableSchema>;
 

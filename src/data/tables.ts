@@ -119,6 +119,15 @@ export async function shapeRows(db: Db, name: string, t: TableSpec, label: strin
     if (bad === 0) await db.run(`ALTER TABLE ${tbl(name)} ALTER ${c} SET DATA TYPE DOUBLE USING ${textNumber(`nullif(trim(${c}), '')`, t.decimal)}`);
   }
   cols = await columnTypes(db, name);
+  if (t.split) {
+    // One row per value of a multi-value cell; the other columns (and __line, for errors) repeated.
+    const field = `${f}: tables.${name}.split.column`;
+    const type = needColumn(cols, t.split.column, field, `${name} (${label})`);
+    if (kindOf(type) !== 'text') throw new CdmmError(`${field}: column '${t.split.column}' holds ${type} values, not text: nothing to split`);
+    const c = q(t.split.column);
+    const parts = `list_filter(list_transform(string_split(${c}, ${lit(t.split.by)}), v -> trim(v)), v -> v <> '')`;
+    await db.run(`CREATE OR REPLACE TABLE ${tbl(name)} AS SELECT * REPLACE (unnest(CASE WHEN ${c} IS NULL OR len(${parts}) = 0 THEN [NULL::VARCHAR] ELSE ${parts} END) AS ${c}) FROM ${tbl(name)} ORDER BY ${cols.has('__line') ? '__line' : 'rowid'}`);
+  }
   const conds: string[] = [];
   for (const [column, values] of Object.entries(t.where ?? {})) {
     const field = `${f}: tables.${name}.where.${column}`;
