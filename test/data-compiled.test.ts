@@ -439,24 +439,23 @@ split: { method: random, seed: 0 }
   }, 300_000);
 });
 
-describe('rows at the same time (aggregate: last)', () => {
+describe('rows at the same time, and the per-bin aggregates', () => {
   // 12:30 and 13:17 are no float32 number of days: a float64 time compared with its float32 copy had made the
   // first or the last row win, and the two paths chose differently (found by a new user on MIMIC-IV's omr).
-  it('give the larger value whatever the row order, on both paths', async () => {
-    const files = (order: 'larger first' | 'smaller first' | 'larger only') => {
-      const adm = ['id,idx,age,y'];
-      const labs = ['id,day,test,value'];
-      for (let i = 1; i <= 40; i++) {
-        adm.push(`${i},2020-01-10 ${i % 3 ? (i % 3 === 1 ? '12:30:00' : '13:17:00') : '12:00:00'},${40 + i},${i % 4 === 0 ? 1 : 0}`);
-        const big = `${i},2020-01-09,w,${100 + i}`, small = `${i},2020-01-09,w,${50 + i}`;
-        // Alternating per patient, so that neither "the first row" nor "the last row" gives the larger value.
-        const first = order === 'larger first' ? i % 2 === 0 : i % 2 === 1;
-        labs.push(...(order === 'larger only' ? [big] : first ? [big, small] : [small, big]), `${i},2019-12-20,w,${i}`);
-      }
-      return writeFixture({
-        'adm.csv': adm.join('\n') + '\n',
-        'labs.csv': labs.join('\n') + '\n',
-        'spec.yaml': `name: ties
+  const files = (order: 'larger first' | 'smaller first' | 'larger only' | 'smaller only', aggregate = 'last') => {
+    const adm = ['id,idx,age,y'];
+    const labs = ['id,day,test,value'];
+    for (let i = 1; i <= 40; i++) {
+      adm.push(`${i},2020-01-10 ${i % 3 ? (i % 3 === 1 ? '12:30:00' : '13:17:00') : '12:00:00'},${40 + i},${i % 4 === 0 ? 1 : 0}`);
+      const big = `${i},2020-01-09,w,${100 + i}`, small = `${i},2020-01-09,w,${50 + i}`;
+      // Alternating per patient, so that neither "the first row" nor "the last row" gives the larger value.
+      const first = order === 'larger first' ? i % 2 === 0 : i % 2 === 1;
+      labs.push(...(order === 'larger only' ? [big] : order === 'smaller only' ? [small] : first ? [big, small] : [small, big]), `${i},2019-12-20,w,${i}`);
+    }
+    return writeFixture({
+      'adm.csv': adm.join('\n') + '\n',
+      'labs.csv': labs.join('\n') + '\n',
+      'spec.yaml': `name: ties
 tables:
   adm: { file: adm.csv, id: id }
   labs: { file: labs.csv, id: id, time: day }
@@ -464,18 +463,20 @@ cohort: { table: adm, index_time: idx }
 label: { column: y }
 modalities:
   demo: { type: tabular, table: adm, numeric: [age] }
-  labs: { type: timeseries, table: labs, variable: test, value: value, window: { start: -30, end: 0 }, bins: 2, aggregate: last }
+  labs: { type: timeseries, table: labs, variable: test, value: value, window: { start: -30, end: 0 }, bins: 2, aggregate: ${aggregate} }
 split: { method: random, seed: 1 }
 `,
-      });
-    };
-    const [a, b, only] = await Promise.all((['larger first', 'smaller first', 'larger only'] as const).map(async (o) => {
-      const dir = files(o);
+    });
+  };
+  /** Both orders of the two rows give, on both paths, the arrays of the file holding only `alone`'s row. */
+  async function sameAs(alone: 'larger only' | 'smaller only', aggregate: string) {
+    const [a, b, only] = await Promise.all((['larger first', 'smaller first', alone] as const).map(async (o) => {
+      const dir = files(o, aggregate);
       return { dir, ds: await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false }) };
     }));
     const ids = allSplits(only.ds).ids;
     for (const x of [a, b]) {
-      // The file path: the same arrays as with the larger row alone (fitted statistics included).
+      // The file path: the same arrays as with that row alone (fitted statistics included).
       expect(x.ds.state).toEqual(only.ds.state);
       const d = compare(only.ds, allSplits(x.ds), allSplits(only.ds), ids);
       expect(d.maxAbs, d.where).toBe(0);
@@ -486,6 +487,27 @@ split: { method: random, seed: 1 }
       const c = compare(only.ds, compiled, allSplits(only.ds), ids);
       expect(c.maxAbs, c.where).toBe(0);
     }
+  }
+
+  it('give the larger value whatever the row order, on both paths (aggregate: last)', async () => {
+    await sameAs('larger only', 'last');
+  });
+
+  it('CellAggregate: last takes the latest row, max and min the extremes whatever their times, mean the average', async () => {
+    const { CellAggregate } = await import('../src/data/modalities/timeseries.js');
+    const rows: [number, number][] = [[1, 5], [3, 2], [2, 9]]; // (time, value): the latest row is not an extreme
+    const got = (['last', 'max', 'min', 'mean'] as const).map((how) => {
+      const a = new CellAggregate(1, how);
+      for (const [t, v] of rows) a.add(0, t, v);
+      const { value, tlast } = a.finish();
+      return [how, value[0], tlast[0]];
+    });
+    expect(got).toEqual([['last', 2, 3], ['max', 9, 3], ['min', 2, 3], ['mean', expect.closeTo(16 / 3, 5), 3]]);
+  });
+
+  it('max and min take the largest and the smallest value of a bin, on both paths', async () => {
+    await sameAs('larger only', 'max');
+    await sameAs('smaller only', 'min');
   });
 });
 

@@ -155,7 +155,7 @@ const timeseriesSchema = z
     bins: z.number().int().min(1).max(1000).default(4),
     /** Explicit bin edges in days (length bins+1, increasing, last <= window end); overrides equal-width bins. */
     edges: z.array(num).max(1001, { message: 'at most 1001 edges (1000 bins, as bins allows)' }).optional(),
-    aggregate: z.enum(['last', 'mean']).default('last'),
+    aggregate: z.enum(['last', 'mean', 'min', 'max']).default('last'),
   })
   .strict()
   .superRefine((m, ctx) => {

@@ -32,7 +32,7 @@ const PIPELINE_ROWS = 2_000_000;
 
 /**
  * Per-cell aggregate, fed row by row: last (latest time; ties → larger value, so the result never depends on
- * row order) or mean; plus each cell's latest time. Dense arrays, several times faster than a hash aggregation
+ * row order), mean, min or max (the worst value of a bin, as severity scores take it); plus each cell's latest time. Dense arrays, several times faster than a hash aggregation
  * over millions of small groups in DuckDB.
  */
 export class CellAggregate {
@@ -40,7 +40,7 @@ export class CellAggregate {
   readonly value: Float32Array;
   private readonly sum?: Float64Array;
   private readonly cnt?: Uint32Array;
-  constructor(cells: number, private readonly how: 'last' | 'mean') {
+  constructor(cells: number, private readonly how: 'last' | 'mean' | 'min' | 'max') {
     // Times held in float32, compared as held (the compiled request path does the same).
     this.tlast = new Float32Array(cells).fill(-Infinity);
     this.value = new Float32Array(cells).fill(NaN);
@@ -54,6 +54,10 @@ export class CellAggregate {
     const t = Math.fround(time);
     if (this.how === 'last') {
       if (t > tlast[c] || (t === tlast[c] && !(v <= this.value[c]))) { tlast[c] = t; this.value[c] = v; }
+    } else if (this.how !== 'mean') {
+      // (NaN, the empty cell, compares false: the first value is taken)
+      if (this.how === 'min' ? !(v >= this.value[c]) : !(v <= this.value[c])) this.value[c] = v;
+      if (t > tlast[c]) tlast[c] = t;
     } else {
       this.sum![c] += v; this.cnt![c]++;
       if (t > tlast[c]) tlast[c] = t;
