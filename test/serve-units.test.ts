@@ -176,6 +176,13 @@ describe('record validation', () => {
     // Finite in float64 but Infinity in the model's float32 tensors: named at its field, not as a feature of the record.
     expect(issues([{ id: 'a', patients: { age: 1e300 } }])[0]).toMatchObject({ path: 'records[0].patients.age', message: 'expected a number within ±3.4e38 (the float32 range the model computes in)' });
     expect(issues([{ id: 'a', visits: [{ at: 'yesterday' }] }])[0].path).toBe('records[0].visits[0].at');
+    // times of one column with a zone other than UTC beside times without one (the zoneless would move by the offset)
+    const mixed = [{ id: 'a', visits: [{ at: '2020-01-31T08:00:00-05:00' }, { at: '2020-01-31 09:00:00' }] }];
+    expect(issues(mixed)[0]).toMatchObject({ path: 'records[0].visits[1].at', message: expect.stringMatching(/time "2020-01-31 09:00:00" has no zone, while row 0 of the same column has one \("2020-01-31T08:00:00-05:00"\)/) });
+    expect(validate(mixed).ok).toBe(false);
+    // UTC beside zoneless is one clock
+    expect(issues([{ id: 'a', visits: [{ at: '2020-01-31T08:00:00Z' }, { at: '2020-01-31 09:00:00' }] }])).toEqual([]);
+    expect(validate([{ id: 'a', visits: [{ at: '2020-01-31T08:00:00Z' }, { at: '2020-01-31 09:00:00' }] }]).ok).toBe(true);
     // What the SQL text could not carry: NUL characters and blank numbers.
     expect(issues([{ id: 'a', patients: { sex: 'F\u0000' } }])[0]).toMatchObject({ path: 'records[0].patients.sex', message: expect.stringContaining('NUL') });
     expect(issues([{ id: 'a\u0000' }])[0]).toMatchObject({ path: 'records[0].id' });

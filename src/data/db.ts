@@ -353,7 +353,7 @@ export class Db {
   /** The same check on a text column of a table file (Parquet text), before it becomes times. */
   private async noMixedZonesIn(table: string, column: string, field: string): Promise<void> {
     const t = this.table(table);
-    if (!t.hasLine) return; // JSON records: each is its own patient's, read as sent (docs/SPEC.md)
+    if (!t.hasLine) return; // JSON records: checked record by record by the validator (src/serve/validate.ts)
     const v = `trim(${q(column)})`;
     const [r] = await this.rows(`SELECT arg_min(${q(column)}, __line) FILTER (WHERE NOT ${zonedSql(v)}) AS naive, min(__line) FILTER (WHERE NOT ${zonedSql(v)}) AS naive_line,
       arg_min(${q(column)}, __line) FILTER (WHERE ${offsetSql(v)}) AS off FROM ${tbl(table)} WHERE ${q(column)} IS NOT NULL AND ${v} <> ''`);

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { ownRecords, patientRecordSchemaFor, type PatientRecord } from '../data/transform.js';
 import { numberTextFor, own } from '../data/records.js';
 import { kindOf } from '../data/db.js';
-import { BOOLEAN_TEXT, columnClass, readNumber, readTime, UNREADABLE, type ColumnClass } from '../data/compiled/cells.js';
+import { BOOLEAN_TEXT, columnClass, readNumber, readTime, UNREADABLE, UTC_ZONE, ZONED, type ColumnClass } from '../data/compiled/cells.js';
 import { formatPath } from '../data/spec.js';
 import type { InputIssue } from './types.js';
 
@@ -283,9 +283,30 @@ export function makeRecordValidator(
             if (problem) add([...at, col], problem);
           }
         });
+        const mix = mixedZones(rows, types);
+        if (mix) add([i, key, ...(Array.isArray(val) ? [mix.naive] : []), mix.column], `time ${JSON.stringify(mix.naiveText)} has no zone, while row ${mix.zoned} of the same column has one (${JSON.stringify(mix.zonedText)}): a time without a zone is read as UTC, which moves it by the other's offset (across the prediction time too); give every time of the column with its zone, or none`);
       }
     });
     return issues;
+  }
+
+  /**
+   * Within one table of a record, a timestamp column whose times mix a zone other than UTC with none: the zoneless
+   * ones are read as UTC and move by the offset (what db.ts refuses in table files). The first of each, by row.
+   */
+  function mixedZones(rows: unknown[], types: Map<string, Column>): { column: string; naive: number; naiveText: string; zoned: number; zonedText: string } | null {
+    for (const [column, c] of types) {
+      if (c.cls !== 'timestamp') continue;
+      let naive = -1, zoned = -1, naiveText = '', zonedText = '';
+      rows.forEach((row, r) => {
+        const v = isRow(row) ? row[column] : undefined;
+        if (typeof v !== 'string' || v.trim() === '') return;
+        if (!ZONED.test(v)) { if (naive < 0) { naive = r; naiveText = v; } }
+        else if (!UTC_ZONE.test(v) && zoned < 0) { zoned = r; zonedText = v; }
+      });
+      if (naive >= 0 && zoned >= 0) return { column, naive, naiveText, zoned, zonedText };
+    }
+    return null;
   }
 
   /** A cell the schema accepts for its column kind (zod's types, without zod). */
@@ -360,6 +381,7 @@ export function makeRecordValidator(
         }
       }
       if (opts.indexTime && it === undefined && !hasIndexTime(own(rec, opts.indexTime.table), opts.indexTime.column)) return null;
+      for (const name of Object.keys(rec)) if (name !== 'id' && name !== 'index_time' && mixedZones(Array.isArray(rec[name]) ? (rec[name] as unknown[]) : [rec[name]], tables.get(name)!)) return null;
       copy.id = key;
       out[i] = copy;
     }

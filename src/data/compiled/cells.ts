@@ -149,7 +149,9 @@ function instantOfMicros(total: bigint): Instant {
 const TIME_PARTS = /^([ \t\n\r\v\f]*)(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?(\s*)$/;
 const ASCII_BLANKS = /^[ \t\n\r\v\f]*$/;
 /** records.ts sends text with a zone after a time through TIMESTAMPTZ (the instant in UTC). */
-const ZONED = /\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)\s*$/i;
+export const ZONED = /\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)\s*$/i;
+/** A zone that is UTC ("Z", +00, +00:00): a zoneless time beside it is on the same clock. */
+export const UTC_ZONE = /(Z|[+-]00(:?00)?)\s*$/i;
 
 const daysIn = (y: number, m: number) => [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1];
 
