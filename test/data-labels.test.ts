@@ -462,3 +462,30 @@ split: { method: random, seed: 0 }
     await expect(prepareDataset(join(dir, 'b.yaml'), { quiet: true, cache: false })).rejects.toThrow(/tables\.sepsis\.where\.icd9code: none of \["A41\.9"\] occurs/);
   });
 });
+
+describe('label.censored: negative (in-unit mortality: a discharge alive ends the risk)', () => {
+  it('makes a patient followed for less than the horizon without the event negative instead of excluded', async () => {
+    // 60 stays, minutes: i % 3 = 0 died at 5,000 min; 1 discharged alive at 3,000 (within the 7-day horizon from
+    // the 1,440 min index); 2 discharged alive at 20,000 (past it)
+    const dir = tempDir();
+    const rows = ['stay,age,offset,status'];
+    for (let i = 1; i <= 60; i++) rows.push(`${i},${40 + (i % 30)},${[5000, 3000, 20000][i % 3]},${i % 3 === 0 ? 'Expired' : 'Alive'}`);
+    writeFileSync(join(dir, 'stays.csv'), rows.join('\n') + '\n');
+    const spec = (extra: string) => `name: icu
+tables:
+  stays: { file: stays.csv, id: stay, time_unit: minutes }
+cohort: { table: stays, index_time: 0, index_offset: 1440 min }
+label: { event: status, event_values: [Expired], time: offset, horizon: 7 days${extra} }
+modalities:
+  demo: { type: tabular, table: stays, numeric: [age] }
+split: { method: random, seed: 0 }
+`;
+    writeFileSync(join(dir, 'a.yaml'), spec(''));
+    const excluded = await prepareDataset(join(dir, 'a.yaml'), { quiet: true, cache: false });
+    expect([excluded.cohort.included, excluded.cohort.exclusions?.['censored before horizon']]).toEqual([40, 20]);
+    writeFileSync(join(dir, 'b.yaml'), spec(', censored: negative'));
+    const kept = await prepareDataset(join(dir, 'b.yaml'), { quiet: true, cache: false });
+    const pos = Object.values(kept.splits).reduce((a, s) => a + s.labels.reduce((b, y) => b + y, 0), 0);
+    expect([kept.cohort.included, pos]).toEqual([60, 20]);
+  });
+});

@@ -274,7 +274,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
           ...(fromEnd ? [] : [['lg.ev_before > 0', 'NULL', 'outcome time before index'], ['lg.after = 0', 'NULL', 'no row after the index']] as LabelRule[]),
           ['lg.ev_in > 0', '1', null],
           ['lg.past > 0', '0', null],
-        ], fromEnd && absentNegative ? ['0', null] : ['NULL', 'censored before horizon']));
+        ], (fromEnd && absentNegative) || label.censored === 'negative' ? ['0', null] : ['NULL', 'censored before horizon']));
         // Rows none of which is an event (other diagnoses in a full diagnosis list) are read as follow-up times:
         // the patients they leave out are counted below, with the filter that makes the table a list of outcomes.
         noEventSql = '(lg.n > 0 AND lg.ev_any = 0)';
@@ -285,7 +285,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
           [before, 'NULL', fromEnd ? 'outcome time before end_time' : 'outcome time before index'],
           [`${ev} AND ${rel} <= ${H}`, '1', null],
           [`${rel} >= ${H}`, '0', null],
-        ], ['NULL', 'censored before horizon']));
+        ], label.censored === 'negative' ? ['0', null] : ['NULL', 'censored before horizon']));
       }
     }
     if (label.absent === 'negative' && !eventLog) {

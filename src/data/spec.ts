@@ -270,6 +270,11 @@ export const labelSchema = z.union([
       absent: z.enum(['missing', 'negative']).optional(),
       /** Where the horizon starts: the index time (default), or cohort.end_time (a readmission within 30 days of discharge). */
       from: z.enum(['index', 'end_time']).optional(),
+      /**
+       * A patient followed for less than the horizon without the event: excluded as censored (default), or negative
+       * (in-unit mortality: a discharge alive ends the risk the outcome counts).
+       */
+      censored: z.enum(['excluded', 'negative']).optional(),
     })
     .strict(),
 ]);

@@ -83,8 +83,10 @@ export function outcomeDifferences(run: Spec, other: Spec): string[] {
   const form = (l: Record<string, unknown>) => ('column' in l ? 'column' : 'event');
   if (form(a) !== form(b)) out.push(`label: an outcome ${form(b) === 'column' ? 'column' : 'event within a horizon'} here, ${form(a) === 'column' ? 'a column' : 'an event within a horizon'} in the run's spec`);
   else
-    for (const k of form(a) === 'column' ? ['positive', 'negative', 'above'] : ['horizon', 'event_values', 'from']) {
-      const [x, y] = k === 'from' ? [a[k] ?? 'index', b[k] ?? 'index'] : [a[k], b[k]]; // the horizon starts at the index unless said
+    for (const k of form(a) === 'column' ? ['positive', 'negative', 'above'] : ['horizon', 'event_values', 'from', 'censored']) {
+      // (the horizon starts at the index, and a short follow-up is excluded, unless said)
+      const dflt: Record<string, string> = { from: 'index', censored: 'excluded' };
+      const [x, y] = k in dflt ? [a[k] ?? dflt[k], b[k] ?? dflt[k]] : [a[k], b[k]];
       if (JSON.stringify(values(x)) !== JSON.stringify(values(y))) out.push(`label.${k}: ${show(y)} here, ${show(x)} in the run's spec`);
     }
   if ((run.cohort.index_offset ?? 0) !== (other.cohort.index_offset ?? 0))
