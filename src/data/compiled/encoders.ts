@@ -7,7 +7,7 @@ import type { PatientRecord } from '../records.js';
 import type { CodesSpec, EmbeddingSpec, Spec, TabularSpec, TextSpec, TimeseriesSpec, Window } from '../spec.js';
 import { cellCodes, type CodesState } from '../modalities/codes.js';
 import type { EmbeddingState } from '../modalities/embedding.js';
-import type { TabularState } from '../modalities/tabular.js';
+import { AT_INDEX_TOLERANCE, type TabularState } from '../modalities/tabular.js';
 import { termCounts, type TextState } from '../modalities/text.js';
 import { binEdges, binOf, CellAggregate, type TimeseriesState } from '../modalities/timeseries.js';
 import { NUMBER_CLASSES, TEXT_CLASSES, Unsupported, type Problem, type Row, type TableView } from './records.js';
@@ -75,7 +75,7 @@ export function tabularEncoder(m: TabularSpec, st: TabularState, c: EncoderConte
       const row = one.row;
       if (row === null) return false;
       // A first_row table's earliest row after the prediction time is not used (tabular.ts, extract).
-      if (t.keepsFirstRow && t.hasTime && t.days(rec, row) - idx > 0) return false;
+      if (t.keepsFirstRow && t.hasTime && t.days(rec, row) - idx > AT_INDEX_TOLERANCE) return false;
       const x = num.map((s) => t.number(rec, row, s.column, s.cls));
       const v = cats.map((s) => {
         const text = t.text(rec, row, s.column, s.cls);

@@ -95,6 +95,8 @@ export class TableView {
     for (const [column, values] of Object.entries(t.where ?? {})) this.where.push(this.whereTest(column, values as Scalar[]));
     this.link = t.link ? table(t.link.table) : undefined;
     this.firstRow = t.first_row === true;
+    // SQL keeps the first row before a lookup fills the time; here the lookup's time would order them: declined.
+    if (this.firstRow && t.lookup) throw new Unsupported(`tables.${name}.first_row with a lookup`);
     // keepFirstRows orders by the time column's own values: the same order as days() for numbers and clock times
     if (this.firstRow && this.times.length === 1 && !(['double', 'float', 'integer', 'date', 'timestamp'] as ColumnClass[]).includes(this.times[0].cls))
       throw new Unsupported(`tables.${name}.first_row by a time column of type ${types.get(this.times[0].column)}`);

@@ -24,6 +24,9 @@ function column(read: string[], col: string, name: string, kind: 'numeric' | 'ca
   return k;
 }
 
+/** How far after the prediction time, in days, a first_row row still counts as at it (float rounding). */
+export const AT_INDEX_TOLERANCE = 1e-9;
+
 export function tabularBuilder(m: TabularSpec): ModalityBuilder<TabularRaw, TabularState> {
   return {
     async extract(ctx: Ctx, name: string) {
@@ -40,10 +43,12 @@ export function tabularBuilder(m: TabularSpec): ModalityBuilder<TabularRaw, Tabu
       // time (an eICU stay's first blood pressure at 1,582 min for an index at 1,440): then it is not used, as no
       // window would use it (a tester's logistic model reached test AUROC 0.94 from such values alone).
       const info = ctx.db.table(m.table);
-      const after = ctx.spec.tables[m.table]?.first_row && info.time ? `(${COHORT_IDX(kindOf(info.columns.get(info.time)!), `x.${q(info.time)}`, info.unitsPerDay)} - c.idx) > 0` : undefined;
+      // (1e-9 days, a tenth of a millisecond: a row at the prediction time itself, computed as minutes / 1,440 on one
+      // side and days + offset on the other, came out a rounding error after it in 2% of cases)
+      const after = ctx.spec.tables[m.table]?.first_row && info.time ? `(${COHORT_IDX(kindOf(info.columns.get(info.time)!), `x.${q(info.time)}`, info.unitsPerDay)} - c.idx) > ${AT_INDEX_TOLERANCE}` : undefined;
       if (after) {
         const late = Number(await ctx.db.scalar(`SELECT count(*) FROM ${tbl(m.table)} x ${cohortJoin(ctx, m.table)} WHERE ${after}`));
-        if (late) ctx.db.warnings.push(`${field}: for ${late} patient${late === 1 ? '' : 's'} the earliest row of tables.${m.table} (first_row) comes after the prediction time: its values are not used (nothing known later may enter the inputs)`);
+        if (late) ctx.db.warnings.push(`${field}: for ${late} patient${late === 1 ? '' : 's'} the earliest row of tables.${m.table} (first_row) comes after the prediction time: its values are not used (nothing known later may enter the inputs); if they are per-patient constants known before it (age, sex), move the prediction time (cohort.index_offset) or read them from a table declared without a time`);
       }
       const sql = `SELECT ${sel.join(', ')} FROM ${tbl(m.table)} x ${cohortJoin(ctx, m.table)}${after ? ` WHERE NOT coalesce(${after}, FALSE)` : ''}`;
       const rows = await ctx.db.reader(sql);
