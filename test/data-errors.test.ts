@@ -190,6 +190,16 @@ modalities:
     expect(e.message).toMatch(/modalities\.labs\.variable: column 'test' of labs\.parquet holds VARCHAR\[\] values \(a list or record per row\); cdmm reads one value per row/);
   });
 
+  it('a Parquet text time column mixing an offset with zoneless times is an error naming both rows', async () => {
+    const dir = smallDataset({ labs: 'id,day,test,value\n1,2020-01-01T10:00:00-05:00,hb,10.5\n2,2020-01-01 09:00:00,hb,11\n', patients: 'id,age,sex,y,index_day\n' + Array.from({ length: 40 }, (_, i) => `${i + 1},${40 + i},F,${i % 4 === 0 ? 1 : 0},2020-01-02 00:00:00`).join('\n') + '\n' });
+    const con = await (await DuckDBInstance.create(':memory:')).connect();
+    await con.run(`COPY (SELECT * FROM read_csv('${join(dir, 'labs.csv')}', header=true, all_varchar=true)) TO '${join(dir, 'labs.parquet')}' (FORMAT parquet)`);
+    con.closeSync();
+    editSpec(dir, 'file: labs.csv', 'file: labs.parquet');
+    const e = await buildError(dir);
+    expect(e.message).toMatch(/labs\.parquet: row 2, column 'day': time "2020-01-01 09:00:00" has no zone, while row 1 has one \("2020-01-01T10:00:00-05:00"\)/);
+  });
+
   it('a header read as one column because of the delimiter says so (not "column not found" alone)', async () => {
     const dir = smallDataset();
     const f = join(dir, 'labs.csv');

@@ -161,7 +161,7 @@ split: { method: random, seed: 0 }
     expect(ds.cohort.warnings?.join('\n') ?? '').not.toMatch(/not its earliest/);
     // a value off the layout is an error naming it (it would sort last and be dropped unseen)
     writeFileSync(join(dir, 't.csv'), rows.join('\n').replace('01/02/2021 08:00', '2021-02-01 08:00') + '\n');
-    await expect(prepareDataset(join(dir, 's.yaml'), { quiet: true, cache: false })).rejects.toThrow(/t\.csv: line \d+, column 'zeit': time "2021-02-01 08:00" does not match tables\.t\.time_format/);
+    await expect(prepareDataset(join(dir, 's.yaml'), { quiet: true, cache: false })).rejects.toThrow(/t\.csv: line \d+, column 'zeit': time "2021-02-01 08:00" does not match time_format "%d\/%m\/%Y %H:%M" \(s\.yaml: tables\.t\.first_row\)/);
   });
 
   it('needs an id column', () => {

@@ -335,33 +335,34 @@ export class Db {
     const text = [...new Set([...(this.textColumns?.get(name) ?? []), ...cols])];
     const source = (await this.loadStatement(name, t, specDir, policy, text)).sql.replace(/^CREATE TABLE \S+ AS /, '');
     // One read of the text for all zoned columns (one a column took 10 s against 5.7 s on 3 M rows).
-    const parts = cols.map((c, k) => {
-      const v = `trim(${q(c)})`;
-      const given = `${q(c)} IS NOT NULL AND ${v} <> ''`;
-      return `arg_min(${q(c)}, __line) FILTER (WHERE ${given} AND NOT ${zonedSql(v)}) AS n${k}, min(__line) FILTER (WHERE ${given} AND NOT ${zonedSql(v)}) AS nl${k},
-        arg_min(${q(c)}, __line) FILTER (WHERE ${given} AND ${offsetSql(v)}) AS o${k}, min(__line) FILTER (WHERE ${given} AND ${offsetSql(v)}) AS ol${k}`;
-    });
-    const [r] = await this.rows(`SELECT ${parts.join(', ')} FROM (${source})`);
-    for (const [k, c] of cols.entries())
-      if (r && r[`nl${k}`] !== null && r[`ol${k}`] !== null)
-        throw new CdmmError(
-          `${t.file}: ${await this.at(name, r[`nl${k}`])}, column '${c}': time ${JSON.stringify(String(r[`n${k}`]))} has no zone, while ${await this.at(name, r[`ol${k}`])} has one (${JSON.stringify(String(r[`o${k}`]))}): ` +
-            `a time without a zone is read as UTC, which moves it by the other rows' offset (across the prediction time too); write every time of the column with its zone, or none (${this.specFile}: tables.${name})`,
-        );
+    await this.zonesAgree(name, `(${source})`, cols, t.file, `tables.${name}`);
   }
 
   /** The same check on a text column of a table file (Parquet text), before it becomes times. */
   private async noMixedZonesIn(table: string, column: string, field: string): Promise<void> {
     const t = this.table(table);
     if (!t.hasLine) return; // JSON records: checked record by record by the validator (src/serve/validate.ts)
-    const v = `trim(${q(column)})`;
-    const [r] = await this.rows(`SELECT arg_min(${q(column)}, __line) FILTER (WHERE NOT ${zonedSql(v)}) AS naive, min(__line) FILTER (WHERE NOT ${zonedSql(v)}) AS naive_line,
-      arg_min(${q(column)}, __line) FILTER (WHERE ${offsetSql(v)}) AS off FROM ${tbl(table)} WHERE ${q(column)} IS NOT NULL AND ${v} <> ''`);
-    if (r && r.naive !== null && r.off !== null)
-      throw new CdmmError(
-        `${t.label}: ${await this.at(table, r.naive_line)}, column '${column}': time ${JSON.stringify(String(r.naive))} has no zone, while others have one (${JSON.stringify(String(r.off))}): ` +
-          `a time without a zone is read as UTC, which moves it by the others' offset (across the prediction time too); write every time of the column with its zone, or none (${this.specFile}: ${field})`,
-      );
+    await this.zonesAgree(table, tbl(table), [column], t.label, field);
+  }
+
+  /**
+   * Throws for the first of `cols` (text, in `from`: a table or a parenthesised query with __line) holding both a time
+   * without a zone and one with a zone other than UTC, naming both lines.
+   */
+  private async zonesAgree(table: string, from: string, cols: string[], label: string, field: string): Promise<void> {
+    const parts = cols.map((c, k) => {
+      const v = `trim(${q(c)})`;
+      const given = `${q(c)} IS NOT NULL AND ${v} <> ''`;
+      return `arg_min(${q(c)}, __line) FILTER (WHERE ${given} AND NOT ${zonedSql(v)}) AS n${k}, min(__line) FILTER (WHERE ${given} AND NOT ${zonedSql(v)}) AS nl${k},
+        arg_min(${q(c)}, __line) FILTER (WHERE ${given} AND ${offsetSql(v)}) AS o${k}, min(__line) FILTER (WHERE ${given} AND ${offsetSql(v)}) AS ol${k}`;
+    });
+    const [r] = await this.rows(`SELECT ${parts.join(', ')} FROM ${from}`);
+    for (const [k, c] of cols.entries())
+      if (r && r[`nl${k}`] !== null && r[`ol${k}`] !== null)
+        throw new CdmmError(
+          `${label}: ${await this.at(table, r[`nl${k}`])}, column '${c}': time ${JSON.stringify(String(r[`n${k}`]))} has no zone, while ${await this.at(table, r[`ol${k}`])} has one (${JSON.stringify(String(r[`o${k}`]))}): ` +
+            `a time without a zone is read as UTC, which moves it by the other rows' offset (across the prediction time too); write every time of the column with its zone, or none (${this.specFile}: ${field})`,
+        );
   }
 
   /** The checks before reading a table file, and the statement that reads it. */
@@ -600,21 +601,7 @@ export class Db {
     }
     if (kindOf(type) !== 'text') return;
     if (t.timeFormat) {
-      // An explicit layout such as "%d/%m/%Y %H:%M": every non-empty value must match it.
-      const fmt = lit(t.timeFormat);
-      // A format DuckDB cannot parse fails every statement that uses it: say so once, as the spec's mistake.
-      try {
-        await this.scalar(`SELECT try_strptime('2000-01-01', ${fmt})`);
-      } catch (e) {
-        throw new CdmmError(`${this.specFile}: tables.${table}.time_format: ${JSON.stringify(t.timeFormat)} is not a strptime format (${duckdbReason(e)}); e.g. "%d/%m/%Y %H:%M"`);
-      }
-      const bad = await this.rows(
-        `SELECT ${this.lineExpr(table)} AS line, ${c} AS v FROM ${tbl(table)} WHERE ${c} IS NOT NULL AND trim(${c}) <> '' AND try_strptime(trim(${c}), ${fmt}) IS NULL ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
-      );
-      if (bad.length)
-        throw new CdmmError(
-          `${t.label}: ${bad[0].line !== null ? `${await this.at(table, bad[0].line)}, ` : ''}column '${column}': time ${JSON.stringify(bad[0].v)} does not match time_format ${JSON.stringify(t.timeFormat)} (${this.specFile}: ${field})`,
-        );
+      const fmt = await this.requireTimeFormat(table, column, t.timeFormat, field, t.label, t.hasLine);
       await this.run(`ALTER TABLE ${tbl(table)} ALTER ${c} SET DATA TYPE TIMESTAMP USING try_strptime(nullif(trim(${c}), ''), ${fmt})`);
       t.columns.set(column, 'TIMESTAMP');
       return;
@@ -660,6 +647,29 @@ export class Db {
       `${t.label}: ${await this.at(table, bad[0]?.line)}, column '${column}': time ${JSON.stringify(bad[0]?.v)} is neither a number of ${t.unitsPerDay === 1 ? 'days' : 'the table\'s time_unit'} nor a timestamp nor an elapsed time such as "47:59" (${this.specFile}: ${field}; ` +
         `for another layout give tables.${table}.time_format, e.g. "%d/%m/%Y %H:%M")`,
     );
+  }
+
+  /**
+   * tables.NAME.time_format on a text column (also before the table is described: first_row orders by it): the
+   * format must parse, and every non-empty value match it. Returns the format as SQL.
+   */
+  async requireTimeFormat(table: string, column: string, format: string, field: string, label: string, hasLine: boolean): Promise<string> {
+    const fmt = lit(format);
+    const c = q(column);
+    // A format DuckDB cannot parse fails every statement that uses it: say so once, as the spec's mistake.
+    try {
+      await this.scalar(`SELECT try_strptime('2000-01-01', ${fmt})`);
+    } catch (e) {
+      throw new CdmmError(`${this.specFile}: tables.${table}.time_format: ${JSON.stringify(format)} is not a strptime format (${duckdbReason(e)}); e.g. "%d/%m/%Y %H:%M"`);
+    }
+    const bad = await this.rows(
+      `SELECT ${hasLine ? '__line' : 'NULL'} AS line, ${c} AS v FROM ${tbl(table)} WHERE ${c} IS NOT NULL AND trim(${c}) <> '' AND try_strptime(trim(${c}), ${fmt}) IS NULL ORDER BY ${hasLine ? '__line' : '1'} LIMIT 1`,
+    );
+    if (bad.length)
+      throw new CdmmError(
+        `${label}: ${bad[0].line !== null ? `${await this.at(table, bad[0].line)}, ` : ''}column '${column}': time ${JSON.stringify(bad[0].v)} does not match time_format ${JSON.stringify(format)} (${this.specFile}: ${field})`,
+      );
+    return fmt;
   }
 
   table(name: string): TableInfo {

@@ -163,18 +163,9 @@ async function keepFirstRows(db: Db, name: string, t: TableSpec, label: string, 
   // "%d/%m/%Y" admissions kept a random row's weight and time).
   const formatted = tt !== undefined && kindOf(tt) === 'text' && t.time_format !== undefined;
   const ordered = tt !== undefined && (kindOf(tt) === 'number' || /^(DATE|TIMESTAMP)/i.test(tt) || formatted);
-  if (formatted) {
-    const fmt = lit(t.time_format!);
-    await db.scalar(`SELECT try_strptime('2000-01-01', ${fmt})`).catch((e: unknown) => {
-      throw new CdmmError(`${db.specFile}: tables.${name}.time_format: ${JSON.stringify(t.time_format)} is not a strptime format (${duckdbReason(e)}); e.g. "%d/%m/%Y %H:%M"`);
-    });
-    // A value off the layout would sort last and be dropped with the other rows: the error requireTime gives, now.
-    const c = q(t.time as string);
-    const [off] = await db.rows(`SELECT ${cols.has('__line') ? '__line' : 'NULL'} AS line, ${c} AS v FROM ${tbl(name)} WHERE ${c} IS NOT NULL AND trim(${c}) <> '' AND try_strptime(trim(${c}), ${fmt}) IS NULL ORDER BY ${cols.has('__line') ? '__line' : '1'} LIMIT 1`);
-    if (off)
-      throw new CdmmError(`${label}: ${await db.at(name, off.line)}, column '${t.time}': time ${JSON.stringify(String(off.v))} does not match tables.${name}.time_format ${JSON.stringify(t.time_format)} (${db.specFile}: tables.${name}.first_row)`);
-  }
-  const time = !ordered ? '' : formatted ? `try_strptime(trim(${q(t.time as string)}), ${lit(t.time_format!)}) NULLS LAST, ` : `${q(t.time as string)} NULLS LAST, `;
+  // A value off the layout would sort last and be dropped with the other rows: the error requireTime gives, now.
+  const fmt = formatted ? await db.requireTimeFormat(name, t.time as string, t.time_format!, `tables.${name}.first_row`, label, cols.has('__line')) : '';
+  const time = !ordered ? '' : formatted ? `try_strptime(trim(${q(t.time as string)}), ${fmt}) NULLS LAST, ` : `${q(t.time as string)} NULLS LAST, `;
   const order = `${time}${cols.has('__line') ? '__line' : 'rowid'}`;
   const short = field.replace(/^[^:]*: /, '');
   if (t.time !== undefined && !ordered)
@@ -244,10 +235,6 @@ export async function registerTables(db: Db, spec: Spec, specDir: string, quiet?
 /** The time-unit notes among a build's warnings (noteTimeUnits), for the errors a wrong unit explains. */
 export const timeUnitNotes = (warnings: string[]): string[] => warnings.filter((w) => /numeric times are read as days/.test(w));
 
-/**
- * Numeric times of some tables in minutes (or hours) and of another in days because it says no time_unit: most
- * often a time_unit left off one table (eICU's vitals read as days kept 10.6% of the stays instead of 95.6%).
- */
 /** The spec's durations (index offset, horizon, windows) that are not whole days, as "field = N h". */
 function subDayDurations(spec: Spec): string[] {
   const out: string[] = [];
@@ -264,6 +251,10 @@ function subDayDurations(spec: Spec): string[] {
   return out;
 }
 
+/**
+ * Numeric times of some tables in minutes (or hours) and of another in days because it says no time_unit: most
+ * often a time_unit left off one table (eICU's vitals read as days kept 10.6% of the stays instead of 95.6%).
+ */
 function noteTimeUnits(db: Db, spec: Spec): void {
   // A table's own time, or the times the cohort and the label read from it (eICU's unitdischargeoffset as the
   // label time of a patient table with no time column: read as days, every stay was past a 48 h horizon).
