@@ -609,41 +609,43 @@ export function parseSpec(text: string, file: string): Spec {
   if (proto) throw new CdmmError(`${file}: ${formatPath(proto)}: "__proto__" cannot be a name here (JavaScript reserves it); choose another`);
   const r = specSchema.safeParse(raw);
   if (!r.success) throw zodToCdmm(file, r.error, raw);
-  const rawObj = raw as { label?: { horizon?: unknown }; cohort?: { index_offset?: unknown } };
-  const bare = new Set<BareDuration>();
-  if (typeof rawObj.label?.horizon === 'number') bare.add('label.horizon');
-  if (typeof rawObj.cohort?.index_offset === 'number') bare.add('cohort.index_offset');
-  BARE_DURATIONS.set(r.data, bare);
-  // Durations written in hours, minutes or seconds ("6 h"): the time-unit note asks about those, not about a bare
-  // 1826.25 days.
-  const subDay = new Set<string>();
-  const unitOf = (v: unknown) => (typeof v === 'string' ? /[a-z]+\s*$/i.exec(v)?.[0].trim().toLowerCase() : undefined);
-  const note = (field: string, v: unknown) => {
-    const u = unitOf(v);
-    if (u && UNIT_ALIASES[u] && UNIT_ALIASES[u] !== 'days') subDay.add(field);
-  };
-  note('cohort.index_offset', rawObj.cohort?.index_offset);
-  note('label.horizon', rawObj.label?.horizon);
-  for (const [name, m] of Object.entries((raw as { modalities?: Record<string, { window?: { start?: unknown; end?: unknown } }> }).modalities ?? {})) {
-    note(`modalities.${name}.window.start`, m?.window?.start);
-    note(`modalities.${name}.window.end`, m?.window?.end);
-  }
-  SUB_DAY_FIELDS.set(r.data, subDay);
+  DURATION_FORMS.set(r.data, durationForms(raw as RawDurations));
   return r.data;
 }
 
-const SUB_DAY_FIELDS = new WeakMap<Spec, Set<string>>();
-/** Whether the spec file wrote this duration in hours, minutes or seconds (false for a spec not parsed here). */
-export const writtenInSubDayUnit = (spec: Spec, field: string): boolean => SUB_DAY_FIELDS.get(spec)?.has(field) ?? false;
+/** How a duration was written in the spec file: a bare number (days), or with a unit of days or of less than a day. */
+type DurationForm = 'bare' | 'days' | 'sub-day';
+type RawDurations = { label?: { horizon?: unknown }; cohort?: { index_offset?: unknown }; modalities?: Record<string, { window?: { start?: unknown; end?: unknown } }> };
+/** Per parsed spec, each duration field's form: "48 h" is 2 days once parsed, but not a bare 2. */
+const DURATION_FORMS = new WeakMap<Spec, Map<string, DurationForm>>();
 
-type BareDuration = 'label.horizon' | 'cohort.index_offset';
-/** Which durations the spec file wrote as bare numbers (days): "48 h" is 2 days once parsed, but not a bare 2. */
-const BARE_DURATIONS = new WeakMap<Spec, Set<BareDuration>>();
+function durationForms(raw: RawDurations): Map<string, DurationForm> {
+  const forms = new Map<string, DurationForm>();
+  const note = (field: string, v: unknown) => {
+    if (typeof v === 'number') forms.set(field, 'bare');
+    const word = typeof v === 'string' ? /[a-z]+\s*$/i.exec(v)?.[0].trim().toLowerCase() : undefined;
+    const unit = word !== undefined && Object.hasOwn(UNIT_ALIASES, word) ? UNIT_ALIASES[word] : undefined;
+    if (unit) forms.set(field, unit === 'days' ? 'days' : 'sub-day');
+  };
+  note('cohort.index_offset', raw.cohort?.index_offset);
+  note('label.horizon', raw.label?.horizon);
+  for (const [name, m] of Object.entries(raw.modalities ?? {})) {
+    note(`modalities.${name}.window.start`, m?.window?.start);
+    note(`modalities.${name}.window.end`, m?.window?.end);
+  }
+  return forms;
+}
+
 /**
  * Whether `field` was written as a bare number of days; a spec not parsed from a file here (a run's manifest,
  * a clone) counts as not bare, so the hints that ask "hours meant?" stay quiet rather than wrong.
  */
-export const writtenAsBareNumber = (spec: Spec, field: BareDuration): boolean => BARE_DURATIONS.get(spec)?.has(field) ?? false;
+export const writtenAsBareNumber = (spec: Spec, field: 'label.horizon' | 'cohort.index_offset'): boolean => DURATION_FORMS.get(spec)?.get(field) === 'bare';
+/**
+ * Whether the spec file wrote this duration in hours, minutes or seconds ("6 h"): the time-unit note asks about
+ * those, not about a bare 1826.25 days (false for a spec not parsed here).
+ */
+export const writtenInSubDayUnit = (spec: Spec, field: string): boolean => DURATION_FORMS.get(spec)?.get(field) === 'sub-day';
 
 /** A spec is a small YAML file; anything much larger is not one. */
 const SPEC_MAX_BYTES = 4 << 20;
