@@ -329,17 +329,18 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   if (opts.withLabels) {
     for (const r of await db.rows(`SELECT reason, count(*) AS n FROM __cand WHERE y IS NULL GROUP BY reason ORDER BY reason`))
       exclusions[String(r.reason)] = Number(r.n);
-    const left = Number(await db.scalar(`SELECT count(*) FROM __cand WHERE y IS NULL AND no_event`));
-    // Only where the event column holds more than a flag's two values (codes, not an hourly 0/1 whose 0 rows are
-    // the follow-up times they are read as).
-    const lt = 'event' in label ? label.table ?? ct : ct;
-    const codes = left > 0 && 'event' in label ? Number(await db.scalar(`SELECT count(DISTINCT ${q(label.event)}) FROM ${tbl(lt)}`)) : 0;
-    if (codes > 2 && 'event' in label && label.event_values !== 'any') {
-      const vals = JSON.stringify(label.event_values);
-      warnings.push(
-        `label: ${left} patient${left === 1 ? '' : 's'} left out have rows in ${lt} but none with an event value (${label.event}: ${vals}): each such row is read as a time the patient was followed to, so rows only before the index or within the horizon leave them out. ` +
-          `If ${lt} lists other events too (a full diagnosis list), keep only the outcome's rows, tables.${lt}.where: { ${label.event}: ${vals} }${label.absent === 'negative' ? ': a patient without one is then negative (absent: negative)' : ''}`,
-      );
+    // Only an event label can have such rows, and only where the event column holds more than a flag's two values
+    // (codes, not an hourly 0/1 whose 0 rows are the follow-up times they are read as).
+    if ('event' in label && label.event_values !== 'any') {
+      const left = Number(await db.scalar(`SELECT count(*) FROM __cand WHERE y IS NULL AND no_event`));
+      const lt = label.table ?? ct;
+      if (left > 0 && Number(await db.scalar(`SELECT count(DISTINCT ${q(label.event)}) FROM ${tbl(lt)}`)) > 2) {
+        const vals = JSON.stringify(label.event_values);
+        warnings.push(
+          `label: ${left} patient${left === 1 ? '' : 's'} left out have rows in ${lt} but none with an event value (${label.event}: ${vals}): each such row is read as a time the patient was followed to, so rows only before the index or within the horizon leave them out. ` +
+            `If ${lt} lists other events too (a full diagnosis list), keep only the outcome's rows, tables.${lt}.where: { ${label.event}: ${vals} }${label.absent === 'negative' ? ': a patient without one is then negative (absent: negative)' : ''}`,
+        );
+      }
     }
   }
   await db.run(`CREATE OR REPLACE TABLE ${COHORT} AS

@@ -46,11 +46,9 @@ export function tabularBuilder(m: TabularSpec): ModalityBuilder<TabularRaw, Tabu
       // (1e-9 days, a tenth of a millisecond: a row at the prediction time itself, computed as minutes / 1,440 on one
       // side and days + offset on the other, came out a rounding error after it in 2% of cases)
       const after = ctx.spec.tables[m.table]?.first_row && info.time ? `(${COHORT_IDX(kindOf(info.columns.get(info.time)!), `x.${q(info.time)}`, info.unitsPerDay)} - c.idx) > ${AT_INDEX_TOLERANCE}` : undefined;
-      if (after) {
-        const late = Number(await ctx.db.scalar(`SELECT count(*) FROM ${tbl(m.table)} x ${cohortJoin(ctx, m.table)} WHERE ${after}`));
-        if (late) ctx.db.warnings.push(`${field}: for ${late} patient${late === 1 ? '' : 's'} the earliest row of tables.${m.table} (first_row) comes after the prediction time: its values are not used (nothing known later may enter the inputs); if they are per-patient constants known before it (age, sex), move the prediction time (cohort.index_offset) or read them from a table declared without a time`);
-      }
-      const sql = `SELECT ${sel.join(', ')} FROM ${tbl(m.table)} x ${cohortJoin(ctx, m.table)}${after ? ` WHERE NOT coalesce(${after}, FALSE)` : ''}`;
+      // (read with the values, as a last column, and counted here: one scan)
+      if (after) sel.push(`coalesce(${after}, FALSE)`);
+      const sql = `SELECT ${sel.join(', ')} FROM ${tbl(m.table)} x ${cohortJoin(ctx, m.table)}`;
       const rows = await ctx.db.reader(sql);
       const cols = rows.getColumnsJS() as unknown[][];
       const n = ctx.n;
@@ -58,7 +56,10 @@ export function tabularBuilder(m: TabularSpec): ModalityBuilder<TabularRaw, Tabu
       const categorical = m.categorical.map(() => new Array<string | null>(n).fill(null));
       const present = new Uint8Array(n);
       const pids = cols[0] ?? []; // a result without rows (no patient has the table, e.g. a record without it) has no vectors
+      const isLate = after ? cols[sel.length - 1] : undefined;
+      let late = 0;
       for (let r = 0; r < pids.length; r++) {
+        if (isLate?.[r] === true) { late++; continue; }
         const pid = Number(pids[r]);
         let any = false;
         m.numeric.forEach((_, j) => {
@@ -71,6 +72,7 @@ export function tabularBuilder(m: TabularSpec): ModalityBuilder<TabularRaw, Tabu
         });
         present[pid] = any ? 1 : 0;
       }
+      if (late) ctx.db.warnings.push(`${field}: for ${late} patient${late === 1 ? '' : 's'} the earliest row of tables.${m.table} (first_row) comes after the prediction time: its values are not used (nothing known later may enter the inputs); if they are per-patient constants known before it (age, sex), move the prediction time (cohort.index_offset) or read them from a table declared without a time`);
       return { present, numeric, categorical };
     },
 
