@@ -202,6 +202,8 @@ export function makeRecordValidator(
   const schema = z.array(patientRecordSchemaFor(tableTypes, numberMessages(tableTypes, opts.valueMaps ?? {}, opts.naValues ?? {})));
   // Maps, not objects: names come from the request, and `tableTypes['constructor']` would be a function.
   const tables = new Map(Object.entries(tableTypes).map(([t, cols]) => [t, new Map(Object.entries(cols).map(([c, type]): [string, Column] => [c, column(type)]))]));
+  // Each table's timestamp columns, once: the columns mixedZones reads (most tables have none).
+  const timestampColumns = new Map([...tables].map(([t, cols]) => [t, [...cols].filter(([, c]) => c.cls === 'timestamp').map(([name]) => name)]));
   const ids = new Map(Object.entries(idColumns));
   const links = new Map(Object.entries(opts.links ?? {}));
   /** What a row of `table` must have in its id column: the record's id, or for a linked table its link value. */
@@ -283,7 +285,7 @@ export function makeRecordValidator(
             if (problem) add([...at, col], problem);
           }
         });
-        const mix = mixedZones(rows, types);
+        const mix = mixedZones(rows, timestampColumns.get(key)!);
         if (mix) add([i, key, ...(Array.isArray(val) ? [mix.naive] : []), mix.column], `time ${JSON.stringify(mix.naiveText)} has no zone, while row ${mix.zoned} of the same column has one (${JSON.stringify(mix.zonedText)}): a time without a zone is read as UTC, which moves it by the other's offset (across the prediction time too); give every time of the column with its zone, or none`);
       }
     });
@@ -294,9 +296,8 @@ export function makeRecordValidator(
    * Within one table of a record, a timestamp column whose times mix a zone other than UTC with none: the zoneless
    * ones are read as UTC and move by the offset (what db.ts refuses in table files). The first of each, by row.
    */
-  function mixedZones(rows: unknown[], types: Map<string, Column>): { column: string; naive: number; naiveText: string; zoned: number; zonedText: string } | null {
-    for (const [column, c] of types) {
-      if (c.cls !== 'timestamp') continue;
+  function mixedZones(rows: unknown[], columns: string[]): { column: string; naive: number; naiveText: string; zoned: number; zonedText: string } | null {
+    for (const column of columns) {
       let naive = -1, zoned = -1, naiveText = '', zonedText = '';
       rows.forEach((row, r) => {
         const v = isRow(row) ? row[column] : undefined;
@@ -381,7 +382,10 @@ export function makeRecordValidator(
         }
       }
       if (opts.indexTime && it === undefined && !hasIndexTime(own(rec, opts.indexTime.table), opts.indexTime.column)) return null;
-      for (const name of Object.keys(rec)) if (name !== 'id' && name !== 'index_time' && mixedZones(Array.isArray(rec[name]) ? (rec[name] as unknown[]) : [rec[name]], tables.get(name)!)) return null;
+      for (const name of Object.keys(rec)) {
+        const cols = name === 'id' || name === 'index_time' ? undefined : timestampColumns.get(name);
+        if (cols?.length && mixedZones(Array.isArray(rec[name]) ? (rec[name] as unknown[]) : [rec[name]], cols)) return null;
+      }
       copy.id = key;
       out[i] = copy;
     }
