@@ -219,6 +219,22 @@ describe('validator: fast path = schema path', () => {
     }
   });
 
+  it('a fractional number in a column that held whole numbers is refused (rounded, a lab 0.4 days after the index entered the window)', () => {
+    for (const [rec, path, rounded] of [
+      [{ id: 'a', index_time: 999.6, labs: [{ day: 1000, variable: 'lactate', value: 1 }] }, 'records[0].index_time', 1000],
+      [{ id: 'a', index_time: 1000, labs: [{ day: 1000.4, variable: 'lactate', value: 1 }] }, 'records[0].labs[0].day', 1000],
+      [{ id: 'a', index_time: 1000, patients: { small: '2.5' } }, 'records[0].patients.small', 2],
+    ] as const) {
+      const r = validate([rec]);
+      expect(r.ok, JSON.stringify(rec)).toBe(false);
+      if (!r.ok) expect(r.issues[0]).toEqual({ path, message: expect.stringContaining(`expected a whole number: this column held whole numbers in training`) });
+      if (!r.ok) expect(r.issues[0].message).toContain(`would be read as ${rounded}`);
+      agree([rec]);
+    }
+    // Whole numbers, also written as text or with a zero fraction, still pass.
+    expect(validate([{ id: 'a', index_time: 1000.0, labs: [{ day: '999', variable: 'lactate', value: 1.5 }] }]).ok).toBe(true);
+  });
+
   it('agree on the fuzz corpus and on odd shapes', () => {
     const rand = mulberry32(3);
     const valid = Array.from({ length: 10 }, (_, i) => randomRecord(rand, `f${i}`, v));

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { ownRecords, patientRecordSchemaFor, type PatientRecord } from '../data/transform.js';
 import { numberTextFor, own } from '../data/records.js';
 import { kindOf } from '../data/db.js';
-import { BOOLEAN_TEXT, columnClass, readNumber, readTime, UNREADABLE, UTC_ZONE, ZONED, type ColumnClass } from '../data/compiled/cells.js';
+import { BOOLEAN_TEXT, columnClass, readNumber, readTime, roundHalfEven, UNREADABLE, UTC_ZONE, ZONED, type ColumnClass } from '../data/compiled/cells.js';
 import { formatPath } from '../data/spec.js';
 import type { InputIssue } from './types.js';
 
@@ -69,6 +69,9 @@ function numberProblem(v: unknown, duckType: string): string | null {
   if (t === 'BOOLEAN' && x !== 0 && x !== 1) return `expected true/false or 1/0 (a yes/no column; got ${x})`;
   const lim = INTEGER_LIMITS.find(([re]) => re.test(t));
   if (lim && Math.abs(x) > lim[1]) return `number out of range for this column (${t}, at most ±${lim[1]})`;
+  // The data layer writes the cell into the training column's type, which rounds: a time of 999.6 days would be read
+  // as 1000, and a row after the prediction time would enter the window (or one before it leave it) without a word.
+  if (lim && !Number.isInteger(x)) return `expected a whole number: this column held whole numbers in training (${t}), so ${x} would be read as ${roundHalfEven(x)}`;
   if (/^U/.test(t) && x < 0) return `expected a number ≥ 0 for this column (${t})`;
   if (/^DECIMAL\((\d+),\s*(\d+)\)/.test(t)) {
     const [, p, s] = /^DECIMAL\((\d+),\s*(\d+)\)/.exec(t)!;
