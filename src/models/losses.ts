@@ -55,3 +55,20 @@ export function conditionalHsic(x: Tensor, g: Tensor, yHost: Float32Array): Tens
   }
   return out && classes > 1 ? out.div(classes) : out;
 }
+
+/**
+ * Sum over the two labels of the squared Pearson correlation of a and b (B) among the batch's patients with that
+ * label (y: B, 0/1). Zero when neither tells anything about the other beyond the label; a label with fewer than
+ * two patients adds 0.
+ */
+export function withinLabelCorr2(a: Tensor, b: Tensor, y: Tensor): Tensor {
+  let out: Tensor | null = null;
+  for (const m of [y, y.rsub(1)]) {
+    const n = m.sum().add(1e-6);
+    const ca = a.sub(a.mul(m).sum().div(n)).mul(m);
+    const cb = b.sub(b.mul(m).sum().div(n)).mul(m);
+    const r = ca.mul(cb).sum().div(ca.square().sum().mul(cb.square().sum()).add(1e-8).sqrt());
+    out = out ? out.add(r.square()) : r.square();
+  }
+  return out!;
+}

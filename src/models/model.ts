@@ -37,6 +37,7 @@ export const defaultModelConfig: ModelConfig = {
   gateBackbone: 'early',
   biasSteps: 'auto',
   biasBins: 5,
+  biasRefine: 0.3,
   biasBalance: 1,
   gate: 'auto',
   patternGate: 'auto',
@@ -79,6 +80,7 @@ function validate(modalities: ModalityInfo[], dict: PatternDictionary, cfg: Mode
   if ((cfg.patternBalance ?? 0) < 0 || (cfg.biasBalance ?? 0) < 0) throw new Error('createModel: patternBalance and biasBalance must be ≥ 0');
   if (!((cfg.weightCap ?? 20) >= 1)) throw new Error('createModel: weightCap must be ≥ 1');
   if (!Number.isInteger(cfg.biasBins ?? 2) || (cfg.biasBins ?? 2) < 2) throw new Error('createModel: biasBins must be an integer ≥ 2');
+  if (!((cfg.biasRefine ?? 0) >= 0 && Number.isFinite(cfg.biasRefine ?? 0))) throw new Error('createModel: biasRefine must be a number ≥ 0');
   const bs = cfg.biasSteps ?? 'auto';
   if (bs !== 'auto' && !(Number.isInteger(bs) && bs >= 1)) throw new Error("createModel: biasSteps must be 'auto' or an integer ≥ 1");
 }

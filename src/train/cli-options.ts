@@ -82,6 +82,7 @@ export function addTrainingOptions(cmd: Command): Command {
     .option('--gate-backbone <name>', "bias network the gate's shortcut test reads: early (an early-fusion one, for every backbone; default) | same (the balanced one)")
     .option('--bias-steps <n>', 'training steps of the separate bias network; auto = 3 epochs (default)', autoOr(intArg('bias-steps')))
     .option('--bias-bins <n>', "bins of the bias network's risk made independent of the label: 2 = one cut at the gate's threshold, more = quantiles (default 5)", intArg('bias-bins'))
+    .option('--bias-refine <λ>', "refinement of the bias network when the gate is on: a second one decorrelated (within each label, weight λ) from a partner model trained on the first one's weights; 0 = off (default 0.3)", numArg('bias-refine'))
     .option('--weight-cap <x>', 'largest per-patient training weight (default 20)', numArg('weight-cap'))
     .option('--modality-dropout <p>', 'hide each observed modality of training patients with probability p (≥ 1 kept; 0 = off)', numArg('modality-dropout'))
     .option('--calibration <method>', `calibration of the served risk, fitted on validation: ${CALIBRATION_METHODS.join(' | ')}`, defaultTrainOptions.calibration)
@@ -92,7 +93,7 @@ export function addTrainingOptions(cmd: Command): Command {
 export interface TrainingFlags {
   epochs: number; batchSize: number | 'auto'; lr: number | 'auto'; weightDecay: number; optimizer: string; schedule: string;
   patience: number | 'auto'; select: string; ema: number; clipNorm: number;
-  intervention?: number | 'auto'; patternBalance?: number; dualBranch?: string; gate?: string; patternGate?: string; biasSteps?: number | 'auto'; biasBackbone?: string; gateBackbone?: string; biasBins?: number; weightCap?: number; posWeight: string; threads: number; bootstrap: number;
+  intervention?: number | 'auto'; patternBalance?: number; dualBranch?: string; gate?: string; patternGate?: string; biasSteps?: number | 'auto'; biasBackbone?: string; gateBackbone?: string; biasBins?: number; biasRefine?: number; weightCap?: number; posWeight: string; threads: number; bootstrap: number;
   dim?: number; branchDim?: number; dropout?: number; seriesEncoder?: string; adjustment?: string; decorrelation?: string;
   lambdaFact?: number; lambdaGce?: number; lambdaDec?: number; lambdaSwap?: number; gceQ?: number;
   warmupEpochs?: number; weightEma?: number; splitSeed?: number; cache: boolean;
@@ -178,6 +179,7 @@ export function modelOverridesFrom(f: TrainingFlags): Partial<ModelConfig> {
   if (f.biasBackbone !== undefined) o.biasBackbone = oneOf('bias-backbone', ['same', 'lr', 'early'] as const, f.biasBackbone);
   if (f.gateBackbone !== undefined) o.gateBackbone = oneOf('gate-backbone', ['early', 'same'] as const, f.gateBackbone);
   if (f.biasBins !== undefined) o.biasBins = pos('bias-bins', f.biasBins, true);
+  if (f.biasRefine !== undefined) o.biasRefine = nonneg('bias-refine', f.biasRefine);
   if (f.weightCap !== undefined) {
     if (!(f.weightCap >= 1 && Number.isFinite(f.weightCap))) throw new CdmmError(`--weight-cap ${f.weightCap}: expected a number ≥ 1`);
     o.weightCap = f.weightCap;

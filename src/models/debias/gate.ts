@@ -45,7 +45,7 @@ export function binormalCutBound(a: number): number {
 }
 
 /** AUROC with ties counted half (Mann–Whitney), over the patients `idx` (all when absent). */
-function aurocOf(y: ArrayLike<number>, s: ArrayLike<number>, idx?: ArrayLike<number>): number {
+export function aurocOf(y: ArrayLike<number>, s: ArrayLike<number>, idx?: ArrayLike<number>): number {
   const n = idx ? idx.length : y.length;
   const order = Array.from({ length: n }, (_, i) => (idx ? idx[i] : i)).sort((i, j) => s[i] - s[j]);
   let rankPos = 0, pos = 0;

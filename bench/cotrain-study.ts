@@ -1,0 +1,157 @@
+// npx tsx bench/cotrain-study.ts SIMDIR [--backbone early] [--seed 0] [--lambda 0,1,10] [--joint-epochs 3]
+// Development study (simulated data only: reads patients.csv's `confounder` and `true_risk`): does co-training the
+// bias network B with a partner network M, the two logits made uncorrelated within each label (both get the
+// penalty's gradient), give a purer proxy of the confounder C than B alone? The simulator's C and the severity U are
+// independent given Y, so two predictors that are independent given Y can split the label signal as C and U. Prints,
+// per λ, one JSON line: the C–Y gap left by balancing B's 5 bins × pattern (docs/RESULTS.md §6's statistic), B's
+// within-label AUROC for C and correlation with U, and M's within-label correlations and shift AUROC.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { prepareDataset } from '../src/data/build.js';
+import { Adam, clipGradNorm, manualSeed, setNumThreads, tensor, tidy, type Tensor } from '../src/engine/index.js';
+import { auroc } from '../src/eval/metrics.js';
+import { makeBatch } from '../src/models/batch.js';
+import { createModel, defaultModelConfig } from '../src/models/index.js';
+import { gce } from '../src/models/losses.js';
+import { assignPatterns, buildPatternDictionary } from '../src/models/patterns.js';
+import { groupLabelWeights, quantileEdges, scoreBins } from '../src/models/debias/weights.js';
+import { predictSplit } from '../src/run/predict.js';
+import { defaultTrainOptions, resolveAuto } from '../src/train/options.js';
+import { PatientSampler, cutPoints } from '../src/train/sampler.js';
+import type { SplitArrays } from '../src/data/types.js';
+
+const arg = (name: string, d: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : d;
+};
+const dir = process.argv[2];
+const backbone = arg('backbone', 'early');
+const seed = Number(arg('seed', '0'));
+const lambdas = arg('lambda', '0,1,10').split(',').map(Number);
+const jointEpochs = Number(arg('joint-epochs', '3'));
+setNumThreads(1);
+const lines = readFileSync(join(dir, 'patients.csv'), 'utf8').trim().split('\n');
+const head = lines[0].split(',');
+const ci = head.indexOf('confounder');
+const ri = head.indexOf('true_risk');
+const C = new Map(lines.slice(1).map((l) => { const f = l.split(','); return [f[0], Number(f[ci])]; }));
+const U = new Map(lines.slice(1).map((l) => { const f = l.split(','); const r = Number(f[ri]); return [f[0], (Math.log(r / (1 - r)) + 2.3) / 1.5]; }));
+
+const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, seed });
+const { train, val } = ds.splits;
+const shift = ds.splits.shift!;
+const K = ds.modalities.length;
+const dict = buildPatternDictionary(train.mask, K);
+const pat = (s: SplitArrays) => assignPatterns(s.mask, K, dict);
+const trainPat = pat(train);
+const P = dict.masks.length;
+const cfg = { ...defaultModelConfig, backbone, debias: 'none', maskFeatures: true } as typeof defaultModelConfig;
+const o = { ...defaultTrainOptions, seed };
+const sizes = resolveAuto(o, train.ids.length, backbone, (b) => cutPoints(train.ids.length, b).length - 1);
+let pos = 0;
+for (const y of train.labels) pos += y >= 0.5 ? 1 : 0;
+const posW = (train.labels.length - pos) / pos;
+
+function gap(y: Float32Array, c: number[], w: Float32Array): number {
+  const s = [[0, 0], [0, 0]];
+  for (let i = 0; i < y.length; i++) { const k = y[i] >= 0.5 ? 1 : 0; s[k][0] += w[i]; s[k][1] += w[i] * c[i]; }
+  return s[1][1] / s[1][0] - s[0][1] / s[0][0];
+}
+function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = a.length;
+  let ma = 0, mb = 0;
+  for (let i = 0; i < n; i++) { ma += a[i]; mb += b[i]; }
+  ma /= n; mb /= n;
+  let sab = 0, saa = 0, sbb = 0;
+  for (let i = 0; i < n; i++) { const x = a[i] - ma, z = b[i] - mb; sab += x * z; saa += x * x; sbb += z * z; }
+  return sab / Math.sqrt(saa * sbb);
+}
+/** Mean over the two labels of a statistic computed within the label. */
+function withinLabel(y: Float32Array, f: (idx: number[]) => number): number {
+  let s = 0;
+  for (const cls of [0, 1]) {
+    const idx: number[] = [];
+    y.forEach((v, i) => { if ((v >= 0.5 ? 1 : 0) === cls) idx.push(i); });
+    s += f(idx);
+  }
+  return s / 2;
+}
+const logit = (p: number) => Math.log(Math.max(1e-7, p) / Math.max(1e-7, 1 - p));
+
+/** Squared within-label Pearson correlation of two logits over a batch, summed over the labels. */
+function condCorr2(a: Tensor, b: Tensor, y: Tensor): Tensor {
+  let out: Tensor | null = null;
+  for (const m of [y, y.rsub(1)]) {
+    const n = m.sum().add(1e-6);
+    const ca = a.sub(a.mul(m).sum().div(n)).mul(m);
+    const cb = b.sub(b.mul(m).sum().div(n)).mul(m);
+    const r = ca.mul(cb).sum().div(ca.square().sum().mul(cb.square().sum()).add(1e-8).sqrt());
+    out = out ? out.add(r.square()) : r.square();
+  }
+  return out!;
+}
+
+const c = train.ids.map((id) => C.get(id)!);
+const u = train.ids.map((id) => U.get(id)!);
+for (const lambda of lambdas) {
+  manualSeed(seed);
+  const B = createModel(ds.modalities, dict, cfg);
+  manualSeed(seed + 1);
+  const M = createModel(ds.modalities, dict, cfg);
+  const optB = new Adam(B.parameters(), { lr: sizes.lr, weightDecay: o.weightDecay });
+  const optM = new Adam(M.parameters(), { lr: sizes.lr, weightDecay: o.weightDecay });
+  const sampler = new PatientSampler(train.ids.length, sizes.batchSize, seed + 7919);
+  const warm = 3 * sampler.batchesPerEpoch;
+  const total = warm + jointEpochs * sampler.batchesPerEpoch;
+  let step = 0;
+  let penSum = 0, penN = 0;
+  B.train(); M.train();
+  while (step < total) {
+    for (const rows of sampler.nextEpoch()) {
+      if (step >= total) break;
+      const joint = step >= warm;
+      tidy(() => {
+        const batch = makeBatch(train, rows, ds.modalities, trainPat);
+        const y = batch.labels!;
+        const w = tensor(Float32Array.from(rows, (r) => (train.labels[r] >= 0.5 ? posW : 1)), [rows.length]);
+        const lb = B.forward(batch).logitFactual;
+        let loss = gce(lb, y, cfg.gceQ, w);
+        if (joint) {
+          const lm = M.forward(batch).logitFactual;
+          const bce = lm.mul(y.mul(2).sub(1)).logSigmoid().neg().mean();
+          const pen = condCorr2(lb, lm, y);
+          penSum += pen.item(); penN++;
+          loss = loss.add(bce).add(pen.mul(lambda));
+        }
+        optB.zeroGrad(); optM.zeroGrad();
+        loss.backward();
+        clipGradNorm(B.parameters(), 1); clipGradNorm(M.parameters(), 1);
+        optB.step();
+        if (joint) optM.step();
+      });
+      step++;
+    }
+  }
+  const sb = predictSplit(B, train, ds.modalities, trainPat, 1024).p;
+  const sm = predictSplit(M, train, ds.modalities, trainPat, 1024).p;
+  const bins = scoreBins(sb, quantileEdges(sb, 5));
+  const g = Int32Array.from(bins, (v, i) => v * P + trainPat[i]);
+  const wts = groupLabelWeights(g, train.labels, 5 * P, 1, 20);
+  const lb = Array.from(sb, logit), lm = Array.from(sm, logit);
+  const r = (x: number) => Math.round(x * 1e4) / 1e4;
+  const mShift = auroc(shift.labels, predictSplit(M, shift, ds.modalities, pat(shift), 1024).p);
+  const mTest = auroc(ds.splits.test.labels, predictSplit(M, ds.splits.test, ds.modalities, pat(ds.splits.test), 1024).p);
+  console.log(JSON.stringify({
+    backbone, seed, lambda, joint_epochs: jointEpochs, pen: r(penN ? penSum / penN : 0),
+    gap_raw: r(gap(train.labels, c, new Float32Array(c.length).fill(1))), gap_b5: r(gap(train.labels, c, wts)),
+    b_auroc: r(auroc(train.labels, sb)),
+    b_c_auroc: r(withinLabel(train.labels, (idx) => auroc(idx.map((i) => c[i]), idx.map((i) => sb[i])))),
+    b_u_corr: r(withinLabel(train.labels, (idx) => pearson(idx.map((i) => lb[i]), idx.map((i) => u[i])))),
+    b_c_corr: r(withinLabel(train.labels, (idx) => pearson(idx.map((i) => lb[i]), idx.map((i) => c[i])))),
+    m_u_corr: r(withinLabel(train.labels, (idx) => pearson(idx.map((i) => lm[i]), idx.map((i) => u[i])))),
+    m_c_corr: r(withinLabel(train.labels, (idx) => pearson(idx.map((i) => lm[i]), idx.map((i) => c[i])))),
+    m_test: r(mTest), m_shift: r(mShift),
+  }));
+  optB.dispose(); optM.dispose(); B.dispose(); M.dispose();
+}
+process.exit(0);
