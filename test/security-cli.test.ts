@@ -463,6 +463,19 @@ describe('one clear line instead of a stack trace', () => {
     expectUserError(await cli('predict', run, '--input', f, '--out', join(root, 'never-bomb.json')), /bomb\.yaml: YAML error: more than 100 alias expansions/);
   });
 
+  it('an alias inside its own anchor, and nesting beyond 64 levels, are YAML errors (they overflowed the stack: "internal error")', async () => {
+    for (const [name, text] of [['self.yaml', 'name: &a [*a]\n'], ['self2.yaml', 'name: x\ntables: &t { a: *t }\n'], ['deep.yaml', `a: ${'['.repeat(200)}${']'.repeat(200)}\n`]] as const) {
+      const f = join(root, name);
+      writeFileSync(f, text);
+      expectUserError(await cli('inspect', f), name === 'deep.yaml' ? /deep\.yaml: YAML error: lists and mappings nested more than 64 deep/ : new RegExp(`${name.replace('.', '\\.')}: YAML error: an alias \\(\\*name\\) is used inside its own anchor`));
+    }
+    // An anchor used twice side by side (not inside itself) is fine.
+    const ok = join(root, 'twice.yaml');
+    writeFileSync(ok, 'x: &v [1, 2]\ny: *v\nz: *v\n');
+    const r = await cli('inspect', ok);
+    expect(r.err).not.toMatch(/YAML error/);
+  });
+
   it('--debug adds the stack trace, anywhere on the line', async () => {
     const r = await cli('--debug', 'inspect', data);
     expect(r.code).toBe(2);

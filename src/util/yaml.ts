@@ -15,7 +15,10 @@ export function parseYamlText(text: string, file: string): unknown {
     const { repeated, tagged } = nonJson(doc, text);
     if (repeated) throw new CdmmError(`${file}: YAML error: map keys must be unique: ${repeated}`);
     if (tagged) throw new CdmmError(`${file}: YAML error: ${tagged}: cdmm reads plain text, numbers, lists and mappings from YAML (a tag such as !!binary or !!set would make a Buffer or a Set of a value)`);
-    return doc.toJS({ maxAliasCount: MAX_ALIASES });
+    const value: unknown = doc.toJS({ maxAliasCount: MAX_ALIASES });
+    const shape = shapeProblem(value);
+    if (shape) throw new CdmmError(`${file}: YAML error: ${shape}`);
+    return value;
   } catch (e) {
     if (e instanceof CdmmError) throw e;
     const msg = (e as Error).message ?? String(e);
@@ -28,6 +31,30 @@ export function parseYamlText(text: string, file: string): unknown {
     const shown = line === undefined ? '' : `; the line reads: ${JSON.stringify(line.length > 160 ? `${line.slice(0, 157)}...` : line)}`;
     throw new CdmmError(`${file}: YAML error: ${first}${shown}`);
   }
+}
+
+/** Deepest nesting of lists and mappings accepted (a spec needs about 6). */
+const MAX_DEPTH = 64;
+
+/**
+ * What makes a parsed value unusable as a spec even though it parsed: an alias inside its own anchor (`&a [*a]`),
+ * which makes a value that contains itself, or nesting deeper than MAX_DEPTH. Every later walk of the value is
+ * recursive and would overflow the stack on either. Iterative, so that it cannot overflow itself.
+ */
+function shapeProblem(root: unknown): string | null {
+  const onPath = new Set<object>();
+  const stack: { v: unknown; depth: number; exit?: boolean }[] = [{ v: root, depth: 0 }];
+  while (stack.length) {
+    const { v, depth, exit } = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (exit) { onPath.delete(v); continue; }
+    if (onPath.has(v)) return 'an alias (*name) is used inside its own anchor (&name), so the value would contain itself';
+    if (depth >= MAX_DEPTH) return `lists and mappings nested more than ${MAX_DEPTH} deep; a spec needs a few levels`;
+    onPath.add(v);
+    stack.push({ v, depth, exit: true });
+    for (const x of Array.isArray(v) ? v : Object.values(v)) stack.push({ v: x, depth: depth + 1 });
+  }
+  return null;
 }
 
 /** Tags that keep a value plain JSON. */
