@@ -84,6 +84,12 @@ describe('table files stay in the spec folder unless --allow-outside', () => {
     const r2 = await cli('inspect', s, '--no-cache', '--allow-outside');
     expectUserError(r2, /tables\.labs\.file: ".*etc\/passwd" is not a table file name: expected \.csv, \.tsv, \.txt or \.psv \(optionally \.gz or \.zst\) or \.parquet/);
     for (const e of [r.err, r2.err]) expect(e).not.toMatch(/root:|\/bin\/(ba)?sh/);
+    // A shipped link with a data file name that points at a file that has none: refused with --allow-outside too.
+    const link = variant({}, labsFile('passwd.csv'));
+    symlinkSync('/etc/passwd', join(link, '..', 'passwd.csv'));
+    const r3 = await cli('inspect', link, '--no-cache', '--allow-outside');
+    expectUserError(r3, /tables\.labs\.file: "passwd\.csv" is a link to a file outside the spec's folder whose name is not a table file name/);
+    expect(r3.err).not.toMatch(/root:|\/bin\/(ba)?sh|etc\/passwd/);
   });
 
   it('an absolute path elsewhere and a link inside the folder that points outside are refused alike', async () => {

@@ -55,6 +55,11 @@ export function resolveTableFile(specDir: string, file: string, where: string, p
   if (!statSync(path).isFile()) throw new CdmmError(`${where}: ${path} is not a file`);
   if (!DATA_FILE.test(path))
     throw new CdmmError(`${where}: ${JSON.stringify(file)} is not a table file name: expected .csv, .tsv, .txt or .psv (optionally .gz or .zst) or .parquet`);
+  // With --allow-outside a link may leave the folder: what it points at must have a data file name too, or a shipped
+  // link named passwd.csv would have /etc/passwd parsed and its first line echoed as column names.
+  const real = realpathSync(path);
+  if (!inside(realpathSync(dir), real) && !DATA_FILE.test(real))
+    throw new CdmmError(`${where}: ${JSON.stringify(file)} is a link to a file outside the ${what}'s folder whose name is not a table file name (expected .csv, .tsv, .txt or .psv, optionally .gz or .zst, or .parquet); link or copy the data file itself`);
   return path;
 }
 
