@@ -256,6 +256,15 @@ describe('--out never loses what a user has, and fails before any work', () => {
     const old = readFileSync(join(sim, 'patients.csv'), 'utf8');
     expectUserError(await cli('simulate', '--out', sim, '--n', '200'), /holds a cdmm simulated-data folder already; pass --overwrite/);
     expect(readFileSync(join(sim, 'patients.csv'), 'utf8')).toBe(old);
+    // After an inspect of its spec the folder holds cdmm's own cache (key, data and MAC files): still replaceable.
+    const cacheDir = process.env.CDMM_CACHE_DIR;
+    delete process.env.CDMM_CACHE_DIR; // the spec folder's own cache, as a user gets it
+    try {
+      expect((await cli('inspect', join(sim, 'spec.yaml'))).code).toBe(0);
+    } finally {
+      process.env.CDMM_CACHE_DIR = cacheDir;
+    }
+    expect(readdirSync(join(sim, '.cdmm-cache')).some((f) => f.endsWith('.mac'))).toBe(true);
     expect((await cli('simulate', '--out', sim, '--n', '200', '--seed', '2', '--overwrite')).code).toBe(0);
     expect(readFileSync(join(sim, 'patients.csv'), 'utf8')).not.toBe(old);
     // ... but not once the user keeps their own work in it

@@ -56,7 +56,7 @@ const ATOMIC_RUN_DIR = /^\.[a-z0-9]+-(none|deconfound|dual|full)-s\d+\.tmp-[A-Za
 /** A benchmark's run folder name (src/train/benchmark.ts): backbone-debias-sSEED. */
 const RUN_NAME = /^[a-z0-9]+-(none|deconfound|dual|full)-s\d+$/;
 /** The dataset cache cdmm keeps in a spec folder: the key files and this user's secret (src/data/cache.ts). */
-const CACHE_FILE = /^([0-9a-f]{32}\.(json|bin)|cache-secret|\.[0-9a-f]{32}\.(json|bin)\.tmp-\d+-\d+|\.cache-secret\.tmp-\d+-\d+)$/;
+const CACHE_FILE = /^([0-9a-f]{32}\.(json|bin|mac)|cache-secret|\.[0-9a-f]{32}\.(json|bin|mac)\.tmp-\d+-\d+|\.cache-secret\.tmp-\d+-\d+)$/;
 
 /**
  * What `dir` holds that a cdmm folder of `kind` never has (paths relative to `dir`, folders with a trailing /), so
