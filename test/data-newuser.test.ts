@@ -484,3 +484,32 @@ modalities:
     );
   }, 60_000);
 });
+
+describe("the label table's ids", () => {
+  it('an outcome row whose id matches a cohort id only after cleaning is named (it silently left the patient without the outcome)', async () => {
+    const patients = ['pid,age,index_day'];
+    const events = ['pid,day,event'];
+    for (let i = 1; i <= 60; i++) {
+      const id = String(i).padStart(6, '0');
+      patients.push(`${id},${40 + (i % 30)},100`);
+      // every third patient dies within the horizon; a death registry writing ids without their leading zeros for half of them
+      if (i % 3 === 0) events.push(`${i % 6 === 0 ? String(i) : id},${110},death`);
+      events.push(`${id},${200},last_contact`);
+    }
+    const spec = `name: registry
+tables:
+  patients: { file: patients.csv, id: pid }
+  events: { file: events.csv, id: pid }
+cohort: { table: patients, index_time: index_day }
+label: { table: events, event: event, event_values: [death], time: day, horizon: 30 }
+split: { method: random, fractions: { train: 0.6, val: 0.2, test: 0.2 }, seed: 1 }
+modalities:
+  demo: { type: tabular, table: patients, numeric: [age] }
+`;
+    const dir = writeFixture({ 'patients.csv': patients.join('\n') + '\n', 'events.csv': events.join('\n') + '\n', 'spec.yaml': spec });
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    const w = (ds.cohort.warnings ?? []).find((x) => x.startsWith('label.table:'));
+    expect(w).toMatch(/^label\.table: 10 ids of events\.csv match a cohort id only when spaces, case and leading zeros are ignored \(e\.g\. "12" for "000012", /);
+    expect(ds.cohort.table_ids?.events).toEqual({ ids: 70, in_cohort: 60 });
+  }, 60_000);
+});

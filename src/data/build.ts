@@ -103,48 +103,52 @@ async function checkIdsMatch(ctx: Ctx): Promise<{ warnings: string[]; ids: Recor
   const ids: Record<string, { ids: number; in_cohort: number; link?: string }> = {};
   const ct = db.table(spec.cohort.table);
   const seen = new Set<string>();
-  for (const [name, m] of Object.entries(spec.modalities)) {
-    if (m.table === spec.cohort.table || seen.has(m.table)) continue;
-    seen.add(m.table);
-    const t = db.table(m.table);
+  // The modalities' tables, and the label's: an outcome row whose id is written otherwise ("11" for "000011") is a
+  // patient without the outcome, silently (a new user's death registry export).
+  const checked: [string, string][] = Object.entries(spec.modalities).map(([name, m]) => [m.table, `modalities.${name}.table`]);
+  if (spec.label.table) checked.push([spec.label.table, 'label.table']);
+  for (const [table, field] of checked) {
+    if (table === spec.cohort.table || seen.has(table)) continue;
+    seen.add(table);
+    const t = db.table(table);
     const idc = `CAST(${q(t.id)} AS VARCHAR)`;
     // The ids this table should hold: the cohort keys, or for a linked table the link column's values.
     const keys = t.link
-      ? `SELECT CAST(c.__lk AS VARCHAR) AS k FROM ${tbl(m.table)} x ${cohortJoin(ctx, m.table)}`
+      ? `SELECT CAST(c.__lk AS VARCHAR) AS k FROM ${tbl(table)} x ${cohortJoin(ctx, table)}`
       : `SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT}`;
     const all = `SELECT CAST(${q(spec.cohort.id ?? ct.id)} AS VARCHAR) AS k FROM ${tbl(spec.cohort.table)}`;
     // The table's distinct ids, how many of them are such keys, and (unlinked) how many are no row of the cohort
     // table at all (only those can be near misses): one pass.
     const [counts] = await db.rows(
       `SELECT count(*) AS total, count(c.k) AS hit, ${t.link ? '0' : `count(*) FILTER (WHERE x.k NOT IN (SELECT k FROM (${all}) WHERE k IS NOT NULL))`} AS strangers
-       FROM (SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)} WHERE ${q(t.id)} IS NOT NULL) x LEFT JOIN (SELECT DISTINCT k FROM (${keys})) c ON x.k = c.k`,
+       FROM (SELECT DISTINCT ${idc} AS k FROM ${tbl(table)} WHERE ${q(t.id)} IS NOT NULL) x LEFT JOIN (SELECT DISTINCT k FROM (${keys})) c ON x.k = c.k`,
     );
     const total = Number(counts.total), hit = Number(counts.hit);
     if (total === 0) continue;
-    ids[m.table] = { ids: total, in_cohort: hit, ...(t.link ? { link: `${t.link.table}.${t.link.column}` } : {}) };
+    ids[table] = { ids: total, in_cohort: hit, ...(t.link ? { link: `${t.link.table}.${t.link.column}` } : {}) };
     if (hit > 0) {
       // A linked table's keys are the link values its own rows reach, so a near miss cannot show there.
       if (hit < total && !t.link && Number(counts.strangers) > 0) {
-        const w = await nearMissIds(ctx, m.table, idc, keys, all);
-        if (w) warnings.push(`modalities.${name}.table: ${w}`);
+        const w = await nearMissIds(ctx, table, idc, keys, all);
+        if (w) warnings.push(`${field}: ${w}`);
       }
       continue;
     }
     const ex = async (sql: string) => (await db.rows(sql)).map((r) => JSON.stringify(String(r.k))).join(', ');
-    const theirs = await ex(`SELECT DISTINCT ${idc} AS k FROM ${tbl(m.table)} WHERE ${q(t.id)} IS NOT NULL ORDER BY 1 LIMIT 3`);
+    const theirs = await ex(`SELECT DISTINCT ${idc} AS k FROM ${tbl(table)} WHERE ${q(t.id)} IS NOT NULL ORDER BY 1 LIMIT 3`);
     if (t.link) {
       const l = db.table(t.link.table);
       const ours = await ex(`SELECT DISTINCT CAST(${q(t.link.column)} AS VARCHAR) AS k FROM ${tbl(t.link.table)} WHERE ${q(t.link.column)} IS NOT NULL ORDER BY 1 LIMIT 3`);
       throw new CdmmError(
-        `${ctx.specFile}: modalities.${name}.table: none of the ${total} ids in ${t.label} (column '${t.id}', e.g. ${theirs}) ` +
-          `is a value of its link column '${t.link.column}' in ${l.label} for a cohort row (e.g. ${ours}) (tables.${m.table}.link)`,
+        `${ctx.specFile}: ${field}: none of the ${total} ids in ${t.label} (column '${t.id}', e.g. ${theirs}) ` +
+          `is a value of its link column '${t.link.column}' in ${l.label} for a cohort row (e.g. ${ours}) (tables.${table}.link)`,
       );
     }
     const ours = await ex(`SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT} ORDER BY pid LIMIT 3`);
     throw new CdmmError(
-      `${ctx.specFile}: modalities.${name}.table: none of the ${total} ids in ${t.label} (column '${t.id}', e.g. ${theirs}) ` +
+      `${ctx.specFile}: ${field}: none of the ${total} ids in ${t.label} (column '${t.id}', e.g. ${theirs}) ` +
         `is a cohort id (${ct.label} column '${spec.cohort.id ?? ct.id}', e.g. ${ours}); every table must key rows by the same patient id ` +
-        `(tables.${m.table}.id, or tables.${m.table}.link when it is keyed by another id such as subject_id)`,
+        `(tables.${table}.id, or tables.${table}.link when it is keyed by another id such as subject_id)`,
     );
   }
   return { warnings, ids };
