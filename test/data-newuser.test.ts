@@ -513,3 +513,35 @@ modalities:
     expect(ds.cohort.table_ids?.events).toEqual({ ids: 70, in_cohort: 60 });
   }, 60_000);
 });
+
+describe('filters on a cohort time read with time_format', () => {
+  it("compare times, not text, and every exclusion count is the rows it left out (a US-format end time gave -1688)", async () => {
+    const adm = ['pid,admit,disch,age,y'];
+    const us = (d: Date) => `${String(d.getUTCMonth() + 1).padStart(2, '0')}/${String(d.getUTCDate()).padStart(2, '0')}/${d.getUTCFullYear()} ${String(d.getUTCHours()).padStart(2, '0')}:00`;
+    let late = 0, ended = 0;
+    for (let i = 1; i <= 60; i++) {
+      const a = Date.UTC(2020, 6 + (i % 12), 1 + (i % 27), 8);
+      const d = a + ((i % 5 === 0 ? 10 : 72) * 3600e3); // every 5th stay ends 10 h after admission, before the 24 h index
+      const keep = d >= Date.UTC(2021, 0, 1);
+      if (keep) { late++; if (i % 5 === 0) ended++; }
+      adm.push(`${i},${us(new Date(a))},${us(new Date(d))},${50 + i % 20},${i % 3 === 0 ? 1 : 0}`);
+    }
+    const spec = (filter: string) => `name: f
+tables:
+  adm: { file: adm.csv, id: pid, time_format: "%m/%d/%Y %H:%M" }
+cohort: { table: adm, index_time: admit, index_offset: 24 h, end_time: disch, filters: [${JSON.stringify(filter)}] }
+label: { column: y }
+split: { method: random, fractions: { train: 0.6, val: 0.2, test: 0.2 }, seed: 1 }
+modalities:
+  demo: { type: tabular, table: adm, numeric: [age] }
+`;
+    const dir = writeFixture({ 'adm.csv': adm.join('\n') + '\n', 'spec.yaml': spec("disch >= '2021-01-01'"), 'spec2.yaml': spec('disch > admit') });
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    expect(ds.cohort.exclusions["filter: disch >= '2021-01-01'"]).toBe(60 - late);
+    expect(ds.cohort.exclusions['stay ended at or before the index time']).toBe(ended);
+    expect(ds.cohort.included).toBe(late - ended);
+    // A filter comparing two of its times is no binder error (the end time was still text for the filters).
+    const ds2 = await prepareDataset(join(dir, 'spec2.yaml'), { quiet: true, cache: false });
+    expect(ds2.cohort.exclusions['filter: disch > admit']).toBe(0);
+  }, 60_000);
+});

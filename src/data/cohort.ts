@@ -72,6 +72,13 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       : `(CAST(${idxSql} AS DOUBLE) + ${o})`;
   }
 
+  // The cohort table's other times are read (time_format) before the filters, as its index time is: a filter on
+  // discharge_time then compares times, and each filter's count sees the values the selection later sees (counted on
+  // the text, a US-format end time gave negative exclusion counts).
+  if ((opts.filters ?? opts.withLabels) && spec.cohort.end_time) await db.requireTime(ct, spec.cohort.end_time, 'cohort.end_time');
+  const lbl = spec.label as { table?: string; time?: unknown };
+  if (opts.withLabels && (lbl.table ?? ct) === ct && typeof lbl.time === 'string' && t.columns.has(lbl.time)) await db.requireTime(ct, lbl.time, 'label.time');
+
   const conds: string[] = [];
   const exclusions: Record<string, number> = {};
   const warnings: string[] = [];
