@@ -545,3 +545,23 @@ modalities:
     expect(ds2.cohort.exclusions['filter: disch > admit']).toBe(0);
   }, 60_000);
 });
+
+describe('a header that names a column twice', () => {
+  it('is an error naming both positions (DuckDB renamed the second y to y_1: the spec read the first silently); lab and lab_1 both in the header are fine', async () => {
+    const rows = (head: string) => [head, ...Array.from({ length: 40 }, (_, i) => `${i + 1},${i % 2},${40 + i},${(i * 7) % 3 === 0 ? 1 : 0},${i}`)].join('\n') + '\n';
+    const spec = `name: d
+tables:
+  p: { file: p.csv, id: pid }
+cohort: { table: p, index_time: 0 }
+label: { column: y }
+split: { method: random, fractions: { train: 0.6, val: 0.2, test: 0.2 }, seed: 1 }
+modalities:
+  demo: { type: tabular, table: p, numeric: [age] }
+`;
+    const bad = writeFixture({ 'p.csv': rows('pid,y,age,y,x'), 'spec.yaml': spec });
+    await expect(prepareDataset(join(bad, 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(/tables\.p\.file: .*p\.csv: the header names column "y" twice \(columns 2 and 4\), so a spec cannot say which one it means/);
+    const ok = writeFixture({ 'p.csv': rows('pid,y,age,age_1,x'), 'spec.yaml': spec });
+    const ds = await prepareDataset(join(ok, 'spec.yaml'), { quiet: true, cache: false });
+    expect(ds.cohort.included).toBe(40);
+  }, 60_000);
+});

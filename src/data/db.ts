@@ -509,6 +509,7 @@ export class Db {
    */
   private async checkCsvShape(name: string, t: TableSpec, files: string[], where: string): Promise<void> {
     const desc = (await this.rows(`DESCRIBE ${tbl(name)}`)).map((d) => String(d.column_name)).filter((c) => c !== '__line' && c !== t.file_column);
+    await this.noRepeatedHeader(desc, t, files[0], where);
     if (files.length > 1) return this.checkFolderShape(desc, t, files, where);
     if (desc.length !== 1) return;
     const rows = Number(await this.scalar(`SELECT count(*) FROM ${tbl(name)}`));
@@ -518,6 +519,27 @@ export class Db {
     if (!delim) return;
     const bad = await raggedRowIn(files, [delim]);
     if (bad) throw new CdmmError(`${where}: ${bad.path}: ${raggedText(bad)}`);
+  }
+
+  /**
+   * DuckDB renames a repeated header name (a second `y` becomes `y_1`), so a spec naming `y` silently reads the first
+   * and `y_1` reads a column the file does not have. Where the loaded names look renamed so, the header line is read
+   * as it is and a repeated name is an error naming both positions.
+   */
+  private async noRepeatedHeader(desc: string[], t: TableSpec, file: string, where: string): Promise<void> {
+    const names = new Set(desc);
+    if (!desc.some((c) => { const m = /^(.+)_\d+$/.exec(c); return m !== null && names.has(m[1]); })) return;
+    const delim = t.delimiter ? `, delim=${lit(t.delimiter)}` : '';
+    const enc = t.encoding && t.encoding !== 'utf-8' ? `, encoding=${lit(t.encoding)}` : '';
+    const [row] = await this.rows(`SELECT * FROM read_csv(${lit(file)}, header=false, all_varchar=true${delim}${enc}) LIMIT 1`);
+    const header = Object.values(row ?? {}).map((v) => (v === null ? '' : String(v).trim()));
+    const first = new Map<string, number>();
+    for (const [k, n] of header.entries()) {
+      const at = first.get(n);
+      if (at !== undefined && n !== '')
+        throw new CdmmError(`${where}: ${file}: the header names column ${JSON.stringify(n.length > 80 ? `${n.slice(0, 80)}…` : n)} twice (columns ${at + 1} and ${k + 1}), so a spec cannot say which one it means; rename one of them in the file`);
+      first.set(n, k);
+    }
   }
 
   /**
