@@ -345,7 +345,8 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
         const vals = JSON.stringify(label.event_values);
         warnings.push(
           `label: ${left} patient${left === 1 ? '' : 's'} left out have rows in ${lt} but none with an event value (${label.event}: ${vals}): each such row is read as a time the patient was followed to, so rows only before the index or within the horizon leave them out. ` +
-            `If ${lt} lists other events too (a full diagnosis list), keep only the outcome's rows, tables.${lt}.where: { ${label.event}: ${vals} }${label.absent === 'negative' ? ': a patient without one is then negative (absent: negative)' : ''}`,
+            `That is right for follow-up rows (a last contact: the patient is then censored there). If ${lt} lists other events that say nothing of follow-up (a full diagnosis list), keep only the outcome's rows, tables.${lt}.where: { ${label.event}: ${vals} }${label.absent === 'negative' ? ': a patient without one is then negative (absent: negative)' : ''}; ` +
+            `filtering out follow-up rows, or absent: negative, would make censored patients negatives`,
         );
       }
     }
