@@ -51,6 +51,17 @@ describe('data errors', () => {
     expect((await buildError(dir)).message).toMatch(/tables\.labs\.file: .*labs\.csv: line 3 has 3 fields but the header has 4/);
   });
 
+  it('a quote inside a quoted field that is not doubled names its line, with the delimiter given or not', async () => {
+    const labs = ['id,day,test,value', ...Array.from({ length: 30 }, (_, i) => `${i + 1},90,${i === 11 ? '"hb "fasting" a"' : '"hb"'},${10 + (i % 5)}`)].join('\n') + '\n';
+    const dir = smallDataset({ labs });
+    expect((await buildError(dir)).message).toMatch(/tables\.labs\.file: .*labs\.csv: line 13 has a quote inside a quoted field that is not doubled \("12,90,\\"hb \\"fasting\\" a\\",11"\): inside a quoted field a quote is written twice/);
+    editSpec(dir, 'file: labs.csv', 'file: labs.csv, delimiter: ","');
+    expect((await buildError(dir)).message).toMatch(/labs\.csv: line 13 has a quote inside a quoted field that is not doubled/);
+    // Doubled, the same text reads.
+    writeFileSync(join(dir, 'labs.csv'), labs.replace('"hb "fasting" a"', '"hb ""fasting"" a"'));
+    await expect(prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).resolves.toBeTruthy();
+  });
+
   it('unknown column names the spec field, the table and the file', async () => {
     const dir = smallDataset();
     editSpec(dir, 'numeric: [age]', 'numeric: [agee]');

@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBMaterializedResult, type DuckDBResultReader } from '@duckdb/node-api';
 import { CdmmError } from '../util/errors.js';
-import { checkGzipComplete, findLongLine, findNonUtf8Line, findRaggedRow, folderKind, lineScannable, recordStartLines, resolveTableFiles, type PathPolicy } from './paths.js';
+import { checkGzipComplete, findLongLine, findNonUtf8Line, findRaggedRow, findStrayQuote, folderKind, lineScannable, recordStartLines, resolveTableFiles, type PathPolicy } from './paths.js';
 import { closest, tableFormat, tableId, tableTime, timeUnitsPerDay, type TableSpec } from './spec.js';
 
 /**
@@ -35,6 +35,22 @@ async function raggedRowIn(files: string[], delims: string[], minHeader = 1): Pr
 /** What a ragged row is told as; `of`: the row's file is named after its line (a folder's). */
 function raggedText(r: { path: string; delim: string; line: number; fields: number; header: number }, of = false): string {
   return `line ${r.line}${of ? ` of ${r.path}` : ''} has ${r.fields} fields but the header has ${r.header} (delimiter ${JSON.stringify(r.delim)}); every row needs one value per column (empty fields are missing values)`;
+}
+
+/** The first undoubled quote inside a quoted field of `files` (in turn), for the first delimiter that finds one. */
+async function strayQuoteIn(files: string[], delims: string[]): Promise<{ path: string; line: number; text: string } | undefined> {
+  for (const path of files) {
+    if (!lineScannable(path)) continue;
+    for (const delim of delims) {
+      const bad = await findStrayQuote(path, delim).catch(() => undefined);
+      if (bad) return { path, ...bad };
+    }
+  }
+  return undefined;
+}
+
+function strayQuoteText(r: { path: string; line: number; text: string }, of = false): string {
+  return `line ${r.line}${of ? ` of ${r.path}` : ''} has a quote inside a quoted field that is not doubled (${JSON.stringify(r.text)}): inside a quoted field a quote is written twice, "say ""hello""" for say "hello"`;
 }
 
 /** The gzip completeness checks of a table's files, 8 at a time (a folder's thousands at once ran out of file handles). */
@@ -439,6 +455,8 @@ export class Db {
     if (fmt === 'csv' && /not possible to automatically detect the CSV parsing dialect|Error when sniffing file/i.test(reason)) {
       const bad = await raggedRowIn(files, delimiter ? [delimiter] : CSV_DELIMITERS, 2);
       if (bad) return raggedText(bad, files.length > 1);
+      const stray = await strayQuoteIn(files, delimiter ? [delimiter] : CSV_DELIMITERS);
+      if (stray) return strayQuoteText(stray, files.length > 1);
     }
     // (a folder's files are searched in turn; the first file with the problem is named)
     const of = (f: string) => (files.length > 1 ? ` of ${f}` : '');
@@ -510,6 +528,7 @@ export class Db {
   private async checkCsvShape(name: string, t: TableSpec, files: string[], where: string): Promise<void> {
     const desc = (await this.rows(`DESCRIBE ${tbl(name)}`)).map((d) => String(d.column_name)).filter((c) => c !== '__line' && c !== t.file_column);
     await this.noRepeatedHeader(desc, t, files[0], where);
+    if (files.length === 1) await this.noQuotesKept(name, t, files[0], where);
     if (files.length > 1) return this.checkFolderShape(desc, t, files, where);
     if (desc.length !== 1) return;
     const rows = Number(await this.scalar(`SELECT count(*) FROM ${tbl(name)}`));
@@ -519,6 +538,22 @@ export class Db {
     if (!delim) return;
     const bad = await raggedRowIn(files, [delim]);
     if (bad) throw new CdmmError(`${where}: ${bad.path}: ${raggedText(bad)}`);
+    const stray = await strayQuoteIn(files, [delim]);
+    if (stray) throw new CdmmError(`${where}: ${stray.path}: ${strayQuoteText(stray)}`);
+  }
+
+  /**
+   * One undoubled quote inside a quoted field makes DuckDB's sniffer read the whole file without a quote character:
+   * every quoted value then keeps its quotes ("hb" for hb: a lab variable never matched, silently). Where a text
+   * value of the loaded table starts with a quote, the file is scanned for such a quote and it is an error naming its line.
+   */
+  private async noQuotesKept(name: string, t: TableSpec, file: string, where: string): Promise<void> {
+    const text = (await this.rows(`SELECT column_name AS c FROM (DESCRIBE ${tbl(name)}) WHERE column_type = 'VARCHAR'`)).map((r) => String(r.c));
+    if (!text.length || !lineScannable(file)) return;
+    const quoted = await this.scalar(`SELECT ${text.map((c) => `bool_or(starts_with(${q(c)}, '"'))`).join(' OR ')} FROM ${tbl(name)}`);
+    if (quoted !== true) return;
+    const stray = await strayQuoteIn([file], t.delimiter ? [t.delimiter] : CSV_DELIMITERS);
+    if (stray) throw new CdmmError(`${where}: ${file}: ${strayQuoteText(stray)}`);
   }
 
   /**

@@ -206,6 +206,29 @@ export async function recordStartLines(path: string, records: readonly number[],
   return out;
 }
 
+/**
+ * The first quote inside a quoted field that is not doubled ("a "b" c" for "a ""b"" c"): after it the field goes on
+ * where the reader expects the delimiter or the line's end, which DuckDB's sniffer reports only as "no dialect" or
+ * by reading the header as one column. Its 1-based line and the line's start; quoted fields may span lines.
+ */
+export async function findStrayQuote(path: string, delim: string): Promise<{ line: number; text: string } | undefined> {
+  let inQuotes = false;
+  let lineNo = 0;
+  for await (const line of textLines(path)) {
+    lineNo++;
+    for (let i = 0; i < line.length; i++) {
+      if (line[i] !== '"') continue;
+      if (inQuotes) {
+        if (line[i + 1] === '"') { i++; continue; }
+        inQuotes = false;
+        const next = line[i + 1];
+        if (next !== undefined && next !== delim && next !== '\r') return { line: lineNo, text: line.length > 100 ? `${line.slice(0, 100)}…` : line };
+      } else if (i === 0 || line[i - 1] === delim) inQuotes = true;
+    }
+  }
+  return undefined;
+}
+
 /** Files recordStartLines can read: plain or gzipped text (a .zst one is not decompressed here). */
 export const lineScannable = (path: string) => /\.(csv|tsv|txt)(\.gz)?$/i.test(path);
 
