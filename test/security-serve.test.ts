@@ -611,6 +611,18 @@ describe('overload: refused before the body is read, small requests keep flowing
       // a compressed body is refused, not read as if it were plain (a proxy would read it otherwise)
       const gz = await post(app, '{"id":"x"}', { 'content-type': 'application/json', 'content-encoding': 'gzip' });
       expect([gz.statusCode, gz.json().error]).toEqual([415, expect.stringMatching(/Content-Encoding "gzip" is not supported/)]);
+      // ... and so is a transfer coding other than chunked, over a real socket
+      const net = await import('node:net');
+      const raw = await new Promise<string>((done) => {
+        const sock = net.connect(port, '127.0.0.1', () => sock.write('POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\na\r\n{"id":"x"}\r\n0\r\n\r\n'));
+        let got = '';
+        sock.on('data', (d) => { got += d; if (got.includes('\r\n\r\n')) { sock.destroy(); done(got); } });
+        sock.on('error', () => done(got));
+      });
+      expect(raw).toMatch(/^HTTP\/1\.1 415/);
+      // Beside "records", any other key is named, not ignored.
+      const extra = await post(app, JSON.stringify({ records: [{ id: 'x' }], threshold: 0.5 }));
+      expect([extra.statusCode, extra.json().issues?.[0]]).toEqual([400, { path: '"threshold"', message: expect.stringMatching(/unknown field beside "records"/) }]);
     } finally {
       await app.close();
     }

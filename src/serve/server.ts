@@ -92,7 +92,12 @@ function recordsOf(body: unknown): { list: unknown; prefix: (string | number)[];
   if (Array.isArray(body)) return { list: body, prefix: [], single: false };
   if (body === null || typeof body !== 'object')
     return { path: '(root)', message: 'expected a patient record object, an array of them, or { "records": [...] }' };
-  if (Object.hasOwn(body, 'records')) return { list: (body as { records: unknown }).records, prefix: ['records'], single: false };
+  if (Object.hasOwn(body, 'records')) {
+    // Beside "records" nothing is read: another key is a mistake (a misplaced option, a record field) to name.
+    const other = Object.keys(body).find((k) => k !== 'records');
+    if (other !== undefined) return { path: JSON.stringify(other.length > 40 ? `${other.slice(0, 40)}…` : other), message: 'unknown field beside "records": the body is { "records": [...] } and nothing else' };
+    return { list: (body as { records: unknown }).records, prefix: ['records'], single: false };
+  }
   return { list: [body], prefix: [], single: true };
 }
 
@@ -167,6 +172,10 @@ export function buildServer(predictor: Predictor, opts: ServerOptions = {}): Fas
       const enc = req.headers['content-encoding'];
       if (enc !== undefined && String(enc).trim().toLowerCase() !== 'identity')
         return reply.code(415).send({ error: `Content-Encoding ${JSON.stringify(String(enc).slice(0, 40))} is not supported: send the JSON body uncompressed` });
+      // A transfer coding other than chunked (gzip, chunked) would be read as if the bytes were the JSON itself.
+      const te = req.headers['transfer-encoding'];
+      if (te !== undefined && String(te).split(',').some((c) => !['chunked', 'identity'].includes(c.trim().toLowerCase())))
+        return reply.code(415).send({ error: `Transfer-Encoding ${JSON.stringify(String(te).slice(0, 40))} is not supported: send the JSON body uncompressed (chunked is fine)` });
       const length = req.headers['content-length'];
       const ticket = admission.admit(admission.estimate(length === undefined ? undefined : Number(length)), req.ip);
       if (!ticket) {
