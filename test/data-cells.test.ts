@@ -67,7 +67,9 @@ describe('cell readers = DuckDB', () => {
       if (ok && (want[k] === 'ERR' || !Object.is(got, want[k]) && got !== want[k])) mismatches.push(`${show(v)}: DuckDB ${show(want[k])}, ours ${show(got)}`);
     });
     expect(mismatches).toEqual([]);
-    expect(cells.filter(accepted).length).toBeGreaterThan(isTime ? 500 : cls === 'boolean' ? 12 : 20);
+    // (integer columns refuse fractions since a fractional time was rounded across the prediction time: fewer pass)
+    expect(cells.filter(accepted).length).toBeGreaterThan(isTime ? 500 : cls === 'boolean' ? 12 : cls === 'integer' ? 10 : 20);
+    if (cls === 'integer') for (const v of [1.5, '2.5', -0.25]) expect(accepted(v), String(v)).toBe(false);
   });
 
   it.each(['BIGINT', 'BOOLEAN', 'DOUBLE'])('CAST(%s AS VARCHAR) (categories and codes held in number columns)', async (type) => {

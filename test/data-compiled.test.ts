@@ -559,7 +559,7 @@ function oddCells(rand: () => number, rec: Record<string, unknown>, id: string):
   copy.id = id;
   const odd = (v: unknown, key: string): unknown => {
     const r = rand();
-    if (typeof v === 'number') return r < 0.3 ? ` ${v} ` : r < 0.4 && key === 'day' ? v + 0.5 : r < 0.45 ? '' : r < 0.5 ? null : v;
+    if (typeof v === 'number') return r < 0.3 ? ` ${v} ` : r < 0.4 && key === 'day' ? `${v}.0` : r < 0.45 ? '' : r < 0.5 ? null : v;
     if (typeof v === 'string') return r < 0.1 ? '' : r < 0.2 ? v.toUpperCase() : r < 0.25 ? ` ${v}` : v;
     return v;
   };
@@ -568,7 +568,7 @@ function oddCells(rand: () => number, rec: Record<string, unknown>, id: string):
     if (k === 'index_time') {
       if (rand() < 0.3) {
         delete copy.index_time;
-        (copy.patients as Record<string, unknown>).index_day = rand() < 0.5 ? '1000' : 1000.5;
+        (copy.patients as Record<string, unknown>).index_day = rand() < 0.5 ? '1000' : '1000.0'; // (a fraction is refused: the column held whole days)
       }
       continue;
     }

@@ -347,7 +347,7 @@ describe('an interrupted benchmark is resumable and reported as incomplete', () 
     const m = JSON.parse(readFileSync(join(r, 'metrics.json'), 'utf8'));
     m.splits.test.auroc = 0.999;
     writeFileSync(join(r, 'metrics.json'), JSON.stringify(m));
-    expectUserError(await cli('report', r, '--out', join(root, 'edited-run.html')), /metrics\.json: changed or damaged since it was written: sha256/);
+    expectUserError(await cli('report', r, '--out', join(root, 'edited-run.html')), /metrics\.json: changed or damaged since it was written: its sha256 does not match SHA256SUMS/);
     expect(existsSync(join(root, 'edited-run.html'))).toBe(false);
   });
 

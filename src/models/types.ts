@@ -90,7 +90,7 @@ export interface ModelConfig {
   /** Risk bins of the bias network (quantiles within each label) whose weights are balanced. */
   biasBins?: number;
   /**
-   * λ of the bias network's refinement (0 = off): when the gate is on, a partner model is trained on the first bias
+   * λ of the bias network's refinement (0 = off): when the gate is on and the deconfounder is not, a partner model is trained on the first bias
    * network's balancing weights, and a second bias network with λ × the squared within-label correlation of its logit
    * with the partner's; its bins replace the first one's. The partner holds the signal the balancing kept (mostly the
    * severity), so the second bias network explains the label through the rest (the shortcut).

@@ -82,7 +82,7 @@ export function addTrainingOptions(cmd: Command): Command {
     .option('--gate-backbone <name>', "bias network the gate's shortcut test reads: early (an early-fusion one, for every backbone; default) | same (the balanced one)")
     .option('--bias-steps <n>', 'training steps of the separate bias network; auto = 3 epochs (default)', autoOr(intArg('bias-steps')))
     .option('--bias-bins <n>', "bins of the bias network's risk made independent of the label: 2 = one cut at the gate's threshold, more = quantiles (default 5)", intArg('bias-bins'))
-    .option('--bias-refine <λ>', "refinement of the bias network when the gate is on: a second one decorrelated (within each label, weight λ) from a partner model trained on the first one's weights; 0 = off (default 0.3)", numArg('bias-refine'))
+    .option('--bias-refine <λ>', "refinement of the bias network when the gate is on and the deconfounder is not: a second one decorrelated (within each label, weight λ) from a partner model trained on the first one's weights; 0 = off (default 0.3)", numArg('bias-refine'))
     .option('--weight-cap <x>', 'largest per-patient training weight (default 20)', numArg('weight-cap'))
     .option('--modality-dropout <p>', 'hide each observed modality of training patients with probability p (≥ 1 kept; 0 = off)', numArg('modality-dropout'))
     .option('--calibration <method>', `calibration of the served risk, fitted on validation: ${CALIBRATION_METHODS.join(' | ')}`, defaultTrainOptions.calibration)

@@ -51,9 +51,9 @@ export function fitBiasNetwork(
  * the first bias network's balancing weights, so that it holds what the balancing kept. Its logits on the training
  * patients.
  */
-export function fitPartnerNetwork(ctx: PartContext, weights: Float32Array, seesMask = true): Float32Array {
+export function fitPartnerNetwork(ctx: PartContext, weights: Float32Array): Float32Array {
   const { ds, opts, trainPat } = ctx;
-  const { net } = trainSideNetwork(ctx, biasBackboneOf(ctx), { loss: 'ce', weights, seesMask }, opts.seed + 1, 'bias net partner');
+  const { net } = trainSideNetwork(ctx, biasBackboneOf(ctx), { loss: 'ce', weights }, opts.seed + 1, 'bias net partner');
   try {
     const p = predictSplit(net, ds.splits.train, ds.modalities, trainPat, opts.evalBatchSize).p;
     return Float32Array.from(p, (v) => Math.log(Math.max(1e-7, v) / Math.max(1e-7, 1 - v)));
@@ -73,8 +73,6 @@ interface SideLoss {
   weights?: Float32Array;
   /** Fixed logits of the training patients that the network's logit is decorrelated from within each label. */
   against?: { logits: Float32Array; lambda: number };
-  /** Whether the fusion reads the mask (default yes). */
-  seesMask?: boolean;
 }
 
 /** Trains a plain model of the given backbone (mask features on) for the bias network's steps; the caller disposes it. */
@@ -84,7 +82,7 @@ function trainSideNetwork(ctx: PartContext, backbone: BackboneName, how: SideLos
   // Its start depends on the seed alone, not on what ran before it: the gate's early-fusion network is then the same
   // network for every backbone on a seed, so all backbones of a benchmark take the same gate decision on a split.
   manualSeed(seed);
-  const net = createModel(ds.modalities, dict, { ...cfg, backbone, debias: 'none', maskFeatures: how.seesMask ?? true });
+  const net = createModel(ds.modalities, dict, { ...cfg, backbone, debias: 'none', maskFeatures: true });
   const params = net.parameters();
   // The bias network's own backbone's rate (its 'auto'), unless a rate was asked for.
   const lr = opts.lrAsked === 'auto' ? autoRate(backbone) : opts.lr;

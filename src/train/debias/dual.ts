@@ -3,8 +3,9 @@
 // bins (quantiles over the training patients) are independent of the label: within each bin the label rate becomes
 // the overall one, so what the bias network found no longer predicts the outcome in the weighted set. The weights
 // are bounded and normalised (they cannot invert the model, unlike LfF's relative-difficulty weights). With
-// --bias-refine λ > 0 (the default) a second bias network, kept uncorrelated within each label with a partner trained
-// on the first one's weights, gives the bins instead: its score holds less of the severity the partner holds.
+// --bias-refine λ > 0 (the default) and the deconfounder inactive, a second bias network, kept uncorrelated within
+// each label with a partner trained on the first one's weights, gives the bins instead: its score holds less of the
+// severity the partner holds.
 import { aurocOf, shortcutTest } from '../../models/debias/gate.js';
 import { groupLabelWeights, quantileEdges, scoreBins } from '../../models/debias/weights.js';
 import { fitBiasNetwork, fitPartnerNetwork, type BiasScores } from './bias-network.js';
@@ -70,12 +71,14 @@ export const dualPart: DebiasPart = {
       : `dual branch ${on ? 'on' : 'off'} (--gate ${mode}; ${why})`;
     if (!on) return { name: 'dual', record, notes: [note] };
     let weights = weightsOf(scores, own.threshold);
-    if (refine > 0) {
-      // The refinement: the partner learns what these weights keep (mostly the severity); the second bias network,
-      // uncorrelated with it within each label, explains the label through the rest, so its bins track the shortcut
-      // with less of the severity in them (docs/RESULTS.md §6).
-      // The partner reads the mask as the main model does: not when the deconfounder keeps the pattern out of it.
-      const partner = fitPartnerNetwork(ctx, weights.train, !withPattern);
+    // The refinement: the partner learns what these weights keep (mostly the severity); the second bias network,
+    // uncorrelated with it within each label, explains the label through the rest, so its bins track the shortcut
+    // with less of the severity in them. Only without the deconfounder: with it (bins × pattern) development data
+    // showed no gain and a loss for the transformer (docs/RESULTS.md §6).
+    const refining = refine > 0 && !withPattern;
+    record.refined = refining;
+    if (refining) {
+      const partner = fitPartnerNetwork(ctx, weights.train);
       const refined = fitBiasNetwork(ctx, { against: { logits: partner, lambda: refine } });
       weights = weightsOf(refined, bins === 2 ? testOf(refined).threshold : Number.NaN);
       record.refined_auroc = round(aurocOf(train.labels, refined.train));
