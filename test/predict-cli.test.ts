@@ -70,6 +70,15 @@ describe('cdmm predict', () => {
     expect(readdirSync(root).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
+  it('an --input folder whose table file is a folder or a FIFO says so (it read as "the cohort table is needed")', async () => {
+    const dir = join(root, 'odd-input');
+    mkdirSync(join(dir, 'patients.csv'), { recursive: true });
+    const r = await cli('predict', run, '--input', dir, '--out', join(root, 'never-odd.json'));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/odd-input\/patients\.csv: not a file \(a folder\); table patients of spec '.*' is read from a file of that name/);
+    expect(existsSync(join(root, 'never-odd.json'))).toBe(false);
+  });
+
   it('gives the same predictions for the same patients as JSONL records, written as CSV', async () => {
     const ids = runPreds.ids.slice(0, 25);
     const file = join(root, 'recs.jsonl');

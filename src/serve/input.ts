@@ -105,8 +105,12 @@ function tablesInFolder(dir: string, spec: Spec): Record<string, string> {
     const candidates = [basename(t.file), ...TABLE_EXTENSIONS.map((e) => table + e)];
     // a table read from a folder (Parquet shards, or CSV files) is found as a folder of that name
     const folderOk = folderKind(t) !== false;
-    const hit = candidates.map((c) => join(dir, c)).find((p) => existsSync(p) && (statSync(p).isFile() || (folderOk && statSync(p).isDirectory())));
+    const present = candidates.map((c) => join(dir, c)).filter((p) => existsSync(p));
+    const hit = present.find((p) => statSync(p).isFile() || (folderOk && statSync(p).isDirectory()));
     if (hit) tables[table] = asTablePath(hit);
+    // Named like the table but no file (a folder, a FIFO): said, rather than read as "table not given".
+    else if (present.length)
+      throw new CdmmError(`${present[0]}: not a file (${statSync(present[0]).isDirectory() ? 'a folder' : 'a FIFO, socket or device'}); table ${table} of spec '${spec.name}' is read from a file of that name${folderOk ? ' or a folder of its files' : ''}`);
   }
   if (!Object.keys(tables).length) {
     const expected = Object.entries(spec.tables).map(([table, t]) => `${table}: ${basename(t.file)} or ${table}${TABLE_EXTENSIONS[0]}`);
