@@ -57,9 +57,12 @@ describe('data errors', () => {
     expect((await buildError(dir)).message).toMatch(/tables\.labs\.file: .*labs\.csv: line 13 has a quote inside a quoted field that is not doubled \("12,90,\\"hb \\"fasting\\" a\\",11"\): inside a quoted field a quote is written twice/);
     editSpec(dir, 'file: labs.csv', 'file: labs.csv, delimiter: ","');
     expect((await buildError(dir)).message).toMatch(/labs\.csv: line 13 has a quote inside a quoted field that is not doubled/);
-    // Doubled, the same text reads.
+    // Doubled, the same text reads; so does a value that starts with a doubled quote, in a ';' file too (a reviewer's
+    // files were refused when the scan used another delimiter than the file's).
     writeFileSync(join(dir, 'labs.csv'), labs.replace('"hb "fasting" a"', '"hb ""fasting"" a"'));
     await expect(prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).resolves.toBeTruthy();
+    const semi = smallDataset({ labs: ['"id";"day";"test";"value"', ...Array.from({ length: 30 }, (_, i) => `"${i + 1}";"90";"${i === 4 ? '""hb"" x' : 'hb'}";"${10 + (i % 5)}"`)].join('\n') + '\n' });
+    await expect(prepareDataset(join(semi, 'spec.yaml'), { quiet: true, cache: false })).resolves.toBeTruthy();
   });
 
   it('unknown column names the spec field, the table and the file', async () => {

@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBMaterializedResult, type DuckDBResultReader } from '@duckdb/node-api';
 import { CdmmError } from '../util/errors.js';
-import { checkGzipComplete, findLongLine, findNonUtf8Line, findRaggedRow, findStrayQuote, folderKind, lineScannable, recordStartLines, resolveTableFiles, type PathPolicy } from './paths.js';
+import { checkGzipComplete, findLongLine, findNonUtf8Line, findRaggedRow, findStrayQuote, folderKind, headerDelimiter, lineScannable, recordStartLines, resolveTableFiles, type PathPolicy } from './paths.js';
 import { closest, tableFormat, tableId, tableTime, timeUnitsPerDay, type TableSpec } from './spec.js';
 
 /**
@@ -455,7 +455,8 @@ export class Db {
     if (fmt === 'csv' && /not possible to automatically detect the CSV parsing dialect|Error when sniffing file/i.test(reason)) {
       const bad = await raggedRowIn(files, delimiter ? [delimiter] : CSV_DELIMITERS, 2);
       if (bad) return raggedText(bad, files.length > 1);
-      const stray = await strayQuoteIn(files, delimiter ? [delimiter] : CSV_DELIMITERS);
+      // (the delimiter the header line uses most: scanning with another one reads quotes where none are)
+      const stray = await strayQuoteIn(files, delimiter ? [delimiter] : [await headerDelimiter(files[0], CSV_DELIMITERS)]);
       if (stray) return strayQuoteText(stray, files.length > 1);
     }
     // (a folder's files are searched in turn; the first file with the problem is named)
@@ -552,7 +553,13 @@ export class Db {
     if (!text.length || !lineScannable(file)) return;
     const quoted = await this.scalar(`SELECT ${text.map((c) => `bool_or(starts_with(${q(c)}, '"'))`).join(' OR ')} FROM ${tbl(name)}`);
     if (quoted !== true) return;
-    const stray = await strayQuoteIn([file], t.delimiter ? [t.delimiter] : CSV_DELIMITERS);
+    // Only where the reader dropped the quote character (a value may start with a doubled quote, or the file may
+    // escape quotes with a backslash: those read right), and with the delimiter it read the file with.
+    const delim = t.delimiter ? `, delim=${lit(t.delimiter)}` : '';
+    const enc = t.encoding && t.encoding !== 'utf-8' ? `, encoding=${lit(t.encoding)}` : '';
+    const [dialect] = await this.rows(`SELECT Quote AS quote, Delimiter AS delim FROM sniff_csv(${lit(file)}, sample_size=-1${delim}${enc})`);
+    if (!dialect || !['', '(empty)'].includes(String(dialect.quote))) return;
+    const stray = await strayQuoteIn([file], [t.delimiter ?? String(dialect.delim)]);
     if (stray) throw new CdmmError(`${where}: ${file}: ${strayQuoteText(stray)}`);
   }
 

@@ -229,6 +229,23 @@ export async function findStrayQuote(path: string, delim: string): Promise<{ lin
   return undefined;
 }
 
+/** Of `candidates`, the one the file's first line holds most often outside quotes (the first candidate if none). */
+export async function headerDelimiter(path: string, candidates: string[]): Promise<string> {
+  let first = '';
+  try {
+    for await (const line of textLines(path)) { first = line; break; }
+  } catch {
+    return candidates[0];
+  }
+  const outside = first.replace(/"[^"]*"/g, '');
+  let best = candidates[0], most = 0;
+  for (const d of candidates) {
+    const n = outside.split(d).length - 1;
+    if (n > most) { best = d; most = n; }
+  }
+  return best;
+}
+
 /** Files recordStartLines can read: plain or gzipped text (a .zst one is not decompressed here). */
 export const lineScannable = (path: string) => /\.(csv|tsv|txt)(\.gz)?$/i.test(path);
 
