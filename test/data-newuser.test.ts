@@ -560,6 +560,11 @@ modalities:
 `;
     const bad = writeFixture({ 'p.csv': rows('pid,y,age,y,x'), 'spec.yaml': spec });
     await expect(prepareDataset(join(bad, 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(/tables\.p\.file: .*p\.csv: the header names column "y" twice \(columns 2 and 4\), so a spec cannot say which one it means/);
+    // Also when tables.NAME.columns loads only some columns, and when the two differ in case only (DuckDB renames Y too).
+    const subset = writeFixture({ 'p.csv': rows('pid,y,age,y,x'), 'spec.yaml': spec.replace('p: { file: p.csv, id: pid }', 'p: { file: p.csv, id: pid, columns: [pid, y, age] }') });
+    await expect(prepareDataset(join(subset, 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(/the header names column "y" twice \(columns 2 and 4\)/);
+    const cased = writeFixture({ 'p.csv': rows('pid,Y,age,y,x'), 'spec.yaml': spec });
+    await expect(prepareDataset(join(cased, 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(/the header names column "y" twice \(columns 2 and 4, as "Y" and "y": names are compared without case\)/);
     const ok = writeFixture({ 'p.csv': rows('pid,y,age,age_1,x'), 'spec.yaml': spec });
     const ds = await prepareDataset(join(ok, 'spec.yaml'), { quiet: true, cache: false });
     expect(ds.cohort.included).toBe(40);

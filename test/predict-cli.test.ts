@@ -77,6 +77,12 @@ describe('cdmm predict', () => {
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/odd-input\/patients\.csv: not a file \(a folder\); table patients of spec '.*' is read from a file of that name/);
     expect(existsSync(join(root, 'never-odd.json'))).toBe(false);
+    // and a key beside "records" in a JSON input is named, as the server names it
+    const extra = join(root, 'extra.json');
+    writeFileSync(extra, JSON.stringify({ records: [{ id: 'a' }], threshold: 0.5 }));
+    const r2 = await cli('predict', run, '--input', extra, '--out', join(root, 'never-extra.json'));
+    expect(r2.code).toBe(2);
+    expect(r2.err).toMatch(/extra\.json: "threshold": unknown field beside "records"/);
   });
 
   it('gives the same predictions for the same patients as JSONL records, written as CSV', async () => {

@@ -77,7 +77,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
   // the text, a US-format end time gave negative exclusion counts).
   if ((opts.filters ?? opts.withLabels) && spec.cohort.end_time) await db.requireTime(ct, spec.cohort.end_time, 'cohort.end_time');
   const lbl = spec.label as { table?: string; time?: unknown };
-  if (opts.withLabels && (lbl.table ?? ct) === ct && typeof lbl.time === 'string' && t.columns.has(lbl.time)) await db.requireTime(ct, lbl.time, 'label.time');
+  if ((opts.filters ?? opts.withLabels) && (lbl.table ?? ct) === ct && typeof lbl.time === 'string' && t.columns.has(lbl.time)) await db.requireTime(ct, lbl.time, 'label.time');
 
   const conds: string[] = [];
   const exclusions: Record<string, number> = {};

@@ -569,18 +569,20 @@ export class Db {
    * as it is and a repeated name is an error naming both positions.
    */
   private async noRepeatedHeader(desc: string[], t: TableSpec, file: string, where: string): Promise<void> {
-    const names = new Set(desc);
-    if (!desc.some((c) => { const m = /^(.+)_\d+$/.exec(c); return m !== null && names.has(m[1]); })) return;
+    // DuckDB compares names without case (Val, val: the second becomes val_1). With tables.NAME.columns only the
+    // chosen columns are loaded, so a repeat among the others cannot show here: the header is read then too.
+    const names = new Set(desc.map((c) => c.toLowerCase()));
+    if (!t.columns && !desc.some((c) => { const m = /^(.+)_\d+$/.exec(c); return m !== null && names.has(m[1].toLowerCase()); })) return;
     const delim = t.delimiter ? `, delim=${lit(t.delimiter)}` : '';
     const enc = t.encoding && t.encoding !== 'utf-8' ? `, encoding=${lit(t.encoding)}` : '';
     const [row] = await this.rows(`SELECT * FROM read_csv(${lit(file)}, header=false, all_varchar=true${delim}${enc}) LIMIT 1`);
     const header = Object.values(row ?? {}).map((v) => (v === null ? '' : String(v).trim()));
     const first = new Map<string, number>();
     for (const [k, n] of header.entries()) {
-      const at = first.get(n);
+      const at = first.get(n.toLowerCase());
       if (at !== undefined && n !== '')
-        throw new CdmmError(`${where}: ${file}: the header names column ${JSON.stringify(n.length > 80 ? `${n.slice(0, 80)}…` : n)} twice (columns ${at + 1} and ${k + 1}), so a spec cannot say which one it means; rename one of them in the file`);
-      first.set(n, k);
+        throw new CdmmError(`${where}: ${file}: the header names column ${JSON.stringify(n.length > 80 ? `${n.slice(0, 80)}…` : n)} twice (columns ${at + 1} and ${k + 1}${header[at] !== n ? `, as ${JSON.stringify(header[at])} and ${JSON.stringify(n)}: names are compared without case` : ''}), so a spec cannot say which one it means; rename one of them in the file`);
+      first.set(n.toLowerCase(), k);
     }
   }
 

@@ -75,7 +75,12 @@ function fromParsed(path: string, doc: unknown, spec: Spec, policy: PathPolicy):
   if (Array.isArray(doc)) return { kind: 'records', records: doc };
   if (doc === null || typeof doc !== 'object') throw new CdmmError(`${path}: expected a list of patient records or a mapping of table name → file`);
   const obj = doc as Record<string, unknown>;
-  if (Object.hasOwn(obj, 'records') && Array.isArray(obj.records)) return { kind: 'records', records: obj.records };
+  if (Object.hasOwn(obj, 'records') && Array.isArray(obj.records)) {
+    // As the server: beside "records" nothing is read, so another key is a mistake to name.
+    const other = Object.keys(obj).find((k) => k !== 'records');
+    if (other !== undefined) throw new CdmmError(`${path}: ${JSON.stringify(other.length > 40 ? `${other.slice(0, 40)}…` : other)}: unknown field beside "records" (the file is { "records": [...] } and nothing else)`);
+    return { kind: 'records', records: obj.records };
+  }
   // Own keys only: a key such as `constructor` is not a spec table because Object.prototype has one.
   const isTable = (k: string) => Object.hasOwn(spec.tables, k);
   // One patient record, as `cdmm serve` accepts it: has an id or index time, or rows rather than file paths.

@@ -9,6 +9,7 @@ import { loadSpec } from '../data/spec.js';
 import type { PreparedDataset } from '../data/types.js';
 import { checkOutDir, setAside } from '../util/outdir.js';
 import type { BackboneName, DebiasMode, ModelConfig } from '../models/types.js';
+import { defaultModelConfig } from '../models/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { CdmmError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
@@ -287,7 +288,10 @@ function reusable(dir: string, req: BenchmarkRequest, backbone: string, debias: 
     // Runs record their resolved options (train) and what was asked (train_requested, with 'auto' kept).
     const asked = c.train_requested ?? c.train;
     const sameTrain = JSON.stringify({ ...asked, seed: undefined }) === JSON.stringify({ ...req.train, seed: undefined });
-    const sameModel = Object.entries(req.model).every(([k, v]) => c.model?.[k] === v);
+    // A default that changed between the runs (the bias network's refinement, added 2026-12-08: absent = 0 in runs
+    // before it) must match too, or a resumed benchmark mixes two methods.
+    const sameModel = Object.entries(req.model).every(([k, v]) => c.model?.[k] === v)
+      && (c.model?.biasRefine ?? 0) === (req.model.biasRefine ?? defaultModelConfig.biasRefine ?? 0);
     if (c.backbone !== backbone || c.debias !== debias || c.seed !== seed || c.split_seed !== splitSeed || !sameTrain || !sameModel) return undefined;
     return scoreOf(met, backbone as BackboneName, debias as DebiasMode, seed, dir, man);
   } catch {
