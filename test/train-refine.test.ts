@@ -6,6 +6,7 @@ import { manualSeed } from '../src/engine/index.js';
 import { assignPatterns, buildPatternDictionary, defaultModelConfig } from '../src/models/index.js';
 import { fitBiasNetwork, fitPartnerNetwork } from '../src/train/debias/bias-network.js';
 import { dualPart } from '../src/train/debias/dual.js';
+import { DEBIAS_PARTS } from '../src/train/debias/index.js';
 import { groupLabelWeights, quantileEdges, scoreBins } from '../src/models/debias/weights.js';
 import { defaultTrainOptions } from '../src/train/options.js';
 import { syntheticDataset } from './train-fixtures.js';
@@ -60,5 +61,17 @@ describe('bias network refinement', () => {
     expect(off.record.bias_refine).toBe(0);
     expect(off.record.refined_auroc).toBeUndefined();
     expect(Array.from(on.trainWeights!)).not.toEqual(Array.from(off.trainWeights!));
+    expect(on.record.refined).toBe(true);
+    // Deterministic for a seed, the refinement included.
+    const again = dualPart.prepare(ctx);
+    expect(again.trainWeights).toEqual(on.trainWeights);
+    expect(again.valWeights).toEqual(on.valWeights);
+    // With the deconfounder acting (this MNAR set), the refinement stays out: the weights are the unrefined ones.
+    const full = { ...ctx, cfg: { ...cfg, debias: 'full' as const, patternGate: 'on' as const } };
+    const dec = DEBIAS_PARTS.find((p) => p.name === 'deconfound')!.prepare(full);
+    const withDec = dualPart.prepare({ ...full, before: [dec] });
+    const withDecOff = dualPart.prepare({ ...full, cfg: { ...full.cfg, biasRefine: 0 }, before: [dec] });
+    expect(withDec.record.refined).toBe(false);
+    expect(withDec.trainWeights).toEqual(withDecOff.trainWeights);
   }, 120_000);
 });
