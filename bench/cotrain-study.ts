@@ -5,37 +5,28 @@
 // independent given Y, so two predictors that are independent given Y can split the label signal as C and U. Prints,
 // per λ, one JSON line: the C–Y gap left by balancing B's 5 bins × pattern (docs/RESULTS.md §6's statistic), B's
 // within-label AUROC for C and correlation with U, and M's within-label correlations and shift AUROC.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { prepareDataset } from '../src/data/build.js';
-import { Adam, clipGradNorm, manualSeed, setNumThreads, tensor, tidy, type Tensor } from '../src/engine/index.js';
+import { Adam, clipGradNorm, manualSeed, setNumThreads, tensor, tidy } from '../src/engine/index.js';
 import { auroc } from '../src/eval/metrics.js';
 import { makeBatch } from '../src/models/batch.js';
 import { createModel, defaultModelConfig } from '../src/models/index.js';
-import { gce } from '../src/models/losses.js';
+import { gce, withinLabelCorr2 } from '../src/models/losses.js';
 import { assignPatterns, buildPatternDictionary } from '../src/models/patterns.js';
 import { groupLabelWeights, quantileEdges, scoreBins } from '../src/models/debias/weights.js';
 import { predictSplit } from '../src/run/predict.js';
 import { defaultTrainOptions, resolveAuto } from '../src/train/options.js';
 import { PatientSampler, cutPoints } from '../src/train/sampler.js';
 import type { SplitArrays } from '../src/data/types.js';
+import { arg, byLabel, cyGap, logit, pearson, simTruth } from './sim-truth.js';
 
-const arg = (name: string, d: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : d;
-};
 const dir = process.argv[2];
 const backbone = arg('backbone', 'early');
 const seed = Number(arg('seed', '0'));
 const lambdas = arg('lambda', '0,1,10').split(',').map(Number);
 const jointEpochs = Number(arg('joint-epochs', '3'));
 setNumThreads(1);
-const lines = readFileSync(join(dir, 'patients.csv'), 'utf8').trim().split('\n');
-const head = lines[0].split(',');
-const ci = head.indexOf('confounder');
-const ri = head.indexOf('true_risk');
-const C = new Map(lines.slice(1).map((l) => { const f = l.split(','); return [f[0], Number(f[ci])]; }));
-const U = new Map(lines.slice(1).map((l) => { const f = l.split(','); const r = Number(f[ri]); return [f[0], (Math.log(r / (1 - r)) + 2.3) / 1.5]; }));
+const { C, U } = simTruth(dir);
 
 const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, seed });
 const { train, val } = ds.splits;
@@ -52,43 +43,10 @@ let pos = 0;
 for (const y of train.labels) pos += y >= 0.5 ? 1 : 0;
 const posW = (train.labels.length - pos) / pos;
 
-function gap(y: Float32Array, c: number[], w: Float32Array): number {
-  const s = [[0, 0], [0, 0]];
-  for (let i = 0; i < y.length; i++) { const k = y[i] >= 0.5 ? 1 : 0; s[k][0] += w[i]; s[k][1] += w[i] * c[i]; }
-  return s[1][1] / s[1][0] - s[0][1] / s[0][0];
-}
-function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const n = a.length;
-  let ma = 0, mb = 0;
-  for (let i = 0; i < n; i++) { ma += a[i]; mb += b[i]; }
-  ma /= n; mb /= n;
-  let sab = 0, saa = 0, sbb = 0;
-  for (let i = 0; i < n; i++) { const x = a[i] - ma, z = b[i] - mb; sab += x * z; saa += x * x; sbb += z * z; }
-  return sab / Math.sqrt(saa * sbb);
-}
 /** Mean over the two labels of a statistic computed within the label. */
 function withinLabel(y: Float32Array, f: (idx: number[]) => number): number {
-  let s = 0;
-  for (const cls of [0, 1]) {
-    const idx: number[] = [];
-    y.forEach((v, i) => { if ((v >= 0.5 ? 1 : 0) === cls) idx.push(i); });
-    s += f(idx);
-  }
-  return s / 2;
-}
-const logit = (p: number) => Math.log(Math.max(1e-7, p) / Math.max(1e-7, 1 - p));
-
-/** Squared within-label Pearson correlation of two logits over a batch, summed over the labels. */
-function condCorr2(a: Tensor, b: Tensor, y: Tensor): Tensor {
-  let out: Tensor | null = null;
-  for (const m of [y, y.rsub(1)]) {
-    const n = m.sum().add(1e-6);
-    const ca = a.sub(a.mul(m).sum().div(n)).mul(m);
-    const cb = b.sub(b.mul(m).sum().div(n)).mul(m);
-    const r = ca.mul(cb).sum().div(ca.square().sum().mul(cb.square().sum()).add(1e-8).sqrt());
-    out = out ? out.add(r.square()) : r.square();
-  }
-  return out!;
+  const [neg, pos] = byLabel(y);
+  return (f(neg) + f(pos)) / 2;
 }
 
 const c = train.ids.map((id) => C.get(id)!);
@@ -119,7 +77,7 @@ for (const lambda of lambdas) {
         if (joint) {
           const lm = M.forward(batch).logitFactual;
           const bce = lm.mul(y.mul(2).sub(1)).logSigmoid().neg().mean();
-          const pen = condCorr2(lb, lm, y);
+          const pen = withinLabelCorr2(lb, lm, y);
           penSum += pen.item(); penN++;
           loss = loss.add(bce).add(pen.mul(lambda));
         }
@@ -143,7 +101,7 @@ for (const lambda of lambdas) {
   const mTest = auroc(ds.splits.test.labels, predictSplit(M, ds.splits.test, ds.modalities, pat(ds.splits.test), 1024).p);
   console.log(JSON.stringify({
     backbone, seed, lambda, joint_epochs: jointEpochs, pen: r(penN ? penSum / penN : 0),
-    gap_raw: r(gap(train.labels, c, new Float32Array(c.length).fill(1))), gap_b5: r(gap(train.labels, c, wts)),
+    gap_raw: r(cyGap(train.labels, c, new Float32Array(c.length).fill(1))), gap_b5: r(cyGap(train.labels, c, wts)),
     b_auroc: r(auroc(train.labels, sb)),
     b_c_auroc: r(withinLabel(train.labels, (idx) => auroc(idx.map((i) => c[i]), idx.map((i) => sb[i])))),
     b_u_corr: r(withinLabel(train.labels, (idx) => pearson(idx.map((i) => lb[i]), idx.map((i) => u[i])))),

@@ -6,25 +6,21 @@
 // (M fixed): M holds mostly the severity U, so B is pushed to explain the label through what M does not use (the
 // confounder C, independent of U given Y). Prints one JSON line per round: the C–Y gap left by B's bins, B's
 // within-label AUROC for C and correlation with U, and M's test and shift AUROC. Plain models (mask features on).
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { prepareDataset } from '../src/data/build.js';
-import { Adam, clipGradNorm, manualSeed, setNumThreads, tensor, tidy, type Tensor } from '../src/engine/index.js';
+import { Adam, clipGradNorm, manualSeed, setNumThreads, tensor, tidy } from '../src/engine/index.js';
 import { auroc } from '../src/eval/metrics.js';
 import { makeBatch } from '../src/models/batch.js';
 import { createModel, defaultModelConfig } from '../src/models/index.js';
-import { gce } from '../src/models/losses.js';
+import { gce, withinLabelCorr2 } from '../src/models/losses.js';
 import { assignPatterns, buildPatternDictionary } from '../src/models/patterns.js';
 import { groupLabelWeights, quantileEdges, scoreBins } from '../src/models/debias/weights.js';
 import { predictSplit } from '../src/run/predict.js';
 import { defaultTrainOptions, resolveAuto } from '../src/train/options.js';
 import { PatientSampler, cutPoints } from '../src/train/sampler.js';
 import type { SplitArrays } from '../src/data/types.js';
+import { arg, byLabel, cyGap, logit, pearson, simTruth } from './sim-truth.js';
 
-const arg = (name: string, d: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : d;
-};
 const dir = process.argv[2];
 const backbone = arg('backbone', 'early');
 const seed = Number(arg('seed', '0'));
@@ -34,12 +30,7 @@ const mEpochs = Number(arg('epochs', '8'));
 const bins = Number(arg('bins', '5'));
 const midEpochs = Number(arg('mid-epochs', '0')); // > 0: the model B is decorrelated from is a separate one trained this many epochs
 setNumThreads(1);
-const lines = readFileSync(join(dir, 'patients.csv'), 'utf8').trim().split('\n');
-const head = lines[0].split(',');
-const ci = head.indexOf('confounder');
-const ri = head.indexOf('true_risk');
-const C = new Map(lines.slice(1).map((l) => { const f = l.split(','); return [f[0], Number(f[ci])]; }));
-const U = new Map(lines.slice(1).map((l) => { const f = l.split(','); const r = Number(f[ri]); return [f[0], (Math.log(r / (1 - r)) + 2.3) / 1.5]; }));
+const { C, U } = simTruth(dir);
 
 const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, seed });
 const { train, test } = ds.splits;
@@ -57,38 +48,10 @@ for (const y of train.labels) pos += y >= 0.5 ? 1 : 0;
 const posW = (train.labels.length - pos) / pos;
 const c = train.ids.map((id) => C.get(id)!);
 const u = train.ids.map((id) => U.get(id)!);
-const logit = (p: number) => Math.log(Math.max(1e-7, p) / Math.max(1e-7, 1 - p));
 const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
 
-function gap(y: Float32Array, w: Float32Array): number {
-  const s = [[0, 0], [0, 0]];
-  for (let i = 0; i < y.length; i++) { const k = y[i] >= 0.5 ? 1 : 0; s[k][0] += w[i]; s[k][1] += w[i] * c[i]; }
-  return s[1][1] / s[1][0] - s[0][1] / s[0][0];
-}
-function pearson(a: number[], b: number[]): number {
-  const n = a.length;
-  const ma = a.reduce((x, y) => x + y, 0) / n, mb = b.reduce((x, y) => x + y, 0) / n;
-  let sab = 0, saa = 0, sbb = 0;
-  for (let i = 0; i < n; i++) { const x = a[i] - ma, z = b[i] - mb; sab += x * z; saa += x * x; sbb += z * z; }
-  return sab / Math.sqrt(saa * sbb);
-}
 function perLabel(f: (idx: number[]) => number): number[] {
-  return [0, 1].map((cls) => {
-    const idx: number[] = [];
-    train.labels.forEach((v, i) => { if ((v >= 0.5 ? 1 : 0) === cls) idx.push(i); });
-    return r4(f(idx));
-  });
-}
-function condCorr2(a: Tensor, b: Tensor, y: Tensor): Tensor {
-  let out: Tensor | null = null;
-  for (const m of [y, y.rsub(1)]) {
-    const n = m.sum().add(1e-6);
-    const ca = a.sub(a.mul(m).sum().div(n)).mul(m);
-    const cb = b.sub(b.mul(m).sum().div(n)).mul(m);
-    const r = ca.mul(cb).sum().div(ca.square().sum().mul(cb.square().sum()).add(1e-8).sqrt());
-    out = out ? out.add(r.square()) : r.square();
-  }
-  return out!;
+  return byLabel(train.labels).map((idx) => r4(f(idx)));
 }
 
 /** The bias network: class-balanced GCE for 3 epochs, plus λ × within-label corr² with `against` (fixed logits). */
@@ -104,7 +67,7 @@ function trainB(against: Float32Array | null, lam: number): Float32Array {
     const w = tensor(Float32Array.from(rows, (r) => (train.labels[r] >= 0.5 ? posW : 1)), [rows.length]);
     const lb = net.forward(batch).logitFactual;
     let loss = gce(lb, y, cfg.gceQ, w);
-    if (against && lam > 0) loss = loss.add(condCorr2(lb, tensor(Float32Array.from(rows, (r) => against[r]), [rows.length]), y).mul(lam));
+    if (against && lam > 0) loss = loss.add(withinLabelCorr2(lb, tensor(Float32Array.from(rows, (r) => against[r]), [rows.length]), y).mul(lam));
     opt.zeroGrad(); loss.backward(); clipGradNorm(net.parameters(), 1); opt.step();
   });
   const s = predictSplit(net, train, ds.modalities, trainPat, 1024).p;
@@ -142,7 +105,7 @@ for (let round = 0; round <= rounds; round++) {
   const m = trainM(w);
   const lb = Array.from(sb, logit), lm = Array.from(m.logits);
   console.log(JSON.stringify({
-    dir, backbone, seed, lambda, round, gap: r4(gap(train.labels, w)),
+    dir, backbone, seed, lambda, round, gap: r4(cyGap(train.labels, c, w)),
     b_auroc: r4(auroc(train.labels, sb)),
     b_c_auroc: perLabel((idx) => auroc(idx.map((i) => c[i]), idx.map((i) => sb[i]))),
     b_u_corr: perLabel((idx) => pearson(idx.map((i) => lb[i]), idx.map((i) => u[i]))),

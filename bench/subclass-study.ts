@@ -3,7 +3,6 @@
 // for each way of grouping the training patients, prints the C–Y gap left after balancing the groups (× pattern)
 // against the label: P_w(C=1 | Y=1) − P_w(C=1 | Y=0). That gap ranked retrained models' shift AUROC correctly in
 // every case tried (docs/RESULTS.md §6). Simulated data only (it reads patients.csv's `confounder`).
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { prepareDataset } from '../src/data/build.js';
 import { setNumThreads, manualSeed } from '../src/engine/index.js';
@@ -14,25 +13,13 @@ import { mulberry32 } from '../src/data/rng.js';
 import { fitBiasNetwork } from '../src/train/debias/bias-network.js';
 import { defaultTrainOptions, resolveAuto } from '../src/train/options.js';
 import { cutPoints } from '../src/train/sampler.js';
+import { arg, cyGap, simTruth } from './sim-truth.js';
 
-const arg = (name: string, d: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : d;
-};
 const dir = process.argv[2];
 const backbones = arg('backbones', 'early').split(',');
 const seeds = Number(arg('seeds', '1'));
 setNumThreads(1);
-const lines = readFileSync(join(dir, 'patients.csv'), 'utf8').trim().split('\n');
-const head = lines[0].split(',');
-const ci = head.indexOf('confounder');
-const C = new Map(lines.slice(1).map((l) => { const f = l.split(','); return [f[0], Number(f[ci])]; }));
-
-function gap(y: Float32Array, c: number[], w: Float32Array): number {
-  const s = [[0, 0], [0, 0]];
-  for (let i = 0; i < y.length; i++) { const k = y[i] >= 0.5 ? 1 : 0; s[k][0] += w[i]; s[k][1] += w[i] * c[i]; }
-  return s[1][1] / s[1][0] - s[0][1] / s[0][0];
-}
+const { C } = simTruth(dir);
 function agree(g: Int32Array, c: number[]): number {
   let a = 0;
   for (let i = 0; i < g.length; i++) a += (g[i] % 2) === c[i] ? 1 : 0;
@@ -59,20 +46,20 @@ for (let seed = 0; seed < seeds; seed++) {
     const withPat = (g: Int32Array, G: number) => ({ g: Int32Array.from(g, (v, i) => v * P + trainPat[i]), G: G * P });
     const res: Record<string, number> = {};
     const none = new Float32Array(train.labels.length).fill(1);
-    res.raw = gap(train.labels, c, none);
+    res.raw = cyGap(train.labels, c, none);
     const pat = withPat(new Int32Array(train.labels.length), 1);
-    res.pattern = gap(train.labels, c, groupLabelWeights(pat.g, train.labels, pat.G, 1, 20));
+    res.pattern = cyGap(train.labels, c, groupLabelWeights(pat.g, train.labels, pat.G, 1, 20));
     for (const bins of [5, 10]) {
       const b = withPat(scoreBins(s.train, quantileEdges(s.train, bins)), bins);
-      res[`bins${bins}`] = gap(train.labels, c, groupLabelWeights(b.g, train.labels, b.G, 1, 20));
+      res[`bins${bins}`] = cyGap(train.labels, c, groupLabelWeights(b.g, train.labels, b.G, 1, 20));
     }
     const cl = withinLabelClusters(f.train, f.dim, train.labels, trainPat, P, { seed });
     res.cluster_agree = agree(cl.groups, c);
     const g2 = withPat(cl.groups, cl.k);
-    res.cluster = gap(train.labels, c, groupLabelWeights(g2.g, train.labels, g2.G, 1, 20));
+    res.cluster = cyGap(train.labels, c, groupLabelWeights(g2.g, train.labels, g2.G, 1, 20));
     const b5 = scoreBins(s.train, quantileEdges(s.train, 5));
     const g3 = withPat(Int32Array.from(b5, (v, i) => v * cl.k + cl.groups[i]), 5 * cl.k);
-    res.cluster_x_bins5 = gap(train.labels, c, groupLabelWeights(g3.g, train.labels, g3.G, 1, 20));
+    res.cluster_x_bins5 = cyGap(train.labels, c, groupLabelWeights(g3.g, train.labels, g3.G, 1, 20));
     const r = (x: number) => Math.round(x * 1e4) / 1e4;
     console.log(JSON.stringify({ dir, seed, backbone, k: cl.k, ...Object.fromEntries(Object.entries(res).map(([k, v]) => [k, r(v)])) }));
   }

@@ -1,0 +1,58 @@
+// Shared by the development studies that read the simulator's hidden truth (bench/subclass-study.ts,
+// cotrain-study.ts, refine-study.ts): the command line, each patient's confounder C and severity U from patients.csv,
+// and the statistics those studies print. Simulated data only; never used by cdmm itself.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The value after `--name` on the command line, or `d`. */
+export function arg(name: string, d: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : d;
+}
+
+/**
+ * Per patient id, the confounder C and the latent severity U of a simulated folder (U from true_risk =
+ * σ(α + 1.5·U), α = −2.3 as in src/data/simulate.ts).
+ */
+export function simTruth(dir: string): { C: Map<string, number>; U: Map<string, number> } {
+  const lines = readFileSync(join(dir, 'patients.csv'), 'utf8').trim().split('\n');
+  const head = lines[0].split(',');
+  const ci = head.indexOf('confounder');
+  const ri = head.indexOf('true_risk');
+  const C = new Map<string, number>();
+  const U = new Map<string, number>();
+  for (const l of lines.slice(1)) {
+    const f = l.split(',');
+    const r = Number(f[ri]);
+    C.set(f[0], Number(f[ci]));
+    U.set(f[0], (Math.log(r / (1 - r)) + 2.3) / 1.5);
+  }
+  return { C, U };
+}
+
+/** The C–Y gap left in a weighted set: P_w(C=1 | Y=1) − P_w(C=1 | Y=0). */
+export function cyGap(y: ArrayLike<number>, c: ArrayLike<number>, w: ArrayLike<number>): number {
+  const s = [[0, 0], [0, 0]];
+  for (let i = 0; i < y.length; i++) { const k = y[i] >= 0.5 ? 1 : 0; s[k][0] += w[i]; s[k][1] += w[i] * c[i]; }
+  return s[1][1] / s[1][0] - s[0][1] / s[0][0];
+}
+
+export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = a.length;
+  let ma = 0, mb = 0;
+  for (let i = 0; i < n; i++) { ma += a[i]; mb += b[i]; }
+  ma /= n; mb /= n;
+  let sab = 0, saa = 0, sbb = 0;
+  for (let i = 0; i < n; i++) { const x = a[i] - ma, z = b[i] - mb; sab += x * z; saa += x * x; sbb += z * z; }
+  return sab / Math.sqrt(saa * sbb);
+}
+
+/** The indices of the patients with label 0 and with label 1. */
+export function byLabel(y: ArrayLike<number>): [number[], number[]] {
+  const out: [number[], number[]] = [[], []];
+  for (let i = 0; i < y.length; i++) out[y[i] >= 0.5 ? 1 : 0].push(i);
+  return out;
+}
+
+/** A probability as a logit, clipped at 1e-7. */
+export const logit = (p: number) => Math.log(Math.max(1e-7, p) / Math.max(1e-7, 1 - p));
