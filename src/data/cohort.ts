@@ -142,8 +142,7 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
     const before = kept;
     // A stay that ends by the prediction time (discharge or death before it) has nothing to predict.
     if (spec.cohort.end_time) {
-      const end = spec.cohort.end_time;
-      await db.requireTime(ct, end, 'cohort.end_time');
+      const end = spec.cohort.end_time; // read as a time before the filters (above)
       const kind = kindOf(t.columns.get(end)!);
       const endSql = kind === 'number' ? COHORT_IDX('number', `x.${q(end)}`, t.unitsPerDay) : `x.${q(end)}`;
       const rel = relDaysExpr(endSql, kind, idxSql, idxKind, 'cohort.end_time', f);

@@ -53,6 +53,14 @@ function strayQuoteText(r: { path: string; line: number; text: string }, of = fa
   return `line ${r.line}${of ? ` of ${r.path}` : ''} has a quote inside a quoted field that is not doubled (${JSON.stringify(r.text)}): inside a quoted field a quote is written twice, "say ""hello""" for say "hello"`;
 }
 
+/** read_csv's options for a table's delimiter and encoding (empty where the spec leaves them to detection / UTF-8). */
+function csvDialect(t: TableSpec): { delim: string; enc: string } {
+  return {
+    delim: t.delimiter ? `, delim=${lit(t.delimiter)}` : '',
+    enc: t.encoding && t.encoding !== 'utf-8' ? `, encoding=${lit(t.encoding)}` : '',
+  };
+}
+
 /** The gzip completeness checks of a table's files, 8 at a time (a folder's thousands at once ran out of file handles). */
 async function gzipChecks(files: string[], where: string): Promise<void> {
   const gz = files.filter((f) => /\.gz$/i.test(f));
@@ -387,11 +395,10 @@ export class Db {
     const fmt = tableFormat(t);
     const { path, files } = resolveTableFiles(specDir, t.file, where, folderKind(t), policy);
     const folder = files.length !== 1 || files[0] !== path;
-    const delim = t.delimiter ? `, delim=${lit(t.delimiter)}` : '';
+    const { delim, enc } = csvDialect(t);
     // na_values: markers such as "ERROR" or "NA" read as missing (besides empty fields).
     const na = t.na_values?.length ? `, nullstr=[${['', ...t.na_values].map(lit).join(', ')}]` : '';
     const dec = t.decimal ? `, decimal_separator=${lit(t.decimal)}` : '';
-    const enc = t.encoding && t.encoding !== 'utf-8' ? `, encoding=${lit(t.encoding)}` : '';
     if (fmt === 'csv') for (const f of files) if (statSync(f).size === 0) throw new CdmmError(`${where}: ${f}: the file is empty (expected a header line with the column names)`);
     // tables.NAME.file_column: each row's file name, without its folder and data extensions (a patient's own file)
     const named = folder || t.file_column ? `, filename='__cdmm_file'` : '';
@@ -527,9 +534,10 @@ export class Db {
    * such file of a folder).
    */
   private async checkCsvShape(name: string, t: TableSpec, files: string[], where: string): Promise<void> {
-    const desc = (await this.rows(`DESCRIBE ${tbl(name)}`)).map((d) => String(d.column_name)).filter((c) => c !== '__line' && c !== t.file_column);
+    const described = (await this.rows(`DESCRIBE ${tbl(name)}`)).filter((d) => d.column_name !== '__line' && d.column_name !== t.file_column);
+    const desc = described.map((d) => String(d.column_name));
     await this.noRepeatedHeader(desc, t, files[0], where);
-    if (files.length === 1) await this.noQuotesKept(name, t, files[0], where);
+    if (files.length === 1) await this.noQuotesKept(name, described.filter((d) => d.column_type === 'VARCHAR').map((d) => String(d.column_name)), t, files[0], where);
     if (files.length > 1) return this.checkFolderShape(desc, t, files, where);
     if (desc.length !== 1) return;
     const rows = Number(await this.scalar(`SELECT count(*) FROM ${tbl(name)}`));
@@ -548,15 +556,13 @@ export class Db {
    * every quoted value then keeps its quotes ("hb" for hb: a lab variable never matched, silently). Where a text
    * value of the loaded table starts with a quote, the file is scanned for such a quote and it is an error naming its line.
    */
-  private async noQuotesKept(name: string, t: TableSpec, file: string, where: string): Promise<void> {
-    const text = (await this.rows(`SELECT column_name AS c FROM (DESCRIBE ${tbl(name)}) WHERE column_type = 'VARCHAR'`)).map((r) => String(r.c));
+  private async noQuotesKept(name: string, text: string[], t: TableSpec, file: string, where: string): Promise<void> {
     if (!text.length || !lineScannable(file)) return;
     const quoted = await this.scalar(`SELECT ${text.map((c) => `bool_or(starts_with(${q(c)}, '"'))`).join(' OR ')} FROM ${tbl(name)}`);
     if (quoted !== true) return;
     // Only where the reader dropped the quote character (a value may start with a doubled quote, or the file may
     // escape quotes with a backslash: those read right), and with the delimiter it read the file with.
-    const delim = t.delimiter ? `, delim=${lit(t.delimiter)}` : '';
-    const enc = t.encoding && t.encoding !== 'utf-8' ? `, encoding=${lit(t.encoding)}` : '';
+    const { delim, enc } = csvDialect(t);
     const [dialect] = await this.rows(`SELECT Quote AS quote, Delimiter AS delim FROM sniff_csv(${lit(file)}, sample_size=-1${delim}${enc})`);
     if (!dialect || !['', '(empty)'].includes(String(dialect.quote))) return;
     const stray = await strayQuoteIn([file], [t.delimiter ?? String(dialect.delim)]);
@@ -573,8 +579,7 @@ export class Db {
     // chosen columns are loaded, so a repeat among the others cannot show here: the header is read then too.
     const names = new Set(desc.map((c) => c.toLowerCase()));
     if (!t.columns && !desc.some((c) => { const m = /^(.+)_\d+$/.exec(c); return m !== null && names.has(m[1].toLowerCase()); })) return;
-    const delim = t.delimiter ? `, delim=${lit(t.delimiter)}` : '';
-    const enc = t.encoding && t.encoding !== 'utf-8' ? `, encoding=${lit(t.encoding)}` : '';
+    const { delim, enc } = csvDialect(t);
     const [row] = await this.rows(`SELECT * FROM read_csv(${lit(file)}, header=false, all_varchar=true${delim}${enc}) LIMIT 1`);
     const header = Object.values(row ?? {}).map((v) => (v === null ? '' : String(v).trim()));
     const first = new Map<string, number>();
