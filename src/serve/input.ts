@@ -9,6 +9,7 @@ import { CdmmError } from '../util/errors.js';
 import { readInputJsonText } from '../util/files.js';
 import { repeatedKeyIssue } from '../util/json-keys.js';
 import { parseYamlText } from '../util/yaml.js';
+import { keyBesideRecords } from './types.js';
 
 export type PatientInput =
   | { kind: 'tables'; tables: Record<string, string> }
@@ -76,9 +77,8 @@ function fromParsed(path: string, doc: unknown, spec: Spec, policy: PathPolicy):
   if (doc === null || typeof doc !== 'object') throw new CdmmError(`${path}: expected a list of patient records or a mapping of table name → file`);
   const obj = doc as Record<string, unknown>;
   if (Object.hasOwn(obj, 'records') && Array.isArray(obj.records)) {
-    // As the server: beside "records" nothing is read, so another key is a mistake to name.
-    const other = Object.keys(obj).find((k) => k !== 'records');
-    if (other !== undefined) throw new CdmmError(`${path}: ${JSON.stringify(other.length > 40 ? `${other.slice(0, 40)}…` : other)}: unknown field beside "records" (the file is { "records": [...] } and nothing else)`);
+    const other = keyBesideRecords(obj);
+    if (other !== undefined) throw new CdmmError(`${path}: ${other}: unknown field beside "records" (the file is { "records": [...] } and nothing else)`);
     return { kind: 'records', records: obj.records };
   }
   // Own keys only: a key such as `constructor` is not a spec table because Object.prototype has one.

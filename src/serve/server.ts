@@ -10,7 +10,7 @@ import { repeatedKeyIssue } from '../util/json-keys.js';
 import { printable } from '../util/say.js';
 import { formatPath } from '../data/spec.js';
 import type { Predictor } from './predictor.js';
-import { InputError } from './types.js';
+import { InputError, keyBesideRecords } from './types.js';
 import { Admission, defaultAdmission, type Ticket } from './admission.js';
 import { JobAbandonedError, PredictQueue, QueueFullError } from './queue.js';
 import type { InputIssue } from './types.js';
@@ -93,9 +93,9 @@ function recordsOf(body: unknown): { list: unknown; prefix: (string | number)[];
   if (body === null || typeof body !== 'object')
     return { path: '(root)', message: 'expected a patient record object, an array of them, or { "records": [...] }' };
   if (Object.hasOwn(body, 'records')) {
-    // Beside "records" nothing is read: another key is a mistake (a misplaced option, a record field) to name.
-    const other = Object.keys(body).find((k) => k !== 'records');
-    if (other !== undefined) return { path: JSON.stringify(other.length > 40 ? `${other.slice(0, 40)}…` : other), message: 'unknown field beside "records": the body is { "records": [...] } and nothing else' };
+    // Another key is a mistake (a misplaced option, a record field) to name.
+    const other = keyBesideRecords(body);
+    if (other !== undefined) return { path: other, message: 'unknown field beside "records": the body is { "records": [...] } and nothing else' };
     return { list: (body as { records: unknown }).records, prefix: ['records'], single: false };
   }
   return { list: [body], prefix: [], single: true };

@@ -69,3 +69,12 @@ export class InputError extends CdmmError {
  * alone and in a batch agree to about 1e-7, not bit for bit. The README states this bound; tests use it.
  */
 export const PREDICTION_TOLERANCE = 1e-6;
+
+/**
+ * In a { "records": [...] } document (a request body, a predict --input file) nothing beside "records" is read: the
+ * first other key, quoted and clipped for a message, or undefined.
+ */
+export function keyBesideRecords(doc: object): string | undefined {
+  const other = Object.keys(doc).find((k) => k !== 'records');
+  return other === undefined ? undefined : JSON.stringify(other.length > 40 ? `${other.slice(0, 40)}…` : other);
+}
