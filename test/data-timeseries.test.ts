@@ -178,15 +178,38 @@ modalities:
         const ctx = { db, spec, specFile: 't.yaml', n: cohort.ids.length, idxKind: cohort.idxKind };
         const whole = await timeseriesBuilder(m).extract(ctx, 'labs');
         const ranged = await timeseriesBuilder(m).extract({ ...ctx, rowsPerBatch: 600 }, 'labs'); // 9 ranges
+        // Rows aggregated a patient block at a time: blocks of one patient, and of 4 (240 bytes of cells a patient).
+        const grouped = await timeseriesBuilder(m).extract({ ...ctx, grouping: { fromBytes: 0, blockBytes: 1 } }, 'labs');
+        const groupedRanged = await timeseriesBuilder(m).extract({ ...ctx, rowsPerBatch: 600, grouping: { fromBytes: 0, blockBytes: 1000 } }, 'labs');
         expect(whole.present.reduce((a, b) => a + b, 0)).toBeGreaterThan(90);
-        expect(Array.from(ranged.present)).toEqual(Array.from(whole.present));
-        // Means: the rows of a cell may be summed in another order (float32 results, so 1e-5 relative).
-        expect(Array.from(ranged.value, Number.isNaN)).toEqual(Array.from(whole.value, Number.isNaN));
-        ranged.value.forEach((x, c) => Number.isNaN(x) || expect(Math.abs(x - whole.value[c])).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(x))));
-        expect(Array.from(ranged.tlast)).toEqual(Array.from(whole.tlast));
+        for (const other of [ranged, grouped, groupedRanged]) {
+          expect(Array.from(other.present)).toEqual(Array.from(whole.present));
+          // Means: the rows of a cell may be summed in another order (float32 results, so 1e-5 relative).
+          expect(Array.from(other.value, Number.isNaN)).toEqual(Array.from(whole.value, Number.isNaN));
+          other.value.forEach((x, c) => Number.isNaN(x) || expect(Math.abs(x - whole.value[c])).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(x))));
+          expect(Array.from(other.tlast)).toEqual(Array.from(whole.tlast));
+        }
       } finally {
         db.close();
       }
     }
+  });
+});
+
+describe('blockOrder', () => {
+  it('is a permutation that groups rows by key block and keeps their order within a block', async () => {
+    const { blockOrder } = await import('../src/data/modalities/common.js');
+    const key = Float64Array.from({ length: 1000 }, (_, i) => (i * 7919) % 37);
+    for (const shift of [0, 2, 5, 8]) {
+      const order = blockOrder(key, key.length, shift);
+      expect([...order].sort((a, b) => a - b)).toEqual([...key.keys()]);
+      const block = (r: number) => Math.floor(key[r] / 2 ** shift);
+      for (let q = 1; q < order.length; q++) {
+        const [a, b] = [order[q - 1], order[q]];
+        expect(block(a) < block(b) || (block(a) === block(b) && a < b)).toBe(true);
+      }
+    }
+    expect(() => blockOrder(Float64Array.of(1, -1), 2, 0)).toThrow(/not a non-negative integer/);
+    expect(blockOrder(new Float64Array(0), 0, 3)).toHaveLength(0);
   });
 });

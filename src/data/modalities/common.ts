@@ -2,7 +2,7 @@
 // reader of numeric result columns.
 import { CdmmError } from '../../util/errors.js';
 import { kindOf, lit, q, relDaysExpr, sqlNum, tbl, type ColumnKind, type Db } from '../db.js';
-import type { DuckDBMaterializedResult } from '@duckdb/node-api';
+import type { DuckDBDataChunk, DuckDBMaterializedResult } from '@duckdb/node-api';
 import type { Spec, Window } from '../spec.js';
 import type { ModalityInfo } from '../types.js';
 
@@ -30,6 +30,11 @@ export interface Ctx {
   shared?: Map<string, Promise<unknown>>;
   /** Table rows per query over a long table, beyond which it is read in patient ranges (default 10 M). */
   rowsPerBatch?: number;
+  /**
+   * When a long table's rows are aggregated a block of patients at a time: from `fromBytes` of cells (default
+   * 4 MB), in blocks of about `blockBytes` of cells (default 256 KB).
+   */
+  grouping?: { fromBytes: number; blockBytes: number };
 }
 
 /** Per-patient raw data pulled by SQL, before any fitting. `present[i]` = 1 when patient i has the modality. */
@@ -139,20 +144,7 @@ export function readNumericChunks(res: DuckDBMaterializedResult, onChunk: (cols:
     if (rows === 0) continue;
     if (rows > buf[0].length) for (let c = 0; c < nCols; c++) buf[c] = new Float64Array(rows);
     for (let c = 0; c < nCols; c++) {
-      const vec = ch.getColumnVector(c);
-      const dst = buf[c];
-      // Fast path: a numeric vector without NULLs is copied as a whole (items/validity are the vector's
-      // typed-array view and NULL mask in @duckdb/node-api).
-      const items = (vec as unknown as { items?: unknown }).items;
-      const validity = (vec as unknown as { validity?: { data?: unknown } }).validity;
-      if ((items instanceof Float64Array || items instanceof Int32Array || items instanceof Float32Array) && validity && validity.data === null) {
-        dst.set(items.subarray(0, rows));
-        continue;
-      }
-      for (let i = 0; i < rows; i++) {
-        const v = vec.getItem(i) as number | bigint | null;
-        dst[i] = v === null ? NaN : Number(v);
-      }
+      buf[c].set(chunkColumn(ch, c, rows).subarray(0, rows));
     }
     onChunk(rows === buf[0].length ? buf : buf.map((b) => b.subarray(0, rows)), rows);
     total += rows;
@@ -160,17 +152,60 @@ export function readNumericChunks(res: DuckDBMaterializedResult, onChunk: (cols:
   return { rows: total, columns: nCols };
 }
 
-/** Runs a query whose columns are all numeric and returns them whole, as Float64Arrays (NULL → NaN). */
-export async function numericColumns(db: Db, sql: string): Promise<Float64Array[]> {
-  const parts: Float64Array[][] = [];
-  const { rows: total, columns } = await numericChunks(db, sql, (cols, rows) => parts.push(cols.map((c) => c.slice(0, rows))));
-  const out = Array.from({ length: columns }, () => new Float64Array(total));
-  let off = 0;
-  for (const p of parts) {
-    p.forEach((c, j) => out[j].set(c, off));
-    off += p[0].length;
+/** A column of a chunk as numbers: the vector's own typed array where it has no NULLs, else converted (NULL → NaN). */
+function chunkColumn(ch: DuckDBDataChunk, c: number, rows: number): Float64Array | Int32Array | Float32Array {
+  const vec = ch.getColumnVector(c);
+  // items/validity: the vector's typed-array view and NULL mask in @duckdb/node-api
+  const items = (vec as unknown as { items?: unknown }).items;
+  const validity = (vec as unknown as { validity?: { data?: unknown } }).validity;
+  if ((items instanceof Float64Array || items instanceof Int32Array || items instanceof Float32Array) && validity && validity.data === null) return items;
+  const out = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const v = vec.getItem(i) as number | bigint | null;
+    out[i] = v === null ? NaN : Number(v);
   }
   return out;
+}
+
+/**
+ * The order that groups rows by blocks of a non-negative integer key (block = floor(key / 2^shift)), keeping
+ * their order within a block: a counting sort. An aggregate that scatters rows into per-key cells and follows
+ * this order touches one block's cells at a time instead of the whole array for each row: with a 10-M-row long
+ * table in scan order, cache misses took three quarters of the time-series build (0.74 s against 0.18 s for the
+ * same rows in this order).
+ */
+export function blockOrder(key: Float64Array, rows: number, shift: number): Int32Array {
+  const div = 2 ** shift;
+  let blocks = 0;
+  for (let i = 0; i < rows; i++) {
+    const b = Math.floor(key[i] / div);
+    if (!(b >= 0 && b < 2 ** 31)) throw new Error(`blockOrder: key ${key[i]} is not a non-negative integer`);
+    if (b >= blocks) blocks = b + 1;
+  }
+  const at = new Float64Array(blocks + 1); // rows per block, then each block's next position
+  for (let i = 0; i < rows; i++) at[Math.floor(key[i] / div) + 1]++;
+  for (let b = 1; b <= blocks; b++) at[b] += at[b - 1];
+  const order = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) order[at[Math.floor(key[i] / div)]++] = i;
+  return order;
+}
+
+/** A materialized all-numeric result as whole columns, Float64Arrays (NULL → NaN). */
+export function readNumericColumns(res: DuckDBMaterializedResult): Float64Array[] {
+  const out = Array.from({ length: res.columnCount }, () => new Float64Array(Number(res.rowCount)));
+  let off = 0;
+  for (let k = 0, n = res.chunkCount; k < n; k++) {
+    const ch = res.getChunk(k);
+    const rows = ch.rowCount;
+    for (let c = 0; c < out.length; c++) out[c].set(chunkColumn(ch, c, rows).subarray(0, rows), off);
+    off += rows;
+  }
+  return off === out[0]?.length ? out : out.map((c) => c.subarray(0, off));
+}
+
+/** Runs a query whose columns are all numeric and returns them whole, as Float64Arrays (NULL → NaN). */
+export async function numericColumns(db: Db, sql: string): Promise<Float64Array[]> {
+  return readNumericColumns(await db.result(sql));
 }
 
 /** Largest dense n × width array a modality may produce (1.6 GB of float32). */

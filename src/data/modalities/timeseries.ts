@@ -6,7 +6,8 @@
 import { CdmmError } from '../../util/errors.js';
 import { lit, q, tbl } from '../db.js';
 import type { TimeseriesSpec } from '../spec.js';
-import { prefixed, readNumericChunks, windowedRows, type Ctx, type ModalityBuilder, type Raw } from './common.js';
+import type { DuckDBMaterializedResult } from '@duckdb/node-api';
+import { blockOrder, prefixed, readNumericChunks, readNumericColumns, windowedRows, type Ctx, type ModalityBuilder, type Raw } from './common.js';
 
 export interface TimeseriesRaw extends Raw {
   varNames: string[];
@@ -29,6 +30,8 @@ const MAX_CELLS = 400_000_000;
 const ROWS_PER_BATCH = 10_000_000;
 /** From this many table rows the scan is split in two or more ranges that overlap DuckDB's work with this thread's. */
 const PIPELINE_ROWS = 2_000_000;
+/** From this many bytes of cells, rows are aggregated a block of patients at a time, each block's cells this large. */
+const GROUPING = { fromBytes: 4 << 20, blockBytes: 256 << 10 };
 
 /**
  * Per-cell aggregate, fed row by row: last (latest time; ties → larger value, so the result never depends on
@@ -40,11 +43,14 @@ export class CellAggregate {
   readonly value: Float32Array;
   private readonly sum?: Float64Array;
   private readonly cnt?: Uint32Array;
+  /** Bytes held per cell (value and time; the running sum and count for mean). */
+  readonly bytesPerCell: number;
   constructor(cells: number, private readonly how: 'last' | 'mean' | 'min' | 'max') {
     // Times held in float32, compared as held (the compiled request path does the same).
     this.tlast = new Float32Array(cells).fill(-Infinity);
     this.value = new Float32Array(cells).fill(NaN);
     if (how === 'mean') { this.sum = new Float64Array(cells); this.cnt = new Uint32Array(cells); }
+    this.bytesPerCell = how === 'mean' ? 20 : 8;
   }
   add(c: number, time: number, v: number): void {
     const tlast = this.tlast;
@@ -174,10 +180,12 @@ async function scanTable(ctx: Ctx, members: { name: string; m: TimeseriesSpec }[
     const range = batches === 1 ? [] : [`c.pid >= ${Math.floor((ctx.n * b) / batches)}`, `c.pid < ${Math.floor((ctx.n * (b + 1)) / batches)}`];
     return `SELECT l.pid, v.vi, rel, value FROM (${long(range)}) l JOIN __ts_vars v ON l.var = v.var`;
   };
-  const aggregate = ([pid, vi, rel, val]: Float64Array[], rows: number) => {
+  // `order`: the rows' order (all of them in result order without it).
+  const aggregate = ([pid, vi, rel, val]: Float64Array[], rows: number, order?: Int32Array) => {
     for (const s of sinks) {
       const { local, bin, lo, hi, T, V, cells, present } = s;
-      for (let r = 0; r < rows; r++) {
+      for (let q = 0; q < rows; q++) {
+        const r = order ? order[q] : q;
         const k = local[vi[r]];
         const t = rel[r];
         if (k < 0 || t < lo || t > hi) continue;
@@ -187,6 +195,17 @@ async function scanTable(ctx: Ctx, members: { name: string; m: TimeseriesSpec }[
       }
     }
   };
+  // Where the cells outgrow the CPU's caches, a range's rows are aggregated a block of patients at a time, each
+  // block's cells about 256 KB (see blockOrder); this holds the range's rows whole (32 bytes a row).
+  const grouping = ctx.grouping ?? GROUPING;
+  const cellBytes = sinks.reduce((a, s) => a + s.T * s.V * s.cells.bytesPerCell, 0); // a patient's
+  const shift = Math.max(0, Math.floor(Math.log2(Math.max(1, grouping.blockBytes / Math.max(1, cellBytes)))));
+  const read = (res: DuckDBMaterializedResult) => {
+    if (ctx.n * cellBytes <= grouping.fromBytes) return void readNumericChunks(res, aggregate);
+    const cols = readNumericColumns(res);
+    const rows = cols[0].length;
+    aggregate(cols, rows, blockOrder(cols[0], rows, shift));
+  };
   let next = await db.started(rangeSql(0));
   let inFlight = false;
   try {
@@ -194,7 +213,7 @@ async function scanTable(ctx: Ctx, members: { name: string; m: TimeseriesSpec }[
       const res = await next.pending;
       inFlight = false;
       if (b + 1 < batches) { next = await db.started(rangeSql(b + 1)); inFlight = true; }
-      readNumericChunks(res, aggregate);
+      read(res);
     }
   } finally {
     // A failure while the next range's query runs: let it finish before the connection is closed.
