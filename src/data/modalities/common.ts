@@ -28,7 +28,7 @@ export interface Ctx {
    * modality that reads it). Without it each modality does its own.
    */
   shared?: Map<string, Promise<unknown>>;
-  /** Table rows per query over a long table, beyond which it is read in patient ranges (default 10 M). */
+  /** Table rows per query over a long table, beyond which it is read in patient ranges (default 2.5 M). */
   rowsPerBatch?: number;
   /**
    * When a long table's rows are aggregated a block of patients at a time: from `fromBytes` of cells (default
@@ -174,7 +174,7 @@ function chunkColumn(ch: DuckDBDataChunk, c: number, rows: number): Float64Array
  * table in scan order, cache misses took three quarters of the time-series build (0.74 s against 0.18 s for the
  * same rows in this order).
  */
-export function blockOrder(key: Float64Array, rows: number, shift: number): Int32Array {
+export function blockOrder(key: Float64Array, rows: number, shift: number, into?: Int32Array): Int32Array {
   const div = 2 ** shift;
   let blocks = 0;
   for (let i = 0; i < rows; i++) {
@@ -185,14 +185,18 @@ export function blockOrder(key: Float64Array, rows: number, shift: number): Int3
   const at = new Float64Array(blocks + 1); // rows per block, then each block's next position
   for (let i = 0; i < rows; i++) at[Math.floor(key[i] / div) + 1]++;
   for (let b = 1; b <= blocks; b++) at[b] += at[b - 1];
-  const order = new Int32Array(rows);
+  const order = into && into.length >= rows ? into.subarray(0, rows) : new Int32Array(rows);
   for (let i = 0; i < rows; i++) order[at[Math.floor(key[i] / div)]++] = i;
   return order;
 }
 
-/** A materialized all-numeric result as whole columns, Float64Arrays (NULL → NaN). */
-export function readNumericColumns(res: DuckDBMaterializedResult): Float64Array[] {
-  const out = Array.from({ length: res.columnCount }, () => new Float64Array(Number(res.rowCount)));
+/**
+ * A materialized all-numeric result as whole columns, Float64Arrays (NULL → NaN); into `into`'s arrays where they
+ * are large enough (a caller reading several results reuses them: fresh ones cost page faults and collections).
+ */
+export function readNumericColumns(res: DuckDBMaterializedResult, into: Float64Array[] = []): Float64Array[] {
+  const rowCount = Number(res.rowCount);
+  const out = Array.from({ length: res.columnCount }, (_, c) => (into[c] && into[c].length >= rowCount ? into[c] : new Float64Array(rowCount)));
   let off = 0;
   for (let k = 0, n = res.chunkCount; k < n; k++) {
     const ch = res.getChunk(k);
@@ -200,7 +204,7 @@ export function readNumericColumns(res: DuckDBMaterializedResult): Float64Array[
     for (let c = 0; c < out.length; c++) out[c].set(chunkColumn(ch, c, rows).subarray(0, rows), off);
     off += rows;
   }
-  return off === out[0]?.length ? out : out.map((c) => c.subarray(0, off));
+  return out.map((c) => (c.length === off ? c : c.subarray(0, off)));
 }
 
 /** Runs a query whose columns are all numeric and returns them whole, as Float64Arrays (NULL → NaN). */
