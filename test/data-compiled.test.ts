@@ -255,6 +255,66 @@ split: { method: random, fractions: { train: 0.6, val: 0.2, test: 0.2 } }
     rmSync(dir, { recursive: true, force: true });
   }, 120_000);
 
+  it('a fraction in a whole-number value column (72.5 bpm where training held 72) is read as it is, on both paths; times, codes and filters still refuse one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdmm-widen-'));
+    const p = ['id,day0,hr,stage,y'];
+    const v = ['id,day,item,val'];
+    for (let i = 0; i < 150; i++) {
+      p.push(`${i},${100 + (i % 5)},${60 + (i % 40)},${i % 3},${i % 3 === 0 ? 1 : 0}`);
+      for (let k = 0; k < 3; k++) v.push(`${i},${95 + k},${k % 2 ? 220045 : 220050},${70 + ((i * 7 + k) % 50)}`);
+    }
+    writeFileSync(join(dir, 'p.csv'), p.join('\n') + '\n');
+    writeFileSync(join(dir, 'v.csv'), v.join('\n') + '\n');
+    writeFileSync(join(dir, 'spec.yaml'), `name: widen
+tables:
+  p: { file: p.csv, id: id }
+  v: { file: v.csv, id: id, time: day }
+cohort: { table: p, index_time: day0, filters: ["stage < 3"] }
+label: { column: y }
+modalities:
+  demo: { type: tabular, table: p, numeric: [hr], categorical: [stage] }
+  vitals: { type: timeseries, table: v, variable: item, value: val, window: { start: -10, end: 0 }, bins: 2 }
+split: { method: random, fractions: { train: 0.6, val: 0.2, test: 0.2 } }
+`);
+    const specPath = join(dir, 'spec.yaml');
+    const ds = await prepareDataset(specPath, { quiet: true, cache: false });
+    const spec = loadSpec(specPath);
+    const state = ds.state as DataState;
+    for (const [t, c] of [['p', 'hr'], ['p', 'day0'], ['p', 'stage'], ['v', 'val'], ['v', 'item'], ['v', 'day']]) expect(state.tableTypes[t][c], `${t}.${c}`).toBe('BIGINT');
+    const { recordTableTypes } = await import('../src/data/records.js');
+    const types = recordTableTypes(spec, state.tableTypes);
+    // Only the value columns widen: the index time, the filtered category, the variable codes and the row time keep theirs.
+    expect([types.p.hr, types.v.val]).toEqual(['DOUBLE', 'DOUBLE']);
+    expect([types.p.day0, types.p.stage, types.p.id, types.v.item, types.v.day, types.v.id, types.p.y]).toEqual(Array(7).fill('BIGINT'));
+    const rec = (hr: number, val: number): PatientRecord => ({ id: 'n1', p: { day0: 100, hr, stage: 1 }, v: [{ day: 99, item: 220045, val }, { day: 99, item: 220050, val: 80 }] }) as PatientRecord;
+    const wide = { ...state, tableTypes: types };
+    const validate = makeRecordValidator(types, { p: 'id', v: 'id' }, { maxRecords: 5, indexTime: { table: 'p', column: 'day0' } });
+    expect(validate([rec(72.5, 81.5)]).ok).toBe(true);
+    const out = (hr: number, val: number) => compileRecordTransform(spec, wide, ds.modalities).transform([rec(hr, val)]);
+    const sql = await transformPatients(spec, dir, state, { records: [rec(72.5, 81.5)] });
+    const compiled = out(72.5, 81.5);
+    expect(compiled.problems).toEqual([]);
+    for (const m of ds.modalities) expect(Array.from(compiled.values[m.name]), m.name).toEqual(Array.from(sql.values[m.name]));
+    // 72.5 lies half way between what 72 and 73 give (standardised linearly), not on either.
+    const hr0 = (x: number) => out(x, 81.5).values.demo[0];
+    expect(hr0(72.5)).toBeCloseTo((hr0(72) + hr0(73)) / 2, 5);
+    const val0 = (x: number) => out(72, x).values.vitals;
+    expect(Array.from(val0(81.5))).not.toEqual(Array.from(val0(81)));
+    expect(Array.from(val0(81.5))).not.toEqual(Array.from(val0(82)));
+    // A fraction where rounding would move a time, a code or a filtered category is still refused.
+    for (const [bad, path] of [
+      [{ id: 'n1', p: { day0: 100.4, hr: 70, stage: 1 } }, 'records[0].p.day0'],
+      [{ id: 'n1', p: { day0: 100, hr: 70, stage: 1 }, v: [{ day: 99.6, item: 220045, val: 80 }] }, 'records[0].v[0].day'],
+      [{ id: 'n1', p: { day0: 100, hr: 70, stage: 1 }, v: [{ day: 99, item: 220045.5, val: 80 }] }, 'records[0].v[0].item'],
+      [{ id: 'n1', p: { day0: 100, hr: 70, stage: 2.5 } }, 'records[0].p.stage'],
+    ] as const) {
+      const r = validate([bad]);
+      expect(r.ok, path).toBe(false);
+      if (!r.ok) expect(r.issues[0]).toEqual({ path, message: expect.stringContaining('expected a whole number') });
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
+
   it("PhysioNet 2019's layout (a folder with file_column, first_row, an hourly event-log label): compiled, and the earliest row kept from records sent in any order", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cdmm-pn19-'));
     const spec = writePhysionet2019(dir, 120, (i) => 30 + (i % 3), (i, h) => `${h % 4 === 0 ? 'NaN' : 70 + (i % 17) + h}|${94 + (h % 5)}|${40 + (i % 45)}|${i % 2}|${h}|${i % 4 === 0 && h >= 20 ? 1 : 0}`, 'pn19');

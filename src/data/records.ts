@@ -58,6 +58,53 @@ export function patientRecordSchemaFor(tableTypes: Record<string, Record<string,
     .passthrough();
 }
 
+/**
+ * The column types JSON records are read with (both record paths and the validator): the training types, except
+ * that a whole-number column used only as a numeric value — a tabular modality's numeric columns, a time series'
+ * value or wide columns, an embedding's columns — reads as DOUBLE. A heart rate of 72.5 where training held only
+ * whole numbers is then 72.5, as it would be in a new table file, instead of a 400 for the whole request (or a
+ * silent 72). Every other column keeps its type and refuses fractions, since rounding there moves a time across
+ * the prediction time, an id onto another patient or a code onto another code. Conservative: a column whose name
+ * occurs anywhere else in the spec (an id, a time, a filter, a variable or code column, a category) keeps its type.
+ */
+export function recordTableTypes(spec: Spec, tableTypes: Record<string, Record<string, string>>): Record<string, Record<string, string>> {
+  const values = new Map<string, Set<string>>();
+  const add = (table: string, cols: readonly string[] | undefined) => {
+    for (const c of cols ?? []) (values.get(table) ?? values.set(table, new Set()).get(table)!).add(c);
+  };
+  const rest: unknown[] = [spec.tables, spec.cohort, spec.label];
+  for (const m of Object.values(spec.modalities)) {
+    const { numeric, value, columns, ...other } = m as Record<string, unknown> & { table: string; numeric?: string[]; value?: string; columns?: string[] };
+    if (m.type === 'tabular') add(m.table, numeric);
+    if (m.type === 'timeseries') add(m.table, [...(value ? [value] : []), ...(columns ?? [])]);
+    if (m.type === 'embedding') add(m.table, columns);
+    rest.push(other, m.type === 'tabular' ? { value, columns } : m.type === 'timeseries' || m.type === 'embedding' ? { numeric } : { numeric, value, columns });
+  }
+  // Every name the rest of the spec mentions: its strings, split into identifiers (filters are expressions), and
+  // the keys of the maps keyed by column (tables.*.where, tables.*.values); other keys are the spec's own fields.
+  const elsewhere = new Set<string>();
+  const words = (x: string) => {
+    elsewhere.add(x);
+    for (const w of x.split(/[^\p{L}\p{N}_]+/u)) if (w) elsewhere.add(w);
+    for (const [, w] of x.matchAll(/"((?:[^"]|"")+)"/g)) elsewhere.add(w.replace(/""/g, '"')); // a quoted name in a filter
+  };
+  const walk = (x: unknown, depth: number): void => {
+    if (depth > 64) return;
+    if (typeof x === 'string') words(x);
+    else if (Array.isArray(x)) for (const y of x) walk(y, depth + 1);
+    else if (x !== null && typeof x === 'object') for (const y of Object.values(x)) walk(y, depth + 1);
+  };
+  walk(rest, 0);
+  for (const t of Object.values(spec.tables)) for (const k of [...Object.keys(t.where ?? {}), ...Object.keys(t.values ?? {})]) words(k);
+  const out: Record<string, Record<string, string>> = {};
+  for (const [t, cols] of Object.entries(tableTypes)) {
+    const only = values.get(t);
+    out[t] = Object.fromEntries(Object.entries(cols).map(([c, type]) =>
+      [c, only?.has(c) && columnClass(type) === 'integer' && !elsewhere.has(c) ? 'DOUBLE' : type]));
+  }
+  return out;
+}
+
 /** Whose records may share lookup rows (both record paths): the patient column's value as sent, else `fallback`. */
 export const patientKey = (value: unknown, fallback: string): string =>
   value === undefined || value === null || value === '' ? fallback : `patient ${String(value)}`;

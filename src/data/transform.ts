@@ -8,7 +8,7 @@ import { applyModalities, extractModalities, type DataState } from './build.js';
 import { buildCohort } from './cohort.js';
 import { Db, q, tbl } from './db.js';
 import type { Ctx } from './modalities/common.js';
-import { loadRecords, parseRecords, type PatientRecord } from './records.js';
+import { loadRecords, parseRecords, recordTableTypes, type PatientRecord } from './records.js';
 import { loadSpec, type Spec } from './spec.js';
 import { finishTables, registerTable, registerTables } from './tables.js';
 
@@ -122,7 +122,8 @@ export async function transformPatients(spec: Spec, specDir: string, state: unkn
     } else if ('tables' in source) {
       await registerGivenTables(db, useSpec, st, source.tables, { allowOutside: source.allowOutside });
     } else {
-      await loadRecords(db, useSpec, st.tableTypes, parseRecords(source.records, st.tableTypes));
+      const types = recordTableTypes(useSpec, st.tableTypes);
+      await loadRecords(db, useSpec, types, parseRecords(source.records, types));
     }
     await db.lockDown();
     // Table files of new patients are a cohort too: its filters and end_time hold (left out, counted). JSON records

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { DataState } from '../data/build.js';
 import { tryCompileRecordTransform, type RecordTransform } from '../data/compiled/index.js';
 import type { Spec } from '../data/spec.js';
+import { recordTableTypes } from '../data/records.js';
 import type { ModalityInfo } from '../data/types.js';
 import { assignPatterns } from '../models/patterns.js';
 import type { CdmmModel } from '../models/index.js';
@@ -31,9 +32,11 @@ export async function loadServedRun(runDir: string, opts: { rebuildTypical: bool
   const run = loadRun(runDir);
   try {
     const typical = await loadTypical(run.manifest, run.manifest.modalities, { rebuild: opts.rebuildTypical });
-    const state = run.manifest.state as DataState;
-    if (!state?.tableTypes) throw new CdmmError(`${join(run.dir, 'manifest.json')}: the fitted state has no table column types`);
+    const trained = run.manifest.state as DataState;
+    if (!trained?.tableTypes) throw new CdmmError(`${join(run.dir, 'manifest.json')}: the fitted state has no table column types`);
     const spec = run.manifest.spec as Spec;
+    // Records are read with these types (numeric value columns as DOUBLE), by the validator and both transforms.
+    const state: DataState = { ...trained, tableTypes: recordTableTypes(spec, trained.tableTypes) };
     return {
       ...run,
       spec,
