@@ -1,6 +1,6 @@
 // Bad input → a CdmmError naming file and field/row, non-zero exit, and no partial output.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, it } from 'vitest';
@@ -60,6 +60,14 @@ describe('data errors', () => {
     // Doubled, the same text reads; so does a value that starts with a doubled quote, in a ';' file too (a reviewer's
     // files were refused when the scan used another delimiter than the file's).
     writeFileSync(join(dir, 'labs.csv'), labs.replace('"hb "fasting" a"', '"hb ""fasting"" a"'));
+    await expect(prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).resolves.toBeTruthy();
+    // In a folder of CSV files too (each file is sniffed on its own): the file that has it is named.
+    mkdirSync(join(dir, 'labsdir'));
+    writeFileSync(join(dir, 'labsdir', 'a.csv'), labs.replace('"hb "fasting" a"', '"hb ""fasting"" a"'));
+    writeFileSync(join(dir, 'labsdir', 'b.csv'), labs);
+    editSpec(dir, 'file: labs.csv, delimiter: ","', 'file: labsdir/, format: csv');
+    expect((await buildError(dir)).message).toMatch(/labsdir\/b\.csv: line 13 has a quote inside a quoted field that is not doubled/);
+    writeFileSync(join(dir, 'labsdir', 'b.csv'), labs.replace('"hb "fasting" a"', '"hb ""fasting"" a"'));
     await expect(prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).resolves.toBeTruthy();
     const semi = smallDataset({ labs: ['"id";"day";"test";"value"', ...Array.from({ length: 30 }, (_, i) => `"${i + 1}";"90";"${i === 4 ? '""hb"" x' : 'hb'}";"${10 + (i % 5)}"`)].join('\n') + '\n' });
     await expect(prepareDataset(join(semi, 'spec.yaml'), { quiet: true, cache: false })).resolves.toBeTruthy();

@@ -537,7 +537,7 @@ export class Db {
     const described = (await this.rows(`DESCRIBE ${tbl(name)}`)).filter((d) => d.column_name !== '__line' && d.column_name !== t.file_column);
     const desc = described.map((d) => String(d.column_name));
     await this.noRepeatedHeader(desc, t, files[0], where);
-    if (files.length === 1) await this.noQuotesKept(name, described.filter((d) => d.column_type === 'VARCHAR').map((d) => String(d.column_name)), t, files[0], where);
+    await this.noQuotesKept(name, described.filter((d) => d.column_type === 'VARCHAR').map((d) => String(d.column_name)), t, files, where);
     if (files.length > 1) return this.checkFolderShape(desc, t, files, where);
     if (desc.length !== 1) return;
     const rows = Number(await this.scalar(`SELECT count(*) FROM ${tbl(name)}`));
@@ -556,18 +556,23 @@ export class Db {
    * every quoted value then keeps its quotes ("hb" for hb: a lab variable never matched, silently). Where a text
    * value of the loaded table starts with a quote, the file is scanned for such a quote and it is an error naming its line.
    */
-  private async noQuotesKept(name: string, text: string[], t: TableSpec, file: string, where: string): Promise<void> {
-    if (!text.length || !lineScannable(file)) return;
+  private async noQuotesKept(name: string, text: string[], t: TableSpec, files: string[], where: string): Promise<void> {
+    const scannable = files.filter(lineScannable);
+    if (!text.length || !scannable.length) return;
     const quoted = await this.scalar(`SELECT ${text.map((c) => `bool_or(starts_with(${q(c)}, '"'))`).join(' OR ')} FROM ${tbl(name)}`);
     if (quoted !== true) return;
     // Only where the reader dropped the quote character (a value may start with a doubled quote, or the file may
-    // escape quotes with a backslash: those read right), and with the delimiter it read the file with.
+    // escape quotes with a backslash: those read right), and with the delimiter it read the file with. Each file of
+    // a folder is sniffed on its own, so each is looked at (this runs only where a value kept a quote).
     const { delim, enc } = csvDialect(t);
-    const [dialect] = await this.rows(`SELECT Quote AS quote, Delimiter AS delim FROM sniff_csv(${lit(file)}, sample_size=-1${delim}${enc})`);
-    if (!dialect || !['', '(empty)'].includes(String(dialect.quote))) return;
-    const stray = await strayQuoteIn([file], [t.delimiter ?? String(dialect.delim)]);
-    if (stray) throw new CdmmError(`${where}: ${file}: ${strayQuoteText(stray)}`);
+    for (const file of scannable) {
+      const [dialect] = await this.rows(`SELECT Quote AS quote, Delimiter AS delim FROM sniff_csv(${lit(file)}, sample_size=-1${delim}${enc})`);
+      if (!dialect || !['', '(empty)'].includes(String(dialect.quote))) continue;
+      const stray = await strayQuoteIn([file], [t.delimiter ?? String(dialect.delim)]);
+      if (stray) throw new CdmmError(`${where}: ${file}: ${strayQuoteText(stray)}`);
+    }
   }
+
 
   /**
    * DuckDB renames a repeated header name (a second `y` becomes `y_1`), so a spec naming `y` silently reads the first
