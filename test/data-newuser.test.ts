@@ -1,7 +1,7 @@
 // Friction found by writing specs for unfamiliar multi-table data from the docs alone: an index time that is
 // a timestamp plus an offset (MIMIC: admittime + 24 h), yes/no event flags, event values that never occur,
 // tables keyed by another id than the cohort, and a split column mapping one value to two splits.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -190,6 +190,25 @@ describe('ids that match the cohort only after cleaning', () => {
     expect(ds.cohort.table_ids).toEqual({ labs: { ids: 40, in_cohort: 40 }, cxr: { ids: 20, in_cohort: 17 } });
     const { formatSummary, summarize } = await import('../src/data/summary.js');
     expect(formatSummary(summarize(ds), ['demo', 'labs', 'cxr'])).toContain('  table cxr: 3 of its 20 ids are not cohort rows (excluded, or not in the cohort table): their rows are not used');
+  }, 60_000);
+
+  it('in a table linked by another id too (ids "00001000" for 1000 were dropped without a word), and in the error when none match as written', async () => {
+    const dir = mimicLike();
+    const spec = readFileSync(join(dir, 'spec.yaml'), 'utf8')
+      .replace('admissions: { file: admissions.csv, id: subject_id }', 'admissions: { file: admissions.csv, id: hadm_id }')
+      .replace('labs: { file: labs.csv, id: subject_id, time: charttime }', 'labs: { file: labs.csv, id: subject_id, time: charttime, link: { table: admissions, column: subject_id } }')
+      .replace('cxr: { file: cxr.csv, id: subject_id }', 'cxr: { file: cxr.csv, id: hadm_id }');
+    writeFileSync(join(dir, 'spec.yaml'), spec);
+    const labs = readFileSync(join(dir, 'labs.csv'), 'utf8').split('\n');
+    const padded = (ids: (l: string) => boolean) => labs.map((l, k) => (k > 0 && l && ids(l) ? `000${l}` : l)).join('\n');
+    writeFileSync(join(dir, 'labs.csv'), padded((l) => ['1,', '2,', '3,'].some((p) => l.startsWith(p))));
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    expect(ds.cohort.warnings).toHaveLength(1);
+    expect(ds.cohort.warnings![0]).toMatch(/^modalities\.labs\.table: 3 ids of labs\.csv match a cohort id only when spaces, case and leading zeros are ignored \(e\.g\. "0001" for "1", "0002" for "2", "0003" for "3"\)/);
+    expect(ds.cohort.table_ids?.labs).toEqual({ ids: 40, in_cohort: 37, link: 'admissions.subject_id' });
+    // Every id padded: the error says so.
+    writeFileSync(join(dir, 'labs.csv'), padded(() => true));
+    await expect(prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(/none of the 40 ids in labs\.csv .* \(tables\.labs\.link\); 40 ids of labs\.csv match a cohort id only when spaces, case and leading zeros are ignored/);
   }, 60_000);
 });
 

@@ -8,7 +8,7 @@ import { buildCohort, type Cohort } from './cohort.js';
 import { Db, lit, q, tbl, type ColumnKind } from './db.js';
 import { builderFor } from './modalities/index.js';
 import { folderKind, resolveTableFiles } from './paths.js';
-import { COHORT, cohortJoin, type Applied, type Ctx, type Raw } from './modalities/common.js';
+import { COHORT, linkedCohort, type Applied, type Ctx, type Raw } from './modalities/common.js';
 import { closest, parseSpec, readSpecText, tableFormat, timeColumns, type Spec } from './spec.js';
 import { registerTables, timeUnitNotes } from './tables.js';
 import { columnSplit, connectedUnits, groupSplit, requirePatientDisjoint, shiftByValue, shiftTrain, stratifiedSplit, stratifiedUnitSplit, type SplitIndex } from './split.js';
@@ -112,26 +112,24 @@ async function checkIdsMatch(ctx: Ctx): Promise<{ warnings: string[]; ids: Recor
     seen.add(table);
     const t = db.table(table);
     const idc = `CAST(${q(t.id)} AS VARCHAR)`;
-    // The ids this table should hold: the cohort keys, or for a linked table the link column's values.
-    const keys = t.link
-      ? `SELECT CAST(c.__lk AS VARCHAR) AS k FROM ${tbl(table)} x ${cohortJoin(ctx, table)}`
-      : `SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT}`;
-    const all = `SELECT CAST(${q(spec.cohort.id ?? ct.id)} AS VARCHAR) AS k FROM ${tbl(spec.cohort.table)}`;
-    // The table's distinct ids, how many of them are such keys, and (unlinked) how many are no row of the cohort
-    // table at all (only those can be near misses): one pass.
+    // The ids this table should hold: the cohort keys, or for a linked table the link column's values of the
+    // cohort rows; and every id the cohort table (the link table) holds, excluded rows too.
+    const keys = t.link ? `SELECT CAST(__lk AS VARCHAR) AS k FROM (${linkedCohort(ctx, table)})` : `SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT}`;
+    const all = t.link
+      ? `SELECT CAST(${q(t.link.column)} AS VARCHAR) AS k FROM ${tbl(t.link.table)}`
+      : `SELECT CAST(${q(spec.cohort.id ?? ct.id)} AS VARCHAR) AS k FROM ${tbl(spec.cohort.table)}`;
+    // The table's distinct ids, how many of them are such keys, and how many are no id of the cohort (link) table
+    // at all (only those can be near misses): one pass.
     const [counts] = await db.rows(
-      `SELECT count(*) AS total, count(c.k) AS hit, ${t.link ? '0' : `count(*) FILTER (WHERE x.k NOT IN (SELECT k FROM (${all}) WHERE k IS NOT NULL))`} AS strangers
+      `SELECT count(*) AS total, count(c.k) AS hit, count(*) FILTER (WHERE x.k NOT IN (SELECT k FROM (${all}) WHERE k IS NOT NULL)) AS strangers
        FROM (SELECT DISTINCT ${idc} AS k FROM ${tbl(table)} WHERE ${q(t.id)} IS NOT NULL) x LEFT JOIN (SELECT DISTINCT k FROM (${keys})) c ON x.k = c.k`,
     );
     const total = Number(counts.total), hit = Number(counts.hit);
     if (total === 0) continue;
     ids[table] = { ids: total, in_cohort: hit, ...(t.link ? { link: `${t.link.table}.${t.link.column}` } : {}) };
+    const nearMiss = Number(counts.strangers) > 0 ? await nearMissIds(ctx, table, idc, keys, all) : undefined;
     if (hit > 0) {
-      // A linked table's keys are the link values its own rows reach, so a near miss cannot show there.
-      if (hit < total && !t.link && Number(counts.strangers) > 0) {
-        const w = await nearMissIds(ctx, table, idc, keys, all);
-        if (w) warnings.push(`${field}: ${w}`);
-      }
+      if (nearMiss) warnings.push(`${field}: ${nearMiss}`);
       continue;
     }
     const ex = async (sql: string) => (await db.rows(sql)).map((r) => JSON.stringify(String(r.k))).join(', ');
@@ -141,14 +139,14 @@ async function checkIdsMatch(ctx: Ctx): Promise<{ warnings: string[]; ids: Recor
       const ours = await ex(`SELECT DISTINCT CAST(${q(t.link.column)} AS VARCHAR) AS k FROM ${tbl(t.link.table)} WHERE ${q(t.link.column)} IS NOT NULL ORDER BY 1 LIMIT 3`);
       throw new CdmmError(
         `${ctx.specFile}: ${field}: none of the ${total} ids in ${t.label} (column '${t.id}', e.g. ${theirs}) ` +
-          `is a value of its link column '${t.link.column}' in ${l.label} for a cohort row (e.g. ${ours}) (tables.${table}.link)`,
+          `is a value of its link column '${t.link.column}' in ${l.label} for a cohort row (e.g. ${ours}) (tables.${table}.link)${nearMiss ? `; ${nearMiss}` : ''}`,
       );
     }
     const ours = await ex(`SELECT CAST(key AS VARCHAR) AS k FROM ${COHORT} ORDER BY pid LIMIT 3`);
     throw new CdmmError(
       `${ctx.specFile}: ${field}: none of the ${total} ids in ${t.label} (column '${t.id}', e.g. ${theirs}) ` +
         `is a cohort id (${ct.label} column '${spec.cohort.id ?? ct.id}', e.g. ${ours}); every table must key rows by the same patient id ` +
-        `(tables.${table}.id, or tables.${table}.link when it is keyed by another id such as subject_id)`,
+        `(tables.${table}.id, or tables.${table}.link when it is keyed by another id such as subject_id)${nearMiss ? `; ${nearMiss}` : ''}`,
     );
   }
   return { warnings, ids };

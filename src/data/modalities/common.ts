@@ -82,11 +82,17 @@ export function joinOnCohort(ctx: Ctx, table: string, alias = 'x'): string {
 export function cohortJoin(ctx: Ctx, table: string, alias = 'x'): string {
   const t = ctx.db.table(table);
   if (!t.link) return `JOIN ${COHORT} c ON ${joinOnCohort(ctx, table, alias)}`;
+  const l = ctx.db.table(t.link.table);
+  return `JOIN (${linkedCohort(ctx, table)}) c ON ${sameKey(`${alias}.${q(t.id)}`, t.columns.get(t.id)!, 'c.__lk', l.columns.get(t.link.column)!)}`;
+}
+
+/** For a linked table: each cohort row with its link value (pid, key, idx, __lk), the keys the table's ids should be. */
+export function linkedCohort(ctx: Ctx, table: string): string {
   const db = ctx.db;
-  const l = db.table(t.link.table);
-  const lKey = t.link.table === ctx.spec.cohort.table ? ctx.spec.cohort.id ?? l.id : l.id;
-  const via = `SELECT c0.pid, c0.key, c0.idx, l.${q(t.link.column)} AS __lk FROM ${COHORT} c0 JOIN ${tbl(t.link.table)} l ON ${sameKey(`l.${q(lKey)}`, l.columns.get(lKey)!, 'c0.key', db.table(COHORT).columns.get('key')!)}`;
-  return `JOIN (${via}) c ON ${sameKey(`${alias}.${q(t.id)}`, t.columns.get(t.id)!, 'c.__lk', l.columns.get(t.link.column)!)}`;
+  const link = db.table(table).link!;
+  const l = db.table(link.table);
+  const lKey = link.table === ctx.spec.cohort.table ? ctx.spec.cohort.id ?? l.id : l.id;
+  return `SELECT c0.pid, c0.key, c0.idx, l.${q(link.column)} AS __lk FROM ${COHORT} c0 JOIN ${tbl(link.table)} l ON ${sameKey(`l.${q(lKey)}`, l.columns.get(lKey)!, 'c0.key', db.table(COHORT).columns.get('key')!)}`;
 }
 
 /**
