@@ -5,7 +5,7 @@ import { manualSeed, tidy } from '../src/engine/index.js';
 import { auroc, weightedAuroc } from '../src/eval/metrics.js';
 import { interveneMasks, interventionRate } from '../src/models/debias/intervention.js';
 import { combineWeights, groupLabelWeights, normaliseWeights, quantileEdges, scoreBins } from '../src/models/debias/weights.js';
-import { patternTest } from '../src/models/debias/pattern-test.js';
+import { additiveRates, patternTest } from '../src/models/debias/pattern-test.js';
 import { binormalCutBound, countedAuroc, normalCdf, normalQuantile, shortcutTest, sortedCountedAuroc } from '../src/models/debias/gate.js';
 import { assignPatterns, buildPatternDictionary, createModel, makeBatch } from '../src/models/index.js';
 import { normal } from '../src/data/rng.js';
@@ -181,6 +181,52 @@ describe("the deconfounder's pattern test", () => {
     expect(t.associated).toBe(true);
     expect(t.auroc_lower).toBeGreaterThan(0.6);
     expect(patternTest(draw(6000, 4, 0.3), draw(900, 5, 0.3), 6, o)).toEqual(t);
+  });
+
+  // 5 modalities, each observed with a probability its own, higher for the positives (sicker patients tested more):
+  // up to 32 patterns, most with few patients on a small validation split.
+  const modalities = (n: number, seed: number, lift: number) => {
+    const r = rng(seed);
+    const masks = Array.from({ length: 32 }, (_, p) => p.toString(2).padStart(5, '0'));
+    const y = new Float32Array(n), pattern = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      y[i] = r() < 0.1 ? 1 : 0;
+      let p = 0;
+      for (let k = 0; k < 5; k++) p = p * 2 + (r() < 0.5 + (y[i] ? lift : 0) ? 1 : 0);
+      pattern[i] = p;
+    }
+    return { set: { y, pattern }, masks };
+  };
+
+  it("with the patterns' masks, borrows across patterns that share modalities: finds a per-modality effect a rate per pattern misses", () => {
+    // (a new user's 1,519 + 217 patients over 17 patterns: patients with labs died at 14% against 6% without, and the
+    // rate-per-pattern test said nothing: 0.526, lower bound 0.488)
+    let found = 0, foundPlain = 0;
+    for (let seed = 0; seed < 6; seed++) {
+      const tr = modalities(1500, 100 + seed, 0.12), va = modalities(220, 200 + seed, 0.12);
+      const withMasks = patternTest(tr.set, va.set, 32, { ...o, masks: tr.masks });
+      const plain = patternTest(tr.set, va.set, 32, o);
+      expect(withMasks.auroc).toBeGreaterThan(plain.auroc - 0.005);
+      found += withMasks.associated ? 1 : 0;
+      foundPlain += plain.associated ? 1 : 0;
+    }
+    expect(found).toBeGreaterThan(foundPlain);
+    expect(found).toBeGreaterThanOrEqual(5);
+    // and still finds nothing where the modalities a patient has say nothing about the label
+    for (let seed = 0; seed < 6; seed++) {
+      const tr = modalities(1500, 300 + seed, 0), va = modalities(220, 400 + seed, 0);
+      expect(patternTest(tr.set, va.set, 32, { ...o, masks: tr.masks }).associated, `null seed ${seed}`).toBe(false);
+    }
+  });
+
+  it('the additive fit recovers per-modality log-odds from pattern counts', () => {
+    const masks = ['00', '01', '10', '11'];
+    // P(y | mask) = σ(−2 + 1·m0 + 0.5·m1), 10,000 patients per pattern
+    const sig = (z: number) => 1 / (1 + Math.exp(-z));
+    const n = Float64Array.from(masks, () => 10000);
+    const k = Float64Array.from(masks, (m) => 10000 * sig(-2 + Number(m[0]) + 0.5 * Number(m[1])));
+    const fit = additiveRates(n, k, masks);
+    masks.forEach((m, p) => expect(fit[p]).toBeCloseTo(sig(-2 + Number(m[0]) + 0.5 * Number(m[1])), 3));
   });
 });
 

@@ -18,13 +18,13 @@ export function deconfounderDecision(ds: PreparedDataset, seed: number): { patte
   const { train, val } = ds.splits;
   const dict = buildPatternDictionary(train.mask, K);
   const P = dict.masks.length;
-  const test = P > 1 ? gatePatternTest(train.labels, assignPatterns(train.mask, K, dict), val.labels, assignPatterns(val.mask, K, dict), P, seed) : null;
+  const test = P > 1 ? gatePatternTest(train.labels, assignPatterns(train.mask, K, dict), val.labels, assignPatterns(val.mask, K, dict), dict.masks, seed) : null;
   return { patterns: P, mask: dict.masks[0], test };
 }
 
 /** The gate's pattern test with its settings: the one call `train` and `inspect` share. */
-function gatePatternTest(trainY: ArrayLike<number>, trainPat: ArrayLike<number>, valY: ArrayLike<number>, valPat: ArrayLike<number>, P: number, seed: number): PatternTest {
-  return patternTest({ y: trainY, pattern: trainPat }, { y: valY, pattern: valPat }, P, { margin: GATE_MARGIN, bootstrap: 200, seed });
+function gatePatternTest(trainY: ArrayLike<number>, trainPat: ArrayLike<number>, valY: ArrayLike<number>, valPat: ArrayLike<number>, masks: readonly string[], seed: number): PatternTest {
+  return patternTest({ y: trainY, pattern: trainPat }, { y: valY, pattern: valPat }, masks.length, { margin: GATE_MARGIN, bootstrap: 200, seed, masks });
 }
 
 /** The decision as inspect prints it: one line of text and its JSON form. */
@@ -56,7 +56,7 @@ export const deconfoundPart: DebiasPart = {
     const cap = cfg.weightCap ?? 20;
     const rate = interventionRate(cfg, train.ids.length);
     const mode = cfg.patternGate ?? 'auto';
-    const test = P > 1 ? gatePatternTest(train.labels, trainPat, val.labels, valPat, P, opts.seed) : null;
+    const test = P > 1 ? gatePatternTest(train.labels, trainPat, val.labels, valPat, dict.masks, opts.seed) : null;
     const on = P > 1 && (mode === 'on' || (mode === 'auto' && test!.associated));
     const r = (x: number) => (Number.isFinite(x) ? Math.round(x * 1e6) / 1e6 : null);
     const record = { patterns: P, gate: mode, on, pattern_auroc: test ? r(test.auroc) : null, pattern_auroc_lower: test ? r(test.auroc_lower) : null, margin: GATE_MARGIN };
