@@ -29,7 +29,7 @@ const TYPES: Record<string, unknown[]> = {
   DOUBLE: numberCells, FLOAT: numberCells, REAL: numberCells, TINYINT: numberCells, SMALLINT: numberCells, INTEGER: numberCells,
   BIGINT: numberCells, HUGEINT: numberCells, UTINYINT: numberCells, USMALLINT: numberCells, UINTEGER: numberCells, UBIGINT: numberCells,
   // a yes/no column: numbers 0/1 only, booleans, and the words its file held
-  BOOLEAN: [...numberCells, 'yes', 'No', ' t ', 'F', 'TRUE', 'false', 'y', 'N', 'maybe', 'tru', 'yes!'], VARCHAR: [...textCells, ...numberCells], TIMESTAMP: timeCells, DATE: timeCells,
+  BOOLEAN: [...numberCells, 'yes', 'No', ' t ', 'F', 'TRUE', 'false', 'y', 'N', 'maybe', 'tru', 'yes!'], VARCHAR: [...textCells, ...numberCells], TIMESTAMP: timeCells, DATE: timeCells, 'TIMESTAMP WITH TIME ZONE': timeCells,
 };
 
 let db: Db;

@@ -18,7 +18,7 @@ export function columnClass(type: string): ColumnClass {
   if (t === 'BOOLEAN') return 'boolean';
   if (t === 'VARCHAR') return 'varchar';
   if (t === 'DATE') return 'date';
-  if (t === 'TIMESTAMP') return 'timestamp';
+  if (t === 'TIMESTAMP' || t === 'TIMESTAMP WITH TIME ZONE') return 'timestamp';
   return 'duck';
 }
 
