@@ -13,6 +13,7 @@ import { expectSamePredictions } from './helpers/predictions.js';
 import { buildServer } from '../src/serve/server.js';
 import { copyRunFolder, editManifest } from './helpers/run-folder.js';
 import { records, trainTinyRun, vocab } from './serve-fixtures.js';
+import { InputError } from '../src/serve/types.js';
 
 let root: string;
 let predictor: Predictor;
@@ -122,6 +123,36 @@ describe('request by request', () => {
       expect((apart[2] as { id: string }[]).map((p) => p.id)).toEqual(groups[2].map((r) => r.id));
     } finally {
       compiled.crossRecord = false;
+    }
+  });
+});
+
+describe("one request's failure", () => {
+  it("stays its own: a patient the model cannot score fails only its request, and the others batched with it neither fail nor see its id", async () => {
+    const good = records(6, 51, v, 'g');
+    const groups = [good.slice(0, 3), records(1, 52, v, 'ATTACKER'), good.slice(3)].map((g) => {
+      const r = predictor.validate(g);
+      if (!r.ok) throw new Error(`invalid fixture: ${JSON.stringify(r.issues)}`);
+      return r.records;
+    });
+    const alone = await predictor.predictRecordGroups([groups[0], groups[2]]);
+    // The scorer refuses a patient as it does one whose risk overflowed (a feature of 3e38 that standardises to a
+    // finite number: the server's batch of 20-record requests beside it all got that patient's 400).
+    const scorer = (predictor as unknown as { scorer: { score: (ids: string[], ...rest: unknown[]) => unknown } }).scorer;
+    const score = scorer.score;
+    scorer.score = function (ids: string[], ...rest: unknown[]) {
+      const bad = ids.find((id) => id.startsWith('ATTACKER'));
+      if (bad) throw new InputError([{ path: 'records', message: `patient ${JSON.stringify(bad)}: the model's risk is not a number` }]);
+      return score.call(this, ids, ...rest);
+    };
+    try {
+      const out = await predictor.predictRecordGroups(groups);
+      expect(out[1]).toBeInstanceOf(Error);
+      expect(String(out[1])).toMatch(/patient "ATTACKER0": the model's risk is not a number/);
+      expectSamePredictions(out[0], alone[0]);
+      expectSamePredictions(out[2], alone[1]);
+    } finally {
+      scorer.score = score;
     }
   });
 });

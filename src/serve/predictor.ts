@@ -179,8 +179,16 @@ export class Predictor {
       try {
         const preds = this.scorer.score(ids, arrays, rows);
         for (const [g, [at, n]] of span) results[g] = preds.slice(at, at + n);
-      } catch (e) {
-        for (const g of span.keys()) results[g] = asError(e);
+      } catch {
+        // One patient's failure (a risk that overflowed) must not fail the requests batched with it, nor show them its
+        // id: each request is scored again on its own, and gets its own answer or error.
+        for (const [g, [at, n]] of span) {
+          try {
+            results[g] = this.scorer.score(ids.slice(at, at + n), arrays, rows.slice(at, at + n));
+          } catch (e) {
+            results[g] = asError(e);
+          }
+        }
       }
     }
     for (const [g, r] of results.entries()) if (Array.isArray(r)) this.addNotes(groups[g], r);
