@@ -4,7 +4,7 @@
 // and a non-zero exit (a stack trace only with --debug). Each case asserts the message, the exit code, and the
 // files before and after.
 import { createGzip, constants as zc } from 'node:zlib';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { defaultTrainOptions } from '../src/train/options.js';
 import { checkModelSize, minParameters } from '../src/train/size-check.js';
 import { defaultModelConfig } from '../src/models/index.js';
 import { runCli as cli } from './helpers/cli.js';
+import { copyRunFolder, editManifest } from './helpers/run-folder.js';
 import { smallDataset } from './fixtures/data/helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cdmm-sec-cli-'));
@@ -151,6 +152,24 @@ describe('table files stay in the spec folder unless --allow-outside', () => {
     expect(existsSync(out)).toBe(false);
     writeFileSync(map, `patients: ${join(data, 'patients.csv')}\nlabs: ${join(data, 'labs.csv')}\n`);
     expect((await cli('predict', run, '--input', map, '--out', out, '--allow-outside')).code).toBe(0);
+  });
+
+  it("predict --input FOLDER looks inside FOLDER only: a run whose spec names a table file '../' does not read the folder above", async () => {
+    const tampered = copyRunFolder(run, join(root, 'run-dotdot'));
+    editManifest(tampered, (m) => (m.spec.tables.labs.file = '../'));
+    const box = mkdtempSync(join(root, 'box-'));
+    const inner = join(box, 'new');
+    mkdirSync(inner);
+    copyFileSync(join(data, 'patients.csv'), join(inner, 'patients.csv'));
+    // What the folder above holds: a labs table that must not be read.
+    copyFileSync(join(data, 'labs.csv'), join(box, 'labs.csv'));
+    const out = join(root, 'dotdot.json');
+    const r = await cli('predict', tampered, '--input', inner, '--out', out);
+    expect(r.code, r.err).toBe(0);
+    const preds = JSON.parse(readFileSync(out, 'utf8')).predictions as { mask: string }[];
+    expect(preds.length).toBeGreaterThan(0);
+    // labs is the second modality: never observed, since no labs file was given inside the folder
+    expect(preds.every((p) => p.mask[1] === '0')).toBe(true);
   });
 });
 

@@ -107,7 +107,9 @@ function fromParsed(path: string, doc: unknown, spec: Spec, policy: PathPolicy):
 function tablesInFolder(dir: string, spec: Spec): Record<string, string> {
   const tables: Record<string, string> = {};
   for (const [table, t] of Object.entries(spec.tables)) {
-    const candidates = [basename(t.file), ...TABLE_EXTENSIONS.map((e) => table + e)];
+    // Names inside `dir` only: a run's spec is untrusted, and its `file: ../` made `basename` give '..', the folder above.
+    const own = basename(t.file);
+    const candidates = [...(own !== '' && own !== '.' && own !== '..' ? [own] : []), ...TABLE_EXTENSIONS.map((e) => table + e)].filter((c) => dirname(resolve(dir, c)) === resolve(dir));
     // a table read from a folder (Parquet shards, or CSV files) is found as a folder of that name
     const folderOk = folderKind(t) !== false;
     const present = candidates.map((c) => join(dir, c)).filter((p) => existsSync(p));
