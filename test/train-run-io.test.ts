@@ -207,6 +207,10 @@ describe('run folder', () => {
     const dir = copyRun('wrong-model');
     editManifest(dir, (m) => (m.config.model.dim = 32));
     expect(() => loadRun(dir)).toThrow(/model\.safetensors: the weights do not fit the model described in manifest\.json/);
+    // A model far larger than the weights is refused before it is built, with its size (dim 8192 with a wide modality
+    // took 4.5 GB and 11 s to build, then failed in loadStateDict).
+    editManifest(dir, (m) => (m.config.model.dim = 8192));
+    expect(() => loadRun(dir)).toThrow(/model\.safetensors: the weights do not fit the model described in manifest\.json: it needs at least [\d.e+]+ parameters, the file holds [\d,]+ values/);
   });
 });
 

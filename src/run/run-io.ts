@@ -8,6 +8,7 @@ import { checkJsonValues, jsonCap, MAX_JSON_BYTES, MAX_WEIGHTS_BYTES, readBounde
 import { join, resolve } from 'node:path';
 import { decodeSafetensors, encodeSafetensors, libtorchVersion, tidy, type Tensor } from '../engine/index.js';
 import { createModel, type CdmmModel } from '../models/index.js';
+import { minEncoderParameters } from '../models/size.js';
 import type { ModelConfig, PatternDictionary } from '../models/types.js';
 import { FITTED_FILE, type FittedIds } from './fitted.js';
 import type { ModalityInfo } from '../data/types.js';
@@ -226,6 +227,13 @@ export function loadRun(dirIn: string): LoadedRun {
     tensors = decodeSafetensors(new Uint8Array(bytes), wpath).tensors;
   } catch (e) {
     throw new CdmmError((e as Error).message);
+  }
+  // Before the model is built: the manifest's model must not need more parameters than the weights file holds.
+  const held = [...tensors.values()].reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+  const needed = minEncoderParameters(manifest.modalities, manifest.config.model);
+  if (!(needed <= held)) {
+    tensors.forEach((t) => t.dispose());
+    throw new CdmmError(`${wpath}: the weights do not fit the model described in manifest.json: it needs at least ${needed.toExponential(2)} parameters, the file holds ${held.toLocaleString('en-US')} values`);
   }
   const dict: PatternDictionary = { masks: manifest.patterns.masks, prior: manifest.patterns.prior };
   let model: CdmmModel;

@@ -1,29 +1,16 @@
 // A model's size, bounded from below before it is built: a width such as --dim 100000000 would otherwise fail in
 // libtorch's allocator after a long wait (or take the machine's memory). Deliberately a lower bound that holds for
 // every backbone (each modality's encoder maps its input to `dim`, fusion mixes `dim`-wide vectors, the branches
-// are `dim × branchDim`), so it never refuses a model that would fit; it does not need the model code itself.
+// are `dim × branchDim`: src/models/size.ts), so it never refuses a model that would fit.
 import { constrainedMemory } from 'node:process';
 import { totalmem } from 'node:os';
 import type { ModalityInfo } from '../data/types.js';
+import { minParameters } from '../models/size.js';
 import type { ModelConfig } from '../models/types.js';
 import { CdmmError } from '../util/errors.js';
 
 /** Bytes per parameter while training: the weight, its gradient and the optimizer's two moments (float32). */
 const TRAIN_BYTES_PER_PARAM = 16;
-
-/** The fewest parameters a model of this configuration has on these modalities. */
-export function minParameters(modalities: ModalityInfo[], cfg: Pick<ModelConfig, 'dim' | 'branchDim'> & { seriesHidden?: number }): number {
-  const d = cfg.dim;
-  let n = 0;
-  for (const m of modalities) {
-    // A time series enters through a recurrent or convolutional layer of (at least) seriesHidden units.
-    const width = m.type === 'timeseries' ? (cfg.seriesHidden ?? 64) : m.shape.reduce((a, b) => a * b, 1);
-    n += width * d + d;
-    // Tabular features and embeddings go through a two-layer MLP: a second d × d layer.
-    if (m.type === 'tabular' || m.type === 'embedding') n += d * d;
-  }
-  return n + d * d + 2 * d * cfg.branchDim;
-}
 
 /** The memory this process may use: the container's limit when there is one, else the machine's. */
 export function memoryLimit(): number {
@@ -44,3 +31,5 @@ export function checkModelSize(modalities: ModalityInfo[], cfg: ModelConfig, lim
         `(≥ ${gb(bytes)} to train), more than this machine's memory allows (${gb(limit)}); use a smaller --dim or --branch-dim`,
     );
 }
+
+export { minParameters };
