@@ -129,6 +129,20 @@ describe('run folder', () => {
     expect(() => loadRun(dir)).toThrow(/model\.safetensors: damaged weights: tensor "[^"]+" holds a non-finite value/);
   });
 
+  it("a pattern prior in the weights other than the manifest's is refused (an edited prior of 10s served risks of 14.8)", () => {
+    const dir = copyRun('prior-weights');
+    const w = readFileSync(join(dir, 'model.safetensors'));
+    const headerLen = Number(w.readBigUInt64LE(0));
+    const header = JSON.parse(w.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, { dtype: string; data_offsets: [number, number] }>;
+    const name = Object.keys(header).find((n) => /(^|\.)prior$/.test(n));
+    expect(name, 'a prior tensor in the weights').toBeDefined();
+    const [from, to] = header[name!].data_offsets;
+    for (let o = 8 + headerLen + from; o < 8 + headerLen + to; o += 4) w.writeFloatLE(10, o);
+    writeFileSync(join(dir, 'model.safetensors'), w);
+    editManifest(dir, (m) => (m.weights.sha256 = sha256(w)));
+    expect(() => loadRun(dir)).toThrow(new RegExp(`model\\.safetensors: damaged weights: tensor "${name!.replace(/\./g, '\\.')}" differs from the pattern prior in manifest\\.json`));
+  });
+
   it('a file of the folder that is a link to a device or a FIFO is refused at once, without reading it', () => {
     for (const file of ['model.safetensors', 'manifest.json', 'SHA256SUMS']) {
       const dir = copyRun(`dev-zero-${file}`);

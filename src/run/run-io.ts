@@ -249,7 +249,17 @@ export function loadRun(dirIn: string): LoadedRun {
     // libtorch's own isfinite, not a copy of every tensor into JavaScript.
     for (const [name, t] of tensors)
       if (tidy(() => t.isfinite().all().item()) !== 1) throw new CdmmError(`damaged weights: tensor ${JSON.stringify(name)} holds a non-finite value`);
+    // Buffers the model derives from the manifest (the pattern prior of the back-door sum, its log) are stored in
+    // the weights too: they must be the manifest's (an edited prior of 10s served risks of 14.8).
+    const derived = new Map(model.namedBuffers().filter(([n]) => /(^|\.)(log_)?prior$/.test(n)).map(([n, t]) => [n, t.toFloat32Array()]));
     model.loadStateDict(tensors);
+    for (const [name, t] of model.namedBuffers()) {
+      const want = derived.get(name);
+      if (!want) continue;
+      const got = t.toFloat32Array();
+      if (got.length !== want.length || got.some((x, i) => !(Math.abs(x - want[i]) <= 1e-5 * Math.max(1, Math.abs(want[i])))))
+        throw new CdmmError(`damaged weights: tensor ${JSON.stringify(name)} differs from the pattern prior in manifest.json`);
+    }
   } catch (e) {
     if (e instanceof CdmmError && e.message.startsWith('damaged weights')) {
       model.dispose();

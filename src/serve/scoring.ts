@@ -80,6 +80,9 @@ export class Scorer {
       const { pDo, pFactual } = servedRisks(res, this.calibration);
       // Every row, the counterfactual copies too (row (k + 1)·n + i is patient i with modality k flipped).
       for (let r = 0; r < R; r++) if (!Number.isFinite(pDo[r]) || !Number.isFinite(pFactual[r])) throw overflowed(ids[start + (r % n)], chunk, r % n, modalities);
+      // A probability outside [0, 1] is no input's doing: the run folder's model or calibration is damaged.
+      for (let r = 0; r < R; r++)
+        if (!(pDo[r] >= 0 && pDo[r] <= 1 && pFactual[r] >= 0 && pFactual[r] <= 1)) throw new CdmmError(`the run's model gave a risk of ${pDo[r]} (outside [0, 1]): its weights or calibration are damaged; retrain the run`);
       for (let i = 0; i < n; i++) {
         const p = pDo[i];
         const mods: Record<string, ModalityPrediction> = {};
