@@ -476,6 +476,18 @@ describe('one clear line instead of a stack trace', () => {
     expect(r.err).not.toMatch(/[\u001b\u202e]/);
   });
 
+  it("evaluate prints a run's spec_path with its control characters as escapes (a folder named with a terminal reset)", async () => {
+    const odd = join(root, 'd\u001b]0;PWNED\u0007\u001bc\nfake line');
+    mkdirSync(odd, { recursive: true });
+    for (const f of ['spec.yaml', 'patients.csv', 'labs.csv']) copyFileSync(join(data, f), join(odd, f));
+    const tampered = copyRunFolder(run, join(root, 'run-ansi'));
+    editManifest(tampered, (m) => (m.spec_path = join(odd, 'spec.yaml')));
+    const r = await cli('evaluate', tampered, '--bootstrap', '0');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).not.toMatch(/[\u0007\u001b]/);
+    expect(r.out.split('\n')[0]).toContain('d\\u001b]0;PWNED\\u0007\\u001bc\\nfake line');
+  });
+
   it('--lr 1e308 and --dim 100000000 are refused up front', async () => {
     expectUserError(await cli('train', spec, '--out', join(root, 'never-lr'), '--lr', '1e308', '--epochs', '1'), /--lr 1e\+308: expected 'auto' or a learning rate in \(0, 10\]/);
     expectUserError(await cli('train', spec, '--out', join(root, 'never-dim'), '--dim', '100000000', '--epochs', '1'), /--dim 100000000: expected a width of at most 4096/);

@@ -2,7 +2,7 @@
 // patients with the run's fitted preprocessing (external validation).
 import type { Command } from 'commander';
 import { intArg } from '../../train/cli-options.js';
-import { say } from '../../util/say.js';
+import { printable, say } from '../../util/say.js';
 
 export function register(program: Command): void {
   program
@@ -28,7 +28,9 @@ export function register(program: Command): void {
           return;
         }
         const c = run.manifest.config;
-        const lines = [`run ${run.dir} (${c.backbone}/${c.debias}, seed ${c.seed}) on ${r.source === 'external' ? `external spec ${r.spec_path}` : `${r.spec_path}`}`];
+        // spec_path comes from the run folder (untrusted): printed with its control characters as escapes, on one line.
+        const shown = (x: unknown) => printable(String(x)).replace(/\n/g, '\\n');
+        const lines = [`run ${shown(run.dir)} (${c.backbone}/${c.debias}, seed ${c.seed}) on ${r.source === 'external' ? 'external spec ' : ''}${shown(r.spec_path)}`];
         lines.push(formatCalibrationLine(r.calibration));
         for (const [name, m] of Object.entries(r.splits)) lines.push(formatMetricLine(name, m));
         for (const [name, ref] of Object.entries(r.reference ?? {})) lines.push(formatReferenceLine(name, ref));
