@@ -200,6 +200,14 @@ split: { method: random, seed: 2, fractions: { train: 0.5, val: 0.25, test: 0.25
     const own = JSON.parse((await import('node:fs')).readFileSync(join(run, 'predictions.json'), 'utf8')).test;
     const got = new Map(a.map((p: { id: string; p_do: number }) => [p.id, p.p_do]));
     own.ids.forEach((id: string, i: number) => expect(got.get(id)).toBeCloseTo(own.p[i], 5));
+    // The MEDS table as a CSV of its name: said to be read as Parquet (DuckDB said "No magic bytes found").
+    const asCsv = join(dir, 'as-csv');
+    mkdirSync(asCsv, { recursive: true });
+    cpSync(join(dir, 'cohort.csv'), join(asCsv, 'cohort.csv'));
+    writeFileSync(join(asCsv, 'events.csv'), 'subject_id,time,code,numeric_value\n1,2020-01-01,LAB//hr,1\n');
+    const csv = await runCli('predict', run, '--input', asCsv, '--out', '-');
+    expect(csv.code).toBe(2);
+    expect(csv.err).toMatch(/events\.csv: table events of spec 'shards' is read as Parquet \(format: meds\), not CSV: give it as events\.parquet or data \(a Parquet file, or a folder of Parquet shards\)/);
   }, 120_000);
 
   it('a folder without the slash or a format, an empty folder, and a link out of the spec folder are refused', async () => {
