@@ -110,7 +110,7 @@ export async function transformPatients(spec: Spec, specDir: string, state: unkn
   if ('specPath' in source) {
     const diff = featureDifferences(spec, useSpec);
     if (diff.length)
-      throw new CdmmError(`${file}: ${diff.slice(0, 3).join('; ')}${diff.length > 3 ? `; and ${diff.length - 3} more` : ''}: the run's preprocessing is applied as fitted, so each modality must be defined as in training (its table and column names may differ)`);
+      throw new CdmmError(`${file}: ${diff.slice(0, 3).join('; ')}${diff.length > 3 ? `; and ${diff.length - 3} more` : ''}: the run's preprocessing is applied as fitted, so each modality must be defined as in training: the columns and variables that name its features (tabular numeric and categorical columns, a series' wide columns or listed variables) keep their names, while tables, ids, times and a long table's variable and value columns may be named otherwise; rename such a column in the file (or in a view of it) to the run's name`);
   }
   const db = await Db.open(file);
   try {
