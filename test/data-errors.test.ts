@@ -73,6 +73,19 @@ describe('data errors', () => {
     await expect(prepareDataset(join(semi, 'spec.yaml'), { quiet: true, cache: false })).resolves.toBeTruthy();
   });
 
+  it('a STRUCT, MAP or nested-list Parquet column is left out where the spec names it nowhere, and an error before any work where it does', async () => {
+    const dir = smallDataset();
+    const con = await (await DuckDBInstance.create(':memory:')).connect();
+    await con.run(`COPY (SELECT *, {'a': id} AS extra_struct, MAP {'k': id} AS extra_map, [[id]] AS extra_nested FROM read_csv('${join(dir, 'patients.csv')}')) TO '${join(dir, 'patients.parquet')}' (FORMAT parquet)`);
+    editSpec(dir, 'file: patients.csv', 'file: patients.parquet');
+    const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    expect(ds.cohort.included).toBe(40);
+    const types = (ds.state as { tableTypes: Record<string, Record<string, string>> }).tableTypes.patients;
+    expect(Object.keys(types).filter((c) => c.startsWith('extra'))).toEqual([]);
+    editSpec(dir, 'numeric: [age]', 'numeric: [age, extra_struct]');
+    expect((await buildError(dir)).message).toMatch(/tables\.patients: column 'extra_struct' of patients\.parquet has type STRUCT\(a BIGINT\), which cdmm does not read/);
+  });
+
   it('unknown column names the spec field, the table and the file', async () => {
     const dir = smallDataset();
     editSpec(dir, 'numeric: [age]', 'numeric: [agee]');

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { CdmmError } from '../util/errors.js';
 import { Db, kindOf, lit, q, tbl } from './db.js';
 import { BOOLEAN_TEXT, booleanTextValue, columnClass } from './compiled/cells.js';
-import { formatPath, type Spec } from './spec.js';
+import { formatPath, mentionedNames, type Spec } from './spec.js';
 import { finishTables, shapeRows } from './tables.js';
 
 // NUL cannot travel through SQL text; nothing clinical needs it.
@@ -80,22 +80,7 @@ export function recordTableTypes(spec: Spec, tableTypes: Record<string, Record<s
     if (m.type === 'embedding') add(m.table, columns);
     rest.push(other, m.type === 'tabular' ? { value, columns } : m.type === 'timeseries' || m.type === 'embedding' ? { numeric } : { numeric, value, columns });
   }
-  // Every name the rest of the spec mentions: its strings, split into identifiers (filters are expressions), and
-  // the keys of the maps keyed by column (tables.*.where, tables.*.values); other keys are the spec's own fields.
-  const elsewhere = new Set<string>();
-  const words = (x: string) => {
-    elsewhere.add(x);
-    for (const w of x.split(/[^\p{L}\p{N}_]+/u)) if (w) elsewhere.add(w);
-    for (const [, w] of x.matchAll(/"((?:[^"]|"")+)"/g)) elsewhere.add(w.replace(/""/g, '"')); // a quoted name in a filter
-  };
-  const walk = (x: unknown, depth: number): void => {
-    if (depth > 64) return;
-    if (typeof x === 'string') words(x);
-    else if (Array.isArray(x)) for (const y of x) walk(y, depth + 1);
-    else if (x !== null && typeof x === 'object') for (const y of Object.values(x)) walk(y, depth + 1);
-  };
-  walk(rest, 0);
-  for (const t of Object.values(spec.tables)) for (const k of [...Object.keys(t.where ?? {}), ...Object.keys(t.values ?? {})]) words(k);
+  const elsewhere = mentionedNames(rest, spec.tables);
   const out: Record<string, Record<string, string>> = {};
   for (const [t, cols] of Object.entries(tableTypes)) {
     const only = values.get(t);

@@ -692,3 +692,26 @@ export function timeColumns(t: TableSpec): string[] {
 export function timeUnitsPerDay(t: TableSpec): number {
   return TIME_UNITS[t.time_unit ?? 'days'];
 }
+
+/**
+ * Every name that `parts` of a spec mention: their strings, also split into identifiers and quoted names (filters
+ * are expressions), and the keys of the maps keyed by column (tables.*.where, tables.*.values); other keys are the
+ * spec's own field names. Conservative: a name that merely looks like a column counts as one.
+ */
+export function mentionedNames(parts: unknown, tables: Spec['tables']): Set<string> {
+  const names = new Set<string>();
+  const words = (x: string) => {
+    names.add(x);
+    for (const w of x.split(/[^\p{L}\p{N}_]+/u)) if (w) names.add(w);
+    for (const [, w] of x.matchAll(/"((?:[^"]|"")+)"/g)) names.add(w.replace(/""/g, '"'));
+  };
+  const walk = (x: unknown, depth: number): void => {
+    if (depth > 64) return;
+    if (typeof x === 'string') words(x);
+    else if (Array.isArray(x)) for (const y of x) walk(y, depth + 1);
+    else if (x !== null && typeof x === 'object') for (const y of Object.values(x)) walk(y, depth + 1);
+  };
+  walk(parts, 0);
+  for (const t of Object.values(tables)) for (const k of [...Object.keys(t.where ?? {}), ...Object.keys(t.values ?? {})]) words(k);
+  return names;
+}

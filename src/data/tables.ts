@@ -7,7 +7,8 @@ import { CdmmError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { delimiterHint, duckdbReason, kindOf, lit, q, tbl, textNumber, type Db } from './db.js';
 import type { PathPolicy } from './paths.js';
-import { ROW_TIME, tableFormat, writtenInSubDayUnit, type Spec, type TableSpec } from './spec.js';
+import { mentionedNames, ROW_TIME, tableFormat, writtenInSubDayUnit, type Spec, type TableSpec } from './spec.js';
+import { isColumnType } from './state.js';
 
 type Scalar = string | number | boolean;
 
@@ -294,6 +295,25 @@ function noteTimeUnits(db: Db, spec: Spec): void {
  * record's patient (cohort.patient as sent, else the record itself); a lookup then matches rows of the same patient
  * only, as the compiled transform does: another patient's record in the request never times or completes a row.
  */
+/**
+ * Columns of a type a run cannot hold (STRUCT, MAP, nested lists: Parquet exports have them) are left out where the
+ * spec names them nowhere, and an error where it does, before any work: a run keeps every column's type, and such
+ * a column made a finished training fail when its run was written.
+ */
+async function dropUnusedNestedColumns(db: Db, spec: Spec): Promise<void> {
+  let used: Set<string> | undefined;
+  for (const name of Object.keys(spec.tables)) {
+    const info = db.table(name);
+    for (const [c, type] of [...info.columns]) {
+      if (isColumnType(type) || c.startsWith('__')) continue;
+      used ??= mentionedNames([spec.tables, spec.cohort, spec.label, spec.modalities, spec.split ?? null, spec.reference ?? null], spec.tables);
+      if (used.has(c)) throw new CdmmError(`${db.specFile}: tables.${name}: column '${c}' of ${info.label} has type ${type.slice(0, 80)}, which cdmm does not read (numbers, text, booleans, dates and times, or a list of one of them)`);
+      await db.run(`ALTER TABLE ${tbl(name)} DROP COLUMN ${q(c)}`);
+      info.columns.delete(c);
+    }
+  }
+}
+
 export async function finishTables(db: Db, spec: Spec, recordPatients?: Map<string, string>): Promise<void> {
   const f = db.specFile;
   // A table an untimed modality reads: its rows without a time are that modality's data, not rows left out.
@@ -304,6 +324,7 @@ export async function finishTables(db: Db, spec: Spec, recordPatients?: Map<stri
     const pairs = [...recordPatients].map(([r, p]) => `(${lit(r)}, ${lit(p)})`);
     for (let i = 0; i < pairs.length; i += 1000) await db.run(`INSERT INTO __record_patient VALUES ${pairs.slice(i, i + 1000).join(', ')}`);
   }
+  await dropUnusedNestedColumns(db, spec);
   for (const [name, t] of Object.entries(spec.tables)) if (t.lookup) await addLookup(db, name, t, byRecord);
   for (const [name, t] of Object.entries(spec.tables)) {
     const info = db.table(name);
