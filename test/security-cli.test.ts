@@ -435,6 +435,15 @@ describe('silently wrong input is an error', () => {
     expectUserError(await cli('inspect', variant({ 'patients.csv': rows.join('\n') }), '--no-cache'), new RegExp(`patients\\.csv: line 7, column 'index_day': time -?(inf|nan) is not a finite time \\(spec\\.yaml: cohort\\.index_time\\)`, 'i'));
   });
 
+  it('a numeric time beyond 1e9 days names the line (at 2^60 a lab 100 days after the index read as at it)', async () => {
+    const rows = readFileSync(join(data, 'patients.csv'), 'utf8').split('\n');
+    rows[6] = rows[6].replace(/,100$/, `,${2 ** 60}`);
+    expectUserError(await cli('inspect', variant({ 'patients.csv': rows.join('\n') }), '--no-cache'), /patients\.csv: line 7, column 'index_day': time \d+ lies beyond ±1e\+9 \(1e9 days in the table's time unit\), where differences of days are not exact \(spec\.yaml: cohort\.index_time\)/);
+    const labs = readFileSync(join(data, 'labs.csv'), 'utf8').split('\n');
+    labs[3] = labs[3].replace(/^(\d+),\d+,/, '$1,-2e9,');
+    expectUserError(await cli('inspect', variant({ 'labs.csv': labs.join('\n') }), '--no-cache'), /labs\.csv: line 4, column 'day': time -2000000000(\.0)? lies beyond ±1e\+9/);
+  });
+
   it('a timestamp index time of "infinity" names the line too', async () => {
     const rows = ['id,age,sex,y,t'];
     for (let i = 1; i <= 40; i++) rows.push(`${i},${40 + i},F,${i % 4 === 0 ? 1 : 0},${i === 9 ? 'infinity' : '2020-01-01 10:00:00'}`);

@@ -235,6 +235,20 @@ describe('validator: fast path = schema path', () => {
     expect(validate([{ id: 'a', index_time: 1000.0, labs: [{ day: '999', variable: 'lactate', value: 1.5 }] }]).ok).toBe(true);
   });
 
+  it('a time given as a number beyond 1e9 days is refused (differences of days in DOUBLE are no longer exact there)', () => {
+    const timed = makeRecordValidator(tableTypes, idColumns, { maxRecords: 5, indexTime: { table: 'patients', column: 'index_day' }, elapsedTimes: { patients: { columns: ['index_day'], unitsPerDay: 1 }, labs: { columns: ['day'], unitsPerDay: 24 } } });
+    for (const [rec, path] of [
+      [{ id: 'a', index_time: 2 ** 60 }, 'records[0].index_time'],
+      [{ id: 'a', index_time: 1000, labs: [{ day: 2.5e10, variable: 'lactate', value: 1 }] }, 'records[0].labs[0].day'],
+    ] as const) {
+      const r = timed([rec]);
+      expect(r.ok, path).toBe(false);
+      if (!r.ok) expect(r.issues[0]).toEqual({ path, message: expect.stringContaining('where differences of days are not exact') });
+    }
+    // 2.4e10 hours is within 1e9 days
+    expect(timed([{ id: 'a', index_time: 1000, labs: [{ day: 2.4e10, variable: 'lactate', value: 1 }] }]).ok).toBe(true);
+  });
+
   it('agree on the fuzz corpus and on odd shapes', () => {
     const rand = mulberry32(3);
     const valid = Array.from({ length: 10 }, (_, i) => randomRecord(rand, `f${i}`, v));

@@ -656,12 +656,17 @@ export class Db {
   private async requireFiniteTime(table: string, column: string, field: string): Promise<void> {
     const t = this.table(table);
     const type = t.columns.get(column)!;
-    if (!/^(FLOAT|DOUBLE|REAL|DATE|TIMESTAMP)/i.test(type)) return;
+    const number = kindOf(type) === 'number';
+    if (!number && !/^(DATE|TIMESTAMP)/i.test(type)) return;
+    // Numbers also within ±1e9 days (in the table's unit): beyond, differences of days in DOUBLE are not exact, and a
+    // row after the prediction time could read as at it (serve/validate.ts MAX_TIME_DAYS).
+    const limit = 1e9 * t.unitsPerDay;
     const bad = await this.rows(
-      `SELECT ${this.lineExpr(table)} AS line, CAST(${q(column)} AS VARCHAR) AS v FROM ${tbl(table)} WHERE NOT isfinite(${q(column)}) ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
+      `SELECT ${this.lineExpr(table)} AS line, CAST(${q(column)} AS VARCHAR) AS v, ${number ? `isfinite(CAST(${q(column)} AS DOUBLE))` : 'false'} AS fin FROM ${tbl(table)}
+       WHERE ${number ? `NOT isfinite(CAST(${q(column)} AS DOUBLE)) OR abs(CAST(${q(column)} AS DOUBLE)) > ${limit}` : `NOT isfinite(${q(column)})`} ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
     );
     if (bad.length)
-      throw new CdmmError(`${t.label}: ${await this.at(table, bad[0].line)}, column '${column}': time ${bad[0].v} is not a finite time (${this.specFile}: ${field})`);
+      throw new CdmmError(`${t.label}: ${await this.at(table, bad[0].line)}, column '${column}': time ${bad[0].v} ${bad[0].fin ? `lies beyond ±${limit.toExponential(0)} (1e9 days in the table's time unit), where differences of days are not exact` : 'is not a finite time'} (${this.specFile}: ${field})`);
   }
 
   private async convertTime(table: string, column: string, field: string): Promise<void> {

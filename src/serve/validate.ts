@@ -81,6 +81,19 @@ function numberProblem(v: unknown, duckType: string): string | null {
   return null;
 }
 
+/**
+ * Times given as numbers are compared as DOUBLE differences from the index: beyond 1e9 days (2.7 million years) a
+ * difference of days is no longer exact (at 2^60 a lab 100 days after the index read as at it, and entered the
+ * window). The data layer refuses such times in files the same way (db.ts requireFiniteTime).
+ */
+export const MAX_TIME_DAYS = 1e9;
+
+function timeMagnitudeProblem(v: unknown, maxTime: number | undefined): string | null {
+  if (maxTime === undefined) return null;
+  const x = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  return Number.isFinite(x) && Math.abs(x) > maxTime ? `a time beyond ±${maxTime.toExponential(0)} (1e9 days in this column's unit), where differences of days are not exact` : null;
+}
+
 /** What 'expected number' says for the number columns where plain text has an obvious other reading. */
 function numberMessages(
   tableTypes: Record<string, Record<string, string>>,
@@ -141,6 +154,8 @@ interface Column {
   cls: ColumnClass;
   /** The text the schema accepts in this column when it is a number column (records.ts numberTextFor). */
   numberText: RegExp;
+  /** A number column holding times: the largest magnitude whose differences in days stay exact (timeMagnitudeProblem). */
+  maxTime?: number;
 }
 
 /**
@@ -204,7 +219,11 @@ export function makeRecordValidator(
 ) {
   const schema = z.array(patientRecordSchemaFor(tableTypes, numberMessages(tableTypes, opts.valueMaps ?? {}, opts.naValues ?? {})));
   // Maps, not objects: names come from the request, and `tableTypes['constructor']` would be a function.
-  const tables = new Map(Object.entries(tableTypes).map(([t, cols]) => [t, new Map(Object.entries(cols).map(([c, type]): [string, Column] => [c, column(type)]))]));
+  const timeCols = new Map(Object.entries(opts.elapsedTimes ?? {}).map(([t, e]): [string, { columns: Set<string>; unitsPerDay: number }] => [t, { columns: new Set(e.columns), unitsPerDay: e.unitsPerDay }]));
+  const tables = new Map(Object.entries(tableTypes).map(([t, cols]) => [t, new Map(Object.entries(cols).map(([c, type]): [string, Column] => {
+    const times = timeCols.get(t);
+    return [c, times?.columns.has(c) ? { ...column(type), maxTime: MAX_TIME_DAYS * times.unitsPerDay } : column(type)];
+  }))]));
   // Each table's timestamp columns, once: the columns mixedZones reads (most tables have none).
   const timestampColumns = new Map([...tables].map(([t, cols]) => [t, [...cols].filter(([, c]) => c.cls === 'timestamp').map(([name]) => name)]));
   const ids = new Map(Object.entries(idColumns));
@@ -218,7 +237,7 @@ export function makeRecordValidator(
   };
   const tableList = [...tables.keys()].join(', ');
   const indexType = opts.indexTime ? (tables.get(opts.indexTime.table)?.get(opts.indexTime.column)?.type ?? 'DOUBLE') : 'DOUBLE';
-  const indexColumn: Column = column(indexType);
+  const indexColumn: Column = (opts.indexTime && tables.get(opts.indexTime.table)?.get(opts.indexTime.column)) || column(indexType);
   // The two index times are compared as instants: a zoned column (TIMESTAMP WITH TIME ZONE) as a timestamp, its
   // offsets applied (its class is DuckDB's own, which the comparison would otherwise pass over).
   const indexCls: ColumnClass = indexColumn.cls === 'duck' && /^TIMESTAMP/i.test(indexType) ? 'timestamp' : indexColumn.cls;
@@ -226,14 +245,14 @@ export function makeRecordValidator(
   /** The problem of one cell that the schema's type let through, or null. */
   function cellProblem(cell: unknown, c: Column): string | null {
     if (typeof cell === 'string' && cell.includes('\u0000')) return 'text must not contain NUL characters';
-    const problem = c.kind === 'number' ? numberProblem(cell, c.type) : c.kind === 'time' ? timeProblem(cell) : null;
+    const problem = c.kind === 'number' ? numberProblem(cell, c.type) ?? timeMagnitudeProblem(cell, c.maxTime) : c.kind === 'time' ? timeProblem(cell) : null;
     return problem ?? unreadable(cell, c.cls, c.type);
   }
 
   /** The index time given as index_time: it fills the index column, so it must fit that column's type. */
   function indexProblem(v: unknown): string | null {
     const k = indexColumn.kind;
-    const problem = k === 'time' ? timeProblem(v) : k === 'number' ? numberProblem(v, indexType) : null;
+    const problem = k === 'time' ? timeProblem(v) : k === 'number' ? numberProblem(v, indexType) ?? timeMagnitudeProblem(v, indexColumn.maxTime) : null;
     return problem ?? (k === 'time' || k === 'number' ? unreadable(v, indexColumn.cls, indexType) : null);
   }
 
