@@ -504,6 +504,45 @@ modalities:
   }, 60_000);
 });
 
+describe('a one-row label table whose survivors have no time', () => {
+  it('is warned of with the fix (a death time, blank for survivors, as label.time left most of a cohort out); a time for everyone gives no warning', async () => {
+    const p = ['id,age'];
+    const d = ['id,deathtime,last_seen'];
+    const dl = ['id,died,t'];
+    for (let i = 0; i < N; i++) {
+      p.push(`${i},${30 + i}`);
+      const dead = i % 4 === 0;
+      d.push(`${i},${dead ? 100 + i : ''},${dead ? 100 + i : 900}`);
+      dl.push(`${i},${dead ? 1 : 0},${dead ? 100 + i : 900}`);
+    }
+    const spec = (label: string) => `name: dod
+tables:
+  p: { file: p.csv, id: id }
+  deaths: { file: d.csv, id: id }
+  dl: { file: dl.csv, id: id }
+cohort: { table: p, index_time: 0 }
+label: ${label}
+modalities:
+  demo: { type: tabular, table: p, numeric: [age] }
+split: { method: random, seed: 1 }
+`;
+    const dir = writeFixture({ 'p.csv': p.join('\n') + '\n', 'd.csv': d.join('\n') + '\n', 'dl.csv': dl.join('\n') + '\n', 'spec.yaml': spec('{ table: deaths, event: deathtime, event_values: any, time: deathtime, horizon: 365 }') });
+    // All left out but the deaths: a one-class cohort, whose error says what label.time must be.
+    await expect(prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false })).rejects.toThrow(/label\.time must be the event's time or, without the event, the end of follow-up/);
+    // Half the survivors without a row's values: they alone are "label missing", and the warning says why.
+    const half = ['id,died,t', ...Array.from({ length: N }, (_, i) => (i % 4 === 0 ? `${i},1,${100 + i}` : i % 2 ? `${i},,` : `${i},0,900`))];
+    writeFileSync(join(dir, 'half.csv'), half.join('\n') + '\n');
+    writeFileSync(join(dir, 'spec.yaml'), spec('{ table: half, event: died, time: t, horizon: 365 }').replace('dl: { file: dl.csv, id: id }', 'dl: { file: dl.csv, id: id }\n  half: { file: half.csv, id: id }'));
+    const some = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    expect(some.cohort.exclusions['label missing']).toBe(20);
+    expect(some.cohort.warnings?.find((w) => w.startsWith('label: 20 of 40 cohort rows are left out as "label missing"'))).toMatch(/20 rows of half\.csv have neither an event \(died\) nor a time \(label\.time: t\).*the death time where there is one and the last-seen time otherwise/);
+    writeFileSync(join(dir, 'spec.yaml'), spec('{ table: dl, event: died, time: t, horizon: 365 }'));
+    const fine = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    expect(fine.cohort.exclusions['label missing'] ?? 0).toBe(0);
+    expect(fine.cohort.warnings?.some((w) => w.includes('label missing')) ?? false).toBe(false);
+  }, 60_000);
+});
+
 describe("the label table's ids", () => {
   it('an outcome row whose id matches a cohort id only after cleaning is named (it silently left the patient without the outcome)', async () => {
     const patients = ['pid,age,index_day'];
