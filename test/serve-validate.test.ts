@@ -249,6 +249,23 @@ describe('validator: fast path = schema path', () => {
     expect(timed([{ id: 'a', index_time: 1000, labs: [{ day: 2.4e10, variable: 'lactate', value: 1 }] }]).ok).toBe(true);
   });
 
+  it("a record whose index_time has a zone other than UTC while its rows' times have none (or the reverse) is refused; UTC beside zoneless is one clock", () => {
+    const types = { p: { id: 'VARCHAR', admit: 'TIMESTAMP' }, labs: { id: 'VARCHAR', t: 'TIMESTAMP', v: 'DOUBLE' } };
+    const zoned = makeRecordValidator(types, { p: 'id', labs: 'id' }, { maxRecords: 5, indexTime: { table: 'p', column: 'admit' } });
+    const rec = (index: string, lab: string) => ({ id: 'a', index_time: index, labs: [{ t: '2020-01-01 08:00:00', v: 1 }, { t: lab, v: 2 }] });
+    const bad = zoned([rec('2020-01-01 10:00:00+02:00', '2020-01-01 09:00:00')]);
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.issues[0]).toEqual({ path: 'records[0].labs[0].t', message: expect.stringMatching(/^time "2020-01-01 08:00:00" has no zone, while index_time of the same record has one \("2020-01-01 10:00:00\+02:00"\): a time without a zone is read as UTC/) });
+    expect(zoned.viaSchema([rec('2020-01-01 10:00:00+02:00', '2020-01-01 09:00:00')]).ok).toBe(false);
+    // the reverse: a zoneless index time beside zoned rows
+    const rev = zoned([{ id: 'a', index_time: '2020-01-01 10:00:00', labs: [{ t: '2020-01-01 09:00:00-05:00', v: 1 }] }]);
+    expect(rev.ok).toBe(false);
+    if (!rev.ok) expect(rev.issues[0].path).toBe('records[0].index_time');
+    // UTC ("Z") beside zoneless, and zoned throughout, pass
+    expect(zoned([rec('2020-01-01 10:00:00Z', '2020-01-01 09:00:00')]).ok).toBe(true);
+    expect(zoned([{ id: 'a', index_time: '2020-01-01 10:00:00+02:00', labs: [{ t: '2020-01-01 09:00:00+02:00', v: 1 }] }]).ok).toBe(true);
+  });
+
   it('agree on the fuzz corpus and on odd shapes', () => {
     const rand = mulberry32(3);
     const valid = Array.from({ length: 10 }, (_, i) => randomRecord(rand, `f${i}`, v));

@@ -310,8 +310,40 @@ export function makeRecordValidator(
         const mix = mixedZones(rows, timestampColumns.get(key)!);
         if (mix) add([i, key, ...(Array.isArray(val) ? [mix.naive] : []), mix.column], `time ${JSON.stringify(mix.naiveText)} has no zone, while row ${mix.zoned} of the same column has one (${JSON.stringify(mix.zonedText)}): a time without a zone is read as UTC, which moves it by the other's offset (across the prediction time too); give every time of the column with its zone, or none`);
       }
+      const across = recordZoneMix(rec);
+      if (across && !issues.some((x) => x.record === i))
+        add([i, ...across.naive.path], `time ${JSON.stringify(across.naive.text)} has no zone, while ${formatPath(across.zoned.path)} of the same record has one (${JSON.stringify(across.zoned.text)}): a time without a zone is read as UTC, which moves it by the other's offset, across the prediction time too; give the record's times (index_time included) all with their zone, or none`);
     });
     return issues;
+  }
+
+  /**
+   * Across one record (index_time and every table's timestamp columns): a time with a zone other than UTC beside one
+   * without (a +02:00 index time with zoneless lab times read the labs as UTC, two hours off: they left the window).
+   */
+  function recordZoneMix(rec: Record<string, unknown>): { naive: { path: (string | number)[]; text: string }; zoned: { path: (string | number)[]; text: string } } | null {
+    type At = { path: (string | number)[]; text: string };
+    let naive: At | null = null;
+    let zoned: At | null = null;
+    const see = (v: unknown, path: (string | number)[]) => {
+      if (typeof v !== 'string' || v.trim() === '') return;
+      if (!ZONED.test(v)) naive ??= { path, text: v };
+      else if (!UTC_ZONE.test(v)) zoned ??= { path, text: v };
+    };
+    const index = own(rec, 'index_time');
+    if (opts.indexTime && indexCls === 'timestamp') see(index, ['index_time']);
+    for (const name of Object.keys(rec)) {
+      if (name === 'id' || name === 'index_time') continue;
+      const cols = timestampColumns.get(name);
+      if (!cols?.length) continue;
+      const val = rec[name];
+      const rows = Array.isArray(val) ? val : [val];
+      rows.forEach((row, r) => {
+        if (isRow(row)) for (const c of cols) see(row[c], [name, ...(Array.isArray(val) ? [r] : []), c]);
+      });
+      if (naive && zoned) break;
+    }
+    return naive && zoned ? { naive, zoned } : null;
   }
 
   /**
@@ -408,6 +440,7 @@ export function makeRecordValidator(
         const cols = name === 'id' || name === 'index_time' ? undefined : timestampColumns.get(name);
         if (cols?.length && mixedZones(Array.isArray(rec[name]) ? (rec[name] as unknown[]) : [rec[name]], cols)) return null;
       }
+      if (recordZoneMix(rec)) return null;
       copy.id = key;
       out[i] = copy;
     }
