@@ -14,7 +14,7 @@ import { defaultTrainOptions } from '../src/train/options.js';
 import { checkModelSize, minParameters } from '../src/train/size-check.js';
 import { defaultModelConfig } from '../src/models/index.js';
 import { runCli as cli } from './helpers/cli.js';
-import { copyRunFolder, editManifest } from './helpers/run-folder.js';
+import { copyRunFolder, editManifest, resum } from './helpers/run-folder.js';
 import { smallDataset } from './fixtures/data/helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cdmm-sec-cli-'));
@@ -343,6 +343,29 @@ describe('an interrupted benchmark is resumable and reported as incomplete', () 
     const r2 = await cli('report', b, '--out', html, '--overwrite');
     expect(r2.code).toBe(0);
     expect(readFileSync(html, 'utf8')).not.toContain('incomplete:');
+  });
+
+  it('--resume on an edited folder: a damaged benchmark.json is an error naming it; a run whose metrics are out of range is trained again, not reused', async () => {
+    const b = join(root, 'bench-edited');
+    const command = ['benchmark', spec, '--out', b, '--backbones', 'early', '--debias', 'none', '--seeds', '1', ...TINY];
+    expect((await cli(...command)).code).toBe(0);
+    const bjPath = join(b, 'benchmark.json');
+    const good = readFileSync(bjPath, 'utf8');
+    writeFileSync(bjPath, JSON.stringify({ ...JSON.parse(good), planned: 5 }));
+    expectUserError(await cli(...command, '--resume'), /--resume: .*bench-edited\/benchmark\.json is damaged \(at planned: Expected array, received number\); start the benchmark again with --overwrite/);
+    writeFileSync(bjPath, good);
+    const run = join(b, 'runs/early-none-s0');
+    const created = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8')).created;
+    const met = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'));
+    met.splits.test.auroc = 1e308;
+    writeFileSync(join(run, 'metrics.json'), JSON.stringify(met));
+    resum(run);
+    const again = await cli(...command, '--resume', '--json');
+    expect(again.code, again.err).toBe(0);
+    const auroc = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8')).splits.test.auroc;
+    expect(auroc).toBeGreaterThanOrEqual(0);
+    expect(auroc).toBeLessThanOrEqual(1);
+    expect(JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8')).created).not.toBe(created);
   });
 
   it('a folder with run folders but no benchmark.json (interrupted by an older cdmm) gets a message saying what to run', async () => {

@@ -3,6 +3,7 @@
 // backbone and seed, and the references of the data: the oracle (true risk) and the in-distribution ceiling
 // (src/eval/bounds.ts), computed once per benchmark (docs/RUN-FORMAT.md benchmark folder).
 import { existsSync } from 'node:fs';
+import { z } from 'zod';
 import { join, resolve } from 'node:path';
 import { prepareDataset } from '../data/build.js';
 import { loadSpec } from '../data/spec.js';
@@ -249,14 +250,45 @@ function resumeCommand(req: BenchmarkRequest): string | undefined {
   return shellLine(['cdmm', ...args, '--resume']);
 }
 
+/** What --resume reads of a benchmark.json (untrusted: an edited one gave internal errors). */
+const PrevBenchmarkSchema = z
+  .object({
+    planned: z.array(z.string().max(4096)).max(100_000).optional(),
+    config: z.object({ train: z.unknown(), model: z.unknown() }).passthrough().optional(),
+    spec_path: z.string().max(4096).optional(),
+    resume_command: z.string().max(65536).optional(),
+    bounds: z.unknown().optional(),
+  })
+  .passthrough();
+
+/** A probability-scale metric of a reused run: a number in [0, 1], or null where it is undefined. */
+const unit = z.number().min(0).max(1).nullable();
+const ScoreSchema = z.object({ auroc: unit, auprc: unit, ece: unit.optional() }).passthrough();
+const ReferenceScoreSchema = z.object({ auroc: unit, auprc: unit, brier: unit.optional(), ece: unit.optional() }).passthrough();
+/** What a reused run's metrics.json must hold (checked, or the run is trained again). */
+const ReusedMetricsSchema = z
+  .object({
+    splits: z.object({ test: ScoreSchema, shift: ScoreSchema.optional(), val: z.object({ auroc: unit, auroc_w: unit.optional(), auroc_pb: unit.optional() }).passthrough().optional() }).passthrough(),
+    reference: z
+      .record(z.enum(['test', 'shift']), z.object({ name: z.string().max(200), n: z.number().int().min(0), covered: z.number().int().min(0), probability: z.boolean(), reference: ReferenceScoreSchema, model: ReferenceScoreSchema, delong: z.object({ diff: z.number().finite(), p: z.number().min(0).max(1) }).nullable() }).passthrough())
+      .optional(),
+  })
+  .passthrough();
+
 /** With --resume: the folder's recorded plan and configuration must be this request's, or runs would mix. */
 function checkResumable(req: BenchmarkRequest, planned: string[]): Partial<BenchmarkJson> | undefined {
-  let prev: Partial<BenchmarkJson>;
+  let raw: unknown;
   try {
-    prev = JSON.parse(readJsonText(join(req.out, 'benchmark.json')));
+    raw = JSON.parse(readJsonText(join(req.out, 'benchmark.json')));
   } catch {
     return undefined; // an older folder without benchmark.json: each run folder is checked by reusable()
   }
+  const parsed = PrevBenchmarkSchema.safeParse(raw);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new CdmmError(`--resume: ${join(req.out, 'benchmark.json')} is damaged (at ${i.path.join('.') || 'the top'}: ${i.message}); start the benchmark again with --overwrite`);
+  }
+  const prev = parsed.data as Partial<BenchmarkJson>;
   const diffs: string[] = [];
   if (prev.planned && JSON.stringify(prev.planned) !== JSON.stringify(planned)) diffs.push(`runs ${prev.planned.length} planned (${prev.planned.slice(0, 3).join(', ')}…), now ${planned.length}`);
   if (prev.config && JSON.stringify(prev.config.train) !== JSON.stringify(req.train)) diffs.push('training options');
@@ -283,7 +315,10 @@ function reusable(dir: string, req: BenchmarkRequest, backbone: string, debias: 
   try {
     const read = runFiles(dir);
     const man = JSON.parse(read('manifest.json').toString('utf8'));
-    const met = JSON.parse(read('metrics.json').toString('utf8'));
+    // A metrics.json of another shape, or with an AUROC of 1e308, is not reused: the run is trained again.
+    const checked = ReusedMetricsSchema.safeParse(JSON.parse(read('metrics.json').toString('utf8')));
+    if (!checked.success) return undefined;
+    const met = checked.data as Parameters<typeof scoreOf>[0];
     const c = man.config;
     // Runs record their resolved options (train) and what was asked (train_requested, with 'auto' kept).
     const asked = c.train_requested ?? c.train;
