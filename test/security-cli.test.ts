@@ -520,6 +520,15 @@ describe('one clear line instead of a stack trace', () => {
     expect(r.out.split('\n')[0]).toContain('d\\u001b]0;PWNED\\u0007\\u001bc\\nfake line');
   });
 
+  it("a run's fitted.json that is not JSON is named without quoting what it holds (it may be a link to a secret)", async () => {
+    const tampered = copyRunFolder(run, join(root, 'run-fitted'));
+    writeFileSync(join(tampered, 'fitted.json'), 'TOPSECRET-API-KEY=sk-live-123456\n');
+    resum(tampered);
+    const r = await cli('evaluate', tampered, '--spec', spec, '--bootstrap', '0', '--no-cache');
+    expectUserError(r, /fitted\.json: not valid JSON/);
+    expect(r.err).not.toContain('TOPSECRET');
+  });
+
   it('--lr 1e308 and --dim 100000000 are refused up front', async () => {
     expectUserError(await cli('train', spec, '--out', join(root, 'never-lr'), '--lr', '1e308', '--epochs', '1'), /--lr 1e\+308: expected 'auto' or a learning rate in \(0, 10\]/);
     expectUserError(await cli('train', spec, '--out', join(root, 'never-dim'), '--dim', '100000000', '--epochs', '1'), /--dim 100000000: expected a width of at most 4096/);

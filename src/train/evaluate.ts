@@ -15,7 +15,7 @@ import { scaleShiftWarnings, shiftSplitWarnings, unseenCategoryWarnings } from '
 export { scaleShiftWarnings, unseenCategoryWarnings };
 import { CdmmError } from '../util/errors.js';
 import { maskStrings, predictSplit, servedRisks } from '../run/predict.js';
-import { runFiles, type LoadedRun } from '../run/run-io.js';
+import { jsonPosition, runFiles, type LoadedRun } from '../run/run-io.js';
 import { countFitted, FittedSchema, FITTED_FILE, type FittedIds } from '../run/fitted.js';
 import { scoreSplit, type ScoredMetricSet } from './scoring.js';
 import type { CalibrationRecord } from '../models/calibrator.js';
@@ -190,7 +190,8 @@ function readFitted(dir: string): FittedIds | undefined {
   try {
     doc = JSON.parse(bytes.toString('utf8'));
   } catch (e) {
-    throw new CdmmError(`${join(dir, FITTED_FILE)}: not valid JSON: ${(e as Error).message}`);
+    // The parser's message quotes the text: not for a file of a run folder (it may be a link to something else).
+    throw new CdmmError(`${join(dir, FITTED_FILE)}: not valid JSON${jsonPosition(e)}`);
   }
   const r = FittedSchema.safeParse(doc);
   if (!r.success) throw new CdmmError(`${join(dir, FITTED_FILE)}: not a list of fitted patients as cdmm writes it`);
