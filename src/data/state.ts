@@ -31,7 +31,8 @@ const name = z.string().min(1).max(256).regex(/^[^\u0000-\u001f\u007f]*$/, 'must
 const finite = z.number().finite();
 /** A fitted statistic of values the model receives as float32: beyond ±3.4e38 no build could have produced it. */
 const stat = finite.refine((x) => Math.abs(x) <= 3.4028234663852886e38, 'beyond the float32 range the model computes in');
-const positive = stat.refine((x) => x > 0, 'must be > 0');
+/** A fitted standard deviation: fitting replaces one of 1e-12 or less by 1, so a smaller one is no build's (1e-300 made a feature infinite). */
+const positive = stat.refine((x) => x > 1e-12, 'must be > 1e-12 (a standard deviation as fitting writes it)');
 const columnType = z.string().refine(isColumnType, (t) => ({
   message: `unsupported column type ${JSON.stringify(t.slice(0, 60))} (expected a DuckDB scalar type such as DOUBLE, VARCHAR or TIMESTAMP, DECIMAL(p,s), or a list of one)`,
 }));
