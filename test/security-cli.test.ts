@@ -520,6 +520,20 @@ describe('one clear line instead of a stack trace', () => {
     expect(r.out.split('\n')[0]).toContain('d\\u001b]0;PWNED\\u0007\\u001bc\\nfake line');
   });
 
+  it('evaluate names a run whose weights give risks that are no probability (finite weights of 3e38)', async () => {
+    const { createHash } = await import('node:crypto');
+    const tampered = copyRunFolder(run, join(root, 'run-huge'));
+    const w = readFileSync(join(tampered, 'model.safetensors'));
+    const headerLen = Number(w.readBigUInt64LE(0));
+    const header = JSON.parse(w.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, { dtype: string; data_offsets: [number, number] }>;
+    for (const [name, t] of Object.entries(header))
+      if (name !== '__metadata__' && t.dtype === 'F32' && !/prior$/.test(name)) for (let o = 8 + headerLen + t.data_offsets[0]; o < 8 + headerLen + t.data_offsets[1]; o += 4) w.writeFloatLE(3e38, o);
+    writeFileSync(join(tampered, 'model.safetensors'), w);
+    editManifest(tampered, (m) => (m.weights.sha256 = createHash('sha256').update(w).digest('hex')));
+    const r = await cli('evaluate', tampered, '--bootstrap', '0');
+    expectUserError(r, /model\.safetensors: the model gives patient "[^"]+" a risk of NaN, not a probability: the run's weights are damaged/);
+  });
+
   it("a run's fitted.json that is not JSON is named without quoting what it holds (it may be a link to a secret)", async () => {
     const tampered = copyRunFolder(run, join(root, 'run-fitted'));
     writeFileSync(join(tampered, 'fitted.json'), 'TOPSECRET-API-KEY=sk-live-123456\n');

@@ -55,6 +55,11 @@ function scoreArrays(run: LoadedRun, split: SplitArrays, bootstrap: number, refe
   const out = predictSplit(run.model, split, run.manifest.modalities, pat, 1024);
   // The risk predict and serve would give these patients: through the run's calibration.
   const r = servedRisks(out, run.calibration);
+  // A risk that is not a probability (non-finite, or outside [0, 1]) is a damaged run or data far outside training:
+  // named with the patient, not as the metrics' "prediction 0 is NaN".
+  const bad = r.pDo.findIndex((p) => !(p >= 0 && p <= 1));
+  if (bad >= 0)
+    throw new CdmmError(`${join(run.dir, run.manifest.weights.file)}: the model gives patient ${JSON.stringify(split.ids[bad])} a risk of ${r.pDo[bad]}, not a probability: the run's weights are damaged, or the patient's values lie far outside training`);
   const scored = scoreSplit({ ids: split.ids, labels: split.labels, p: r.pDo, pFactual: r.pFactual, pRaw: r.pDoRaw, masks: maskStrings(split.mask, K) }, bootstrap, run.manifest.config.seed);
   const reference = referenceName && split.reference ? referenceMetrics(referenceName, split.labels, split.reference, r.pDo, bootstrap, run.manifest.config.seed) : undefined;
   return { ...scored, reference };
