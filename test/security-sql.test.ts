@@ -248,6 +248,8 @@ describe('every other place a spec reaches DuckDB is quoted or checked', () => {
     expect(sqlNum(-30, 'f')).toBe('-30');
     expect(() => sqlNum('0) OR (1=1', 'modalities.labs.window.end')).toThrow('modalities.labs.window.end: expected a finite number, got "0) OR (1=1"');
     expect(() => sqlNum(Number.NaN, 'x')).toThrow(/expected a finite number/);
+    // a spec's 1.8e308 reads as Infinity: named so, not as JSON's null
+    expect(() => sqlNum(Number.POSITIVE_INFINITY, 'modalities.labs.window.end')).toThrow('modalities.labs.window.end: expected a finite number, got Infinity');
     const dir = fixture();
     const spec = baseSpec();
     writeFileSync(join(dir, 'spec.yaml'), JSON.stringify(spec));

@@ -84,7 +84,8 @@ export const tbl = (name: string) => (name.startsWith('__') ? q(name) : q(`t_${n
 const outOfRange = (col: string) => `(NOT isfinite(${col}) OR abs(${col}) > 3.4028234663852886e38)`;
 /** A number written into SQL: only a finite JavaScript number, never text (a spec from a run folder is not re-validated). */
 export const sqlNum = (x: unknown, field: string): string => {
-  if (typeof x !== 'number' || !Number.isFinite(x)) throw new CdmmError(`${field}: expected a finite number, got ${JSON.stringify(x)}`);
+  // (String, not JSON: 1.8e308 in a spec reads as Infinity, which JSON would show as null)
+  if (typeof x !== 'number' || !Number.isFinite(x)) throw new CdmmError(`${field}: expected a finite number, got ${typeof x === 'number' ? String(x) : JSON.stringify(x)}`);
   return String(x);
 };
 
