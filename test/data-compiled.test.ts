@@ -295,6 +295,9 @@ split: { method: random, fractions: { train: 0.6, val: 0.2, test: 0.2 } }
     // Only the value columns widen: the index time, the filtered category, the variable codes and the row time keep theirs.
     expect([types.p.hr, types.v.val]).toEqual(['DOUBLE', 'DOUBLE']);
     expect([types.p.day0, types.p.stage, types.p.id, types.v.item, types.v.day, types.v.id, types.p.y]).toEqual(Array(7).fill('BIGINT'));
+    // `tables.p.columns` only picks what to load: hr still widens (eICU-style specs list their columns)
+    const listed = recordTableTypes({ ...spec, tables: { ...spec.tables, p: { ...spec.tables.p, columns: ['id', 'day0', 'hr', 'stage', 'y'] } } }, state.tableTypes);
+    expect([listed.p.hr, listed.p.day0]).toEqual(['DOUBLE', 'BIGINT']);
     const rec = (hr: number, val: number): PatientRecord => ({ id: 'n1', p: { day0: 100, hr, stage: 1 }, v: [{ day: 99, item: 220045, val }, { day: 99, item: 220050, val: 80 }] }) as PatientRecord;
     const wide = { ...state, tableTypes: types };
     const validate = makeRecordValidator(types, { p: 'id', v: 'id' }, { maxRecords: 5, indexTime: { table: 'p', column: 'day0' } });

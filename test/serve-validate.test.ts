@@ -264,6 +264,16 @@ describe('validator: fast path = schema path', () => {
     // UTC ("Z") beside zoneless, and zoned throughout, pass
     expect(zoned([rec('2020-01-01 10:00:00Z', '2020-01-01 09:00:00')]).ok).toBe(true);
     expect(zoned([{ id: 'a', index_time: '2020-01-01 10:00:00+02:00', labs: [{ t: '2020-01-01 09:00:00+02:00', v: 1 }] }]).ok).toBe(true);
+    // A Parquet TIMESTAMP_NS column is checked too (pandas writes them; DuckDB reads those cells)
+    const ns = makeRecordValidator({ p: { id: 'VARCHAR', admit: 'TIMESTAMP' }, labs: { id: 'VARCHAR', t: 'TIMESTAMP_NS', v: 'DOUBLE' } }, { p: 'id', labs: 'id' }, { maxRecords: 5, indexTime: { table: 'p', column: 'admit' } });
+    expect(ns([rec('2020-01-01 10:00:00+02:00', '2020-01-01 09:00:00')]).ok).toBe(false);
+    // With the run's time columns named, a column it does not read as a time (a discharge time no field uses) is not looked at
+    const wider = { p: { id: 'VARCHAR', admit: 'TIMESTAMP', disch: 'TIMESTAMP' }, labs: types.labs };
+    const used = makeRecordValidator(wider, { p: 'id', labs: 'id' }, { maxRecords: 5, indexTime: { table: 'p', column: 'admit' }, usedTimes: { p: ['admit'], labs: ['t'] } });
+    const withDisch = { id: 'a', index_time: '2020-01-01 10:00:00+02:00', p: { disch: '2020-01-05 10:00:00' }, labs: [{ t: '2020-01-01 09:00:00+02:00', v: 1 }] };
+    expect(used([withDisch]).ok).toBe(true);
+    expect(used.viaSchema([withDisch]).ok).toBe(true);
+    expect(used([{ ...withDisch, labs: [{ t: '2020-01-01 09:00:00', v: 1 }] }]).ok).toBe(false);
   });
 
   it('agree on the fuzz corpus and on odd shapes', () => {

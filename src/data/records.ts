@@ -72,7 +72,8 @@ export function recordTableTypes(spec: Spec, tableTypes: Record<string, Record<s
   const add = (table: string, cols: readonly string[] | undefined) => {
     for (const c of cols ?? []) (values.get(table) ?? values.set(table, new Set()).get(table)!).add(c);
   };
-  const rest: unknown[] = [spec.tables, spec.cohort, spec.label];
+  // (a table's `columns` only picks the columns to load: naming a value column there is no other use of it)
+  const rest: unknown[] = [Object.values(spec.tables).map(({ columns: _loaded, ...t }) => t), spec.cohort, spec.label];
   for (const m of Object.values(spec.modalities)) {
     const { numeric, value, columns, ...other } = m as Record<string, unknown> & { table: string; numeric?: string[]; value?: string; columns?: string[] };
     if (m.type === 'tabular') add(m.table, numeric);

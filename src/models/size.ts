@@ -22,15 +22,22 @@ export function minParameters(modalities: ModalityInfo[], cfg: Pick<ModelConfig,
 
 
 /**
- * The fewest parameters any backbone's encoders have on these modalities (`lr` included, whose encoders are single
- * linear maps): each modality's input, or a time series' recurrent width where that is smaller, maps to `dim`. A
- * looser bound than minParameters, for checking a run's manifest against its weights file.
+ * The fewest parameters a run's model has, from its manifest's configuration, for checking the manifest against its
+ * weights file before the model is built. A looser bound than minParameters, holding for every backbone (`lr`
+ * included, whose encoders are single linear maps): each modality's input (or a time series' recurrent width, where
+ * that is smaller) maps to `dim`; the head's first layer maps `dim` (or, debiased, the causal branch's `branchDim`,
+ * itself mapped from `dim`) to `headHidden`; the transformer's layer holds its attention (4·dim²) and feed-forward
+ * (2·dim·fusionFf) weights.
  */
-export function minEncoderParameters(modalities: ModalityInfo[], cfg: Pick<ModelConfig, 'dim'> & { seriesHidden?: number }): number {
+export function minEncoderParameters(modalities: ModalityInfo[], cfg: Pick<ModelConfig, 'dim' | 'branchDim' | 'backbone' | 'debias'> & { seriesHidden?: number; headHidden?: number; fusionFf?: number }): number {
+  const d = cfg.dim;
   let n = 0;
   for (const m of modalities) {
     const width = m.shape.reduce((a, b) => a * b, 1);
-    n += (m.type === 'timeseries' ? Math.min(width, cfg.seriesHidden ?? 64) : width) * cfg.dim;
+    n += (m.type === 'timeseries' ? Math.min(width, cfg.seriesHidden ?? 64) : width) * d;
   }
+  const hh = cfg.headHidden ?? 64;
+  n += cfg.debias === 'none' ? d * hh : d * cfg.branchDim + cfg.branchDim * hh;
+  if (cfg.backbone === 'transformer') n += 4 * d * d + 2 * d * (cfg.fusionFf ?? 256);
   return n;
 }

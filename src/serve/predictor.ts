@@ -86,7 +86,7 @@ export class Predictor {
     const valueMaps = Object.fromEntries(Object.entries(this.spec.tables).filter(([, t]) => t.values).map(([n, t]) => [n, t.values!]));
     const naValues = Object.fromEntries(Object.entries(this.spec.tables).filter(([, t]) => t.na_values?.length).map(([n, t]) => [n, t.na_values!]));
     const links = Object.fromEntries(Object.entries(this.spec.tables).filter(([, t]) => t.link).map(([n, t]) => [n, t.link!]));
-    this.validator = makeRecordValidator(this.tableTypes, idColumns, { maxRecords: opts.maxRecords, indexTime, valueMaps, naValues, links, elapsedTimes: elapsedTimeColumns(this.spec, this.tableTypes) });
+    this.validator = makeRecordValidator(this.tableTypes, idColumns, { maxRecords: opts.maxRecords, indexTime, valueMaps, naValues, links, elapsedTimes: elapsedTimeColumns(this.spec, this.tableTypes), usedTimes: usedTimeColumns(this.spec) });
     this.scorer = new Scorer(run.model, this.modalities, run.dict, run.typical.values, { batchDependent: run.batchDependent, chunkSize: opts.chunkSize }, run.calibration);
     this.compiled = 'unsupported' in run.compiled ? null : run.compiled;
     this.addNotes = recordNotes(this.spec, run.state);
@@ -335,6 +335,17 @@ function checkAllScored(records: PatientRecord[], ids: string[], exclusions?: Re
 }
 
 /** Per table, its time columns (event, index and end times) that hold numbers (an elapsed "07:10" in a record is read as in a file), with its time unit. */
+/** Per table, the columns the run reads as times: each table's row times, the cohort's index and end times, the label's time. */
+function usedTimeColumns(spec: Spec): Record<string, string[]> {
+  const out = Object.create(null) as Record<string, string[]>;
+  const add = (t: string, c: unknown) => { if (typeof c === 'string') (out[t] ??= []).push(c); };
+  for (const [name, t] of Object.entries(spec.tables)) for (const c of timeColumns(t)) add(name, c);
+  add(spec.cohort.table, spec.cohort.index_time);
+  add(spec.cohort.table, spec.cohort.end_time);
+  if ('time' in spec.label) add(spec.label.table ?? spec.cohort.table, spec.label.time);
+  return out;
+}
+
 function elapsedTimeColumns(spec: Spec, tableTypes: Record<string, Record<string, string>>): Record<string, { columns: string[]; unitsPerDay: number }> {
   const out: Record<string, { columns: string[]; unitsPerDay: number }> = {};
   // (the cohort's index and end times too: the file reader reads every time column so)

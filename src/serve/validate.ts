@@ -215,6 +215,8 @@ export function makeRecordValidator(
     links?: Record<string, { table: string; column: string }>;
     /** Per table, its numeric time columns and their units per day: an elapsed "07:10" there is read as in a file. */
     elapsedTimes?: Record<string, { columns: string[]; unitsPerDay: number }>;
+    /** Per table, the columns the run reads as times; the zone check across a record looks at these only (default: every timestamp column). */
+    usedTimes?: Record<string, string[]>;
   },
 ) {
   const schema = z.array(patientRecordSchemaFor(tableTypes, numberMessages(tableTypes, opts.valueMaps ?? {}, opts.naValues ?? {})));
@@ -225,7 +227,13 @@ export function makeRecordValidator(
     return [c, times?.columns.has(c) ? { ...column(type), maxTime: MAX_TIME_DAYS * times.unitsPerDay } : column(type)];
   }))]));
   // Each table's timestamp columns, once: the columns mixedZones reads (most tables have none).
-  const timestampColumns = new Map([...tables].map(([t, cols]) => [t, [...cols].filter(([, c]) => c.cls === 'timestamp').map(([name]) => name)]));
+  // (TIMESTAMP_NS, _MS and _S too, as Parquet files from pandas hold them: DuckDB reads those cells, not our readers)
+  const timestampColumns = new Map([...tables].map(([t, cols]) => [t, [...cols].filter(([, c]) => c.kind === 'time' && /^TIMESTAMP/i.test(c.type)).map(([name]) => name)]));
+  // The ones the run reads as times (index, end, label and row times), which the check across a record looks at:
+  // an unused column's zones move nothing.
+  const usedTimestamps = opts.usedTimes
+    ? new Map([...timestampColumns].map(([t, cols]) => [t, cols.filter((c) => Object.hasOwn(opts.usedTimes!, t) && opts.usedTimes![t].includes(c))]))
+    : timestampColumns;
   const ids = new Map(Object.entries(idColumns));
   const links = new Map(Object.entries(opts.links ?? {}));
   /** What a row of `table` must have in its id column: the record's id, or for a linked table its link value. */
@@ -334,7 +342,7 @@ export function makeRecordValidator(
     if (opts.indexTime && indexCls === 'timestamp') see(index, ['index_time']);
     for (const name of Object.keys(rec)) {
       if (name === 'id' || name === 'index_time') continue;
-      const cols = timestampColumns.get(name);
+      const cols = usedTimestamps.get(name);
       if (!cols?.length) continue;
       const val = rec[name];
       const rows = Array.isArray(val) ? val : [val];
