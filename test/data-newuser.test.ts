@@ -535,7 +535,15 @@ split: { method: random, seed: 1 }
     writeFileSync(join(dir, 'spec.yaml'), spec('{ table: half, event: died, time: t, horizon: 365 }').replace('dl: { file: dl.csv, id: id }', 'dl: { file: dl.csv, id: id }\n  half: { file: half.csv, id: id }'));
     const some = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
     expect(some.cohort.exclusions['label missing']).toBe(20);
-    expect(some.cohort.warnings?.find((w) => w.startsWith('label: 20 of 40 cohort rows are left out as "label missing"'))).toMatch(/20 rows of half\.csv have neither an event \(died\) nor a time \(label\.time: t\).*the death time where there is one and the last-seen time otherwise/);
+    expect(some.cohort.warnings?.find((w) => w.startsWith('label: 20 of 40 cohort rows are left out as "label missing"'))).toMatch(/20 of them have a row in half\.csv without a time \(label\.time: t\).*the death time where there is one and the last-seen time otherwise/);
+    // The common layout: a 0/1 flag with the time blank for those without the event; said the same way.
+    writeFileSync(join(dir, 'half.csv'), ['id,died,t', ...Array.from({ length: N }, (_, i) => (i % 4 === 0 ? `${i},1,${100 + i}` : i % 2 ? `${i},0,` : `${i},0,900`))].join('\n') + '\n');
+    const flag = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    expect(flag.cohort.warnings?.find((w) => w.startsWith('label: 20 of 40'))).toMatch(/20 of them have a row in half\.csv without a time/);
+    // Patients without a row at all: the hint is absent: negative, not label.time.
+    writeFileSync(join(dir, 'half.csv'), ['id,died,t', ...Array.from({ length: N }, (_, i) => (i % 4 === 0 ? `${i},1,${100 + i}` : i % 2 ? '' : `${i},0,900`)).filter(Boolean)].join('\n') + '\n');
+    const rows = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
+    expect(rows.cohort.warnings?.find((w) => w.startsWith('label: 20 of 40'))).toMatch(/20 of them have no row in half\.csv\. If half lists only the patients with the event .*label\.absent: negative/);
     writeFileSync(join(dir, 'spec.yaml'), spec('{ table: dl, event: died, time: t, horizon: 365 }'));
     const fine = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, cache: false });
     expect(fine.cohort.exclusions['label missing'] ?? 0).toBe(0);

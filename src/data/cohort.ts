@@ -339,16 +339,33 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
     // (a death table's survivors), so they are "label missing", not negatives or censored: said, with the fix (a new
     // user's 1,925 of 2,170 admissions were left out so, with the label rate jumping to 44%).
     const missing = exclusions['label missing'] ?? 0;
-    if ('event' in label && missing > 0 && missing >= 0.1 * candidates && label.absent !== 'negative') {
-      const lt = label.table ?? ct;
+    const lt = label.table ?? ct;
+    if ('event' in label && typeof label.time === 'string' && missing > 0 && missing >= 0.1 * candidates && label.absent !== 'negative') {
       const la = db.table(lt);
-      const [row] = await db.rows(`SELECT count(*) AS n, count(*) FILTER (WHERE ${q(label.event)} IS NULL) AS no_event FROM ${tbl(lt)} WHERE ${q(label.time)} IS NULL`);
-      const n = Number(row?.n ?? 0), noEvent = Number(row?.no_event ?? 0);
-      if (n > 0 && noEvent >= 0.5 * n)
+      // Of the cohort rows left out so: how many have a label row without a time, how many no label row at all
+      // (a linked label table through its link: a subject's death row for each of its admissions).
+      const lid = lt === ct ? null : q(la.id);
+      const link = la.link;
+      const lKey = link ? (link.table === ct ? spec.cohort.id ?? db.table(link.table).id : db.table(link.table).id) : '';
+      const via = link
+        ? `LEFT JOIN ${tbl(link.table)} l ON CAST(l.${q(lKey)} AS VARCHAR) = CAST(c.key AS VARCHAR) LEFT JOIN ${tbl(lt)} x ON CAST(x.${lid} AS VARCHAR) = CAST(l.${q(link.column)} AS VARCHAR)`
+        : `LEFT JOIN ${tbl(lt)} x ON CAST(x.${lid} AS VARCHAR) = CAST(c.key AS VARCHAR)`;
+      const [row] = lid
+        ? await db.rows(`SELECT count(DISTINCT c.key) FILTER (WHERE x.${lid} IS NOT NULL AND x.${q(label.time)} IS NULL) AS untimed, count(DISTINCT c.key) FILTER (WHERE x.${lid} IS NULL) AS no_row
+            FROM __cand c ${via} WHERE c.reason = 'label missing'`)
+        : [{ untimed: missing, no_row: 0 }];
+      const untimed = Number(row?.untimed ?? 0), noRow = Number(row?.no_row ?? 0);
+      const head = `label: ${missing} of ${candidates} cohort rows are left out as "label missing"`;
+      if (untimed >= 0.5 * missing)
         warnings.push(
-          `label: ${missing} of ${candidates} cohort rows are left out as "label missing": ${noEvent} rows of ${la.label} have neither an event (${label.event}) nor a time (label.time: ${label.time}), ` +
-            `which reads as "outcome unknown". label.time must be, for every patient, the event's time or, without the event, the end of follow-up (a last contact, a discharge): ` +
+          `${head}: ${untimed} of them have a row in ${la.label} without a time (label.time: ${label.time}), which reads as "outcome unknown". ` +
+            `label.time must be, for every patient, the event's time or, without the event, the end of follow-up (a last contact, a discharge): ` +
             `with a death time and a last-seen time in separate columns, give label.time a column holding the death time where there is one and the last-seen time otherwise (a column of the file)`,
+        );
+      else if (noRow >= 0.5 * missing)
+        warnings.push(
+          `${head}: ${noRow} of them have no row in ${la.label}. If ${lt} lists only the patients with the event (a death table lists the dead), ` +
+            `label.absent: negative makes a patient without a row negative; otherwise give every patient a row, with the end of follow-up as its time`,
         );
     }
     // Only an event label can have such rows, and only where the event column holds more than a flag's two values
