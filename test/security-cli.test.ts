@@ -366,6 +366,12 @@ describe('an interrupted benchmark is resumable and reported as incomplete', () 
     expect(auroc).toBeGreaterThanOrEqual(0);
     expect(auroc).toBeLessThanOrEqual(1);
     expect(JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8')).created).not.toBe(created);
+    // Recorded references out of range are computed again, not printed (an oracle "AUROC 7.500")
+    const bj = JSON.parse(readFileSync(bjPath, 'utf8'));
+    writeFileSync(bjPath, JSON.stringify({ ...bj, bounds: { ...bj.bounds, oracle: { test: 7.5, shift: -3 } } }));
+    const third = await cli(...command, '--resume', '--json');
+    expect(third.code, third.err).toBe(0);
+    expect(JSON.parse(readFileSync(bjPath, 'utf8')).bounds.oracle).toEqual(bj.bounds.oracle);
   });
 
   it('a folder with run folders but no benchmark.json (interrupted by an older cdmm) gets a message saying what to run', async () => {

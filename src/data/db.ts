@@ -558,21 +558,32 @@ export class Db {
    * value of the loaded table starts with a quote, the file is scanned for such a quote and it is an error naming its line.
    */
   private async noQuotesKept(name: string, text: string[], t: TableSpec, files: string[], where: string): Promise<void> {
-    const scannable = files.filter(lineScannable);
-    if (!text.length || !scannable.length) return;
-    const quoted = await this.scalar(`SELECT ${text.map((c) => `bool_or(starts_with(${q(c)}, '"'))`).join(' OR ')} FROM ${tbl(name)}`);
-    if (quoted !== true) return;
+    if (!text.length || !files.some(lineScannable)) return;
+    const keptQuote = text.map((c) => `starts_with(${q(c)}, '"')`).join(' OR ');
+    const parts = files.length > 1 ? this.csvParts.get(name) : undefined;
+    let suspects: string[];
+    if (parts) {
+      // A folder: only the files holding such a value (by their line ranges), each sniffed on its own.
+      await this.run(`CREATE OR REPLACE TEMP TABLE __parts (k INTEGER, a BIGINT, b BIGINT)`);
+      for (let i = 0; i < parts.length; i += 1000)
+        await this.run(`INSERT INTO __parts VALUES ${parts.slice(i, i + 1000).map((p, j) => `(${i + j}, ${p.start + 1}, ${p.start + p.rows})`).join(', ')}`);
+      const hit = await this.rows(`SELECT DISTINCT p.k AS k FROM ${tbl(name)} x JOIN __parts p ON x.__line BETWEEN p.a AND p.b WHERE ${keptQuote} ORDER BY 1 LIMIT 100`);
+      await this.run(`DROP TABLE __parts`);
+      suspects = hit.map((r) => parts[Number(r.k)].file);
+    } else {
+      suspects = (await this.scalar(`SELECT bool_or(${keptQuote}) FROM ${tbl(name)}`)) === true ? files : [];
+    }
     // Only where the reader dropped the quote character (a value may start with a doubled quote, or the file may
-    // escape quotes with a backslash: those read right), and with the delimiter it read the file with. Each file of
-    // a folder is sniffed on its own, so each is looked at (this runs only where a value kept a quote).
+    // escape quotes with a backslash: those read right), and with the delimiter it read the file with.
     const { delim, enc } = csvDialect(t);
-    for (const file of scannable) {
+    for (const file of suspects.filter(lineScannable)) {
       const [dialect] = await this.rows(`SELECT Quote AS quote, Delimiter AS delim FROM sniff_csv(${lit(file)}, sample_size=-1${delim}${enc})`);
       if (!dialect || !['', '(empty)'].includes(String(dialect.quote))) continue;
       const stray = await strayQuoteIn([file], [t.delimiter ?? String(dialect.delim)]);
       if (stray) throw new CdmmError(`${where}: ${file}: ${strayQuoteText(stray)}`);
     }
   }
+
 
 
   /**

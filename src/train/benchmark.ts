@@ -302,12 +302,22 @@ function checkResumable(req: BenchmarkRequest, planned: string[]): Partial<Bench
   return prev;
 }
 
+/** The bounds as this version writes them; an AUROC is in [0, 1] (JSON has no NaN: a fold without both classes is null). */
+const BoundsSchema = z.object({
+  oracle: z.object({ test: unit, shift: unit }).nullable(),
+  ceiling_shift: unit,
+  ceiling_folds: z.array(unit).max(1000),
+  ceiling_model: z.string().max(1000),
+  split_seed: z.number().int().nullable(),
+  shift_n: z.number().int().min(0).optional(),
+  shift_positives: z.number().int().min(0).optional(),
+});
+
 /** A recorded bounds field, when it has the shape this version writes (else they are computed again). */
 function recordedBounds(prev: Partial<BenchmarkJson> | undefined): Bounds | undefined {
-  const b = prev?.bounds as Partial<Bounds> | undefined;
-  if (!b || !Array.isArray(b.ceiling_folds) || !('oracle' in b) || !('ceiling_shift' in b)) return undefined;
-  // JSON has no NaN: a fold without both classes was written as null.
-  return { ...(b as Bounds), ceiling_folds: b.ceiling_folds.map((x) => (typeof x === 'number' ? x : NaN)) };
+  const b = BoundsSchema.safeParse(prev?.bounds);
+  if (!b.success) return undefined;
+  return { ...b.data, ceiling_folds: b.data.ceiling_folds.map((x) => (typeof x === 'number' ? x : NaN)) };
 }
 
 /** The configuration a run folder must have to be reused with --resume. */
