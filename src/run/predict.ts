@@ -65,7 +65,20 @@ export function predictSplit(
  * counterfactual contributions are differences of calibrated risks. `pDoRaw` is the model's own p_do.
  */
 export function servedRisks(out: Pick<SplitOutputs, 'p' | 'pFactual'>, calibration: CalibrationRecord): { pDo: Float32Array; pFactual: Float32Array; pDoRaw: Float32Array } {
-  return { pDo: applyCalibration(calibration, out.p), pFactual: applyCalibration(calibration, out.pFactual), pDoRaw: out.p };
+  return { pDo: intoUnit(applyCalibration(calibration, out.p)), pFactual: intoUnit(applyCalibration(calibration, out.pFactual)), pDoRaw: out.p };
+}
+
+/** Float32 rounding of the back-door sum (sigmoids weighted by a prior summing to 1 ± 1 ulp) can overshoot [0, 1] by a few ulp. */
+const UNIT_SLACK = 1e-5;
+
+/** Risks within UNIT_SLACK of [0, 1] clipped into it; anything further out is left for the callers to refuse. */
+function intoUnit(p: Float32Array): Float32Array {
+  for (let i = 0; i < p.length; i++) {
+    const x = p[i];
+    if (x > 1 && x <= 1 + UNIT_SLACK) p[i] = 1;
+    else if (x < 0 && x >= -UNIT_SLACK) p[i] = 0;
+  }
+  return p;
 }
 
 /** Mask rows as strings of 0/1 ("1011"), the pattern notation of the run folder. */
