@@ -678,7 +678,7 @@ export class Db {
        WHERE ${number ? `NOT isfinite(CAST(${q(column)} AS DOUBLE)) OR abs(CAST(${q(column)} AS DOUBLE)) > ${limit}` : `NOT isfinite(${q(column)})`} ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,
     );
     if (bad.length)
-      throw new CdmmError(`${t.label}: ${await this.at(table, bad[0].line)}, column '${column}': time ${bad[0].v} ${bad[0].fin ? `lies beyond ±${limit.toExponential(0)} (1e9 days in the table's time unit), where differences of days are not exact` : 'is not a finite time'} (${this.specFile}: ${field})`);
+      throw new CdmmError(`${t.label}: ${await this.at(table, bad[0].line)}, column '${column}': time ${bad[0].v} ${bad[0].fin ? `lies beyond ±${Number(limit.toPrecision(3)).toExponential()} (1e9 days in the table's time unit), where differences of days are not exact` : 'is not a finite time'} (${this.specFile}: ${field})`);
   }
 
   private async convertTime(table: string, column: string, field: string): Promise<void> {

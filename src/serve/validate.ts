@@ -91,7 +91,7 @@ export const MAX_TIME_DAYS = 1e9;
 function timeMagnitudeProblem(v: unknown, maxTime: number | undefined): string | null {
   if (maxTime === undefined) return null;
   const x = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-  return Number.isFinite(x) && Math.abs(x) > maxTime ? `a time beyond ±${maxTime.toExponential(0)} (1e9 days in this column's unit), where differences of days are not exact` : null;
+  return Number.isFinite(x) && Math.abs(x) > maxTime ? `a time beyond ±${Number(maxTime.toPrecision(3)).toExponential()} (1e9 days in this column's unit), where differences of days are not exact` : null;
 }
 
 /** What 'expected number' says for the number columns where plain text has an obvious other reading. */
