@@ -298,6 +298,9 @@ split: { method: random, fractions: { train: 0.6, val: 0.2, test: 0.2 } }
     // `tables.p.columns` only picks what to load: hr still widens (eICU-style specs list their columns)
     const listed = recordTableTypes({ ...spec, tables: { ...spec.tables, p: { ...spec.tables.p, columns: ['id', 'day0', 'hr', 'stage', 'y'] } } }, state.tableTypes);
     expect([listed.p.hr, listed.p.day0]).toEqual(['DOUBLE', 'BIGINT']);
+    // an embedding given by column_prefix widens its columns too
+    const emb = recordTableTypes({ tables: { q: { file: 'q.csv', id: 'id' } }, cohort: { table: 'q', index_time: 0 }, label: { column: 'y' }, modalities: { img: { type: 'embedding', table: 'q', column_prefix: 'e' } } } as unknown as Spec, { q: { id: 'BIGINT', e0: 'BIGINT', e1: 'INTEGER', y: 'BIGINT' } });
+    expect(emb.q).toEqual({ id: 'BIGINT', e0: 'DOUBLE', e1: 'DOUBLE', y: 'BIGINT' });
     const rec = (hr: number, val: number): PatientRecord => ({ id: 'n1', p: { day0: 100, hr, stage: 1 }, v: [{ day: 99, item: 220045, val }, { day: 99, item: 220050, val: 80 }] }) as PatientRecord;
     const wide = { ...state, tableTypes: types };
     const validate = makeRecordValidator(types, { p: 'id', v: 'id' }, { maxRecords: 5, indexTime: { table: 'p', column: 'day0' } });

@@ -78,7 +78,7 @@ export function recordTableTypes(spec: Spec, tableTypes: Record<string, Record<s
     const { numeric, value, columns, ...other } = m as Record<string, unknown> & { table: string; numeric?: string[]; value?: string; columns?: string[] };
     if (m.type === 'tabular') add(m.table, numeric);
     if (m.type === 'timeseries') add(m.table, [...(value ? [value] : []), ...(columns ?? [])]);
-    if (m.type === 'embedding') add(m.table, columns);
+    if (m.type === 'embedding') add(m.table, columns ?? Object.keys(Object.hasOwn(tableTypes, m.table) ? tableTypes[m.table] : {}).filter((c) => m.column_prefix !== undefined && c.startsWith(m.column_prefix)));
     rest.push(other, m.type === 'tabular' ? { value, columns } : m.type === 'timeseries' || m.type === 'embedding' ? { numeric } : { numeric, value, columns });
   }
   const elsewhere = mentionedNames(rest, spec.tables);

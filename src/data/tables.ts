@@ -306,7 +306,7 @@ async function dropUnusedNestedColumns(db: Db, spec: Spec): Promise<void> {
     const info = db.table(name);
     for (const [c, type] of [...info.columns]) {
       if (isColumnType(type) || c.startsWith('__')) continue;
-      used ??= mentionedNames([spec.tables, spec.cohort, spec.label, spec.modalities, spec.split ?? null, spec.reference ?? null], spec.tables);
+      used ??= mentionedNames([spec.tables, spec.cohort, spec.label, spec.modalities, spec.split ?? null, spec.reference ?? null, spec.true_risk ?? null], spec.tables);
       if (used.has(c)) throw new CdmmError(`${db.specFile}: tables.${name}: column '${c}' of ${info.label} has type ${type.slice(0, 80)}, which cdmm does not read (numbers, text, booleans, dates and times, or a list of one of them)`);
       await db.run(`ALTER TABLE ${tbl(name)} DROP COLUMN ${q(c)}`);
       info.columns.delete(c);

@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonText } from '../util/files.js';
+import { recordTableTypes } from '../data/records.js';
 import type { Spec } from '../data/spec.js';
 import type { RunManifest } from '../run/run-io.js';
 import type { Typical } from './typical.js';
@@ -24,7 +25,8 @@ export function buildSummary(runDir: string, m: RunManifest, spec: Spec, typical
       metrics = null;
     }
   }
-  const st = m.state as { tableTypes: Record<string, Record<string, string>> };
+  // The types records are read with (numeric value columns as DOUBLE: recordTableTypes), which is what a client sends.
+  const st = { tableTypes: recordTableTypes(spec, (m.state as { tableTypes: Record<string, Record<string, string>> }).tableTypes) };
   return {
     format: m.format,
     dataset: m.dataset,

@@ -178,7 +178,8 @@ async function scanTable(ctx: Ctx, members: { name: string; m: TimeseriesSpec }[
   // this thread aggregates the current one's rows (at 10 M rows the query was a quarter of the scan's time).
   const tableRows = Number(await db.scalar(`SELECT count(*) FROM ${tbl(first.table)}`));
   const perBatch = ctx.rowsPerBatch ?? ROWS_PER_BATCH;
-  const ranges = Math.ceil(tableRows / perBatch);
+  // A wide table gives a row per column: the ranges are sized by the rows of the query's result.
+  const ranges = Math.ceil((tableRows * (first.columns?.length ?? 1)) / perBatch);
   const batches = Math.max(1, Math.min(ctx.n, tableRows >= PIPELINE_ROWS ? Math.max(2, ranges) : ranges));
   const rangeSql = (b: number) => {
     const range = batches === 1 ? [] : [`c.pid >= ${Math.floor((ctx.n * b) / batches)}`, `c.pid < ${Math.floor((ctx.n * (b + 1)) / batches)}`];
