@@ -114,7 +114,8 @@ function scanKey(m: TimeseriesSpec): string | undefined {
 /**
  * One pass over a long table for every modality in `members`: SQL joins the rows to the cohort inside the union
  * of their windows and names the variable; each modality then keeps the rows of its own variables and window
- * and aggregates them into its cells chunk by chunk, so no row array is ever held here.
+ * and aggregates them into its cells: chunk by chunk where the cells fit the CPU caches, else each range's rows whole,
+ * grouped by patient block (32 bytes a row beside DuckDB's result; ranges are sized by result rows to bound both).
  */
 async function scanTable(ctx: Ctx, members: { name: string; m: TimeseriesSpec }[]): Promise<Map<string, TimeseriesRaw>> {
   const db = ctx.db;
