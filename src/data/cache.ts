@@ -13,7 +13,7 @@ import type { PreparedDataset, SplitArrays, SplitName } from './types.js';
 const MAX_CACHE_BYTES = 2 ** 31 - 1;
 
 /** Bump when the build's output changes for the same inputs. */
-export const DATA_CODE_VERSION = 'cdmm-data/29';
+export const DATA_CODE_VERSION = 'cdmm-data/30';
 
 export function cacheDir(specDir: string): string {
   return process.env.CDMM_CACHE_DIR ? resolve(process.env.CDMM_CACHE_DIR) : join(specDir, '.cdmm-cache');
