@@ -5,43 +5,24 @@
 // independent given Y, so two predictors that are independent given Y can split the label signal as C and U. Prints,
 // per λ, one JSON line: the C–Y gap left by balancing B's 5 bins × pattern (docs/RESULTS.md §6's statistic), B's
 // within-label AUROC for C and correlation with U, and M's within-label correlations and shift AUROC.
-import { join } from 'node:path';
-import { prepareDataset } from '../src/data/build.js';
-import { Adam, clipGradNorm, manualSeed, setNumThreads, tensor, tidy } from '../src/engine/index.js';
+import { Adam, clipGradNorm, manualSeed, tensor, tidy } from '../src/engine/index.js';
 import { auroc } from '../src/eval/metrics.js';
 import { makeBatch } from '../src/models/batch.js';
-import { createModel, defaultModelConfig } from '../src/models/index.js';
+import { createModel } from '../src/models/index.js';
 import { gce, withinLabelCorr2 } from '../src/models/losses.js';
-import { assignPatterns, buildPatternDictionary } from '../src/models/patterns.js';
 import { groupLabelWeights, quantileEdges, scoreBins } from '../src/models/debias/weights.js';
 import { predictSplit } from '../src/run/predict.js';
-import { defaultTrainOptions, resolveAuto } from '../src/train/options.js';
-import { PatientSampler, cutPoints } from '../src/train/sampler.js';
-import type { SplitArrays } from '../src/data/types.js';
-import { arg, byLabel, cyGap, logit, pearson, simTruth } from './sim-truth.js';
+import { PatientSampler } from '../src/train/sampler.js';
+import { arg, byLabel, cyGap, logit, pearson, studySetup } from './sim-truth.js';
 
 const dir = process.argv[2];
 const backbone = arg('backbone', 'early');
 const seed = Number(arg('seed', '0'));
 const lambdas = arg('lambda', '0,1,10').split(',').map(Number);
 const jointEpochs = Number(arg('joint-epochs', '3'));
-setNumThreads(1);
-const { C, U } = simTruth(dir);
-
-const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, seed });
+const { C, U, ds, K, dict, pat, trainPat, P, cfg, o, sizes, posW } = await studySetup(dir, backbone, seed);
 const { train, val } = ds.splits;
 const shift = ds.splits.shift!;
-const K = ds.modalities.length;
-const dict = buildPatternDictionary(train.mask, K);
-const pat = (s: SplitArrays) => assignPatterns(s.mask, K, dict);
-const trainPat = pat(train);
-const P = dict.masks.length;
-const cfg = { ...defaultModelConfig, backbone, debias: 'none', maskFeatures: true } as typeof defaultModelConfig;
-const o = { ...defaultTrainOptions, seed };
-const sizes = resolveAuto(o, train.ids.length, backbone, (b) => cutPoints(train.ids.length, b).length - 1);
-let pos = 0;
-for (const y of train.labels) pos += y >= 0.5 ? 1 : 0;
-const posW = (train.labels.length - pos) / pos;
 
 /** Mean over the two labels of a statistic computed within the label. */
 function withinLabel(y: Float32Array, f: (idx: number[]) => number): number {

@@ -6,20 +6,15 @@
 // (M fixed): M holds mostly the severity U, so B is pushed to explain the label through what M does not use (the
 // confounder C, independent of U given Y). Prints one JSON line per round: the C–Y gap left by B's bins, B's
 // within-label AUROC for C and correlation with U, and M's test and shift AUROC. Plain models (mask features on).
-import { join } from 'node:path';
-import { prepareDataset } from '../src/data/build.js';
-import { Adam, clipGradNorm, manualSeed, setNumThreads, tensor, tidy } from '../src/engine/index.js';
+import { Adam, clipGradNorm, manualSeed, tensor, tidy } from '../src/engine/index.js';
 import { auroc } from '../src/eval/metrics.js';
 import { makeBatch } from '../src/models/batch.js';
-import { createModel, defaultModelConfig } from '../src/models/index.js';
+import { createModel } from '../src/models/index.js';
 import { gce, withinLabelCorr2 } from '../src/models/losses.js';
-import { assignPatterns, buildPatternDictionary } from '../src/models/patterns.js';
 import { groupLabelWeights, quantileEdges, scoreBins } from '../src/models/debias/weights.js';
 import { predictSplit } from '../src/run/predict.js';
-import { defaultTrainOptions, resolveAuto } from '../src/train/options.js';
-import { PatientSampler, cutPoints } from '../src/train/sampler.js';
-import type { SplitArrays } from '../src/data/types.js';
-import { arg, byLabel, cyGap, logit, pearson, simTruth } from './sim-truth.js';
+import { PatientSampler } from '../src/train/sampler.js';
+import { arg, byLabel, cyGap, logit, pearson, studySetup } from './sim-truth.js';
 
 const dir = process.argv[2];
 const backbone = arg('backbone', 'early');
@@ -29,23 +24,9 @@ const rounds = Number(arg('rounds', '2'));
 const mEpochs = Number(arg('epochs', '8'));
 const bins = Number(arg('bins', '5'));
 const midEpochs = Number(arg('mid-epochs', '0')); // > 0: the model B is decorrelated from is a separate one trained this many epochs
-setNumThreads(1);
-const { C, U } = simTruth(dir);
-
-const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, seed });
+const { C, U, ds, K, dict, pat, trainPat, P, cfg, o, sizes, posW } = await studySetup(dir, backbone, seed);
 const { train, test } = ds.splits;
 const shift = ds.splits.shift!;
-const K = ds.modalities.length;
-const dict = buildPatternDictionary(train.mask, K);
-const pat = (s: SplitArrays) => assignPatterns(s.mask, K, dict);
-const trainPat = pat(train);
-const P = dict.masks.length;
-const cfg = { ...defaultModelConfig, backbone, debias: 'none', maskFeatures: true } as typeof defaultModelConfig;
-const o = { ...defaultTrainOptions, seed };
-const sizes = resolveAuto(o, train.ids.length, backbone, (b) => cutPoints(train.ids.length, b).length - 1);
-let pos = 0;
-for (const y of train.labels) pos += y >= 0.5 ? 1 : 0;
-const posW = (train.labels.length - pos) / pos;
 const c = train.ids.map((id) => C.get(id)!);
 const u = train.ids.map((id) => U.get(id)!);
 const r4 = (x: number) => Math.round(x * 1e4) / 1e4;

@@ -1,8 +1,16 @@
 // Shared by the development studies that read the simulator's hidden truth (bench/subclass-study.ts,
 // cotrain-study.ts, refine-study.ts): the command line, each patient's confounder C and severity U from patients.csv,
-// and the statistics those studies print. Simulated data only; never used by cdmm itself.
+// the dataset, patterns and plain-model settings the bias-network studies start from, and the statistics those studies
+// print. Simulated data only; never used by cdmm itself.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { prepareDataset } from '../src/data/build.js';
+import type { SplitArrays } from '../src/data/types.js';
+import { setNumThreads } from '../src/engine/index.js';
+import { defaultModelConfig } from '../src/models/index.js';
+import { assignPatterns, buildPatternDictionary } from '../src/models/patterns.js';
+import { defaultTrainOptions, resolveAuto } from '../src/train/options.js';
+import { cutPoints } from '../src/train/sampler.js';
 
 /** The value after `--name` on the command line, or `d`. */
 export function arg(name: string, d: string): string {
@@ -56,3 +64,25 @@ export function byLabel(y: ArrayLike<number>): [number[], number[]] {
 
 /** A probability as a logit, clipped at 1e-7. */
 export const logit = (p: number) => Math.log(Math.max(1e-7, p) / Math.max(1e-7, 1 - p));
+
+/**
+ * What the bias-network studies (cotrain-study.ts, refine-study.ts) start from, on one thread: the simulator's C and U,
+ * the dataset, the training split's pattern dictionary, a plain model's configuration (mask features on), the
+ * resolved training options and the class weight of the positives.
+ */
+export async function studySetup(dir: string, backbone: string, seed: number) {
+  setNumThreads(1);
+  const { C, U } = simTruth(dir);
+  const ds = await prepareDataset(join(dir, 'spec.yaml'), { quiet: true, seed });
+  const train = ds.splits.train;
+  const K = ds.modalities.length;
+  const dict = buildPatternDictionary(train.mask, K);
+  const pat = (s: SplitArrays) => assignPatterns(s.mask, K, dict);
+  const cfg = { ...defaultModelConfig, backbone, debias: 'none', maskFeatures: true } as typeof defaultModelConfig;
+  const o = { ...defaultTrainOptions, seed };
+  const sizes = resolveAuto(o, train.ids.length, backbone, (b) => cutPoints(train.ids.length, b).length - 1);
+  let pos = 0;
+  for (const y of train.labels) pos += y >= 0.5 ? 1 : 0;
+  const posW = (train.labels.length - pos) / pos;
+  return { C, U, ds, K, dict, pat, trainPat: pat(train), P: dict.masks.length, cfg, o, sizes, posW };
+}
