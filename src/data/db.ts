@@ -81,6 +81,12 @@ export const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 /** The DuckDB table holding spec table `name`. */
 export const tbl = (name: string) => (name.startsWith('__') ? q(name) : q(`t_${name}`));
 /** A float value the model cannot take: inf/nan, or beyond float32's ±3.4e38 (Infinity once in a tensor). */
+/**
+ * Times given as numbers are compared as DOUBLE differences from the index: beyond 1e9 days (2.7 million years) a
+ * difference of days is no longer exact (at 2^60 a lab 100 days after the index read as at it, and entered the
+ * window). Files (requireFiniteTime) and JSON records (src/serve/validate.ts) refuse such times alike.
+ */
+export const MAX_TIME_DAYS = 1e9;
 const outOfRange = (col: string) => `(NOT isfinite(${col}) OR abs(${col}) > 3.4028234663852886e38)`;
 /** A number written into SQL: only a finite JavaScript number, never text (a spec from a run folder is not re-validated). */
 export const sqlNum = (x: unknown, field: string): string => {
@@ -670,9 +676,8 @@ export class Db {
     const type = t.columns.get(column)!;
     const number = kindOf(type) === 'number';
     if (!number && !/^(DATE|TIMESTAMP)/i.test(type)) return;
-    // Numbers also within ±1e9 days (in the table's unit): beyond, differences of days in DOUBLE are not exact, and a
-    // row after the prediction time could read as at it (serve/validate.ts MAX_TIME_DAYS).
-    const limit = 1e9 * t.unitsPerDay;
+    // Numbers also within ±MAX_TIME_DAYS (in the table's unit).
+    const limit = MAX_TIME_DAYS * t.unitsPerDay;
     const bad = await this.rows(
       `SELECT ${this.lineExpr(table)} AS line, CAST(${q(column)} AS VARCHAR) AS v, ${number ? `isfinite(CAST(${q(column)} AS DOUBLE))` : 'false'} AS fin FROM ${tbl(table)}
        WHERE ${number ? `NOT isfinite(CAST(${q(column)} AS DOUBLE)) OR abs(CAST(${q(column)} AS DOUBLE)) > ${limit}` : `NOT isfinite(${q(column)})`} ORDER BY ${t.hasLine ? '__line' : '1'} LIMIT 1`,

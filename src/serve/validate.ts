@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { ownRecords, patientRecordSchemaFor, type PatientRecord } from '../data/transform.js';
 import { numberTextFor, own } from '../data/records.js';
-import { kindOf } from '../data/db.js';
+import { kindOf, MAX_TIME_DAYS } from '../data/db.js';
 import { BOOLEAN_TEXT, columnClass, readNumber, readTime, roundHalfEven, UNREADABLE, UTC_ZONE, ZONED, type ColumnClass } from '../data/compiled/cells.js';
 import { formatPath } from '../data/spec.js';
 import type { InputIssue } from './types.js';
@@ -82,12 +82,16 @@ function numberProblem(v: unknown, duckType: string): string | null {
 }
 
 /**
- * Times given as numbers are compared as DOUBLE differences from the index: beyond 1e9 days (2.7 million years) a
- * difference of days is no longer exact (at 2^60 a lab 100 days after the index read as at it, and entered the
- * window). The data layer refuses such times in files the same way (db.ts requireFiniteTime).
+ * A time text without a zone ('naive'), with one other than UTC ('zoned'), or neither (not text, blank, UTC): a naive
+ * time beside a zoned one is read as UTC and moves by the other's offset.
  */
-export const MAX_TIME_DAYS = 1e9;
+function zoneClass(v: unknown): 'naive' | 'zoned' | null {
+  if (typeof v !== 'string' || v.trim() === '') return null;
+  if (!ZONED.test(v)) return 'naive';
+  return UTC_ZONE.test(v) ? null : 'zoned';
+}
 
+/** A time given as a number beyond ±MAX_TIME_DAYS in its column's unit (src/data/db.ts: refused in files alike). */
 function timeMagnitudeProblem(v: unknown, maxTime: number | undefined): string | null {
   if (maxTime === undefined) return null;
   const x = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
@@ -221,9 +225,10 @@ export function makeRecordValidator(
 ) {
   const schema = z.array(patientRecordSchemaFor(tableTypes, numberMessages(tableTypes, opts.valueMaps ?? {}, opts.naValues ?? {})));
   // Maps, not objects: names come from the request, and `tableTypes['constructor']` would be a function.
-  const timeCols = new Map(Object.entries(opts.elapsedTimes ?? {}).map(([t, e]): [string, { columns: Set<string>; unitsPerDay: number }] => [t, { columns: new Set(e.columns), unitsPerDay: e.unitsPerDay }]));
+  // Each table's numeric time columns and their unit: bounded in magnitude (MAX_TIME_DAYS), and read from elapsed times.
+  const elapsed = new Map(Object.entries(opts.elapsedTimes ?? {}).filter(([, e]) => e.columns.length > 0).map(([t, e]): [string, { columns: Set<string>; unitsPerDay: number }] => [t, { columns: new Set(e.columns), unitsPerDay: e.unitsPerDay }]));
   const tables = new Map(Object.entries(tableTypes).map(([t, cols]) => [t, new Map(Object.entries(cols).map(([c, type]): [string, Column] => {
-    const times = timeCols.get(t);
+    const times = elapsed.get(t);
     return [c, times?.columns.has(c) ? { ...column(type), maxTime: MAX_TIME_DAYS * times.unitsPerDay } : column(type)];
   }))]));
   // Each table's timestamp columns, once: the columns mixedZones reads (most tables have none).
@@ -334,9 +339,9 @@ export function makeRecordValidator(
     let naive: At | null = null;
     let zoned: At | null = null;
     const see = (v: unknown, path: (string | number)[]) => {
-      if (typeof v !== 'string' || v.trim() === '') return;
-      if (!ZONED.test(v)) naive ??= { path, text: v };
-      else if (!UTC_ZONE.test(v)) zoned ??= { path, text: v };
+      const z = zoneClass(v);
+      if (z === 'naive') naive ??= { path, text: v as string };
+      else if (z === 'zoned') zoned ??= { path, text: v as string };
     };
     const index = own(rec, 'index_time');
     if (opts.indexTime && indexCls === 'timestamp') see(index, ['index_time']);
@@ -363,9 +368,9 @@ export function makeRecordValidator(
       let naive = -1, zoned = -1, naiveText = '', zonedText = '';
       rows.forEach((row, r) => {
         const v = isRow(row) ? row[column] : undefined;
-        if (typeof v !== 'string' || v.trim() === '') return;
-        if (!ZONED.test(v)) { if (naive < 0) { naive = r; naiveText = v; } }
-        else if (!UTC_ZONE.test(v) && zoned < 0) { zoned = r; zonedText = v; }
+        const z = zoneClass(v);
+        if (z === 'naive' && naive < 0) { naive = r; naiveText = v as string; }
+        else if (z === 'zoned' && zoned < 0) { zoned = r; zonedText = v as string; }
       });
       if (naive >= 0 && zoned >= 0) return { column, naive, naiveText, zoned, zonedText };
     }
@@ -545,7 +550,6 @@ export function makeRecordValidator(
   }
   // Elapsed times ("07:10", "47:59", "-1:30:00", as PhysioNet's files write them) in a numeric time column are read
   // as the file reader reads a column of them: hours, minutes and seconds, in the table's time unit.
-  const elapsed = new Map(Object.entries(opts.elapsedTimes ?? {}).filter(([, e]) => e.columns.length > 0).map(([t, e]): [string, { columns: Set<string>; unitsPerDay: number }] => [t, { columns: new Set(e.columns), unitsPerDay: e.unitsPerDay }]));
   function withElapsedTimes(input: unknown): unknown {
     if (!elapsed.size) return input;
     return mapCells(input, elapsed, (v, e, c) => {
