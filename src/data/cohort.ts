@@ -5,7 +5,7 @@ import { CdmmError } from '../util/errors.js';
 import { duckdbReason, kindOf, lit, q, relDaysExpr, sqlNum, tbl, type ColumnKind, type Db } from './db.js';
 import { compileFilter, filterColumns, KEYWORDS, parseFilter, shownFilter } from './filter.js';
 import { tableFormat, writtenAsBareNumber, type Spec } from './spec.js';
-import { COHORT, COHORT_IDX, sameKey } from './modalities/common.js';
+import { COHORT, COHORT_IDX, linkKeyColumn, sameKey } from './modalities/common.js';
 import { someValues, timeUnitNotes, valueMatch } from './tables.js';
 
 export interface Cohort {
@@ -346,9 +346,8 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
       // (a linked label table through its link: a subject's death row for each of its admissions).
       const lid = lt === ct ? null : q(la.id);
       const link = la.link;
-      const lKey = link ? (link.table === ct ? spec.cohort.id ?? db.table(link.table).id : db.table(link.table).id) : '';
       const via = link
-        ? `LEFT JOIN ${tbl(link.table)} l ON CAST(l.${q(lKey)} AS VARCHAR) = CAST(c.key AS VARCHAR) LEFT JOIN ${tbl(lt)} x ON CAST(x.${lid} AS VARCHAR) = CAST(l.${q(link.column)} AS VARCHAR)`
+        ? `LEFT JOIN ${tbl(link.table)} l ON CAST(l.${q(linkKeyColumn(db, spec, link.table))} AS VARCHAR) = CAST(c.key AS VARCHAR) LEFT JOIN ${tbl(lt)} x ON CAST(x.${lid} AS VARCHAR) = CAST(l.${q(link.column)} AS VARCHAR)`
         : `LEFT JOIN ${tbl(lt)} x ON CAST(x.${lid} AS VARCHAR) = CAST(c.key AS VARCHAR)`;
       const [row] = lid
         ? await db.rows(`SELECT count(DISTINCT c.key) FILTER (WHERE x.${lid} IS NOT NULL AND x.${q(label.time)} IS NULL) AS untimed, count(DISTINCT c.key) FILTER (WHERE x.${lid} IS NULL) AS no_row
@@ -372,7 +371,6 @@ export async function buildCohort(db: Db, spec: Spec, opts: CohortOptions): Prom
     // (codes, not an hourly 0/1 whose 0 rows are the follow-up times they are read as).
     if ('event' in label && label.event_values !== 'any') {
       const left = Number(await db.scalar(`SELECT count(*) FROM __cand WHERE y IS NULL AND no_event`));
-      const lt = label.table ?? ct;
       if (left > 0 && Number(await db.scalar(`SELECT count(DISTINCT ${q(label.event)}) FROM ${tbl(lt)}`)) > 2) {
         const vals = JSON.stringify(label.event_values);
         warnings.push(
@@ -430,8 +428,8 @@ async function sharedLinkPatients(db: Db, spec: Spec): Promise<string | undefine
   for (const [name, t] of Object.entries(spec.tables)) {
     if (!t.link || grouping.has(name) || seen.has(`${t.link.table}\0${t.link.column}`)) continue;
     seen.add(`${t.link.table}\0${t.link.column}`);
-    // the link table's rows are keyed by the cohort id (cohort.id when the link goes through the cohort table)
-    const key = t.link.table === spec.cohort.table ? (spec.cohort.id ?? db.table(t.link.table).id) : db.table(t.link.table).id;
+    // the link table's rows are keyed by the cohort id
+    const key = linkKeyColumn(db, spec, t.link.table);
     const [r] = await db.rows(
       `SELECT count(*) AS n, count(DISTINCT CAST(x.${q(t.link.column)} AS VARCHAR)) AS p FROM ${COHORT} c JOIN ${tbl(t.link.table)} x ON CAST(x.${q(key)} AS VARCHAR) = CAST(c.key AS VARCHAR) WHERE x.${q(t.link.column)} IS NOT NULL`,
     );

@@ -86,12 +86,17 @@ export function cohortJoin(ctx: Ctx, table: string, alias = 'x'): string {
   return `JOIN (${linkedCohort(ctx, table)}) c ON ${sameKey(`${alias}.${q(t.id)}`, t.columns.get(t.id)!, 'c.__lk', l.columns.get(t.link.column)!)}`;
 }
 
+/** The column of a link table that holds the cohort key: cohort.id when the link goes through the cohort table. */
+export function linkKeyColumn(db: Db, spec: Spec, linkTable: string): string {
+  return linkTable === spec.cohort.table ? spec.cohort.id ?? db.table(linkTable).id : db.table(linkTable).id;
+}
+
 /** For a linked table: each cohort row with its link value (pid, key, idx, __lk), the keys the table's ids should be. */
 export function linkedCohort(ctx: Ctx, table: string): string {
   const db = ctx.db;
   const link = db.table(table).link!;
   const l = db.table(link.table);
-  const lKey = link.table === ctx.spec.cohort.table ? ctx.spec.cohort.id ?? l.id : l.id;
+  const lKey = linkKeyColumn(db, ctx.spec, link.table);
   return `SELECT c0.pid, c0.key, c0.idx, l.${q(link.column)} AS __lk FROM ${COHORT} c0 JOIN ${tbl(link.table)} l ON ${sameKey(`l.${q(lKey)}`, l.columns.get(lKey)!, 'c0.key', db.table(COHORT).columns.get('key')!)}`;
 }
 
