@@ -109,19 +109,23 @@ function tablesInFolder(dir: string, spec: Spec): Record<string, string> {
   for (const [table, t] of Object.entries(spec.tables)) {
     // Names inside `dir` only: a run's spec is untrusted, and its `file: ../` made `basename` give '..', the folder above.
     const own = basename(t.file);
+    const named = own !== '' && own !== '.' && own !== '..' ? [own] : [];
     // A table of format meds or parquet is read as Parquet whatever its file is called: a CSV of its name is said so.
     const parquetOnly = t.format === 'meds' || t.format === 'parquet';
-    const csvNamed = TABLE_EXTENSIONS.filter((e) => e !== '.parquet').map((e) => join(dir, table + e)).find((p) => existsSync(p));
-    const candidates = [...(own !== '' && own !== '.' && own !== '..' ? [own] : []), ...TABLE_EXTENSIONS.filter((e) => !parquetOnly || e === '.parquet').map((e) => table + e)].filter((c) => dirname(resolve(dir, c)) === resolve(dir));
+    const candidates = [...named, ...TABLE_EXTENSIONS.filter((e) => !parquetOnly || e === '.parquet').map((e) => table + e)].filter((c) => dirname(resolve(dir, c)) === resolve(dir));
     // a table read from a folder (Parquet shards, or CSV files) is found as a folder of that name
     const folderOk = folderKind(t) !== false;
     const present = candidates.map((c) => join(dir, c)).filter((p) => existsSync(p));
     const hit = present.find((p) => statSync(p).isFile() || (folderOk && statSync(p).isDirectory()));
-    if (hit) tables[table] = asTablePath(hit);
-    else if (parquetOnly && csvNamed)
-      throw new CdmmError(`${csvNamed}: table ${table} of spec '${spec.name}' is read as Parquet (format: ${t.format}), not CSV: give it as ${[...new Set([table + '.parquet', ...(own && own !== '.' && own !== '..' ? [own] : [])])].join(' or ')} (a Parquet file, or a folder of Parquet shards)`);
+    if (hit) {
+      tables[table] = asTablePath(hit);
+      continue;
+    }
+    const csvNamed = parquetOnly ? TABLE_EXTENSIONS.filter((e) => e !== '.parquet').map((e) => join(dir, table + e)).find((p) => existsSync(p)) : undefined;
+    if (csvNamed)
+      throw new CdmmError(`${csvNamed}: table ${table} of spec '${spec.name}' is read as Parquet (format: ${t.format}), not CSV: give it as ${[...new Set([table + '.parquet', ...named])].join(' or ')} (a Parquet file, or a folder of Parquet shards)`);
     // Named like the table but no file (a folder, a FIFO): said, rather than read as "table not given".
-    else if (present.length)
+    if (present.length)
       throw new CdmmError(`${present[0]}: not a file (${statSync(present[0]).isDirectory() ? 'a folder' : 'a FIFO, socket or device'}); table ${table} of spec '${spec.name}' is read from a file of that name${folderOk ? ' or a folder of its files' : ''}`);
   }
   if (!Object.keys(tables).length) {
